@@ -1,0 +1,29 @@
+// Command docker-workspace is the `docker workspace` CLI plugin.
+package main
+
+import (
+	"github.com/docker-workspace/docker-workspace/plugin"
+	"github.com/docker/cli/cli-plugins/metadata"
+	cliplugin "github.com/docker/cli/cli-plugins/plugin"
+	"github.com/docker/cli/cli/command"
+	"github.com/spf13/cobra"
+)
+
+// Stamped by the linker (see the Makefile).
+var (
+	version = "dev"
+	commit  = "unknown"
+)
+
+func main() {
+	build := plugin.BuildInfo{Version: version, Commit: commit}
+	cliplugin.Run(func(dockerCLI command.Cli) *cobra.Command {
+		return plugin.NewRootCommand(dockerCLI, build)
+	}, metadata.Metadata{
+		SchemaVersion:    "0.1.0",
+		Vendor:           "docker-workspace",
+		Version:          version,
+		ShortDescription: "Manage workspace sandbox containers",
+		URL:              "https://github.com/docker-workspace/docker-workspace",
+	})
+}

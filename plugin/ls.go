@@ -1,0 +1,120 @@
+package plugin
+
+import (
+	"context"
+	"time"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/cli/command/completion"
+	"github.com/docker/cli/cli/command/formatter"
+	"github.com/docker/go-units"
+	"github.com/spf13/cobra"
+)
+
+const defaultListTableFormat = "table {{.Subdir}}\t{{.Name}}\t{{.Status}}\t{{.Mode}}\t{{.Image}}\t{{.RunningFor}}"
+
+type listOptions struct {
+	quiet   bool
+	noTrunc bool
+	format  string
+}
+
+func newListCommand(dockerCLI command.Cli) *cobra.Command {
+	var opts listOptions
+	cmd := &cobra.Command{
+		Use:     "ls [OPTIONS]",
+		Aliases: []string{"list", "ps"},
+		Short:   "List workspace containers",
+		Args:    cli.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runList(cmd.Context(), dockerCLI, &opts)
+		},
+		ValidArgsFunction:     completion.NoComplete,
+		DisableFlagsInUseLine: true,
+	}
+	flags := cmd.Flags()
+	flags.BoolVarP(&opts.quiet, "quiet", "q", false, "Only display container IDs")
+	flags.BoolVar(&opts.noTrunc, "no-trunc", false, "Don't truncate output")
+	flags.StringVar(&opts.format, "format", "", `Format output: "table", "table TEMPLATE", "json" or a Go template`)
+	return cmd
+}
+
+func runList(ctx context.Context, dockerCLI command.Cli, opts *listOptions) error {
+	workspaces, err := newManager(dockerCLI, "").List(ctx)
+	if err != nil {
+		if u := unreachable(dockerCLI, err); u != nil {
+			return u
+		}
+		return err
+	}
+	fctx := formatter.Context{
+		Output: dockerCLI.Out(),
+		Format: listFormat(opts.format, opts.quiet),
+		Trunc:  !opts.noTrunc,
+	}
+	return fctx.Write(newListContext(), func(format func(formatter.SubContext) error) error {
+		now := time.Now()
+		for _, w := range workspaces {
+			if err := format(&listContext{w: w, trunc: fctx.Trunc, now: now}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func listFormat(source string, quiet bool) formatter.Format {
+	switch {
+	case quiet:
+		return formatter.DefaultQuietFormat
+	case source == "" || source == formatter.TableFormatKey:
+		return defaultListTableFormat
+	}
+	return formatter.Format(source)
+}
+
+// listContext renders one workspace of `ls`.
+type listContext struct {
+	formatter.HeaderContext
+	w     sandbox.Workspace
+	trunc bool
+	now   time.Time
+}
+
+func newListContext() *listContext {
+	return &listContext{HeaderContext: formatter.HeaderContext{Header: formatter.SubHeaderContext{
+		"ID":         "CONTAINER ID",
+		"Name":       "NAME",
+		"Subdir":     "SUBDIR",
+		"Mode":       "MODE",
+		"Image":      "IMAGE",
+		"State":      "STATE",
+		"Status":     "STATUS",
+		"CreatedAt":  "CREATED AT",
+		"RunningFor": "CREATED",
+	}}}
+}
+
+func (c *listContext) MarshalJSON() ([]byte, error) { return formatter.MarshalJSON(c) }
+
+func (c *listContext) ID() string {
+	if c.trunc {
+		return formatter.TruncateID(c.w.ID)
+	}
+	return c.w.ID
+}
+
+func (c *listContext) Name() string   { return c.w.Name }
+func (c *listContext) Subdir() string { return c.w.Subdir }
+func (c *listContext) Mode() string   { return string(c.w.Mode) }
+func (c *listContext) Image() string  { return c.w.Image }
+func (c *listContext) State() string  { return c.w.State }
+func (c *listContext) Status() string { return c.w.Status }
+
+func (c *listContext) CreatedAt() string { return c.w.Created.String() }
+
+func (c *listContext) RunningFor() string {
+	return units.HumanDuration(c.now.Sub(c.w.Created)) + " ago"
+}

@@ -1,0 +1,119 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// Defaults and fixed paths inside a workspace container.
+const (
+	DefaultImage    = "agent/workspace:latest"
+	WorkspaceTarget = "/home/agent/workspace"
+	SharedTarget    = "/home/agent/shared"
+)
+
+// MountMode is how the workspace and the shared directory reach a container.
+type MountMode string
+
+const (
+	// ModeBind bind-mounts <WorkspaceRoot>/<subdir> and SharedDir from the
+	// engine's host.
+	ModeBind MountMode = "bind"
+	// ModeVolumeSubpath mounts the subdir <subdir> of WorkspaceVolume and the
+	// whole SharedVolume. It needs an engine with API 1.45 or later.
+	ModeVolumeSubpath MountMode = "volume_subpath"
+)
+
+// ParseMountMode accepts "bind" and "volume_subpath", in any case.
+func ParseMountMode(s string) (MountMode, error) {
+	switch m := MountMode(strings.ToLower(s)); m {
+	case ModeBind, ModeVolumeSubpath:
+		return m, nil
+	}
+	return "", fmt.Errorf("invalid mount mode %q: must be %q or %q", s, ModeBind, ModeVolumeSubpath)
+}
+
+// PullPolicy says when [Manager.Ensure] pulls the image.
+type PullPolicy string
+
+const (
+	// PullMissing pulls the image when a container is created and the
+	// engine does not have it.
+	PullMissing PullPolicy = "missing"
+	// PullAlways pulls the image on every Ensure.
+	PullAlways PullPolicy = "always"
+	// PullNever never pulls: a missing image is an error.
+	PullNever PullPolicy = "never"
+)
+
+// ParsePullPolicy accepts "missing", "always" and "never".
+func ParsePullPolicy(s string) (PullPolicy, error) {
+	switch p := PullPolicy(strings.ToLower(s)); p {
+	case PullMissing, PullAlways, PullNever:
+		return p, nil
+	}
+	return "", fmt.Errorf("invalid pull policy %q: must be %q, %q or %q", s, PullMissing, PullAlways, PullNever)
+}
+
+// Config defines the container of a workspace.
+type Config struct {
+	// Image is the image reference of new containers.
+	Image string
+	// Network, when set, is the network new containers join.
+	Network string
+	// Mode is the mount mode.
+	Mode MountMode
+	// WorkspaceRoot (bind mode) is the absolute path, on the engine's host,
+	// of the directory that holds one directory per workspace subdir.
+	WorkspaceRoot string
+	// SharedDir (bind mode) is the absolute path, on the engine's host, of
+	// the shared directory.
+	SharedDir string
+	// CreateHostDirs (bind mode) says that the engine runs on this host:
+	// missing directories are created here, as the calling user, and a
+	// workspace path that resolves outside WorkspaceRoot is refused.
+	// Otherwise the engine is asked to create them (API 1.42+).
+	CreateHostDirs bool
+	// WorkspaceVolume (volume_subpath mode) is the volume that holds one
+	// directory per workspace subdir.
+	WorkspaceVolume string
+	// SharedVolume (volume_subpath mode) is the volume mounted as the shared
+	// directory.
+	SharedVolume string
+	// Pull is the pull policy; empty means PullMissing.
+	Pull PullPolicy
+	// Init runs the engine's init (tini) as PID 1, to reap zombies and to
+	// pass on the stop signal that `sleep infinity` as PID 1 would ignore.
+	Init bool
+}
+
+// Validate checks the configuration without asking the engine anything.
+func (c Config) Validate() error {
+	if c.Image == "" {
+		return errors.New("no image configured")
+	}
+	if c.Pull != "" {
+		if _, err := ParsePullPolicy(string(c.Pull)); err != nil {
+			return err
+		}
+	}
+	switch c.Mode {
+	case ModeBind:
+		if !filepath.IsAbs(c.WorkspaceRoot) {
+			return fmt.Errorf("bind mode needs an absolute workspace root, got %q", c.WorkspaceRoot)
+		}
+		if !filepath.IsAbs(c.SharedDir) {
+			return fmt.Errorf("bind mode needs an absolute shared directory, got %q", c.SharedDir)
+		}
+	case ModeVolumeSubpath:
+		if c.WorkspaceVolume == "" || c.SharedVolume == "" {
+			return errors.New("volume_subpath mode needs both a workspace volume and a shared volume")
+		}
+	default:
+		_, err := ParseMountMode(string(c.Mode))
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,16 @@
+package sandbox
+
+// Labels set on every container that sandbox creates. They are how a
+// container is known as a workspace container (see [Manager.List]).
+const (
+	// LabelPrefix starts every label key of ours.
+	LabelPrefix = "docker-workspace."
+	// LabelSubdir holds the workspace subdir as given, before sanitising
+	// (the container name alone cannot tell "a b" from "a-b").
+	LabelSubdir = LabelPrefix + "subdir"
+	// LabelMode holds the mount mode: "bind" or "volume_subpath".
+	LabelMode = LabelPrefix + "mode"
+	// LabelVersion holds the version of the program that created the
+	// container.
+	LabelVersion = LabelPrefix + "version"
+)

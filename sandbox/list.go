@@ -1,0 +1,91 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/mount"
+)
+
+// Workspace is a workspace container as [Manager.List] finds it.
+type Workspace struct {
+	ID     string
+	Name   string
+	// Subdir is the workspace subdir; empty for a container made by the
+	// original gateway module, which recorded none.
+	Subdir string
+	Mode   MountMode
+	Image  string
+	// State is the engine's state word ("running", "exited", ...), Status
+	// its human text ("Up 2 minutes").
+	State   string
+	Status  string
+	Created time.Time
+	Labels  map[string]string
+}
+
+// List returns the workspace containers of the engine, running or not,
+// sorted by name: ours (labelled) and those of the original gateway module
+// (named gws-…, with a mount at WorkspaceTarget, no labels of ours).
+func (m *Manager) List(ctx context.Context) ([]Workspace, error) {
+	ctrs, err := m.client.ContainerList(ctx, container.ListOptions{
+		All:     true,
+		Filters: filters.NewArgs(filters.Arg("name", "^/?"+NamePrefix)),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	return workspacesFrom(ctrs), nil
+}
+
+// workspacesFrom keeps the workspace containers of a container list.
+func workspacesFrom(ctrs []container.Summary) []Workspace {
+	var out []Workspace
+	for _, c := range ctrs {
+		name := ""
+		for _, n := range c.Names {
+			if n = trimSlash(n); strings.HasPrefix(n, NamePrefix) && !strings.Contains(n, "/") {
+				name = n
+				break
+			}
+		}
+		if name == "" {
+			continue
+		}
+		w := Workspace{
+			ID: c.ID, Name: name, Image: c.Image, State: string(c.State), Status: c.Status,
+			Created: time.Unix(c.Created, 0), Labels: c.Labels,
+		}
+		if subdir, ok := c.Labels[LabelSubdir]; ok {
+			w.Subdir = subdir
+			w.Mode = MountMode(c.Labels[LabelMode])
+		} else if mode, ok := seedMode(c.Mounts); ok {
+			w.Mode = mode
+		} else {
+			continue
+		}
+		out = append(out, w)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// seedMode recognises a container of the original module by its workspace
+// mount, and tells its mode.
+func seedMode(mounts []container.MountPoint) (MountMode, bool) {
+	for _, mp := range mounts {
+		if mp.Destination != WorkspaceTarget {
+			continue
+		}
+		if mp.Type == mount.TypeVolume {
+			return ModeVolumeSubpath, true
+		}
+		return ModeBind, true
+	}
+	return "", false
+}
