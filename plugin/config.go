@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/docker/cli/cli/command"
 	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker/cli/cli/command"
 	"github.com/spf13/pflag"
 )
 

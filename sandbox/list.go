@@ -14,8 +14,8 @@ import (
 
 // Workspace is a workspace container as [Manager.List] finds it.
 type Workspace struct {
-	ID     string
-	Name   string
+	ID   string
+	Name string
 	// Subdir is the workspace subdir; empty for a container made by the
 	// original gateway module, which recorded none.
 	Subdir string
