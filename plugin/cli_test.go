@@ -1,0 +1,130 @@
+package plugin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/cli/flags"
+	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/spf13/cobra"
+	"gotest.tools/v3/assert"
+)
+
+// fakeAPI is the engine of the plugin tests. A call without a function
+// field panics on the nil embedded interface.
+type fakeAPI struct {
+	client.APIClient
+
+	inspectFn func(name string) (container.InspectResponse, error)
+	createFn  func(cfg *container.Config, hc *container.HostConfig, name string) (container.CreateResponse, error)
+	startFn   func(id string) error
+	stopFn    func(id string, opts container.StopOptions) error
+	listFn    func(opts container.ListOptions) ([]container.Summary, error)
+
+	calls []string
+}
+
+func (f *fakeAPI) Ping(context.Context) (types.Ping, error) {
+	return types.Ping{APIVersion: "1.51"}, nil
+}
+func (f *fakeAPI) NegotiateAPIVersionPing(types.Ping) {}
+func (f *fakeAPI) ClientVersion() string              { return "1.51" }
+
+func (f *fakeAPI) ContainerInspect(_ context.Context, name string) (container.InspectResponse, error) {
+	f.calls = append(f.calls, "inspect:"+name)
+	return f.inspectFn(name)
+}
+
+func (f *fakeAPI) ContainerCreate(_ context.Context, cfg *container.Config, hc *container.HostConfig, _ *network.NetworkingConfig, _ *ocispec.Platform, name string) (container.CreateResponse, error) {
+	f.calls = append(f.calls, "create:"+name)
+	return f.createFn(cfg, hc, name)
+}
+
+func (f *fakeAPI) ContainerStart(_ context.Context, id string, _ container.StartOptions) error {
+	f.calls = append(f.calls, "start:"+id)
+	return f.startFn(id)
+}
+
+func (f *fakeAPI) ContainerStop(_ context.Context, id string, opts container.StopOptions) error {
+	f.calls = append(f.calls, "stop:"+id)
+	return f.stopFn(id, opts)
+}
+
+func (f *fakeAPI) ContainerList(_ context.Context, opts container.ListOptions) ([]container.Summary, error) {
+	f.calls = append(f.calls, "list")
+	return f.listFn(opts)
+}
+
+// testCLI is a docker CLI over a fake engine, with its own config dir
+// (holding configJSON, if any) and none of the caller's environment.
+type testCLI struct {
+	*command.DockerCli
+	out, err *bytes.Buffer
+}
+
+func newTestCLI(t *testing.T, api client.APIClient, configJSON string) *testCLI {
+	t.Helper()
+	for _, env := range os.Environ() {
+		if k, _, _ := strings.Cut(env, "="); strings.HasPrefix(k, "GATEWAY_") || strings.HasPrefix(k, "DOCKER_") {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	configDir := t.TempDir()
+	if configJSON != "" {
+		assert.NilError(t, os.WriteFile(filepath.Join(configDir, "config.json"), []byte(configJSON), 0o600))
+	}
+	out, errb := new(bytes.Buffer), new(bytes.Buffer)
+	dockerCLI, err := command.NewDockerCli(
+		command.WithAPIClient(api),
+		command.WithInputStream(io.NopCloser(strings.NewReader(""))),
+		command.WithOutputStream(out),
+		command.WithErrorStream(errb),
+	)
+	assert.NilError(t, err)
+	opts := flags.NewClientOptions()
+	opts.ConfigDir = configDir
+	assert.NilError(t, dockerCLI.Initialize(opts))
+	return &testCLI{DockerCli: dockerCLI, out: out, err: errb}
+}
+
+// run runs `docker workspace ARGS...` under a root command set up as the
+// plugin framework sets up its own (docker's usage and help templates), and
+// returns its error.
+func (c *testCLI) run(args ...string) error {
+	root := &cobra.Command{Use: "docker", SilenceErrors: true, SilenceUsage: true, TraverseChildren: true}
+	cli.SetupPluginRootCommand(root)
+	root.AddCommand(NewRootCommand(c, BuildInfo{Version: "v1.2.3", Commit: "abc"}))
+	root.SetArgs(append([]string{Name}, args...))
+	root.SetOut(c.out)
+	root.SetErr(c.err)
+	return root.ExecuteContext(context.Background())
+}
+
+// jsonLines decodes one JSON object per line.
+func jsonLines(t *testing.T, s string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+		var m map[string]any
+		assert.NilError(t, json.Unmarshal([]byte(line), &m), "line %q", line)
+		out = append(out, m)
+	}
+	return out
+}
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }

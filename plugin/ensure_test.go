@@ -1,0 +1,182 @@
+package plugin
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/client"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+// creatingAPI is an engine without containers that creates whatever it is
+// asked for and records the last create.
+func creatingAPI() (*fakeAPI, *container.Config, *container.HostConfig) {
+	cfg, hc := &container.Config{}, &container.HostConfig{}
+	f := &fakeAPI{
+		inspectFn: func(string) (container.InspectResponse, error) {
+			return container.InspectResponse{}, cerrdefs.ErrNotFound
+		},
+		createFn: func(c *container.Config, h *container.HostConfig, name string) (container.CreateResponse, error) {
+			*cfg, *hc = *c, *h
+			return container.CreateResponse{ID: "id-" + name}, nil
+		},
+		startFn: func(string) error { return nil },
+	}
+	return f, cfg, hc
+}
+
+func TestEnsurePrintsIDs(t *testing.T) {
+	f, _, _ := creatingAPI()
+	c := newTestCLI(t, f, "")
+	assert.NilError(t, c.run("ensure", "alice", "team/bob"))
+	assert.Check(t, is.Equal(c.out.String(), "id-gws-alice\nid-gws-team-bob\n"))
+}
+
+func TestEnsureJSON(t *testing.T) {
+	f, _, _ := creatingAPI()
+	c := newTestCLI(t, f, "")
+	assert.NilError(t, c.run("ensure", "--format", "json", "Alice"))
+	got := jsonLines(t, c.out.String())
+	assert.Check(t, is.DeepEqual(got, []map[string]any{{
+		"ID": "id-gws-alice", "Name": "gws-alice", "Subdir": "Alice", "Action": "created",
+		"Mode": "bind", "Image": sandbox.DefaultImage,
+	}}))
+}
+
+func TestEnsureTemplate(t *testing.T) {
+	f, _, _ := creatingAPI()
+	c := newTestCLI(t, f, "")
+	assert.NilError(t, c.run("ensure", "--format", "{{.Name}} {{.Action}}", "a"))
+	assert.Check(t, is.Equal(c.out.String(), "gws-a created\n"))
+}
+
+func TestEnsureConfigPrecedence(t *testing.T) {
+	configJSON := `{"plugins": {"workspace": {"image": "from/config", "network": "config-net", "init": "false"}}}`
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		image   string
+		network string
+		init    bool
+	}{
+		{name: "config", image: "from/config", network: "config-net", init: false},
+		{name: "env over config", env: map[string]string{"GATEWAY_WORKSPACE_IMAGE": "from/env", "GATEWAY_WORKSPACE_INIT": "1"},
+			image: "from/env", network: "config-net", init: true},
+		{name: "flag over env", env: map[string]string{"GATEWAY_WORKSPACE_IMAGE": "from/env", "GATEWAY_WORKSPACE_DOCKER_NETWORK": "env-net"},
+			args: []string{"--image", "from/flag", "--init"}, image: "from/flag", network: "env-net", init: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, cfg, hc := creatingAPI()
+			c := newTestCLI(t, f, configJSON)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			assert.NilError(t, c.run(append(append([]string{"ensure"}, tc.args...), "a")...))
+			assert.Check(t, is.Equal(cfg.Image, tc.image))
+			assert.Check(t, is.Equal(string(hc.NetworkMode), tc.network))
+			assert.Check(t, is.Equal(*hc.Init, tc.init))
+		})
+	}
+}
+
+func TestEnsureDefaults(t *testing.T) {
+	f, cfg, hc := creatingAPI()
+	c := newTestCLI(t, f, "")
+	assert.NilError(t, c.run("ensure", "a"))
+	assert.Check(t, is.Equal(cfg.Image, "agent/workspace:latest"))
+	assert.Check(t, *hc.Init)
+	assert.Assert(t, is.Len(hc.Mounts, 2))
+	data := filepath.Join(os.Getenv("XDG_DATA_HOME"), "docker-workspace")
+	assert.Check(t, is.Equal(hc.Mounts[0].Type, mount.TypeBind))
+	assert.Check(t, strings.HasSuffix(hc.Mounts[0].Source, filepath.Join("docker-workspace", "workspaces", "a")), hc.Mounts[0].Source)
+	assert.Check(t, is.Equal(hc.Mounts[1].Source, filepath.Join(data, "shared")))
+}
+
+func TestEnsureRelativeRootIsMadeAbsolute(t *testing.T) {
+	f, _, hc := creatingAPI()
+	c := newTestCLI(t, f, "")
+	t.Chdir(t.TempDir())
+	assert.NilError(t, c.run("ensure", "--workspace-root", "ws", "--shared-dir", "sh", "a"))
+	assert.Check(t, filepath.IsAbs(hc.Mounts[0].Source), hc.Mounts[0].Source)
+	assert.Check(t, strings.HasSuffix(hc.Mounts[0].Source, filepath.Join("ws", "a")), hc.Mounts[0].Source)
+}
+
+func TestEnsureRefusesBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		err  string
+	}{
+		{args: []string{"ensure", "../x"}, err: `invalid workspace subdir "../x"`},
+		{args: []string{"ensure", "/abs"}, err: `invalid workspace subdir "/abs"`},
+		{args: []string{"ensure", "--mount-mode", "nfs", "a"}, err: `invalid mount mode "nfs"`},
+		{args: []string{"ensure", "--pull", "sometimes", "a"}, err: `invalid pull policy "sometimes"`},
+		{args: []string{"ensure", "--mount-mode", "volume_subpath", "--workspace-volume", "ws", "a"},
+			err: "volume_subpath mode needs a workspace volume and a shared volume: set --workspace-volume and --shared-volume (or GATEWAY_WORKSPACE_DOCKER_VOLUME and GATEWAY_SHARED_DOCKER_VOLUME)"},
+		{args: []string{"stop", "a/../b"}, err: `invalid workspace subdir "a/../b"`},
+		{args: []string{"stop", "--time", "-1", "a"}, err: "invalid --time -1"},
+	} {
+		f := &fakeAPI{}
+		c := newTestCLI(t, f, "")
+		err := c.run(tc.args...)
+		assert.Check(t, is.ErrorContains(err, tc.err), "%v", tc.args)
+		assert.Check(t, is.Len(f.calls, 0), "%v", tc.args)
+	}
+}
+
+func TestEnsureDisabled(t *testing.T) {
+	f := &fakeAPI{}
+	c := newTestCLI(t, f, "")
+	t.Setenv("GATEWAY_WORKSPACE_DOCKER_ENABLED", "false")
+	assert.NilError(t, c.run("ensure", "a"))
+	assert.NilError(t, c.run("stop", "a"))
+	assert.Check(t, is.Len(f.calls, 0))
+	assert.Check(t, is.Equal(c.out.String(), ""))
+	assert.Check(t, is.Contains(c.err.String(), "GATEWAY_WORKSPACE_DOCKER_ENABLED is false: not ensuring"))
+	assert.Check(t, is.Contains(c.err.String(), "GATEWAY_WORKSPACE_DOCKER_ENABLED is false: not stopping"))
+
+	t.Setenv("GATEWAY_WORKSPACE_DOCKER_ENABLED", "maybe")
+	assert.Check(t, is.ErrorContains(c.run("ensure", "a"), `invalid GATEWAY_WORKSPACE_DOCKER_ENABLED "maybe"`))
+}
+
+func TestEnsureGoesOnAfterAFailure(t *testing.T) {
+	f, _, _ := creatingAPI()
+	f.startFn = func(id string) error {
+		if id == "id-gws-b" {
+			return errors.New("boom")
+		}
+		return nil
+	}
+	c := newTestCLI(t, f, "")
+	err := c.run("ensure", "a", "b", "c")
+	assert.Check(t, is.ErrorContains(err, "start container gws-b: boom"))
+	assert.Check(t, is.Equal(c.out.String(), "id-gws-a\nid-gws-c\n"))
+}
+
+func TestUnreachableEngineIsOneLine(t *testing.T) {
+	f := &fakeAPI{
+		inspectFn: func(string) (container.InspectResponse, error) {
+			return container.InspectResponse{}, client.ErrorConnectionFailed("unix:///nowhere.sock")
+		},
+		stopFn: func(string, container.StopOptions) error { return client.ErrorConnectionFailed("unix:///nowhere.sock") },
+		listFn: func(container.ListOptions) ([]container.Summary, error) {
+			return nil, client.ErrorConnectionFailed("unix:///nowhere.sock")
+		},
+	}
+	c := newTestCLI(t, f, "")
+	t.Setenv("DOCKER_HOST", "unix:///nowhere.sock")
+	for _, args := range [][]string{{"ensure", "a", "b"}, {"stop", "a", "b"}, {"ls"}} {
+		f.calls = nil
+		err := c.run(args...)
+		assert.Check(t, is.Error(err, `cannot connect to the Docker engine of context "default" at unix:///nowhere.sock: is it running?`), "%v", args)
+		assert.Check(t, is.Len(f.calls, 1), "%v: went on after the first failure: %v", args, f.calls)
+	}
+}

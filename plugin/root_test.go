@@ -1,0 +1,44 @@
+package plugin
+
+import (
+	"testing"
+
+	"github.com/docker/cli/cli"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+	"gotest.tools/v3/golden"
+)
+
+func TestUnknownSubcommandFails(t *testing.T) {
+	c := newTestCLI(t, &fakeAPI{}, "")
+	err := c.run("bogus")
+	var st cli.StatusError
+	assert.Assert(t, errorsAs(err, &st), "%v", err)
+	assert.Check(t, is.Equal(st.StatusCode, 1))
+	assert.Check(t, is.ErrorContains(err, "'bogus' is not a docker workspace command"))
+}
+
+func TestUsageErrors(t *testing.T) {
+	c := newTestCLI(t, &fakeAPI{}, "")
+	for _, args := range [][]string{{"ensure"}, {"stop"}} {
+		err := c.run(args...)
+		assert.Check(t, is.ErrorContains(err, "requires at least 1 argument"), "%v", args)
+		assert.Check(t, is.ErrorContains(err, "Usage:  docker workspace "+args[0]+" [OPTIONS] SUBDIR [SUBDIR...]"), "%v", args)
+	}
+	assert.Check(t, is.ErrorContains(c.run("ls", "extra"), `'docker workspace ls' accepts no arguments`))
+}
+
+func TestHelp(t *testing.T) {
+	for _, name := range []string{"ensure", "stop", "ls"} {
+		c := newTestCLI(t, &fakeAPI{}, "")
+		t.Setenv("XDG_DATA_HOME", "/home/you/.local/share")
+		assert.NilError(t, c.run(name, "--help"))
+		golden.Assert(t, c.out.String(), name+"-help.golden")
+	}
+}
+
+func TestVersion(t *testing.T) {
+	c := newTestCLI(t, &fakeAPI{}, "")
+	assert.NilError(t, c.run("version"))
+	assert.Check(t, is.Contains(c.out.String(), "docker-workspace version v1.2.3, build abc"))
+}
