@@ -17,7 +17,9 @@
 #   status  print what answers where
 #
 # Environment: ENGINES_DIR (state, default /var/lib/docker-workspace/engines),
-# MODERN_SOCK, LEGACY_SOCK (socket paths), DOCKER_CONFIG (where contexts go).
+# MODERN_SOCK, LEGACY_SOCK (socket paths), DOCKER_CONFIG (where contexts go),
+# ENGINES_STARTED (a file: `up` appends "NAME PID" of each daemon it starts,
+# and `down` then stops only those; .ci/run uses it).
 set -euo pipefail
 
 ENGINES_DIR=${ENGINES_DIR:-/var/lib/docker-workspace/engines}
@@ -112,6 +114,7 @@ start_daemon() {
 	PATH="${prefix:+$prefix:}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
 		setsid dockerd "$@" </dev/null >"$run/$name.log" 2>&1 &
 	echo $! >"$run/$name.started"
+	[ -z "${ENGINES_STARTED:-}" ] || echo "$name $!" >>"$ENGINES_STARTED"
 }
 
 wait_answer() {
@@ -191,17 +194,27 @@ build_image() {
 	rm -rf "$ctx"
 }
 
+stop_daemon() {
+	local name=$1 pid=$2
+	if kill -0 "$pid" 2>/dev/null; then
+		say "stopping the $name engine (pid $pid)"
+		kill "$pid"
+		for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+	fi
+	rm -f "$ENGINES_DIR/run/$name.started"
+}
+
 down() {
 	local name pid
+	if [ -n "${ENGINES_STARTED:-}" ]; then
+		[ -f "$ENGINES_STARTED" ] || return 0
+		while read -r name pid; do stop_daemon "$name" "$pid"; done <"$ENGINES_STARTED"
+		: >"$ENGINES_STARTED"
+		return 0
+	fi
 	for name in legacy modern; do
 		[ -f "$ENGINES_DIR/run/$name.started" ] || continue
-		pid=$(cat "$ENGINES_DIR/run/$name.started")
-		if kill -0 "$pid" 2>/dev/null; then
-			say "stopping the $name engine (pid $pid)"
-			kill "$pid"
-			for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-		fi
-		rm -f "$ENGINES_DIR/run/$name.started"
+		stop_daemon "$name" "$(cat "$ENGINES_DIR/run/$name.started")"
 	done
 }
 

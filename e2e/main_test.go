@@ -1,0 +1,92 @@
+// Package e2e drives the real docker CLI, with the plugin built from this
+// tree, against real engines: "modern" (API 1.45+, volume subpaths) and
+// "legacy" (Engine 20.10, API 1.41). scripts/engines.sh brings both up.
+//
+// E2E_MODERN_HOST and E2E_LEGACY_HOST override their endpoints. A test that
+// needs an engine that does not answer skips, unless CI=true: in CI it fails.
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// env is what TestMain found.
+var env struct {
+	configDir string            // the --config dir: plugin dir, contexts
+	apiByCtx  map[string]string // context name -> API version of its engine ("" if it does not answer)
+	hostByCtx map[string]string
+}
+
+func TestMain(m *testing.M) {
+	code, err := setup()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e setup:", err)
+		os.Exit(1)
+	}
+	defer os.RemoveAll(env.configDir)
+	code = m.Run()
+	os.Exit(code)
+}
+
+func setup() (int, error) {
+	dir, err := os.MkdirTemp("", "docker-workspace-e2e-")
+	if err != nil {
+		return 0, err
+	}
+	env.configDir = dir
+	pluginDir := filepath.Join(dir, "plugins")
+	build := exec.Command("go", "build", "-o", filepath.Join(pluginDir, "docker-workspace"), "../cmd/docker-workspace")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return 0, fmt.Errorf("build the plugin: %w", err)
+	}
+	env.hostByCtx = map[string]string{
+		"modern": envOr("E2E_MODERN_HOST", "unix:///var/run/docker.sock"),
+		"legacy": envOr("E2E_LEGACY_HOST", "unix:///var/run/docker-legacy.sock"),
+	}
+	env.apiByCtx = map[string]string{}
+	for name, host := range env.hostByCtx {
+		out, err := exec.Command("docker", "--config", dir, "context", "create", name, "--docker", "host="+host).CombinedOutput()
+		if err != nil {
+			return 0, fmt.Errorf("create context %s: %v: %s", name, err, out)
+		}
+		v, err := exec.Command("docker", "--config", dir, "--context", name, "version", "--format", "{{.Server.APIVersion}}").Output()
+		if err == nil {
+			env.apiByCtx[name] = strings.TrimSpace(string(v))
+		}
+	}
+	cfg, err := json.Marshal(map[string]any{"cliPluginsExtraDirs": []string{pluginDir}, "currentContext": "modern"})
+	if err != nil {
+		return 0, err
+	}
+	return 0, os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o600)
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// requireEngine skips (or, under CI, fails) a test whose engine does not
+// answer, and returns its API version.
+func requireEngine(t *testing.T, ctx string) string {
+	t.Helper()
+	v := env.apiByCtx[ctx]
+	if v != "" {
+		return v
+	}
+	msg := fmt.Sprintf("the %s engine does not answer at %s (run scripts/engines.sh up)", ctx, env.hostByCtx[ctx])
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
