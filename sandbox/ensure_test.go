@@ -348,3 +348,30 @@ func TestStop(t *testing.T) {
 	assert.Check(t, is.ErrorIs(err, ErrInvalidSubdir))
 	assert.Check(t, is.Equal(f.callList(), "stop:gws-a stop:gws-gone stop:gws-stuck"))
 }
+
+type bufferStream struct{ strings.Builder }
+
+func (*bufferStream) FD() uintptr      { return 0 }
+func (*bufferStream) IsTerminal() bool { return false }
+
+func TestPullProgressIsRendered(t *testing.T) {
+	f := missingImageClient(nil)
+	out := &bufferStream{}
+	m := NewManager(f)
+	m.PullOutput = out
+	var authFor string
+	m.RegistryAuth = func(_ context.Context, ref string) (string, error) { authFor = ref; return "token", nil }
+	_, err := m.Ensure(context.Background(), "a", bindConfig(t))
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(out.String(), "Pulling from agent/workspace\n"))
+	assert.Check(t, is.Equal(authFor, DefaultImage))
+}
+
+func TestPullErrorInStreamIsReturned(t *testing.T) {
+	f := missingImageClient(nil)
+	f.pullFn = func(string) (io.ReadCloser, error) {
+		return io.NopCloser(strings.NewReader(`{"errorDetail":{"message":"manifest unknown"},"error":"manifest unknown"}` + "\n")), nil
+	}
+	_, err := NewManager(f).Ensure(context.Background(), "a", bindConfig(t))
+	assert.Check(t, is.Error(err, "pull image agent/workspace:latest: manifest unknown"))
+}

@@ -1,0 +1,47 @@
+package sandbox
+
+import (
+	"context"
+	"testing"
+
+	"github.com/docker/docker/api/types/container"
+)
+
+// BenchmarkEnsureWarm measures an Ensure of a running container and reports
+// its API round trips (calls/op), which must stay at one inspect.
+func BenchmarkEnsureWarm(b *testing.B) {
+	f := &fakeClient{inspectFn: inspectState(container.StateRunning)}
+	m := NewManager(f)
+	cfg := Config{Image: DefaultImage, Mode: ModeVolumeSubpath, WorkspaceVolume: "ws", SharedVolume: "sh"}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Ensure(ctx, "team/alice", cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(f.calls))/float64(b.N), "calls/op")
+}
+
+// BenchmarkEnsureCold measures the creation of a container in bind mode
+// (directories exist after the first round).
+func BenchmarkEnsureCold(b *testing.B) {
+	f := &fakeClient{
+		inspectFn: notFound,
+		createFn: func(*container.Config, *container.HostConfig, string) (container.CreateResponse, error) {
+			return container.CreateResponse{ID: "new"}, nil
+		},
+		startFn: func(string) error { return nil },
+	}
+	root := b.TempDir()
+	cfg := Config{Image: DefaultImage, Mode: ModeBind, CreateHostDirs: true, WorkspaceRoot: root + "/ws", SharedDir: root + "/sh"}
+	m := NewManager(f)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Ensure(ctx, "team/alice", cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(f.calls))/float64(b.N), "calls/op")
+}
