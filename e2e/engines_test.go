@@ -76,7 +76,7 @@ func TestUnreachableContext(t *testing.T) {
 		res.Assert(t, icmd.Expected{ExitCode: 1, Out: ""})
 		assert.Check(t, is.Equal(strings.TrimSpace(res.Stderr()), want), "%v", args)
 	}
-	res := h.withEnv("DOCKER_HOST=unix://"+sock).ws("ls")
+	res := h.withEnv("DOCKER_HOST=unix://" + sock).ws("ls")
 	res.Assert(t, icmd.Expected{ExitCode: 1})
 	assert.Check(t, is.Equal(strings.TrimSpace(res.Stderr()), `cannot connect to the Docker engine of context "default" at unix://`+sock+`: is it running?`))
 }
