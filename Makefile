@@ -24,7 +24,7 @@ install: build
 	@echo "installed $(PLUGIN_DIR)/docker-workspace: try 'docker workspace --help'"
 
 unit:
-	$(GO) test -count=1 $(UNIT_PKGS)
+	$(GO) test -count=1 -race $(UNIT_PKGS)
 
 # The e2e tests drive the real docker CLI against real engines: both must
 # answer (scripts/engines.sh brings them up where it can).

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/docker/cli/cli"
@@ -16,6 +17,7 @@ import (
 	"github.com/docker/cli/cli/flags"
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -33,8 +35,27 @@ type fakeAPI struct {
 	startFn   func(id string) error
 	stopFn    func(id string, opts container.StopOptions) error
 	listFn    func(opts container.ListOptions) ([]container.Summary, error)
+	removeFn  func(id string, opts container.RemoveOptions) error
 
+	mu    sync.Mutex
 	calls []string
+}
+
+func (f *fakeAPI) record(call string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, call)
+}
+
+// ImageInspect: every image exists, with one ID.
+func (f *fakeAPI) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (image.InspectResponse, error) {
+	f.record("image:" + ref)
+	return image.InspectResponse{ID: "sha256:1111"}, nil
+}
+
+func (f *fakeAPI) ContainerRemove(_ context.Context, id string, opts container.RemoveOptions) error {
+	f.record("remove:" + id)
+	return f.removeFn(id, opts)
 }
 
 func (f *fakeAPI) Ping(context.Context) (types.Ping, error) {
@@ -44,27 +65,27 @@ func (f *fakeAPI) NegotiateAPIVersionPing(types.Ping) {}
 func (f *fakeAPI) ClientVersion() string              { return "1.51" }
 
 func (f *fakeAPI) ContainerInspect(_ context.Context, name string) (container.InspectResponse, error) {
-	f.calls = append(f.calls, "inspect:"+name)
+	f.record("inspect:" + name)
 	return f.inspectFn(name)
 }
 
 func (f *fakeAPI) ContainerCreate(_ context.Context, cfg *container.Config, hc *container.HostConfig, _ *network.NetworkingConfig, _ *ocispec.Platform, name string) (container.CreateResponse, error) {
-	f.calls = append(f.calls, "create:"+name)
+	f.record("create:" + name)
 	return f.createFn(cfg, hc, name)
 }
 
 func (f *fakeAPI) ContainerStart(_ context.Context, id string, _ container.StartOptions) error {
-	f.calls = append(f.calls, "start:"+id)
+	f.record("start:" + id)
 	return f.startFn(id)
 }
 
 func (f *fakeAPI) ContainerStop(_ context.Context, id string, opts container.StopOptions) error {
-	f.calls = append(f.calls, "stop:"+id)
+	f.record("stop:" + id)
 	return f.stopFn(id, opts)
 }
 
 func (f *fakeAPI) ContainerList(_ context.Context, opts container.ListOptions) ([]container.Summary, error) {
-	f.calls = append(f.calls, "list")
+	f.record("list")
 	return f.listFn(opts)
 }
 

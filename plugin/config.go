@@ -1,20 +1,24 @@
 package plugin
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/opts"
+	"github.com/docker/go-units"
 	"github.com/spf13/pflag"
 )
 
 // A setting is one configuration value. Its value comes from, first to last:
 // the flag, the environment variable, the key of the same name as the flag in
 // the "plugins" → "workspace" section of the docker CLI's config.json, the
-// default.
+// profile (--profile), the default.
 type setting struct {
 	flag string
 	env  string
@@ -29,28 +33,119 @@ var (
 	settingWorkspaceVolume = setting{"workspace-volume", "GATEWAY_WORKSPACE_DOCKER_VOLUME"}
 	settingSharedVolume    = setting{"shared-volume", "GATEWAY_SHARED_DOCKER_VOLUME"}
 	settingPull            = setting{"pull", "GATEWAY_WORKSPACE_PULL"}
+	settingRecreate        = setting{"recreate", "GATEWAY_WORKSPACE_RECREATE"}
+	settingProfile         = setting{"profile", "GATEWAY_WORKSPACE_PROFILE"}
 	settingInit            = setting{"init", "GATEWAY_WORKSPACE_INIT"}
+	settingUser            = setting{"user", "GATEWAY_WORKSPACE_USER"}
+	settingCPUs            = setting{"cpus", "GATEWAY_WORKSPACE_CPUS"}
+	settingMemory          = setting{"memory", "GATEWAY_WORKSPACE_MEMORY"}
+	settingPidsLimit       = setting{"pids-limit", "GATEWAY_WORKSPACE_PIDS_LIMIT"}
+	settingReadOnly        = setting{"read-only", "GATEWAY_WORKSPACE_READ_ONLY"}
+	settingCapAdd          = setting{"cap-add", "GATEWAY_WORKSPACE_CAP_ADD"}
+	settingCapDrop         = setting{"cap-drop", "GATEWAY_WORKSPACE_CAP_DROP"}
+	settingSecurityOpt     = setting{"security-opt", "GATEWAY_WORKSPACE_SECURITY_OPT"}
+	settingLabel           = setting{"label", "GATEWAY_WORKSPACE_LABELS"}
+	settingEnv             = setting{"env", "GATEWAY_WORKSPACE_ENV"}
 	settingEnabled         = setting{"enabled", "GATEWAY_WORKSPACE_DOCKER_ENABLED"}
 )
 
-// value resolves s. flags may lack the flag (enabled has none); then the
-// default is def.
-func (s setting) value(dockerCLI command.Cli, flags *pflag.FlagSet, def string) string {
-	if f := flags.Lookup(s.flag); f != nil {
-		if f.Changed {
-			return f.Value.String()
-		}
-		def = f.DefValue
+// profiles change the defaults of settings; any other source wins over them.
+var profiles = map[string]map[setting]string{
+	"default": {},
+	"hardened": {
+		settingCapDrop:     "ALL",
+		settingSecurityOpt: "no-new-privileges",
+		settingPidsLimit:   "512",
+		settingReadOnly:    "true",
+		settingInit:        "true",
+	},
+}
+
+// resolver resolves settings for one command run.
+type resolver struct {
+	dockerCLI command.Cli
+	flags     *pflag.FlagSet
+	profile   map[setting]string
+}
+
+func newResolver(dockerCLI command.Cli, flags *pflag.FlagSet) (*resolver, error) {
+	r := &resolver{dockerCLI: dockerCLI, flags: flags}
+	name, _ := r.lookup(settingProfile)
+	if name == "" {
+		name = "default"
+	}
+	p, ok := profiles[name]
+	if !ok {
+		return nil, fmt.Errorf(`invalid profile %q: must be "default" or "hardened"`, name)
+	}
+	r.profile = p
+	return r, nil
+}
+
+// lookup returns the value of s and whether it came from the flag.
+func (r *resolver) lookup(s setting) (value string, fromFlag bool) {
+	f := r.flags.Lookup(s.flag)
+	if f != nil && f.Changed {
+		return f.Value.String(), true
 	}
 	if v := os.Getenv(s.env); v != "" {
-		return v
+		return v, false
 	}
-	if cf := dockerCLI.ConfigFile(); cf != nil {
+	if cf := r.dockerCLI.ConfigFile(); cf != nil {
 		if v := cf.Plugins[Name][s.flag]; v != "" {
-			return v
+			return v, false
 		}
 	}
-	return def
+	if v, ok := r.profile[s]; ok {
+		return v, false
+	}
+	if f != nil {
+		return f.DefValue, false
+	}
+	return "", false
+}
+
+func (r *resolver) str(s setting) string {
+	v, _ := r.lookup(s)
+	return v
+}
+
+// list resolves a list setting: a repeatable flag, or, from the environment
+// and config.json, comma-separated values or a JSON array of strings.
+func (r *resolver) list(s setting) ([]string, error) {
+	v, fromFlag := r.lookup(s)
+	if fromFlag {
+		return r.flags.GetStringArray(s.flag)
+	}
+	v = strings.TrimSpace(v)
+	if v == "" || v == "[]" {
+		return nil, nil
+	}
+	if strings.HasPrefix(v, "[") {
+		var out []string
+		if err := json.Unmarshal([]byte(v), &out); err != nil {
+			return nil, fmt.Errorf("invalid %s %q: not a JSON array of strings: %w", s.env, v, err)
+		}
+		return out, nil
+	}
+	var out []string
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func (r *resolver) bool(s setting) (bool, error) {
+	v := r.str(s)
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "true", "yes", "on", "y", "t":
+		return true, nil
+	case "0", "false", "no", "off", "n", "f", "":
+		return false, nil
+	}
+	return false, fmt.Errorf("invalid %s %q: must be true or false", s.env, v)
 }
 
 // dataHome is where the default bind directories live.
@@ -65,56 +160,106 @@ func dataHome() string {
 	return filepath.Join(home, ".local", "share", "docker-workspace")
 }
 
-func defaultWorkspaceRoot() string { return filepath.Join(dataHome(), "workspaces") }
-func defaultSharedDir() string     { return filepath.Join(dataHome(), "shared") }
-
 // addConfigFlags declares the flags that define a workspace container.
 func addConfigFlags(flags *pflag.FlagSet) {
 	flags.String(settingImage.flag, sandbox.DefaultImage, "Image of new workspace containers")
 	flags.String(settingNetwork.flag, "", "Network that new workspace containers join")
 	flags.String(settingMountMode.flag, string(sandbox.ModeBind), `Mount mode: "bind" (host directories) or "volume_subpath" (named volumes)`)
-	flags.String(settingWorkspaceRoot.flag, defaultWorkspaceRoot(), "Bind mode: host directory that holds one directory per workspace")
-	flags.String(settingSharedDir.flag, defaultSharedDir(), "Bind mode: host directory mounted at /home/agent/shared")
+	flags.String(settingWorkspaceRoot.flag, filepath.Join(dataHome(), "workspaces"), "Bind mode: host directory that holds one directory per workspace")
+	flags.String(settingSharedDir.flag, filepath.Join(dataHome(), "shared"), "Bind mode: host directory mounted at /home/agent/shared")
 	flags.String(settingWorkspaceVolume.flag, "", "Volume subpath mode: volume that holds one directory per workspace")
 	flags.String(settingSharedVolume.flag, "", "Volume subpath mode: volume mounted at /home/agent/shared")
 	flags.String(settingPull.flag, string(sandbox.PullMissing), `Pull the image before creating a container ("missing", "always", "never")`)
+	flags.String(settingRecreate.flag, string(sandbox.RecreateNever), `Replace an existing container ("never", "if-changed": when it drifted from the configuration or is dead, "always"); workspace data is kept`)
+	flags.String(settingProfile.flag, "default", `Defaults for hardening: "default", or "hardened" (--cap-drop ALL, --security-opt no-new-privileges, --pids-limit 512, --read-only, --init); other flags override it`)
 	flags.Bool(settingInit.flag, true, "Run an init (tini) as PID 1 of new containers, to reap zombies and forward signals")
+	flags.StringP(settingUser.flag, "u", "", `User of new containers ("name", "uid", "uid:gid"); new workspace directories are given to it`)
+	flags.String(settingCPUs.flag, "", "Number of CPUs of new containers (e.g. 1.5)")
+	flags.StringP(settingMemory.flag, "m", "", "Memory limit of new containers (e.g. 512m, 2g)")
+	flags.Int64(settingPidsLimit.flag, 0, "Process limit of new containers (0: the engine's default)")
+	flags.Bool(settingReadOnly.flag, false, "Mount the root filesystem of new containers read-only (with a tmpfs at /tmp)")
+	flags.StringArray(settingCapAdd.flag, nil, "Add a Linux capability")
+	flags.StringArray(settingCapDrop.flag, nil, `Drop a Linux capability ("ALL" drops all)`)
+	flags.StringArray(settingSecurityOpt.flag, nil, "Security option (e.g. no-new-privileges, seccomp=PROFILE)")
+	flags.StringArrayP(settingLabel.flag, "l", nil, "Set a label on new containers (KEY=VALUE)")
+	flags.StringArrayP(settingEnv.flag, "e", nil, "Set an environment variable of new containers (KEY=VALUE)")
 }
 
 // workspaceConfig resolves the configuration of the workspace containers.
 func workspaceConfig(dockerCLI command.Cli, flags *pflag.FlagSet) (sandbox.Config, error) {
-	get := func(s setting) string { return s.value(dockerCLI, flags, "") }
-	mode, err := sandbox.ParseMountMode(get(settingMountMode))
-	if err != nil {
-		return sandbox.Config{}, err
-	}
-	pull, err := sandbox.ParsePullPolicy(get(settingPull))
-	if err != nil {
-		return sandbox.Config{}, err
-	}
-	init, err := parseBool(settingInit, get(settingInit))
+	r, err := newResolver(dockerCLI, flags)
 	if err != nil {
 		return sandbox.Config{}, err
 	}
 	cfg := sandbox.Config{
-		Image:           get(settingImage),
-		Network:         get(settingNetwork),
-		Mode:            mode,
-		WorkspaceVolume: get(settingWorkspaceVolume),
-		SharedVolume:    get(settingSharedVolume),
-		Pull:            pull,
+		Image:           r.str(settingImage),
+		Network:         r.str(settingNetwork),
+		WorkspaceVolume: r.str(settingWorkspaceVolume),
+		SharedVolume:    r.str(settingSharedVolume),
+		User:            r.str(settingUser),
 		CreateHostDirs:  localEngine(dockerCLI),
-		Init:            init,
 	}
-	if mode == sandbox.ModeVolumeSubpath && (cfg.WorkspaceVolume == "" || cfg.SharedVolume == "") {
+	if cfg.Mode, err = sandbox.ParseMountMode(r.str(settingMountMode)); err != nil {
+		return cfg, err
+	}
+	if cfg.Pull, err = sandbox.ParsePullPolicy(r.str(settingPull)); err != nil {
+		return cfg, err
+	}
+	if cfg.Recreate, err = sandbox.ParseRecreatePolicy(r.str(settingRecreate)); err != nil {
+		return cfg, err
+	}
+	if cfg.Init, err = r.bool(settingInit); err != nil {
+		return cfg, err
+	}
+	if cfg.ReadOnly, err = r.bool(settingReadOnly); err != nil {
+		return cfg, err
+	}
+	if v := r.str(settingCPUs); v != "" {
+		if cfg.NanoCPUs, err = opts.ParseCPUs(v); err != nil {
+			return cfg, fmt.Errorf("invalid --cpus %q: %w", v, err)
+		}
+	}
+	if v := r.str(settingMemory); v != "" {
+		if cfg.Memory, err = units.RAMInBytes(v); err != nil {
+			return cfg, fmt.Errorf("invalid --memory %q: %w", v, err)
+		}
+	}
+	if v := r.str(settingPidsLimit); v != "" {
+		if cfg.PidsLimit, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return cfg, fmt.Errorf("invalid --pids-limit %q: must be a number", v)
+		}
+	}
+	for _, l := range []struct {
+		s   setting
+		dst *[]string
+	}{{settingCapAdd, &cfg.CapAdd}, {settingCapDrop, &cfg.CapDrop}, {settingSecurityOpt, &cfg.SecurityOpt}, {settingEnv, &cfg.Env}} {
+		if *l.dst, err = r.list(l.s); err != nil {
+			return cfg, err
+		}
+	}
+	labels, err := r.list(settingLabel)
+	if err != nil {
+		return cfg, err
+	}
+	for _, l := range labels {
+		k, v, _ := strings.Cut(l, "=")
+		if k == "" {
+			return cfg, fmt.Errorf("invalid label %q: must be KEY=VALUE", l)
+		}
+		if cfg.Labels == nil {
+			cfg.Labels = map[string]string{}
+		}
+		cfg.Labels[k] = v
+	}
+	if cfg.Mode == sandbox.ModeVolumeSubpath && (cfg.WorkspaceVolume == "" || cfg.SharedVolume == "") {
 		return cfg, fmt.Errorf("volume_subpath mode needs a workspace volume and a shared volume: set --%s and --%s (or %s and %s)",
 			settingWorkspaceVolume.flag, settingSharedVolume.flag, settingWorkspaceVolume.env, settingSharedVolume.env)
 	}
-	if mode == sandbox.ModeBind {
-		if cfg.WorkspaceRoot, err = hostPath(cfg.CreateHostDirs, settingWorkspaceRoot, get(settingWorkspaceRoot)); err != nil {
+	if cfg.Mode == sandbox.ModeBind {
+		if cfg.WorkspaceRoot, err = hostPath(cfg.CreateHostDirs, settingWorkspaceRoot, r.str(settingWorkspaceRoot)); err != nil {
 			return cfg, err
 		}
-		if cfg.SharedDir, err = hostPath(cfg.CreateHostDirs, settingSharedDir, get(settingSharedDir)); err != nil {
+		if cfg.SharedDir, err = hostPath(cfg.CreateHostDirs, settingSharedDir, r.str(settingSharedDir)); err != nil {
 			return cfg, err
 		}
 	}
@@ -144,16 +289,6 @@ func localEngine(dockerCLI command.Cli) bool {
 
 // enabled reads GATEWAY_WORKSPACE_DOCKER_ENABLED (or "enabled" in config.json).
 func enabled(dockerCLI command.Cli, flags *pflag.FlagSet) (bool, error) {
-	return parseBool(settingEnabled, settingEnabled.value(dockerCLI, flags, "true"))
-}
-
-// parseBool reads a boolean setting as the seed's env_bool did.
-func parseBool(s setting, v string) (bool, error) {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "1", "true", "yes", "on", "y", "t":
-		return true, nil
-	case "0", "false", "no", "off", "n", "f":
-		return false, nil
-	}
-	return false, fmt.Errorf("invalid %s %q: must be true or false", s.env, v)
+	r := &resolver{dockerCLI: dockerCLI, flags: flags, profile: map[setting]string{settingEnabled: "true"}}
+	return r.bool(settingEnabled)
 }

@@ -4,19 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/formatter"
+	"github.com/docker/docker/client"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
+// defaultParallel is how many workspaces one ensure handles at once.
+const defaultParallel = 8
+
 type ensureOptions struct {
-	subdirs []string
-	format  string
-	flags   *pflag.FlagSet
+	subdirs  []string
+	format   string
+	parallel int
+	flags    *pflag.FlagSet
 }
 
 func newEnsureCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
@@ -39,6 +45,7 @@ func newEnsureCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 	flags := cmd.Flags()
 	addConfigFlags(flags)
 	flags.StringVar(&opts.format, "format", "", `Format output: "json", or a Go template (default: the container ID)`)
+	flags.IntVar(&opts.parallel, "parallel", defaultParallel, "How many workspaces to ensure at once")
 	return cmd
 }
 
@@ -47,6 +54,9 @@ func runEnsure(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts
 		if err := sandbox.ValidateSubdir(s); err != nil {
 			return err
 		}
+	}
+	if opts.parallel < 1 {
+		return fmt.Errorf("invalid --parallel %d: must be at least 1", opts.parallel)
 	}
 	on, err := enabled(dockerCLI, opts.flags)
 	if err != nil {
@@ -63,19 +73,57 @@ func runEnsure(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts
 	fctx := formatter.Context{Output: dockerCLI.Out(), Format: ensureFormat(opts.format)}
 	m := newManager(dockerCLI, build.Version)
 
-	var errs []error
-	for _, subdir := range opts.subdirs {
-		res, err := m.Ensure(ctx, subdir, cfg)
-		if err != nil {
-			if u := unreachable(dockerCLI, err); u != nil {
-				return u
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type outcome struct {
+		res sandbox.Result
+		err error
+	}
+	outcomes := make([]chan outcome, len(opts.subdirs))
+	slots := make(chan struct{}, opts.parallel)
+	for i, subdir := range opts.subdirs {
+		outcomes[i] = make(chan outcome, 1)
+		go func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			if err := ctx.Err(); err != nil { // the engine is unreachable: no more tries
+				outcomes[i] <- outcome{err: err}
+				return
 			}
-			errs = append(errs, err)
+			res, err := m.Ensure(ctx, subdir, cfg)
+			if client.IsErrConnectionFailed(err) {
+				cancel()
+			}
+			outcomes[i] <- outcome{res, err}
+		}()
+	}
+	// Results in the order of the arguments, each as soon as it and those
+	// before it are done.
+	var errs []error
+	var unreachableErr error
+	for i, subdir := range opts.subdirs {
+		o := <-outcomes[i]
+		if o.err != nil {
+			if u := unreachable(dockerCLI, o.err); u != nil {
+				unreachableErr = u
+				cancel()
+				continue
+			}
+			if !errors.Is(o.err, context.Canceled) || unreachableErr == nil {
+				errs = append(errs, fmt.Errorf("workspace %q: %w", subdir, o.err))
+			}
 			continue
 		}
-		if err := writeEnsureResult(fctx, res); err != nil {
+		if len(o.res.Drift) > 0 {
+			_, _ = fmt.Fprintf(dockerCLI.Err(), "warning: workspace %q: container %s differs from the configuration (%s); kept, use --recreate if-changed to replace it\n",
+				subdir, o.res.Name, strings.Join(o.res.Drift, ", "))
+		}
+		if err := writeEnsureResult(fctx, o.res); err != nil {
 			return err
 		}
+	}
+	if unreachableErr != nil {
+		return unreachableErr
 	}
 	return errors.Join(errs...)
 }
@@ -107,3 +155,11 @@ func (c *ensureContext) Subdir() string { return c.r.Subdir }
 func (c *ensureContext) Action() string { return string(c.r.Action) }
 func (c *ensureContext) Mode() string   { return string(c.r.Mode) }
 func (c *ensureContext) Image() string  { return c.r.Image }
+
+// Drift names what differs from the configuration (empty: nothing).
+func (c *ensureContext) Drift() []string {
+	if c.r.Drift == nil {
+		return []string{}
+	}
+	return c.r.Drift
+}

@@ -24,11 +24,13 @@ func creatingAPI() (*fakeAPI, *container.Config, *container.HostConfig) {
 		inspectFn: func(string) (container.InspectResponse, error) {
 			return container.InspectResponse{}, cerrdefs.ErrNotFound
 		},
-		createFn: func(c *container.Config, h *container.HostConfig, name string) (container.CreateResponse, error) {
-			*cfg, *hc = *c, *h
-			return container.CreateResponse{ID: "id-" + name}, nil
-		},
 		startFn: func(string) error { return nil },
+	}
+	f.createFn = func(c *container.Config, h *container.HostConfig, name string) (container.CreateResponse, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		*cfg, *hc = *c, *h
+		return container.CreateResponse{ID: "id-" + name}, nil
 	}
 	return f, cfg, hc
 }
@@ -47,7 +49,7 @@ func TestEnsureJSON(t *testing.T) {
 	got := jsonLines(t, c.out.String())
 	assert.Check(t, is.DeepEqual(got, []map[string]any{{
 		"ID": "id-gws-alice", "Name": "gws-alice", "Subdir": "Alice", "Action": "created",
-		"Mode": "bind", "Image": sandbox.DefaultImage,
+		"Mode": "bind", "Image": sandbox.DefaultImage, "Drift": []any{},
 	}}))
 }
 
@@ -166,14 +168,13 @@ func TestUnreachableEngineIsOneLine(t *testing.T) {
 		inspectFn: func(string) (container.InspectResponse, error) {
 			return container.InspectResponse{}, client.ErrorConnectionFailed("unix:///nowhere.sock")
 		},
-		stopFn: func(string, container.StopOptions) error { return client.ErrorConnectionFailed("unix:///nowhere.sock") },
 		listFn: func(container.ListOptions) ([]container.Summary, error) {
 			return nil, client.ErrorConnectionFailed("unix:///nowhere.sock")
 		},
 	}
 	c := newTestCLI(t, f, "")
 	t.Setenv("DOCKER_HOST", "unix:///nowhere.sock")
-	for _, args := range [][]string{{"ensure", "a", "b"}, {"stop", "a", "b"}, {"ls"}} {
+	for _, args := range [][]string{{"ensure", "--parallel", "1", "a", "b"}, {"stop", "a", "b"}, {"rm", "a", "b"}, {"ls"}} {
 		f.calls = nil
 		err := c.run(args...)
 		assert.Check(t, is.Error(err, `cannot connect to the Docker engine of context "default" at unix:///nowhere.sock: is it running?`), "%v", args)

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
@@ -11,14 +12,16 @@ import (
 	"github.com/docker/cli/cli/command/formatter"
 	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-const defaultListTableFormat = "table {{.Subdir}}\t{{.Name}}\t{{.Status}}\t{{.Mode}}\t{{.Image}}\t{{.RunningFor}}"
+const defaultListTableFormat = "table {{.Subdir}}\t{{.Name}}\t{{.Status}}\t{{.Mode}}\t{{.Image}}\t{{.RunningFor}}\t{{if .Drift}}{{join .Drift \",\"}}{{else}}no{{end}}"
 
 type listOptions struct {
 	quiet   bool
 	noTrunc bool
 	format  string
+	flags   *pflag.FlagSet
 }
 
 func newListCommand(dockerCLI command.Cli) *cobra.Command {
@@ -27,8 +30,11 @@ func newListCommand(dockerCLI command.Cli) *cobra.Command {
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list", "ps"},
 		Short:   "List workspace containers",
-		Args:    cli.NoArgs,
+		Long: "List workspace containers. DRIFT names what of each container differs from the container\n" +
+			"that ensure, with the same configuration (flags, environment, config.json), would make.",
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.flags = cmd.Flags()
 			return runList(cmd.Context(), dockerCLI, &opts)
 		},
 		ValidArgsFunction:     completion.NoComplete,
@@ -38,11 +44,16 @@ func newListCommand(dockerCLI command.Cli) *cobra.Command {
 	flags.BoolVarP(&opts.quiet, "quiet", "q", false, "Only display container IDs")
 	flags.BoolVar(&opts.noTrunc, "no-trunc", false, "Don't truncate output")
 	flags.StringVar(&opts.format, "format", "", `Format output: "table", "table TEMPLATE", "json" or a Go template`)
+	addConfigFlags(flags)
 	return cmd
 }
 
 func runList(ctx context.Context, dockerCLI command.Cli, opts *listOptions) error {
-	workspaces, err := newManager(dockerCLI, "").List(ctx)
+	m := newManager(dockerCLI, "")
+	workspaces, err := m.List(ctx)
+	if err == nil && !opts.quiet {
+		err = checkDrift(ctx, dockerCLI, m, workspaces, opts)
+	}
 	if err != nil {
 		if u := unreachable(dockerCLI, err); u != nil {
 			return u
@@ -63,6 +74,17 @@ func runList(ctx context.Context, dockerCLI command.Cli, opts *listOptions) erro
 		}
 		return nil
 	})
+}
+
+// checkDrift fills in the drift of the workspaces against the configuration;
+// a configuration that does not resolve is a warning, not a failure of ls.
+func checkDrift(ctx context.Context, dockerCLI command.Cli, m *sandbox.Manager, workspaces []sandbox.Workspace, opts *listOptions) error {
+	cfg, err := workspaceConfig(dockerCLI, opts.flags)
+	if err != nil {
+		_, _ = fmt.Fprintf(dockerCLI.Err(), "warning: cannot tell drift: %v\n", err)
+		return nil
+	}
+	return m.CheckDrift(ctx, workspaces, cfg)
 }
 
 func listFormat(source string, quiet bool) formatter.Format {
@@ -94,6 +116,7 @@ func newListContext() *listContext {
 		"Status":     "STATUS",
 		"CreatedAt":  "CREATED AT",
 		"RunningFor": "CREATED",
+		"Drift":      "DRIFT",
 	}}}
 }
 
@@ -114,6 +137,14 @@ func (c *listContext) State() string  { return c.w.State }
 func (c *listContext) Status() string { return c.w.Status }
 
 func (c *listContext) CreatedAt() string { return c.w.Created.String() }
+
+// Drift names what differs from the configuration.
+func (c *listContext) Drift() []string {
+	if c.w.Drift == nil {
+		return []string{}
+	}
+	return c.w.Drift
+}
 
 func (c *listContext) RunningFor() string {
 	return units.HumanDuration(c.now.Sub(c.w.Created)) + " ago"

@@ -45,6 +45,7 @@ func NewRootCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 	cmd.AddCommand(
 		newEnsureCommand(dockerCLI, build),
 		newStopCommand(dockerCLI),
+		newRemoveCommand(dockerCLI),
 		newListCommand(dockerCLI),
 		newVersionCommand(dockerCLI, build),
 	)

@@ -10,9 +10,9 @@ import (
 // BenchmarkEnsureWarm measures an Ensure of a running container and reports
 // its API round trips (calls/op), which must stay at one inspect.
 func BenchmarkEnsureWarm(b *testing.B) {
-	f := &fakeClient{inspectFn: inspectState(container.StateRunning)}
-	m := NewManager(f)
 	cfg := Config{Image: DefaultImage, Mode: ModeVolumeSubpath, WorkspaceVolume: "ws", SharedVolume: "sh"}
+	f := engine(states(ptr(ours("team/alice", cfg, container.StateRunning))))
+	m := NewManager(f)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -24,15 +24,10 @@ func BenchmarkEnsureWarm(b *testing.B) {
 }
 
 // BenchmarkEnsureCold measures the creation of a container in bind mode
-// (directories exist after the first round).
+// (directories exist after the first round): inspect, image
+// inspect, create, start.
 func BenchmarkEnsureCold(b *testing.B) {
-	f := &fakeClient{
-		inspectFn: notFound,
-		createFn: func(*container.Config, *container.HostConfig, string) (container.CreateResponse, error) {
-			return container.CreateResponse{ID: "new"}, nil
-		},
-		startFn: func(string) error { return nil },
-	}
+	f := engine(states(nil))
 	root := b.TempDir()
 	cfg := Config{Image: DefaultImage, Mode: ModeBind, CreateHostDirs: true, WorkspaceRoot: root + "/ws", SharedDir: root + "/sh"}
 	m := NewManager(f)

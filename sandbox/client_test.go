@@ -19,17 +19,19 @@ type fakeClient struct {
 	Client
 	version string
 
-	createFn  func(cfg *container.Config, hc *container.HostConfig, name string) (container.CreateResponse, error)
-	inspectFn func(name string) (container.InspectResponse, error)
-	listFn    func(opts container.ListOptions) ([]container.Summary, error)
-	startFn   func(id string) error
-	stopFn    func(id string, opts container.StopOptions) error
-	unpauseFn func(id string) error
-	removeFn  func(id string) error
-	statFn    func(id, path string) (container.PathStat, error)
-	copyFn    func(id, path string, content io.Reader) error
-	imageFn   func(ref string) (image.InspectResponse, error)
-	pullFn    func(ref string) (io.ReadCloser, error)
+	createFn   func(cfg *container.Config, hc *container.HostConfig, name string) (container.CreateResponse, error)
+	inspectFn  func(name string) (container.InspectResponse, error)
+	listFn     func(opts container.ListOptions) ([]container.Summary, error)
+	startFn    func(id string) error
+	stopFn     func(id string, opts container.StopOptions) error
+	unpauseFn  func(id string) error
+	removeFn   func(id string) error
+	waitFn     func(id string) error
+	copyFromFn func(id, path string) (io.ReadCloser, error)
+	statFn     func(id, path string) (container.PathStat, error)
+	copyFn     func(id, path string, content io.Reader) error
+	imageFn    func(ref string) (image.InspectResponse, error)
+	pullFn     func(ref string) (io.ReadCloser, error)
 
 	mu    sync.Mutex
 	calls []string
@@ -87,6 +89,23 @@ func (f *fakeClient) ContainerUnpause(_ context.Context, id string) error {
 func (f *fakeClient) ContainerRemove(_ context.Context, id string, _ container.RemoveOptions) error {
 	f.record("remove:" + id)
 	return f.removeFn(id)
+}
+
+func (f *fakeClient) ContainerWait(_ context.Context, id string, _ container.WaitCondition) (<-chan container.WaitResponse, <-chan error) {
+	f.record("wait:" + id)
+	done, errs := make(chan container.WaitResponse, 1), make(chan error, 1)
+	if err := f.waitFn(id); err != nil {
+		errs <- err
+	} else {
+		done <- container.WaitResponse{}
+	}
+	return done, errs
+}
+
+func (f *fakeClient) CopyFromContainer(_ context.Context, id, path string) (io.ReadCloser, container.PathStat, error) {
+	f.record("copyfrom:" + path)
+	rc, err := f.copyFromFn(id, path)
+	return rc, container.PathStat{}, err
 }
 
 func (f *fakeClient) ContainerStatPath(_ context.Context, id, path string) (container.PathStat, error) {

@@ -57,6 +57,29 @@ func ParsePullPolicy(s string) (PullPolicy, error) {
 	return "", fmt.Errorf("invalid pull policy %q: must be %q, %q or %q", s, PullMissing, PullAlways, PullNever)
 }
 
+// RecreatePolicy says when [Manager.Ensure] replaces an existing container
+// (the workspace data lives in its mounts and is kept).
+type RecreatePolicy string
+
+const (
+	// RecreateNever keeps an existing container; drift is only reported.
+	RecreateNever RecreatePolicy = "never"
+	// RecreateIfChanged replaces a container that drifted from the
+	// configuration, or that is dead.
+	RecreateIfChanged RecreatePolicy = "if-changed"
+	// RecreateAlways replaces the container on every Ensure.
+	RecreateAlways RecreatePolicy = "always"
+)
+
+// ParseRecreatePolicy accepts "never", "if-changed" and "always".
+func ParseRecreatePolicy(s string) (RecreatePolicy, error) {
+	switch p := RecreatePolicy(strings.ToLower(s)); p {
+	case RecreateNever, RecreateIfChanged, RecreateAlways:
+		return p, nil
+	}
+	return "", fmt.Errorf("invalid recreate policy %q: must be %q, %q or %q", s, RecreateNever, RecreateIfChanged, RecreateAlways)
+}
+
 // Config defines the container of a workspace.
 type Config struct {
 	// Image is the image reference of new containers.
@@ -84,9 +107,31 @@ type Config struct {
 	SharedVolume string
 	// Pull is the pull policy; empty means PullMissing.
 	Pull PullPolicy
+	// Recreate is the recreate policy; empty means RecreateNever.
+	Recreate RecreatePolicy
+
 	// Init runs the engine's init (tini) as PID 1, to reap zombies and to
 	// pass on the stop signal that `sleep infinity` as PID 1 would ignore.
 	Init bool
+	// User, when set, runs the container as this user ("name", "uid",
+	// "uid:gid", "name:group"); directories created for it are its own.
+	User string
+	// NanoCPUs, Memory (bytes) and PidsLimit limit the container; zero
+	// leaves the engine's default.
+	NanoCPUs  int64
+	Memory    int64
+	PidsLimit int64
+	// ReadOnly mounts the root filesystem read-only, with a tmpfs at /tmp.
+	ReadOnly bool
+	// CapAdd and CapDrop add and drop kernel capabilities ("ALL" drops all).
+	CapAdd  []string
+	CapDrop []string
+	// SecurityOpt are security options, as `docker run --security-opt`.
+	SecurityOpt []string
+	// Labels are extra labels; keys under LabelPrefix are reserved.
+	Labels map[string]string
+	// Env are KEY=VALUE environment variables of the container.
+	Env []string
 }
 
 // Validate checks the configuration without asking the engine anything.
@@ -97,6 +142,24 @@ func (c Config) Validate() error {
 	if c.Pull != "" {
 		if _, err := ParsePullPolicy(string(c.Pull)); err != nil {
 			return err
+		}
+	}
+	if c.Recreate != "" {
+		if _, err := ParseRecreatePolicy(string(c.Recreate)); err != nil {
+			return err
+		}
+	}
+	if c.NanoCPUs < 0 || c.Memory < 0 || c.PidsLimit < 0 {
+		return errors.New("cpus, memory and pids limits must not be negative")
+	}
+	for k := range c.Labels {
+		if strings.HasPrefix(k, LabelPrefix) {
+			return fmt.Errorf("label %q: keys starting with %q are reserved", k, LabelPrefix)
+		}
+	}
+	for _, e := range c.Env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			return fmt.Errorf("environment variable %q: must be KEY=VALUE", e)
 		}
 	}
 	switch c.Mode {

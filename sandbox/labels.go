@@ -13,4 +13,14 @@ const (
 	// LabelVersion holds the version of the program that created the
 	// container.
 	LabelVersion = LabelPrefix + "version"
+	// LabelConfigHash holds the sha256 of everything that defines the
+	// container (image ID, mounts, network, entrypoint, user, limits,
+	// labels, env): ensure compares it to find drift.
+	LabelConfigHash = LabelPrefix + "config-hash"
+	// LabelConfig holds that definition as JSON (env values hashed), so
+	// that drift can say what changed.
+	LabelConfig = LabelPrefix + "config"
+	// LabelHelper marks the short-lived helper containers that prepare a
+	// volume; they are never started.
+	LabelHelper = LabelPrefix + "helper"
 )

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
@@ -27,6 +28,8 @@ type Workspace struct {
 	Status  string
 	Created time.Time
 	Labels  map[string]string
+	// Drift names what differs from a configuration; see CheckDrift.
+	Drift []string
 }
 
 // List returns the workspace containers of the engine, running or not,
@@ -88,4 +91,23 @@ func seedMode(mounts []container.MountPoint) (MountMode, bool) {
 		return ModeBind, true
 	}
 	return "", false
+}
+
+// CheckDrift fills in the Drift of each workspace: what differs between its
+// container and the container that cfg defines for its subdir, the image
+// that cfg.Image names now included (one image inspect in all).
+func (m *Manager) CheckDrift(ctx context.Context, workspaces []Workspace, cfg Config) error {
+	imageID, err := m.imageID(ctx, cfg.Image)
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return err
+	}
+	for i := range workspaces {
+		w := &workspaces[i]
+		if w.Subdir == "" {
+			w.Drift = []string{DriftUnknown}
+			continue
+		}
+		w.Drift = drift(w.Labels, specFor(w.Subdir, cfg, imageID))
+	}
+	return nil
 }

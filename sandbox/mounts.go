@@ -2,13 +2,16 @@ package sandbox
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -17,13 +20,36 @@ import (
 	"github.com/docker/docker/api/types/versions"
 )
 
-// mounts returns the two mounts of a new container, after making sure that
-// their sources exist.
-func (m *Manager) mounts(ctx context.Context, subdir string, cfg Config) ([]mount.Mount, error) {
-	if cfg.Mode == ModeVolumeSubpath {
-		if err := m.ensureVolumeSubdir(ctx, subdir, cfg); err != nil {
+// owner is the numeric owner of directories created for a container user.
+type owner struct {
+	uid, gid int
+	set      bool
+}
+
+// prepareMounts makes sure that the sources of a new container's mounts
+// exist, owned by its user, and returns the mounts.
+func (m *Manager) prepareMounts(ctx context.Context, subdir string, cfg Config) ([]mount.Mount, error) {
+	own, named := numericOwner(cfg.User)
+	if cfg.Mode == ModeVolumeSubpath || named && cfg.CreateHostDirs {
+		// A helper container: to read the image's user database, and to
+		// create the subdir inside the workspace volume.
+		err := m.withHelper(ctx, cfg, func(id string) error {
+			if named {
+				var err error
+				if own, err = m.lookupUser(ctx, id, cfg.User); err != nil {
+					return err
+				}
+			}
+			if cfg.Mode == ModeVolumeSubpath {
+				return m.ensureVolumeSubdir(ctx, id, subdir, cfg.WorkspaceVolume, own)
+			}
+			return nil
+		})
+		if err != nil {
 			return nil, err
 		}
+	}
+	if cfg.Mode == ModeVolumeSubpath {
 		return []mount.Mount{
 			{
 				Type: mount.TypeVolume, Source: cfg.WorkspaceVolume, Target: WorkspaceTarget,
@@ -38,10 +64,10 @@ func (m *Manager) mounts(ctx context.Context, subdir string, cfg Config) ([]moun
 	var bindOpts *mount.BindOptions
 	if cfg.CreateHostDirs {
 		var err error
-		if wsPath, err = localWorkspaceDir(cfg.WorkspaceRoot, subdir); err != nil {
+		if wsPath, err = localWorkspaceDir(cfg.WorkspaceRoot, subdir, own); err != nil {
 			return nil, err
 		}
-		if err := os.MkdirAll(shPath, 0o755); err != nil {
+		if err := mkdirOwned(shPath, owner{}); err != nil {
 			return nil, fmt.Errorf("create shared directory: %w", err)
 		}
 	} else if !versions.LessThan(m.client.ClientVersion(), apiVersionCreateMountpoint) {
@@ -53,11 +79,52 @@ func (m *Manager) mounts(ctx context.Context, subdir string, cfg Config) ([]moun
 	}, nil
 }
 
+// numericOwner parses "uid" and "uid:gid"; named is true for a user given
+// by name, which only the image's /etc/passwd can resolve.
+func numericOwner(user string) (own owner, named bool) {
+	if user == "" {
+		return owner{}, false
+	}
+	u, g, hasGroup := strings.Cut(user, ":")
+	uid, err := strconv.Atoi(u)
+	if err != nil {
+		return owner{}, true
+	}
+	gid := uid
+	if hasGroup {
+		if gid, err = strconv.Atoi(g); err != nil {
+			return owner{}, true
+		}
+	}
+	return owner{uid: uid, gid: gid, set: true}, false
+}
+
+// mkdirOwned creates dir (and its parents) when missing, giving what it
+// creates to own when set.
+func mkdirOwned(dir string, own owner) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := mkdirOwned(filepath.Dir(dir), own); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil
+		}
+		return err
+	}
+	if own.set {
+		return os.Chown(dir, own.uid, own.gid)
+	}
+	return nil
+}
+
 // localWorkspaceDir creates <root>/<subdir> on this host when missing and
 // returns its real path, refusing one that resolves (through a symlink)
-// outside the real root.
-func localWorkspaceDir(root, subdir string) (string, error) {
-	if err := os.MkdirAll(root, 0o755); err != nil {
+// outside the real root. Directories it creates below the root go to own.
+func localWorkspaceDir(root, subdir string, own owner) (string, error) {
+	if err := mkdirOwned(root, owner{}); err != nil {
 		return "", fmt.Errorf("create workspace root: %w", err)
 	}
 	realRoot, err := filepath.EvalSymlinks(root)
@@ -69,7 +136,14 @@ func localWorkspaceDir(root, subdir string) (string, error) {
 	cur := realRoot
 	for _, elem := range strings.Split(subdir, "/") {
 		next := filepath.Join(cur, elem)
-		if err := os.Mkdir(next, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		switch err := os.Mkdir(next, 0o755); {
+		case err == nil:
+			if own.set {
+				if err := os.Chown(next, own.uid, own.gid); err != nil {
+					return "", fmt.Errorf("give workspace directory to %d:%d: %w", own.uid, own.gid, err)
+				}
+			}
+		case !errors.Is(err, os.ErrExist):
 			return "", fmt.Errorf("create workspace directory: %w", err)
 		}
 		real, err := filepath.EvalSymlinks(next)
@@ -77,7 +151,7 @@ func localWorkspaceDir(root, subdir string) (string, error) {
 			return "", fmt.Errorf("resolve workspace directory: %w", err)
 		}
 		if !within(realRoot, real) {
-			return "", fmt.Errorf("workspace %q resolves to %s, outside the workspace root %s", subdir, real, realRoot)
+			return "", fmt.Errorf("workspace %q resolves to %s, outside the workspace root %s: refused", subdir, real, realRoot)
 		}
 		if fi, err := os.Stat(real); err != nil || !fi.IsDir() {
 			return "", fmt.Errorf("workspace path %s is not a directory", real)
@@ -95,22 +169,19 @@ func within(root, p string) bool {
 // helperMountPoint is where a helper container sees the workspace volume.
 const helperMountPoint = "/workspaces"
 
-// ensureVolumeSubdir creates the subdir inside the workspace volume when it
-// is missing (engines refuse a missing subpath). Nothing of the image runs:
-// a helper container is created, never started, receives a tar holding only
-// the missing directory entries, and is removed.
-func (m *Manager) ensureVolumeSubdir(ctx context.Context, subdir string, cfg Config) (retErr error) {
+// withHelper runs fn with a helper container of the workspace image that is
+// created, never started (nothing of the image runs), and removed after.
+// In volume_subpath mode it mounts the whole workspace volume.
+func (m *Manager) withHelper(ctx context.Context, cfg Config, fn func(id string) error) (retErr error) {
+	hc := &container.HostConfig{NetworkMode: "none"}
+	if cfg.Mode == ModeVolumeSubpath {
+		hc.Mounts = []mount.Mount{{Type: mount.TypeVolume, Source: cfg.WorkspaceVolume, Target: helperMountPoint}}
+	}
 	helper, err := m.client.ContainerCreate(ctx,
-		&container.Config{Image: cfg.Image, Entrypoint: []string{"true"}, Labels: map[string]string{LabelPrefix + "helper": "mkdir"}},
-		&container.HostConfig{
-			NetworkMode: "none",
-			Mounts:      []mount.Mount{{Type: mount.TypeVolume, Source: cfg.WorkspaceVolume, Target: helperMountPoint}},
-		}, nil, nil, "")
+		&container.Config{Image: cfg.Image, Entrypoint: []string{"true"}, Labels: map[string]string{LabelHelper: "prepare"}},
+		hc, nil, nil, "")
 	if err != nil {
-		if cerrdefs.IsNotFound(err) {
-			return &imageMissingError{err: err}
-		}
-		return fmt.Errorf("prepare workspace volume %s: %w", cfg.WorkspaceVolume, err)
+		return fmt.Errorf("create helper container: %w", err)
 	}
 	defer func() {
 		err := m.client.ContainerRemove(context.WithoutCancel(ctx), helper.ID, container.RemoveOptions{Force: true})
@@ -118,32 +189,93 @@ func (m *Manager) ensureVolumeSubdir(ctx context.Context, subdir string, cfg Con
 			retErr = fmt.Errorf("remove helper container: %w", err)
 		}
 	}()
+	return fn(helper.ID)
+}
 
-	// Find the deepest element that exists already.
+// lookupUser resolves "name", "name:group", "uid:group" through the image's
+// /etc/passwd and /etc/group.
+func (m *Manager) lookupUser(ctx context.Context, helperID, user string) (owner, error) {
+	u, g, hasGroup := strings.Cut(user, ":")
+	own := owner{set: true}
+	var err error
+	if own.uid, err = strconv.Atoi(u); err != nil {
+		entry, err := m.dbEntry(ctx, helperID, "/etc/passwd", u)
+		if err != nil {
+			return owner{}, fmt.Errorf("user %q: %w", user, err)
+		}
+		if own.uid, err = strconv.Atoi(entry[2]); err != nil {
+			return owner{}, fmt.Errorf("user %q: bad uid in /etc/passwd", user)
+		}
+		if own.gid, err = strconv.Atoi(entry[3]); err != nil {
+			return owner{}, fmt.Errorf("user %q: bad gid in /etc/passwd", user)
+		}
+	} else {
+		own.gid = own.uid
+	}
+	if hasGroup {
+		if own.gid, err = strconv.Atoi(g); err != nil {
+			entry, err := m.dbEntry(ctx, helperID, "/etc/group", g)
+			if err != nil {
+				return owner{}, fmt.Errorf("group %q: %w", g, err)
+			}
+			if own.gid, err = strconv.Atoi(entry[2]); err != nil {
+				return owner{}, fmt.Errorf("group %q: bad gid in /etc/group", g)
+			}
+		}
+	}
+	return own, nil
+}
+
+// dbEntry returns the fields of the line for name in a colon-separated
+// database file of the helper's image.
+func (m *Manager) dbEntry(ctx context.Context, helperID, file, name string) ([]string, error) {
+	rc, _, err := m.client.CopyFromContainer(ctx, helperID, file)
+	if err != nil {
+		return nil, fmt.Errorf("read the image's %s: %w", file, err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	if _, err := tr.Next(); err != nil {
+		return nil, fmt.Errorf("read the image's %s: %w", file, err)
+	}
+	sc := bufio.NewScanner(io.LimitReader(tr, 1<<20))
+	for sc.Scan() {
+		fields := strings.Split(sc.Text(), ":")
+		if len(fields) >= 4 && fields[0] == name {
+			return fields, nil
+		}
+	}
+	return nil, fmt.Errorf("not found in the image's %s", file)
+}
+
+// ensureVolumeSubdir creates the subdir inside the workspace volume, seen
+// by the helper at helperMountPoint, when it is missing (engines refuse a
+// missing subpath): the helper receives a tar that holds only the missing
+// directory entries, owned by own, so an existing directory keeps its owner.
+func (m *Manager) ensureVolumeSubdir(ctx context.Context, helperID, subdir, volume string, own owner) error {
 	elems := strings.Split(subdir, "/")
 	have := 0
 	for have < len(elems) {
 		p := path.Join(helperMountPoint, path.Join(elems[:have+1]...))
-		st, err := m.client.ContainerStatPath(ctx, helper.ID, p)
+		st, err := m.client.ContainerStatPath(ctx, helperID, p)
 		if cerrdefs.IsNotFound(err) {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("look for %s in volume %s: %w", subdir, cfg.WorkspaceVolume, err)
+			return fmt.Errorf("look for %s in volume %s: %w", subdir, volume, err)
 		}
 		if !st.Mode.IsDir() {
-			return fmt.Errorf("workspace %s in volume %s is not a directory", path.Join(elems[:have+1]...), cfg.WorkspaceVolume)
+			return fmt.Errorf("workspace %s in volume %s is not a directory", path.Join(elems[:have+1]...), volume)
 		}
 		have++
 	}
 	if have == len(elems) {
 		return nil
 	}
-
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for i := have; i < len(elems); i++ {
-		hdr := &tar.Header{Typeflag: tar.TypeDir, Name: path.Join(elems[:i+1]...) + "/", Mode: 0o755}
+		hdr := &tar.Header{Typeflag: tar.TypeDir, Name: path.Join(elems[:i+1]...) + "/", Mode: 0o755, Uid: own.uid, Gid: own.gid}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}
@@ -151,8 +283,8 @@ func (m *Manager) ensureVolumeSubdir(ctx context.Context, subdir string, cfg Con
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	if err := m.client.CopyToContainer(ctx, helper.ID, helperMountPoint, &buf, container.CopyToContainerOptions{}); err != nil {
-		return fmt.Errorf("create %s in volume %s: %w", subdir, cfg.WorkspaceVolume, err)
+	if err := m.client.CopyToContainer(ctx, helperID, helperMountPoint, &buf, container.CopyToContainerOptions{}); err != nil {
+		return fmt.Errorf("create %s in volume %s: %w", subdir, volume, err)
 	}
 	return nil
 }

@@ -102,3 +102,7 @@ func ValidateSubdir(subdir string) error {
 	}
 	return nil
 }
+
+func trimSlash(name string) string {
+	return strings.TrimPrefix(name, "/")
+}

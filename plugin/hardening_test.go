@@ -1,0 +1,124 @@
+package plugin
+
+import (
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+func TestEnsureHardenedProfile(t *testing.T) {
+	f, cfg, hc := creatingAPI()
+	c := newTestCLI(t, f, "")
+	assert.NilError(t, c.run("ensure", "--profile", "hardened", "a"))
+	assert.Check(t, is.DeepEqual([]string(hc.CapDrop), []string{"ALL"}))
+	assert.Check(t, is.DeepEqual(hc.SecurityOpt, []string{"no-new-privileges"}))
+	assert.Check(t, hc.PidsLimit != nil && *hc.PidsLimit == 512)
+	assert.Check(t, hc.ReadonlyRootfs)
+	assert.Check(t, is.Contains(hc.Tmpfs, "/tmp"))
+	assert.Check(t, *hc.Init)
+	assert.Check(t, is.Equal(cfg.User, ""))
+
+	// Explicit values, from flags or the environment, override the profile.
+	f, _, hc = creatingAPI()
+	c = newTestCLI(t, f, "")
+	t.Setenv("GATEWAY_WORKSPACE_PIDS_LIMIT", "64")
+	assert.NilError(t, c.run("ensure", "--profile", "hardened", "--read-only=false", "--cap-drop", "NET_RAW", "--cap-add", "CHOWN", "a"))
+	assert.Check(t, is.DeepEqual([]string(hc.CapDrop), []string{"NET_RAW"}))
+	assert.Check(t, is.DeepEqual([]string(hc.CapAdd), []string{"CHOWN"}))
+	assert.Check(t, hc.PidsLimit != nil && *hc.PidsLimit == 64)
+	assert.Check(t, !hc.ReadonlyRootfs)
+	assert.Check(t, is.DeepEqual(hc.SecurityOpt, []string{"no-new-privileges"}))
+
+	// The profile itself can come from the environment.
+	f, _, hc = creatingAPI()
+	c = newTestCLI(t, f, "")
+	t.Setenv("GATEWAY_WORKSPACE_PROFILE", "hardened")
+	assert.NilError(t, c.run("ensure", "a"))
+	assert.Check(t, is.DeepEqual([]string(hc.CapDrop), []string{"ALL"}))
+}
+
+func TestEnsureLimitsAndLists(t *testing.T) {
+	f, cfg, hc := creatingAPI()
+	c := newTestCLI(t, f, `{"plugins": {"workspace": {"label": "[\"team=blue\", \"note=a,b\"]"}}}`)
+	t.Setenv("GATEWAY_WORKSPACE_SECURITY_OPT", "no-new-privileges, seccomp=unconfined")
+	t.Setenv("GATEWAY_WORKSPACE_MEMORY", "512m")
+	assert.NilError(t, c.run("ensure", "--cpus", "1.5", "--user", "1000:1000", "-e", "A=1,2", "-e", "B=3", "a"))
+	assert.Check(t, is.Equal(hc.NanoCPUs, int64(1_500_000_000)))
+	assert.Check(t, is.Equal(hc.Memory, int64(512<<20)))
+	assert.Check(t, is.DeepEqual(hc.SecurityOpt, []string{"no-new-privileges", "seccomp=unconfined"}))
+	assert.Check(t, is.Equal(cfg.User, "1000:1000"))
+	assert.Check(t, is.DeepEqual(cfg.Env, []string{"A=1,2", "B=3"}))
+	assert.Check(t, is.Equal(cfg.Labels["team"], "blue"))
+	assert.Check(t, is.Equal(cfg.Labels["note"], "a,b"))
+}
+
+func TestEnsureRefusesBadHardening(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		err  string
+	}{
+		{args: []string{"--profile", "paranoid"}, err: `invalid profile "paranoid"`},
+		{args: []string{"--cpus", "lots"}, err: `invalid --cpus "lots"`},
+		{args: []string{"--memory", "big"}, err: `invalid --memory "big"`},
+		{args: []string{"--recreate", "sometimes"}, err: `invalid recreate policy "sometimes"`},
+		{args: []string{"--label", "docker-workspace.subdir=x"}, err: "reserved"},
+		{args: []string{"--label", "=x"}, err: `invalid label "=x"`},
+		{args: []string{"--env", "NOVALUE"}, err: "must be KEY=VALUE"},
+		{args: []string{"--parallel", "0"}, err: "invalid --parallel 0"},
+	} {
+		f := &fakeAPI{}
+		c := newTestCLI(t, f, "")
+		err := c.run(append(append([]string{"ensure"}, tc.args...), "a")...)
+		assert.Check(t, is.ErrorContains(err, tc.err), "%v", tc.args)
+		assert.Check(t, is.Len(f.calls, 0), "%v", tc.args)
+	}
+}
+
+// Many subdirs run at once, at most --parallel of them, and print in the
+// order given.
+func TestEnsureParallel(t *testing.T) {
+	f, _, _ := creatingAPI()
+	var running, most atomic.Int32
+	f.startFn = func(id string) error {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+		if id == "id-gws-s07" {
+			return fmt.Errorf("boom")
+		}
+		return nil
+	}
+	c := newTestCLI(t, f, "")
+	var subdirs, want []string
+	for i := range 20 {
+		s := fmt.Sprintf("s%02d", i)
+		subdirs = append(subdirs, s)
+		if s != "s07" {
+			want = append(want, "id-gws-"+s)
+		}
+	}
+	err := c.run(append([]string{"ensure", "--parallel", "4"}, subdirs...)...)
+	assert.Check(t, is.Error(err, `workspace "s07": start container gws-s07: boom`))
+	assert.Check(t, is.Equal(c.out.String(), strings.Join(want, "\n")+"\n"))
+	assert.Check(t, most.Load() > 1 && most.Load() <= 4, "at most %d at once", most.Load())
+}
+
+func TestEnsureWarnsOfDrift(t *testing.T) {
+	f := &fakeAPI{inspectFn: ownContainers(container.StateRunning)}
+	c := newTestCLI(t, f, "")
+	assert.NilError(t, c.run("ensure", "--format", "{{.Action}} {{.Drift}}", "a"))
+	assert.Check(t, is.Equal(c.out.String(), "running [unknown]\n"))
+	assert.Check(t, is.Equal(c.err.String(), `warning: workspace "a": container gws-a differs from the configuration (unknown); kept, use --recreate if-changed to replace it`+"\n"))
+}

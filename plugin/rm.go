@@ -1,0 +1,63 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli/command"
+	"github.com/spf13/cobra"
+)
+
+type rmOptions struct {
+	subdirs []string
+	force   bool
+}
+
+func newRemoveCommand(dockerCLI command.Cli) *cobra.Command {
+	var opts rmOptions
+	cmd := &cobra.Command{
+		Use:     "rm [OPTIONS] SUBDIR [SUBDIR...]",
+		Aliases: []string{"remove"},
+		Short:   "Remove the sandbox container of each workspace",
+		Long: "Remove the sandbox container of each workspace. Only the container: never a volume, never\n" +
+			"a directory; the workspace data stays, and the next ensure makes a new container for it.",
+		Args: cli.RequiresMinArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.subdirs = args
+			return runRemove(cmd.Context(), dockerCLI, &opts)
+		},
+		ValidArgsFunction:     completeSubdirs(dockerCLI),
+		DisableFlagsInUseLine: true,
+	}
+	cmd.Flags().BoolVarP(&opts.force, "force", "f", false, "Remove a running container too (it is killed)")
+	return cmd
+}
+
+func runRemove(ctx context.Context, dockerCLI command.Cli, opts *rmOptions) error {
+	for _, s := range opts.subdirs {
+		if err := sandbox.ValidateSubdir(s); err != nil {
+			return err
+		}
+	}
+	m := newManager(dockerCLI, "")
+	var errs []error
+	for _, subdir := range opts.subdirs {
+		found, err := m.Remove(ctx, subdir, opts.force)
+		if err != nil {
+			if u := unreachable(dockerCLI, err); u != nil {
+				return u
+			}
+			errs = append(errs, err)
+			continue
+		}
+		if !found {
+			_, _ = fmt.Fprintf(dockerCLI.Err(), "workspace %q has no container: nothing to remove\n", subdir)
+			continue
+		}
+		_, _ = fmt.Fprintln(dockerCLI.Out(), subdir)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,127 @@
+package sandbox
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"maps"
+	"path/filepath"
+	"slices"
+	"sort"
+)
+
+// spec is everything that defines a workspace container. Its hash
+// (LabelConfigHash) tells whether a container still matches the
+// configuration; the spec itself (LabelConfig) tells what changed.
+type spec struct {
+	Image       string            `json:"image"`
+	ImageID     string            `json:"imageId,omitempty"`
+	Entrypoint  []string          `json:"entrypoint"`
+	Mode        MountMode         `json:"mode"`
+	Workspace   string            `json:"workspace"` // bind: host path; volume_subpath: volume
+	Subpath     string            `json:"subpath,omitempty"`
+	Shared      string            `json:"shared"` // bind: host path; volume_subpath: volume
+	Network     string            `json:"network,omitempty"`
+	User        string            `json:"user,omitempty"`
+	Init        bool              `json:"init,omitempty"`
+	NanoCPUs    int64             `json:"nanoCpus,omitempty"`
+	Memory      int64             `json:"memory,omitempty"`
+	PidsLimit   int64             `json:"pidsLimit,omitempty"`
+	ReadOnly    bool              `json:"readOnly,omitempty"`
+	CapAdd      []string          `json:"capAdd,omitempty"`
+	CapDrop     []string          `json:"capDrop,omitempty"`
+	SecurityOpt []string          `json:"securityOpt,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	// Env is a hash of the sorted entries: values may be secrets, and
+	// labels are readable by anyone who can inspect the container.
+	Env string `json:"env,omitempty"`
+}
+
+// specFor is the spec of the container of subdir under cfg, with the image
+// resolved to imageID. It has no side effects: bind paths are the configured
+// ones, not resolved.
+func specFor(subdir string, cfg Config, imageID string) spec {
+	s := spec{
+		Image: cfg.Image, ImageID: imageID, Entrypoint: sleepForever, Mode: cfg.Mode,
+		Network: cfg.Network, User: cfg.User, Init: cfg.Init,
+		NanoCPUs: cfg.NanoCPUs, Memory: cfg.Memory, PidsLimit: cfg.PidsLimit, ReadOnly: cfg.ReadOnly,
+		CapAdd: sorted(cfg.CapAdd), CapDrop: sorted(cfg.CapDrop), SecurityOpt: sorted(cfg.SecurityOpt),
+		Labels: cfg.Labels,
+	}
+	if cfg.Mode == ModeVolumeSubpath {
+		s.Workspace, s.Subpath, s.Shared = cfg.WorkspaceVolume, subdir, cfg.SharedVolume
+	} else {
+		s.Workspace = filepath.Join(cfg.WorkspaceRoot, filepath.FromSlash(subdir))
+		s.Shared = filepath.Clean(cfg.SharedDir)
+	}
+	if len(cfg.Env) > 0 {
+		env := sorted(cfg.Env)
+		b, _ := json.Marshal(env)
+		sum := sha256.Sum256(b)
+		s.Env = hex.EncodeToString(sum[:])
+	}
+	if len(s.Labels) == 0 {
+		s.Labels = nil
+	}
+	return s
+}
+
+func sorted(in []string) []string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := slices.Clone(in)
+	sort.Strings(out)
+	return out
+}
+
+func (s spec) json() string {
+	b, _ := json.Marshal(s) // a struct of strings, numbers and maps: cannot fail
+	return string(b)
+}
+
+func (s spec) hash() string {
+	sum := sha256.Sum256([]byte(s.json()))
+	return hex.EncodeToString(sum[:])
+}
+
+// DriftUnknown is the drift of a container that recorded no configuration
+// (made by the original module, or by hand).
+const DriftUnknown = "unknown"
+
+// drift names what differs between the spec a container recorded and the
+// one wanted: "image", "mounts", "network", "entrypoint", "user", "init",
+// "limits", "read-only", "capabilities", "security-opt", "labels", "env".
+// It is empty when they match.
+func drift(labels map[string]string, want spec) []string {
+	if labels[LabelConfigHash] == want.hash() {
+		return nil
+	}
+	var have spec
+	if err := json.Unmarshal([]byte(labels[LabelConfig]), &have); err != nil || labels[LabelConfig] == "" {
+		return []string{DriftUnknown}
+	}
+	var out []string
+	add := func(name string, differs bool) {
+		if differs {
+			out = append(out, name)
+		}
+	}
+	add("image", have.Image != want.Image || have.ImageID != want.ImageID)
+	add("mounts", have.Mode != want.Mode || have.Workspace != want.Workspace || have.Subpath != want.Subpath || have.Shared != want.Shared)
+	add("network", have.Network != want.Network)
+	add("entrypoint", !slices.Equal(have.Entrypoint, want.Entrypoint))
+	add("user", have.User != want.User)
+	add("init", have.Init != want.Init)
+	add("limits", have.NanoCPUs != want.NanoCPUs || have.Memory != want.Memory || have.PidsLimit != want.PidsLimit)
+	add("read-only", have.ReadOnly != want.ReadOnly)
+	add("capabilities", !slices.Equal(have.CapAdd, want.CapAdd) || !slices.Equal(have.CapDrop, want.CapDrop))
+	add("security-opt", !slices.Equal(have.SecurityOpt, want.SecurityOpt))
+	add("labels", !maps.Equal(have.Labels, want.Labels))
+	add("env", have.Env != want.Env)
+	if len(out) == 0 {
+		// Same fields, other hash: a spec written by another version.
+		out = []string{DriftUnknown}
+	}
+	return out
+}
