@@ -155,7 +155,7 @@ func TestList(t *testing.T) {
 	table := h.ws("ls")
 	table.Assert(t, icmd.Success)
 	lines := strings.Split(strings.TrimSpace(table.Stdout()), "\n")
-	assert.Check(t, is.DeepEqual(strings.Fields(lines[0]), []string{"SUBDIR", "NAME", "STATUS", "MODE", "IMAGE", "CREATED"}))
+	assert.Check(t, is.DeepEqual(strings.Fields(lines[0]), []string{"SUBDIR", "NAME", "STATUS", "MODE", "IMAGE", "CREATED", "DRIFT"}))
 	row := func(subdir string) []string {
 		for _, l := range lines[1:] {
 			if f := strings.Fields(l); len(f) > 0 && f[0] == subdir {
@@ -169,6 +169,7 @@ func TestList(t *testing.T) {
 	assert.Check(t, is.Equal(row(a)[2], "Up"))
 	assert.Check(t, is.Equal(row(b)[2], "Exited"))
 	assert.Check(t, is.Contains(strings.Join(row(a), " "), "bind "+image))
+	assert.Check(t, is.Equal(row(a)[len(row(a))-1], "no"))
 
 	js := h.ws("ls", "--format", "json")
 	js.Assert(t, icmd.Success)
@@ -193,19 +194,31 @@ func TestList(t *testing.T) {
 }
 
 // A container made by the original Python runner (our name, no labels) is
-// found by ensure and listed by ls.
-func TestSeedContainerIsFound(t *testing.T) {
+// adopted by ensure when it mounts the workspace we would mount, and listed
+// by ls; one that mounts something else is refused and left alone.
+func TestSeedContainer(t *testing.T) {
 	requireEngine(t, "modern")
 	h := newHarness(t)
-	s := h.subdir("")
-	name := containerName(s)
-	dir := fs.NewDir(t, "seed")
-	h.docker("run", "-d", "--name", name, "--entrypoint", "sleep", "-v", dir.Path()+":/home/agent/workspace",
+	s, other := h.subdir("-ours"), h.subdir("-other")
+	wsDir := filepath.Join(h.workspaceRoot(), s)
+	assert.NilError(t, os.MkdirAll(wsDir, 0o755))
+	h.docker("run", "-d", "--name", containerName(s), "--entrypoint", "sleep", "-v", wsDir+":/home/agent/workspace",
 		image, "infinity").Assert(t, icmd.Success)
-	id := h.inspect("modern", name).ID
-	h.docker("stop", "-t", "0", name).Assert(t, icmd.Success)
-	h.ws("ensure", "--format", "{{.ID}} {{.Action}}", s).Assert(t, icmd.Expected{Out: id + " started"})
-	res := h.ws("ls", "--format", "{{.Name}} {{.Mode}}")
-	res.Assert(t, icmd.Success)
-	assert.Check(t, is.Contains(res.Stdout(), name+" bind\n"))
+	id := h.inspect("modern", containerName(s)).ID
+	h.docker("stop", "-t", "0", containerName(s)).Assert(t, icmd.Success)
+	res := h.ws("ensure", "--format", "{{.ID}} {{.Action}}", s)
+	res.Assert(t, icmd.Expected{Out: id + " started"})
+	assert.Check(t, is.Contains(res.Stderr(), "differs from the configuration (unknown)"))
+	ls := h.ws("ls", "--format", "{{.Name}} {{.Mode}} {{.Drift}}")
+	ls.Assert(t, icmd.Success)
+	assert.Check(t, is.Contains(ls.Stdout(), containerName(s)+" bind [unknown]\n"))
+
+	elsewhere := fs.NewDir(t, "elsewhere")
+	h.docker("run", "-d", "--name", containerName(other), "--entrypoint", "sleep", "-v", elsewhere.Path()+":/home/agent/workspace",
+		image, "infinity").Assert(t, icmd.Success)
+	before := h.inspect("modern", containerName(other))
+	h.ws("ensure", other).Assert(t, icmd.Expected{ExitCode: 1, Err: "refusing to adopt it"})
+	after := h.inspect("modern", containerName(other))
+	assert.Check(t, is.Equal(after.State.StartedAt, before.State.StartedAt))
+	assert.Check(t, is.Equal(after.ID, before.ID))
 }

@@ -494,7 +494,7 @@ func TestEnsureCreatesVolumeSubpath(t *testing.T) {
 	assert.Assert(t, is.Len(created, 2))
 	assert.Check(t, is.Equal(string(created[0].NetworkMode), "none"))
 	assert.Check(t, is.DeepEqual(created[1].Mounts, []mount.Mount{
-		{Type: mount.TypeVolume, Source: "ws", Target: WorkspaceTarget, VolumeOptions: &mount.VolumeOptions{Subpath: "team/alice/src"}},
+		{Type: mount.TypeVolume, Source: "ws", Target: WorkspaceTarget, VolumeOptions: &mount.VolumeOptions{Subpath: "team/alice/src", NoCopy: true}},
 		{Type: mount.TypeVolume, Source: "sh", Target: SharedTarget},
 	}))
 }

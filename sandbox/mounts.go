@@ -52,8 +52,10 @@ func (m *Manager) prepareMounts(ctx context.Context, subdir string, cfg Config) 
 	if cfg.Mode == ModeVolumeSubpath {
 		return []mount.Mount{
 			{
+				// NoCopy: the engine would copy the image's WorkspaceTarget
+				// (content and owner) into an empty subdir on first mount.
 				Type: mount.TypeVolume, Source: cfg.WorkspaceVolume, Target: WorkspaceTarget,
-				VolumeOptions: &mount.VolumeOptions{Subpath: subdir},
+				VolumeOptions: &mount.VolumeOptions{Subpath: subdir, NoCopy: true},
 			},
 			{Type: mount.TypeVolume, Source: cfg.SharedVolume, Target: SharedTarget},
 		}, nil
@@ -148,7 +150,7 @@ func localWorkspaceDir(root, subdir string, own owner) (string, error) {
 		}
 		real, err := filepath.EvalSymlinks(next)
 		if err != nil {
-			return "", fmt.Errorf("resolve workspace directory: %w", err)
+			return "", fmt.Errorf("workspace %q: %s is a symlink that leads nowhere: %w", subdir, next, err)
 		}
 		if !within(realRoot, real) {
 			return "", fmt.Errorf("workspace %q resolves to %s, outside the workspace root %s: refused", subdir, real, realRoot)
