@@ -279,6 +279,9 @@ func TestLimitsAndHardening(t *testing.T) {
 			fi, err := os.Stat(filepath.Join(h.workspaceRoot(), s))
 			assert.NilError(t, err)
 			assert.Check(t, is.Equal(ownerOf(t, fi), "1000:1000"), "the workspace directory is not the container user's")
+			fi, err = os.Stat(h.sharedDir())
+			assert.NilError(t, err)
+			assert.Check(t, is.Equal(ownerOf(t, fi), "1000:1000"), "the shared directory is not the container user's")
 		})
 	}
 }

@@ -69,7 +69,7 @@ func (m *Manager) prepareMounts(ctx context.Context, subdir string, cfg Config) 
 		if wsPath, err = localWorkspaceDir(cfg.WorkspaceRoot, subdir, own); err != nil {
 			return nil, err
 		}
-		if err := mkdirOwned(shPath, owner{}); err != nil {
+		if err := mkdirOwned(shPath, own); err != nil {
 			return nil, fmt.Errorf("create shared directory: %w", err)
 		}
 	} else if !versions.LessThan(m.client.ClientVersion(), apiVersionCreateMountpoint) {
