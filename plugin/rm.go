@@ -2,8 +2,6 @@ package plugin
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/cli/cli"
@@ -43,21 +41,7 @@ func runRemove(ctx context.Context, dockerCLI command.Cli, opts *rmOptions) erro
 		}
 	}
 	m := newManager(dockerCLI, "")
-	var errs []error
-	for _, subdir := range opts.subdirs {
-		found, err := m.Remove(ctx, subdir, opts.force)
-		if err != nil {
-			if u := unreachable(dockerCLI, err); u != nil {
-				return u
-			}
-			errs = append(errs, err)
-			continue
-		}
-		if !found {
-			_, _ = fmt.Fprintf(dockerCLI.Err(), "workspace %q has no container: nothing to remove\n", subdir)
-			continue
-		}
-		_, _ = fmt.Fprintln(dockerCLI.Out(), subdir)
-	}
-	return errors.Join(errs...)
+	return eachWorkspace(dockerCLI, opts.subdirs, "remove", func(subdir string) (bool, error) {
+		return m.Remove(ctx, subdir, opts.force)
+	})
 }

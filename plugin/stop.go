@@ -61,9 +61,19 @@ func runStop(ctx context.Context, dockerCLI command.Cli, opts *stopOptions) erro
 		return nil
 	}
 	m := newManager(dockerCLI, "")
+	return eachWorkspace(dockerCLI, opts.subdirs, "stop", func(subdir string) (bool, error) {
+		return m.Stop(ctx, subdir, &opts.timeout)
+	})
+}
+
+// eachWorkspace runs fn for each subdir, as docker's commands over several
+// containers do: it prints each subdir done, notes one without a container
+// (no error), goes on after a failure and returns them all — but stops at an
+// engine that cannot be reached, with one line.
+func eachWorkspace(dockerCLI command.Cli, subdirs []string, verb string, fn func(subdir string) (found bool, err error)) error {
 	var errs []error
-	for _, subdir := range opts.subdirs {
-		found, err := m.Stop(ctx, subdir, &opts.timeout)
+	for _, subdir := range subdirs {
+		found, err := fn(subdir)
 		if err != nil {
 			if u := unreachable(dockerCLI, err); u != nil {
 				return u
@@ -72,7 +82,7 @@ func runStop(ctx context.Context, dockerCLI command.Cli, opts *stopOptions) erro
 			continue
 		}
 		if !found {
-			_, _ = fmt.Fprintf(dockerCLI.Err(), "workspace %q has no container: nothing to stop\n", subdir)
+			_, _ = fmt.Fprintf(dockerCLI.Err(), "workspace %q has no container: nothing to %s\n", subdir, verb)
 			continue
 		}
 		_, _ = fmt.Fprintln(dockerCLI.Out(), subdir)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -28,11 +29,22 @@ const (
 
 // ParseMountMode accepts "bind" and "volume_subpath", in any case.
 func ParseMountMode(s string) (MountMode, error) {
-	switch m := MountMode(strings.ToLower(s)); m {
-	case ModeBind, ModeVolumeSubpath:
-		return m, nil
+	return parseChoice("mount mode", s, ModeBind, ModeVolumeSubpath)
+}
+
+// parseChoice returns the choice that s names, in any case.
+func parseChoice[T ~string](what, s string, choices ...T) (T, error) {
+	for _, c := range choices {
+		if strings.EqualFold(s, string(c)) {
+			return c, nil
+		}
 	}
-	return "", fmt.Errorf("invalid mount mode %q: must be %q or %q", s, ModeBind, ModeVolumeSubpath)
+	quoted := make([]string, len(choices))
+	for i, c := range choices {
+		quoted[i] = strconv.Quote(string(c))
+	}
+	return "", fmt.Errorf("invalid %s %q: must be %s or %s", what, s,
+		strings.Join(quoted[:len(quoted)-1], ", "), quoted[len(quoted)-1])
 }
 
 // PullPolicy says when [Manager.Ensure] pulls the image.
@@ -50,11 +62,7 @@ const (
 
 // ParsePullPolicy accepts "missing", "always" and "never".
 func ParsePullPolicy(s string) (PullPolicy, error) {
-	switch p := PullPolicy(strings.ToLower(s)); p {
-	case PullMissing, PullAlways, PullNever:
-		return p, nil
-	}
-	return "", fmt.Errorf("invalid pull policy %q: must be %q, %q or %q", s, PullMissing, PullAlways, PullNever)
+	return parseChoice("pull policy", s, PullMissing, PullAlways, PullNever)
 }
 
 // RecreatePolicy says when [Manager.Ensure] replaces an existing container
@@ -73,11 +81,7 @@ const (
 
 // ParseRecreatePolicy accepts "never", "if-changed" and "always".
 func ParseRecreatePolicy(s string) (RecreatePolicy, error) {
-	switch p := RecreatePolicy(strings.ToLower(s)); p {
-	case RecreateNever, RecreateIfChanged, RecreateAlways:
-		return p, nil
-	}
-	return "", fmt.Errorf("invalid recreate policy %q: must be %q, %q or %q", s, RecreateNever, RecreateIfChanged, RecreateAlways)
+	return parseChoice("recreate policy", s, RecreateNever, RecreateIfChanged, RecreateAlways)
 }
 
 // Config defines the container of a workspace.
