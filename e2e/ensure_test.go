@@ -64,8 +64,10 @@ func TestEnsureBindLifecycle(t *testing.T) {
 	// Data lands in the workspace directory; another workspace cannot see it.
 	h.docker("exec", name, "sh", "-c", "echo secret > /home/agent/workspace/note.txt && echo shared > /home/agent/shared/s.txt").
 		Assert(t, icmd.Success)
-	assert.Assert(t, fs.Equal(filepath.Join(h.workspaceRoot(), a), fs.Expected(t,
-		fs.WithFile("note.txt", "secret\n", fs.MatchAnyFileMode), fs.MatchAnyFileMode)))
+	// The image runs as agent (1000:1000): the workspace directory was made
+	// for it, and the file is its own.
+	assert.Assert(t, fs.Equal(filepath.Join(h.workspaceRoot(), a), fs.Expected(t, fs.AsUser(1000, 1000),
+		fs.WithFile("note.txt", "secret\n", fs.AsUser(1000, 1000), fs.MatchAnyFileMode), fs.MatchAnyFileMode)))
 	h.ws("ensure", b).Assert(t, icmd.Success)
 	h.docker("exec", containerName(b), "ls", "-A", "/home/agent/workspace").Assert(t, icmd.Expected{Out: ""})
 	h.docker("exec", containerName(b), "cat", "/home/agent/workspace/note.txt").Assert(t, icmd.Expected{ExitCode: 1})

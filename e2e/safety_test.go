@@ -287,12 +287,13 @@ func TestLimitsAndHardening(t *testing.T) {
 }
 
 // In volume_subpath mode a missing subdir is created in the volume, owned by
-// the container user, a named one resolved through the image's /etc/passwd.
+// the container user, a named one resolved through the image's /etc/passwd;
+// without --user, the image's own user (agent).
 func TestVolumeSubdirOwnership(t *testing.T) {
 	requireEngine(t, "modern")
 	h := newHarness(t)
 	wsVol, shVol := h.volume("modern", "ws"), h.volume("modern", "sh")
-	for user, want := range map[string]string{"agent": "1000:1000", "1234:1234": "1234:1234", "": "0:0"} {
+	for user, want := range map[string]string{"agent": "1000:1000", "1234:1234": "1234:1234", "root": "0:0", "": "1000:1000"} {
 		s := h.subdir("-u" + strings.ReplaceAll(user, ":", "-"))
 		args := []string{"ensure", "--mount-mode", "volume_subpath", "--workspace-volume", wsVol, "--shared-volume", shVol, s}
 		if user != "" {

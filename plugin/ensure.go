@@ -22,6 +22,7 @@ type ensureOptions struct {
 	subdirs  []string
 	format   string
 	parallel int
+	project  string
 	flags    *pflag.FlagSet
 }
 
@@ -46,6 +47,7 @@ func newEnsureCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 	addConfigFlags(flags)
 	flags.StringVar(&opts.format, "format", "", `Format output: "json", or a Go template (default: the container ID)`)
 	flags.IntVar(&opts.parallel, "parallel", defaultParallel, "How many workspaces to ensure at once")
+	flags.StringVar(&opts.project, "compose-project", "", "Make the workspaces for a Compose project: label them, and take short volume and network names as the project's")
 	return cmd
 }
 
@@ -66,12 +68,15 @@ func runEnsure(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts
 		_, _ = fmt.Fprintf(dockerCLI.Err(), "docker workspace: %s is false: not ensuring any container\n", settingEnabled.env)
 		return nil
 	}
-	cfg, err := workspaceConfig(dockerCLI, opts.flags)
+	m := newManager(dockerCLI, build.Version)
+	cfg, err := projectConfig(ctx, dockerCLI, m, opts.flags, opts.project)
 	if err != nil {
+		if u := unreachable(dockerCLI, err); u != nil {
+			return u
+		}
 		return err
 	}
 	fctx := formatter.Context{Output: dockerCLI.Out(), Format: ensureFormat(opts.format)}
-	m := newManager(dockerCLI, build.Version)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

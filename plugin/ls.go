@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
@@ -21,6 +22,7 @@ type listOptions struct {
 	quiet   bool
 	noTrunc bool
 	format  string
+	project string
 	flags   *pflag.FlagSet
 }
 
@@ -44,6 +46,7 @@ func newListCommand(dockerCLI command.Cli) *cobra.Command {
 	flags.BoolVarP(&opts.quiet, "quiet", "q", false, "Only display container IDs")
 	flags.BoolVar(&opts.noTrunc, "no-trunc", false, "Don't truncate output")
 	flags.StringVar(&opts.format, "format", "", `Format output: "table", "table TEMPLATE", "json" or a Go template`)
+	flags.StringVar(&opts.project, "compose-project", "", "Only the workspaces of this Compose project")
 	addConfigFlags(flags)
 	return cmd
 }
@@ -51,6 +54,11 @@ func newListCommand(dockerCLI command.Cli) *cobra.Command {
 func runList(ctx context.Context, dockerCLI command.Cli, opts *listOptions) error {
 	m := newManager(dockerCLI, "")
 	workspaces, err := m.List(ctx)
+	if opts.project != "" {
+		workspaces = slices.DeleteFunc(workspaces, func(w sandbox.Workspace) bool {
+			return w.Labels[sandbox.LabelComposeProject] != opts.project
+		})
+	}
 	if err == nil && !opts.quiet {
 		err = checkDrift(ctx, dockerCLI, m, workspaces, opts)
 	}
@@ -79,7 +87,7 @@ func runList(ctx context.Context, dockerCLI command.Cli, opts *listOptions) erro
 // checkDrift fills in the drift of the workspaces against the configuration;
 // a configuration that does not resolve is a warning, not a failure of ls.
 func checkDrift(ctx context.Context, dockerCLI command.Cli, m *sandbox.Manager, workspaces []sandbox.Workspace, opts *listOptions) error {
-	cfg, err := workspaceConfig(dockerCLI, opts.flags)
+	cfg, err := projectConfig(ctx, dockerCLI, m, opts.flags, opts.project)
 	if err != nil {
 		_, _ = fmt.Fprintf(dockerCLI.Err(), "warning: cannot tell drift: %v\n", err)
 		return nil
@@ -135,6 +143,9 @@ func (c *listContext) Mode() string   { return string(c.w.Mode) }
 func (c *listContext) Image() string  { return c.w.Image }
 func (c *listContext) State() string  { return c.w.State }
 func (c *listContext) Status() string { return c.w.Status }
+
+// Project is the Compose project the container was made for, if any.
+func (c *listContext) Project() string { return c.w.Labels[sandbox.LabelComposeProject] }
 
 func (c *listContext) CreatedAt() string { return c.w.Created.String() }
 

@@ -37,9 +37,10 @@ func NewRootCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 		if len(args) == 0 {
 			return nil
 		}
+		path := cmd.CommandPath()
 		return cli.StatusError{
 			StatusCode: 1,
-			Status:     fmt.Sprintf("docker %s: '%s' is not a docker %s command.\nSee 'docker %s --help'", Name, args[0], Name, Name),
+			Status:     fmt.Sprintf("%s: '%s' is not a %s command.\nSee '%s --help'", path, args[0], path, path),
 		}
 	}
 	cmd.AddCommand(
@@ -48,6 +49,7 @@ func NewRootCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 		newRemoveCommand(dockerCLI),
 		newListCommand(dockerCLI),
 		newVersionCommand(dockerCLI, build),
+		newComposeCommand(dockerCLI, build),
 	)
 	return cmd
 }

@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"context"
+
+	cerrdefs "github.com/containerd/errdefs"
 	"io"
 	"strings"
 	"sync"
@@ -9,6 +11,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -32,6 +35,9 @@ type fakeClient struct {
 	copyFn     func(id, path string, content io.Reader) error
 	imageFn    func(ref string) (image.InspectResponse, error)
 	pullFn     func(ref string) (io.ReadCloser, error)
+
+	volumes  []volume.Volume   // what VolumeList and VolumeInspect see
+	networks []network.Summary // what NetworkList and NetworkInspect see
 
 	mu    sync.Mutex
 	calls []string
@@ -126,4 +132,57 @@ func (f *fakeClient) ImageInspect(_ context.Context, ref string, _ ...client.Ima
 func (f *fakeClient) ImagePull(_ context.Context, ref string, _ image.PullOptions) (io.ReadCloser, error) {
 	f.record("pull:" + ref)
 	return f.pullFn(ref)
+}
+
+func (f *fakeClient) VolumeList(_ context.Context, opts volume.ListOptions) (volume.ListResponse, error) {
+	f.record("volumes")
+	var out volume.ListResponse
+	for _, v := range f.volumes {
+		if matchLabels(opts.Filters.Get("label"), v.Labels) {
+			out.Volumes = append(out.Volumes, &v)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeClient) VolumeInspect(_ context.Context, name string) (volume.Volume, error) {
+	f.record("volume:" + name)
+	for _, v := range f.volumes {
+		if v.Name == name {
+			return v, nil
+		}
+	}
+	return volume.Volume{}, cerrdefs.ErrNotFound
+}
+
+func (f *fakeClient) NetworkList(_ context.Context, opts network.ListOptions) ([]network.Summary, error) {
+	f.record("networks")
+	var out []network.Summary
+	for _, n := range f.networks {
+		if matchLabels(opts.Filters.Get("label"), n.Labels) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeClient) NetworkInspect(_ context.Context, name string, _ network.InspectOptions) (network.Inspect, error) {
+	f.record("network:" + name)
+	for _, n := range f.networks {
+		if n.Name == name {
+			return n, nil
+		}
+	}
+	return network.Inspect{}, cerrdefs.ErrNotFound
+}
+
+// matchLabels applies label filters ("k=v") as the engine does: all must match.
+func matchLabels(filters []string, labels map[string]string) bool {
+	for _, f := range filters {
+		k, v, _ := strings.Cut(f, "=")
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
 }

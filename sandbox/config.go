@@ -111,6 +111,11 @@ type Config struct {
 	SharedVolume string
 	// Pull is the pull policy; empty means PullMissing.
 	Pull PullPolicy
+	// ComposeProject, when set, is the Compose project the container is made
+	// for: it is labelled with it, and a container of another project is
+	// not this workspace's. See [Manager.ResolveCompose] for the names.
+	ComposeProject string
+
 	// Recreate is the recreate policy; empty means RecreateNever.
 	Recreate RecreatePolicy
 

@@ -8,6 +8,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/strslice"
 	"github.com/docker/docker/api/types/versions"
 )
@@ -196,11 +197,16 @@ func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config) (
 			return Result{}, fmt.Errorf("volume_subpath mode needs Docker Engine API %s or later (Engine 26+), but this engine speaks API %s: it would silently mount the whole volume and show every workspace to every workspace container; use bind mode or a newer engine", apiVersionSubpath, v)
 		}
 	}
-	imageID, err := m.ensureImage(ctx, cfg)
+	imageID, imageUser, err := m.ensureImage(ctx, cfg)
 	if err != nil {
 		return Result{}, err
 	}
-	mounts, err := m.prepareMounts(ctx, subdir, cfg)
+	// Directories made for the container go to the user it runs as.
+	owner := cfg.User
+	if owner == "" {
+		owner = imageUser
+	}
+	mounts, err := m.prepareMounts(ctx, subdir, cfg, owner)
 	if err != nil {
 		return Result{}, err
 	}
@@ -211,6 +217,9 @@ func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config) (
 	}
 	if m.Version != "" {
 		labels[LabelVersion] = m.Version
+	}
+	if cfg.ComposeProject != "" {
+		labels[LabelComposeProject] = cfg.ComposeProject
 	}
 	for k, v := range cfg.Labels {
 		labels[k] = v
@@ -251,37 +260,43 @@ func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config) (
 
 // imageID resolves an image reference to the ID of the engine's image.
 func (m *Manager) imageID(ctx context.Context, ref string) (string, error) {
+	img, err := m.inspectImage(ctx, ref)
+	return img.ID, err
+}
+
+func (m *Manager) inspectImage(ctx context.Context, ref string) (image.InspectResponse, error) {
 	img, err := m.client.ImageInspect(ctx, ref)
-	if err != nil {
-		if cerrdefs.IsNotFound(err) {
-			return "", err
-		}
-		return "", fmt.Errorf("inspect image %s: %w", ref, err)
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return img, fmt.Errorf("inspect image %s: %w", ref, err)
 	}
-	return img.ID, nil
+	return img, err
 }
 
 // ensureImage makes sure the engine has the image, pulling it as the
-// policy allows, and returns its ID.
-func (m *Manager) ensureImage(ctx context.Context, cfg Config) (string, error) {
-	id, err := m.imageID(ctx, cfg.Image)
-	if !cerrdefs.IsNotFound(err) {
-		return id, err
+// policy allows, and returns its ID and the user it runs as.
+func (m *Manager) ensureImage(ctx context.Context, cfg Config) (id, user string, err error) {
+	img, err := m.inspectImage(ctx, cfg.Image)
+	if cerrdefs.IsNotFound(err) {
+		switch cfg.Pull {
+		case PullNever:
+			return "", "", fmt.Errorf("image %s is not on the engine and the pull policy is %q", cfg.Image, PullNever)
+		case PullAlways: // pulled already, and still missing
+			return "", "", fmt.Errorf("image %s is not on the engine after pulling it: %w", cfg.Image, err)
+		}
+		if err := m.pull(ctx, cfg.Image); err != nil {
+			return "", "", err
+		}
+		if img, err = m.inspectImage(ctx, cfg.Image); err != nil {
+			return "", "", fmt.Errorf("image %s: %w", cfg.Image, err)
+		}
 	}
-	switch cfg.Pull {
-	case PullNever:
-		return "", fmt.Errorf("image %s is not on the engine and the pull policy is %q", cfg.Image, PullNever)
-	case PullAlways: // pulled already, and still missing
-		return "", fmt.Errorf("image %s is not on the engine after pulling it: %w", cfg.Image, err)
-	}
-	if err := m.pull(ctx, cfg.Image); err != nil {
-		return "", err
-	}
-	id, err = m.imageID(ctx, cfg.Image)
 	if err != nil {
-		return "", fmt.Errorf("image %s: %w", cfg.Image, err)
+		return "", "", err
 	}
-	return id, nil
+	if img.Config != nil {
+		user = img.Config.User
+	}
+	return img.ID, user, nil
 }
 
 // remove removes a container (never a volume); one already gone is fine.

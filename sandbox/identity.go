@@ -20,6 +20,10 @@ var ErrNotThisWorkspace = errors.New("the container is not this workspace's")
 // mount the workspace that we would mount.
 func checkIdentity(subdir string, cfg Config, ctr container.InspectResponse) error {
 	name := trimSlash(ctr.Name)
+	if p := ctr.Config.Labels[LabelComposeProject]; p != "" && cfg.ComposeProject != "" && p != cfg.ComposeProject {
+		return fmt.Errorf("%w: container %s belongs to Compose project %q, not %q; nothing was changed",
+			ErrNotThisWorkspace, name, p, cfg.ComposeProject)
+	}
 	if _, ok := ctr.Config.Labels[LabelSubdir]; ok {
 		return checkOwner(subdir, ctr)
 	}

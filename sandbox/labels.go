@@ -20,7 +20,18 @@ const (
 	// LabelConfig holds that definition as JSON (env values hashed), so
 	// that drift can say what changed.
 	LabelConfig = LabelPrefix + "config"
+	// LabelComposeProject holds the Compose project that a container was
+	// made for (docker compose up with a workspace provider service, or
+	// ensure --compose-project).
+	LabelComposeProject = LabelPrefix + "compose-project"
 	// LabelHelper marks the short-lived helper containers that prepare a
 	// volume; they are never started.
 	LabelHelper = LabelPrefix + "helper"
+)
+
+// Labels that Docker Compose sets on the resources of a project.
+const (
+	composeProjectLabel = "com.docker.compose.project"
+	composeVolumeLabel  = "com.docker.compose.volume"
+	composeNetworkLabel = "com.docker.compose.network"
 )

@@ -27,16 +27,16 @@ type owner struct {
 }
 
 // prepareMounts makes sure that the sources of a new container's mounts
-// exist, owned by its user, and returns the mounts.
-func (m *Manager) prepareMounts(ctx context.Context, subdir string, cfg Config) ([]mount.Mount, error) {
-	own, named := numericOwner(cfg.User)
+// exist, owned by user (the container's), and returns the mounts.
+func (m *Manager) prepareMounts(ctx context.Context, subdir string, cfg Config, user string) ([]mount.Mount, error) {
+	own, named := numericOwner(user)
 	if cfg.Mode == ModeVolumeSubpath || named && cfg.CreateHostDirs {
 		// A helper container: to read the image's user database, and to
 		// create the subdir inside the workspace volume.
 		err := m.withHelper(ctx, cfg, func(id string) error {
 			if named {
 				var err error
-				if own, err = m.lookupUser(ctx, id, cfg.User); err != nil {
+				if own, err = m.lookupUser(ctx, id, user); err != nil {
 					return err
 				}
 			}

@@ -22,6 +22,7 @@ type spec struct {
 	Subpath     string            `json:"subpath,omitempty"`
 	Shared      string            `json:"shared"` // bind: host path; volume_subpath: volume
 	Network     string            `json:"network,omitempty"`
+	Project     string            `json:"composeProject,omitempty"`
 	User        string            `json:"user,omitempty"`
 	Init        bool              `json:"init,omitempty"`
 	NanoCPUs    int64             `json:"nanoCpus,omitempty"`
@@ -43,7 +44,7 @@ type spec struct {
 func specFor(subdir string, cfg Config, imageID string) spec {
 	s := spec{
 		Image: cfg.Image, ImageID: imageID, Entrypoint: sleepForever, Mode: cfg.Mode,
-		Network: cfg.Network, User: cfg.User, Init: cfg.Init,
+		Network: cfg.Network, Project: cfg.ComposeProject, User: cfg.User, Init: cfg.Init,
 		NanoCPUs: cfg.NanoCPUs, Memory: cfg.Memory, PidsLimit: cfg.PidsLimit, ReadOnly: cfg.ReadOnly,
 		CapAdd: sorted(cfg.CapAdd), CapDrop: sorted(cfg.CapDrop), SecurityOpt: sorted(cfg.SecurityOpt),
 		Labels: cfg.Labels,
@@ -90,7 +91,7 @@ func (s spec) hash() string {
 const DriftUnknown = "unknown"
 
 // drift names what differs between the spec a container recorded and the
-// one wanted: "image", "mounts", "network", "entrypoint", "user", "init",
+// one wanted: "image", "mounts", "network", "compose-project", "entrypoint", "user", "init",
 // "limits", "read-only", "capabilities", "security-opt", "labels", "env".
 // It is empty when they match.
 func drift(labels map[string]string, want spec) []string {
@@ -110,6 +111,7 @@ func drift(labels map[string]string, want spec) []string {
 	add("image", have.Image != want.Image || have.ImageID != want.ImageID)
 	add("mounts", have.Mode != want.Mode || have.Workspace != want.Workspace || have.Subpath != want.Subpath || have.Shared != want.Shared)
 	add("network", have.Network != want.Network)
+	add("compose-project", have.Project != want.Project)
 	add("entrypoint", !slices.Equal(have.Entrypoint, want.Entrypoint))
 	add("user", have.User != want.User)
 	add("init", have.Init != want.Init)

@@ -8,7 +8,7 @@
 #           context "legacy", its own bridge br-legacy
 #
 # and the test image agent/workspace:latest on each, built offline from static
-# busybox (compose/image). It is idempotent: an engine that already answers is
+# busybox (compose/image/Dockerfile.busybox). It is idempotent: an engine that already answers is
 # used as it is and never restarted; only what is missing is installed/started.
 #
 # Usage: scripts/engines.sh [up|down|status] [modern|legacy...]
@@ -173,10 +173,19 @@ ensure_context() {
 	fi
 }
 
+# image_hash is a digest of the image definition: the image is rebuilt when
+# it changes.
+image_hash() {
+	cat "$ROOT/compose/image/Dockerfile.busybox" "$ROOT/compose/image/passwd" "$ROOT/compose/image/group" | sha256sum | cut -c1-16
+}
+
 build_image() {
-	local name=$1 host
+	local name=$1 host want have
 	host=$(host_of "$name")
-	if DOCKER_CONTEXT= docker -H "$host" image inspect "$IMAGE" >/dev/null 2>&1; then return; fi
+	want=$(image_hash)
+	have=$(DOCKER_CONTEXT= docker -H "$host" image inspect "$IMAGE" \
+		--format '{{index .Config.Labels "docker-workspace.image-definition"}}' 2>/dev/null || true)
+	[ "$have" = "$want" ] && return
 	local bb
 	bb=$(command -v busybox || echo /bin/busybox)
 	if command -v file >/dev/null && file -L "$bb" | grep -q dynamically; then
@@ -184,10 +193,12 @@ build_image() {
 	fi
 	local ctx
 	ctx=$(mktemp -d)
-	cp "$ROOT/compose/image/Dockerfile" "$ROOT/compose/image/passwd" "$ROOT/compose/image/group" "$ctx/"
+	cp "$ROOT/compose/image/Dockerfile.busybox" "$ctx/Dockerfile"
+	cp "$ROOT/compose/image/passwd" "$ROOT/compose/image/group" "$ctx/"
 	cp "$bb" "$ctx/busybox"
 	say "building $IMAGE on the $name engine"
-	if ! DOCKER_CONTEXT= DOCKER_BUILDKIT=0 docker -H "$host" build -q -t "$IMAGE" "$ctx" >"$ctx/build.log" 2>&1; then
+	if ! DOCKER_CONTEXT= DOCKER_BUILDKIT=0 docker -H "$host" build -q -t "$IMAGE" \
+		--label "docker-workspace.image-definition=$want" "$ctx" >"$ctx/build.log" 2>&1; then
 		cat "$ctx/build.log" >&2
 		die "building $IMAGE on the $name engine failed"
 	fi

@@ -2,6 +2,8 @@
 package main
 
 import (
+	"os"
+
 	"github.com/docker-workspace/docker-workspace/plugin"
 	"github.com/docker/cli/cli-plugins/metadata"
 	cliplugin "github.com/docker/cli/cli-plugins/plugin"
@@ -17,6 +19,11 @@ var (
 
 func main() {
 	build := plugin.BuildInfo{Version: version, Commit: commit}
+	if cliplugin.RunningStandalone() {
+		// Run directly (docker-workspace ensure …), or by Compose as a
+		// provider: not through `docker`.
+		os.Exit(plugin.RunStandalone(build, os.Args[1:]))
+	}
 	cliplugin.Run(func(dockerCLI command.Cli) *cobra.Command {
 		return plugin.NewRootCommand(dockerCLI, build)
 	}, metadata.Metadata{

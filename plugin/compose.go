@@ -1,0 +1,283 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker/cli/cli/command"
+	cliflags "github.com/docker/cli/cli/flags"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// The Compose provider protocol (docker compose 2.36+): Compose runs
+// `docker-workspace compose --project-name=P up --subdir=x … SERVICE` for a
+// service with `provider: {type: workspace, options: {subdir: x, …}}`, reads
+// JSON lines from stdout, and passes the `setenv` ones to the services that
+// depend on it, as <SERVICE>_<KEY>.
+
+const (
+	optSubdir  = "subdir"
+	optContext = "context"
+)
+
+type composeOptions struct {
+	project string
+	context string
+	args    []string
+	flags   *pflag.FlagSet
+}
+
+func newComposeCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
+	var opts composeOptions
+	cmd := &cobra.Command{
+		Use:    "compose [OPTIONS] COMMAND",
+		Short:  "Serve workspace services to Docker Compose (its provider protocol)",
+		Hidden: true,
+	}
+	cmd.PersistentFlags().StringVar(&opts.project, "project-name", "", "Compose project name")
+	// Everything, errors included, goes to Compose as JSON lines.
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		newProviderOutput(c.OutOrStdout()).send("error", err.Error())
+		return err
+	})
+	up := newComposeActionCommand(dockerCLI, &opts, "up", "Ensure the workspace of a service", func(ctx context.Context, out providerOutput, subdir string) error {
+		return runComposeUp(ctx, dockerCLI, build, &opts, out, subdir)
+	})
+	down := newComposeActionCommand(dockerCLI, &opts, "down", "Remove the workspace container of a service (never its data)", func(ctx context.Context, out providerOutput, subdir string) error {
+		return runComposeDown(ctx, dockerCLI, &opts, out, subdir)
+	})
+	stop := newComposeActionCommand(dockerCLI, &opts, "stop", "Stop the workspace container of a service", func(ctx context.Context, out providerOutput, subdir string) error {
+		return runComposeStop(ctx, dockerCLI, &opts, out, subdir)
+	})
+	cmd.AddCommand(newComposeMetadataCommand(dockerCLI, up), up, down, stop)
+	return cmd
+}
+
+// newComposeActionCommand declares up, down or stop: all take every option
+// (Compose before 2.36.1 passes every option to each), and metadata tells
+// Compose which ones each really uses.
+func newComposeActionCommand(dockerCLI command.Cli, opts *composeOptions, name, short string, run func(context.Context, providerOutput, string) error) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   name + " [OPTIONS] SERVICE",
+		Short: short,
+		Args:  cobra.ArbitraryArgs, // checked in RunE, to answer in JSON
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out := newProviderOutput(dockerCLI.Out())
+			opts.args, opts.flags = args, cmd.Flags()
+			err := func() error {
+				if len(args) != 1 {
+					return fmt.Errorf("compose %s takes one SERVICE, got %d arguments", name, len(args))
+				}
+				if opts.project == "" {
+					return errors.New("--project-name is required")
+				}
+				subdir, _ := cmd.Flags().GetString(optSubdir)
+				if subdir == "" {
+					return fmt.Errorf("service %q: the option %q is required", args[0], optSubdir)
+				}
+				if err := sandbox.ValidateSubdir(subdir); err != nil {
+					return err
+				}
+				return run(cmd.Context(), out, subdir)
+			}()
+			if err != nil {
+				out.send("error", err.Error())
+			}
+			return err
+		},
+	}
+	flags := cmd.Flags()
+	flags.String(optSubdir, "", "Workspace subdir of the service (required)")
+	flags.StringVar(&opts.context, optContext, "", "Docker context to use (Compose does not pass its own; default: DOCKER_CONTEXT, or the current context)")
+	addConfigFlags(flags)
+	return cmd
+}
+
+// metadataParameter is one option in the metadata Compose reads.
+type metadataParameter struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Required    bool   `json:"required"`
+	Type        string `json:"type"`
+	Default     string `json:"default,omitempty"`
+}
+
+type commandMetadata struct {
+	Parameters []metadataParameter `json:"parameters"`
+}
+
+func newComposeMetadataCommand(dockerCLI command.Cli, up *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "metadata",
+		Short: "Print the options of each provider command, as JSON",
+		RunE: func(*cobra.Command, []string) error {
+			all := parameters(up.Flags(), nil)
+			few := parameters(up.Flags(), map[string]bool{optSubdir: true, optContext: true})
+			stop := commandMetadata{Parameters: few}
+			return json.NewEncoder(dockerCLI.Out()).Encode(struct {
+				Description string           `json:"description"`
+				Up          commandMetadata  `json:"up"`
+				Down        commandMetadata  `json:"down"`
+				Stop        *commandMetadata `json:"stop"`
+			}{
+				Description: "A long-lived sandbox container for a workspace subdir, with the workspace and a shared directory mounted",
+				Up:          commandMetadata{Parameters: all},
+				Down:        commandMetadata{Parameters: few},
+				Stop:        &stop,
+			})
+		},
+	}
+}
+
+// parameters describes the flags (only those in keep, if not nil).
+func parameters(flags *pflag.FlagSet, keep map[string]bool) []metadataParameter {
+	var out []metadataParameter
+	flags.VisitAll(func(f *pflag.Flag) {
+		if f.Name == "help" || keep != nil && !keep[f.Name] {
+			return
+		}
+		p := metadataParameter{Name: f.Name, Description: f.Usage, Required: f.Name == optSubdir, Type: "string"}
+		switch f.Value.Type() {
+		case "bool":
+			p.Type = "boolean"
+		case "int", "int64":
+			p.Type = "integer"
+		}
+		if f.DefValue != "" && f.DefValue != "[]" && f.Name != optSubdir {
+			p.Default = f.DefValue
+		}
+		out = append(out, p)
+	})
+	return out
+}
+
+// providerOutput writes the JSON lines of the provider protocol.
+type providerOutput struct{ enc *json.Encoder }
+
+func newProviderOutput(w io.Writer) providerOutput { return providerOutput{enc: json.NewEncoder(w)} }
+
+func (p providerOutput) send(typ, message string) {
+	_ = p.enc.Encode(struct {
+		Type    string `json:"type"`
+		Message string `json:"message"`
+	}{typ, message})
+}
+
+// composeCLI is the docker CLI for the provider's context option, or the
+// one given (DOCKER_CONTEXT and the current context) when it is empty.
+func composeCLI(dockerCLI command.Cli, name string) (command.Cli, error) {
+	if name == "" {
+		return dockerCLI, nil
+	}
+	if name != command.DefaultContextName {
+		if _, err := dockerCLI.ContextStore().GetMetadata(name); err != nil {
+			return nil, fmt.Errorf("context %q: %w", name, err)
+		}
+	}
+	c, err := command.NewDockerCli(command.WithInputStream(dockerCLI.In()), command.WithOutputStream(dockerCLI.Out()), command.WithErrorStream(dockerCLI.Err()))
+	if err != nil {
+		return nil, err
+	}
+	opts := cliflags.NewClientOptions()
+	opts.Context = name
+	return c, c.Initialize(opts)
+}
+
+// projectConfig resolves the configuration of a project's workspaces: the
+// project's label, its volumes and network by their short names.
+func projectConfig(ctx context.Context, dockerCLI command.Cli, m *sandbox.Manager, flags *pflag.FlagSet, project string) (sandbox.Config, error) {
+	cfg, err := workspaceConfig(dockerCLI, flags)
+	if err != nil || project == "" {
+		return cfg, err
+	}
+	cfg.ComposeProject = project
+	if err := m.ResolveCompose(ctx, &cfg); err != nil {
+		if errors.Is(err, sandbox.ErrNotOnEngine) {
+			return cfg, fmt.Errorf("%w, on the engine of context %q (%s): is Compose project %q on another engine? Compose does not pass its context to providers: set the provider option `context: NAME`, or run Compose with DOCKER_CONTEXT=NAME",
+				err, dockerCLI.CurrentContext(), dockerCLI.DockerEndpoint().Host, project)
+		}
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts *composeOptions, out providerOutput, subdir string) error {
+	if on, err := enabled(dockerCLI, opts.flags); err != nil || !on {
+		if err == nil {
+			out.send("info", settingEnabled.env+" is false: no workspace container")
+		}
+		return err
+	}
+	cli, err := composeCLI(dockerCLI, opts.context)
+	if err != nil {
+		return err
+	}
+	m := newManager(cli, build.Version)
+	cfg, err := projectConfig(ctx, cli, m, opts.flags, opts.project)
+	if err == nil {
+		out.send("info", fmt.Sprintf("ensuring workspace %q as %s", subdir, sandbox.ContainerName(subdir)))
+		var res sandbox.Result
+		if res, err = m.Ensure(ctx, subdir, cfg); err == nil {
+			msg := fmt.Sprintf("%s %s", res.Name, res.Action)
+			if len(res.Drift) > 0 {
+				msg += fmt.Sprintf(" (differs from the configuration: %s; kept, set recreate: if-changed to replace it)", strings.Join(res.Drift, ", "))
+			}
+			out.send("info", msg)
+			for _, kv := range [][2]string{
+				{"CONTAINER_NAME", res.Name}, {"CONTAINER_ID", res.ID}, {"SUBDIR", res.Subdir}, {"MODE", string(res.Mode)},
+			} {
+				out.send("setenv", kv[0]+"="+kv[1])
+			}
+			return nil
+		}
+	}
+	if u := unreachable(cli, err); u != nil {
+		return u
+	}
+	return err
+}
+
+func runComposeDown(ctx context.Context, dockerCLI command.Cli, opts *composeOptions, out providerOutput, subdir string) error {
+	cli, err := composeCLI(dockerCLI, opts.context)
+	if err != nil {
+		return err
+	}
+	name := sandbox.ContainerName(subdir)
+	removed, err := newManager(cli, "").RemoveForProject(ctx, opts.project, subdir)
+	switch {
+	case err != nil:
+		if u := unreachable(cli, err); u != nil {
+			return u
+		}
+		return err
+	case removed:
+		out.send("info", fmt.Sprintf("removed %s; the workspace data is kept", name))
+	default:
+		out.send("info", fmt.Sprintf("no container of project %q for workspace %q: nothing to remove", opts.project, subdir))
+	}
+	return nil
+}
+
+func runComposeStop(ctx context.Context, dockerCLI command.Cli, opts *composeOptions, out providerOutput, subdir string) error {
+	cli, err := composeCLI(dockerCLI, opts.context)
+	if err != nil {
+		return err
+	}
+	found, err := newManager(cli, "").Stop(ctx, subdir, nil)
+	if err != nil {
+		if u := unreachable(cli, err); u != nil {
+			return u
+		}
+		return err
+	}
+	if found {
+		out.send("info", "stopped "+sandbox.ContainerName(subdir))
+	}
+	return nil
+}

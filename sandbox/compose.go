@@ -1,0 +1,119 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+)
+
+// ErrNotOnEngine is wrapped by the error of a volume or network that the
+// engine does not have: the Compose project is likely on another engine.
+var ErrNotOnEngine = errors.New("not on this engine")
+
+// ResolveCompose turns the volume and network names of cfg, written as a
+// Compose file writes them ("workspaces"), into the names of the resources
+// of the project cfg.ComposeProject on this engine: the volume labelled
+// com.docker.compose.project=<project> and com.docker.compose.volume=<name>
+// (normally <project>_<name>), the same for the network. A name that is no
+// resource of the project is used as is — an external volume or network —
+// when the engine has it; when it has neither, the error wraps
+// ErrNotOnEngine.
+func (m *Manager) ResolveCompose(ctx context.Context, cfg *Config) error {
+	if cfg.ComposeProject == "" {
+		return nil
+	}
+	if cfg.Mode == ModeVolumeSubpath {
+		for _, name := range []*string{&cfg.WorkspaceVolume, &cfg.SharedVolume} {
+			resolved, err := m.resolveVolume(ctx, cfg.ComposeProject, *name)
+			if err != nil {
+				return err
+			}
+			*name = resolved
+		}
+	}
+	if cfg.Network != "" && !builtinNetwork(cfg.Network) {
+		resolved, err := m.resolveNetwork(ctx, cfg.ComposeProject, cfg.Network)
+		if err != nil {
+			return err
+		}
+		cfg.Network = resolved
+	}
+	return nil
+}
+
+func (m *Manager) resolveVolume(ctx context.Context, project, name string) (string, error) {
+	list, err := m.client.VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("label", composeProjectLabel+"="+project),
+		filters.Arg("label", composeVolumeLabel+"="+name),
+	)})
+	if err != nil {
+		return "", fmt.Errorf("look for volume %q of Compose project %q: %w", name, project, err)
+	}
+	switch len(list.Volumes) {
+	case 1:
+		return list.Volumes[0].Name, nil
+	case 0:
+	default:
+		return "", fmt.Errorf("Compose project %q has %d volumes named %q", project, len(list.Volumes), name)
+	}
+	if _, err := m.client.VolumeInspect(ctx, name); err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return "", fmt.Errorf("%w: volume %q is neither a volume of Compose project %q nor an existing (external) volume", ErrNotOnEngine, name, project)
+		}
+		return "", fmt.Errorf("inspect volume %q: %w", name, err)
+	}
+	return name, nil
+}
+
+func (m *Manager) resolveNetwork(ctx context.Context, project, name string) (string, error) {
+	list, err := m.client.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("label", composeProjectLabel+"="+project),
+		filters.Arg("label", composeNetworkLabel+"="+name),
+	)})
+	if err != nil {
+		return "", fmt.Errorf("look for network %q of Compose project %q: %w", name, project, err)
+	}
+	switch len(list) {
+	case 1:
+		return list[0].Name, nil
+	case 0:
+	default:
+		return "", fmt.Errorf("Compose project %q has %d networks named %q", project, len(list), name)
+	}
+	if _, err := m.client.NetworkInspect(ctx, name, network.InspectOptions{}); err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return "", fmt.Errorf("%w: network %q is neither a network of Compose project %q nor an existing (external) network", ErrNotOnEngine, name, project)
+		}
+		return "", fmt.Errorf("inspect network %q: %w", name, err)
+	}
+	return name, nil
+}
+
+// builtinNetwork: network modes that name no network resource.
+func builtinNetwork(n string) bool {
+	switch n {
+	case "bridge", "host", "none", "default":
+		return true
+	}
+	return strings.HasPrefix(n, "container:")
+}
+
+// RemoveForProject removes the container of subdir if it was made for the
+// Compose project (never a volume, never a directory). A container of
+// another project, or of none, is left alone: found is then false.
+func (m *Manager) RemoveForProject(ctx context.Context, project, subdir string) (removed bool, err error) {
+	ctr, found, err := m.inspectOwn(ctx, subdir)
+	if err != nil || !found {
+		return false, err
+	}
+	if ctr.Config == nil || ctr.Config.Labels[LabelComposeProject] != project {
+		return false, nil
+	}
+	return m.Remove(ctx, subdir, true)
+}

@@ -1,0 +1,110 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"testing"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+func projectVolume(project, name string) volume.Volume {
+	return volume.Volume{Name: project + "_" + name, Labels: map[string]string{composeProjectLabel: project, composeVolumeLabel: name}}
+}
+
+func TestResolveCompose(t *testing.T) {
+	f := engine(nil)
+	f.volumes = []volume.Volume{projectVolume("gw", "workspaces"), projectVolume("other", "shared"), {Name: "ext-shared"}}
+	f.networks = []network.Summary{{Name: "gw_agents", Labels: map[string]string{composeProjectLabel: "gw", composeNetworkLabel: "agents"}}}
+	cfg := volumeConfig()
+	cfg.ComposeProject = "gw"
+	cfg.WorkspaceVolume, cfg.SharedVolume, cfg.Network = "workspaces", "ext-shared", "agents"
+	assert.NilError(t, NewManager(f).ResolveCompose(context.Background(), &cfg))
+	assert.Check(t, is.Equal(cfg.WorkspaceVolume, "gw_workspaces"))
+	assert.Check(t, is.Equal(cfg.SharedVolume, "ext-shared"), "an external volume is used as is")
+	assert.Check(t, is.Equal(cfg.Network, "gw_agents"))
+
+	// "shared" is a volume of another project only: not on this engine.
+	cfg = volumeConfig()
+	cfg.ComposeProject = "gw"
+	cfg.WorkspaceVolume, cfg.SharedVolume = "workspaces", "shared"
+	err := NewManager(f).ResolveCompose(context.Background(), &cfg)
+	assert.Check(t, is.ErrorIs(err, ErrNotOnEngine))
+	assert.Check(t, is.ErrorContains(err, `volume "shared" is neither a volume of Compose project "gw" nor an existing (external) volume`))
+
+	// Without a project, or for built-in networks, nothing is looked up.
+	f = engine(nil)
+	cfg = volumeConfig()
+	assert.NilError(t, NewManager(f).ResolveCompose(context.Background(), &cfg))
+	cfg = bindConfig(t)
+	cfg.ComposeProject, cfg.Network = "gw", "bridge"
+	assert.NilError(t, NewManager(f).ResolveCompose(context.Background(), &cfg))
+	assert.Check(t, is.Equal(f.callList(), ""))
+}
+
+func TestComposeProjectIdentity(t *testing.T) {
+	cfg := bindConfig(t)
+	cfg.ComposeProject = "one"
+	ctr := ours("a", cfg, container.StateRunning)
+	ctr.Config.Labels[LabelComposeProject] = "one"
+
+	f := engine(states(&ctr))
+	res, err := NewManager(f).Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(res.Action, ActionRunning))
+	assert.Check(t, is.Len(res.Drift, 0))
+
+	other := cfg
+	other.ComposeProject = "two"
+	f = engine(states(&ctr))
+	_, err = NewManager(f).Ensure(context.Background(), "a", other)
+	assert.Check(t, is.ErrorIs(err, ErrNotThisWorkspace))
+	assert.Check(t, is.ErrorContains(err, `belongs to Compose project "one", not "two"`))
+
+	// down of another project leaves the container alone.
+	f = engine(states(&ctr))
+	removed, err := NewManager(f).RemoveForProject(context.Background(), "two", "a")
+	assert.Check(t, !removed && err == nil)
+	removed, err = NewManager(f).RemoveForProject(context.Background(), "one", "a")
+	assert.Check(t, removed && err == nil)
+	assert.Check(t, is.Equal(f.callList(), "inspect:gws-a inspect:gws-a inspect:gws-a remove:id-gws-a"))
+}
+
+func TestCreateLabelsComposeProject(t *testing.T) {
+	cfg := bindConfig(t)
+	cfg.ComposeProject = "gw"
+	var labels map[string]string
+	f := engine(states(nil))
+	f.createFn = func(c *container.Config, _ *container.HostConfig, _ string) (container.CreateResponse, error) {
+		labels = c.Labels
+		return container.CreateResponse{ID: "new"}, nil
+	}
+	_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(labels[LabelComposeProject], "gw"))
+}
+
+// Without --user, directories go to the user the image runs as.
+func TestDirectoriesGoToTheImageUser(t *testing.T) {
+	cfg := bindConfig(t)
+	f := engine(states(nil))
+	f.imageFn = func(string) (image.InspectResponse, error) {
+		img := image.InspectResponse{ID: imgID, Config: &dockerspec.DockerOCIImageConfig{}}
+		img.Config.User = "agent"
+		return img, nil
+	}
+	f.copyFromFn = func(string, string) (io.ReadCloser, error) {
+		return passwdTar(t, fmt.Sprintf("agent:x:%d:%d::/home/agent:/bin/sh\n", os.Getuid(), os.Getgid())), nil
+	}
+	_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(f.callList(), "inspect:gws-a image:agent/workspace:latest create: copyfrom:/etc/passwd remove:helper create:gws-a start:new"))
+}
