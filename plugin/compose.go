@@ -199,7 +199,7 @@ func projectConfig(ctx context.Context, dockerCLI command.Cli, m *sandbox.Manage
 	cfg.ComposeProject = project
 	if err := m.ResolveCompose(ctx, &cfg); err != nil {
 		if errors.Is(err, sandbox.ErrNotOnEngine) {
-			return cfg, fmt.Errorf("%w, on the engine of context %q (%s): is Compose project %q on another engine? Compose does not pass its context to providers: set the provider option `context: NAME`, or run Compose with DOCKER_CONTEXT=NAME",
+			return cfg, fmt.Errorf("%w — context %q (%s). Is Compose project %q on another engine? Compose does not pass its context to providers: set the provider option `context: NAME`, or run Compose with DOCKER_CONTEXT=NAME",
 				err, dockerCLI.CurrentContext(), dockerCLI.DockerEndpoint().Host, project)
 		}
 		return cfg, err

@@ -14,7 +14,7 @@ import (
 
 // ErrNotOnEngine is wrapped by the error of a volume or network that the
 // engine does not have: the Compose project is likely on another engine.
-var ErrNotOnEngine = errors.New("not on this engine")
+var ErrNotOnEngine = errors.New("on this engine")
 
 // ResolveCompose turns the volume and network names of cfg, written as a
 // Compose file writes them ("workspaces"), into the names of the resources
@@ -64,7 +64,7 @@ func (m *Manager) resolveVolume(ctx context.Context, project, name string) (stri
 	}
 	if _, err := m.client.VolumeInspect(ctx, name); err != nil {
 		if cerrdefs.IsNotFound(err) {
-			return "", fmt.Errorf("%w: volume %q is neither a volume of Compose project %q nor an existing (external) volume", ErrNotOnEngine, name, project)
+			return "", fmt.Errorf("volume %q is neither a volume of Compose project %q nor an existing (external) volume %w", name, project, ErrNotOnEngine)
 		}
 		return "", fmt.Errorf("inspect volume %q: %w", name, err)
 	}
@@ -88,7 +88,7 @@ func (m *Manager) resolveNetwork(ctx context.Context, project, name string) (str
 	}
 	if _, err := m.client.NetworkInspect(ctx, name, network.InspectOptions{}); err != nil {
 		if cerrdefs.IsNotFound(err) {
-			return "", fmt.Errorf("%w: network %q is neither a network of Compose project %q nor an existing (external) network", ErrNotOnEngine, name, project)
+			return "", fmt.Errorf("network %q is neither a network of Compose project %q nor an existing (external) network %w", name, project, ErrNotOnEngine)
 		}
 		return "", fmt.Errorf("inspect network %q: %w", name, err)
 	}

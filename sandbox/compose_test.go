@@ -38,7 +38,7 @@ func TestResolveCompose(t *testing.T) {
 	cfg.WorkspaceVolume, cfg.SharedVolume = "workspaces", "shared"
 	err := NewManager(f).ResolveCompose(context.Background(), &cfg)
 	assert.Check(t, is.ErrorIs(err, ErrNotOnEngine))
-	assert.Check(t, is.ErrorContains(err, `volume "shared" is neither a volume of Compose project "gw" nor an existing (external) volume`))
+	assert.Check(t, is.ErrorContains(err, `volume "shared" is neither a volume of Compose project "gw" nor an existing (external) volume on this engine`))
 
 	// Without a project, or for built-in networks, nothing is looked up.
 	f = engine(nil)

@@ -1,0 +1,208 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+	"gotest.tools/v3/fs"
+	"gotest.tools/v3/icmd"
+)
+
+// exampleCompose is the example dev setup of the repository.
+var exampleCompose, _ = filepath.Abs("../compose/compose.yaml")
+
+// composeRun runs `docker compose` as a user would: the plugin and contexts
+// come from DOCKER_CONFIG (which Compose and the provider it runs both read).
+func (h *harness) compose(project string, args ...string) *icmd.Result {
+	h.t.Helper()
+	cmd := icmd.Command("docker", append([]string{"compose", "-p", project}, args...)...)
+	return icmd.RunCmd(cmd, icmd.WithEnv(append(h.env, "DOCKER_CONFIG="+env.configDir)...))
+}
+
+// composeProject returns a project name unique to the test, whose
+// containers, volumes and networks are removed when it ends.
+func (h *harness) composeProject(ctx string, file string) string {
+	h.t.Helper()
+	project := "e2e-" + h.id
+	h.t.Cleanup(func() {
+		h.withEnv("DOCKER_CONTEXT="+ctx).compose(project, "-f", file, "down", "-v", "-t", "0")
+		for _, c := range []string{"modern", "legacy"} {
+			ids := h.docker("--context", c, "ps", "-aq", "--filter", "label=docker-workspace.compose-project="+project).Stdout()
+			if f := strings.Fields(ids); len(f) > 0 {
+				h.docker(append([]string{"--context", c, "rm", "-f"}, f...)...)
+			}
+		}
+	})
+	return project
+}
+
+func TestComposeExampleSetup(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	alice, bob := h.subdir("-alice"), h.subdir("-bob")+"/src"
+	h = h.withEnv("ALICE_SUBDIR="+alice, "BOB_SUBDIR="+bob)
+	project := h.composeProject("modern", exampleCompose)
+
+	res := h.compose(project, "-f", exampleCompose, "up", "-d")
+	res.Assert(t, icmd.Success)
+	assert.Check(t, is.Contains(res.Combined(), containerName(alice)+" created"))
+	t.Log(res.Combined())
+
+	for _, s := range []string{alice, bob} {
+		c := h.inspect("modern", containerName(s))
+		assert.Check(t, is.Equal(c.State.Status, "running"))
+		assert.Check(t, is.Equal(c.Config.Labels["docker-workspace.compose-project"], project))
+		assert.Check(t, is.Equal(c.Config.Labels["docker-workspace.subdir"], s))
+		typ, vol, _, _ := c.mountAt(t, "/home/agent/workspace")
+		assert.Check(t, is.Equal(typ, "volume"))
+		assert.Check(t, is.Equal(vol, project+"_workspaces"), "the short name was not resolved to the project's volume")
+		_, vol, _, _ = c.mountAt(t, "/home/agent/shared")
+		assert.Check(t, is.Equal(vol, project+"_shared"))
+		h.docker("inspect", "--format", "{{range .HostConfig.Mounts}}{{if .VolumeOptions}}{{.VolumeOptions.Subpath}}{{end}}{{end}}", containerName(s)).
+			Assert(t, icmd.Expected{Out: s})
+		// profile: hardened, from the YAML.
+		h.docker("inspect", "--format", "{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}}", containerName(s)).
+			Assert(t, icmd.Expected{Out: "true [ALL]"})
+	}
+
+	// The dependent service received the workspaces' variables.
+	shell := strings.TrimSpace(h.compose(project, "-f", exampleCompose, "ps", "-q", "shell").Assert(t, icmd.Success).Stdout())
+	envOut := h.docker("inspect", "--format", "{{range .Config.Env}}{{println .}}{{end}}", shell).Assert(t, icmd.Success).Stdout()
+	aliceID := h.inspect("modern", containerName(alice)).ID
+	for _, kv := range []string{
+		"ALICE_CONTAINER_NAME=" + containerName(alice), "ALICE_CONTAINER_ID=" + aliceID, "ALICE_SUBDIR=" + alice,
+		"BOB_CONTAINER_NAME=" + containerName(bob), "BOB_SUBDIR=" + bob, "BOB_MODE=volume_subpath",
+	} {
+		assert.Check(t, is.Contains(envOut, kv+"\n"))
+	}
+
+	// Workspaces see only their own data; the gateway sees all.
+	h.docker("exec", containerName(alice), "sh", "-c", "echo from-alice > /home/agent/workspace/note").Assert(t, icmd.Success)
+	h.docker("exec", containerName(bob), "ls", "-A", "/home/agent/workspace").Assert(t, icmd.Expected{Out: ""})
+	gateway := strings.TrimSpace(h.compose(project, "-f", exampleCompose, "ps", "-q", "gateway").Stdout())
+	h.docker("exec", gateway, "cat", "/srv/workspaces/"+alice+"/note").Assert(t, icmd.Expected{Out: "from-alice"})
+
+	// A second up changes nothing.
+	before := h.inspect("modern", containerName(alice))
+	res = h.compose(project, "-f", exampleCompose, "up", "-d")
+	res.Assert(t, icmd.Success)
+	assert.Check(t, is.Contains(res.Combined(), containerName(alice)+" running"))
+	after := h.inspect("modern", containerName(alice))
+	assert.Check(t, is.Equal(after.ID, before.ID))
+	assert.Check(t, is.Equal(after.State.StartedAt, before.State.StartedAt))
+
+	// ls can filter by project.
+	ls := h.ws("ls", "--compose-project", project, "--format", "{{.Subdir}} {{.Project}}").Assert(t, icmd.Success).Stdout()
+	assert.Check(t, is.Equal(ls, alice+" "+project+"\n"+bob+" "+project+"\n"))
+
+	// down removes the workspace containers, and keeps volumes and data.
+	h.compose(project, "-f", exampleCompose, "down").Assert(t, icmd.Success)
+	assert.Check(t, !h.exists("modern", containerName(alice)))
+	assert.Check(t, !h.exists("modern", containerName(bob)))
+	h.docker("volume", "inspect", project+"_workspaces").Assert(t, icmd.Success)
+	h.docker("run", "--rm", "-v", project+"_workspaces:/v", image, "cat", "/v/"+alice+"/note").Assert(t, icmd.Expected{Out: "from-alice"})
+}
+
+// down touches only the project's own workspace containers.
+func TestComposeDownLeavesOthersAlone(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	s := h.subdir("")
+	file := fs.NewFile(t, "compose", fs.WithContent(`
+services:
+  ws:
+    provider:
+      type: workspace
+      options:
+        subdir: `+s+`
+`)).Path()
+	project := h.composeProject("modern", file)
+	// Made by hand, not for the project.
+	id := strings.TrimSpace(h.ws("ensure", s).Assert(t, icmd.Success).Stdout())
+	res := h.compose(project, "-f", file, "down")
+	res.Assert(t, icmd.Success)
+	assert.Check(t, is.Contains(res.Combined(), "nothing to remove"))
+	assert.Check(t, is.Equal(h.inspect("modern", containerName(s)).ID, id))
+}
+
+func TestComposeMissingSubdir(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	file := fs.NewFile(t, "compose", fs.WithContent(`
+services:
+  ws:
+    provider:
+      type: workspace
+      options:
+        image: agent/workspace:latest
+`)).Path()
+	project := h.composeProject("modern", file)
+	res := h.compose(project, "-f", file, "up", "-d")
+	res.Assert(t, icmd.Expected{ExitCode: 1, Err: `required parameter "subdir" is missing`})
+}
+
+// Compose on the legacy engine (DOCKER_CONTEXT reaches the provider): the
+// provider refuses volume_subpath there, and Compose fails with its words.
+func TestComposeVolumeSubpathOnLegacy(t *testing.T) {
+	requireEngine(t, "legacy")
+	h := newHarness(t)
+	alice, bob := h.subdir("-alice"), h.subdir("-bob")
+	h = h.withEnv("ALICE_SUBDIR="+alice, "BOB_SUBDIR="+bob, "DOCKER_CONTEXT=legacy")
+	project := h.composeProject("legacy", exampleCompose)
+	res := h.compose(project, "-f", exampleCompose, "up", "-d")
+	res.Assert(t, icmd.Expected{ExitCode: 1, Err: "volume_subpath mode needs Docker Engine API 1.45 or later (Engine 26+), but this engine speaks API 1.41"})
+	assert.Check(t, !h.exists("legacy", containerName(alice)))
+	assert.Check(t, !h.exists("modern", containerName(alice)))
+}
+
+// `docker --context legacy compose up`: Compose runs on legacy, the provider
+// (which Compose does not tell) on the current context: it says so.
+func TestComposeContextMismatch(t *testing.T) {
+	requireEngine(t, "legacy")
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	alice, bob := h.subdir("-alice"), h.subdir("-bob")
+	h = h.withEnv("ALICE_SUBDIR="+alice, "BOB_SUBDIR="+bob)
+	project := h.composeProject("legacy", exampleCompose)
+	res := icmd.RunCmd(icmd.Command("docker", "--context", "legacy", "compose", "-p", project, "-f", exampleCompose, "up", "-d"),
+		icmd.WithEnv(append(h.env, "DOCKER_CONFIG="+env.configDir)...))
+	res.Assert(t, icmd.Expected{ExitCode: 1, Err: `volume "workspaces" is neither a volume of Compose project "` + project + `" nor an existing (external) volume on this engine — context "modern"`})
+	assert.Check(t, is.Contains(res.Stderr(), "set the provider option `context: NAME`, or run Compose with DOCKER_CONTEXT=NAME"))
+	assert.Check(t, !h.exists("modern", containerName(alice)))
+}
+
+// The provider's context option takes it to the project's engine.
+func TestComposeContextOption(t *testing.T) {
+	requireEngine(t, "legacy")
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	s := h.subdir("")
+	root := fs.NewDir(t, "root")
+	assert.NilError(t, os.Chmod(root.Path(), 0o755))
+	file := fs.NewFile(t, "compose", fs.WithContent(`
+services:
+  ws:
+    provider:
+      type: workspace
+      options:
+        subdir: `+s+`
+        context: legacy
+        workspace-root: `+root.Path()+`
+  app:
+    image: agent/workspace:latest
+    depends_on: [ws]
+    command: ["sleep", "infinity"]
+`)).Path()
+	project := h.composeProject("legacy", file)
+	res := icmd.RunCmd(icmd.Command("docker", "--context", "legacy", "compose", "-p", project, "-f", file, "up", "-d"),
+		icmd.WithEnv(append(h.env, "DOCKER_CONFIG="+env.configDir)...))
+	res.Assert(t, icmd.Success)
+	assert.Check(t, h.exists("legacy", containerName(s)))
+	assert.Check(t, !h.exists("modern", containerName(s)))
+	_, _, src, _ := h.inspect("legacy", containerName(s)).mountAt(t, "/home/agent/workspace")
+	assert.Check(t, is.Equal(src, filepath.Join(root.Path(), s)))
+}
