@@ -1,0 +1,128 @@
+package plugin
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker/docker/api/types/container"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+// messages decodes the provider's stdout, failing on any line that is not
+// a protocol message.
+func messages(t *testing.T, out string) [][2]string {
+	t.Helper()
+	var got [][2]string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var m struct{ Type, Message string }
+		assert.NilError(t, json.Unmarshal([]byte(line), &m), "not a JSON line: %q", line)
+		assert.Check(t, is.Contains([]string{"info", "error", "setenv", "debug"}, m.Type))
+		got = append(got, [2]string{m.Type, m.Message})
+	}
+	return got
+}
+
+func TestComposeMetadata(t *testing.T) {
+	c := newTestCLI(t, &fakeAPI{}, "")
+	assert.NilError(t, c.run("compose", "metadata"))
+	var md struct {
+		Description string
+		Up, Down    commandMetadata
+		Stop        *commandMetadata
+	}
+	assert.NilError(t, json.Unmarshal(c.out.Bytes(), &md))
+	params := map[string]metadataParameter{}
+	for _, p := range md.Up.Parameters {
+		params[p.Name] = p
+	}
+	// Every option of ensure, plus subdir and context.
+	for _, name := range []string{"subdir", "context", "image", "mount-mode", "workspace-volume", "shared-volume", "network",
+		"workspace-root", "shared-dir", "pull", "recreate", "profile", "init", "user", "cpus", "memory", "pids-limit",
+		"read-only", "cap-add", "cap-drop", "security-opt", "label", "env"} {
+		_, ok := params[name]
+		assert.Check(t, ok, "up lacks %s", name)
+	}
+	assert.Check(t, params["subdir"].Required)
+	assert.Check(t, !params["image"].Required)
+	assert.Check(t, is.Equal(params["image"].Default, sandbox.DefaultImage))
+	assert.Check(t, is.Equal(params["init"].Type, "boolean"))
+	assert.Check(t, is.Equal(params["pids-limit"].Type, "integer"))
+	var down []string
+	for _, p := range md.Down.Parameters {
+		down = append(down, p.Name)
+	}
+	assert.Check(t, is.DeepEqual(down, []string{"context", "subdir"}))
+	assert.Assert(t, md.Stop != nil)
+}
+
+func TestComposeUp(t *testing.T) {
+	f, cfg, _ := creatingAPI()
+	c := newTestCLI(t, f, "")
+	assert.NilError(t, c.run("compose", "--project-name=gw", "up", "--subdir=team/alice", "--image=my/img", "alice"))
+	got := messages(t, c.out.String())
+	assert.Check(t, is.DeepEqual(got, [][2]string{
+		{"info", `ensuring workspace "team/alice" as gws-team-alice`},
+		{"info", "gws-team-alice created"},
+		{"setenv", "CONTAINER_NAME=gws-team-alice"},
+		{"setenv", "CONTAINER_ID=id-gws-team-alice"},
+		{"setenv", "SUBDIR=team/alice"},
+		{"setenv", "MODE=bind"},
+	}))
+	assert.Check(t, is.Equal(cfg.Labels[sandbox.LabelComposeProject], "gw"))
+	assert.Check(t, is.Equal(cfg.Image, "my/img"))
+}
+
+func TestComposeFailuresAreJSONAndNonZero(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		err  string
+	}{
+		{args: []string{"compose", "--project-name=gw", "up", "svc"}, err: `service "svc": the option "subdir" is required`},
+		{args: []string{"compose", "up", "--subdir=a", "svc"}, err: "--project-name is required"},
+		{args: []string{"compose", "--project-name=gw", "up", "--subdir=../x", "svc"}, err: `invalid workspace subdir "../x"`},
+		{args: []string{"compose", "--project-name=gw", "up", "--subdir=a"}, err: "takes one SERVICE"},
+		{args: []string{"compose", "--project-name=gw", "up", "--subdir=a", "--mount-mode=volume_subpath", "svc"}, err: "volume_subpath mode needs a workspace volume"},
+		{args: []string{"compose", "--project-name=gw", "up", "--subdir=a", "--no-such-option=1", "svc"}, err: "unknown flag: --no-such-option"},
+		{args: []string{"compose", "--project-name=gw", "up", "--subdir=a", "--context=nowhere", "svc"}, err: `context "nowhere"`},
+	} {
+		f := &fakeAPI{}
+		c := newTestCLI(t, f, "")
+		err := c.run(tc.args...)
+		assert.Check(t, is.ErrorContains(err, tc.err), "%v", tc.args)
+		got := messages(t, c.out.String())
+		assert.Check(t, len(got) == 1 && got[0][0] == "error" && strings.Contains(got[0][1], tc.err), "%v: %v", tc.args, got)
+		assert.Check(t, is.Len(f.calls, 0), "%v", tc.args)
+	}
+}
+
+func TestComposeDownRemovesOnlyTheProjectsContainer(t *testing.T) {
+	var removed []string
+	f := &fakeAPI{
+		inspectFn: func(name string) (container.InspectResponse, error) {
+			ctr, err := ownContainers(container.StateRunning)(name)
+			if name == "gws-ours" {
+				ctr.Config.Labels[sandbox.LabelComposeProject] = "gw"
+			}
+			return ctr, err
+		},
+		removeFn: func(id string, opts container.RemoveOptions) error {
+			assert.Check(t, !opts.RemoveVolumes)
+			removed = append(removed, id)
+			return nil
+		},
+	}
+	c := newTestCLI(t, f, "")
+	for _, subdir := range []string{"ours", "by-hand", "gone"} {
+		assert.NilError(t, c.run("compose", "--project-name=gw", "down", "--subdir="+subdir, "svc"))
+	}
+	assert.Check(t, is.DeepEqual(removed, []string{"id-gws-ours"}))
+	got := messages(t, c.out.String())
+	assert.Check(t, is.DeepEqual(got, [][2]string{
+		{"info", "removed gws-ours; the workspace data is kept"},
+		{"info", `no container of project "gw" for workspace "by-hand": nothing to remove`},
+		{"info", `no container of project "gw" for workspace "gone": nothing to remove`},
+	}))
+}
