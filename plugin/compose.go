@@ -221,6 +221,9 @@ func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, o
 	m := newManager(cli, build.Version)
 	cfg, err := projectConfig(ctx, cli, m, opts.flags, opts.project)
 	if err == nil {
+		if note := remoteBindNote(cli, cfg); note != "" {
+			out.send("info", note)
+		}
 		out.send("info", fmt.Sprintf("ensuring workspace %q as %s", subdir, sandbox.ContainerName(subdir)))
 		var res sandbox.Result
 		if res, err = m.Ensure(ctx, subdir, cfg); err == nil {

@@ -105,6 +105,19 @@ func (r *resolver) lookup(s setting) (value string, fromFlag bool) {
 	return "", false
 }
 
+// explicit says whether s was given (flag, environment or config.json),
+// rather than taken from a profile or a default.
+func (r *resolver) explicit(s setting) bool {
+	if f := r.flags.Lookup(s.flag); f != nil && f.Changed {
+		return true
+	}
+	if os.Getenv(s.env) != "" {
+		return true
+	}
+	cf := r.dockerCLI.ConfigFile()
+	return cf != nil && cf.Plugins[Name][s.flag] != ""
+}
+
 func (r *resolver) str(s setting) string {
 	v, _ := r.lookup(s)
 	return v
@@ -256,6 +269,15 @@ func workspaceConfig(dockerCLI command.Cli, flags *pflag.FlagSet) (sandbox.Confi
 			settingWorkspaceVolume.flag, settingSharedVolume.flag, settingWorkspaceVolume.env, settingSharedVolume.env)
 	}
 	if cfg.Mode == sandbox.ModeBind {
+		if !cfg.CreateHostDirs {
+			// The defaults are this machine's paths: meaningless on another host.
+			for _, s := range []setting{settingWorkspaceRoot, settingSharedDir} {
+				if !r.explicit(s) {
+					return cfg, fmt.Errorf("bind mode on a remote engine (context %q, %s) needs --%s and --%s: absolute paths of directories on the engine's host (or use volume_subpath mode)",
+						dockerCLI.CurrentContext(), dockerCLI.DockerEndpoint().Host, settingWorkspaceRoot.flag, settingSharedDir.flag)
+				}
+			}
+		}
 		if cfg.WorkspaceRoot, err = hostPath(cfg.CreateHostDirs, settingWorkspaceRoot, r.str(settingWorkspaceRoot)); err != nil {
 			return cfg, err
 		}
@@ -281,7 +303,18 @@ func hostPath(local bool, s setting, p string) (string, error) {
 	return filepath.Abs(p)
 }
 
-// localEngine says whether the engine shares this host's filesystem.
+// remoteBindNote is said once per command run that binds paths on a remote
+// engine.
+func remoteBindNote(dockerCLI command.Cli, cfg sandbox.Config) string {
+	if cfg.Mode != sandbox.ModeBind || cfg.CreateHostDirs {
+		return ""
+	}
+	return fmt.Sprintf("context %q is a remote engine (%s): bind paths %s and %s are directories of the engine's host, which it creates when missing",
+		dockerCLI.CurrentContext(), dockerCLI.DockerEndpoint().Host, cfg.WorkspaceRoot, cfg.SharedDir)
+}
+
+// localEngine says whether the engine shares this host's filesystem: a
+// unix socket or a named pipe. Any other endpoint (tcp://, ssh://) is remote.
 func localEngine(dockerCLI command.Cli) bool {
 	host := dockerCLI.DockerEndpoint().Host
 	return strings.HasPrefix(host, "unix://") || strings.HasPrefix(host, "npipe://")

@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/cli/cli/command"
@@ -22,12 +23,44 @@ func newManager(dockerCLI command.Cli, version string) *sandbox.Manager {
 	return m
 }
 
-// unreachable turns a failure to connect into one line that names the
-// context and its endpoint; it returns nil for any other error.
+// unreachable turns a failure to reach the engine into one line that names
+// the context, its endpoint and what to look at; it returns nil for any
+// other error.
 func unreachable(dockerCLI command.Cli, err error) error {
-	if !client.IsErrConnectionFailed(err) {
+	cause, ok := connectionCause(err)
+	if !ok {
 		return nil
 	}
-	return fmt.Errorf("cannot connect to the Docker engine of context %q at %s: is it running?",
-		dockerCLI.CurrentContext(), dockerCLI.DockerEndpoint().Host)
+	return fmt.Errorf("cannot connect to the Docker engine of context %q at %s: %s",
+		dockerCLI.CurrentContext(), dockerCLI.DockerEndpoint().Host, cause)
+}
+
+// connectionCause says, for a person, why the engine could not be reached.
+func connectionCause(err error) (string, bool) {
+	if err == nil {
+		return "", false
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "Client sent an HTTP request to an HTTPS server") {
+		return "the engine speaks TLS and the context has no TLS settings (give it ca=, cert= and key=)", true
+	}
+	if !client.IsErrConnectionFailed(err) {
+		return "", false
+	}
+	after := func(marker string) string {
+		_, rest, _ := strings.Cut(msg, marker)
+		return strings.TrimSpace(marker + rest)
+	}
+	switch {
+	case strings.Contains(msg, "x509:"):
+		return "its TLS certificate is not trusted (" + after("x509:") + "): check the context's CA", true
+	case strings.Contains(msg, "remote error: tls:"):
+		return "it refused the client's TLS certificate (" + after("tls:") + "): check the context's cert and key", true
+	case strings.Contains(msg, "stderr="):
+		_, stderr, _ := strings.Cut(msg, "stderr=")
+		return "ssh failed: " + strings.TrimSpace(stderr), true
+	case strings.Contains(msg, "permission denied"):
+		return "permission denied (is this user allowed to use the engine's socket?)", true
+	}
+	return "is it running?", true
 }

@@ -76,6 +76,9 @@ func runEnsure(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts
 		}
 		return err
 	}
+	if note := remoteBindNote(dockerCLI, cfg); note != "" {
+		_, _ = fmt.Fprintln(dockerCLI.Err(), "warning:", note)
+	}
 	fctx := formatter.Context{Output: dockerCLI.Out(), Format: ensureFormat(opts.format)}
 
 	ctx, cancel := context.WithCancel(ctx)

@@ -89,7 +89,16 @@ func runList(ctx context.Context, dockerCLI command.Cli, opts *listOptions) erro
 func checkDrift(ctx context.Context, dockerCLI command.Cli, m *sandbox.Manager, workspaces []sandbox.Workspace, opts *listOptions) error {
 	cfg, err := projectConfig(ctx, dockerCLI, m, opts.flags, opts.project)
 	if err != nil {
-		_, _ = fmt.Fprintf(dockerCLI.Err(), "warning: cannot tell drift: %v\n", err)
+		// Without a configuration there is nothing to compare with; say why
+		// only to someone who gave one.
+		changed := false
+		opts.flags.Visit(func(f *pflag.Flag) { changed = changed || f.Name != "format" && f.Name != "no-trunc" })
+		if changed {
+			_, _ = fmt.Fprintf(dockerCLI.Err(), "warning: cannot tell drift: %v\n", err)
+		}
+		for i := range workspaces {
+			workspaces[i].Drift = []string{sandbox.DriftUnknown}
+		}
 		return nil
 	}
 	return m.CheckDrift(ctx, workspaces, cfg)

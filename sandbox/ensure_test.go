@@ -414,24 +414,58 @@ func TestEnsureResolvesNamedUserThroughTheImage(t *testing.T) {
 	assert.Check(t, strings.HasSuffix(f.callList(), "remove:helper"), "the helper was left behind: %s", f.callList())
 }
 
-func TestEnsureRemoteBindAsksEngineToCreate(t *testing.T) {
+// On a remote engine nothing is made on this machine: a helper container
+// makes the missing directories on the engine's host, owned by the
+// container's user (API 1.42+, which can create a bind source).
+func TestEnsureRemoteBindMakesDirectoriesOnTheEngine(t *testing.T) {
 	cfg := bindConfig(t)
 	cfg.CreateHostDirs = false
-	for version, want := range map[string]*mount.BindOptions{"1.51": {CreateMountpoint: true}, "1.41": nil} {
-		var gotHC *container.HostConfig
-		f := engine(states(nil))
-		f.version = version
-		f.createFn = func(_ *container.Config, hc *container.HostConfig, _ string) (container.CreateResponse, error) {
-			gotHC = hc
-			return container.CreateResponse{ID: "new"}, nil
+	cfg.User = "1000:1000"
+	var helperHC, finalHC *container.HostConfig
+	var entries []string
+	f := engine(states(nil))
+	f.createFn = func(_ *container.Config, hc *container.HostConfig, name string) (container.CreateResponse, error) {
+		if name == "" {
+			helperHC = hc
+			return container.CreateResponse{ID: "helper"}, nil
 		}
-		_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
-		assert.NilError(t, err)
-		assert.Check(t, is.DeepEqual(gotHC.Mounts[0].BindOptions, want), "API %s", version)
-		assert.Check(t, is.Equal(gotHC.Mounts[0].Source, filepath.Join(cfg.WorkspaceRoot, "a")))
-		_, err = os.Stat(cfg.WorkspaceRoot)
-		assert.Check(t, os.IsNotExist(err), "a remote engine's path was created here")
+		finalHC = hc
+		return container.CreateResponse{ID: "new"}, nil
 	}
+	f.statFn = func(_, p string) (container.PathStat, error) { return container.PathStat{}, cerrdefs.ErrNotFound }
+	f.copyFn = func(_, base string, content io.Reader) error {
+		tr := tar.NewReader(content)
+		for {
+			hdr, err := tr.Next()
+			if err == io.EOF {
+				return nil
+			}
+			assert.NilError(t, err)
+			assert.Check(t, is.Equal(hdr.Uid, 1000))
+			entries = append(entries, base+":"+hdr.Name)
+		}
+	}
+	_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+	create := &mount.BindOptions{CreateMountpoint: true}
+	assert.Check(t, is.DeepEqual(helperHC.Mounts, []mount.Mount{
+		{Type: mount.TypeBind, Source: cfg.WorkspaceRoot, Target: helperMountPoint, BindOptions: create},
+		{Type: mount.TypeBind, Source: filepath.Dir(cfg.SharedDir), Target: helperSharedParent, BindOptions: create},
+	}))
+	assert.Check(t, is.DeepEqual(entries, []string{helperMountPoint + ":a/", helperSharedParent + ":shared/"}))
+	assert.Check(t, is.DeepEqual(finalHC.Mounts, []mount.Mount{
+		{Type: mount.TypeBind, Source: filepath.Join(cfg.WorkspaceRoot, "a"), Target: WorkspaceTarget},
+		{Type: mount.TypeBind, Source: cfg.SharedDir, Target: SharedTarget},
+	}))
+	_, err = os.Stat(cfg.WorkspaceRoot)
+	assert.Check(t, os.IsNotExist(err), "a remote engine's path was created here")
+
+	// An engine older than API 1.42 cannot create a bind source: no helper.
+	f = engine(states(nil))
+	f.version = "1.41"
+	_, err = NewManager(f).Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(f.callList(), "inspect:gws-a image:agent/workspace:latest create:gws-a start:new"))
 }
 
 func TestEnsureRefusesSymlinkEscape(t *testing.T) {

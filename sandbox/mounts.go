@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -30,9 +31,12 @@ type owner struct {
 // exist, owned by user (the container's), and returns the mounts.
 func (m *Manager) prepareMounts(ctx context.Context, subdir string, cfg Config, user string) ([]mount.Mount, error) {
 	own, named := numericOwner(user)
-	if cfg.Mode == ModeVolumeSubpath || named && cfg.CreateHostDirs {
+	// A remote engine's bind paths are made on its side, by a helper.
+	remoteBind := cfg.Mode == ModeBind && !cfg.CreateHostDirs &&
+		!versions.LessThan(m.client.ClientVersion(), apiVersionCreateMountpoint)
+	if cfg.Mode == ModeVolumeSubpath || remoteBind || named && cfg.CreateHostDirs {
 		// A helper container: to read the image's user database, and to
-		// create the subdir inside the workspace volume.
+		// create directories where the engine sees them.
 		err := m.withHelper(ctx, cfg, func(id string) error {
 			if named {
 				var err error
@@ -40,8 +44,14 @@ func (m *Manager) prepareMounts(ctx context.Context, subdir string, cfg Config, 
 					return err
 				}
 			}
-			if cfg.Mode == ModeVolumeSubpath {
-				return m.ensureVolumeSubdir(ctx, id, subdir, cfg.WorkspaceVolume, own)
+			switch {
+			case cfg.Mode == ModeVolumeSubpath:
+				return m.ensureDirs(ctx, id, helperMountPoint, subdir, "volume "+cfg.WorkspaceVolume, own)
+			case remoteBind:
+				if err := m.ensureDirs(ctx, id, helperMountPoint, subdir, cfg.WorkspaceRoot, own); err != nil {
+					return err
+				}
+				return m.ensureDirs(ctx, id, helperSharedParent, filepath.Base(cfg.SharedDir), filepath.Dir(cfg.SharedDir), own)
 			}
 			return nil
 		})
@@ -63,7 +73,6 @@ func (m *Manager) prepareMounts(ctx context.Context, subdir string, cfg Config, 
 
 	wsPath := filepath.Join(cfg.WorkspaceRoot, filepath.FromSlash(subdir))
 	shPath := filepath.Clean(cfg.SharedDir)
-	var bindOpts *mount.BindOptions
 	if cfg.CreateHostDirs {
 		var err error
 		if wsPath, err = localWorkspaceDir(cfg.WorkspaceRoot, subdir, own); err != nil {
@@ -72,12 +81,10 @@ func (m *Manager) prepareMounts(ctx context.Context, subdir string, cfg Config, 
 		if err := mkdirOwned(shPath, own); err != nil {
 			return nil, fmt.Errorf("create shared directory: %w", err)
 		}
-	} else if !versions.LessThan(m.client.ClientVersion(), apiVersionCreateMountpoint) {
-		bindOpts = &mount.BindOptions{CreateMountpoint: true}
 	}
 	return []mount.Mount{
-		{Type: mount.TypeBind, Source: wsPath, Target: WorkspaceTarget, BindOptions: bindOpts},
-		{Type: mount.TypeBind, Source: shPath, Target: SharedTarget, BindOptions: bindOpts},
+		{Type: mount.TypeBind, Source: wsPath, Target: WorkspaceTarget},
+		{Type: mount.TypeBind, Source: shPath, Target: SharedTarget},
 	}, nil
 }
 
@@ -168,16 +175,27 @@ func within(root, p string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../") && !filepath.IsAbs(rel)
 }
 
-// helperMountPoint is where a helper container sees the workspace volume.
-const helperMountPoint = "/workspaces"
+// Where a helper container sees the workspace volume or root, and the
+// parent of a remote engine's shared directory.
+const (
+	helperMountPoint   = "/workspaces"
+	helperSharedParent = "/shared-parent"
+)
 
 // withHelper runs fn with a helper container of the workspace image that is
 // created, never started (nothing of the image runs), and removed after.
 // In volume_subpath mode it mounts the whole workspace volume.
 func (m *Manager) withHelper(ctx context.Context, cfg Config, fn func(id string) error) (retErr error) {
 	hc := &container.HostConfig{NetworkMode: "none"}
-	if cfg.Mode == ModeVolumeSubpath {
+	switch {
+	case cfg.Mode == ModeVolumeSubpath:
 		hc.Mounts = []mount.Mount{{Type: mount.TypeVolume, Source: cfg.WorkspaceVolume, Target: helperMountPoint}}
+	case !cfg.CreateHostDirs: // a remote engine's bind paths
+		create := &mount.BindOptions{CreateMountpoint: true}
+		hc.Mounts = []mount.Mount{
+			{Type: mount.TypeBind, Source: cfg.WorkspaceRoot, Target: helperMountPoint, BindOptions: create},
+			{Type: mount.TypeBind, Source: filepath.Dir(cfg.SharedDir), Target: helperSharedParent, BindOptions: create},
+		}
 	}
 	helper, err := m.client.ContainerCreate(ctx,
 		&container.Config{Image: cfg.Image, Entrypoint: []string{"true"}, Labels: map[string]string{LabelHelper: "prepare"}},
@@ -250,24 +268,26 @@ func (m *Manager) dbEntry(ctx context.Context, helperID, file, name string) ([]s
 	return nil, fmt.Errorf("not found in the image's %s", file)
 }
 
-// ensureVolumeSubdir creates the subdir inside the workspace volume, seen
-// by the helper at helperMountPoint, when it is missing (engines refuse a
-// missing subpath): the helper receives a tar that holds only the missing
-// directory entries, owned by own, so an existing directory keeps its owner.
-func (m *Manager) ensureVolumeSubdir(ctx context.Context, helperID, subdir, volume string, own owner) error {
-	elems := strings.Split(subdir, "/")
+// ensureDirs creates the directory rel (slash-separated) below base, a path
+// inside the helper container that where describes, when it is missing:
+// the helper receives a tar that holds only the missing directory entries,
+// owned by own, so an existing directory keeps its owner and mode. (Engines
+// refuse a missing volume subpath; a remote engine would make a missing
+// bind source as root.)
+func (m *Manager) ensureDirs(ctx context.Context, helperID, base, rel, where string, own owner) error {
+	elems := strings.Split(rel, "/")
 	have := 0
 	for have < len(elems) {
-		p := path.Join(helperMountPoint, path.Join(elems[:have+1]...))
+		p := path.Join(base, path.Join(elems[:have+1]...))
 		st, err := m.client.ContainerStatPath(ctx, helperID, p)
 		if cerrdefs.IsNotFound(err) {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("look for %s in volume %s: %w", subdir, volume, err)
+			return fmt.Errorf("look for %s in %s: %w", rel, where, err)
 		}
 		if !st.Mode.IsDir() {
-			return fmt.Errorf("workspace %s in volume %s is not a directory", path.Join(elems[:have+1]...), volume)
+			return fmt.Errorf("%s in %s is not a directory", path.Join(elems[:have+1]...), where)
 		}
 		have++
 	}
@@ -276,8 +296,12 @@ func (m *Manager) ensureVolumeSubdir(ctx context.Context, helperID, subdir, volu
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
+	now := time.Now()
 	for i := have; i < len(elems); i++ {
-		hdr := &tar.Header{Typeflag: tar.TypeDir, Name: path.Join(elems[:i+1]...) + "/", Mode: 0o755, Uid: own.uid, Gid: own.gid}
+		hdr := &tar.Header{
+			Typeflag: tar.TypeDir, Name: path.Join(elems[:i+1]...) + "/", Mode: 0o755,
+			Uid: own.uid, Gid: own.gid, ModTime: now,
+		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}
@@ -285,8 +309,8 @@ func (m *Manager) ensureVolumeSubdir(ctx context.Context, helperID, subdir, volu
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	if err := m.client.CopyToContainer(ctx, helperID, helperMountPoint, &buf, container.CopyToContainerOptions{}); err != nil {
-		return fmt.Errorf("create %s in volume %s: %w", subdir, volume, err)
+	if err := m.client.CopyToContainer(ctx, helperID, base, &buf, container.CopyToContainerOptions{}); err != nil {
+		return fmt.Errorf("create %s in %s: %w", rel, where, err)
 	}
 	return nil
 }

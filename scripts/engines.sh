@@ -3,7 +3,12 @@
 # none answers, as ../shared/ENGINES.md describes:
 #
 #   modern  Engine 28.5 (Debian testing), API 1.51, unix:///var/run/docker.sock
-#           contexts "default" and "modern"
+#           contexts "default" and "modern"; when this script starts it, it
+#           also listens on tcp://127.0.0.1:2376 with TLS (certificates made
+#           here, in $ENGINES_DIR/tls): context "tls"
+#   ssh     an OpenSSH server on 127.0.0.1:2222 (key authentication) in front
+#           of the modern engine: context "ssh" (ssh://docker-workspace-ssh,
+#           a Host block this script adds to ~/.ssh/config)
 #   legacy  Engine 20.10 (Debian 12), API 1.41, unix:///var/run/docker-legacy.sock
 #           context "legacy", its own bridge br-legacy
 #
@@ -11,8 +16,8 @@
 # busybox (compose/image/Dockerfile.busybox). It is idempotent: an engine that already answers is
 # used as it is and never restarted; only what is missing is installed/started.
 #
-# Usage: scripts/engines.sh [up|down|status] [modern|legacy...]
-#   up      (default) bring up the named engines (default: both)
+# Usage: scripts/engines.sh [up|down|status] [modern|legacy|ssh...]
+#   up      (default) bring up the named engines (default: all three)
 #   down    stop the daemons that this script started (never any other)
 #   status  print what answers where
 #
@@ -31,7 +36,11 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 say() { printf 'engines: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 
-host_of() { case $1 in modern) echo "unix://$MODERN_SOCK" ;; legacy) echo "unix://$LEGACY_SOCK" ;; esac; }
+TLS_ADDR=${TLS_ADDR:-127.0.0.1:2376}
+SSH_PORT=${SSH_PORT:-2222}
+SSH_ALIAS=docker-workspace-ssh
+
+host_of() { case $1 in modern | ssh) echo "unix://$MODERN_SOCK" ;; legacy) echo "unix://$LEGACY_SOCK" ;; esac; }
 
 # answers ENGINE: the engine's API version on stdout when it answers.
 answers() {
@@ -134,16 +143,109 @@ wait_answer() {
 	die "the $name engine did not answer on $(host_of "$name") within 60s"
 }
 
+# make_tls: a CA, a server certificate for 127.0.0.1 and a client one.
+make_tls() {
+	local d=$ENGINES_DIR/tls
+	[ -f "$d/cert.pem" ] && return
+	command -v openssl >/dev/null || apt_install openssl
+	mkdir -p "$d"
+	(
+		cd "$d"
+		openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=docker-workspace test CA" \
+			-keyout ca-key.pem -out ca.pem 2>/dev/null
+		openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout server-key.pem -out server.csr 2>/dev/null
+		printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext
+		openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 \
+			-extfile server.ext -out server-cert.pem 2>/dev/null
+		openssl req -newkey rsa:2048 -nodes -subj "/CN=client" -keyout key.pem -out client.csr 2>/dev/null
+		printf 'extendedKeyUsage=clientAuth\n' >client.ext
+		openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 \
+			-extfile client.ext -out cert.pem 2>/dev/null
+		rm -f ./*.csr ./*.ext
+		chmod 0600 ./*key.pem
+	)
+	say "made TLS certificates in $d"
+}
+
 up_modern() {
 	if answers modern >/dev/null; then return; fi
 	need_root modern
 	install_base
 	install_modern
 	install_cli_plugins
-	local dir=$ENGINES_DIR/modern
+	make_tls
+	local dir=$ENGINES_DIR/modern tls=$ENGINES_DIR/tls
 	start_daemon modern "$dir/usr/sbin:$dir/usr/bin" -H "unix://$MODERN_SOCK" \
+		-H "tcp://$TLS_ADDR" --tlsverify --tlscacert "$tls/ca.pem" --tlscert "$tls/server-cert.pem" --tlskey "$tls/server-key.pem" \
 		--pidfile "$ENGINES_DIR/run/modern.pid"
 	wait_answer modern
+}
+
+# tls_context: the context "tls", when the modern engine listens with TLS.
+tls_context() {
+	local tls=$ENGINES_DIR/tls
+	[ -f "$tls/cert.pem" ] || return 0
+	if ! DOCKER_CONTEXT= docker -H "tcp://$TLS_ADDR" --tlsverify --tlscacert "$tls/ca.pem" --tlscert "$tls/cert.pem" \
+		--tlskey "$tls/key.pem" version >/dev/null 2>&1; then
+		say "the modern engine does not listen on tcp://$TLS_ADDR with TLS (it was not started by this script): no context tls"
+		return 0
+	fi
+	ensure_context tls "tcp://$TLS_ADDR" ",ca=$tls/ca.pem,cert=$tls/cert.pem,key=$tls/key.pem"
+}
+
+# up_ssh: an OpenSSH server on loopback, key authentication, in front of the
+# modern engine (the docker CLI's ssh helper runs `docker system dial-stdio`
+# there).
+up_ssh() {
+	local d=$ENGINES_DIR/ssh
+	if ! { [ -f "$d/sshd.pid" ] && kill -0 "$(cat "$d/sshd.pid")" 2>/dev/null; }; then
+		need_root ssh
+		[ -x /usr/sbin/sshd ] || apt_install openssh-server
+		mkdir -p "$d" /run/sshd
+		[ -f "$d/host_key" ] || ssh-keygen -q -t ed25519 -N "" -f "$d/host_key"
+		[ -f "$d/id_ed25519" ] || ssh-keygen -q -t ed25519 -N "" -C docker-workspace-e2e -f "$d/id_ed25519"
+		cp "$d/id_ed25519.pub" "$d/authorized_keys"
+		cat >"$d/sshd_config" <<-EOF
+			Port $SSH_PORT
+			ListenAddress 127.0.0.1
+			HostKey $d/host_key
+			PidFile $d/sshd.pid
+			AuthorizedKeysFile $d/authorized_keys
+			PermitRootLogin prohibit-password
+			PasswordAuthentication no
+			KbdInteractiveAuthentication no
+			UsePAM no
+			StrictModes no
+			SetEnv DOCKER_HOST=unix://$MODERN_SOCK
+		EOF
+		say "starting sshd on 127.0.0.1:$SSH_PORT"
+		setsid /usr/sbin/sshd -f "$d/sshd_config" -E "$d/sshd.log" </dev/null >/dev/null 2>&1
+		for _ in $(seq 1 20); do [ -f "$d/sshd.pid" ] && break; sleep 0.2; done
+		[ -z "${ENGINES_STARTED:-}" ] || echo "sshd $(cat "$d/sshd.pid")" >>"$ENGINES_STARTED"
+	fi
+	echo "[127.0.0.1]:$SSH_PORT $(cut -d' ' -f1,2 "$d/host_key.pub")" >"$d/known_hosts"
+	local cfg=$HOME/.ssh/config
+	mkdir -p "$HOME/.ssh"
+	chmod 0700 "$HOME/.ssh"
+	if ! grep -q "^Host $SSH_ALIAS\$" "$cfg" 2>/dev/null; then
+		cat >>"$cfg" <<-EOF
+
+			# Added by docker-workspace scripts/engines.sh: the test sshd.
+			Host $SSH_ALIAS
+			  HostName 127.0.0.1
+			  Port $SSH_PORT
+			  User root
+			  IdentityFile $d/id_ed25519
+			  IdentitiesOnly yes
+			  UserKnownHostsFile $d/known_hosts
+			  StrictHostKeyChecking yes
+		EOF
+		chmod 0600 "$cfg"
+	fi
+	ensure_context ssh "ssh://$SSH_ALIAS"
+	DOCKER_CONTEXT= docker --context ssh version --format '{{.Server.APIVersion}}' >/dev/null ||
+		die "the ssh context does not reach the modern engine (log: $d/sshd.log)"
+	say "ssh engine answers through ssh://$SSH_ALIAS"
 }
 
 up_legacy() {
@@ -161,12 +263,13 @@ up_legacy() {
 	wait_answer legacy
 }
 
+# ensure_context NAME HOST [,ca=…,cert=…,key=…]
 ensure_context() {
-	local name=$1 host=$2 have
+	local name=$1 host=$2 tls=${3:-} have
 	have=$(docker context inspect "$name" --format '{{.Endpoints.docker.Host}}' 2>/dev/null || true)
 	if [ -z "$have" ]; then
 		docker context create "$name" --description "docker-workspace test engine ($name)" \
-			--docker "host=$host" >/dev/null 2>&1
+			--docker "host=$host$tls" >/dev/null 2>&1
 		say "created context $name -> $host"
 	elif [ "$have" != "$host" ]; then
 		say "context $name exists and points at $have, not $host; leaving it as it is"
@@ -227,6 +330,9 @@ down() {
 		[ -f "$ENGINES_DIR/run/$name.started" ] || continue
 		stop_daemon "$name" "$(cat "$ENGINES_DIR/run/$name.started")"
 	done
+	if [ -f "$ENGINES_DIR/ssh/sshd.pid" ]; then
+		stop_daemon sshd "$(cat "$ENGINES_DIR/ssh/sshd.pid")"
+	fi
 }
 
 status() {
@@ -243,17 +349,17 @@ status() {
 cmd=${1:-up}
 [ $# -gt 0 ] && shift
 which=("$@")
-[ ${#which[@]} -gt 0 ] || which=(modern legacy)
+[ ${#which[@]} -gt 0 ] || which=(modern legacy ssh)
 
 case $cmd in
 up)
 	for name in "${which[@]}"; do
 		case $name in
-		modern) up_modern; ensure_context modern "$(host_of modern)" ;;
-		legacy) up_legacy; ensure_context legacy "$(host_of legacy)" ;;
-		*) die "unknown engine $name (modern, legacy)" ;;
+		modern) up_modern; ensure_context modern "$(host_of modern)"; tls_context; build_image modern ;;
+		legacy) up_legacy; ensure_context legacy "$(host_of legacy)"; build_image legacy ;;
+		ssh) up_modern; up_ssh ;;
+		*) die "unknown engine $name (modern, legacy, ssh)" ;;
 		esac
-		build_image "$name"
 	done
 	;;
 down) down ;;
