@@ -48,6 +48,7 @@ func NewRootCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 		newStopCommand(dockerCLI),
 		newRemoveCommand(dockerCLI),
 		newListCommand(dockerCLI),
+		newDoctorCommand(dockerCLI),
 		newVersionCommand(dockerCLI, build),
 		newComposeCommand(dockerCLI, build),
 	)

@@ -1,0 +1,181 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli/command"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+type doctorOptions struct {
+	format  string
+	project string
+	flags   *pflag.FlagSet
+}
+
+func newDoctorCommand(dockerCLI command.Cli) *cobra.Command {
+	var opts doctorOptions
+	cmd := &cobra.Command{
+		Use:   "doctor [OPTIONS]",
+		Short: "Check that the engine of the current context can serve the configured workspaces",
+		Long: "Check that the engine of the current context can serve the configured workspaces: the\n" +
+			"context and its endpoint, the engine and its API, the mount modes it can serve, the image,\n" +
+			"and the bind paths or volumes as the engine sees them. Exits 1 when ensure could not work.",
+		Args: cli.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.flags = cmd.Flags()
+			return runDoctor(cmd.Context(), dockerCLI, &opts)
+		},
+		DisableFlagsInUseLine: true,
+	}
+	flags := cmd.Flags()
+	flags.StringVar(&opts.format, "format", "", `Format output: "json" for one JSON object`)
+	flags.StringVar(&opts.project, "compose-project", "", "Check the volumes and network of this Compose project")
+	addConfigFlags(flags)
+	return cmd
+}
+
+// doctorReport is the output of doctor.
+type doctorReport struct {
+	Context  string
+	Endpoint string
+	Local    bool
+	Error    string `json:",omitempty"` // the engine could not be reached
+	Mode     sandbox.MountMode
+	Engine   *engineFacts `json:",omitempty"`
+	Modes    map[sandbox.MountMode]modeFacts
+	Image    *sandbox.ImageCheck `json:",omitempty"`
+	Sources  []sandbox.SourceCheck
+	Problems []string
+	OK       bool
+}
+
+type engineFacts struct {
+	Version    string
+	APIVersion string
+	OS         string
+}
+
+type modeFacts struct {
+	Supported bool
+	Reason    string `json:",omitempty"`
+}
+
+func runDoctor(ctx context.Context, dockerCLI command.Cli, opts *doctorOptions) error {
+	rep := doctorReport{
+		Context: dockerCLI.CurrentContext(), Endpoint: dockerCLI.DockerEndpoint().Host, Local: localEngine(dockerCLI),
+		Modes: map[sandbox.MountMode]modeFacts{}, Sources: []sandbox.SourceCheck{}, Problems: []string{},
+	}
+	m := newManager(dockerCLI, "")
+	cfg, cfgErr := projectConfig(ctx, dockerCLI, m, opts.flags, opts.project)
+	rep.Mode = cfg.Mode
+	if cfgErr != nil {
+		if u := unreachable(dockerCLI, cfgErr); u != nil {
+			cfgErr = u
+		}
+		rep.Problems = append(rep.Problems, cfgErr.Error())
+	}
+	if cfgErr == nil || unreachable(dockerCLI, cfgErr) == nil {
+		r, err := m.Check(ctx, cfg)
+		switch {
+		case err != nil && unreachable(dockerCLI, err) != nil:
+			rep.Error = unreachable(dockerCLI, err).Error()
+			rep.Problems = append(rep.Problems, rep.Error)
+		case err != nil:
+			return err
+		default:
+			rep.Engine = &engineFacts{Version: r.EngineVersion, APIVersion: r.APIVersion, OS: r.OS}
+			for mode, why := range r.Modes {
+				rep.Modes[mode] = modeFacts{Supported: why == "", Reason: why}
+			}
+			if cfgErr == nil {
+				rep.Image = &r.Image
+				rep.Sources = append(rep.Sources, r.Sources...)
+			}
+			rep.Problems = append(rep.Problems, r.Problems...)
+		}
+	}
+	rep.OK = len(rep.Problems) == 0
+
+	if opts.format == "json" {
+		if err := json.NewEncoder(dockerCLI.Out()).Encode(rep); err != nil {
+			return err
+		}
+	} else if opts.format != "" {
+		return fmt.Errorf(`invalid --format %q: only "json" is supported`, opts.format)
+	} else {
+		writeDoctor(dockerCLI.Out(), rep)
+	}
+	if !rep.OK {
+		return cli.StatusError{StatusCode: 1, Status: "docker workspace doctor: " + rep.Problems[0]}
+	}
+	return nil
+}
+
+func writeDoctor(out io.Writer, r doctorReport) {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	where := "remote"
+	if r.Local {
+		where = "local"
+	}
+	line := func(k, v string) { _, _ = fmt.Fprintf(w, "%s:\t%s\n", k, v) }
+	line("Context", r.Context)
+	line("Endpoint", fmt.Sprintf("%s (%s)", r.Endpoint, where))
+	if r.Engine == nil {
+		line("Engine", "unreachable")
+	} else {
+		line("Engine", fmt.Sprintf("%s (%s), API %s", r.Engine.Version, r.Engine.OS, r.Engine.APIVersion))
+		for _, mode := range []sandbox.MountMode{sandbox.ModeBind, sandbox.ModeVolumeSubpath} {
+			f := r.Modes[mode]
+			v := "yes"
+			if !f.Supported {
+				v = "no: " + f.Reason
+			}
+			line("Mode "+string(mode), v)
+		}
+	}
+	if r.Mode != "" {
+		line("Configured mode", string(r.Mode))
+	}
+	if r.Image != nil {
+		v := "present (" + shortID(r.Image.ID) + ")"
+		if !r.Image.Present {
+			v = "not on the engine"
+		}
+		line("Image", r.Image.Ref+": "+v)
+	}
+	for _, s := range r.Sources {
+		v := "cannot tell"
+		if s.Exists != nil && *s.Exists {
+			v = "exists"
+		} else if s.Exists != nil {
+			v = "does not exist"
+		}
+		if s.Note != "" {
+			v += ": " + s.Note
+		}
+		line(strings.ToUpper(s.Kind[:1])+s.Kind[1:], s.Name+": "+v)
+	}
+	if r.OK {
+		line("Result", "ok")
+	} else {
+		line("Result", "ensure cannot work: "+strings.Join(r.Problems, "; "))
+	}
+	_ = w.Flush()
+}
+
+func shortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
