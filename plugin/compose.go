@@ -169,9 +169,10 @@ func (p providerOutput) send(typ, message string) {
 	}{typ, message})
 }
 
-// composeCLI is the docker CLI for the provider's context option, or the
-// one given (DOCKER_CONTEXT and the current context) when it is empty.
-func composeCLI(dockerCLI command.Cli, name string) (command.Cli, error) {
+// contextCLI is the docker CLI for a context (the provider's context option,
+// ls --all-contexts), or the one given (DOCKER_CONTEXT and the current
+// context) when name is empty.
+func contextCLI(dockerCLI command.Cli, name string) (command.Cli, error) {
 	if name == "" {
 		return dockerCLI, nil
 	}
@@ -214,7 +215,7 @@ func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, o
 		}
 		return err
 	}
-	cli, err := composeCLI(dockerCLI, opts.context)
+	cli, err := contextCLI(dockerCLI, opts.context)
 	if err != nil {
 		return err
 	}
@@ -247,7 +248,7 @@ func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, o
 }
 
 func runComposeDown(ctx context.Context, dockerCLI command.Cli, opts *composeOptions, out providerOutput, subdir string) error {
-	cli, err := composeCLI(dockerCLI, opts.context)
+	cli, err := contextCLI(dockerCLI, opts.context)
 	if err != nil {
 		return err
 	}
@@ -268,7 +269,7 @@ func runComposeDown(ctx context.Context, dockerCLI command.Cli, opts *composeOpt
 }
 
 func runComposeStop(ctx context.Context, dockerCLI command.Cli, opts *composeOptions, out providerOutput, subdir string) error {
-	cli, err := composeCLI(dockerCLI, opts.context)
+	cli, err := contextCLI(dockerCLI, opts.context)
 	if err != nil {
 		return err
 	}

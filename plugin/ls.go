@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sort"
+	"sync"
 	"time"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
@@ -19,12 +21,16 @@ import (
 const defaultListTableFormat = "table {{.Subdir}}\t{{.Name}}\t{{.Status}}\t{{.Mode}}\t{{.Image}}\t{{.RunningFor}}\t{{if .Drift}}{{join .Drift \",\"}}{{else}}no{{end}}"
 
 type listOptions struct {
-	quiet   bool
-	noTrunc bool
-	format  string
-	project string
-	flags   *pflag.FlagSet
+	quiet       bool
+	noTrunc     bool
+	format      string
+	project     string
+	allContexts bool
+	flags       *pflag.FlagSet
 }
+
+// contextTimeout bounds how long ls --all-contexts waits for one engine.
+const contextTimeout = 10 * time.Second
 
 func newListCommand(dockerCLI command.Cli) *cobra.Command {
 	var opts listOptions
@@ -47,41 +53,110 @@ func newListCommand(dockerCLI command.Cli) *cobra.Command {
 	flags.BoolVar(&opts.noTrunc, "no-trunc", false, "Don't truncate output")
 	flags.StringVar(&opts.format, "format", "", `Format output: "table", "table TEMPLATE", "json" or a Go template`)
 	flags.StringVar(&opts.project, "compose-project", "", "Only the workspaces of this Compose project")
+	flags.BoolVar(&opts.allContexts, "all-contexts", false, "List the workspaces of every Docker context (a CONTEXT column); unreachable contexts are reported, not fatal")
 	addConfigFlags(flags)
 	return cmd
 }
 
 func runList(ctx context.Context, dockerCLI command.Cli, opts *listOptions) error {
-	m := newManager(dockerCLI, "")
-	workspaces, err := m.List(ctx)
-	if opts.project != "" {
-		workspaces = slices.DeleteFunc(workspaces, func(w sandbox.Workspace) bool {
-			return w.Labels[sandbox.LabelComposeProject] != opts.project
-		})
-	}
-	if err == nil && !opts.quiet {
-		err = checkDrift(ctx, dockerCLI, m, workspaces, opts)
-	}
-	if err != nil {
-		if u := unreachable(dockerCLI, err); u != nil {
-			return u
+	var rows []listContext
+	if opts.allContexts {
+		rows = listAllContexts(ctx, dockerCLI, opts)
+	} else {
+		workspaces, err := listContextWorkspaces(ctx, dockerCLI, opts)
+		if err != nil {
+			if u := unreachable(dockerCLI, err); u != nil {
+				return u
+			}
+			return err
 		}
-		return err
+		for _, w := range workspaces {
+			rows = append(rows, listContext{w: w, context: dockerCLI.CurrentContext()})
+		}
 	}
 	fctx := formatter.Context{
 		Output: dockerCLI.Out(),
-		Format: listFormat(opts.format, opts.quiet),
+		Format: listFormat(opts.format, opts.quiet, opts.allContexts),
 		Trunc:  !opts.noTrunc,
 	}
 	return fctx.Write(newListContext(), func(format func(formatter.SubContext) error) error {
 		now := time.Now()
-		for _, w := range workspaces {
-			if err := format(&listContext{w: w, trunc: fctx.Trunc, now: now}); err != nil {
+		for _, r := range rows {
+			r.trunc, r.now = fctx.Trunc, now
+			if err := format(&r); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// listContextWorkspaces lists the workspaces of one engine, with their drift.
+func listContextWorkspaces(ctx context.Context, dockerCLI command.Cli, opts *listOptions) ([]sandbox.Workspace, error) {
+	m := newManager(dockerCLI, "")
+	workspaces, err := m.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if opts.project != "" {
+		workspaces = slices.DeleteFunc(workspaces, func(w sandbox.Workspace) bool {
+			return w.Labels[sandbox.LabelComposeProject] != opts.project
+		})
+	}
+	if !opts.quiet {
+		err = checkDrift(ctx, dockerCLI, m, workspaces, opts)
+	}
+	return workspaces, err
+}
+
+// listAllContexts lists the workspaces of every context at once; one that
+// cannot be reached is reported on stderr.
+func listAllContexts(ctx context.Context, dockerCLI command.Cli, opts *listOptions) []listContext {
+	names := []string{command.DefaultContextName}
+	if list, err := dockerCLI.ContextStore().List(); err == nil {
+		for _, c := range list {
+			names = append(names, c.Name)
+		}
+	}
+	sort.Strings(names[1:])
+	type result struct {
+		workspaces []sandbox.Workspace
+		err        error
+	}
+	results := make([]result, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cli, err := contextCLI(dockerCLI, name)
+			if err != nil {
+				results[i].err = fmt.Errorf("context %q: %w", name, err)
+				return
+			}
+			ctx, cancel := context.WithTimeout(ctx, contextTimeout)
+			defer cancel()
+			ws, err := listContextWorkspaces(ctx, cli, opts)
+			if u := unreachable(cli, err); u != nil {
+				err = u
+			} else if err != nil {
+				err = fmt.Errorf("context %q: %w", name, err)
+			}
+			results[i] = result{ws, err}
+		}()
+	}
+	wg.Wait()
+	var rows []listContext
+	for i, r := range results {
+		if r.err != nil {
+			_, _ = fmt.Fprintln(dockerCLI.Err(), "warning:", r.err)
+			continue
+		}
+		for _, w := range r.workspaces {
+			rows = append(rows, listContext{w: w, context: names[i]})
+		}
+	}
+	return rows
 }
 
 // checkDrift fills in the drift of the workspaces against the configuration;
@@ -92,7 +167,9 @@ func checkDrift(ctx context.Context, dockerCLI command.Cli, m *sandbox.Manager, 
 		// Without a configuration there is nothing to compare with; say why
 		// only to someone who gave one.
 		changed := false
-		opts.flags.Visit(func(f *pflag.Flag) { changed = changed || f.Name != "format" && f.Name != "no-trunc" })
+		opts.flags.Visit(func(f *pflag.Flag) {
+			changed = changed || !slices.Contains([]string{"format", "no-trunc", "quiet", "all-contexts"}, f.Name)
+		})
 		if changed {
 			_, _ = fmt.Fprintf(dockerCLI.Err(), "warning: cannot tell drift: %v\n", err)
 		}
@@ -104,10 +181,12 @@ func checkDrift(ctx context.Context, dockerCLI command.Cli, m *sandbox.Manager, 
 	return m.CheckDrift(ctx, workspaces, cfg)
 }
 
-func listFormat(source string, quiet bool) formatter.Format {
+func listFormat(source string, quiet, allContexts bool) formatter.Format {
 	switch {
 	case quiet:
 		return formatter.DefaultQuietFormat
+	case (source == "" || source == formatter.TableFormatKey) && allContexts:
+		return formatter.Format("table {{.Context}}\t" + defaultListTableFormat[len("table "):])
 	case source == "" || source == formatter.TableFormatKey:
 		return defaultListTableFormat
 	}
@@ -117,9 +196,10 @@ func listFormat(source string, quiet bool) formatter.Format {
 // listContext renders one workspace of `ls`.
 type listContext struct {
 	formatter.HeaderContext
-	w     sandbox.Workspace
-	trunc bool
-	now   time.Time
+	w       sandbox.Workspace
+	context string
+	trunc   bool
+	now     time.Time
 }
 
 func newListContext() *listContext {
@@ -134,6 +214,8 @@ func newListContext() *listContext {
 		"CreatedAt":  "CREATED AT",
 		"RunningFor": "CREATED",
 		"Drift":      "DRIFT",
+		"Project":    "PROJECT",
+		"Context":    "CONTEXT",
 	}}}
 }
 
@@ -146,12 +228,15 @@ func (c *listContext) ID() string {
 	return c.w.ID
 }
 
-func (c *listContext) Name() string   { return c.w.Name }
-func (c *listContext) Subdir() string { return c.w.Subdir }
-func (c *listContext) Mode() string   { return string(c.w.Mode) }
-func (c *listContext) Image() string  { return c.w.Image }
-func (c *listContext) State() string  { return c.w.State }
-func (c *listContext) Status() string { return c.w.Status }
+func (c *listContext) Name() string { return c.w.Name }
+
+// Context is the Docker context of the engine that runs the container.
+func (c *listContext) Context() string { return c.context }
+func (c *listContext) Subdir() string  { return c.w.Subdir }
+func (c *listContext) Mode() string    { return string(c.w.Mode) }
+func (c *listContext) Image() string   { return c.w.Image }
+func (c *listContext) State() string   { return c.w.State }
+func (c *listContext) Status() string  { return c.w.Status }
 
 // Project is the Compose project the container was made for, if any.
 func (c *listContext) Project() string { return c.w.Labels[sandbox.LabelComposeProject] }
