@@ -112,13 +112,17 @@ func listContextWorkspaces(ctx context.Context, dockerCLI command.Cli, opts *lis
 // listAllContexts lists the workspaces of every context at once; one that
 // cannot be reached is reported on stderr.
 func listAllContexts(ctx context.Context, dockerCLI command.Cli, opts *listOptions) []listContext {
-	names := []string{command.DefaultContextName}
+	// The CLI's store holds the default context too.
+	names := []string{dockerCLI.CurrentContext()}
 	if list, err := dockerCLI.ContextStore().List(); err == nil {
+		names = names[:0]
 		for _, c := range list {
 			names = append(names, c.Name)
 		}
+	} else {
+		_, _ = fmt.Fprintln(dockerCLI.Err(), "warning: cannot list the contexts:", err)
 	}
-	sort.Strings(names[1:])
+	sort.Strings(names)
 	type result struct {
 		workspaces []sandbox.Workspace
 		err        error
