@@ -83,7 +83,7 @@ func (h *harness) subdir(suffix string) string {
 	s := "e2e-" + strings.Trim(base, "-") + "-" + h.id + suffix
 	name := containerName(s)
 	h.t.Cleanup(func() {
-		for ctx := range env.apiByCtx {
+		for _, ctx := range []string{"modern", "legacy"} {
 			h.docker("--context", ctx, "rm", "-f", name)
 		}
 	})

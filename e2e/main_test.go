@@ -2,7 +2,8 @@
 // tree, against real engines: "modern" (API 1.45+, volume subpaths) and
 // "legacy" (Engine 20.10, API 1.41). scripts/engines.sh brings both up.
 //
-// E2E_MODERN_HOST and E2E_LEGACY_HOST override their endpoints. A test that
+// E2E_MODERN_HOST, E2E_LEGACY_HOST, E2E_TLS_HOST, E2E_SSH_HOST and
+// E2E_TLS_DIR override their endpoints and the TLS certificates. A test that
 // needs an engine that does not answer skips, unless CI=true: in CI it fails.
 package e2e
 
@@ -21,6 +22,7 @@ var env struct {
 	configDir string            // the --config dir: plugin dir, contexts
 	apiByCtx  map[string]string // context name -> API version of its engine ("" if it does not answer)
 	hostByCtx map[string]string
+	tlsDir    string // the CA and client certificate of the tls context
 }
 
 func TestMain(m *testing.M) {
@@ -46,13 +48,21 @@ func setup() (int, error) {
 	if err := build.Run(); err != nil {
 		return 0, fmt.Errorf("build the plugin: %w", err)
 	}
+	env.tlsDir = envOr("E2E_TLS_DIR", "/var/lib/docker-workspace/engines/tls")
 	env.hostByCtx = map[string]string{
 		"modern": envOr("E2E_MODERN_HOST", "unix:///var/run/docker.sock"),
 		"legacy": envOr("E2E_LEGACY_HOST", "unix:///var/run/docker-legacy.sock"),
+		// The modern engine, reached over TCP with TLS, and over SSH
+		// (scripts/engines.sh: its certificates, its sshd and Host alias).
+		"tls": envOr("E2E_TLS_HOST", "tcp://127.0.0.1:2376"),
+		"ssh": envOr("E2E_SSH_HOST", "ssh://docker-workspace-ssh"),
+	}
+	tlsOpts := map[string]string{
+		"tls": fmt.Sprintf(",ca=%s/ca.pem,cert=%s/cert.pem,key=%s/key.pem", env.tlsDir, env.tlsDir, env.tlsDir),
 	}
 	env.apiByCtx = map[string]string{}
 	for name, host := range env.hostByCtx {
-		out, err := exec.Command("docker", "--config", dir, "context", "create", name, "--docker", "host="+host).CombinedOutput()
+		out, err := exec.Command("docker", "--config", dir, "context", "create", name, "--docker", "host="+host+tlsOpts[name]).CombinedOutput()
 		if err != nil {
 			return 0, fmt.Errorf("create context %s: %v: %s", name, err, out)
 		}

@@ -76,9 +76,8 @@ func runEnsure(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts
 		}
 		return err
 	}
-	if note := remoteBindNote(dockerCLI, cfg); note != "" {
-		_, _ = fmt.Fprintln(dockerCLI.Err(), "warning:", note)
-	}
+	// Said once, when the engine has answered.
+	note := remoteBindNote(dockerCLI, cfg)
 	fctx := formatter.Context{Output: dockerCLI.Out(), Format: ensureFormat(opts.format)}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -111,6 +110,10 @@ func runEnsure(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts
 	var unreachableErr error
 	for i, subdir := range opts.subdirs {
 		o := <-outcomes[i]
+		if note != "" && unreachable(dockerCLI, o.err) == nil {
+			_, _ = fmt.Fprintln(dockerCLI.Err(), "warning:", note)
+			note = ""
+		}
 		if o.err != nil {
 			if u := unreachable(dockerCLI, o.err); u != nil {
 				unreachableErr = u
