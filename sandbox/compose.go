@@ -115,5 +115,5 @@ func (m *Manager) RemoveForProject(ctx context.Context, project, subdir string) 
 	if ctr.Config == nil || ctr.Config.Labels[LabelComposeProject] != project {
 		return false, nil
 	}
-	return m.Remove(ctx, subdir, true)
+	return m.removeInspected(ctx, ctr, true)
 }

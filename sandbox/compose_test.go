@@ -75,7 +75,7 @@ func TestComposeProjectIdentity(t *testing.T) {
 	assert.Check(t, !removed && err == nil)
 	removed, err = NewManager(f).RemoveForProject(context.Background(), "one", "a")
 	assert.Check(t, removed && err == nil)
-	assert.Check(t, is.Equal(f.callList(), "inspect:gws-a inspect:gws-a inspect:gws-a remove:id-gws-a"))
+	assert.Check(t, is.Equal(f.callList(), "inspect:gws-a inspect:gws-a remove:id-gws-a"))
 }
 
 func TestCreateLabelsComposeProject(t *testing.T) {

@@ -44,6 +44,11 @@ func (m *Manager) Remove(ctx context.Context, subdir string, force bool) (found 
 	if err != nil || !found {
 		return found, err
 	}
+	return m.removeInspected(ctx, ctr, force)
+}
+
+// removeInspected removes a container that inspectOwn found.
+func (m *Manager) removeInspected(ctx context.Context, ctr container.InspectResponse, force bool) (found bool, err error) {
 	name := trimSlash(ctr.Name)
 	if ctr.State != nil && (ctr.State.Running || ctr.State.Paused || ctr.State.Restarting) && !force {
 		return true, fmt.Errorf("container %s is %s: stop it first, or remove it with force", name, ctr.State.Status)
