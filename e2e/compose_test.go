@@ -19,8 +19,30 @@ var exampleCompose, _ = filepath.Abs("../compose/compose.yaml")
 // come from DOCKER_CONFIG (which Compose and the provider it runs both read).
 func (h *harness) compose(project string, args ...string) *icmd.Result {
 	h.t.Helper()
-	cmd := icmd.Command("docker", append([]string{"compose", "-p", project}, args...)...)
+	return h.composeOn("", project, args...)
+}
+
+// composeOn is compose with `docker --context ctx` (none when ctx is empty):
+// Compose runs there, and does not tell its providers.
+func (h *harness) composeOn(ctx, project string, args ...string) *icmd.Result {
+	h.t.Helper()
+	var global []string
+	if ctx != "" {
+		global = []string{"--context", ctx}
+	}
+	cmd := icmd.Command("docker", append(append(global, "compose", "-p", project), args...)...)
 	return icmd.RunCmd(cmd, icmd.WithEnv(append(h.env, "DOCKER_CONFIG="+env.configDir)...))
+}
+
+// providerFile writes a compose file with one workspace provider service
+// "ws" with these options (YAML lines), and more services after it.
+func providerFile(t *testing.T, options []string, more string) string {
+	t.Helper()
+	yaml := "services:\n  ws:\n    provider:\n      type: workspace\n      options:\n"
+	for _, o := range options {
+		yaml += "        " + o + "\n"
+	}
+	return fs.NewFile(t, "compose", fs.WithContent(yaml+more)).Path()
 }
 
 // composeProject returns a project name unique to the test, whose
@@ -112,14 +134,7 @@ func TestComposeDownLeavesOthersAlone(t *testing.T) {
 	requireEngine(t, "modern")
 	h := newHarness(t)
 	s := h.subdir("")
-	file := fs.NewFile(t, "compose", fs.WithContent(`
-services:
-  ws:
-    provider:
-      type: workspace
-      options:
-        subdir: `+s+`
-`)).Path()
+	file := providerFile(t, []string{"subdir: " + s}, "")
 	project := h.composeProject("modern", file)
 	// Made by hand, not for the project.
 	id := strings.TrimSpace(h.ws("ensure", s).Assert(t, icmd.Success).Stdout())
@@ -132,14 +147,7 @@ services:
 func TestComposeMissingSubdir(t *testing.T) {
 	requireEngine(t, "modern")
 	h := newHarness(t)
-	file := fs.NewFile(t, "compose", fs.WithContent(`
-services:
-  ws:
-    provider:
-      type: workspace
-      options:
-        image: agent/workspace:latest
-`)).Path()
+	file := providerFile(t, []string{"image: agent/workspace:latest"}, "")
 	project := h.composeProject("modern", file)
 	res := h.compose(project, "-f", file, "up", "-d")
 	res.Assert(t, icmd.Expected{ExitCode: 1, Err: `required parameter "subdir" is missing`})
@@ -168,8 +176,7 @@ func TestComposeContextMismatch(t *testing.T) {
 	alice, bob := h.subdir("-alice"), h.subdir("-bob")
 	h = h.withEnv("ALICE_SUBDIR="+alice, "BOB_SUBDIR="+bob)
 	project := h.composeProject("legacy", exampleCompose)
-	res := icmd.RunCmd(icmd.Command("docker", "--context", "legacy", "compose", "-p", project, "-f", exampleCompose, "up", "-d"),
-		icmd.WithEnv(append(h.env, "DOCKER_CONFIG="+env.configDir)...))
+	res := h.composeOn("legacy", project, "-f", exampleCompose, "up", "-d")
 	res.Assert(t, icmd.Expected{ExitCode: 1, Err: `volume "workspaces" is neither a volume of Compose project "` + project + `" nor an existing (external) volume on this engine — context "modern"`})
 	assert.Check(t, is.Contains(res.Stderr(), "set the provider option `context: NAME`, or run Compose with DOCKER_CONTEXT=NAME"))
 	assert.Check(t, !h.exists("modern", containerName(alice)))
@@ -183,23 +190,10 @@ func TestComposeContextOption(t *testing.T) {
 	s := h.subdir("")
 	root := fs.NewDir(t, "root")
 	assert.NilError(t, os.Chmod(root.Path(), 0o755))
-	file := fs.NewFile(t, "compose", fs.WithContent(`
-services:
-  ws:
-    provider:
-      type: workspace
-      options:
-        subdir: `+s+`
-        context: legacy
-        workspace-root: `+root.Path()+`
-  app:
-    image: agent/workspace:latest
-    depends_on: [ws]
-    command: ["sleep", "infinity"]
-`)).Path()
+	file := providerFile(t, []string{"subdir: " + s, "context: legacy", "workspace-root: " + root.Path()},
+		"  app:\n    image: agent/workspace:latest\n    depends_on: [ws]\n    command: [\"sleep\", \"infinity\"]\n")
 	project := h.composeProject("legacy", file)
-	res := icmd.RunCmd(icmd.Command("docker", "--context", "legacy", "compose", "-p", project, "-f", file, "up", "-d"),
-		icmd.WithEnv(append(h.env, "DOCKER_CONFIG="+env.configDir)...))
+	res := h.composeOn("legacy", project, "-f", file, "up", "-d")
 	res.Assert(t, icmd.Success)
 	assert.Check(t, h.exists("legacy", containerName(s)))
 	assert.Check(t, !h.exists("modern", containerName(s)))
