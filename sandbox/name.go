@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // NamePrefix starts the name of every workspace container.
@@ -72,9 +73,22 @@ func keep(r rune) bool {
 // ErrInvalidSubdir is wrapped by every error of [ValidateSubdir].
 var ErrInvalidSubdir = errors.New("invalid workspace subdir")
 
+// RegistryDir is the directory, right below a workspace root (or in the
+// workspace volume), where sandbox records which subdirs are workspaces. No
+// workspace container sees it (see [Manager.Ensure]); no subdir may start
+// with it.
+const RegistryDir = ".docker-workspace"
+
+// maxElemLen is the longest path element a Linux filesystem takes.
+const maxElemLen = 255
+
 // ValidateSubdir refuses a subdir that is not a plain relative path below the
-// workspace root: empty, absolute, with an empty, "." or ".." element, or with
-// a NUL or another control character.
+// workspace root (empty, absolute, with an empty, "." or ".." element, or an
+// element longer than 255 bytes), that starts with [RegistryDir], that is not
+// UTF-8, that cannot be part of a container name (U+0131 ı and U+017F ſ
+// survive into the name, which the engine refuses), or that displays
+// deceptively: control, format (bidi overrides, zero-width), private-use and
+// separator characters other than the plain space.
 func ValidateSubdir(subdir string) error {
 	bad := func(why string) error {
 		return fmt.Errorf("%w %q: %s", ErrInvalidSubdir, subdir, why)
@@ -82,22 +96,34 @@ func ValidateSubdir(subdir string) error {
 	if subdir == "" {
 		return fmt.Errorf("%w: it is empty", ErrInvalidSubdir)
 	}
+	if !utf8.ValidString(subdir) {
+		return bad("it is not valid UTF-8")
+	}
 	for _, r := range subdir {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+		switch {
+		case unicode.IsControl(r):
 			return bad("it contains a control character")
+		case r == '\u0131' || r == '\u017f':
+			return bad(fmt.Sprintf("%q cannot be part of a container name", r))
+		case r != ' ' && (unicode.In(r, unicode.Cf, unicode.Co, unicode.Zs, unicode.Zl, unicode.Zp) || r == '\ufffd'):
+			return bad(fmt.Sprintf("it contains %U, a character that displays deceptively or not at all", r))
 		}
 	}
 	if strings.HasPrefix(subdir, "/") {
 		return bad("it must be relative to the workspace root, not absolute")
 	}
-	for _, elem := range strings.Split(subdir, "/") {
-		switch elem {
-		case "..":
+	for i, elem := range strings.Split(subdir, "/") {
+		switch {
+		case elem == "..":
 			return bad(`it must not contain ".."`)
-		case ".":
+		case elem == ".":
 			return bad(`it must not contain "." elements`)
-		case "":
+		case elem == "":
 			return bad("it must not contain empty path elements (//, or a trailing /)")
+		case len(elem) > maxElemLen:
+			return bad(fmt.Sprintf("a path element is longer than %d bytes", maxElemLen))
+		case i == 0 && elem == RegistryDir:
+			return bad(fmt.Sprintf("%q is reserved for the tool's records", RegistryDir))
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -34,8 +35,23 @@ func TestContainerNameMatchesSeed(t *testing.T) {
 	}
 }
 
+// Every subdir that validates gives a name the engine takes:
+// [a-zA-Z0-9][a-zA-Z0-9_.-]+ (docker's own rule).
+func TestValidSubdirsMakeValidNames(t *testing.T) {
+	n := 0
+	for _, tc := range seedNames(t) {
+		if ValidateSubdir(tc.Subdir) != nil {
+			continue
+		}
+		n++
+		assert.Check(t, validName.MatchString(ContainerName(tc.Subdir)), "subdir %q gives %q", tc.Subdir, ContainerName(tc.Subdir))
+	}
+	assert.Check(t, n > 40, "only %d seed names are valid", n)
+}
+
 func TestValidateSubdir(t *testing.T) {
-	for _, ok := range []string{"alice", "team/alice", "a b", ".hidden", "x..y", "日本語", "a-b_c.d"} {
+	for _, ok := range []string{"alice", "team/alice", "a b", ".hidden", "x..y", "日本語", "a-b_c.d", "x/.docker-workspace",
+		".docker-workspace2", "İstanbul", "emoji😀name", strings.Repeat("z", 255)} {
 		assert.Check(t, ValidateSubdir(ok), "subdir %q", ok)
 	}
 	for subdir, why := range map[string]string{
@@ -52,6 +68,24 @@ func TestValidateSubdir(t *testing.T) {
 		"tab\tx":    "control character",
 		"nl\nx":     "control character",
 		"del\x7fx":  "control character",
+		// Names the engine cannot take: ı and ſ survive into the name.
+		"alıce": "cannot be part of a container name",
+		"longſ": "cannot be part of a container name",
+		// What displays deceptively.
+		"evil\u202egnp.exe": "U+202E",
+		"zero\u200bwidth":   "U+200B",
+		"line\u2028sep":     "U+2028",
+		"para\u2029sep":     "U+2029",
+		"nb\u00a0space":     "U+00A0",
+		"bom\ufeffx":        "U+FEFF",
+		"rep\ufffdx":        "U+FFFD",
+		"c1\u0085x":         "control character",
+		"bad\xffutf8":       "not valid UTF-8",
+		// Where the tool keeps its records, and what no filesystem takes.
+		".docker-workspace":             "reserved",
+		".docker-workspace/x":           "reserved",
+		strings.Repeat("x", 256):        "longer than 255 bytes",
+		"a/" + strings.Repeat("y", 256): "longer than 255 bytes",
 	} {
 		err := ValidateSubdir(subdir)
 		assert.Check(t, is.ErrorIs(err, ErrInvalidSubdir), "subdir %q", subdir)
@@ -100,6 +134,9 @@ func FuzzValidateSubdir(f *testing.F) {
 		if ValidateSubdir(subdir) != nil {
 			return
 		}
+		if name := ContainerName(subdir); !validName.MatchString(name) {
+			t.Fatalf("valid subdir %q gives the name %q, which the engine refuses", subdir, name)
+		}
 		root := "/srv/workspaces"
 		p := filepath.Join(root, filepath.FromSlash(subdir))
 		if p == root || !strings.HasPrefix(p, root+"/") {
@@ -110,6 +147,8 @@ func FuzzValidateSubdir(f *testing.F) {
 		}
 	})
 }
+
+var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
