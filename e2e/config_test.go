@@ -16,7 +16,9 @@ import (
 // The seed's environment variables configure ensure; flags win over them.
 func TestEnvironmentConfiguration(t *testing.T) {
 	requireEngine(t, "modern")
-	root, shared := fs.NewDir(t, "root"), fs.NewDir(t, "shared")
+	// The shared directory goes to the container's user: its parent must be
+	// one that nobody else can write (not /tmp itself).
+	root, shared := fs.NewDir(t, "root"), fs.NewDir(t, "shared-parent", fs.WithDir("shared"))
 	h := newHarness(t)
 	network := "e2e-net-" + h.id
 	h.docker("network", "create", network).Assert(t, icmd.Success)
@@ -29,7 +31,7 @@ func TestEnvironmentConfiguration(t *testing.T) {
 		"GATEWAY_WORKSPACE_DOCKER_NETWORK="+network,
 		"GATEWAY_WORKSPACE_MOUNT_MODE=bind",
 		"GATEWAY_WORKSPACE_ROOT="+root.Path(),
-		"GATEWAY_SHARED_DIR="+shared.Path(),
+		"GATEWAY_SHARED_DIR="+shared.Join("shared"),
 	)
 	s := h.subdir("")
 	env.ws("ensure", s).Assert(t, icmd.Success)
@@ -38,7 +40,7 @@ func TestEnvironmentConfiguration(t *testing.T) {
 	_, _, src, _ := c.mountAt(t, "/home/agent/workspace")
 	assert.Check(t, is.Equal(src, filepath.Join(root.Path(), s)))
 	_, _, src, _ = c.mountAt(t, "/home/agent/shared")
-	assert.Check(t, is.Equal(src, shared.Path()))
+	assert.Check(t, is.Equal(src, shared.Join("shared")))
 	h.docker("inspect", "--format", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}", containerName(s)).
 		Assert(t, icmd.Expected{Out: network})
 

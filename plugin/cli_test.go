@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"bytes"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
@@ -39,6 +42,13 @@ type fakeAPI struct {
 
 	mu    sync.Mutex
 	calls []string
+	made  []*madeContainer // by creatingAPI: what ContainerList lists, when listFn is nil
+}
+
+// madeContainer is a container that a creatingAPI made.
+type madeContainer struct {
+	id, name string
+	labels   map[string]string
 }
 
 func (f *fakeAPI) record(call string) {
@@ -55,7 +65,18 @@ func (f *fakeAPI) ImageInspect(_ context.Context, ref string, _ ...client.ImageI
 
 func (f *fakeAPI) ContainerRemove(_ context.Context, id string, opts container.RemoveOptions) error {
 	f.record("remove:" + id)
-	return f.removeFn(id, opts)
+	if f.removeFn != nil {
+		return f.removeFn(id, opts)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, c := range f.made {
+		if c.id == id {
+			f.made = append(f.made[:i], f.made[i+1:]...)
+			return nil
+		}
+	}
+	return cerrdefs.ErrNotFound
 }
 
 func (f *fakeAPI) Ping(context.Context) (types.Ping, error) {
@@ -86,7 +107,34 @@ func (f *fakeAPI) ContainerStop(_ context.Context, id string, opts container.Sto
 
 func (f *fakeAPI) ContainerList(_ context.Context, opts container.ListOptions) ([]container.Summary, error) {
 	f.record("list")
-	return f.listFn(opts)
+	if f.listFn != nil {
+		return f.listFn(opts)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []container.Summary
+	for _, c := range f.made {
+		out = append(out, container.Summary{ID: c.id, Names: []string{"/" + c.name}, Labels: c.labels, State: container.StateCreated})
+	}
+	return out, nil
+}
+
+// NetworkInspect: every network exists.
+func (f *fakeAPI) NetworkInspect(_ context.Context, name string, _ network.InspectOptions) (network.Inspect, error) {
+	f.record("network:" + name)
+	return network.Inspect{Name: name}, nil
+}
+
+func (f *fakeAPI) ContainerRename(_ context.Context, id, name string) error {
+	f.record("rename:" + id)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.made {
+		if c.id == id {
+			c.name = name
+		}
+	}
+	return nil
 }
 
 // testCLI is a docker CLI over a fake engine, with its own config dir

@@ -219,7 +219,10 @@ func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, o
 	if err != nil {
 		return err
 	}
-	m := newManager(cli, build.Version)
+	m, err := newManager(cli, opts.flags, build.Version)
+	if err != nil {
+		return err
+	}
 	cfg, err := projectConfig(ctx, cli, m, opts.flags, opts.project)
 	if err == nil {
 		if note := remoteBindNote(cli, cfg); note != "" {
@@ -253,7 +256,11 @@ func runComposeDown(ctx context.Context, dockerCLI command.Cli, opts *composeOpt
 		return err
 	}
 	name := sandbox.ContainerName(subdir)
-	removed, err := newManager(cli, "").RemoveForProject(ctx, opts.project, subdir)
+	m, err := newManager(cli, opts.flags, "")
+	if err != nil {
+		return err
+	}
+	removed, err := m.RemoveForProject(ctx, opts.project, subdir)
 	switch {
 	case err != nil:
 		if u := unreachable(cli, err); u != nil {
@@ -273,7 +280,11 @@ func runComposeStop(ctx context.Context, dockerCLI command.Cli, opts *composeOpt
 	if err != nil {
 		return err
 	}
-	found, err := newManager(cli, "").Stop(ctx, subdir, nil)
+	m, err := newManager(cli, opts.flags, "")
+	if err != nil {
+		return err
+	}
+	found, err := m.StopForProject(ctx, opts.project, subdir, nil)
 	if err != nil {
 		if u := unreachable(cli, err); u != nil {
 			return u
@@ -282,6 +293,8 @@ func runComposeStop(ctx context.Context, dockerCLI command.Cli, opts *composeOpt
 	}
 	if found {
 		out.send("info", "stopped "+sandbox.ContainerName(subdir))
+	} else {
+		out.send("info", fmt.Sprintf("no container of project %q for workspace %q: nothing to stop", opts.project, subdir))
 	}
 	return nil
 }

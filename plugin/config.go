@@ -47,6 +47,7 @@ var (
 	settingLabel           = setting{"label", "GATEWAY_WORKSPACE_LABELS"}
 	settingEnv             = setting{"env", "GATEWAY_WORKSPACE_ENV"}
 	settingEnabled         = setting{"enabled", "GATEWAY_WORKSPACE_DOCKER_ENABLED"}
+	settingAPITimeout      = setting{"api-timeout", "GATEWAY_WORKSPACE_API_TIMEOUT"}
 )
 
 // profiles change the defaults of settings; any other source wins over them.
@@ -116,6 +117,23 @@ func (r *resolver) explicit(s setting) bool {
 	}
 	cf := r.dockerCLI.ConfigFile()
 	return cf != nil && cf.Plugins[Name][s.flag] != ""
+}
+
+// source names where the value of s comes from, for an error message.
+func (r *resolver) source(s setting) string {
+	if f := r.flags.Lookup(s.flag); f != nil && f.Changed {
+		return "--" + s.flag
+	}
+	if os.Getenv(s.env) != "" {
+		return s.env
+	}
+	if cf := r.dockerCLI.ConfigFile(); cf != nil && cf.Plugins[Name][s.flag] != "" {
+		return fmt.Sprintf("%q in the plugins.%s section of %s", s.flag, Name, cf.Filename)
+	}
+	if _, ok := r.profile[s]; ok {
+		return "--" + s.flag + " of the profile"
+	}
+	return "--" + s.flag
 }
 
 func (r *resolver) str(s setting) string {

@@ -55,7 +55,9 @@ type doctorReport struct {
 	Image    *sandbox.ImageCheck `json:",omitempty"`
 	Sources  []sandbox.SourceCheck
 	Problems []string
-	OK       bool
+	// Leftovers counts temporary containers that killed runs left behind.
+	Leftovers int
+	OK        bool
 }
 
 type engineFacts struct {
@@ -74,7 +76,10 @@ func runDoctor(ctx context.Context, dockerCLI command.Cli, opts *doctorOptions) 
 		Context: dockerCLI.CurrentContext(), Endpoint: dockerCLI.DockerEndpoint().Host, Local: localEngine(dockerCLI),
 		Modes: map[sandbox.MountMode]modeFacts{}, Sources: []sandbox.SourceCheck{}, Problems: []string{},
 	}
-	m := newManager(dockerCLI, "")
+	m, err := newManager(dockerCLI, opts.flags, "")
+	if err != nil {
+		return err
+	}
 	cfg, cfgErr := projectConfig(ctx, dockerCLI, m, opts.flags, opts.project)
 	rep.Mode = cfg.Mode
 	if cfgErr != nil {
@@ -101,6 +106,7 @@ func runDoctor(ctx context.Context, dockerCLI command.Cli, opts *doctorOptions) 
 				rep.Sources = append(rep.Sources, r.Sources...)
 			}
 			rep.Problems = append(rep.Problems, r.Problems...)
+			rep.Leftovers = r.Leftovers
 		}
 	}
 	rep.OK = len(rep.Problems) == 0
@@ -163,6 +169,9 @@ func writeDoctor(out io.Writer, r doctorReport) {
 			v += ": " + s.Note
 		}
 		line(strings.ToUpper(s.Kind[:1])+s.Kind[1:], s.Name+": "+v)
+	}
+	if r.Leftovers > 0 {
+		line("Leftovers", fmt.Sprintf("%d temporary container(s) of interrupted runs (gws_new_…, gws_old_…, gws_helper_…); the next ensure that creates a container removes those whose process is gone", r.Leftovers))
 	}
 	if r.OK {
 		line("Result", "ok")

@@ -68,7 +68,10 @@ func runEnsure(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts
 		_, _ = fmt.Fprintf(dockerCLI.Err(), "docker workspace: %s is false: not ensuring any container\n", settingEnabled.env)
 		return nil
 	}
-	m := newManager(dockerCLI, build.Version)
+	m, err := newManager(dockerCLI, opts.flags, build.Version)
+	if err != nil {
+		return err
+	}
 	cfg, err := projectConfig(ctx, dockerCLI, m, opts.flags, opts.project)
 	if err != nil {
 		if u := unreachable(dockerCLI, err); u != nil {

@@ -30,7 +30,9 @@ func creatingAPI() (*fakeAPI, *container.Config, *container.HostConfig) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		*cfg, *hc = *c, *h
-		return container.CreateResponse{ID: "id-" + name}, nil
+		id := "id-" + sandbox.ContainerName(c.Labels[sandbox.LabelSubdir])
+		f.made = append(f.made, &madeContainer{id: id, name: name, labels: c.Labels})
+		return container.CreateResponse{ID: id}, nil
 	}
 	return f, cfg, hc
 }

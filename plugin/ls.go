@@ -93,7 +93,10 @@ func runList(ctx context.Context, dockerCLI command.Cli, opts *listOptions) erro
 
 // listContextWorkspaces lists the workspaces of one engine, with their drift.
 func listContextWorkspaces(ctx context.Context, dockerCLI command.Cli, opts *listOptions) ([]sandbox.Workspace, error) {
-	m := newManager(dockerCLI, "")
+	m, err := newManager(dockerCLI, opts.flags, "")
+	if err != nil {
+		return nil, err
+	}
 	workspaces, err := m.List(ctx)
 	if err != nil {
 		return nil, err

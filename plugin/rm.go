@@ -7,11 +7,13 @@ import (
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 type rmOptions struct {
 	subdirs []string
 	force   bool
+	flags   *pflag.FlagSet
 }
 
 func newRemoveCommand(dockerCLI command.Cli) *cobra.Command {
@@ -25,6 +27,7 @@ func newRemoveCommand(dockerCLI command.Cli) *cobra.Command {
 		Args: cli.RequiresMinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.subdirs = args
+			opts.flags = cmd.Flags()
 			return runRemove(cmd.Context(), dockerCLI, &opts)
 		},
 		ValidArgsFunction:     completeSubdirs(dockerCLI),
@@ -40,7 +43,10 @@ func runRemove(ctx context.Context, dockerCLI command.Cli, opts *rmOptions) erro
 			return err
 		}
 	}
-	m := newManager(dockerCLI, "")
+	m, err := newManager(dockerCLI, opts.flags, "")
+	if err != nil {
+		return err
+	}
 	return eachWorkspace(dockerCLI, opts.subdirs, "remove", func(subdir string) (bool, error) {
 		return m.Remove(ctx, subdir, opts.force)
 	})

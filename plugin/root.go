@@ -3,7 +3,14 @@
 package plugin
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
 
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
@@ -43,6 +50,8 @@ func NewRootCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 			Status:     fmt.Sprintf("%s: '%s' is not a %s command.\nSee '%s --help'", path, args[0], path, path),
 		}
 	}
+	cmd.PersistentFlags().String(settingAPITimeout.flag, sandbox.DefaultTimeout.String(),
+		"Time limit of each engine call that changes something (calls that only read get a third)")
 	cmd.AddCommand(
 		newEnsureCommand(dockerCLI, build),
 		newStopCommand(dockerCLI),
@@ -52,5 +61,49 @@ func NewRootCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 		newVersionCommand(dockerCLI, build),
 		newComposeCommand(dockerCLI, build),
 	)
+	handleSignals(cmd)
 	return cmd
 }
+
+// handleSignals makes every command stop cleanly on SIGINT or SIGTERM
+// (Ctrl-C; also what the docker CLI relays): its context is canceled, what it
+// had begun is undone (sandbox cleans up with a context of its own), and it
+// exits with 128 + the signal's number, as a shell does.
+func handleSignals(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		handleSignals(c)
+	}
+	run := cmd.RunE
+	if run == nil {
+		return
+	}
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(sigs)
+		ctx, cancel := context.WithCancelCause(c.Context())
+		defer cancel(nil)
+		go func() {
+			select {
+			case s := <-sigs:
+				cancel(signalError{s})
+			case <-ctx.Done():
+			}
+		}()
+		c.SetContext(ctx)
+		err := run(c, args)
+		var se signalError
+		if errors.As(context.Cause(ctx), &se) {
+			code := 130
+			if se.sig == syscall.SIGTERM {
+				code = 143
+			}
+			return cli.StatusError{StatusCode: code, Status: fmt.Sprintf("%s: stopped by %s", c.CommandPath(), se.sig)}
+		}
+		return err
+	}
+}
+
+type signalError struct{ sig os.Signal }
+
+func (e signalError) Error() string { return "stopped by " + e.sig.String() }

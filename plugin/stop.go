@@ -60,7 +60,10 @@ func runStop(ctx context.Context, dockerCLI command.Cli, opts *stopOptions) erro
 		_, _ = fmt.Fprintf(dockerCLI.Err(), "docker workspace: %s is false: not stopping any container\n", settingEnabled.env)
 		return nil
 	}
-	m := newManager(dockerCLI, "")
+	m, err := newManager(dockerCLI, opts.flags, "")
+	if err != nil {
+		return err
+	}
 	return eachWorkspace(dockerCLI, opts.subdirs, "stop", func(subdir string) (bool, error) {
 		return m.Stop(ctx, subdir, &opts.timeout)
 	})

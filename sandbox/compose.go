@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
@@ -108,12 +109,31 @@ func builtinNetwork(n string) bool {
 // Compose project (never a volume, never a directory). A container of
 // another project, or of none, is left alone: found is then false.
 func (m *Manager) RemoveForProject(ctx context.Context, project, subdir string) (removed bool, err error) {
-	ctr, found, err := m.inspectOwn(ctx, subdir)
+	ctr, found, err := m.inspectProject(ctx, project, subdir)
 	if err != nil || !found {
 		return false, err
 	}
-	if ctr.Config == nil || ctr.Config.Labels[LabelComposeProject] != project {
-		return false, nil
-	}
 	return m.removeInspected(ctx, ctr, true)
+}
+
+// StopForProject stops the container of subdir if it was made for the
+// Compose project; a container of another project, or of none, is left
+// alone: found is then false.
+func (m *Manager) StopForProject(ctx context.Context, project, subdir string, timeout *int) (found bool, err error) {
+	ctr, found, err := m.inspectProject(ctx, project, subdir)
+	if err != nil || !found {
+		return false, err
+	}
+	return m.stopInspected(ctx, ctr, timeout)
+}
+
+func (m *Manager) inspectProject(ctx context.Context, project, subdir string) (container.InspectResponse, bool, error) {
+	ctr, found, err := m.inspectOwn(ctx, subdir)
+	if err != nil || !found {
+		return ctr, false, err
+	}
+	if ctr.Config == nil || ctr.Config.Labels[LabelComposeProject] != project {
+		return ctr, false, nil
+	}
+	return ctr, true, nil
 }

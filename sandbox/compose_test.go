@@ -2,16 +2,11 @@ package sandbox
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"os"
 	"testing"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
-	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -81,30 +76,23 @@ func TestComposeProjectIdentity(t *testing.T) {
 func TestCreateLabelsComposeProject(t *testing.T) {
 	cfg := bindConfig(t)
 	cfg.ComposeProject = "gw"
-	var labels map[string]string
-	f := engine(states(nil))
-	f.createFn = func(c *container.Config, _ *container.HostConfig, _ string) (container.CreateResponse, error) {
-		labels = c.Labels
-		return container.CreateResponse{ID: "new"}, nil
-	}
+	f := newFakeEngine()
 	_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
 	assert.NilError(t, err)
-	assert.Check(t, is.Equal(labels[LabelComposeProject], "gw"))
+	assert.Check(t, is.Equal(f.byName("gws-a").cfg.Labels[LabelComposeProject], "gw"))
 }
 
-// Without --user, directories go to the user the image runs as.
-func TestDirectoriesGoToTheImageUser(t *testing.T) {
+// compose stop and down touch only the project's container.
+func TestStopForProject(t *testing.T) {
 	cfg := bindConfig(t)
-	f := engine(states(nil))
-	f.imageFn = func(string) (image.InspectResponse, error) {
-		img := image.InspectResponse{ID: imgID, Config: &dockerspec.DockerOCIImageConfig{}}
-		img.Config.User = "agent"
-		return img, nil
-	}
-	f.copyFromFn = func(string, string) (io.ReadCloser, error) {
-		return passwdTar(t, fmt.Sprintf("agent:x:%d:%d::/home/agent:/bin/sh\n", os.Getuid(), os.Getgid())), nil
-	}
-	_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
-	assert.NilError(t, err)
-	assert.Check(t, is.Equal(f.callList(), "inspect:gws-a image:agent/workspace:latest create: copyfrom:/etc/passwd remove:helper create:gws-a start:new"))
+	cfg.ComposeProject = "one"
+	f := newFakeEngine()
+	c := placed(t, f, "a", cfg, container.StateRunning)
+	c.cfg.Labels[LabelComposeProject] = "one"
+	found, err := NewManager(f).StopForProject(context.Background(), "two", "a", nil)
+	assert.Check(t, !found && err == nil)
+	assert.Check(t, is.Equal(c.state, container.StateRunning))
+	found, err = NewManager(f).StopForProject(context.Background(), "one", "a", nil)
+	assert.Check(t, found && err == nil)
+	assert.Check(t, is.Equal(c.state, container.StateExited))
 }

@@ -179,9 +179,15 @@ func (c Config) Validate() error {
 		if !filepath.IsAbs(c.SharedDir) {
 			return fmt.Errorf("bind mode needs an absolute shared directory, got %q", c.SharedDir)
 		}
+		if overlapPaths(filepath.Clean(c.SharedDir), filepath.Clean(c.WorkspaceRoot)) {
+			return sharedOverlapError(c.SharedDir, c.SharedDir, c.WorkspaceRoot)
+		}
 	case ModeVolumeSubpath:
 		if c.WorkspaceVolume == "" || c.SharedVolume == "" {
 			return errors.New("volume_subpath mode needs both a workspace volume and a shared volume")
+		}
+		if c.WorkspaceVolume == c.SharedVolume {
+			return fmt.Errorf("the shared volume %s is the workspace volume: every workspace container would see every workspace under %s; use another volume (nothing was changed)", c.SharedVolume, SharedTarget)
 		}
 	default:
 		_, err := ParseMountMode(string(c.Mode))

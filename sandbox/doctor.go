@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/versions"
 )
 
@@ -26,6 +28,10 @@ type Report struct {
 	Sources []SourceCheck
 	// Problems are what would make ensure fail with this configuration.
 	Problems []string
+	// Leftovers counts the temporary containers of ours (gws_new_…,
+	// gws_old_…, gws_helper_…) that a killed process left behind; the next
+	// ensure that creates a container removes those of dead processes.
+	Leftovers int
 }
 
 // ImageCheck tells whether the engine has the configured image.
@@ -81,6 +87,18 @@ func (m *Manager) Check(ctx context.Context, cfg Config) (Report, error) {
 		return r, err
 	}
 
+	if err := m.checkWorkspaces(ctx, cfg, &r); err != nil {
+		return r, err
+	}
+	if cfg.Network != "" && !builtinNetwork(cfg.Network) {
+		if _, err := m.client.NetworkInspect(ctx, cfg.Network, network.InspectOptions{}); err != nil {
+			if !cerrdefs.IsNotFound(err) {
+				return r, err
+			}
+			r.Problems = append(r.Problems, fmt.Sprintf("network %s does not exist on the engine: %v", cfg.Network, err))
+		}
+	}
+
 	if cfg.Mode == ModeVolumeSubpath {
 		for _, s := range []struct{ kind, name string }{{"workspace volume", cfg.WorkspaceVolume}, {"shared volume", cfg.SharedVolume}} {
 			_, err := m.client.VolumeInspect(ctx, s.name)
@@ -118,6 +136,51 @@ func (m *Manager) Check(ctx context.Context, cfg Config) (Report, error) {
 	return r, nil
 }
 
+// checkWorkspaces reports overlapping workspaces, leftovers, and on a local
+// engine an unsafe root or a symlink on a workspace's path.
+func (m *Manager) checkWorkspaces(ctx context.Context, cfg Config, r *Report) error {
+	ctrs, err := m.listOurs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range ctrs {
+		if len(c.Names) > 0 && tempNameRE.MatchString(c.Names[0]) {
+			r.Leftovers++
+		}
+	}
+	var records []claim
+	if cfg.Mode == ModeBind && cfg.CreateHostDirs {
+		if _, err := os.Lstat(cfg.WorkspaceRoot); err == nil {
+			root, err := openLocalRoot(cfg.WorkspaceRoot, false)
+			if err != nil {
+				r.Problems = append(r.Problems, err.Error())
+			} else {
+				defer root.Close()
+				subdirs, err := root.records()
+				if err != nil {
+					r.Problems = append(r.Problems, err.Error())
+				}
+				records = recordClaims(subdirs, root.path, "", root.path)
+				for i := range ctrs {
+					c, ok := containerClaim(&ctrs[i])
+					if !ok || c.subdir == "" || !strings.HasPrefix(c.bind, root.path+"/") {
+						continue
+					}
+					if ws, _, err := root.workspaceDir(c.subdir, false); err != nil {
+						if errors.Is(err, errSymlink) {
+							r.Problems = append(r.Problems, fmt.Sprintf("%s: %v (ensure refuses to start it)", c, err))
+						}
+					} else {
+						ws.Close()
+					}
+				}
+			}
+		}
+	}
+	r.Problems = append(r.Problems, overlappingPairs(ctrs, records)...)
+	return nil
+}
+
 // pathExists tells whether a directory exists as the engine sees it: here
 // for a local engine; for a remote one, by creating (never starting) a
 // container that binds it, which the engine refuses for a missing source.
@@ -131,9 +194,9 @@ func (m *Manager) pathExists(ctx context.Context, cfg Config, p string, haveImag
 		return nil, nil
 	}
 	helper, err := m.client.ContainerCreate(ctx,
-		&container.Config{Image: cfg.Image, Entrypoint: []string{"true"}, Labels: map[string]string{LabelHelper: "check"}},
+		&container.Config{Image: cfg.Image, Entrypoint: []string{"true"}, Labels: temporaryLabels(map[string]string{LabelHelper: "check"})},
 		&container.HostConfig{NetworkMode: "none", Mounts: []mount.Mount{{Type: mount.TypeBind, Source: p, Target: "/check"}}},
-		nil, nil, "")
+		nil, nil, tempName(helperPrefix))
 	if err != nil {
 		if strings.Contains(err.Error(), "does not exist") || strings.Contains(err.Error(), "no such file") {
 			exists := false
@@ -142,5 +205,5 @@ func (m *Manager) pathExists(ctx context.Context, cfg Config, p string, haveImag
 		return nil, fmt.Errorf("check %s on the engine: %w", p, err)
 	}
 	exists := true
-	return &exists, m.client.ContainerRemove(context.WithoutCancel(ctx), helper.ID, container.RemoveOptions{Force: true})
+	return &exists, m.removeTemp(ctx, helper.ID)
 }

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/strslice"
 	"github.com/docker/docker/api/types/versions"
 )
@@ -55,20 +58,33 @@ const (
 	removeTimeout = 30 * time.Second
 )
 
+// deadWait is how long a dead container is given to disappear (dead is a
+// step of its removal) before Ensure removes it itself.
+var deadWait = 5 * time.Second
+
+// errRace: another caller created, renamed or removed the container
+// meanwhile; Ensure looks again.
+var errRace = errors.New("the container changed meanwhile")
+
 // Ensure makes sure that the container of the workspace subdir exists and
 // runs, whatever state it is found in:
 //
 //   - running: left untouched, one inspect;
-//   - created or exited: started; paused: unpaused;
-//   - restarting: waited for until it settles; being removed: waited for,
-//     then created again;
-//   - dead: an error, or replaced when cfg.Recreate is not "never";
+//   - created or exited: checked (no overlap; on a local engine, no
+//     symlink on its path), then started; paused: unpaused;
+//   - restarting: waited for until it settles; being removed, or dead (a
+//     step of removal): waited for, removed if it stays, then created again;
+//   - drifted (RecreateIfChanged) or RecreateAlways: replaced without a gap;
 //   - missing: created (its image pulled as cfg.Pull allows) and started.
 //
-// Any number of concurrent calls, in one process or many, end with one
-// container: a create that loses the race uses the winner's. A container
-// with the name but another workspace's label, or one without labels whose
-// workspace mount is not ours, is refused and left untouched.
+// A new container is created under a temporary name, checked against every
+// other workspace (see overlap.go), its directories made and given to its
+// user, and only then renamed to its name and started: a container that
+// holds a workspace's name is always ready. Any number of concurrent calls,
+// in one process or many, end with one container. A container with the
+// name but another workspace's label, or one without labels whose workspace
+// mount is not ours, is refused and left untouched. A failure returns the
+// engine's words and removes what the call created.
 func (m *Manager) Ensure(ctx context.Context, subdir string, cfg Config) (Result, error) {
 	if err := ValidateSubdir(subdir); err != nil {
 		return Result{}, err
@@ -104,8 +120,11 @@ func (m *Manager) Ensure(ctx context.Context, subdir string, cfg Config) (Result
 	for range maxAttempts {
 		ctr, err := m.client.ContainerInspect(ctx, name)
 		if cerrdefs.IsNotFound(err) {
-			res, err := m.create(ctx, subdir, name, cfg)
+			res, err := m.create(ctx, subdir, name, cfg, nil, nil)
 			if errors.Is(err, errRace) {
+				if err := wait("being created and removed"); err != nil {
+					return Result{}, err
+				}
 				continue // someone else created or removed it meanwhile: look again
 			}
 			if recreated && err == nil {
@@ -129,24 +148,49 @@ func (m *Manager) Ensure(ctx context.Context, subdir string, cfg Config) (Result
 		if mode := MountMode(ctr.Config.Labels[LabelMode]); mode != "" {
 			res.Mode = mode
 		}
-		imageID := ctr.Image // assume the reference still names the container's image
-		if checkImage {
-			if imageID, err = m.imageID(ctx, cfg.Image); err != nil && !cerrdefs.IsNotFound(err) {
-				return res, err
-			}
-		}
-		res.Drift = drift(ctr.Config.Labels, specFor(subdir, cfg, imageID))
 
 		status := ctr.State.Status
-		replace := cfg.Recreate == RecreateAlways && !recreated ||
-			cfg.Recreate == RecreateIfChanged && len(res.Drift) > 0 ||
-			status == container.StateDead && cfg.Recreate != "" && cfg.Recreate != RecreateNever
-		if replace && status != container.StateRemoving {
-			if err := m.remove(ctx, ctr.ID, name); err != nil {
-				return res, err
+		switch status {
+		case container.StateRemoving:
+			if err := m.waitRemoved(ctx, ctr.ID, removeTimeout); err != nil {
+				return res, fmt.Errorf("container %s is being removed: %w", name, err)
+			}
+			continue
+		case container.StateDead:
+			// It can never run again. Dead is a step of a removal (another
+			// `rm -f`, or a replacement that was killed): give that removal
+			// a moment, then finish it.
+			if m.waitRemoved(ctx, ctr.ID, deadWait) != nil {
+				if err := m.remove(ctx, ctr.ID, name); err != nil {
+					return res, err
+				}
 			}
 			recreated = true
 			continue
+		}
+
+		imageID := ctr.Image // assume the reference still names the container's image
+		var img *image.InspectResponse
+		if checkImage {
+			i, err := m.inspectImage(ctx, cfg.Image)
+			if err != nil && !cerrdefs.IsNotFound(err) {
+				return res, err
+			}
+			if imageID = i.ID; err == nil {
+				img = &i
+			}
+		}
+		res.Drift = drift(ctr.Config.Labels, specFor(subdir, cfg, imageID))
+		if cfg.Recreate == RecreateAlways && !recreated || cfg.Recreate == RecreateIfChanged && len(res.Drift) > 0 {
+			r, err := m.create(ctx, subdir, name, cfg, &ctr, img)
+			if errors.Is(err, errRace) {
+				recreated = true
+				continue
+			}
+			if err == nil {
+				r.Action = ActionRecreated
+			}
+			return r, err
 		}
 
 		switch status {
@@ -162,11 +206,17 @@ func (m *Manager) Ensure(ctx context.Context, subdir string, cfg Config) (Result
 			res.Action = ActionUnpaused
 			return res, nil
 		case container.StateCreated, container.StateExited:
-			if err := m.client.ContainerStart(ctx, ctr.ID, container.StartOptions{}); err != nil {
-				if cerrdefs.IsNotFound(err) {
-					continue // removed meanwhile: create it again
+			if err := m.checkStart(ctx, subdir, cfg, ctr); err != nil {
+				if errors.Is(err, errRace) {
+					continue
 				}
-				return res, fmt.Errorf("start container %s: %w", name, err)
+				return res, err
+			}
+			if err := m.start(ctx, ctr.ID, name); err != nil {
+				if errors.Is(err, errRace) {
+					continue // removed meanwhile, or being removed: look again
+				}
+				return res, err
 			}
 			res.Action = ActionStarted
 			return res, nil
@@ -174,12 +224,6 @@ func (m *Manager) Ensure(ctx context.Context, subdir string, cfg Config) (Result
 			if err := wait("restarting"); err != nil {
 				return res, err
 			}
-		case container.StateRemoving:
-			if err := m.waitRemoved(ctx, ctr.ID); err != nil {
-				return res, fmt.Errorf("container %s is being removed: %w", name, err)
-			}
-		case container.StateDead:
-			return res, fmt.Errorf("container %s is dead (the engine failed to remove or stop it): remove it with `docker workspace rm -f %s`, or ensure with --recreate if-changed", name, subdir)
 		default:
 			return res, fmt.Errorf("container %s is in an unknown state %q", name, status)
 		}
@@ -187,30 +231,62 @@ func (m *Manager) Ensure(ctx context.Context, subdir string, cfg Config) (Result
 	return Result{}, fmt.Errorf("container %s: it kept changing state; gave up after %d attempts", name, maxAttempts)
 }
 
-// errRace: another caller created or removed the container meanwhile.
-var errRace = errors.New("the container changed meanwhile")
+// start starts a container. A failure is the engine's, named, unless the
+// container was removed meanwhile (or is being removed): errRace.
+func (m *Manager) start(ctx context.Context, id, name string) error {
+	err := m.client.ContainerStart(ctx, id, container.StartOptions{})
+	if err == nil {
+		return nil
+	}
+	if cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) {
+		// NotFound is also what a missing network gives: look whether the
+		// container itself is gone.
+		ctr, ierr := m.client.ContainerInspect(ctx, id)
+		if cerrdefs.IsNotFound(ierr) || ierr == nil && ctr.State != nil &&
+			(ctr.State.Status == container.StateRemoving || ctr.State.Status == container.StateDead) {
+			return errRace
+		}
+	}
+	err = fmt.Errorf("start container %s: %w", name, err)
+	if strings.Contains(err.Error(), "already exists") {
+		// containerd kept a task of the container (seen after an engine
+		// restart); the container itself is stale, its data is in its mounts.
+		err = fmt.Errorf("%w (the engine's containerd still holds a task of this container, as after an engine restart: `docker workspace ensure --recreate always` or `docker workspace rm -f` recovers; the workspace data is kept)", err)
+	}
+	return err
+}
 
-// create creates and starts the container of a workspace.
-func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config) (Result, error) {
+// create makes the container of a workspace: under a temporary name, with
+// its mounts prepared; checked against overlapping workspaces; recorded, its
+// directories given to its user; then renamed to name and started. With
+// old, it replaces old without a gap: old is set aside (stopped, renamed)
+// only once the new container is ready, removed once the new one runs, and
+// restored if that fails.
+//
+// known is the image, when the caller inspected it already.
+func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config, old *container.InspectResponse, known *image.InspectResponse) (Result, error) {
 	if cfg.Mode == ModeVolumeSubpath {
 		if v := m.client.ClientVersion(); versions.LessThan(v, apiVersionSubpath) {
 			return Result{}, fmt.Errorf("volume_subpath mode needs Docker Engine API %s or later (Engine 26+), but this engine speaks API %s: it would silently mount the whole volume and show every workspace to every workspace container; use bind mode or a newer engine", apiVersionSubpath, v)
 		}
 	}
-	imageID, imageUser, err := m.ensureImage(ctx, cfg)
+	var img image.InspectResponse
+	var err error
+	if known != nil {
+		img = *known
+	} else if img, err = m.ensureImage(ctx, cfg); err != nil {
+		return Result{}, err
+	}
+	if err := m.checkNetwork(ctx, cfg.Network); err != nil {
+		return Result{}, err
+	}
+	p, err := m.newPreparer(ctx, subdir, cfg, img)
 	if err != nil {
 		return Result{}, err
 	}
-	// Directories made for the container go to the user it runs as.
-	owner := cfg.User
-	if owner == "" {
-		owner = imageUser
-	}
-	mounts, err := m.prepareMounts(ctx, subdir, cfg, owner)
-	if err != nil {
-		return Result{}, err
-	}
-	s := specFor(subdir, cfg, imageID)
+	defer p.close(ctx)
+
+	s := specFor(subdir, cfg, img.ID)
 	labels := map[string]string{
 		LabelSubdir: subdir, LabelMode: string(cfg.Mode),
 		LabelConfigHash: s.hash(), LabelConfig: s.json(),
@@ -225,7 +301,7 @@ func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config) (
 		labels[k] = v
 	}
 	hc := &container.HostConfig{
-		Mounts:      mounts,
+		Mounts:      append(p.mounts(), anonymousVolumes(old)...),
 		NetworkMode: container.NetworkMode(cfg.Network),
 		Init:        &cfg.Init,
 		CapAdd:      cfg.CapAdd,
@@ -241,21 +317,147 @@ func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config) (
 		hc.Tmpfs = map[string]string{"/tmp": "rw,nosuid,nodev,mode=1777"}
 	}
 	resp, err := m.client.ContainerCreate(ctx,
-		&container.Config{Image: cfg.Image, Entrypoint: sleepForever, User: cfg.User, Env: cfg.Env, Labels: labels},
-		hc, nil, nil, name)
-	if cerrdefs.IsConflict(err) {
-		return Result{}, errRace
-	}
+		&container.Config{Image: cfg.Image, Entrypoint: sleepForever, User: cfg.User, Env: cfg.Env, Labels: temporaryLabels(labels)},
+		hc, nil, nil, tempName(tempPrefix))
 	if err != nil {
+		p.undo(ctx)
 		return Result{}, fmt.Errorf("create container %s: %w", name, err)
 	}
-	if err := m.client.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
-		if cerrdefs.IsNotFound(err) {
-			return Result{}, errRace
+	id := resp.ID
+	committed := false
+	defer func() {
+		if !committed {
+			_ = m.removeTemp(ctx, id)
 		}
-		return Result{}, fmt.Errorf("start container %s: %w", name, err)
+	}()
+	// fail undoes what this call made, unless another caller's container
+	// for the same workspace uses it (errRace).
+	fail := func(err error) (Result, error) {
+		if !errors.Is(err, errRace) {
+			p.undo(context.WithoutCancel(ctx))
+		}
+		return Result{}, err
 	}
-	return Result{ID: resp.ID, Name: name, Subdir: subdir, Action: ActionCreated, Mode: cfg.Mode, Image: cfg.Image}, nil
+
+	ctrs, err := m.listClaimants(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	records, err := p.records(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	if err := m.checkNewOverlap(ctx, p.claim(), id, ctrs, records); err != nil {
+		return fail(err)
+	}
+	user := cfg.User
+	if user == "" && img.Config != nil {
+		user = img.Config.User
+	}
+	own, err := m.resolveOwner(ctx, p.userDB(id), user)
+	if err != nil {
+		return fail(err)
+	}
+	if err := p.finish(ctx, own); err != nil {
+		return fail(err)
+	}
+
+	var restore func() error
+	if old != nil {
+		if restore, err = m.setAside(ctx, old, name); err != nil {
+			return fail(err)
+		}
+	}
+	if err := m.client.ContainerRename(ctx, id, name); err != nil {
+		if restore != nil {
+			_ = m.cleanup(ctx, func(context.Context) error { return restore() })
+		}
+		if cerrdefs.IsConflict(err) || cerrdefs.IsNotFound(err) {
+			return fail(errRace) // another caller's container took the name first
+		}
+		return fail(fmt.Errorf("rename container %s to %s: %w", short(id), name, err))
+	}
+	if err := m.start(ctx, id, name); err != nil {
+		if restore != nil {
+			_ = m.removeTemp(ctx, id)
+			_ = m.cleanup(ctx, func(context.Context) error { return restore() })
+		}
+		return fail(err)
+	}
+	committed = true
+	if old != nil {
+		// Best effort: one that stays is a stopped gws_old_… for prune.
+		_ = m.cleanup(ctx, func(ctx context.Context) error {
+			return m.client.ContainerRemove(ctx, old.ID, container.RemoveOptions{Force: true})
+		})
+	}
+	return Result{ID: id, Name: name, Subdir: subdir, Action: ActionCreated, Mode: cfg.Mode, Image: cfg.Image}, nil
+}
+
+// setAside stops a container being replaced and moves it out of the way of
+// its replacement's name; restore undoes that.
+func (m *Manager) setAside(ctx context.Context, old *container.InspectResponse, name string) (restore func() error, err error) {
+	wasRunning := old.State != nil && (old.State.Running || old.State.Paused || old.State.Restarting)
+	if wasRunning {
+		t := DefaultStopTimeout
+		if err := m.client.ContainerStop(ctx, old.ID, container.StopOptions{Timeout: &t}); err != nil {
+			if cerrdefs.IsNotFound(err) {
+				return nil, errRace
+			}
+			return nil, fmt.Errorf("stop container %s to replace it: %w", name, err)
+		}
+	}
+	if err := m.client.ContainerRename(ctx, old.ID, tempName(oldPrefix)); err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return nil, errRace
+		}
+		if wasRunning {
+			_ = m.client.ContainerStart(ctx, old.ID, container.StartOptions{})
+		}
+		return nil, fmt.Errorf("rename container %s to replace it: %w", name, err)
+	}
+	return func() error {
+		if err := m.client.ContainerRename(ctx, old.ID, name); err != nil {
+			return err
+		}
+		if wasRunning {
+			return m.client.ContainerStart(ctx, old.ID, container.StartOptions{})
+		}
+		return nil
+	}, nil
+}
+
+// anonymousVolumes are the mounts that carry the anonymous volumes of a
+// container being replaced (those the engine made for its image's VOLUME
+// paths) over to its replacement, as Compose does: their data lives on.
+func anonymousVolumes(old *container.InspectResponse) []mount.Mount {
+	if old == nil || old.Config == nil {
+		return nil
+	}
+	var out []mount.Mount
+	for _, mp := range old.Mounts {
+		if mp.Type != mount.TypeVolume || mp.Name == "" || mp.Destination == WorkspaceTarget || mp.Destination == SharedTarget {
+			continue
+		}
+		if _, declared := old.Config.Volumes[mp.Destination]; !declared {
+			continue
+		}
+		out = append(out, mount.Mount{Type: mount.TypeVolume, Source: mp.Name, Target: mp.Destination})
+	}
+	return out
+}
+
+// checkNetwork fails, with the engine's words, when the network a new
+// container would join does not exist (the engine would only say so when
+// it starts).
+func (m *Manager) checkNetwork(ctx context.Context, name string) error {
+	if name == "" || builtinNetwork(name) {
+		return nil
+	}
+	if _, err := m.client.NetworkInspect(ctx, name, network.InspectOptions{}); err != nil {
+		return fmt.Errorf("network %s: %w", name, err)
+	}
+	return nil
 }
 
 // imageID resolves an image reference to the ID of the engine's image.
@@ -273,47 +475,42 @@ func (m *Manager) inspectImage(ctx context.Context, ref string) (image.InspectRe
 }
 
 // ensureImage makes sure the engine has the image, pulling it as the
-// policy allows, and returns its ID and the user it runs as.
-func (m *Manager) ensureImage(ctx context.Context, cfg Config) (id, user string, err error) {
+// policy allows, and returns it.
+func (m *Manager) ensureImage(ctx context.Context, cfg Config) (image.InspectResponse, error) {
 	img, err := m.inspectImage(ctx, cfg.Image)
 	if cerrdefs.IsNotFound(err) {
 		switch cfg.Pull {
 		case PullNever:
-			return "", "", fmt.Errorf("image %s is not on the engine and the pull policy is %q", cfg.Image, PullNever)
+			return img, fmt.Errorf("image %s is not on the engine and the pull policy is %q", cfg.Image, PullNever)
 		case PullAlways: // pulled already, and still missing
-			return "", "", fmt.Errorf("image %s is not on the engine after pulling it: %w", cfg.Image, err)
+			return img, fmt.Errorf("image %s is not on the engine after pulling it: %w", cfg.Image, err)
 		}
 		if err := m.pull(ctx, cfg.Image); err != nil {
-			return "", "", err
+			return img, err
 		}
 		if img, err = m.inspectImage(ctx, cfg.Image); err != nil {
-			return "", "", fmt.Errorf("image %s: %w", cfg.Image, err)
+			return img, fmt.Errorf("image %s: %w", cfg.Image, err)
 		}
 	}
-	if err != nil {
-		return "", "", err
-	}
-	if img.Config != nil {
-		user = img.Config.User
-	}
-	return img.ID, user, nil
+	return img, err
 }
 
-// remove removes a container (never a volume); one already gone is fine.
+// remove removes a container (never a volume); one already gone is fine,
+// one being removed by another caller is waited for.
 func (m *Manager) remove(ctx context.Context, id, name string) error {
 	err := m.client.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
-	if err != nil && !cerrdefs.IsNotFound(err) {
-		if cerrdefs.IsConflict(err) { // removal already in progress
-			return m.waitRemoved(ctx, id)
-		}
-		return fmt.Errorf("remove container %s: %w", name, err)
+	switch {
+	case err == nil, cerrdefs.IsNotFound(err):
+		return nil
+	case cerrdefs.IsConflict(err): // removal already in progress
+		return m.waitRemoved(ctx, id, removeTimeout)
 	}
-	return nil
+	return fmt.Errorf("remove container %s: %w", name, err)
 }
 
-// waitRemoved waits until a container that is being removed is gone.
-func (m *Manager) waitRemoved(ctx context.Context, id string) error {
-	ctx, cancel := context.WithTimeout(ctx, removeTimeout)
+// waitRemoved waits, up to limit, until a container is gone.
+func (m *Manager) waitRemoved(ctx context.Context, id string, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	done, errs := m.client.ContainerWait(ctx, id, container.WaitConditionRemoved)
 	select {

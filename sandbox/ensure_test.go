@@ -1,8 +1,6 @@
 package sandbox
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,12 +8,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/mount"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -40,7 +41,7 @@ func volumeConfig() Config {
 }
 
 // ours is the inspect of the container that Ensure(subdir, cfg) would
-// have created, in a state.
+// have created, in a state (for the fakeClient tests).
 func ours(subdir string, cfg Config, status container.ContainerState) container.InspectResponse {
 	s := specFor(subdir, cfg, imgID)
 	name := ContainerName(subdir)
@@ -71,17 +72,11 @@ func states(answers ...*container.InspectResponse) func(string) (container.Inspe
 
 func ptr[T any](v T) *T { return &v }
 
-// engine is a fake engine with working defaults: the image exists, create,
-// start, unpause, remove and wait succeed.
+// engine is a fakeClient with working defaults: the image exists, start,
+// stop, unpause, remove and wait succeed.
 func engine(inspect func(string) (container.InspectResponse, error)) *fakeClient {
 	return &fakeClient{
 		inspectFn: inspect,
-		createFn: func(_ *container.Config, _ *container.HostConfig, name string) (container.CreateResponse, error) {
-			if name == "" {
-				return container.CreateResponse{ID: "helper"}, nil
-			}
-			return container.CreateResponse{ID: "new"}, nil
-		},
 		startFn:   func(string) error { return nil },
 		unpauseFn: func(string) error { return nil },
 		removeFn:  func(string) error { return nil },
@@ -90,97 +85,685 @@ func engine(inspect func(string) (container.InspectResponse, error)) *fakeClient
 	}
 }
 
+// placed adds to f the container that Ensure(subdir, cfg) would have made,
+// in a state, with its workspace directory (bind mode, local).
+func placed(t *testing.T, f *fakeEngine, subdir string, cfg Config, state container.ContainerState) *fakeCtr {
+	t.Helper()
+	s := specFor(subdir, cfg, imgID)
+	labels := map[string]string{LabelSubdir: subdir, LabelMode: string(cfg.Mode), LabelConfigHash: s.hash(), LabelConfig: s.json()}
+	var mounts []mount.Mount
+	if cfg.Mode == ModeBind {
+		assert.NilError(t, os.MkdirAll(filepath.Join(cfg.WorkspaceRoot, subdir), 0o755))
+		assert.NilError(t, os.MkdirAll(cfg.SharedDir, 0o755))
+		root, err := filepath.EvalSymlinks(cfg.WorkspaceRoot)
+		assert.NilError(t, err)
+		mounts = bindMounts(filepath.Join(root, subdir), cfg.SharedDir, false)
+	} else {
+		mounts = []mount.Mount{
+			{Type: mount.TypeVolume, Source: cfg.WorkspaceVolume, Target: WorkspaceTarget, VolumeOptions: &mount.VolumeOptions{Subpath: subdir, NoCopy: true}},
+			{Type: mount.TypeVolume, Source: cfg.SharedVolume, Target: SharedTarget},
+		}
+	}
+	return f.add(ContainerName(subdir), state, container.Config{Image: cfg.Image, Labels: labels}, container.HostConfig{Mounts: mounts})
+}
+
+const coldBind = "image:agent/workspace:latest create:gws_new list copyfrom:gws_new:/etc/passwd rename:gws_new->%s start:%s"
+
+func cold(name string) string { return fmt.Sprintf(coldBind, name, name) }
+
 func TestEnsureStates(t *testing.T) {
-	cfg := bindConfig(t)
-	in := func(s container.ContainerState) *container.InspectResponse { return ptr(ours("alice", cfg, s)) }
 	for _, tc := range []struct {
-		name    string
-		answers []*container.InspectResponse
-		action  Action
-		calls   string
+		state  container.ContainerState // "" : no container
+		action Action
+		calls  string
 	}{
-		{name: "running", answers: []*container.InspectResponse{in(container.StateRunning)},
-			action: ActionRunning, calls: "inspect:gws-alice"},
-		{name: "exited", answers: []*container.InspectResponse{in(container.StateExited)},
-			action: ActionStarted, calls: "inspect:gws-alice start:id-gws-alice"},
-		{name: "created", answers: []*container.InspectResponse{in(container.StateCreated)},
-			action: ActionStarted, calls: "inspect:gws-alice start:id-gws-alice"},
-		{name: "paused", answers: []*container.InspectResponse{in(container.StatePaused)},
-			action: ActionUnpaused, calls: "inspect:gws-alice unpause:id-gws-alice"},
-		{name: "restarting then running", answers: []*container.InspectResponse{in(container.StateRestarting), in(container.StateRestarting), in(container.StateRunning)},
-			action: ActionRunning, calls: "inspect:gws-alice inspect:gws-alice inspect:gws-alice"},
-		{name: "being removed", answers: []*container.InspectResponse{in(container.StateRemoving), nil},
-			action: ActionCreated, calls: "inspect:gws-alice wait:id-gws-alice inspect:gws-alice image:agent/workspace:latest create:gws-alice start:new"},
-		{name: "missing", answers: []*container.InspectResponse{nil},
-			action: ActionCreated, calls: "inspect:gws-alice image:agent/workspace:latest create:gws-alice start:new"},
+		{state: container.StateRunning, action: ActionRunning, calls: "inspect:gws-alice"},
+		{state: container.StateExited, action: ActionStarted, calls: "inspect:gws-alice list start:gws-alice"},
+		{state: container.StateCreated, action: ActionStarted, calls: "inspect:gws-alice list start:gws-alice"},
+		{state: container.StatePaused, action: ActionUnpaused, calls: "inspect:gws-alice unpause:gws-alice"},
+		{state: container.StateRemoving, action: ActionCreated, calls: "inspect:gws-alice wait:gws-alice inspect:gws-alice " + cold("gws-alice")},
+		{state: "", action: ActionCreated, calls: "inspect:gws-alice " + cold("gws-alice")},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f := engine(states(tc.answers...))
+		t.Run(string(tc.state), func(t *testing.T) {
+			cfg := bindConfig(t)
+			f := newFakeEngine()
+			if tc.state != "" {
+				placed(t, f, "alice", cfg, tc.state)
+			}
+			f.calls = nil
 			res, err := NewManager(f).Ensure(context.Background(), "alice", cfg)
 			assert.NilError(t, err)
 			assert.Check(t, is.Equal(res.Action, tc.action))
-			assert.Check(t, is.Equal(res.Subdir, "alice"))
 			assert.Check(t, is.Equal(res.Name, "gws-alice"))
 			assert.Check(t, is.Len(res.Drift, 0))
 			assert.Check(t, is.Equal(f.callList(), tc.calls))
+			assert.Check(t, is.DeepEqual(f.names(), []string{"gws-alice:running"}))
 		})
 	}
 }
 
-func TestEnsureDead(t *testing.T) {
+func TestEnsureWaitsWhileRestarting(t *testing.T) {
 	cfg := bindConfig(t)
-	dead := ours("a", cfg, container.StateDead)
-	f := engine(states(&dead))
-	_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
-	assert.Check(t, is.ErrorContains(err, "container gws-a is dead"))
-	assert.Check(t, is.ErrorContains(err, "--recreate"))
-	assert.Check(t, is.Equal(f.callList(), "inspect:gws-a"))
-
-	cfg.Recreate = RecreateIfChanged
-	f = engine(states(&dead, nil))
+	f := newFakeEngine()
+	c := placed(t, f, "a", cfg, container.StateRestarting)
+	n := 0
+	f.onInspect = func(*fakeCtr) {
+		if n++; n == 3 {
+			c.state = container.StateRunning
+		}
+	}
 	res, err := NewManager(f).Ensure(context.Background(), "a", cfg)
 	assert.NilError(t, err)
-	assert.Check(t, is.Equal(res.Action, ActionRecreated))
-	assert.Check(t, is.Equal(f.callList(), "inspect:gws-a image:agent/workspace:latest remove:id-gws-a inspect:gws-a image:agent/workspace:latest create:gws-a start:new"))
+	assert.Check(t, is.Equal(res.Action, ActionRunning))
+	assert.Check(t, is.Equal(f.callList(), "inspect:gws-a inspect:gws-a inspect:gws-a"))
 }
 
-func TestEnsureStartFailureIsReturned(t *testing.T) {
+func TestEnsureCreatesBind(t *testing.T) {
 	cfg := bindConfig(t)
-	f := engine(states(ptr(ours("a", cfg, container.StateExited))))
-	f.startFn = func(string) error { return errors.New("no space left") }
-	_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
-	assert.Check(t, is.Error(err, "start container gws-a: no space left"))
+	f := newFakeEngine()
+	f.networks["gw-net"] = true
+	agent := os.Getuid()
+	if os.Geteuid() == 0 {
+		agent = 1000 // as root, the workspace really goes to another user
+	}
+	f.passwd = fmt.Sprintf("root:x:0:0::/root:/bin/sh\nagent:x:%d:%d::/home/agent:/bin/sh\n", agent, agent)
+	cfg.Network = "gw-net"
+	cfg.NanoCPUs, cfg.Memory, cfg.PidsLimit = 1_500_000_000, 256<<20, 100
+	cfg.ReadOnly = true
+	cfg.CapDrop, cfg.CapAdd = []string{"ALL"}, []string{"CHOWN"}
+	cfg.SecurityOpt = []string{"no-new-privileges"}
+	cfg.Labels = map[string]string{"team": "blue"}
+	cfg.Env = []string{"A=1"}
+	m := NewManager(f)
+	m.Version = "v9"
+	res, err := m.Ensure(context.Background(), "team/alice", cfg)
+	assert.NilError(t, err)
+	c := f.byName("gws-team-alice")
+	assert.Assert(t, c != nil)
+	assert.Check(t, is.DeepEqual(res, Result{ID: c.id, Name: "gws-team-alice", Subdir: "team/alice", Action: ActionCreated, Mode: ModeBind, Image: DefaultImage}))
+	assert.Check(t, is.Equal(f.callList(), "inspect:gws-team-alice image:agent/workspace:latest network:gw-net create:gws_new list "+
+		"copyfrom:gws_new:/etc/passwd rename:gws_new->gws-team-alice start:gws-team-alice"))
+
+	assert.Check(t, is.DeepEqual([]string(c.cfg.Entrypoint), []string{"sleep", "infinity"}))
+	assert.Check(t, is.DeepEqual(c.cfg.Env, []string{"A=1"}))
+	s := specFor("team/alice", cfg, imgID)
+	assert.Check(t, is.DeepEqual(c.cfg.Labels, map[string]string{
+		LabelSubdir: "team/alice", LabelMode: "bind", LabelVersion: "v9", "team": "blue",
+		LabelConfigHash: s.hash(), LabelConfig: s.json(), LabelCreator: thisProcess(),
+	}))
+	assert.Check(t, !strings.Contains(c.cfg.Labels[LabelConfig], "A=1"), "an env value is in a label")
+	assert.Check(t, is.Equal(string(c.hc.NetworkMode), "gw-net"))
+	assert.Check(t, c.hc.Init != nil && *c.hc.Init)
+	assert.Check(t, c.hc.PidsLimit != nil && *c.hc.PidsLimit == 100)
+	assert.Check(t, c.hc.ReadonlyRootfs)
+	assert.Check(t, is.DeepEqual(c.hc.Tmpfs, map[string]string{"/tmp": "rw,nosuid,nodev,mode=1777"}))
+	realRoot, err := filepath.EvalSymlinks(cfg.WorkspaceRoot)
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(c.hc.Mounts, []mount.Mount{
+		{Type: mount.TypeBind, Source: filepath.Join(realRoot, "team", "alice"), Target: WorkspaceTarget},
+		{Type: mount.TypeBind, Source: cfg.SharedDir, Target: SharedTarget},
+	}))
+	// Only the workspace's own directory and the shared directory go to the
+	// container's user; the parent stays the caller's, and nobody else may
+	// write it.
+	for dir, want := range map[string]int{
+		filepath.Join(cfg.WorkspaceRoot, "team", "alice"): agent,
+		cfg.SharedDir:                            agent,
+		filepath.Join(cfg.WorkspaceRoot, "team"): os.Geteuid(),
+		cfg.WorkspaceRoot:                        os.Geteuid(),
+	} {
+		fi, err := os.Stat(dir)
+		assert.NilError(t, err)
+		assert.Check(t, is.Equal(int(fi.Sys().(*syscall.Stat_t).Uid), want), dir)
+		assert.Check(t, is.Equal(fi.Mode().Perm(), os.FileMode(0o755)), dir)
+	}
+	b, err := os.ReadFile(filepath.Join(cfg.WorkspaceRoot, RegistryDir, registryWorkspaces, recordName("team/alice")))
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(string(b), "team/alice"))
 }
 
-// Another caller removes the container between our inspect and our start:
-// it is created again.
-func TestEnsureNotFoundOnStart(t *testing.T) {
+func recordName(subdir string) string {
+	name, _ := recordFor(subdir)
+	return name
+}
+
+func TestEnsureResolvesNamedUserThroughTheNewContainer(t *testing.T) {
 	cfg := bindConfig(t)
-	f := engine(states(ptr(ours("a", cfg, container.StateExited)), nil))
-	f.startFn = func(id string) error {
-		if id == "id-gws-a" {
-			return errNotFound
+	cfg.User = "nobody-here"
+	f := newFakeEngine()
+	_, err := NewManager(f).Ensure(context.Background(), "b", cfg)
+	assert.Check(t, is.ErrorContains(err, `user "nobody-here": not found in the image's /etc/passwd`))
+	assert.Check(t, is.Len(f.names(), 0), "a container was left behind")
+	_, err = os.Stat(filepath.Join(cfg.WorkspaceRoot, "b"))
+	assert.Check(t, os.IsNotExist(err), "the workspace directory was left behind")
+
+	// A numeric user needs no /etc/passwd.
+	cfg.User = "1234:1234"
+	f = newFakeEngine()
+	f.passwd = ""
+	_, err = NewManager(f).Ensure(context.Background(), "b", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, !strings.Contains(f.callList(), "copyfrom"))
+}
+
+// Nested workspaces are refused both ways, from the registry (a workspace
+// whose container was removed still counts) and from the containers.
+func TestEnsureRefusesOverlap(t *testing.T) {
+	cfg := bindConfig(t)
+	f := newFakeEngine()
+	m := NewManager(f)
+	ctx := context.Background()
+	_, err := m.Ensure(ctx, "team/bob", cfg)
+	assert.NilError(t, err)
+	_, err = m.Ensure(ctx, "team/carol", cfg)
+	assert.NilError(t, err, "nesting below a plain directory is fine")
+	f.mu.Lock()
+	for id, c := range f.ctrs { // rm: the data and its record stay
+		if c.name == "gws-team-bob" {
+			delete(f.ctrs, id)
 		}
+	}
+	f.mu.Unlock()
+	before := f.names()
+	for subdir, other := range map[string]string{"team": `workspace "team/bob"`, "team/bob/src": `workspace "team/bob"`, "team/carol/x": `workspace "team/carol"`} {
+		f.calls = nil
+		_, err := m.Ensure(ctx, subdir, cfg)
+		assert.Check(t, is.ErrorIs(err, ErrOverlap), subdir)
+		assert.Check(t, is.ErrorContains(err, fmt.Sprintf("workspace %q overlaps %s", subdir, other)))
+		assert.Check(t, is.ErrorContains(err, "nothing was changed"))
+		assert.Check(t, !strings.Contains(f.callList(), "create:"), "%s: %s", subdir, f.callList())
+	}
+	assert.Check(t, is.DeepEqual(f.names(), before))
+	_, err = os.Stat(filepath.Join(cfg.WorkspaceRoot, "team", "bob", "src"))
+	assert.Check(t, os.IsNotExist(err))
+}
+
+// A container made before overlaps were refused, without a record: the new
+// workspace sees it after its own container exists, gives up, and removes
+// what it made.
+func TestEnsureOverlapWithOlderContainer(t *testing.T) {
+	cfg := bindConfig(t)
+	f := newFakeEngine()
+	placed(t, f, "p", cfg, container.StateRunning)
+	_, err := NewManager(f).Ensure(context.Background(), "p2/k", cfg)
+	assert.NilError(t, err, "no overlap")
+	_, err = NewManager(f).Ensure(context.Background(), "p/k", cfg)
+	assert.Check(t, is.ErrorIs(err, ErrOverlap))
+	assert.Check(t, is.ErrorContains(err, `workspace "p/k" overlaps workspace "p" (container gws-p)`))
+	assert.Check(t, is.DeepEqual(f.names(), []string{"gws-p2-k:running", "gws-p:running"}))
+	_, err = os.Stat(filepath.Join(cfg.WorkspaceRoot, "p", "k"))
+	assert.Check(t, os.IsNotExist(err), "the refused workspace's directory stayed")
+	_, err = os.Stat(filepath.Join(cfg.WorkspaceRoot, RegistryDir, registryWorkspaces, recordName("p/k")))
+	assert.Check(t, os.IsNotExist(err), "the refused workspace was recorded")
+}
+
+// Two overlapping workspaces created at once: the one whose container the
+// engine created first wins, whichever looks first.
+func TestEnsureOverlapRace(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		otherFirst bool
+	}{{"the other was created first", true}, {"this one was created first", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := bindConfig(t)
+			f := newFakeEngine()
+			f.onList = func() {
+				f.onList = nil
+				f.mu.Lock()
+				defer f.mu.Unlock()
+				var mine *fakeCtr
+				for _, c := range f.ctrs {
+					mine = c
+				}
+				s := specFor("team", cfg, imgID)
+				root, _ := filepath.EvalSymlinks(cfg.WorkspaceRoot)
+				other := f.addLocked(tempName(tempPrefix), container.StateCreated, container.Config{Image: DefaultImage, Labels: map[string]string{
+					LabelSubdir: "team", LabelMode: "bind", LabelConfigHash: s.hash(), LabelCreator: thisProcess(),
+				}}, container.HostConfig{Mounts: bindMounts(filepath.Join(root, "team"), cfg.SharedDir, false)})
+				mine.created = mine.created.Add(500 * time.Millisecond)
+				if tc.otherFirst {
+					other.created = mine.created.Add(-time.Nanosecond)
+				} else {
+					other.created = mine.created.Add(time.Nanosecond)
+				}
+			}
+			_, err := NewManager(f).Ensure(context.Background(), "team/bob", cfg)
+			if tc.otherFirst {
+				assert.Check(t, is.ErrorIs(err, ErrOverlap))
+				assert.Check(t, is.ErrorContains(err, `overlaps workspace "team" (container gws_new_`))
+				assert.Check(t, is.DeepEqual(f.names(), []string{"gws_new:created"}), "only the other's container is left")
+			} else {
+				assert.NilError(t, err)
+				assert.Check(t, is.DeepEqual(f.names(), []string{"gws-team-bob:running", "gws_new:created"}))
+			}
+			// Same second in the list: the exact creation times decide.
+			assert.Check(t, strings.Contains(f.callList(), "list inspect:"), f.callList())
+		})
+	}
+}
+
+// Another caller's container takes the name first: it is used, and what
+// both need (the directories) is not undone.
+func TestEnsureNameRaceUsesWinner(t *testing.T) {
+	cfg := bindConfig(t)
+	f := newFakeEngine()
+	var winner *fakeCtr
+	f.onRename = func(c *fakeCtr, name string) error {
+		f.onRename = nil
+		s := specFor("a", cfg, imgID)
+		winner = f.addLocked(name, container.StateRunning, container.Config{Image: DefaultImage, Labels: map[string]string{
+			LabelSubdir: "a", LabelMode: "bind", LabelConfigHash: s.hash(), LabelConfig: s.json(),
+		}}, c.hc)
 		return nil
 	}
 	res, err := NewManager(f).Ensure(context.Background(), "a", cfg)
 	assert.NilError(t, err)
-	assert.Check(t, is.Equal(res.Action, ActionCreated))
-	assert.Check(t, is.Equal(f.callList(), "inspect:gws-a start:id-gws-a inspect:gws-a image:agent/workspace:latest create:gws-a start:new"))
+	assert.Check(t, is.Equal(res.ID, winner.id))
+	assert.Check(t, is.Equal(res.Action, ActionRunning))
+	assert.Check(t, is.DeepEqual(f.names(), []string{"gws-a:running"}))
+	_, err = os.Stat(filepath.Join(cfg.WorkspaceRoot, "a"))
+	assert.Check(t, err, "the winner's directory was removed")
 }
 
-// Another caller creates the container first: its container is used.
-func TestEnsureConflictUsesWinner(t *testing.T) {
-	cfg := bindConfig(t)
-	f := engine(states(nil, ptr(ours("a", cfg, container.StateCreated))))
-	f.createFn = func(*container.Config, *container.HostConfig, string) (container.CreateResponse, error) {
-		return container.CreateResponse{}, errConflict
+// A failure gives the engine's words at once and removes what this call
+// made: the container, the directories, the record.
+func TestEnsureFailureRemovesWhatItMade(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(*fakeEngine, *Config)
+		err   string
+	}{
+		{name: "missing network", setup: func(_ *fakeEngine, c *Config) { c.Network = "nope" },
+			err: "network nope: network nope not found"},
+		{name: "bad capability", setup: func(f *fakeEngine, c *Config) {
+			c.CapAdd = []string{"FOO"}
+			f.onCreate = func(string, *container.Config, *container.HostConfig) error {
+				return cerrdefs.ErrInvalidArgument.WithMessage(`invalid CapAdd: unknown capability: "CAP_FOO"`)
+			}
+		}, err: `create container gws-team-a: invalid CapAdd: unknown capability: "CAP_FOO"`},
+		{name: "start fails while the container exists", setup: func(f *fakeEngine, _ *Config) {
+			f.onStart = func(*fakeCtr) error {
+				return cerrdefs.ErrNotFound.WithMessage("failed to set up container networking: network gone not found")
+			}
+		}, err: "start container gws-team-a: failed to set up container networking: network gone not found"},
+		{name: "missing image", setup: func(f *fakeEngine, c *Config) { c.Image = "nowhere/x" },
+			err: "pull image nowhere/x: no registry here"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := bindConfig(t)
+			f := newFakeEngine()
+			tc.setup(f, &cfg)
+			start := time.Now()
+			_, err := NewManager(f).Ensure(context.Background(), "team/a", cfg)
+			assert.Check(t, is.ErrorContains(err, tc.err))
+			assert.Check(t, time.Since(start) < 10*time.Second, "took %s: retried", time.Since(start))
+			assert.Check(t, is.Len(f.names(), 0), "containers left: %v", f.names())
+			_, err = os.Stat(filepath.Join(cfg.WorkspaceRoot, "team"))
+			assert.Check(t, os.IsNotExist(err), "directories left")
+			entries, _ := os.ReadDir(filepath.Join(cfg.WorkspaceRoot, RegistryDir, registryWorkspaces))
+			assert.Check(t, is.Len(entries, 0), "a record was left")
+		})
 	}
+}
+
+// A replacement is made and checked first; a failure leaves the old
+// container running, under its name.
+func TestEnsureReplaceWithoutGap(t *testing.T) {
+	setup := func(t *testing.T) (*fakeEngine, Config, *fakeCtr) {
+		cfg := bindConfig(t)
+		f := newFakeEngine()
+		old := placed(t, f, "a", cfg, container.StateRunning)
+		old.cfg.Volumes = map[string]struct{}{"/data": {}}
+		old.hc.Mounts = append(old.hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: "0123anon", Target: "/data"})
+		cfg.Recreate = RecreateIfChanged
+		f.calls = nil
+		return f, cfg, old
+	}
+	t.Run("a typo in the user", func(t *testing.T) {
+		f, cfg, old := setup(t)
+		cfg.User = "agnet"
+		_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
+		assert.Check(t, is.ErrorContains(err, `user "agnet": not found in the image's /etc/passwd`))
+		assert.Check(t, is.DeepEqual(f.names(), []string{"gws-a:running"}))
+		assert.Check(t, f.byName("gws-a") == old)
+		assert.Check(t, !strings.Contains(f.callList(), "stop:"), f.callList())
+	})
+	t.Run("the replacement does not start", func(t *testing.T) {
+		f, cfg, old := setup(t)
+		cfg.Memory = 1 << 30
+		f.onStart = func(c *fakeCtr) error {
+			if c != old {
+				return errors.New("OCI runtime create failed: out of luck")
+			}
+			return nil
+		}
+		_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
+		assert.Check(t, is.ErrorContains(err, "start container gws-a: OCI runtime create failed: out of luck"))
+		assert.Check(t, is.DeepEqual(f.names(), []string{"gws-a:running"}))
+		assert.Check(t, f.byName("gws-a") == old, "the old container is not back under its name")
+	})
+	t.Run("replaced", func(t *testing.T) {
+		f, cfg, old := setup(t)
+		cfg.Memory = 1 << 30
+		res, err := NewManager(f).Ensure(context.Background(), "a", cfg)
+		assert.NilError(t, err)
+		assert.Check(t, is.Equal(res.Action, ActionRecreated))
+		assert.Check(t, res.ID != old.id)
+		assert.Check(t, is.DeepEqual(f.names(), []string{"gws-a:running"}))
+		assert.Check(t, is.Equal(f.callList(), "inspect:gws-a image:agent/workspace:latest create:gws_new list copyfrom:gws_new:/etc/passwd "+
+			"stop:gws-a rename:gws-a->gws_old rename:gws_new->gws-a start:gws-a remove:gws_old"))
+		// The old container's anonymous volume lives on in the new one.
+		assert.Check(t, is.Contains(f.byName("gws-a").hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: "0123anon", Target: "/data"}))
+	})
+}
+
+func TestEnsureDead(t *testing.T) {
+	defer func(d time.Duration) { deadWait = d }(deadWait)
+	deadWait = 50 * time.Millisecond
+	for _, tc := range []struct {
+		name  string
+		gone  bool
+		calls string
+	}{
+		{name: "being removed", gone: true, calls: "inspect:gws-a wait:gws-a inspect:gws-a " + cold("gws-a")},
+		{name: "stuck", gone: false, calls: "inspect:gws-a wait:gws-a remove:gws-a inspect:gws-a " + cold("gws-a")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := bindConfig(t)
+			f := newFakeEngine()
+			placed(t, f, "a", cfg, container.StateDead)
+			f.onWait = func(*fakeCtr) bool { return tc.gone }
+			f.calls = nil
+			res, err := NewManager(f).Ensure(context.Background(), "a", cfg)
+			assert.NilError(t, err)
+			assert.Check(t, is.Equal(res.Action, ActionRecreated))
+			assert.Check(t, is.Equal(f.callList(), tc.calls))
+			assert.Check(t, is.DeepEqual(f.names(), []string{"gws-a:running"}))
+		})
+	}
+}
+
+// `rm -f` runs while ensure starts the container: ensure waits for the
+// removal and creates the container again.
+func TestEnsureRaceWithRemoval(t *testing.T) {
+	cfg := bindConfig(t)
+	f := newFakeEngine()
+	c := placed(t, f, "a", cfg, container.StateExited)
+	f.onStart = func(s *fakeCtr) error {
+		if s == c {
+			c.state = container.StateRemoving
+			return cerrdefs.ErrConflict.WithMessage("container is marked for removal and cannot be started")
+		}
+		return nil
+	}
+	f.calls = nil
 	res, err := NewManager(f).Ensure(context.Background(), "a", cfg)
 	assert.NilError(t, err)
-	assert.Check(t, is.Equal(res.ID, "id-gws-a"))
-	assert.Check(t, is.Equal(res.Action, ActionStarted))
-	assert.Check(t, is.Equal(f.callList(), "inspect:gws-a image:agent/workspace:latest create:gws-a inspect:gws-a start:id-gws-a"))
+	assert.Check(t, is.Equal(res.Action, ActionCreated))
+	assert.Check(t, is.Equal(f.callList(), "inspect:gws-a list start:gws-a inspect:gws-a inspect:gws-a wait:gws-a inspect:gws-a "+cold("gws-a")))
+}
+
+func TestEnsureTaskExistsHint(t *testing.T) {
+	cfg := bindConfig(t)
+	f := newFakeEngine()
+	placed(t, f, "a", cfg, container.StateExited)
+	f.onStart = func(*fakeCtr) error {
+		return errors.New("failed to create task for container: task 0123: already exists: unknown")
+	}
+	_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
+	assert.Check(t, is.ErrorContains(err, "task 0123: already exists"))
+	assert.Check(t, is.ErrorContains(err, "`docker workspace ensure --recreate always` or `docker workspace rm -f` recovers"))
+}
+
+// A symlink below the root is never followed: not when a workspace is
+// made, and not when a stopped one is started again.
+func TestEnsureRefusesSymlinks(t *testing.T) {
+	cfg := bindConfig(t)
+	outside := t.TempDir()
+	assert.NilError(t, os.MkdirAll(filepath.Join(cfg.WorkspaceRoot, "d"), 0o755))
+	assert.NilError(t, os.Symlink(outside, filepath.Join(cfg.WorkspaceRoot, "evil")))
+	assert.NilError(t, os.Symlink("../evil", filepath.Join(cfg.WorkspaceRoot, "d", "link")))
+	f := newFakeEngine()
+	for _, subdir := range []string{"evil", "evil/x", "d/link", "d/link/y"} {
+		_, err := NewManager(f).Ensure(context.Background(), subdir, cfg)
+		assert.Check(t, is.ErrorIs(err, errSymlink), subdir)
+		assert.Check(t, is.ErrorContains(err, "is a symlink"), subdir)
+	}
+	assert.Check(t, is.Len(f.names(), 0))
+	entries, err := os.ReadDir(outside)
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(entries, 0), "something was made outside the root")
+
+	// A stopped workspace whose directory became a symlink is not started.
+	placed(t, f, "kid", cfg, container.StateExited)
+	dir := filepath.Join(cfg.WorkspaceRoot, "kid")
+	assert.NilError(t, os.Rename(dir, dir+".old"))
+	assert.NilError(t, os.Symlink("/", dir))
+	_, err = NewManager(f).Ensure(context.Background(), "kid", cfg)
+	assert.Check(t, is.ErrorIs(err, errSymlink))
+	assert.Check(t, is.ErrorContains(err, "refusing to start gws-kid"))
+	assert.Check(t, is.DeepEqual(f.names(), []string{"gws-kid:exited"}))
+}
+
+// An overlapping pair made before overlaps were refused: neither starts.
+func TestEnsureRefusesToStartAnOverlappingPair(t *testing.T) {
+	cfg := bindConfig(t)
+	f := newFakeEngine()
+	placed(t, f, "p", cfg, container.StateExited)
+	placed(t, f, "p/k", cfg, container.StateExited)
+	for _, tc := range []struct{ subdir, other string }{{"p", `workspace "p/k" (container gws-p-k)`}, {"p/k", `workspace "p" (container gws-p)`}} {
+		_, err := NewManager(f).Ensure(context.Background(), tc.subdir, cfg)
+		assert.Check(t, is.ErrorIs(err, ErrOverlap))
+		assert.Check(t, is.ErrorContains(err, "overlaps "+tc.other))
+	}
+	assert.Check(t, is.DeepEqual(f.names(), []string{"gws-p-k:exited", "gws-p:exited"}))
+}
+
+// Whoever can write a directory on a workspace's path can redirect the
+// engine's mount: such a root is refused.
+func TestEnsureRefusesUnsafeRoot(t *testing.T) {
+	cfg := bindConfig(t)
+	assert.NilError(t, os.MkdirAll(cfg.WorkspaceRoot, 0o755))
+	assert.NilError(t, os.Chmod(cfg.WorkspaceRoot, 0o777))
+	f := newFakeEngine()
+	_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
+	assert.Check(t, is.ErrorContains(err, "is writable by its group or by others (mode 0777)"))
+	assert.Check(t, is.Len(f.names(), 0))
+	if os.Geteuid() == 0 {
+		assert.NilError(t, os.Chmod(cfg.WorkspaceRoot, 0o755))
+		assert.NilError(t, os.Chown(cfg.WorkspaceRoot, 1000, 1000))
+		_, err = NewManager(f).Ensure(context.Background(), "a", cfg)
+		assert.Check(t, is.ErrorContains(err, "is owned by uid 1000"))
+		// A parent that the container user owns (an old version gave it away).
+		assert.NilError(t, os.Chown(cfg.WorkspaceRoot, 0, 0))
+		assert.NilError(t, os.MkdirAll(filepath.Join(cfg.WorkspaceRoot, "team"), 0o755))
+		assert.NilError(t, os.Chown(filepath.Join(cfg.WorkspaceRoot, "team"), 1000, 1000))
+		_, err = NewManager(f).Ensure(context.Background(), "team/a", cfg)
+		assert.Check(t, is.ErrorContains(err, "team is owned by uid 1000"))
+		assert.Check(t, is.Len(f.names(), 0))
+	}
+}
+
+func TestEnsureRefusesSharedDirOverlappingTheRoot(t *testing.T) {
+	cfg := bindConfig(t)
+	for _, shared := range []string{cfg.WorkspaceRoot, filepath.Join(cfg.WorkspaceRoot, "shared"), filepath.Dir(cfg.WorkspaceRoot)} {
+		c := cfg
+		c.SharedDir = shared
+		_, err := NewManager(newFakeEngine()).Ensure(context.Background(), "a", c)
+		assert.Check(t, is.ErrorContains(err, "overlaps the workspace root"), shared)
+	}
+	// Through a symlink.
+	link := filepath.Join(t.TempDir(), "link")
+	assert.NilError(t, os.MkdirAll(cfg.WorkspaceRoot, 0o755))
+	assert.NilError(t, os.Symlink(cfg.WorkspaceRoot, link))
+	cfg.SharedDir = link
+	f := newFakeEngine()
+	_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
+	assert.Check(t, is.ErrorContains(err, "overlaps the workspace root"))
+	assert.Check(t, is.Len(f.names(), 0))
+
+	v := volumeConfig()
+	v.SharedVolume = v.WorkspaceVolume
+	_, err = NewManager(newFakeEngine()).Ensure(context.Background(), "a", v)
+	assert.Check(t, is.ErrorContains(err, "is the workspace volume"))
+}
+
+func TestEnsureCreatesVolumeSubpath(t *testing.T) {
+	f := newFakeEngine()
+	img := f.images[DefaultImage]
+	img.Config.Volumes = map[string]struct{}{"/var/cache": {}}
+	f.images[DefaultImage] = img
+	f.fs["ws"] = newMemFS()
+	f.fs["ws"].entries["team"] = &memEntry{dir: true, uid: 0}
+	var helperHC *container.HostConfig
+	var helperLabels map[string]string
+	f.onCreate = func(name string, cfg *container.Config, hc *container.HostConfig) error {
+		if strings.HasPrefix(name, helperPrefix) {
+			helperHC, helperLabels = hc, cfg.Labels
+		}
+		return nil
+	}
+	cfg := volumeConfig()
+	res, err := NewManager(f).Ensure(context.Background(), "team/alice/src", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(res.Action, ActionCreated))
+	assert.Check(t, is.Equal(f.callList(), "inspect:gws-team-alice-src image:agent/workspace:latest create:gws_helper create:gws_new list "+
+		"copyfrom:gws_helper:/workspaces/.docker-workspace/workspaces copyfrom:gws_helper:/etc/passwd "+
+		"stat:/workspaces/team stat:/workspaces/team/alice copyto:gws_helper:/workspaces remove:gws_helper "+
+		"rename:gws_new->gws-team-alice-src start:gws-team-alice-src"))
+	assert.Check(t, is.DeepEqual(f.names(), []string{"gws-team-alice-src:running"}), "the helper was left behind")
+	// The helper: no network, the whole volume without copying the image
+	// into it, the image's VOLUME shadowed (no anonymous volume), labelled.
+	assert.Check(t, is.Equal(string(helperHC.NetworkMode), "none"))
+	assert.Check(t, is.DeepEqual(helperHC.Mounts, []mount.Mount{
+		{Type: mount.TypeVolume, Source: "ws", Target: helperMountPoint, VolumeOptions: &mount.VolumeOptions{NoCopy: true}},
+		{Type: mount.TypeTmpfs, Target: "/var/cache"},
+	}))
+	assert.Check(t, is.Equal(helperLabels[LabelHelper], "prepare"))
+	assert.Check(t, is.Equal(helperLabels[LabelCreator], thisProcess()))
+	// The missing directories: the parent root's, the workspace's own the
+	// container user's; an existing one is left as it is; the record.
+	ws := f.fs["ws"].entries
+	assert.Check(t, is.Equal(ws["team/alice"].uid, 0))
+	assert.Check(t, is.Equal(ws["team/alice/src"].uid, os.Getuid()))
+	assert.Check(t, ws["team/alice/src"].dir)
+	assert.Check(t, is.Equal(ws[".docker-workspace/workspaces/"+recordName("team/alice/src")].data, "team/alice/src"))
+	assert.Check(t, is.DeepEqual(f.byName("gws-team-alice-src").hc.Mounts, []mount.Mount{
+		{Type: mount.TypeVolume, Source: "ws", Target: WorkspaceTarget, VolumeOptions: &mount.VolumeOptions{Subpath: "team/alice/src", NoCopy: true}},
+		{Type: mount.TypeVolume, Source: "sh", Target: SharedTarget},
+	}))
+
+	// Recorded: an overlapping workspace is refused in the volume too.
+	_, err = NewManager(f).Ensure(context.Background(), "team/alice", cfg)
+	assert.Check(t, is.ErrorIs(err, ErrOverlap))
+	assert.Check(t, is.ErrorContains(err, `overlaps workspace "team/alice/src"`))
+	assert.Check(t, is.DeepEqual(f.names(), []string{"gws-team-alice-src:running"}))
+}
+
+func TestEnsureVolumeRefusesSymlinks(t *testing.T) {
+	f := newFakeEngine()
+	f.fs["ws"] = newMemFS()
+	f.fs["ws"].entries["victim"] = &memEntry{dir: true}
+	f.fs["ws"].entries["kid"] = &memEntry{link: "victim"}
+	_, err := NewManager(f).Ensure(context.Background(), "kid", volumeConfig())
+	assert.Check(t, is.ErrorIs(err, errSymlink))
+	assert.Check(t, is.ErrorContains(err, "kid in volume ws is a symlink"))
+	assert.Check(t, is.Len(f.names(), 0), "left behind: %v", f.names())
+}
+
+func TestEnsureRefusesSubpathOnOldEngine(t *testing.T) {
+	f := newFakeEngine()
+	f.version = "1.41"
+	_, err := NewManager(f).Ensure(context.Background(), "a", volumeConfig())
+	assert.Check(t, is.ErrorContains(err, "needs Docker Engine API 1.45"))
+	assert.Check(t, is.ErrorContains(err, "API 1.41"))
+	assert.Check(t, is.Equal(f.callList(), "inspect:gws-a"), "something was created")
+}
+
+// On a remote engine nothing is made on this machine: a helper makes the
+// directories on the engine's host; the container binds them with
+// CreateMountpoint, as it is created before they are made.
+func TestEnsureRemoteBind(t *testing.T) {
+	cfg := bindConfig(t)
+	cfg.CreateHostDirs = false
+	cfg.User = "1000:1000"
+	f := newFakeEngine()
+	_, err := NewManager(f).Ensure(context.Background(), "team/a", cfg)
+	assert.NilError(t, err)
+	root := f.fs[cfg.WorkspaceRoot].entries
+	assert.Check(t, is.Equal(root["team"].uid, 0))
+	assert.Check(t, is.Equal(root["team/a"].uid, 1000))
+	assert.Check(t, is.Equal(root[".docker-workspace/workspaces/"+recordName("team/a")].data, "team/a"))
+	assert.Check(t, is.Equal(f.fs[filepath.Dir(cfg.SharedDir)].entries["shared"].uid, 1000))
+	create := &mount.BindOptions{CreateMountpoint: true}
+	assert.Check(t, is.DeepEqual(f.byName("gws-team-a").hc.Mounts, []mount.Mount{
+		{Type: mount.TypeBind, Source: filepath.Join(cfg.WorkspaceRoot, "team", "a"), Target: WorkspaceTarget, BindOptions: create},
+		{Type: mount.TypeBind, Source: cfg.SharedDir, Target: SharedTarget, BindOptions: create},
+	}))
+	_, err = os.Stat(cfg.WorkspaceRoot)
+	assert.Check(t, os.IsNotExist(err), "a remote engine's path was created here")
+
+	// An engine older than API 1.42 can neither make nor bind a missing
+	// directory: no helper, the directories must exist.
+	f = newFakeEngine()
+	f.version = "1.41"
+	_, err = NewManager(f).Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(f.callList(), "inspect:gws-a image:agent/workspace:latest create:gws_new list rename:gws_new->gws-a start:gws-a"))
+}
+
+// Temporary containers that a killed process left are removed by the next
+// ensure that creates a container; those of live processes are not.
+func TestEnsureCollectsGarbage(t *testing.T) {
+	cfg := bindConfig(t)
+	f := newFakeEngine()
+	boot := bootID()
+	if boot == "" {
+		t.Skip("no /proc/sys/kernel/random/boot_id: the creator of a container cannot be told")
+	}
+	dead := f.add(tempName(tempPrefix), container.StateCreated, container.Config{Labels: map[string]string{LabelCreator: boot + ":999999999:1"}}, container.HostConfig{})
+	helper := f.add(tempName(helperPrefix), container.StateCreated, container.Config{Labels: map[string]string{LabelCreator: boot + ":1:0", LabelHelper: "prepare"}}, container.HostConfig{})
+	live := f.add(tempName(tempPrefix), container.StateCreated, container.Config{Labels: map[string]string{LabelCreator: thisProcess()}}, container.HostConfig{})
+	elsewhere := f.add(tempName(helperPrefix), container.StateCreated, container.Config{Labels: map[string]string{LabelCreator: "other-boot:1:1"}}, container.HostConfig{})
+	old := f.add(tempName(helperPrefix), container.StateCreated, container.Config{Labels: map[string]string{LabelCreator: "other-boot:1:1"}}, container.HostConfig{})
+	old.created = old.created.Add(-time.Hour)
+	notOurs := f.add(tempName(tempPrefix), container.StateCreated, container.Config{}, container.HostConfig{})
+	_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+	for _, c := range []*fakeCtr{dead, helper, old} {
+		assert.Check(t, f.byName(c.name) == nil, "%s was kept", c.name)
+	}
+	for _, c := range []*fakeCtr{live, elsewhere, notOurs} {
+		assert.Check(t, f.byName(c.name) != nil, "%s was removed", c.name)
+	}
+}
+
+// blockingClient never answers, as a hung engine.
+type blockingClient struct{ Client }
+
+func (blockingClient) ContainerInspect(ctx context.Context, _ string) (container.InspectResponse, error) {
+	<-ctx.Done()
+	return container.InspectResponse{}, ctx.Err()
+}
+
+func (blockingClient) ClientVersion() string { return "1.51" }
+
+func TestEngineCallsAreBounded(t *testing.T) {
+	m := NewManager(blockingClient{})
+	m.Timeout = 3 * time.Second
+	start := time.Now()
+	_, err := m.Ensure(context.Background(), "a", bindConfig(t))
+	var te *TimeoutError
+	assert.Assert(t, errors.As(err, &te), "%v", err)
+	assert.Check(t, is.Equal(te.Op, "inspect container gws-a"))
+	assert.Check(t, is.Equal(te.After, time.Second))
+	assert.Check(t, time.Since(start) < 3*time.Second)
+
+	// A caller's own cancellation is not a timeout.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = m.Ensure(ctx, "a", bindConfig(t))
+	assert.Check(t, errors.Is(err, context.Canceled) && !errors.As(err, &te), "%v", err)
 }
 
 func TestEnsureRefusesAnotherWorkspacesContainer(t *testing.T) {
@@ -222,8 +805,11 @@ func seedContainer(name string, status container.ContainerState, mp container.Mo
 
 func TestEnsureAdoptsSeedContainerWithOurMount(t *testing.T) {
 	cfg := bindConfig(t)
-	bind := container.MountPoint{Type: mount.TypeBind, Source: filepath.Join(cfg.WorkspaceRoot, "a"), Destination: WorkspaceTarget}
-	f := engine(states(ptr(seedContainer("gws-a", container.StateExited, bind))))
+	f := newFakeEngine()
+	assert.NilError(t, os.MkdirAll(filepath.Join(cfg.WorkspaceRoot, "a"), 0o755))
+	assert.NilError(t, os.MkdirAll(cfg.SharedDir, 0o755))
+	f.add("gws-a", container.StateExited, container.Config{Image: DefaultImage, Labels: map[string]string{"org.opencontainers.image.title": "x"}},
+		container.HostConfig{Mounts: bindMounts(filepath.Join(cfg.WorkspaceRoot, "a"), cfg.SharedDir, false)})
 	res, err := NewManager(f).Ensure(context.Background(), "a", cfg)
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(res.Action, ActionStarted))
@@ -232,8 +818,8 @@ func TestEnsureAdoptsSeedContainerWithOurMount(t *testing.T) {
 	vcfg := volumeConfig()
 	vol := container.MountPoint{Type: mount.TypeVolume, Name: "ws", Destination: WorkspaceTarget}
 	hm := mount.Mount{Type: mount.TypeVolume, Source: "ws", Target: WorkspaceTarget, VolumeOptions: &mount.VolumeOptions{Subpath: "a"}}
-	f = engine(states(ptr(seedContainer("gws-a", container.StateRunning, vol, hm))))
-	res, err = NewManager(f).Ensure(context.Background(), "a", vcfg)
+	fc := engine(states(ptr(seedContainer("gws-a", container.StateRunning, vol, hm))))
+	res, err = NewManager(fc).Ensure(context.Background(), "a", vcfg)
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(res.Action, ActionRunning))
 }
@@ -266,280 +852,67 @@ func TestEnsureRefusesSeedContainerWithOtherMount(t *testing.T) {
 
 func TestEnsureDrift(t *testing.T) {
 	cfg := bindConfig(t)
-	running := ours("a", cfg, container.StateRunning)
 	changed := cfg
 	changed.Network = "other"
 	changed.Memory = 1 << 30
 	changed.Env = []string{"TOKEN=secret"}
 
 	// never: reported, kept, one inspect.
-	f := engine(states(&running))
+	f := newFakeEngine()
+	f.networks["other"] = true
+	running := placed(t, f, "a", cfg, container.StateRunning)
+	f.calls = nil
 	res, err := NewManager(f).Ensure(context.Background(), "a", changed)
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(res.Action, ActionRunning))
 	assert.Check(t, is.DeepEqual(res.Drift, []string{"network", "limits", "env"}))
 	assert.Check(t, is.Equal(f.callList(), "inspect:gws-a"))
 
+	// if-changed without drift: kept.
+	same := cfg
+	same.Recreate = RecreateIfChanged
+	res, err = NewManager(f).Ensure(context.Background(), "a", same)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(res.Action, ActionRunning))
+	assert.Check(t, is.Equal(res.ID, running.id))
+
 	// if-changed: replaced.
 	changed.Recreate = RecreateIfChanged
-	f = engine(states(&running, nil))
 	res, err = NewManager(f).Ensure(context.Background(), "a", changed)
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(res.Action, ActionRecreated))
 	assert.Check(t, is.Len(res.Drift, 0))
-	assert.Check(t, is.Equal(f.callList(), "inspect:gws-a image:agent/workspace:latest remove:id-gws-a inspect:gws-a image:agent/workspace:latest create:gws-a start:new"))
-
-	// if-changed without drift: kept.
-	same := cfg
-	same.Recreate = RecreateIfChanged
-	f = engine(states(&running))
-	res, err = NewManager(f).Ensure(context.Background(), "a", same)
+	res, err = NewManager(f).Ensure(context.Background(), "a", changed)
 	assert.NilError(t, err)
-	assert.Check(t, is.Equal(res.Action, ActionRunning))
+	assert.Check(t, is.Equal(res.Action, ActionRunning), "replaced again")
 
 	// always: replaced once.
-	same.Recreate = RecreateAlways
-	f = engine(states(&running, nil))
-	res, err = NewManager(f).Ensure(context.Background(), "a", same)
+	changed.Recreate = RecreateAlways
+	res, err = NewManager(f).Ensure(context.Background(), "a", changed)
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(res.Action, ActionRecreated))
+	assert.Check(t, is.DeepEqual(f.names(), []string{"gws-a:running"}))
 }
 
 // The image a reference names is compared only when that can change what
 // Ensure does (recreate, or pull always): a warm ensure stays one inspect.
 func TestEnsureImageDrift(t *testing.T) {
 	cfg := bindConfig(t)
-	running := ours("a", cfg, container.StateRunning)
-	f := engine(states(&running))
-	f.imageFn = func(string) (image.InspectResponse, error) { return image.InspectResponse{ID: "sha256:2222"}, nil }
+	f := newFakeEngine()
+	placed(t, f, "a", cfg, container.StateRunning)
+	img := f.images[DefaultImage]
+	img.ID = "sha256:2222"
+	f.images[DefaultImage] = img
+	f.calls = nil
 	res, err := NewManager(f).Ensure(context.Background(), "a", cfg)
 	assert.NilError(t, err)
 	assert.Check(t, is.Len(res.Drift, 0))
 	assert.Check(t, is.Equal(f.callList(), "inspect:gws-a"))
 
 	cfg.Recreate = RecreateIfChanged
-	f = engine(states(&running, nil))
-	f.imageFn = func(string) (image.InspectResponse, error) { return image.InspectResponse{ID: "sha256:2222"}, nil }
 	res, err = NewManager(f).Ensure(context.Background(), "a", cfg)
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(res.Action, ActionRecreated))
-	assert.Check(t, strings.Contains(f.callList(), "remove:id-gws-a"))
-}
-
-func TestEnsureCreatesBind(t *testing.T) {
-	cfg := bindConfig(t)
-	cfg.Network = "gw-net"
-	cfg.User = fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid())
-	cfg.NanoCPUs, cfg.Memory, cfg.PidsLimit = 1_500_000_000, 256<<20, 100
-	cfg.ReadOnly = true
-	cfg.CapDrop, cfg.CapAdd = []string{"ALL"}, []string{"CHOWN"}
-	cfg.SecurityOpt = []string{"no-new-privileges"}
-	cfg.Labels = map[string]string{"team": "blue"}
-	cfg.Env = []string{"A=1"}
-	var gotCfg *container.Config
-	var gotHC *container.HostConfig
-	f := engine(states(nil))
-	f.createFn = func(c *container.Config, hc *container.HostConfig, name string) (container.CreateResponse, error) {
-		gotCfg, gotHC = c, hc
-		return container.CreateResponse{ID: "new"}, nil
-	}
-	m := NewManager(f)
-	m.Version = "v9"
-	res, err := m.Ensure(context.Background(), "team/alice", cfg)
-	assert.NilError(t, err)
-	assert.Check(t, is.DeepEqual(res, Result{ID: "new", Name: "gws-team-alice", Subdir: "team/alice", Action: ActionCreated, Mode: ModeBind, Image: DefaultImage}))
-	assert.Check(t, is.Equal(f.callList(), "inspect:gws-team-alice image:agent/workspace:latest create:gws-team-alice start:new"))
-
-	assert.Check(t, is.Equal(gotCfg.Image, DefaultImage))
-	assert.Check(t, is.DeepEqual([]string(gotCfg.Entrypoint), []string{"sleep", "infinity"}))
-	assert.Check(t, is.Equal(gotCfg.User, cfg.User))
-	assert.Check(t, is.DeepEqual(gotCfg.Env, []string{"A=1"}))
-	s := specFor("team/alice", cfg, imgID)
-	assert.Check(t, is.DeepEqual(gotCfg.Labels, map[string]string{
-		LabelSubdir: "team/alice", LabelMode: "bind", LabelVersion: "v9", "team": "blue",
-		LabelConfigHash: s.hash(), LabelConfig: s.json(),
-	}))
-	assert.Check(t, !strings.Contains(gotCfg.Labels[LabelConfig], "A=1"), "an env value is in a label")
-	assert.Check(t, is.Equal(string(gotHC.NetworkMode), "gw-net"))
-	assert.Check(t, gotHC.Init != nil && *gotHC.Init)
-	assert.Check(t, is.Equal(gotHC.NanoCPUs, int64(1_500_000_000)))
-	assert.Check(t, is.Equal(gotHC.Memory, int64(256<<20)))
-	assert.Check(t, gotHC.PidsLimit != nil && *gotHC.PidsLimit == 100)
-	assert.Check(t, gotHC.ReadonlyRootfs)
-	assert.Check(t, is.DeepEqual(gotHC.Tmpfs, map[string]string{"/tmp": "rw,nosuid,nodev,mode=1777"}))
-	assert.Check(t, is.DeepEqual([]string(gotHC.CapDrop), []string{"ALL"}))
-	assert.Check(t, is.DeepEqual([]string(gotHC.CapAdd), []string{"CHOWN"}))
-	assert.Check(t, is.DeepEqual(gotHC.SecurityOpt, []string{"no-new-privileges"}))
-	realRoot, err := filepath.EvalSymlinks(cfg.WorkspaceRoot)
-	assert.NilError(t, err)
-	assert.Check(t, is.DeepEqual(gotHC.Mounts, []mount.Mount{
-		{Type: mount.TypeBind, Source: filepath.Join(realRoot, "team", "alice"), Target: WorkspaceTarget},
-		{Type: mount.TypeBind, Source: cfg.SharedDir, Target: SharedTarget},
-	}))
-	for _, dir := range []string{filepath.Join(cfg.WorkspaceRoot, "team", "alice"), cfg.SharedDir} {
-		fi, err := os.Stat(dir)
-		assert.Check(t, err == nil && fi.IsDir(), "%s was not created", dir)
-	}
-}
-
-// passwdTar is a tar holding one file, as CopyFromContainer returns it.
-func passwdTar(t *testing.T, content string) io.ReadCloser {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	assert.NilError(t, tw.WriteHeader(&tar.Header{Name: "passwd", Mode: 0o644, Size: int64(len(content))}))
-	_, err := tw.Write([]byte(content))
-	assert.NilError(t, err)
-	assert.NilError(t, tw.Close())
-	return io.NopCloser(&buf)
-}
-
-func TestEnsureResolvesNamedUserThroughTheImage(t *testing.T) {
-	cfg := bindConfig(t)
-	cfg.User = "agent"
-	uid, gid := os.Getuid(), os.Getgid()
-	f := engine(states(nil))
-	f.copyFromFn = func(id, path string) (io.ReadCloser, error) {
-		assert.Check(t, is.Equal(id, "helper"))
-		return passwdTar(t, fmt.Sprintf("root:x:0:0::/root:/bin/sh\nagent:x:%d:%d::/home/agent:/bin/sh\n", uid, gid)), nil
-	}
-	_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
-	assert.NilError(t, err)
-	assert.Check(t, is.Equal(f.callList(), "inspect:gws-a image:agent/workspace:latest create: copyfrom:/etc/passwd remove:helper create:gws-a start:new"))
-
-	cfg.User = "nobody-here"
-	f = engine(states(nil))
-	f.copyFromFn = func(string, string) (io.ReadCloser, error) { return passwdTar(t, "root:x:0:0::/root:/bin/sh\n"), nil }
-	_, err = NewManager(f).Ensure(context.Background(), "b", cfg)
-	assert.Check(t, is.ErrorContains(err, `user "nobody-here": not found in the image's /etc/passwd`))
-	assert.Check(t, strings.HasSuffix(f.callList(), "remove:helper"), "the helper was left behind: %s", f.callList())
-}
-
-// On a remote engine nothing is made on this machine: a helper container
-// makes the missing directories on the engine's host, owned by the
-// container's user (API 1.42+, which can create a bind source).
-func TestEnsureRemoteBindMakesDirectoriesOnTheEngine(t *testing.T) {
-	cfg := bindConfig(t)
-	cfg.CreateHostDirs = false
-	cfg.User = "1000:1000"
-	var helperHC, finalHC *container.HostConfig
-	var entries []string
-	f := engine(states(nil))
-	f.createFn = func(_ *container.Config, hc *container.HostConfig, name string) (container.CreateResponse, error) {
-		if name == "" {
-			helperHC = hc
-			return container.CreateResponse{ID: "helper"}, nil
-		}
-		finalHC = hc
-		return container.CreateResponse{ID: "new"}, nil
-	}
-	f.statFn = func(_, p string) (container.PathStat, error) { return container.PathStat{}, cerrdefs.ErrNotFound }
-	f.copyFn = func(_, base string, content io.Reader) error {
-		tr := tar.NewReader(content)
-		for {
-			hdr, err := tr.Next()
-			if err == io.EOF {
-				return nil
-			}
-			assert.NilError(t, err)
-			assert.Check(t, is.Equal(hdr.Uid, 1000))
-			entries = append(entries, base+":"+hdr.Name)
-		}
-	}
-	_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
-	assert.NilError(t, err)
-	create := &mount.BindOptions{CreateMountpoint: true}
-	assert.Check(t, is.DeepEqual(helperHC.Mounts, []mount.Mount{
-		{Type: mount.TypeBind, Source: cfg.WorkspaceRoot, Target: helperMountPoint, BindOptions: create},
-		{Type: mount.TypeBind, Source: filepath.Dir(cfg.SharedDir), Target: helperSharedParent, BindOptions: create},
-	}))
-	assert.Check(t, is.DeepEqual(entries, []string{helperMountPoint + ":a/", helperSharedParent + ":shared/"}))
-	assert.Check(t, is.DeepEqual(finalHC.Mounts, []mount.Mount{
-		{Type: mount.TypeBind, Source: filepath.Join(cfg.WorkspaceRoot, "a"), Target: WorkspaceTarget},
-		{Type: mount.TypeBind, Source: cfg.SharedDir, Target: SharedTarget},
-	}))
-	_, err = os.Stat(cfg.WorkspaceRoot)
-	assert.Check(t, os.IsNotExist(err), "a remote engine's path was created here")
-
-	// An engine older than API 1.42 cannot create a bind source: no helper.
-	f = engine(states(nil))
-	f.version = "1.41"
-	_, err = NewManager(f).Ensure(context.Background(), "a", cfg)
-	assert.NilError(t, err)
-	assert.Check(t, is.Equal(f.callList(), "inspect:gws-a image:agent/workspace:latest create:gws-a start:new"))
-}
-
-func TestEnsureRefusesSymlinkEscape(t *testing.T) {
-	cfg := bindConfig(t)
-	outside := t.TempDir()
-	assert.NilError(t, os.MkdirAll(cfg.WorkspaceRoot, 0o755))
-	assert.NilError(t, os.Symlink(outside, filepath.Join(cfg.WorkspaceRoot, "evil")))
-	f := engine(states(nil))
-	_, err := NewManager(f).Ensure(context.Background(), "evil/x", cfg)
-	assert.Check(t, is.ErrorContains(err, "outside the workspace root"))
-	assert.Check(t, !strings.Contains(f.callList(), "create:"), f.callList())
-	_, err = os.Stat(filepath.Join(outside, "x"))
-	assert.Check(t, os.IsNotExist(err), "a directory was created outside the root")
-}
-
-func TestEnsureCreatesVolumeSubpath(t *testing.T) {
-	var created []*container.HostConfig
-	var tarHeaders []*tar.Header
-	f := engine(states(nil))
-	f.createFn = func(_ *container.Config, hc *container.HostConfig, name string) (container.CreateResponse, error) {
-		created = append(created, hc)
-		if name == "" {
-			return container.CreateResponse{ID: "helper"}, nil
-		}
-		return container.CreateResponse{ID: "new"}, nil
-	}
-	f.statFn = func(_, path string) (container.PathStat, error) {
-		if path == helperMountPoint+"/team" {
-			return container.PathStat{Mode: os.ModeDir | 0o755}, nil
-		}
-		return container.PathStat{}, cerrdefs.ErrNotFound
-	}
-	f.copyFn = func(_, _ string, content io.Reader) error {
-		tr := tar.NewReader(content)
-		for {
-			hdr, err := tr.Next()
-			if err == io.EOF {
-				return nil
-			}
-			assert.NilError(t, err)
-			tarHeaders = append(tarHeaders, hdr)
-		}
-	}
-	cfg := volumeConfig()
-	cfg.User = "1000:1000"
-	res, err := NewManager(f).Ensure(context.Background(), "team/alice/src", cfg)
-	assert.NilError(t, err)
-	assert.Check(t, is.Equal(res.Action, ActionCreated))
-	assert.Check(t, is.Equal(f.callList(), "inspect:gws-team-alice-src image:agent/workspace:latest create: stat:/workspaces/team stat:/workspaces/team/alice "+
-		"copy:/workspaces remove:helper create:gws-team-alice-src start:new"))
-	// Only the missing directories, owned by the container user: an
-	// existing one keeps its owner and mode.
-	assert.Assert(t, is.Len(tarHeaders, 2))
-	for i, name := range []string{"team/alice/", "team/alice/src/"} {
-		assert.Check(t, is.Equal(tarHeaders[i].Name, name))
-		assert.Check(t, is.Equal(tarHeaders[i].Typeflag, byte(tar.TypeDir)))
-		assert.Check(t, is.Equal(tarHeaders[i].Uid, 1000))
-		assert.Check(t, is.Equal(tarHeaders[i].Gid, 1000))
-	}
-	assert.Assert(t, is.Len(created, 2))
-	assert.Check(t, is.Equal(string(created[0].NetworkMode), "none"))
-	assert.Check(t, is.DeepEqual(created[1].Mounts, []mount.Mount{
-		{Type: mount.TypeVolume, Source: "ws", Target: WorkspaceTarget, VolumeOptions: &mount.VolumeOptions{Subpath: "team/alice/src", NoCopy: true}},
-		{Type: mount.TypeVolume, Source: "sh", Target: SharedTarget},
-	}))
-}
-
-func TestEnsureRefusesSubpathOnOldEngine(t *testing.T) {
-	f := engine(states(nil))
-	f.version = "1.41"
-	_, err := NewManager(f).Ensure(context.Background(), "a", volumeConfig())
-	assert.Check(t, is.ErrorContains(err, "needs Docker Engine API 1.45"))
-	assert.Check(t, is.ErrorContains(err, "API 1.41"))
-	assert.Check(t, is.Equal(f.callList(), "inspect:gws-a"), "something was created")
 }
 
 func TestEnsureRefusesBadInputBeforeAnyCall(t *testing.T) {
@@ -557,6 +930,7 @@ func TestEnsureRefusesBadInputBeforeAnyCall(t *testing.T) {
 		{func(c *Config) { c.Env = []string{"NOVALUE"} }, "must be KEY=VALUE"},
 		{func(c *Config) { c.Memory = -1 }, "must not be negative"},
 		{func(c *Config) { c.Recreate = "sometimes" }, "invalid recreate policy"},
+		{func(c *Config) { c.SharedDir = filepath.Join(c.WorkspaceRoot, "sh") }, "overlaps the workspace root"},
 	} {
 		cfg := bindConfig(t)
 		tc.mutate(&cfg)
@@ -566,42 +940,40 @@ func TestEnsureRefusesBadInputBeforeAnyCall(t *testing.T) {
 	assert.Check(t, is.Equal(f.callList(), ""))
 }
 
-func missingImageClient(pullErr error) *fakeClient {
-	pulled := false
-	f := engine(states(nil))
-	f.imageFn = func(string) (image.InspectResponse, error) {
-		if !pulled {
-			return image.InspectResponse{}, cerrdefs.ErrNotFound
-		}
-		return image.InspectResponse{ID: imgID}, nil
-	}
-	f.pullFn = func(string) (io.ReadCloser, error) {
+func missingImage(f *fakeEngine, pullErr error) {
+	img := f.images[DefaultImage]
+	delete(f.images, DefaultImage)
+	f.onPull = func(string) (io.ReadCloser, error) {
 		if pullErr != nil {
 			return nil, pullErr
 		}
-		pulled = true
+		f.mu.Lock()
+		f.images[DefaultImage] = img
+		f.mu.Unlock()
 		return io.NopCloser(strings.NewReader(`{"status":"Pulling from agent/workspace"}` + "\n")), nil
 	}
-	return f
 }
 
 func TestEnsurePullsMissingImage(t *testing.T) {
-	f := missingImageClient(nil)
+	f := newFakeEngine()
+	missingImage(f, nil)
 	res, err := NewManager(f).Ensure(context.Background(), "a", bindConfig(t))
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(res.Action, ActionCreated))
-	assert.Check(t, is.Equal(f.callList(), "inspect:gws-a image:agent/workspace:latest pull:agent/workspace:latest image:agent/workspace:latest create:gws-a start:new"))
+	assert.Check(t, strings.HasPrefix(f.callList(), "inspect:gws-a image:agent/workspace:latest pull:agent/workspace:latest image:agent/workspace:latest create:gws_new"), f.callList())
 }
 
 func TestEnsurePullFailureNamesImage(t *testing.T) {
-	f := missingImageClient(errors.New("dial tcp: lookup registry: no such host"))
+	f := newFakeEngine()
+	missingImage(f, errors.New("dial tcp: lookup registry: no such host"))
 	_, err := NewManager(f).Ensure(context.Background(), "a", bindConfig(t))
 	assert.Check(t, is.Error(err, "pull image agent/workspace:latest: dial tcp: lookup registry: no such host"))
 	assert.Check(t, !strings.Contains(f.callList(), "create:"))
 }
 
 func TestEnsurePullNever(t *testing.T) {
-	f := missingImageClient(nil)
+	f := newFakeEngine()
+	missingImage(f, nil)
 	cfg := bindConfig(t)
 	cfg.Pull = PullNever
 	_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
@@ -612,20 +984,13 @@ func TestEnsurePullNever(t *testing.T) {
 func TestEnsurePullAlwaysPullsFirst(t *testing.T) {
 	cfg := bindConfig(t)
 	cfg.Pull = PullAlways
-	f := missingImageClient(nil)
-	f.inspectFn = states(ptr(ours("a", cfg, container.StateRunning)))
+	f := newFakeEngine()
+	placed(t, f, "a", cfg, container.StateRunning)
+	missingImage(f, nil)
+	f.calls = nil
 	_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(f.callList(), "pull:agent/workspace:latest inspect:gws-a image:agent/workspace:latest"))
-}
-
-func TestEnsureCreateErrorIsReturned(t *testing.T) {
-	f := engine(states(nil))
-	f.createFn = func(*container.Config, *container.HostConfig, string) (container.CreateResponse, error) {
-		return container.CreateResponse{}, cerrdefs.ErrNotFound.WithMessage("network gw-net not found")
-	}
-	_, err := NewManager(f).Ensure(context.Background(), "a", bindConfig(t))
-	assert.Check(t, is.Error(err, "create container gws-a: network gw-net not found"))
 }
 
 type bufferStream struct{ strings.Builder }
@@ -634,7 +999,8 @@ func (*bufferStream) FD() uintptr      { return 0 }
 func (*bufferStream) IsTerminal() bool { return false }
 
 func TestPullProgressIsRendered(t *testing.T) {
-	f := missingImageClient(nil)
+	f := newFakeEngine()
+	missingImage(f, nil)
 	out := &bufferStream{}
 	m := NewManager(f)
 	m.PullOutput = out
@@ -647,10 +1013,23 @@ func TestPullProgressIsRendered(t *testing.T) {
 }
 
 func TestPullErrorInStreamIsReturned(t *testing.T) {
-	f := missingImageClient(nil)
-	f.pullFn = func(string) (io.ReadCloser, error) {
+	f := newFakeEngine()
+	missingImage(f, nil)
+	f.onPull = func(string) (io.ReadCloser, error) {
 		return io.NopCloser(strings.NewReader(`{"errorDetail":{"message":"manifest unknown"},"error":"manifest unknown"}` + "\n")), nil
 	}
 	_, err := NewManager(f).Ensure(context.Background(), "a", bindConfig(t))
 	assert.Check(t, is.Error(err, "pull image agent/workspace:latest: manifest unknown"))
+}
+
+// Without --user, directories go to the user the image runs as.
+func TestDirectoriesGoToTheImageUser(t *testing.T) {
+	cfg := bindConfig(t)
+	f := newFakeEngine()
+	img := image.InspectResponse{ID: imgID, Config: &dockerspec.DockerOCIImageConfig{}}
+	img.Config.User = "agent"
+	f.images[DefaultImage] = img
+	_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, strings.Contains(f.callList(), "copyfrom:gws_new:/etc/passwd"))
 }

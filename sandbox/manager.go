@@ -2,11 +2,13 @@ package sandbox
 
 import (
 	"context"
+	"time"
 
 	"github.com/docker/docker/pkg/jsonmessage"
 )
 
-// Manager manages workspace containers on one engine.
+// Manager manages workspace containers on one engine. It is safe for
+// concurrent use.
 type Manager struct {
 	client Client
 
@@ -18,9 +20,14 @@ type Manager struct {
 	RegistryAuth func(ctx context.Context, image string) (string, error)
 	// Version, when set, is recorded on new containers (LabelVersion).
 	Version string
+	// Timeout bounds each engine call that changes something; calls that
+	// only read get a third of it (see DefaultTimeout, the default).
+	Timeout time.Duration
 }
 
 // NewManager returns a Manager that talks to the engine through c.
 func NewManager(c Client) *Manager {
-	return &Manager{client: c}
+	m := &Manager{Timeout: DefaultTimeout}
+	m.client = boundedClient{c: c, m: m}
+	return m
 }

@@ -20,6 +20,10 @@ func (m *Manager) Stop(ctx context.Context, subdir string, timeout *int) (found 
 	if err != nil || !found {
 		return found, err
 	}
+	return m.stopInspected(ctx, ctr, timeout)
+}
+
+func (m *Manager) stopInspected(ctx context.Context, ctr container.InspectResponse, timeout *int) (found bool, err error) {
 	t := DefaultStopTimeout
 	if timeout != nil {
 		t = *timeout
@@ -47,7 +51,8 @@ func (m *Manager) Remove(ctx context.Context, subdir string, force bool) (found 
 	return m.removeInspected(ctx, ctr, force)
 }
 
-// removeInspected removes a container that inspectOwn found.
+// removeInspected removes a container that inspectOwn found. Of two
+// concurrent removals, the second waits for the first and succeeds too.
 func (m *Manager) removeInspected(ctx context.Context, ctr container.InspectResponse, force bool) (found bool, err error) {
 	name := trimSlash(ctr.Name)
 	if ctr.State != nil && (ctr.State.Running || ctr.State.Paused || ctr.State.Restarting) && !force {
@@ -59,6 +64,11 @@ func (m *Manager) removeInspected(ctx context.Context, ctr container.InspectResp
 		return true, nil
 	case cerrdefs.IsNotFound(err):
 		return false, nil
+	case cerrdefs.IsConflict(err) && force: // removal already in progress
+		if err := m.waitRemoved(ctx, ctr.ID, removeTimeout); err != nil {
+			return true, fmt.Errorf("remove container %s: it is being removed, and still there: %w", name, err)
+		}
+		return true, nil
 	default:
 		return true, fmt.Errorf("remove container %s: %w", name, err)
 	}

@@ -1,0 +1,167 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+)
+
+// Besides the workspace containers (gws-…), sandbox makes short-lived
+// containers of its own, never started, named so that `ls` (gws-…) does not
+// list them and `docker ps -a` shows what they are:
+//
+//	gws_new_<hex>     a new workspace container, prepared before it takes
+//	                  its name (the rename is the commit)
+//	gws_old_<hex>     a replaced container, between its replacement's rename
+//	                  and its removal
+//	gws_helper_<hex>  a helper that mounts a whole volume or bind root to
+//	                  make directories and read records there
+//
+// Each carries LabelCreator. A gws_new_ or gws_helper_ container that
+// outlives its process (kill -9) is garbage: the next ensure that lists the
+// containers (to create or start one) removes it — at once when its process
+// ran on this host and is gone, else after staleAfter. Removing one whose
+// process is in fact alive is safe, only slower: that process's next call on
+// it (rename, copy) fails and it starts over. A gws_old_ container, stopped,
+// is left to prune.
+const (
+	tempPrefix   = "gws_new_"
+	oldPrefix    = "gws_old_"
+	helperPrefix = "gws_helper_"
+)
+
+// LabelCreator holds the process that made a temporary container:
+// "<boot id>:<pid>:<start time>".
+const LabelCreator = LabelPrefix + "creator"
+
+// staleAfter is when a temporary container whose creator cannot be checked
+// (another host) is garbage; its process would have given up long before.
+const staleAfter = 15 * time.Minute
+
+var tempNameRE = regexp.MustCompile(`^/?gws_(new|old|helper)_[0-9a-f]{12}$`)
+
+// tempName returns a new name of a temporary container.
+func tempName(prefix string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// thisProcess identifies this process on this host, for LabelCreator.
+var thisProcess = sync.OnceValue(func() string {
+	boot, start := bootID(), startTime(os.Getpid())
+	if boot == "" || start == "" {
+		return ""
+	}
+	return boot + ":" + strconv.Itoa(os.Getpid()) + ":" + start
+})
+
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// startTime is field 22 of /proc/PID/stat: when the process started, in
+// clock ticks since boot; with the pid, it names one process of one boot.
+func startTime(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return ""
+	}
+	fields := strings.Fields(s[i+1:])
+	if len(fields) < 20 {
+		return ""
+	}
+	return fields[19]
+}
+
+// creatorGone says whether the process a LabelCreator names is known to be
+// gone: it ran on this host, in this boot, and no process with its pid and
+// start time runs now.
+func creatorGone(label string) bool {
+	boot, rest, ok := strings.Cut(label, ":")
+	if !ok || boot == "" || boot != bootID() {
+		return false
+	}
+	pid, start, ok := strings.Cut(rest, ":")
+	n, err := strconv.Atoi(pid)
+	if !ok || err != nil {
+		return false
+	}
+	return startTime(n) != start
+}
+
+// garbage says whether a container of a container list is a temporary one
+// of ours that its process left behind. now is the engine's time: the
+// newest creation in the list (the caller's own container was just made),
+// so that a clock skew between here and the engine does not count.
+func garbage(c container.Summary, now int64) bool {
+	if len(c.Names) == 0 || !tempNameRE.MatchString(c.Names[0]) || c.State == container.StateRunning ||
+		strings.HasPrefix(trimSlash(c.Names[0]), oldPrefix) {
+		return false // a replaced container is for prune: its creator label is its first creator's
+	}
+	if _, ours := c.Labels[LabelCreator]; !ours {
+		return false
+	}
+	return creatorGone(c.Labels[LabelCreator]) || time.Duration(now-c.Created)*time.Second > staleAfter
+}
+
+// collect removes the garbage of a container list (best effort), and
+// returns the list without it.
+func (m *Manager) collect(ctx context.Context, ctrs []container.Summary) []container.Summary {
+	var now int64
+	for _, c := range ctrs {
+		now = max(now, c.Created)
+	}
+	kept := ctrs[:0:0]
+	for _, c := range ctrs {
+		if !garbage(c, now) {
+			kept = append(kept, c)
+			continue
+		}
+		// Its anonymous volumes are its own: it never ran.
+		err := m.client.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+			kept = append(kept, c)
+		}
+	}
+	return kept
+}
+
+// cleanup runs fn for what a call must undo, even when the call's context
+// is canceled (Ctrl-C), within a bounded time.
+func (m *Manager) cleanup(ctx context.Context, fn func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), boundedClient{m: m}.write())
+	defer cancel()
+	return fn(ctx)
+}
+
+// removeTemp removes a temporary container this call made (or a helper),
+// with the anonymous volumes the engine made for it: a volume mounted by
+// name (one carried over from a replaced container) is never removed.
+func (m *Manager) removeTemp(ctx context.Context, id string) error {
+	return m.cleanup(ctx, func(ctx context.Context) error {
+		err := m.client.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		return err
+	})
+}

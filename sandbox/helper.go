@@ -1,0 +1,280 @@
+package sandbox
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/mount"
+)
+
+// Where a helper container sees the workspace volume or bind root, and the
+// parent of a remote engine's shared directory.
+const (
+	helperMountPoint   = "/workspaces"
+	helperSharedParent = "/shared-parent"
+)
+
+// helperPreparer makes directories and records where only the engine can:
+// in a volume (volume_subpath mode) or on a remote engine's host (bind mode),
+// through a helper container of the workspace image that mounts the whole
+// volume or bind root. The helper is created, never started (nothing of the
+// image runs), named gws_helper_…, labelled, with nothing anonymous mounted,
+// and removed when the preparation ends (or, if this process is killed, by
+// the next ensure: see gc.go). It also reads the image's /etc/passwd.
+//
+// Its checks are those of the local case, made through the engine: each
+// element of the workspace path is looked at (the engine reports a symlink
+// as one, without following it) and a symlink or a non-directory is
+// refused; missing directories arrive as one tar of directory entries, the
+// parents root's, the workspace's own directory the container user's. Later
+// starts are not checked this way (that would cost a helper each time): no
+// tenant can change a path element of another workspace, because no
+// workspace directory holds another's and the root is seen by no container
+// (overlap.go).
+type helperPreparer struct {
+	m      *Manager
+	subdir string
+	cfg    Config
+	id     string // the helper
+	self   claim
+}
+
+func (m *Manager) newHelperPreparer(ctx context.Context, subdir string, cfg Config, img image.InspectResponse) (*helperPreparer, error) {
+	p := &helperPreparer{m: m, subdir: subdir, cfg: cfg}
+	hc := &container.HostConfig{NetworkMode: "none"}
+	if cfg.Mode == ModeVolumeSubpath {
+		p.self = claim{subdir: subdir, volume: cfg.WorkspaceVolume, subpath: subdir}
+		hc.Mounts = []mount.Mount{{
+			Type: mount.TypeVolume, Source: cfg.WorkspaceVolume, Target: helperMountPoint,
+			VolumeOptions: &mount.VolumeOptions{NoCopy: true},
+		}}
+	} else {
+		p.self = claim{subdir: subdir, bind: filepath.Join(cfg.WorkspaceRoot, filepath.FromSlash(subdir))}
+		create := &mount.BindOptions{CreateMountpoint: true}
+		hc.Mounts = []mount.Mount{
+			{Type: mount.TypeBind, Source: cfg.WorkspaceRoot, Target: helperMountPoint, BindOptions: create},
+			{Type: mount.TypeBind, Source: filepath.Dir(filepath.Clean(cfg.SharedDir)), Target: helperSharedParent, BindOptions: create},
+		}
+	}
+	hc.Mounts = append(hc.Mounts, volumeShadows(img, hc.Mounts)...)
+	resp, err := m.client.ContainerCreate(ctx, &container.Config{
+		Image: img.ID, Entrypoint: []string{"true"}, Labels: temporaryLabels(map[string]string{LabelHelper: "prepare"}),
+	}, hc, nil, nil, tempName(helperPrefix))
+	if err != nil {
+		return nil, fmt.Errorf("create helper container: %w", err)
+	}
+	p.id = resp.ID
+	return p, nil
+}
+
+// volumeShadows are tmpfs mounts over the VOLUME paths an image declares,
+// so that a container that only serves as a helper gets no anonymous volume.
+func volumeShadows(img image.InspectResponse, mounts []mount.Mount) []mount.Mount {
+	if img.Config == nil {
+		return nil
+	}
+	var out []mount.Mount
+	for _, v := range sortedKeys(img.Config.Volumes) {
+		taken := false
+		for _, m := range mounts {
+			taken = taken || path.Clean(v) == m.Target || strings.HasPrefix(path.Clean(v), m.Target+"/")
+		}
+		if !taken {
+			out = append(out, mount.Mount{Type: mount.TypeTmpfs, Target: path.Clean(v)})
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// temporaryLabels adds LabelCreator to the labels of a temporary container.
+func temporaryLabels(labels map[string]string) map[string]string {
+	labels[LabelCreator] = thisProcess()
+	return labels
+}
+
+func (p *helperPreparer) mounts() []mount.Mount {
+	if p.cfg.Mode == ModeVolumeSubpath {
+		return []mount.Mount{
+			{
+				// NoCopy: the engine would copy the image's WorkspaceTarget
+				// (content and owner) into an empty subdir on first mount.
+				Type: mount.TypeVolume, Source: p.cfg.WorkspaceVolume, Target: WorkspaceTarget,
+				VolumeOptions: &mount.VolumeOptions{Subpath: p.subdir, NoCopy: true},
+			},
+			{Type: mount.TypeVolume, Source: p.cfg.SharedVolume, Target: SharedTarget},
+		}
+	}
+	return bindMounts(p.self.bind, filepath.Clean(p.cfg.SharedDir), true)
+}
+
+func (p *helperPreparer) claim() claim { return p.self }
+
+func (p *helperPreparer) where() string {
+	if p.cfg.Mode == ModeVolumeSubpath {
+		return "volume " + p.cfg.WorkspaceVolume
+	}
+	return p.cfg.WorkspaceRoot + " on the engine's host"
+}
+
+func (p *helperPreparer) records(ctx context.Context) ([]claim, error) {
+	rc, _, err := p.m.client.CopyFromContainer(ctx, p.id, path.Join(helperMountPoint, registryPath))
+	if cerrdefs.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the records of %s: %w", p.where(), err)
+	}
+	defer rc.Close()
+	subdirs, err := recordsFromTar(rc)
+	if err != nil {
+		return nil, fmt.Errorf("read the records of %s: %w", p.where(), err)
+	}
+	if p.cfg.Mode == ModeVolumeSubpath {
+		return recordClaims(subdirs, "", p.cfg.WorkspaceVolume, p.where()), nil
+	}
+	return recordClaims(subdirs, p.cfg.WorkspaceRoot, "", p.where()), nil
+}
+
+func (p *helperPreparer) userDB(string) string { return p.id }
+
+// finish makes the directories and the record; the helper is removed then,
+// before the new container starts.
+func (p *helperPreparer) finish(ctx context.Context, own owner) error {
+	if err := p.prepare(ctx, own); err != nil {
+		return err
+	}
+	p.close(ctx)
+	return nil
+}
+
+func (p *helperPreparer) prepare(ctx context.Context, own owner) error {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	now := time.Now()
+	dir := func(name string, o owner) error {
+		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: 0o755, Uid: o.uid, Gid: o.gid, ModTime: now})
+	}
+	missing, err := p.missing(ctx, helperMountPoint, p.subdir)
+	if err != nil {
+		return err
+	}
+	for _, d := range missing {
+		o := owner{} // a parent: root's
+		if d == p.subdir {
+			o = own
+		}
+		if err := dir(d, o); err != nil {
+			return err
+		}
+	}
+	name, content := recordFor(p.subdir)
+	for _, d := range []string{RegistryDir, registryPath} {
+		if err := dir(d, owner{}); err != nil {
+			return err
+		}
+	}
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: path.Join(registryPath, name), Mode: 0o644, Size: int64(len(content)), ModTime: now}); err != nil {
+		return err
+	}
+	if _, err := tw.Write(content); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	if err := p.m.client.CopyToContainer(ctx, p.id, helperMountPoint, &buf, container.CopyToContainerOptions{}); err != nil {
+		return fmt.Errorf("create workspace %q in %s: %w", p.subdir, p.where(), err)
+	}
+	if p.cfg.Mode == ModeBind {
+		return p.sharedDir(ctx, own)
+	}
+	return nil
+}
+
+// missing looks at each element of rel below base, as the engine sees it,
+// and returns those that do not exist (slash paths relative to base); a
+// symlink or a non-directory is refused.
+func (p *helperPreparer) missing(ctx context.Context, base, rel string) ([]string, error) {
+	elems := strings.Split(rel, "/")
+	for i := range elems {
+		sub := strings.Join(elems[:i+1], "/")
+		st, err := p.m.client.ContainerStatPath(ctx, p.id, path.Join(base, sub))
+		if cerrdefs.IsNotFound(err) {
+			var out []string
+			for j := i; j < len(elems); j++ {
+				out = append(out, strings.Join(elems[:j+1], "/"))
+			}
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("look for %s in %s: %w", sub, p.where(), err)
+		}
+		if st.Mode&os.ModeSymlink != 0 {
+			return nil, fmt.Errorf("workspace %q: %s in %s is a symlink: %w", p.subdir, sub, p.where(), errSymlink)
+		}
+		if !st.Mode.IsDir() {
+			return nil, fmt.Errorf("workspace %q: %s in %s is not a directory", p.subdir, sub, p.where())
+		}
+	}
+	return nil, nil
+}
+
+// sharedDir makes a remote engine's missing shared directory, the container
+// user's (its parents are made root's by the engine).
+func (p *helperPreparer) sharedDir(ctx context.Context, own owner) error {
+	base := filepath.Base(filepath.Clean(p.cfg.SharedDir))
+	st, err := p.m.client.ContainerStatPath(ctx, p.id, path.Join(helperSharedParent, base))
+	if err == nil {
+		if !st.Mode.IsDir() && st.Mode&os.ModeSymlink == 0 {
+			return fmt.Errorf("shared directory %s on the engine's host is not a directory", p.cfg.SharedDir)
+		}
+		return nil
+	}
+	if !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("look for the shared directory %s: %w", p.cfg.SharedDir, err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: base + "/", Mode: 0o755, Uid: own.uid, Gid: own.gid, ModTime: time.Now()}); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	if err := p.m.client.CopyToContainer(ctx, p.id, helperSharedParent, &buf, container.CopyToContainerOptions{}); err != nil {
+		return fmt.Errorf("create the shared directory %s: %w", p.cfg.SharedDir, err)
+	}
+	return nil
+}
+
+// undo: what a helper made (directories, a record) cannot be removed
+// through the engine's API; an empty directory and its record stay, as
+// after `rm`.
+func (p *helperPreparer) undo(context.Context) {}
+
+func (p *helperPreparer) close(ctx context.Context) {
+	if p.id != "" {
+		_ = p.m.removeTemp(ctx, p.id)
+		p.id = ""
+	}
+}

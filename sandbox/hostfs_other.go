@@ -1,0 +1,35 @@
+//go:build !unix
+
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+)
+
+// Making workspace directories on this host, safely, needs the descriptor
+// calls of a Unix system (see hostfs_unix.go). Elsewhere a local engine's
+// bind mode is refused; volume_subpath mode works.
+
+var errSymlink = errors.New("symlinks are never followed below a workspace root")
+
+var errNoHostFS = fmt.Errorf("bind mode with a local engine is not supported on %s: use volume_subpath mode", runtime.GOOS)
+
+type hostDir struct{ path string }
+
+func (d *hostDir) Close() error                           { return nil }
+func (d *hostDir) own(owner, bool) error                  { return errNoHostFS }
+func (d *hostDir) ownInPrivateParent(owner, bool) error   { return errNoHostFS }
+func mkdirAllSafe(string, string) (*hostDir, bool, error) { return nil, false, errNoHostFS }
+
+type localRoot struct{ *hostDir }
+
+func openLocalRoot(string, bool) (*localRoot, error) { return nil, errNoHostFS }
+func (r *localRoot) workspaceDir(string, bool) (*hostDir, []string, error) {
+	return nil, nil, errNoHostFS
+}
+func (r *localRoot) removeCreated([]string)      {}
+func (r *localRoot) records() ([]string, error)  { return nil, errNoHostFS }
+func (r *localRoot) record(string) (bool, error) { return false, errNoHostFS }
+func (r *localRoot) unrecord(string)             {}

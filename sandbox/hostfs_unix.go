@@ -1,0 +1,499 @@
+//go:build unix
+
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// This file holds what sandbox does to the files of a local engine's host
+// (bind mode, CreateHostDirs). Nothing below a workspace root is ever
+// reached by name: every directory is opened from its parent's file
+// descriptor without following a symlink (O_NOFOLLOW on each element, as
+// moby's safepath and Kubernetes' safe-open do), created with mkdirat and
+// given to the container user with fchown on the descriptor.
+//
+// What remains is the window between these checks and the engine's own
+// mount, which resolves the path by name. It is closed by construction:
+//   - the root and every directory above it and between it and a workspace
+//     are owned by root or by the calling user and are not writable by
+//     anyone else (checked here; refused otherwise), so no other local user
+//     can rename, replace or add a path element;
+//   - workspaces never overlap (see overlap.go): no workspace directory is
+//     an ancestor of another's, and the shared directory is none of them, so
+//     no workspace container sees any path element of another workspace —
+//     the only directory of the path that a tenant can write is its own
+//     workspace directory, which is the mount's root and which it cannot
+//     rename from inside;
+//   - the registry (RegistryDir) lives in the root, which no container sees.
+
+// hostDir is a directory of the engine's host, open as a descriptor.
+type hostDir struct {
+	f    *os.File
+	path string // for messages, and for the engine: the real path
+}
+
+func (d *hostDir) Close() error {
+	if d == nil || d.f == nil {
+		return nil
+	}
+	return d.f.Close()
+}
+
+func (d *hostDir) fd() int { return int(d.f.Fd()) }
+
+// openat opens the directory elem of dir without following a symlink, and
+// says why not in a person's words.
+func openat(dirfd int, dirPath, elem string) (*hostDir, error) {
+	p := filepath.Join(dirPath, elem)
+	fd, err := unix.Openat(dirfd, elem, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err == nil {
+		return &hostDir{f: os.NewFile(uintptr(fd), p), path: p}, nil
+	}
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+		var st unix.Stat_t
+		if unix.Fstatat(dirfd, elem, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			return nil, fmt.Errorf("%s is a symlink: %w", p, errSymlink)
+		}
+		return nil, fmt.Errorf("%s is not a directory", p)
+	}
+	return nil, &os.PathError{Op: "open", Path: p, Err: err}
+}
+
+// errSymlink is wrapped by the error of a path that holds a symlink where
+// none is trusted.
+var errSymlink = errors.New("symlinks are never followed below a workspace root")
+
+// mkdirat creates the directory elem of dir (0755, whatever the umask) and
+// opens it; created is false when it existed already. A directory that a
+// racer swapped in between is not ours: it is refused, never changed.
+func mkdirat(dir *hostDir, elem string) (d *hostDir, created bool, err error) {
+	err = unix.Mkdirat(dir.fd(), elem, 0o700)
+	switch {
+	case err == nil:
+		created = true
+	case errors.Is(err, unix.EEXIST):
+	default:
+		return nil, false, &os.PathError{Op: "mkdir", Path: filepath.Join(dir.path, elem), Err: err}
+	}
+	if d, err = openat(dir.fd(), dir.path, elem); err != nil {
+		return nil, false, err
+	}
+	if created {
+		// Made 0700: nobody else could enter it before it was checked.
+		st, err := d.stat()
+		if err == nil && int(st.Uid) != os.Geteuid() {
+			err = fmt.Errorf("%s changed under us (owned by uid %d): refused", d.path, st.Uid)
+		}
+		if err == nil {
+			err = unix.Fchmod(d.fd(), 0o755)
+		}
+		if err != nil {
+			d.Close()
+			return nil, false, err
+		}
+	}
+	return d, created, nil
+}
+
+func (d *hostDir) stat() (unix.Stat_t, error) {
+	var st unix.Stat_t
+	err := unix.Fstat(d.fd(), &st)
+	if err != nil {
+		err = &os.PathError{Op: "stat", Path: d.path, Err: err}
+	}
+	return st, err
+}
+
+// checkNotWritableByOthers refuses a directory that someone other than root
+// and the calling user could change: whoever can write a directory on the
+// path of a workspace can redirect the engine's mount.
+func (d *hostDir) checkNotWritableByOthers(what string) error {
+	st, err := d.stat()
+	if err != nil {
+		return err
+	}
+	return notWritableByOthers(d.path, what, st, false)
+}
+
+func notWritableByOthers(path, what string, st unix.Stat_t, stickyOK bool) error {
+	euid := uint32(os.Geteuid())
+	if st.Uid != 0 && st.Uid != euid {
+		return fmt.Errorf("%s %s is owned by uid %d: whoever owns a directory on the path of a workspace can redirect it; make it owned by root (or uid %d): refused",
+			what, path, st.Uid, euid)
+	}
+	if st.Mode&0o022 != 0 && !(stickyOK && st.Mode&unix.S_ISVTX != 0) {
+		return fmt.Errorf("%s %s is writable by its group or by others (mode %04o): whoever can write a directory on the path of a workspace can redirect it; chmod go-w it: refused",
+			what, path, st.Mode&0o7777)
+	}
+	return nil
+}
+
+// openSafePath opens an absolute directory path, element by element from
+// "/", refusing one whose ancestors someone other than root and the calling
+// user could change (a sticky, world-writable directory such as /tmp is fine
+// when the entry below it is root's or ours). Symlinks in it are resolved
+// first: the path itself is the administrator's choice.
+func openSafePath(p, what string) (*hostDir, error) {
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, p, err)
+	}
+	fd, err := unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: "/", Err: err}
+	}
+	cur := &hostDir{f: os.NewFile(uintptr(fd), "/"), path: "/"}
+	elems := strings.Split(strings.TrimPrefix(real, "/"), "/")
+	if real == "/" {
+		elems = nil
+	}
+	for _, elem := range elems {
+		st, err := cur.stat()
+		if err == nil {
+			err = notWritableByOthers(cur.path, "directory", st, true)
+		}
+		var next *hostDir
+		if err == nil {
+			next, err = openat(cur.fd(), cur.path, elem)
+		}
+		if err == nil && st.Mode&0o022 != 0 {
+			// A sticky directory others can write: the entry must be ours.
+			var nst unix.Stat_t
+			if nst, err = next.stat(); err == nil && nst.Uid != 0 && nst.Uid != uint32(os.Geteuid()) {
+				err = fmt.Errorf("%s is owned by uid %d in %s, which others can write: they could replace it; refused", next.path, nst.Uid, cur.path)
+			}
+		}
+		cur.Close()
+		if err != nil {
+			if next != nil {
+				next.Close()
+			}
+			return nil, fmt.Errorf("%s %s: %w", what, p, err)
+		}
+		cur = next
+	}
+	return cur, nil
+}
+
+// mkdirAllSafe creates p and its missing parents (0755, owned by the calling
+// user) and opens it, with the checks of openSafePath; created is true when
+// p itself was made here.
+func mkdirAllSafe(p, what string) (d *hostDir, created bool, err error) {
+	p = filepath.Clean(p)
+	if _, err := os.Lstat(p); err == nil {
+		d, err := openSafePath(p, what)
+		return d, false, err
+	}
+	parent, elem := filepath.Dir(p), filepath.Base(p)
+	if parent == p {
+		return nil, false, fmt.Errorf("%s %s cannot be created", what, p)
+	}
+	pd, _, err := mkdirAllSafe(parent, "parent of the "+what)
+	if err != nil {
+		return nil, false, err
+	}
+	defer pd.Close()
+	// A sticky directory that others can write (/tmp) is fine: they cannot
+	// rename what we make there, and mkdirat refuses what they made.
+	st, err := pd.stat()
+	if err == nil {
+		err = notWritableByOthers(pd.path, "parent of the "+what, st, true)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return mkdirat(pd, elem)
+}
+
+// ownInPrivateParent is own for a directory given away outside a workspace
+// root (the shared directory): its owner could rename it, so its parent must
+// be one that nobody else can write, or another local user could put a
+// symlink in its place after the owner moved it.
+func (d *hostDir) ownInPrivateParent(o owner, created bool) error {
+	if o.set && o.uid != 0 && o.uid != os.Geteuid() {
+		parent := filepath.Dir(d.path)
+		var st unix.Stat_t
+		if err := unix.Lstat(parent, &st); err != nil {
+			return &os.PathError{Op: "stat", Path: parent, Err: err}
+		}
+		if err := notWritableByOthers(parent, "parent of the shared directory", st, false); err != nil {
+			return fmt.Errorf("the shared directory %s goes to uid %d, who could then move it: %w", d.path, o.uid, err)
+		}
+	}
+	return d.own(o, created)
+}
+
+// own gives a directory to the container user, through its descriptor: when
+// this call created it, or when it is empty and still the calling user's (a
+// workspace directory that an interrupted ensure made and could not give
+// away yet). A directory with content keeps its owner.
+func (d *hostDir) own(o owner, created bool) error {
+	if !o.set {
+		return nil
+	}
+	st, err := d.stat()
+	if err != nil {
+		return err
+	}
+	if int(st.Uid) == o.uid && int(st.Gid) == o.gid {
+		return nil
+	}
+	if !created {
+		if int(st.Uid) != os.Geteuid() {
+			return nil
+		}
+		if empty, err := d.empty(); err != nil || !empty {
+			return err
+		}
+	}
+	if err := unix.Fchown(d.fd(), o.uid, o.gid); err != nil {
+		return fmt.Errorf("give %s to %d:%d: %w", d.path, o.uid, o.gid, err)
+	}
+	return nil
+}
+
+func (d *hostDir) empty() (bool, error) {
+	dup, err := unix.Dup(d.fd())
+	if err != nil {
+		return false, err
+	}
+	f := os.NewFile(uintptr(dup), d.path)
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	if errors.Is(err, io.EOF) {
+		return true, nil
+	}
+	return len(names) == 0, err
+}
+
+// localRoot is a workspace root of this host, open.
+type localRoot struct {
+	*hostDir
+}
+
+// openLocalRoot opens (and, with create, makes) a workspace root.
+func openLocalRoot(root string, create bool) (*localRoot, error) {
+	var d *hostDir
+	var err error
+	if create {
+		d, _, err = mkdirAllSafe(root, "workspace root")
+	} else {
+		d, err = openSafePath(root, "workspace root")
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Entries of the root are workspaces and their parents: nobody else may
+	// add, rename or remove one, not even in a sticky directory.
+	if err := d.checkNotWritableByOthers("workspace root"); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return &localRoot{d}, nil
+}
+
+// workspaceDir walks to the directory of subdir without following a
+// symlink, creating what is missing when create is set, and returns it open,
+// with the directories this call created (first to last). Every directory
+// between the root and the workspace must be as safe as the root.
+func (r *localRoot) workspaceDir(subdir string, create bool) (d *hostDir, created []string, err error) {
+	elems := strings.Split(subdir, "/")
+	cur := r.hostDir
+	defer func() {
+		if err != nil {
+			if cur != r.hostDir {
+				cur.Close()
+			}
+			if create {
+				r.removeCreated(created)
+				created = nil
+			}
+		}
+	}()
+	for i, elem := range elems {
+		if i > 0 {
+			if err := cur.checkNotWritableByOthers("directory"); err != nil {
+				return nil, created, err
+			}
+		}
+		var next *hostDir
+		var made bool
+		if create {
+			next, made, err = mkdirat(cur, elem)
+		} else {
+			next, err = openat(cur.fd(), cur.path, elem)
+		}
+		if cur != r.hostDir {
+			cur.Close()
+		}
+		cur = r.hostDir
+		if err != nil {
+			return nil, created, fmt.Errorf("workspace %q: %w", subdir, err)
+		}
+		if made {
+			created = append(created, strings.Join(elems[:i+1], "/"))
+		}
+		cur = next
+	}
+	return cur, created, nil
+}
+
+// removeCreated removes, deepest first, the directories that a failed call
+// created, as long as they are still empty (unlinkat from the parent's
+// descriptor, never by path). Best effort.
+func (r *localRoot) removeCreated(created []string) {
+	for i := len(created) - 1; i >= 0; i-- {
+		rel := created[i]
+		parent, elem := ".", rel
+		if j := strings.LastIndex(rel, "/"); j >= 0 {
+			parent, elem = rel[:j], rel[j+1:]
+		}
+		pd := r.hostDir
+		if parent != "." {
+			var err error
+			if pd, _, err = r.workspaceDir(parent, false); err != nil {
+				return
+			}
+		}
+		_ = unix.Unlinkat(pd.fd(), elem, unix.AT_REMOVEDIR) // fails (ENOTEMPTY) if anything was put there
+		if pd != r.hostDir {
+			pd.Close()
+		}
+	}
+}
+
+// registry opens the registry directory of the root, creating it when
+// create is set; nil without error when it does not exist.
+func (r *localRoot) registry(create bool) (*hostDir, error) {
+	cur := r.hostDir
+	for _, elem := range []string{RegistryDir, registryWorkspaces} {
+		var next *hostDir
+		var err error
+		if create {
+			next, _, err = mkdirat(cur, elem)
+		} else {
+			next, err = openat(cur.fd(), cur.path, elem)
+			if errors.Is(err, os.ErrNotExist) {
+				err, next = nil, nil
+			}
+		}
+		if cur != r.hostDir {
+			cur.Close()
+		}
+		if err != nil || next == nil {
+			return nil, err
+		}
+		if err := next.checkNotWritableByOthers("registry directory"); err != nil {
+			next.Close()
+			return nil, err
+		}
+		cur = next
+	}
+	return cur, nil
+}
+
+// records reads the registry: the subdirs recorded as workspaces.
+func (r *localRoot) records() ([]string, error) {
+	reg, err := r.registry(false)
+	if err != nil || reg == nil {
+		return nil, err
+	}
+	defer reg.Close()
+	dup, err := unix.Dup(reg.fd())
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(dup), reg.path)
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", reg.path, err)
+	}
+	var subdirs []string
+	for _, name := range names {
+		if s := r.readRecord(reg, name); s != "" {
+			subdirs = append(subdirs, s)
+		}
+	}
+	return subdirs, nil
+}
+
+// record writes the registry entry of subdir, whole or not at all (written
+// aside, then linked into place); created is false when a valid one existed
+// already.
+func (r *localRoot) record(subdir string) (created bool, err error) {
+	reg, err := r.registry(true)
+	if err != nil {
+		return false, err
+	}
+	defer reg.Close()
+	name, content := recordFor(subdir)
+	tmp := name + ".new-" + strconv.Itoa(os.Getpid())
+	fd, err := unix.Openat(reg.fd(), tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return false, &os.PathError{Op: "create", Path: filepath.Join(reg.path, tmp), Err: err}
+	}
+	defer unix.Unlinkat(reg.fd(), tmp, 0)
+	f := os.NewFile(uintptr(fd), filepath.Join(reg.path, tmp))
+	_, err = f.Write(content)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return false, err
+	}
+	err = unix.Linkat(reg.fd(), tmp, reg.fd(), name, 0)
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, unix.EEXIST) {
+		return false, &os.PathError{Op: "link", Path: filepath.Join(reg.path, name), Err: err}
+	}
+	if r.readRecord(reg, name) == subdir {
+		return false, nil
+	}
+	// A record cut short (its writer died): replaced.
+	if err := unix.Renameat(reg.fd(), tmp, reg.fd(), name); err != nil {
+		return false, &os.PathError{Op: "rename", Path: filepath.Join(reg.path, name), Err: err}
+	}
+	return true, nil
+}
+
+// readRecord returns the subdir of a record file, "" if it is not one.
+func (r *localRoot) readRecord(reg *hostDir, name string) string {
+	fd, err := unix.Openat(reg.fd(), name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return ""
+	}
+	rf := os.NewFile(uintptr(fd), filepath.Join(reg.path, name))
+	defer rf.Close()
+	if st, err := rf.Stat(); err != nil || !st.Mode().IsRegular() {
+		return ""
+	}
+	b, err := io.ReadAll(io.LimitReader(rf, maxRecordLen))
+	if err != nil {
+		return ""
+	}
+	s, _ := parseRecord(name, b)
+	return s
+}
+
+// unrecord removes the registry entry of subdir (a failed first create).
+func (r *localRoot) unrecord(subdir string) {
+	reg, err := r.registry(false)
+	if err != nil || reg == nil {
+		return
+	}
+	defer reg.Close()
+	name, _ := recordFor(subdir)
+	_ = unix.Unlinkat(reg.fd(), name, 0)
+}

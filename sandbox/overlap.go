@@ -1,0 +1,327 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/mount"
+)
+
+// Workspaces never overlap: on one root (or in one volume) no workspace's
+// directory is an ancestor of another's. A workspace container sees its own
+// directory, so the container of "team" would see, change, and replace with
+// a symlink anything of "team/bob". Nesting below a plain directory ("team/"
+// holding "team/bob" and "team/carol") is fine.
+//
+// What counts as a workspace: every container that mounts one (ours, found
+// by label; those of the original module, by their workspace mount), and
+// every registry record (a workspace whose container was removed: its data
+// is still there).
+//
+// Race-free across processes, without a lock: a new workspace container is
+// created under a temporary name first, and only then are the containers
+// listed and the registry read. Of two overlapping new workspaces, the one
+// whose container the engine created first wins; the later one sees it in
+// its list and gives up. A workspace records itself in the registry only
+// after it won, before its container takes its name and starts, so a
+// workspace that won and whose container was removed since still counts.
+
+// ErrOverlap is wrapped by the error of a workspace that would overlap
+// another.
+var ErrOverlap = errors.New("workspaces must not overlap")
+
+// A claim is a workspace's hold on a directory.
+type claim struct {
+	subdir  string // "" for a container of the original module
+	bind    string // bind mode: the absolute path on the engine's host
+	volume  string // volume_subpath mode: the volume
+	subpath string // volume_subpath mode: the subpath ("" is the whole volume)
+	ctr     *container.Summary
+	where   string // for a record: the root or volume it is recorded in
+}
+
+func (c claim) String() string {
+	who := "a workspace"
+	if c.subdir != "" {
+		who = fmt.Sprintf("workspace %q", c.subdir)
+	}
+	switch {
+	case c.ctr != nil && len(c.ctr.Names) > 0:
+		return fmt.Sprintf("%s (container %s)", who, trimSlash(c.ctr.Names[0]))
+	case c.ctr != nil:
+		return fmt.Sprintf("%s (container %s)", who, short(c.ctr.ID))
+	default:
+		return fmt.Sprintf("%s (recorded in %s)", who, c.where)
+	}
+}
+
+// below says whether a's directory is a strict ancestor of b's.
+func below(a, b claim) bool {
+	switch {
+	case a.bind != "" && b.bind != "":
+		return strings.HasPrefix(b.bind, strings.TrimSuffix(a.bind, "/")+"/")
+	case a.volume != "" && a.volume == b.volume:
+		return a.subpath == "" && b.subpath != "" || strings.HasPrefix(b.subpath, a.subpath+"/") && a.subpath != ""
+	}
+	return false
+}
+
+func overlaps(a, b claim) bool { return below(a, b) || below(b, a) }
+
+// containerClaim is the claim of a container of a list, if it mounts a
+// workspace that can be told.
+func containerClaim(c *container.Summary) (claim, bool) {
+	if _, helper := c.Labels[LabelHelper]; helper {
+		return claim{}, false
+	}
+	subdir, labelled := c.Labels[LabelSubdir]
+	for _, mp := range c.Mounts {
+		if mp.Destination != WorkspaceTarget {
+			continue
+		}
+		switch {
+		case mp.Type == mount.TypeBind:
+			return claim{subdir: subdir, bind: filepath.Clean(mp.Source), ctr: c}, true
+		case mp.Type == mount.TypeVolume && labelled:
+			// Ours mount the subdir as the subpath.
+			return claim{subdir: subdir, volume: mp.Name, subpath: subdir, ctr: c}, true
+		}
+	}
+	return claim{}, false
+}
+
+// recordClaims turns the subdirs recorded in a registry into claims: below
+// the bind root bindRoot, or in the volume vol.
+func recordClaims(subdirs []string, bindRoot, vol, where string) []claim {
+	out := make([]claim, 0, len(subdirs))
+	for _, s := range subdirs {
+		c := claim{subdir: s, where: where}
+		if bindRoot != "" {
+			c.bind = filepath.Join(bindRoot, filepath.FromSlash(s))
+		} else {
+			c.volume, c.subpath = vol, s
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// listClaimants lists the containers that can hold a workspace or be
+// garbage of ours (gws-… and gws_…), and collects the garbage.
+func (m *Manager) listClaimants(ctx context.Context) ([]container.Summary, error) {
+	ctrs, err := m.listOurs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return m.collect(ctx, ctrs), nil
+}
+
+// listOurs lists the containers named gws-… and gws_….
+func (m *Manager) listOurs(ctx context.Context) ([]container.Summary, error) {
+	ctrs, err := m.client.ContainerList(ctx, container.ListOptions{
+		All:     true,
+		Filters: filters.NewArgs(filters.Arg("name", "^/?gws[-_]")),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	return ctrs, nil
+}
+
+// overlappingPairs names every pair of workspaces that overlap among the
+// containers of a list (and records), for doctor.
+func overlappingPairs(ctrs []container.Summary, records []claim) []string {
+	var claims []claim
+	for i := range ctrs {
+		if strings.HasPrefix(trimSlash(firstName(&ctrs[i])), NamePrefix) {
+			if c, ok := containerClaim(&ctrs[i]); ok {
+				claims = append(claims, c)
+			}
+		}
+	}
+	var out []string
+	for i, a := range claims {
+		for _, b := range claims[i+1:] {
+			if overlaps(a, b) {
+				out = append(out, fmt.Sprintf("%s and %s overlap: ensure starts neither; remove one (docker workspace rm) and move its data out of the other's directory", a, b))
+			}
+		}
+		for _, r := range records {
+			if r.subdir != a.subdir && overlaps(a, r) {
+				out = append(out, fmt.Sprintf("%s and %s overlap: ensure starts neither; remove the container, move its data, and delete its record in %s", a, r, registryPath))
+			}
+		}
+	}
+	return out
+}
+
+// checkNewOverlap decides whether the new workspace self, whose container
+// (under its temporary name) is selfID, may go on: not when a record
+// overlaps it, nor a container that overlaps it and that the engine created
+// before selfID. Later ones are not its concern: they will see selfID.
+func (m *Manager) checkNewOverlap(ctx context.Context, self claim, selfID string, ctrs []container.Summary, records []claim) error {
+	var mine *container.Summary
+	for i := range ctrs {
+		if ctrs[i].ID == selfID {
+			mine = &ctrs[i]
+		}
+	}
+	if mine == nil {
+		return errRace // removed under us
+	}
+	for _, r := range records {
+		if overlaps(self, r) {
+			return overlapError(self, r)
+		}
+	}
+	for i := range ctrs {
+		c := &ctrs[i]
+		if c.ID == selfID || strings.HasPrefix(trimSlash(firstName(c)), oldPrefix) {
+			continue
+		}
+		other, ok := containerClaim(c)
+		if !ok || !overlaps(self, other) {
+			continue
+		}
+		earlier, err := m.createdBefore(ctx, c, mine)
+		if err != nil {
+			return err
+		}
+		if earlier {
+			return overlapError(self, other)
+		}
+	}
+	return nil
+}
+
+// checkStartOverlap refuses to start the container of self while a
+// workspace container or a record overlaps it (a pair made before overlaps
+// were refused): neither of the two is started.
+func checkStartOverlap(self claim, selfID string, ctrs []container.Summary, records []claim) error {
+	for _, r := range records {
+		if overlaps(self, r) {
+			return overlapError(self, r)
+		}
+	}
+	for i := range ctrs {
+		c := &ctrs[i]
+		if c.ID == selfID || !strings.HasPrefix(trimSlash(firstName(c)), NamePrefix) {
+			continue // a temporary container loses to this one
+		}
+		if other, ok := containerClaim(c); ok && overlaps(self, other) {
+			return overlapError(self, other)
+		}
+	}
+	return nil
+}
+
+func firstName(c *container.Summary) string {
+	if len(c.Names) == 0 {
+		return ""
+	}
+	return c.Names[0]
+}
+
+func overlapError(self, other claim) error {
+	return fmt.Errorf("%w: workspace %q overlaps %s: the directory of one holds the other's, so one container would see the other's data; nested workspaces are refused (nesting below a plain directory is fine), nothing was changed",
+		ErrOverlap, self.subdir, other)
+}
+
+// createdBefore says whether the engine created a before b (to the
+// nanosecond; the container list has seconds only).
+func (m *Manager) createdBefore(ctx context.Context, a, b *container.Summary) (bool, error) {
+	if a.Created != b.Created {
+		return a.Created < b.Created, nil
+	}
+	ta, err := m.client.ContainerInspect(ctx, a.ID)
+	if cerrdefs.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("inspect container %s: %w", short(a.ID), err)
+	}
+	tb, err := m.client.ContainerInspect(ctx, b.ID)
+	if err != nil {
+		return false, fmt.Errorf("inspect container %s: %w", short(b.ID), err)
+	}
+	ca, errA := time.Parse(time.RFC3339Nano, ta.Created)
+	cb, errB := time.Parse(time.RFC3339Nano, tb.Created)
+	if errA == nil && errB == nil && !ca.Equal(cb) {
+		return ca.Before(cb), nil
+	}
+	return a.ID < b.ID, nil
+}
+
+// inspectClaim is the claim of an inspected container.
+func inspectClaim(subdir string, ctr container.InspectResponse) (claim, bool) {
+	s := container.Summary{ID: ctr.ID, Names: []string{ctr.Name}, Mounts: ctr.Mounts}
+	if ctr.Config != nil {
+		s.Labels = ctr.Config.Labels
+	}
+	c, ok := containerClaim(&s)
+	if ok || ctr.HostConfig == nil {
+		return c, ok
+	}
+	// A volume container of the original module: its subpath is in its
+	// HostConfig.
+	for _, mp := range ctr.Mounts {
+		for _, hm := range ctr.HostConfig.Mounts {
+			if mp.Destination == WorkspaceTarget && hm.Target == WorkspaceTarget && mp.Type == mount.TypeVolume && hm.VolumeOptions != nil {
+				return claim{subdir: subdir, volume: mp.Name, subpath: hm.VolumeOptions.Subpath, ctr: &s}, true
+			}
+		}
+	}
+	return claim{}, false
+}
+
+// checkStart is what Ensure checks before it starts a stopped container:
+// that no other workspace overlaps it (a pair made before overlaps were
+// refused is never started), and on a local engine that no symlink lies on
+// its path below the root — the engine follows symlinks at every start.
+// On a remote engine or in a volume the path is not looked at again (that
+// would cost a helper container at every start): no tenant can change a
+// path element of another workspace when none overlaps.
+func (m *Manager) checkStart(ctx context.Context, subdir string, cfg Config, ctr container.InspectResponse) error {
+	self, ok := inspectClaim(subdir, ctr)
+	if !ok {
+		return nil // no workspace mount: checkIdentity let it through as ours
+	}
+	self.subdir = subdir
+	var records []claim
+	if self.bind != "" && cfg.CreateHostDirs {
+		root := strings.TrimSuffix(self.bind, "/"+filepath.FromSlash(subdir))
+		if root == self.bind {
+			root = cfg.WorkspaceRoot
+		}
+		r, err := openLocalRoot(root, false)
+		if err != nil {
+			return fmt.Errorf("workspace %q: refusing to start %s: %w", subdir, trimSlash(ctr.Name), err)
+		}
+		defer r.Close()
+		ws, _, err := r.workspaceDir(subdir, false)
+		if err != nil {
+			return fmt.Errorf("refusing to start %s: %w", trimSlash(ctr.Name), err)
+		}
+		ws.Close()
+		subdirs, err := r.records()
+		if err != nil {
+			return err
+		}
+		records = recordClaims(subdirs, r.path, "", r.path)
+	}
+	ctrs, err := m.listClaimants(ctx)
+	if err != nil {
+		return err
+	}
+	if err := checkStartOverlap(self, ctr.ID, ctrs, records); err != nil {
+		return fmt.Errorf("refusing to start %s: %w", trimSlash(ctr.Name), err)
+	}
+	return nil
+}

@@ -1,0 +1,201 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/versions"
+)
+
+// A preparer gets the mounts of a new workspace container ready, in one of
+// three ways: on this host through file descriptors (bind mode, local
+// engine: localPreparer); through a helper container on the engine's side
+// (volume_subpath mode, and bind mode on a remote engine: helperPreparer);
+// not at all (bind mode on a remote engine older than API 1.42, which can
+// neither make a directory nor bind a missing one: the directories must
+// exist).
+type preparer interface {
+	// mounts are the new container's workspace and shared mounts.
+	mounts() []mount.Mount
+	// claim is the new workspace's hold, for the overlap check.
+	claim() claim
+	// records reads the registry of the root or volume.
+	records(ctx context.Context) ([]claim, error)
+	// userDB is the container whose /etc/passwd resolves a user name:
+	// newID (the new container itself) or a helper.
+	userDB(newID string) string
+	// finish records the workspace, makes what is missing, and gives the
+	// workspace's own directories (its directory, a new shared directory)
+	// to own.
+	finish(ctx context.Context, own owner) error
+	// undo removes, after a failure, what this call made where it can.
+	undo(ctx context.Context)
+	// close releases what the preparer holds.
+	close(ctx context.Context)
+}
+
+func (m *Manager) newPreparer(ctx context.Context, subdir string, cfg Config, img image.InspectResponse) (preparer, error) {
+	switch {
+	case cfg.Mode == ModeVolumeSubpath:
+		return m.newHelperPreparer(ctx, subdir, cfg, img)
+	case cfg.CreateHostDirs:
+		return newLocalPreparer(subdir, cfg)
+	case !versions.LessThan(m.client.ClientVersion(), apiVersionCreateMountpoint):
+		return m.newHelperPreparer(ctx, subdir, cfg, img)
+	}
+	return plainPreparer{subdir: subdir, cfg: cfg}, nil
+}
+
+// bindMounts are the mounts of bind mode.
+func bindMounts(workspace, shared string, create bool) []mount.Mount {
+	var opts *mount.BindOptions
+	if create {
+		// The directories are made (checked) before the start; the
+		// container is created before that.
+		opts = &mount.BindOptions{CreateMountpoint: true}
+	}
+	return []mount.Mount{
+		{Type: mount.TypeBind, Source: workspace, Target: WorkspaceTarget, BindOptions: opts},
+		{Type: mount.TypeBind, Source: shared, Target: SharedTarget, BindOptions: opts},
+	}
+}
+
+// localPreparer makes the directories of bind mode on this host.
+type localPreparer struct {
+	subdir        string
+	root          *localRoot
+	ws            *hostDir
+	wsCreated     []string // below the root, first to last
+	shared        *hostDir
+	sharedCreated bool
+	recorded      bool
+}
+
+func newLocalPreparer(subdir string, cfg Config) (_ *localPreparer, err error) {
+	p := &localPreparer{subdir: subdir}
+	defer func() {
+		if err != nil {
+			p.undo(context.Background())
+			p.close(context.Background())
+		}
+	}()
+	if p.root, err = openLocalRoot(cfg.WorkspaceRoot, true); err != nil {
+		return nil, err
+	}
+	// A recorded workspace above or below: refused before anything is made.
+	recs, err := p.records(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	self := claim{subdir: subdir, bind: filepath.Join(p.root.path, filepath.FromSlash(subdir))}
+	for _, r := range recs {
+		if overlaps(self, r) {
+			return nil, overlapError(self, r)
+		}
+	}
+	if real, err := filepath.EvalSymlinks(cfg.SharedDir); err == nil && overlapPaths(real, p.root.path) {
+		return nil, sharedOverlapError(cfg.SharedDir, real, p.root.path)
+	}
+	if p.shared, p.sharedCreated, err = mkdirAllSafe(cfg.SharedDir, "shared directory"); err != nil {
+		return nil, err
+	}
+	if overlapPaths(p.shared.path, p.root.path) {
+		return nil, sharedOverlapError(cfg.SharedDir, p.shared.path, p.root.path)
+	}
+	if p.ws, p.wsCreated, err = p.root.workspaceDir(subdir, true); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// overlapPaths says whether one of two clean absolute paths is the other or
+// below it.
+func overlapPaths(a, b string) bool {
+	return a == b || strings.HasPrefix(a, b+"/") || strings.HasPrefix(b, a+"/") || a == "/" || b == "/"
+}
+
+func sharedOverlapError(given, real, root string) error {
+	if given != real {
+		given += " (" + real + ")"
+	}
+	return fmt.Errorf("the shared directory %s overlaps the workspace root %s: every workspace container would see the shared directory, so the shared directory must be neither the root, nor in it, nor above it (nothing was changed)", given, root)
+}
+
+func (p *localPreparer) mounts() []mount.Mount {
+	return bindMounts(p.ws.path, p.shared.path, false)
+}
+
+func (p *localPreparer) claim() claim { return claim{subdir: p.subdir, bind: p.ws.path} }
+
+func (p *localPreparer) records(context.Context) ([]claim, error) {
+	subdirs, err := p.root.records()
+	if err != nil {
+		return nil, err
+	}
+	return recordClaims(subdirs, p.root.path, "", p.root.path), nil
+}
+
+func (p *localPreparer) userDB(newID string) string { return newID }
+
+func (p *localPreparer) finish(_ context.Context, own owner) error {
+	var err error
+	if p.recorded, err = p.root.record(p.subdir); err != nil {
+		return fmt.Errorf("record workspace %q: %w", p.subdir, err)
+	}
+	leafCreated := len(p.wsCreated) > 0 && p.wsCreated[len(p.wsCreated)-1] == p.subdir
+	if err := p.ws.own(own, leafCreated); err != nil {
+		return err
+	}
+	return p.shared.ownInPrivateParent(own, p.sharedCreated)
+}
+
+func (p *localPreparer) undo(context.Context) {
+	if p.root == nil {
+		return
+	}
+	p.root.removeCreated(p.wsCreated)
+	p.wsCreated = nil
+	if p.recorded {
+		p.root.unrecord(p.subdir)
+		p.recorded = false
+	}
+	if p.sharedCreated && p.shared != nil {
+		_ = os.Remove(p.shared.path) // only if still empty
+		p.sharedCreated = false
+	}
+}
+
+func (p *localPreparer) close(context.Context) {
+	for _, d := range []*hostDir{p.ws, p.shared} {
+		_ = d.Close()
+	}
+	if p.root != nil {
+		_ = p.root.Close()
+	}
+}
+
+// plainPreparer: the directories of a remote engine older than API 1.42,
+// which can neither make them nor be asked to; they must exist.
+type plainPreparer struct {
+	subdir string
+	cfg    Config
+}
+
+func (p plainPreparer) mounts() []mount.Mount {
+	return bindMounts(filepath.Join(p.cfg.WorkspaceRoot, filepath.FromSlash(p.subdir)), filepath.Clean(p.cfg.SharedDir), false)
+}
+
+func (p plainPreparer) claim() claim {
+	return claim{subdir: p.subdir, bind: filepath.Join(p.cfg.WorkspaceRoot, filepath.FromSlash(p.subdir))}
+}
+
+func (plainPreparer) records(context.Context) ([]claim, error) { return nil, nil }
+func (plainPreparer) userDB(newID string) string               { return newID }
+func (plainPreparer) finish(context.Context, owner) error      { return nil }
+func (plainPreparer) undo(context.Context)                     {}
+func (plainPreparer) close(context.Context)                    {}

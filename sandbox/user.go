@@ -1,0 +1,105 @@
+package sandbox
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// owner is the numeric owner of directories made for a container user.
+type owner struct {
+	uid, gid int
+	set      bool
+}
+
+// numericOwner parses "uid" and "uid:gid"; named is true for a user given
+// by name, which only the image's /etc/passwd can resolve.
+func numericOwner(user string) (own owner, named bool) {
+	if user == "" {
+		return owner{}, false
+	}
+	u, g, hasGroup := strings.Cut(user, ":")
+	uid, err := strconv.Atoi(u)
+	if err != nil {
+		return owner{}, true
+	}
+	gid := uid
+	if hasGroup {
+		if gid, err = strconv.Atoi(g); err != nil {
+			return owner{}, true
+		}
+	}
+	return owner{uid: uid, gid: gid, set: true}, false
+}
+
+// resolveOwner resolves the user a container runs as to numbers: through
+// the /etc/passwd and /etc/group of the container (of the image) from,
+// when it is given by name.
+func (m *Manager) resolveOwner(ctx context.Context, from, user string) (owner, error) {
+	own, named := numericOwner(user)
+	if !named {
+		return own, nil
+	}
+	u, g, hasGroup := strings.Cut(user, ":")
+	own = owner{set: true}
+	var err error
+	if own.uid, err = strconv.Atoi(u); err != nil {
+		entry, err := m.dbEntry(ctx, from, "/etc/passwd", u)
+		if err != nil {
+			return owner{}, fmt.Errorf("user %q: %w", user, err)
+		}
+		if own.uid, err = strconv.Atoi(entry[2]); err != nil {
+			return owner{}, fmt.Errorf("user %q: bad uid in /etc/passwd", user)
+		}
+		if own.gid, err = strconv.Atoi(entry[3]); err != nil {
+			return owner{}, fmt.Errorf("user %q: bad gid in /etc/passwd", user)
+		}
+	} else {
+		own.gid = own.uid
+	}
+	if hasGroup {
+		if own.gid, err = strconv.Atoi(g); err != nil {
+			entry, err := m.dbEntry(ctx, from, "/etc/group", g)
+			if err != nil {
+				return owner{}, fmt.Errorf("group %q: %w", g, err)
+			}
+			if own.gid, err = strconv.Atoi(entry[2]); err != nil {
+				return owner{}, fmt.Errorf("group %q: bad gid in /etc/group", g)
+			}
+		}
+	}
+	return own, nil
+}
+
+// maxDBLine bounds a line of /etc/passwd or /etc/group.
+const maxDBLine = 1 << 20
+
+// dbEntry returns the fields of the line for name in a colon-separated
+// database file of a (never started) container.
+func (m *Manager) dbEntry(ctx context.Context, containerID, file, name string) ([]string, error) {
+	rc, _, err := m.client.CopyFromContainer(ctx, containerID, file)
+	if err != nil {
+		return nil, fmt.Errorf("read the image's %s: %w", file, err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	if _, err := tr.Next(); err != nil {
+		return nil, fmt.Errorf("read the image's %s: %w", file, err)
+	}
+	sc := bufio.NewScanner(io.LimitReader(tr, 16<<20))
+	sc.Buffer(make([]byte, 0, 64<<10), maxDBLine)
+	for sc.Scan() {
+		fields := strings.Split(sc.Text(), ":")
+		if len(fields) >= 4 && fields[0] == name {
+			return fields, nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read the image's %s: %w", file, err)
+	}
+	return nil, fmt.Errorf("not found in the image's %s", file)
+}
