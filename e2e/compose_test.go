@@ -144,6 +144,26 @@ func TestComposeDownLeavesOthersAlone(t *testing.T) {
 	assert.Check(t, is.Equal(h.inspect("modern", containerName(s)).ID, id))
 }
 
+// The provider's stop (which Compose newer than 2.40 calls on `compose
+// stop`; run here as Compose runs it) of one project leaves another
+// project's workspace of the same subdir running, and stops its own.
+func TestComposeStopHonoursTheProject(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	s := h.subdir("")
+	file := providerFile(t, []string{"subdir: " + s}, "  app:\n    image: "+image+"\n    command: [\"sleep\", \"infinity\"]\n")
+	project := h.composeProject("modern", file)
+	h.compose(project, "-f", file, "up", "-d").Assert(t, icmd.Success)
+	provider := func(project string) *icmd.Result {
+		cmd := icmd.Command(filepath.Join(env.configDir, "plugins", "docker-workspace"), "compose", "--project-name="+project, "stop", "--subdir="+s, "ws")
+		return icmd.RunCmd(cmd, icmd.WithEnv(append(h.env, "DOCKER_CONFIG="+env.configDir)...))
+	}
+	provider(project+"-other").Assert(t, icmd.Expected{Out: `nothing to stop`})
+	assert.Check(t, is.Equal(h.inspect("modern", containerName(s)).State.Status, "running"), "another project stopped it")
+	provider(project).Assert(t, icmd.Expected{Out: `"stopped ` + containerName(s) + `"`})
+	assert.Check(t, is.Equal(h.inspect("modern", containerName(s)).State.Status, "exited"))
+}
+
 func TestComposeMissingSubdir(t *testing.T) {
 	requireEngine(t, "modern")
 	h := newHarness(t)

@@ -81,13 +81,26 @@ func (h *harness) subdir(suffix string) string {
 		base = base[len(base)-30:]
 	}
 	s := "e2e-" + strings.Trim(base, "-") + "-" + h.id + suffix
-	name := containerName(s)
+	return h.track(s)
+}
+
+// short returns a short subdir unique to this run ("e2e-<id><suffix>"),
+// whose container is removed when the test ends: room for nesting below it
+// within the 50 characters that a container name keeps.
+func (h *harness) short(suffix string) string {
+	return h.track("e2e-" + h.id + suffix)
+}
+
+// track removes the container of a subdir (on every test engine) when the
+// test ends, and returns the subdir.
+func (h *harness) track(subdir string) string {
+	name := containerName(subdir)
 	h.t.Cleanup(func() {
 		for _, ctx := range []string{"modern", "legacy"} {
 			h.docker("--context", ctx, "rm", "-f", name)
 		}
 	})
-	return s
+	return subdir
 }
 
 // volume creates a volume on a context, removed when the test ends.

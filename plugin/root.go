@@ -81,7 +81,8 @@ func handleSignals(cmd *cobra.Command) {
 		sigs := make(chan os.Signal, 1)
 		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 		defer signal.Stop(sigs)
-		ctx, cancel := context.WithCancelCause(c.Context())
+		parent := c.Context()
+		ctx, cancel := context.WithCancelCause(parent)
 		defer cancel(nil)
 		go func() {
 			select {
@@ -93,12 +94,17 @@ func handleSignals(cmd *cobra.Command) {
 		c.SetContext(ctx)
 		err := run(c, args)
 		var se signalError
-		if errors.As(context.Cause(ctx), &se) {
+		switch {
+		case errors.As(context.Cause(ctx), &se):
 			code := 130
 			if se.sig == syscall.SIGTERM {
 				code = 143
 			}
 			return cli.StatusError{StatusCode: code, Status: fmt.Sprintf("%s: stopped by %s", c.CommandPath(), se.sig)}
+		case err != nil && parent.Err() != nil:
+			// The docker CLI got the signal and told the plugin through its
+			// socket (the framework cancels the command's context).
+			return cli.StatusError{StatusCode: 130, Status: c.CommandPath() + ": interrupted"}
 		}
 		return err
 	}

@@ -193,10 +193,9 @@ func (m *Manager) pathExists(ctx context.Context, cfg Config, p string, haveImag
 	if !haveImage {
 		return nil, nil
 	}
-	helper, err := m.client.ContainerCreate(ctx,
+	helper, err := m.createTemp(ctx, helperPrefix,
 		&container.Config{Image: cfg.Image, Entrypoint: []string{"true"}, Labels: temporaryLabels(map[string]string{LabelHelper: "check"})},
-		&container.HostConfig{NetworkMode: "none", Mounts: []mount.Mount{{Type: mount.TypeBind, Source: p, Target: "/check"}}},
-		nil, nil, tempName(helperPrefix))
+		&container.HostConfig{NetworkMode: "none", Mounts: []mount.Mount{{Type: mount.TypeBind, Source: p, Target: "/check"}}})
 	if err != nil {
 		if strings.Contains(err.Error(), "does not exist") || strings.Contains(err.Error(), "no such file") {
 			exists := false
@@ -205,5 +204,5 @@ func (m *Manager) pathExists(ctx context.Context, cfg Config, p string, haveImag
 		return nil, fmt.Errorf("check %s on the engine: %w", p, err)
 	}
 	exists := true
-	return &exists, m.removeTemp(ctx, helper.ID)
+	return &exists, m.removeTemp(ctx, helper)
 }

@@ -316,14 +316,12 @@ func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config, o
 		hc.ReadonlyRootfs = true
 		hc.Tmpfs = map[string]string{"/tmp": "rw,nosuid,nodev,mode=1777"}
 	}
-	resp, err := m.client.ContainerCreate(ctx,
-		&container.Config{Image: cfg.Image, Entrypoint: sleepForever, User: cfg.User, Env: cfg.Env, Labels: temporaryLabels(labels)},
-		hc, nil, nil, tempName(tempPrefix))
+	id, err := m.createTemp(ctx, tempPrefix,
+		&container.Config{Image: cfg.Image, Entrypoint: sleepForever, User: cfg.User, Env: cfg.Env, Labels: temporaryLabels(labels)}, hc)
 	if err != nil {
-		p.undo(ctx)
+		p.undo(context.WithoutCancel(ctx))
 		return Result{}, fmt.Errorf("create container %s: %w", name, err)
 	}
-	id := resp.ID
 	committed := false
 	defer func() {
 		if !committed {

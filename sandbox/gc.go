@@ -75,6 +75,7 @@ func bootID() string {
 
 // startTime is field 22 of /proc/PID/stat: when the process started, in
 // clock ticks since boot; with the pid, it names one process of one boot.
+// A process that has exited (a zombie not yet reaped) has none.
 func startTime(pid int) string {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
@@ -86,7 +87,7 @@ func startTime(pid int) string {
 		return ""
 	}
 	fields := strings.Fields(s[i+1:])
-	if len(fields) < 20 {
+	if len(fields) < 20 || fields[0] == "Z" || fields[0] == "X" {
 		return ""
 	}
 	return fields[19]
@@ -164,4 +165,29 @@ func (m *Manager) removeTemp(ctx context.Context, id string) error {
 		}
 		return err
 	})
+}
+
+// createTemp creates a temporary container. When the call's context ends
+// while the engine creates it (Ctrl-C), the engine may still finish: the
+// container is then looked for by its name, for a while, and removed.
+func (m *Manager) createTemp(ctx context.Context, prefix string, cfg *container.Config, hc *container.HostConfig) (string, error) {
+	name := tempName(prefix)
+	resp, err := m.client.ContainerCreate(ctx, cfg, hc, nil, nil, name)
+	if err != nil && ctx.Err() != nil {
+		_ = m.cleanup(ctx, func(ctx context.Context) error {
+			for range 20 {
+				err := m.client.ContainerRemove(ctx, name, container.RemoveOptions{Force: true, RemoveVolumes: true})
+				if !cerrdefs.IsNotFound(err) {
+					return err
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+			return nil
+		})
+	}
+	return resp.ID, err
 }

@@ -68,13 +68,13 @@ func (m *Manager) newHelperPreparer(ctx context.Context, subdir string, cfg Conf
 		}
 	}
 	hc.Mounts = append(hc.Mounts, volumeShadows(img, hc.Mounts)...)
-	resp, err := m.client.ContainerCreate(ctx, &container.Config{
+	id, err := m.createTemp(ctx, helperPrefix, &container.Config{
 		Image: img.ID, Entrypoint: []string{"true"}, Labels: temporaryLabels(map[string]string{LabelHelper: "prepare"}),
-	}, hc, nil, nil, tempName(helperPrefix))
+	}, hc)
 	if err != nil {
 		return nil, fmt.Errorf("create helper container: %w", err)
 	}
-	p.id = resp.ID
+	p.id = id
 	return p, nil
 }
 

@@ -1,0 +1,241 @@
+package e2e
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+	"gotest.tools/v3/fs"
+	"gotest.tools/v3/icmd"
+)
+
+// Faults: interrupted and killed runs, races with removal, failures of the
+// engine. None may leave garbage, lose data, or leave a workspace without
+// its container.
+
+// leftovers are the temporary containers of ours on the modern engine.
+func (h *harness) leftovers() []string {
+	h.t.Helper()
+	return strings.Fields(h.docker("ps", "-a", "--filter", "name=^/gws_", "--format", "{{.Names}}").Assert(h.t, icmd.Success).Stdout())
+}
+
+// danglingVolumes are the volumes no container uses.
+func (h *harness) danglingVolumes() map[string]bool {
+	h.t.Helper()
+	out := map[string]bool{}
+	for _, v := range strings.Fields(h.docker("volume", "ls", "-q", "--filter", "dangling=true").Assert(h.t, icmd.Success).Stdout()) {
+		out[v] = true
+	}
+	return out
+}
+
+// interrupted is how an interrupted command ended.
+type interrupted struct {
+	ExitCode int
+	Stderr   string
+}
+
+// interrupt starts `docker workspace ARGS` in a process group of its own,
+// sends sig to the group after a random moment of up to maxDelay (as a
+// terminal's Ctrl-C, a service manager's SIGTERM or kill -9 of a session do:
+// the docker CLI and the plugin get it together), and waits.
+func (h *harness) interrupt(sig syscall.Signal, maxDelay time.Duration, args ...string) interrupted {
+	h.t.Helper()
+	cmd := exec.Command("docker", append([]string{"--config", env.configDir, "workspace"}, args...)...)
+	cmd.Env = h.env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	assert.NilError(h.t, cmd.Start())
+	time.Sleep(time.Duration(rand.Int64N(int64(maxDelay))))
+	_ = syscall.Kill(-cmd.Process.Pid, sig)
+	_ = cmd.Wait()
+	return interrupted{ExitCode: cmd.ProcessState.ExitCode(), Stderr: stderr.String()}
+}
+
+// SIGINT and SIGTERM during a cold ensure: the plugin undoes what it began
+// before it exits — no temporary container, no helper, no anonymous volume.
+// kill -9: what it left is removed by the next ensure. With an image that
+// declares a VOLUME, in both modes.
+func TestInterruptedEnsureLeavesNothing(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	img := "e2e/volumes:" + h.id
+	dir := fs.NewDir(t, "img", fs.WithFile("Dockerfile", "FROM "+image+"\nVOLUME /data\n"))
+	h.withEnv("DOCKER_BUILDKIT=0").docker("build", "-q", "-t", img, dir.Path()).Assert(t, icmd.Success)
+	t.Cleanup(func() { h.docker("rmi", "-f", img) })
+	before := h.danglingVolumes()
+	var made []string
+	t.Cleanup(func() { // the workspace containers' own anonymous volumes too
+		if len(made) > 0 {
+			h.docker(append([]string{"rm", "-f", "-v"}, made...)...)
+		}
+	})
+	n := 0
+	for _, mode := range []string{"bind", "volume_subpath"} {
+		flags := append([]string{"--image", img}, modeArgs(h, mode)...)
+		for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGKILL} {
+			codes := map[int]int{}
+			for range 6 {
+				n++
+				s := h.short(fmt.Sprintf("-i%d", n))
+				made = append(made, containerName(s))
+				res := h.interrupt(sig, 400*time.Millisecond, ensureArgs(flags, s)...)
+				codes[res.ExitCode]++
+				if sig != syscall.SIGKILL {
+					assert.Check(t, is.Len(h.leftovers(), 0), "%s %s: left behind after %s (exit %d: %s)", mode, s, sig, res.ExitCode, res.Stderr)
+				}
+			}
+			t.Logf("%s, %s: exit codes %v", mode, sig, codes)
+		}
+		killed := h.leftovers()
+		s := h.short(fmt.Sprintf("-next-%s", mode))
+		made = append(made, containerName(s))
+		h.ws(ensureArgs(flags, s)...).Assert(t, icmd.Success)
+		t.Logf("%s: left by kill -9: %v; after the next ensure: %v", mode, killed, h.leftovers())
+		assert.Check(t, is.Len(h.leftovers(), 0), "the next ensure did not collect what kill -9 left")
+	}
+	for v := range h.danglingVolumes() {
+		assert.Check(t, before[v], "anonymous volume %s left behind", v)
+	}
+}
+
+// ensure and `rm -f` of the same workspace at once: both succeed, every
+// time; the loser of two `rm -f` too.
+func TestEnsureRacesWithRemoval(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	s := h.subdir("")
+	failed := 0
+	for i := range 15 {
+		if i%3 == 0 {
+			h.ws("ensure", s).Assert(t, icmd.Success) // a warm ensure now and then
+		}
+		ens := icmd.StartCmd(icmd.Cmd{Command: []string{"docker", "--config", env.configDir, "workspace", "ensure", s}, Env: h.env})
+		rm := icmd.StartCmd(icmd.Cmd{Command: []string{"docker", "--config", env.configDir, "workspace", "rm", "-f", s}, Env: h.env})
+		for _, r := range []*icmd.Result{icmd.WaitOnCmd(time.Minute, ens), icmd.WaitOnCmd(time.Minute, rm)} {
+			if r.ExitCode != 0 {
+				failed++
+				t.Errorf("%v failed: %s", r.Cmd.Args[3:], r.Combined())
+			}
+		}
+	}
+	t.Logf("15 ensure/rm -f races: %d failed", failed)
+	h.ws("ensure", s).Assert(t, icmd.Success)
+	assert.Check(t, is.Equal(h.inspect("modern", containerName(s)).State.Status, "running"))
+
+	rms := []*icmd.Result{
+		icmd.StartCmd(icmd.Cmd{Command: []string{"docker", "--config", env.configDir, "workspace", "rm", "-f", s}, Env: h.env}),
+		icmd.StartCmd(icmd.Cmd{Command: []string{"docker", "--config", env.configDir, "workspace", "rm", "-f", s}, Env: h.env}),
+	}
+	for _, r := range rms {
+		icmd.WaitOnCmd(time.Minute, r).Assert(t, icmd.Success)
+	}
+	assert.Check(t, !h.exists("modern", containerName(s)))
+}
+
+// A replacement killed at any moment: the next plain ensure ends with one
+// running container that sees the data.
+func TestKilledReplacementRecovers(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	s := h.subdir("")
+	h.ws("ensure", s).Assert(t, icmd.Success)
+	h.docker("exec", containerName(s), "sh", "-c", "echo kept > /home/agent/workspace/f").Assert(t, icmd.Success)
+	for range 5 {
+		h.interrupt(syscall.SIGKILL, 500*time.Millisecond, "ensure", "--recreate", "always", s)
+		h.ws("ensure", s).Assert(t, icmd.Success)
+		assert.Check(t, is.Equal(h.inspect("modern", containerName(s)).State.Status, "running"))
+		h.docker("exec", containerName(s), "cat", "/home/agent/workspace/f").Assert(t, icmd.Expected{Out: "kept"})
+		out := h.docker("ps", "-a", "--filter", "name=^/"+containerName(s)+"$", "--format", "{{.Names}}").Stdout()
+		assert.Check(t, is.Equal(strings.TrimSpace(out), containerName(s)))
+	}
+	// The replacement a killed run was making is removed by the next ensure
+	// that lists the containers; a replaced container it had set aside is
+	// stopped, and left to prune.
+	left := h.leftovers()
+	t.Logf("left by 5 killed replacements: %v", left)
+	h.ws("ensure", h.subdir("-next")).Assert(t, icmd.Success)
+	for _, name := range h.leftovers() {
+		assert.Check(t, strings.HasPrefix(name, "gws_old_"), "%s was not collected", name)
+		assert.Check(t, is.Equal(h.inspect("modern", name).State.Status, "exited"))
+		h.docker("rm", "-f", name)
+	}
+}
+
+// A missing network is the engine's words, at once, and nothing is made.
+func TestMissingNetworkFailsAtOnce(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	s := h.subdir("")
+	nope := "e2e-nope-" + h.id
+	h.ws("ensure", "--network", nope, s).Assert(t, icmd.Expected{ExitCode: 1, Err: "network " + nope + " not found"})
+	assert.Check(t, !h.exists("modern", containerName(s)))
+	_, err := os.Stat(filepath.Join(h.workspaceRoot(), s))
+	assert.Check(t, os.IsNotExist(err), "its directory was made")
+	res := h.ws("doctor", "--network", nope)
+	res.Assert(t, icmd.Expected{ExitCode: 1})
+	assert.Check(t, is.Contains(res.Stdout(), "network "+nope+" does not exist on the engine"))
+}
+
+// A replacement that cannot be made (a typo in --user) leaves the old
+// container running, untouched.
+func TestFailedReplacementKeepsTheOldContainer(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	s := h.subdir("")
+	h.ws("ensure", s).Assert(t, icmd.Success)
+	before := h.inspect("modern", containerName(s))
+	h.ws("ensure", "--recreate", "if-changed", "--user", "agnet", s).Assert(t, icmd.Expected{ExitCode: 1, Err: `user "agnet": not found in the image's /etc/passwd`})
+	after := h.inspect("modern", containerName(s))
+	assert.Check(t, is.Equal(after.ID, before.ID))
+	assert.Check(t, is.Equal(after.State.Status, "running"))
+	assert.Check(t, is.Equal(after.State.StartedAt, before.State.StartedAt))
+	assert.Check(t, is.Len(h.leftovers(), 0))
+}
+
+// An engine that accepts and never answers: every command gives up in time,
+// with one line naming the context and the endpoint.
+func TestHungEngine(t *testing.T) {
+	h := newHarness(t)
+	sock := filepath.Join(t.TempDir(), "hung.sock")
+	l, err := net.Listen("unix", sock)
+	assert.NilError(t, err)
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c) // held, never answered
+		}
+	}()
+	t.Cleanup(func() { l.Close() })
+	name := "e2e-hung-" + h.id
+	h.docker("context", "create", name, "--docker", "host=unix://"+sock).Assert(t, icmd.Success)
+	t.Cleanup(func() { h.docker("context", "rm", "-f", name) })
+	for _, tc := range []struct {
+		args []string
+		op   string
+	}{
+		{[]string{"ls"}, "list containers"},
+		{[]string{"ensure", "a"}, "inspect container gws-a"},
+		{[]string{"stop", "a"}, "inspect container gws-a"},
+	} {
+		cmd := icmd.Command("docker", append([]string{"--config", env.configDir, "--context", name, "workspace", "--api-timeout", "3s"}, tc.args...)...)
+		res := icmd.RunCmd(cmd, icmd.WithEnv(h.env...), icmd.WithTimeout(2*time.Minute))
+		res.Assert(t, icmd.Expected{ExitCode: 1})
+		assert.Check(t, is.Equal(strings.TrimSpace(res.Stderr()),
+			fmt.Sprintf("the Docker engine of context %q at unix://%s did not answer within 1s (%s): is it hung? --api-timeout sets the limit", name, sock, tc.op)))
+	}
+}

@@ -1,0 +1,338 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+	"gotest.tools/v3/icmd"
+)
+
+// The attacks of a hostile tenant (inside a workspace) and of a hostile
+// local user (racing the plugin on the host) against workspace isolation.
+// Each must fail to reach any data but the attacker's own.
+
+// modeArgs are the ensure flags of a mount mode, with volumes of the test.
+func modeArgs(h *harness, mode string) []string {
+	if mode == "bind" {
+		return nil
+	}
+	return []string{"--mount-mode", "volume_subpath", "--workspace-volume", h.volume("modern", "ws"), "--shared-volume", h.volume("modern", "sh")}
+}
+
+func ensureArgs(flags []string, subdirs ...string) []string {
+	return append(append([]string{"ensure"}, flags...), subdirs...)
+}
+
+// A workspace inside another is refused both ways, whatever the tenant of
+// the outer one plants where the inner one would go; nesting below a plain
+// directory is fine; a removed container's data still counts.
+func TestNestedWorkspacesAreRefused(t *testing.T) {
+	requireEngine(t, "modern")
+	for _, mode := range []string{"bind", "volume_subpath"} {
+		t.Run(mode, func(t *testing.T) {
+			h := newHarness(t)
+			flags := modeArgs(h, mode)
+			par := h.short("-par")
+			h.ws(ensureArgs(flags, par)...).Assert(t, icmd.Success)
+			// The tenant of par prepares "kid" directories and symlinks to
+			// the whole root and to the host's /.
+			h.docker("exec", containerName(par), "sh", "-c",
+				"cd /home/agent/workspace && mkdir kid && echo mine > kid/f && ln -s / kid2 && ln -s .. kid3").Assert(t, icmd.Success)
+			for _, kid := range []string{"kid", "kid2", "kid3", "kid/deeper"} {
+				sub := h.track(par + "/" + kid)
+				res := h.ws(ensureArgs(flags, sub)...)
+				res.Assert(t, icmd.Expected{ExitCode: 1, Err: fmt.Sprintf("workspace %q overlaps workspace %q", sub, par)})
+				assert.Check(t, !h.exists("modern", containerName(sub)), "%s was created", sub)
+			}
+
+			// The other way round: the inner one first.
+			outer := h.short("-outer")
+			inner := h.track(outer + "/team/bob")
+			h.ws(ensureArgs(flags, inner)...).Assert(t, icmd.Success)
+			for _, s := range []string{outer, outer + "/team"} {
+				h.track(s)
+				h.ws(ensureArgs(flags, s)...).Assert(t, icmd.Expected{ExitCode: 1, Err: fmt.Sprintf("workspace %q overlaps workspace %q", s, inner)})
+				assert.Check(t, !h.exists("modern", containerName(s)))
+			}
+			// Below a plain directory: fine.
+			sibling := h.track(outer + "/team/carol")
+			h.ws(ensureArgs(flags, sibling)...).Assert(t, icmd.Success)
+
+			// The container of the inner one is removed, its data stays: still refused.
+			h.ws("rm", "-f", inner).Assert(t, icmd.Success)
+			h.ws(ensureArgs(flags, outer+"/team")...).Assert(t, icmd.Expected{ExitCode: 1, Err: "overlaps workspace"})
+			assert.Check(t, !h.exists("modern", containerName(outer+"/team")))
+		})
+	}
+}
+
+// The tenant of a workspace swaps every new directory in its workspace for
+// a symlink to another workspace, as fast as it can, while new workspaces
+// are asked for below it: none is made.
+func TestTenantRacerCannotRedirectANewWorkspace(t *testing.T) {
+	requireEngine(t, "modern")
+	for _, mode := range []string{"bind", "volume_subpath"} {
+		t.Run(mode, func(t *testing.T) {
+			h := newHarness(t)
+			flags := modeArgs(h, mode)
+			par, victim := h.short("-par"), h.short("-victim")
+			h.ws(ensureArgs(flags, par, victim)...).Assert(t, icmd.Success)
+			h.docker("exec", containerName(victim), "sh", "-c", "echo secret > /home/agent/workspace/secret").Assert(t, icmd.Success)
+			h.docker("exec", "-d", containerName(par), "sh", "-c",
+				`cd /home/agent/workspace; while :; do for d in kid*; do if [ -d "$d" ] && [ ! -L "$d" ]; then mv "$d" "$d.moved" && ln -s "../`+victim+`" "$d"; fi; done; done`).
+				Assert(t, icmd.Success)
+			for i := range 5 {
+				sub := h.track(fmt.Sprintf("%s/kid%d", par, i))
+				h.ws(ensureArgs(flags, sub)...).Assert(t, icmd.Expected{ExitCode: 1, Err: "overlaps workspace"})
+				assert.Check(t, !h.exists("modern", containerName(sub)))
+			}
+		})
+	}
+}
+
+// A pair made before overlaps were refused (by hand here, with the labels of
+// a container of an older version): the tenant of the outer one swaps the
+// inner one's directory for a symlink to another workspace while the inner
+// one is stopped. The inner one is never started again, and doctor says why.
+func TestOverlappingPairIsNotStarted(t *testing.T) {
+	requireEngine(t, "modern")
+	for _, mode := range []string{"bind", "volume_subpath"} {
+		t.Run(mode, func(t *testing.T) {
+			h := newHarness(t)
+			flags := modeArgs(h, mode)
+			par, victim := h.short("-par"), h.short("-victim")
+			kid := h.track(par + "/kid")
+			h.ws(ensureArgs(flags, par, victim)...).Assert(t, icmd.Success)
+			h.docker("exec", containerName(victim), "sh", "-c", "echo secret > /home/agent/workspace/secret").Assert(t, icmd.Success)
+			h.docker("exec", containerName(par), "mkdir", "/home/agent/workspace/kid").Assert(t, icmd.Success)
+			mnt := "type=bind,src=" + filepath.Join(h.workspaceRoot(), kid) + ",dst=/home/agent/workspace"
+			if mode != "bind" {
+				mnt = "type=volume,src=" + flags[3] + ",dst=/home/agent/workspace,volume-subpath=" + kid
+			}
+			h.docker("create", "--name", containerName(kid), "--label", "docker-workspace.subdir="+kid, "--label", "docker-workspace.mode="+mode,
+				"--mount", mnt, "--entrypoint", "sleep", image, "infinity").Assert(t, icmd.Success)
+
+			h.docker("exec", containerName(par), "sh", "-c", "cd /home/agent/workspace && mv kid kid.old && ln -s ../"+victim+" kid").Assert(t, icmd.Success)
+			res := h.ws(ensureArgs(flags, kid)...)
+			res.Assert(t, icmd.Expected{ExitCode: 1, Err: "refusing to start " + containerName(kid)})
+			assert.Check(t, is.Equal(h.inspect("modern", containerName(kid)).State.Status, "created"), "it was started")
+			res = h.ws(append([]string{"doctor"}, flags...)...)
+			res.Assert(t, icmd.Expected{ExitCode: 1})
+			pair := []string{fmt.Sprintf("workspace %q (container %s)", par, containerName(par)), fmt.Sprintf("workspace %q (container %s)", kid, containerName(kid))}
+			assert.Check(t, strings.Contains(res.Stdout(), pair[0]+" and "+pair[1]+" overlap") || strings.Contains(res.Stdout(), pair[1]+" and "+pair[0]+" overlap"),
+				res.Stdout())
+		})
+	}
+}
+
+// Someone replaces a stopped workspace's directory with a symlink (on a
+// local engine the plugin looks at every element again before a start).
+func TestSymlinkSwapWhileStoppedIsRefused(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	a, victim := h.subdir("-a"), h.subdir("-victim")
+	h.ws("ensure", a, victim).Assert(t, icmd.Success)
+	h.ws("stop", "-t", "1", a).Assert(t, icmd.Success)
+	dir := filepath.Join(h.workspaceRoot(), a)
+	assert.NilError(t, os.Rename(dir, dir+".old"))
+	assert.NilError(t, os.Symlink(filepath.Join(h.workspaceRoot(), victim), dir))
+	h.ws("ensure", a).Assert(t, icmd.Expected{ExitCode: 1, Err: "/" + a + " is a symlink: symlinks are never followed below a workspace root"})
+	assert.Check(t, is.Equal(h.inspect("modern", containerName(a)).State.Status, "exited"))
+	for _, root := range []string{"/", "/etc"} {
+		assert.NilError(t, os.Remove(dir))
+		assert.NilError(t, os.Symlink(root, dir))
+		h.ws("ensure", a).Assert(t, icmd.Expected{ExitCode: 1, Err: "is a symlink"})
+	}
+}
+
+// runRacer is what a hostile local user runs (TestMain calls it in a copy of
+// the test binary, as another uid): it replaces every directory that
+// appears in dir with a symlink to target, as fast as it can, until
+// SIGTERM, then prints how often it managed to.
+func runRacer(dir, target string) int {
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM)
+	swapped, refused := 0, 0
+	for {
+		select {
+		case <-stop:
+			fmt.Printf("swapped %d refused %d\n", swapped, refused)
+			return 0
+		default:
+		}
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if !e.IsDir() || strings.Contains(e.Name(), ".moved") {
+				continue
+			}
+			p := filepath.Join(dir, e.Name())
+			if os.Rename(p, p+".moved") != nil {
+				refused++
+				continue
+			}
+			if os.Symlink(target, p) == nil {
+				swapped++
+			}
+		}
+	}
+}
+
+// startRacer runs runRacer as uid:gid in a copy of this test binary.
+func startRacer(t *testing.T, uid int, dir, target string) (stop func() string) {
+	t.Helper()
+	bin, err := os.MkdirTemp("", "e2e-racer-")
+	assert.NilError(t, err)
+	t.Cleanup(func() { os.RemoveAll(bin) })
+	assert.NilError(t, os.Chmod(bin, 0o755))
+	self, err := os.Executable()
+	assert.NilError(t, err)
+	copyFile(t, self, filepath.Join(bin, "racer"), 0o755)
+	cmd := exec.Command(filepath.Join(bin, "racer"))
+	cmd.Env = append(os.Environ(), "E2E_RACER_DIR="+dir, "E2E_RACER_TARGET="+target)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	assert.NilError(t, cmd.Start())
+	time.Sleep(100 * time.Millisecond) // let it run
+	return func() string {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		return out.String()
+	}
+}
+
+func copyFile(t *testing.T, from, to string, mode os.FileMode) {
+	t.Helper()
+	src, err := os.Open(from)
+	assert.NilError(t, err)
+	defer src.Close()
+	dst, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	assert.NilError(t, err)
+	_, err = io.Copy(dst, src)
+	assert.NilError(t, err)
+	assert.NilError(t, dst.Close())
+}
+
+// A local user (uid 1000, the workspaces' user) swaps each new directory for
+// a symlink to a directory of root's, racing ensure, which creates and then
+// gives the directory away. Neither the redirect nor the chown ever lands:
+// the directories it could race in are root's, and a root it owns is refused.
+func TestLocalRacerCannotRedirectOrChown(t *testing.T) {
+	requireEngine(t, "modern")
+	if os.Geteuid() != 0 {
+		t.Skip("the racer runs as another user: this needs root")
+	}
+	const racer = 1000
+	base, err := os.MkdirTemp("", "e2e-race-")
+	assert.NilError(t, err)
+	t.Cleanup(func() { os.RemoveAll(base) })
+	assert.NilError(t, os.Chmod(base, 0o755))
+	target := filepath.Join(base, "roots-only")
+	assert.NilError(t, os.Mkdir(target, 0o700))
+	targetOK := func() {
+		t.Helper()
+		fi, err := os.Lstat(target)
+		assert.NilError(t, err)
+		assert.Check(t, is.Equal(ownerOf(t, fi), "0:0"), "the racer got the target chowned")
+		assert.Check(t, is.Equal(fi.Mode().Perm(), os.FileMode(0o700)))
+	}
+
+	t.Run("root as ensure makes it", func(t *testing.T) {
+		h := newHarness(t)
+		root := filepath.Join(base, "ws")
+		flags := []string{"--workspace-root", root, "--shared-dir", filepath.Join(base, "shared")}
+		team := h.subdir("-team")
+		h.ws(ensureArgs(flags, h.track(team+"/first"))...).Assert(t, icmd.Success)
+		fi, err := os.Stat(filepath.Join(root, team))
+		assert.NilError(t, err)
+		assert.Check(t, is.Equal(ownerOf(t, fi), "0:0"), "a parent directory was given to the container user")
+		stop := startRacer(t, racer, filepath.Join(root, team), target)
+		for i := range 10 {
+			sub := h.track(fmt.Sprintf("%s/b%d", team, i))
+			h.ws(ensureArgs(flags, sub)...).Assert(t, icmd.Success)
+			fi, err := os.Lstat(filepath.Join(root, sub))
+			assert.NilError(t, err)
+			assert.Check(t, fi.IsDir(), "%s is no directory", sub)
+			assert.Check(t, is.Equal(ownerOf(t, fi), "1000:1000"))
+			_, _, src, _ := h.inspect("modern", containerName(sub)).mountAt(t, "/home/agent/workspace")
+			assert.Check(t, is.Equal(src, filepath.Join(root, sub)))
+		}
+		out := stop()
+		t.Logf("racer: %s", out)
+		assert.Check(t, is.Contains(out, "swapped 0 "))
+		targetOK()
+	})
+
+	t.Run("root that the racer owns", func(t *testing.T) {
+		h := newHarness(t)
+		root := filepath.Join(base, "owned")
+		assert.NilError(t, os.Mkdir(root, 0o755))
+		assert.NilError(t, os.Chown(root, racer, racer))
+		flags := []string{"--workspace-root", root, "--shared-dir", filepath.Join(base, "shared2")}
+		stop := startRacer(t, racer, root, target)
+		for i := range 5 {
+			sub := h.subdir(strconv.Itoa(i))
+			h.ws(ensureArgs(flags, sub)...).Assert(t, icmd.Expected{ExitCode: 1, Err: "is owned by uid 1000: whoever owns a directory on the path of a workspace can redirect it"})
+			assert.Check(t, !h.exists("modern", containerName(sub)))
+		}
+		t.Logf("racer: %s", stop())
+		targetOK()
+	})
+
+	t.Run("shared directory in a directory the racer can write", func(t *testing.T) {
+		h := newHarness(t)
+		open := filepath.Join(base, "open")
+		assert.NilError(t, os.Mkdir(open, 0o777))
+		assert.NilError(t, os.Chmod(open, os.ModeSticky|0o777)) // as /tmp
+		flags := []string{"--workspace-root", filepath.Join(base, "ws3"), "--shared-dir", filepath.Join(open, "shared")}
+		stop := startRacer(t, racer, open, target)
+		sub := h.subdir("")
+		h.ws(ensureArgs(flags, sub)...).Assert(t, icmd.Expected{ExitCode: 1, Err: "who could then move it: parent of the shared directory " + open + " is writable by its group or by others"})
+		assert.Check(t, !h.exists("modern", containerName(sub)))
+		_, err := os.Stat(filepath.Join(open, "shared"))
+		assert.Check(t, os.IsNotExist(err), "the shared directory stayed")
+		t.Logf("racer: %s", stop())
+		targetOK()
+	})
+}
+
+// The shared directory (volume) must be none of the workspaces' and must
+// not hold them.
+func TestSharedOverlappingTheRootIsRefused(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	s := h.subdir("")
+	root := h.workspaceRoot()
+	for _, shared := range []string{root, filepath.Join(root, "shared"), filepath.Dir(root)} {
+		h.ws("ensure", "--shared-dir", shared, s).Assert(t, icmd.Expected{ExitCode: 1, Err: "overlaps the workspace root"})
+	}
+	vol := h.volume("modern", "ws")
+	h.ws("ensure", "--mount-mode", "volume_subpath", "--workspace-volume", vol, "--shared-volume", vol, s).
+		Assert(t, icmd.Expected{ExitCode: 1, Err: "is the workspace volume"})
+	assert.Check(t, !h.exists("modern", containerName(s)))
+	_, err := os.Stat(filepath.Join(root, s))
+	assert.Check(t, os.IsNotExist(err))
+}
+
+// Names the engine cannot take, or that display deceptively, are refused
+// before anything is made.
+func TestUnnameableSubdirsAreRefused(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	for _, s := range []string{"alıce", "longſ", "evil\u202egnp.exe", "zero\u200bwidth", "line\u2028sep", ".docker-workspace"} {
+		h.ws("ensure", s).Assert(t, icmd.Expected{ExitCode: 1, Err: "invalid workspace subdir"})
+	}
+	entries, _ := os.ReadDir(h.workspaceRoot())
+	assert.Check(t, is.Len(entries, 0), "something was made: %v", entries)
+}
