@@ -11,7 +11,7 @@ COMMIT     ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS    := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 UNIT_PKGS   = $(shell $(GO) list ./... | grep -v /e2e)
 
-.PHONY: all build install unit e2e test lint engines engines-down demo bench clean
+.PHONY: all build install unit e2e test lint engines engines-down demo bench bench-engine clean
 
 all: build
 
@@ -45,6 +45,12 @@ engines-down:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./sandbox/
+
+# Cold ensure against `docker run -d` on a real engine: through the library
+# (e2e BenchmarkCold), then the commands (scripts/bench-cold.sh).
+bench-engine: install engines
+	$(GO) test -run '^$$' -bench Cold -benchtime 20x ./e2e/
+	bash scripts/bench-cold.sh 20
 
 demo: install
 	bash scripts/engines.sh up modern

@@ -1,0 +1,81 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/client"
+)
+
+// BenchmarkCold compares a cold Ensure (bind mode, local engine, the image's
+// named user) with what `docker run -d` asks of the engine for the same
+// container: ContainerCreate and ContainerStart, the directory made
+// beforehand. scripts/bench-cold.sh compares the commands themselves.
+func BenchmarkCold(b *testing.B) {
+	if env.apiByCtx["modern"] == "" {
+		b.Skip("the modern engine does not answer")
+	}
+	c, err := client.NewClientWithOpts(client.WithHost(env.hostByCtx["modern"]), client.WithAPIVersionNegotiation())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	base, err := os.MkdirTemp("", "bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = os.Chmod(base, 0o755)
+	defer os.RemoveAll(base)
+	tag := fmt.Sprintf("bench%d", os.Getpid())
+	defer func() {
+		list, _ := c.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("name", tag))})
+		for _, ctr := range list {
+			_ = c.ContainerRemove(ctx, ctr.ID, container.RemoveOptions{Force: true})
+		}
+	}()
+	root, shared := filepath.Join(base, "workspaces"), filepath.Join(base, "shared")
+	cfg := sandbox.Config{
+		Image: image, Mode: sandbox.ModeBind, Init: true, CreateHostDirs: true, WorkspaceRoot: root, SharedDir: shared,
+	}
+	m := sandbox.NewManager(c)
+	n := 0
+	b.Run("ensure", func(b *testing.B) {
+		for b.Loop() {
+			n++
+			if _, err := m.Ensure(ctx, fmt.Sprintf("%s-e%d", tag, n), cfg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("create+start", func(b *testing.B) {
+		init := true
+		for b.Loop() {
+			n++
+			dir := filepath.Join(root, fmt.Sprintf("%s-r%d", tag, n))
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				b.Fatal(err)
+			}
+			resp, err := c.ContainerCreate(ctx,
+				&container.Config{Image: image, Entrypoint: []string{"sleep", "infinity"}},
+				&container.HostConfig{Init: &init, Mounts: []mount.Mount{
+					{Type: mount.TypeBind, Source: dir, Target: sandbox.WorkspaceTarget},
+					{Type: mount.TypeBind, Source: shared, Target: sandbox.SharedTarget},
+				}}, nil, nil, strings.TrimPrefix(filepath.Base(dir), "/"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := c.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Cold ensure against `docker run -d` with the same configuration, on the
+# engine of the current context (local, bind mode): the same image, init,
+# entrypoint, workspace and shared bind mounts, labels aside.
+#
+#   scripts/bench-cold.sh [N]      N rounds (default 20), interleaved
+#
+# Each round runs, on fresh names, in turn:
+#   run         docker run -d ... (the directory made beforehand, as ensure makes it)
+#   plugin      docker workspace ensure SUBDIR         (through the docker CLI)
+#   standalone  docker-workspace ensure SUBDIR         (the binary on its own, as a gateway calls it)
+# and prints the median wall time of each and its ratio to `run`. The plugin
+# must be installed (make install). Everything it makes is removed at the end.
+set -euo pipefail
+N=${1:-20}
+PLUGIN=$(docker info --format '{{range .ClientInfo.Plugins}}{{if eq .Name "workspace"}}{{.Path}}{{end}}{{end}}' 2>/dev/null || true)
+[ -x "$PLUGIN" ] || { echo "bench-cold: the workspace plugin is not installed (make install)" >&2; exit 1; }
+IMAGE=${IMAGE:-agent/workspace:latest}
+base=$(mktemp -d /tmp/bench-cold-XXXXXX)
+chmod 755 "$base"
+root=$base/workspaces shared=$base/shared
+mkdir -p "$root" "$shared"
+tag=bc$$
+cleanup() {
+	docker ps -aq --filter "name=^/gws-$tag-" --filter "name=^/$tag-run-" | xargs -r docker rm -f >/dev/null
+	rm -rf "$base"
+}
+trap cleanup EXIT
+
+now() { date +%s%N; }
+declare -a t_run t_plugin t_standalone
+# One of each first, not counted: caches warm.
+docker run -d --name "$tag-run-warm" --init --entrypoint sleep "$IMAGE" infinity >/dev/null
+docker workspace ensure --workspace-root "$root" --shared-dir "$shared" "$tag-warm" >/dev/null
+for i in $(seq 1 "$N"); do
+	mkdir -m 755 "$root/run$i"
+	t0=$(now)
+	docker run -d --name "$tag-run-$i" --init --entrypoint sleep \
+		--mount "type=bind,src=$root/run$i,dst=/home/agent/workspace" \
+		--mount "type=bind,src=$shared,dst=/home/agent/shared" "$IMAGE" infinity >/dev/null
+	t1=$(now)
+	docker workspace ensure --workspace-root "$root" --shared-dir "$shared" "$tag-p$i" >/dev/null
+	t2=$(now)
+	"$PLUGIN" ensure --workspace-root "$root" --shared-dir "$shared" "$tag-s$i" >/dev/null
+	t3=$(now)
+	t_run+=($(((t1 - t0) / 1000000)))
+	t_plugin+=($(((t2 - t1) / 1000000)))
+	t_standalone+=($(((t3 - t2) / 1000000)))
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+run=$(median "${t_run[@]}")
+printf '%-12s %8s %8s\n' "" "median" "ratio"
+for name in run plugin standalone; do
+	eval "m=\$(median \"\${t_$name[@]}\")"
+	printf '%-12s %6sms %8s\n' "$name" "$m" "$(awk -v a="$m" -v b="$run" 'BEGIN {printf "%.2fx", a/b}')"
+done
+echo "($N rounds on $(docker version --format '{{.Server.Version}}'), $(nproc) cores)"
