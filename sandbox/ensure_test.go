@@ -168,6 +168,8 @@ func TestEnsureCreatesBind(t *testing.T) {
 	}
 	f.passwd = fmt.Sprintf("root:x:0:0::/root:/bin/sh\nagent:x:%d:%d::/home/agent:/bin/sh\n", agent, agent)
 	cfg.Network = "gw-net"
+	sharedParent := filepath.Dir(cfg.SharedDir)
+	cfg.SharedDir = filepath.Join(sharedParent, "x", "y", "shared") // its parents are missing too
 	cfg.NanoCPUs, cfg.Memory, cfg.PidsLimit = 1_500_000_000, 256<<20, 100
 	cfg.ReadOnly = true
 	cfg.CapDrop, cfg.CapAdd = []string{"ALL"}, []string{"CHOWN"}
@@ -211,6 +213,8 @@ func TestEnsureCreatesBind(t *testing.T) {
 		cfg.SharedDir:                            agent,
 		filepath.Join(cfg.WorkspaceRoot, "team"): os.Geteuid(),
 		cfg.WorkspaceRoot:                        os.Geteuid(),
+		filepath.Join(sharedParent, "x"):         os.Geteuid(),
+		filepath.Join(sharedParent, "x", "y"):    os.Geteuid(),
 	} {
 		fi, err := os.Stat(dir)
 		assert.NilError(t, err)
