@@ -40,9 +40,10 @@ type fakeAPI struct {
 	listFn    func(opts container.ListOptions) ([]container.Summary, error)
 	removeFn  func(id string, opts container.RemoveOptions) error
 
-	mu    sync.Mutex
-	calls []string
-	made  []*madeContainer // by creatingAPI: what ContainerList lists, when listFn is nil
+	mu      sync.Mutex
+	calls   []string
+	made    []*madeContainer // by creatingAPI: what ContainerList lists, when listFn is nil
+	missing map[string]bool  // images the engine lacks
 }
 
 // madeContainer is a container that a creatingAPI made.
@@ -57,10 +58,24 @@ func (f *fakeAPI) record(call string) {
 	f.calls = append(f.calls, call)
 }
 
-// ImageInspect: every image exists, with one ID.
+// ImageInspect: every image exists, with one ID, but those in missing
+// (until pulled).
 func (f *fakeAPI) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (image.InspectResponse, error) {
 	f.record("image:" + ref)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.missing[ref] {
+		return image.InspectResponse{}, cerrdefs.ErrNotFound.WithMessage("No such image: " + ref)
+	}
 	return image.InspectResponse{ID: "sha256:1111"}, nil
+}
+
+func (f *fakeAPI) ImagePull(_ context.Context, ref string, _ image.PullOptions) (io.ReadCloser, error) {
+	f.record("pull:" + ref)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.missing, ref)
+	return io.NopCloser(strings.NewReader(`{"status":"Pulling ` + ref + `"}` + "\n")), nil
 }
 
 func (f *fakeAPI) ContainerRemove(_ context.Context, id string, opts container.RemoveOptions) error {

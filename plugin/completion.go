@@ -1,24 +1,72 @@
 package plugin
 
 import (
+	"slices"
+
 	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/cli/command/completion"
 	"github.com/spf13/cobra"
 )
 
-// completeSubdirs completes the subdirs of the engine's workspaces.
-func completeSubdirs(dockerCLI command.Cli) cobra.CompletionFunc {
+// completeWorkspaces completes the subdirs of the engine's workspaces (and
+// the names of the original module's containers, which have none), leaving
+// out those already given.
+func completeWorkspaces(dockerCLI command.Cli) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 		workspaces, err := sandbox.NewManager(dockerCLI.Client()).List(cmd.Context())
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveError
 		}
-		var subdirs []string
+		var out []string
 		for _, w := range workspaces {
-			if w.Subdir != "" {
-				subdirs = append(subdirs, w.Subdir)
+			ref := w.Subdir
+			if ref == "" {
+				ref = w.Name
+			}
+			if !slices.Contains(args, ref) {
+				out = append(out, ref)
 			}
 		}
-		return subdirs, cobra.ShellCompDirectiveNoFileComp
+		return out, cobra.ShellCompDirectiveNoFileComp
 	}
+}
+
+// completeConfigFlags completes the values of the configuration flags, as
+// `docker run` completes its own.
+func completeConfigFlags(cmd *cobra.Command, dockerCLI command.Cli) {
+	for flag, fn := range map[string]cobra.CompletionFunc{
+		settingImage.flag:           completion.ImageNames(dockerCLI, -1),
+		settingNetwork.flag:         completion.NetworkNames(dockerCLI),
+		settingMountMode.flag:       completion.FromList(string(sandbox.ModeBind), string(sandbox.ModeVolumeSubpath)),
+		settingPull.flag:            completion.FromList(string(sandbox.PullMissing), string(sandbox.PullAlways), string(sandbox.PullNever)),
+		settingRecreate.flag:        completion.FromList(string(sandbox.RecreateNever), string(sandbox.RecreateIfChanged), string(sandbox.RecreateAlways)),
+		settingProfile.flag:         completion.FromList(profileNames()...),
+		settingWorkspaceVolume.flag: completion.VolumeNames(dockerCLI),
+		settingSharedVolume.flag:    completion.VolumeNames(dockerCLI),
+		settingUser.flag:            completion.NoComplete,
+		settingEnv.flag:             completion.EnvVarNames,
+		settingCPUs.flag:            completion.NoComplete,
+		settingMemory.flag:          completion.NoComplete,
+		settingPidsLimit.flag:       completion.NoComplete,
+		settingLabel.flag:           completion.NoComplete,
+		settingCapAdd.flag:          completeCapabilities,
+		settingCapDrop.flag:         completeCapabilities,
+		settingSecurityOpt.flag:     completion.FromList("no-new-privileges", "seccomp=", "apparmor=", "label="),
+		settingWorkspaceRoot.flag:   completion.FileNames,
+		settingSharedDir.flag:       completion.FileNames,
+	} {
+		if cmd.Flags().Lookup(flag) != nil {
+			_ = cmd.RegisterFlagCompletionFunc(flag, fn)
+		}
+	}
+}
+
+// completeCapabilities completes Linux capabilities (docker's names).
+func completeCapabilities(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return []string{"ALL", "AUDIT_CONTROL", "AUDIT_WRITE", "BLOCK_SUSPEND", "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH",
+		"FOWNER", "FSETID", "IPC_LOCK", "IPC_OWNER", "KILL", "LEASE", "LINUX_IMMUTABLE", "MAC_ADMIN", "MAC_OVERRIDE",
+		"MKNOD", "NET_ADMIN", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_RAW", "SETFCAP", "SETGID", "SETPCAP",
+		"SETUID", "SYS_ADMIN", "SYS_BOOT", "SYS_CHROOT", "SYS_MODULE", "SYS_NICE", "SYS_PACCT", "SYS_PTRACE",
+		"SYS_RAWIO", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "SYSLOG", "WAKE_ALARM"}, cobra.ShellCompDirectiveNoFileComp
 }

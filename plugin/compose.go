@@ -190,12 +190,29 @@ func contextCLI(dockerCLI command.Cli, name string) (command.Cli, error) {
 	return c, c.Initialize(opts)
 }
 
-// projectConfig resolves the configuration of a project's workspaces: the
-// project's label, its volumes and network by their short names.
-func projectConfig(ctx context.Context, dockerCLI command.Cli, m *sandbox.Manager, flags *pflag.FlagSet, project string) (sandbox.Config, error) {
+// setup is how every command that makes workspace containers starts: the
+// configuration, checked (a bad value is a usage error), and the manager;
+// for a Compose project, its label and its volumes and network by their
+// short names (which asks the engine).
+func setup(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet, version, project string) (sandbox.Config, *sandbox.Manager, error) {
 	cfg, err := workspaceConfig(dockerCLI, flags)
-	if err != nil || project == "" {
-		return cfg, err
+	if err != nil {
+		return cfg, nil, err
+	}
+	m, err := newManager(dockerCLI, flags, version)
+	if err != nil {
+		return cfg, nil, err
+	}
+	cfg, err = projectConfig(ctx, dockerCLI, m, cfg, project)
+	return cfg, m, err
+}
+
+// projectConfig resolves, for a Compose project, the configuration of its
+// workspaces: the project's label, its volumes and network by their short
+// names.
+func projectConfig(ctx context.Context, dockerCLI command.Cli, m *sandbox.Manager, cfg sandbox.Config, project string) (sandbox.Config, error) {
+	if project == "" {
+		return cfg, nil
 	}
 	cfg.ComposeProject = project
 	if err := m.ResolveCompose(ctx, &cfg); err != nil {
@@ -203,7 +220,7 @@ func projectConfig(ctx context.Context, dockerCLI command.Cli, m *sandbox.Manage
 			return cfg, fmt.Errorf("%w — context %q (%s). Is Compose project %q on another engine? Compose does not pass its context to providers: set the provider option `context: NAME`, or run Compose with DOCKER_CONTEXT=NAME",
 				err, dockerCLI.CurrentContext(), dockerCLI.DockerEndpoint().Host, project)
 		}
-		return cfg, err
+		return cfg, engineErr(dockerCLI, err)
 	}
 	return cfg, nil
 }
@@ -219,35 +236,29 @@ func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, o
 	if err != nil {
 		return err
 	}
-	m, err := newManager(cli, opts.flags, build.Version)
+	cfg, m, err := setup(ctx, cli, opts.flags, build.Version, opts.project)
 	if err != nil {
-		return err
+		return engineErr(cli, err)
 	}
-	cfg, err := projectConfig(ctx, cli, m, opts.flags, opts.project)
-	if err == nil {
-		if note := remoteBindNote(cli, cfg); note != "" {
-			out.send("info", note)
-		}
-		out.send("info", fmt.Sprintf("ensuring workspace %q as %s", subdir, sandbox.ContainerName(subdir)))
-		var res sandbox.Result
-		if res, err = m.Ensure(ctx, subdir, cfg); err == nil {
-			msg := fmt.Sprintf("%s %s", res.Name, res.Action)
-			if len(res.Drift) > 0 {
-				msg += fmt.Sprintf(" (differs from the configuration: %s; kept, set recreate: if-changed to replace it)", strings.Join(res.Drift, ", "))
-			}
-			out.send("info", msg)
-			for _, kv := range [][2]string{
-				{"CONTAINER_NAME", res.Name}, {"CONTAINER_ID", res.ID}, {"SUBDIR", res.Subdir}, {"MODE", string(res.Mode)},
-			} {
-				out.send("setenv", kv[0]+"="+kv[1])
-			}
-			return nil
-		}
+	if note := remoteBindNote(cli, cfg); note != "" {
+		out.send("info", note)
 	}
-	if u := unreachable(cli, err); u != nil {
-		return u
+	out.send("info", fmt.Sprintf("ensuring workspace %q as %s", subdir, sandbox.ContainerName(subdir)))
+	res, err := m.Ensure(ctx, subdir, cfg)
+	if err != nil {
+		return engineErr(cli, withHints(err, subdir))
 	}
-	return err
+	msg := fmt.Sprintf("%s %s", res.Name, res.Action)
+	if len(res.Drift) > 0 {
+		msg += fmt.Sprintf(" (differs from the configuration: %s; kept, set recreate: if-changed to replace it)", strings.Join(res.Drift, ", "))
+	}
+	out.send("info", msg)
+	for _, kv := range [][2]string{
+		{"CONTAINER_NAME", res.Name}, {"CONTAINER_ID", res.ID}, {"SUBDIR", res.Subdir}, {"MODE", string(res.Mode)},
+	} {
+		out.send("setenv", kv[0]+"="+kv[1])
+	}
+	return nil
 }
 
 func runComposeDown(ctx context.Context, dockerCLI command.Cli, opts *composeOptions, out providerOutput, subdir string) error {
@@ -263,10 +274,7 @@ func runComposeDown(ctx context.Context, dockerCLI command.Cli, opts *composeOpt
 	removed, err := m.RemoveForProject(ctx, opts.project, subdir)
 	switch {
 	case err != nil:
-		if u := unreachable(cli, err); u != nil {
-			return u
-		}
-		return err
+		return engineErr(cli, err)
 	case removed:
 		out.send("info", fmt.Sprintf("removed %s; the workspace data is kept", name))
 	default:
@@ -284,12 +292,9 @@ func runComposeStop(ctx context.Context, dockerCLI command.Cli, opts *composeOpt
 	if err != nil {
 		return err
 	}
-	found, err := m.StopForProject(ctx, opts.project, subdir, nil)
+	found, err := m.StopForProject(ctx, opts.project, subdir, sandbox.StopOptions{})
 	if err != nil {
-		if u := unreachable(cli, err); u != nil {
-			return u
-		}
-		return err
+		return engineErr(cli, err)
 	}
 	if found {
 		out.send("info", "stopped "+sandbox.ContainerName(subdir))

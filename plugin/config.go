@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -50,6 +51,73 @@ var (
 	settingAPITimeout      = setting{"api-timeout", "GATEWAY_WORKSPACE_API_TIMEOUT"}
 )
 
+// configSettings are the settings that define a workspace container, in the
+// order of `ensure --help`; their flags carry configAnnotation.
+var configSettings = []setting{
+	settingImage, settingNetwork, settingMountMode, settingWorkspaceRoot, settingSharedDir, settingWorkspaceVolume,
+	settingSharedVolume, settingPull, settingRecreate, settingProfile, settingInit, settingUser, settingCPUs,
+	settingMemory, settingPidsLimit, settingReadOnly, settingCapAdd, settingCapDrop, settingSecurityOpt,
+	settingLabel, settingEnv,
+}
+
+// configAnnotation marks the flags of configSettings.
+const configAnnotation = "docker-workspace/config"
+
+// configFlagsChanged says whether any configuration flag was given.
+func configFlagsChanged(flags *pflag.FlagSet) bool {
+	changed := false
+	flags.Visit(func(f *pflag.Flag) {
+		_, ok := f.Annotations[configAnnotation]
+		changed = changed || ok
+	})
+	return changed
+}
+
+// knownKeys are the keys of the plugins.workspace section of config.json.
+func knownKeys() map[string]bool {
+	keys := map[string]bool{settingEnabled.flag: true, settingAPITimeout.flag: true}
+	for _, s := range configSettings {
+		keys[s.flag] = true
+	}
+	return keys
+}
+
+// warnUnknownKeys warns, once per command, about a key of the
+// plugins.workspace section of config.json that nothing reads (a typo).
+func warnUnknownKeys(dockerCLI command.Cli) {
+	cf := dockerCLI.ConfigFile()
+	if cf == nil {
+		return
+	}
+	known := knownKeys()
+	var unknown []string
+	for k := range cf.Plugins[Name] {
+		if !known[k] {
+			unknown = append(unknown, strconv.Quote(k))
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		_, _ = fmt.Fprintf(dockerCLI.Err(), "warning: %s: unknown key %s in the plugins.%s section (see docker workspace ensure --help)\n",
+			cf.Filename, strings.Join(unknown, ", "), Name)
+	}
+}
+
+// environmentHelp is the "Environment variables" section of ensure --help.
+func environmentHelp() string {
+	var b strings.Builder
+	b.WriteString("Environment variables (a flag wins over its variable, a variable over the same key,\n" +
+		"named as the flag, in the plugins.workspace section of config.json):\n")
+	for _, s := range append(configSettings, settingAPITimeout, settingEnabled) {
+		flag := "--" + s.flag
+		if s == settingEnabled {
+			flag = "(no flag) false makes ensure and stop do nothing"
+		}
+		fmt.Fprintf(&b, "  %-34s %s\n", s.env, flag)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
 // profiles change the defaults of settings; any other source wins over them.
 var profiles = map[string]map[setting]string{
 	"default": {},
@@ -60,6 +128,20 @@ var profiles = map[string]map[setting]string{
 		settingReadOnly:    "true",
 		settingInit:        "true",
 	},
+}
+
+// profileNames are the profiles, sorted.
+func profileNames() []string {
+	return sortedKeys(profiles)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // resolver resolves settings for one command run.
@@ -77,7 +159,7 @@ func newResolver(dockerCLI command.Cli, flags *pflag.FlagSet) (*resolver, error)
 	}
 	p, ok := profiles[name]
 	if !ok {
-		return nil, fmt.Errorf(`invalid profile %q: must be "default" or "hardened"`, name)
+		return nil, usageError(fmt.Errorf(`%s: invalid profile %q: must be "default" or "hardened"`, r.source(settingProfile), name))
 	}
 	r.profile = p
 	return r, nil
@@ -155,7 +237,7 @@ func (r *resolver) list(s setting) ([]string, error) {
 	if strings.HasPrefix(v, "[") {
 		var out []string
 		if err := json.Unmarshal([]byte(v), &out); err != nil {
-			return nil, fmt.Errorf("invalid %s %q: not a JSON array of strings: %w", s.env, v, err)
+			return nil, usageError(fmt.Errorf("%s: invalid value %q: not a JSON array of strings: %w", r.source(s), v, err))
 		}
 		return out, nil
 	}
@@ -176,7 +258,7 @@ func (r *resolver) bool(s setting) (bool, error) {
 	case "0", "false", "no", "off", "n", "f", "":
 		return false, nil
 	}
-	return false, fmt.Errorf("invalid %s %q: must be true or false", s.env, v)
+	return false, usageError(fmt.Errorf("%s: invalid value %q: must be true or false", r.source(s), v))
 }
 
 // dataHome is where the default bind directories live.
@@ -214,30 +296,41 @@ func addConfigFlags(flags *pflag.FlagSet) {
 	flags.StringArray(settingSecurityOpt.flag, nil, "Security option (e.g. no-new-privileges, seccomp=PROFILE)")
 	flags.StringArrayP(settingLabel.flag, "l", nil, "Set a label on new containers (KEY=VALUE)")
 	flags.StringArrayP(settingEnv.flag, "e", nil, "Set an environment variable of new containers (KEY=VALUE)")
+	for _, s := range configSettings {
+		_ = flags.SetAnnotation(s.flag, configAnnotation, []string{s.env})
+	}
 }
 
-// workspaceConfig resolves the configuration of the workspace containers.
+// workspaceConfig resolves the configuration of the workspace containers
+// and checks it, without asking the engine anything. A bad value is a usage
+// error naming where it came from (flag, variable or config.json key).
 func workspaceConfig(dockerCLI command.Cli, flags *pflag.FlagSet) (sandbox.Config, error) {
 	r, err := newResolver(dockerCLI, flags)
 	if err != nil {
 		return sandbox.Config{}, err
 	}
-	cfg := sandbox.Config{
+	cfg, err := r.config()
+	return cfg, usageError(err)
+}
+
+func (r *resolver) config() (cfg sandbox.Config, err error) {
+	cfg = sandbox.Config{
 		Image:           r.str(settingImage),
 		Network:         r.str(settingNetwork),
 		WorkspaceVolume: r.str(settingWorkspaceVolume),
 		SharedVolume:    r.str(settingSharedVolume),
 		User:            r.str(settingUser),
-		CreateHostDirs:  localEngine(dockerCLI),
+		CreateHostDirs:  localEngine(r.dockerCLI),
 	}
+	bad := func(s setting, err error) error { return fmt.Errorf("%s: %w", r.source(s), err) }
 	if cfg.Mode, err = sandbox.ParseMountMode(r.str(settingMountMode)); err != nil {
-		return cfg, err
+		return cfg, bad(settingMountMode, err)
 	}
 	if cfg.Pull, err = sandbox.ParsePullPolicy(r.str(settingPull)); err != nil {
-		return cfg, err
+		return cfg, bad(settingPull, err)
 	}
 	if cfg.Recreate, err = sandbox.ParseRecreatePolicy(r.str(settingRecreate)); err != nil {
-		return cfg, err
+		return cfg, bad(settingRecreate, err)
 	}
 	if cfg.Init, err = r.bool(settingInit); err != nil {
 		return cfg, err
@@ -247,17 +340,17 @@ func workspaceConfig(dockerCLI command.Cli, flags *pflag.FlagSet) (sandbox.Confi
 	}
 	if v := r.str(settingCPUs); v != "" {
 		if cfg.NanoCPUs, err = opts.ParseCPUs(v); err != nil {
-			return cfg, fmt.Errorf("invalid --cpus %q: %w", v, err)
+			return cfg, bad(settingCPUs, fmt.Errorf("invalid number of CPUs %q: %w", v, err))
 		}
 	}
 	if v := r.str(settingMemory); v != "" {
 		if cfg.Memory, err = units.RAMInBytes(v); err != nil {
-			return cfg, fmt.Errorf("invalid --memory %q: %w", v, err)
+			return cfg, bad(settingMemory, fmt.Errorf("invalid memory limit %q: %w", v, err))
 		}
 	}
 	if v := r.str(settingPidsLimit); v != "" {
 		if cfg.PidsLimit, err = strconv.ParseInt(v, 10, 64); err != nil {
-			return cfg, fmt.Errorf("invalid --pids-limit %q: must be a number", v)
+			return cfg, bad(settingPidsLimit, fmt.Errorf("invalid process limit %q: must be a number", v))
 		}
 	}
 	for _, l := range []struct {
@@ -268,6 +361,11 @@ func workspaceConfig(dockerCLI command.Cli, flags *pflag.FlagSet) (sandbox.Confi
 			return cfg, err
 		}
 	}
+	for _, e := range cfg.Env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			return cfg, bad(settingEnv, fmt.Errorf("invalid environment variable %q: must be KEY=VALUE", e))
+		}
+	}
 	labels, err := r.list(settingLabel)
 	if err != nil {
 		return cfg, err
@@ -275,7 +373,7 @@ func workspaceConfig(dockerCLI command.Cli, flags *pflag.FlagSet) (sandbox.Confi
 	for _, l := range labels {
 		k, v, _ := strings.Cut(l, "=")
 		if k == "" {
-			return cfg, fmt.Errorf("invalid label %q: must be KEY=VALUE", l)
+			return cfg, bad(settingLabel, fmt.Errorf("invalid label %q: must be KEY=VALUE", l))
 		}
 		if cfg.Labels == nil {
 			cfg.Labels = map[string]string{}
@@ -292,14 +390,14 @@ func workspaceConfig(dockerCLI command.Cli, flags *pflag.FlagSet) (sandbox.Confi
 			for _, s := range []setting{settingWorkspaceRoot, settingSharedDir} {
 				if !r.explicit(s) {
 					return cfg, fmt.Errorf("bind mode on a remote engine (context %q, %s) needs --%s and --%s: absolute paths of directories on the engine's host (or use volume_subpath mode)",
-						dockerCLI.CurrentContext(), dockerCLI.DockerEndpoint().Host, settingWorkspaceRoot.flag, settingSharedDir.flag)
+						r.dockerCLI.CurrentContext(), r.dockerCLI.DockerEndpoint().Host, settingWorkspaceRoot.flag, settingSharedDir.flag)
 				}
 			}
 		}
-		if cfg.WorkspaceRoot, err = hostPath(cfg.CreateHostDirs, settingWorkspaceRoot, r.str(settingWorkspaceRoot)); err != nil {
+		if cfg.WorkspaceRoot, err = r.hostPath(cfg.CreateHostDirs, settingWorkspaceRoot); err != nil {
 			return cfg, err
 		}
-		if cfg.SharedDir, err = hostPath(cfg.CreateHostDirs, settingSharedDir, r.str(settingSharedDir)); err != nil {
+		if cfg.SharedDir, err = r.hostPath(cfg.CreateHostDirs, settingSharedDir); err != nil {
 			return cfg, err
 		}
 	}
@@ -308,15 +406,16 @@ func workspaceConfig(dockerCLI command.Cli, flags *pflag.FlagSet) (sandbox.Confi
 
 // hostPath makes a bind path absolute: against the working directory when the
 // engine shares this host; a remote engine's paths must be absolute already.
-func hostPath(local bool, s setting, p string) (string, error) {
+func (r *resolver) hostPath(local bool, s setting) (string, error) {
+	p := r.str(s)
 	if p == "" {
-		return "", fmt.Errorf("--%s is empty", s.flag)
+		return "", fmt.Errorf("%s is empty", r.source(s))
 	}
 	if filepath.IsAbs(p) {
 		return filepath.Clean(p), nil
 	}
 	if !local {
-		return "", fmt.Errorf("--%s %q: the engine is remote, so the path must be absolute and name a directory of the engine's host", s.flag, p)
+		return "", fmt.Errorf("%s %q: the engine is remote, so the path must be absolute and name a directory of the engine's host", r.source(s), p)
 	}
 	return filepath.Abs(p)
 }

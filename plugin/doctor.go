@@ -72,6 +72,9 @@ type modeFacts struct {
 }
 
 func runDoctor(ctx context.Context, dockerCLI command.Cli, opts *doctorOptions) error {
+	if opts.format != "" && opts.format != "json" {
+		return usageError(fmt.Errorf(`invalid --format %q: only "json" is supported`, opts.format))
+	}
 	rep := doctorReport{
 		Context: dockerCLI.CurrentContext(), Endpoint: dockerCLI.DockerEndpoint().Host, Local: localEngine(dockerCLI),
 		Modes: map[sandbox.MountMode]modeFacts{}, Sources: []sandbox.SourceCheck{}, Problems: []string{},
@@ -80,19 +83,24 @@ func runDoctor(ctx context.Context, dockerCLI command.Cli, opts *doctorOptions) 
 	if err != nil {
 		return err
 	}
-	cfg, cfgErr := projectConfig(ctx, dockerCLI, m, opts.flags, opts.project)
-	rep.Mode = cfg.Mode
-	if cfgErr != nil {
-		if u := unreachable(dockerCLI, cfgErr); u != nil {
-			cfgErr = u
-		}
-		rep.Problems = append(rep.Problems, cfgErr.Error())
+	// A bad configuration is a problem to report, not a failure of doctor.
+	cfg, cfgErr := workspaceConfig(dockerCLI, opts.flags)
+	if cfgErr == nil {
+		cfg, cfgErr = projectConfig(ctx, dockerCLI, m, cfg, opts.project)
 	}
-	if cfgErr == nil || unreachable(dockerCLI, cfgErr) == nil {
+	rep.Mode = cfg.Mode
+	switch {
+	case unreachable(cfgErr):
+		rep.Error = engineErr(dockerCLI, cfgErr).Error()
+		rep.Problems = append(rep.Problems, rep.Error)
+	default:
+		if cfgErr != nil {
+			rep.Problems = append(rep.Problems, cfgErr.Error())
+		}
 		r, err := m.Check(ctx, cfg)
 		switch {
-		case err != nil && unreachable(dockerCLI, err) != nil:
-			rep.Error = unreachable(dockerCLI, err).Error()
+		case unreachable(err):
+			rep.Error = engineErr(dockerCLI, err).Error()
 			rep.Problems = append(rep.Problems, rep.Error)
 		case err != nil:
 			return err
@@ -104,8 +112,8 @@ func runDoctor(ctx context.Context, dockerCLI command.Cli, opts *doctorOptions) 
 			if cfgErr == nil {
 				rep.Image = &r.Image
 				rep.Sources = append(rep.Sources, r.Sources...)
+				rep.Problems = append(rep.Problems, r.Problems...)
 			}
-			rep.Problems = append(rep.Problems, r.Problems...)
 			rep.Leftovers = r.Leftovers
 		}
 	}
@@ -115,8 +123,6 @@ func runDoctor(ctx context.Context, dockerCLI command.Cli, opts *doctorOptions) 
 		if err := json.NewEncoder(dockerCLI.Out()).Encode(rep); err != nil {
 			return err
 		}
-	} else if opts.format != "" {
-		return fmt.Errorf(`invalid --format %q: only "json" is supported`, opts.format)
 	} else {
 		writeDoctor(dockerCLI.Out(), rep)
 	}

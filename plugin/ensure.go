@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -10,7 +9,6 @@ import (
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/formatter"
-	"github.com/docker/docker/client"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -33,32 +31,36 @@ func newEnsureCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 		Short: "Make sure the sandbox container of each workspace exists and runs",
 		Long: "Make sure the sandbox container of each workspace exists and runs: create it (and pull\n" +
 			"its image) if missing, start it if stopped, leave it alone if running. Prints the\n" +
-			"container ID of each workspace.",
+			"container ID of each workspace.\n\n" + environmentHelp(),
 		Args: cli.RequiresMinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.subdirs = args
 			opts.flags = cmd.Flags()
 			return runEnsure(cmd.Context(), dockerCLI, build, &opts)
 		},
-		ValidArgsFunction:     completeSubdirs(dockerCLI),
+		ValidArgsFunction:     completeWorkspaces(dockerCLI),
 		DisableFlagsInUseLine: true,
 	}
 	flags := cmd.Flags()
 	addConfigFlags(flags)
-	flags.StringVar(&opts.format, "format", "", `Format output: "json", or a Go template (default: the container ID)`)
+	flags.StringVar(&opts.format, "format", "", `Format output: "table", "table TEMPLATE", "json", or a Go template (default: the container ID)`)
 	flags.IntVar(&opts.parallel, "parallel", defaultParallel, "How many workspaces to ensure at once")
 	flags.StringVar(&opts.project, "compose-project", "", "Make the workspaces for a Compose project: label them, and take short volume and network names as the project's")
+	completeConfigFlags(cmd, dockerCLI)
 	return cmd
 }
 
 func runEnsure(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts *ensureOptions) error {
-	for _, s := range opts.subdirs {
-		if err := sandbox.ValidateSubdir(s); err != nil {
-			return err
-		}
+	// Everything is checked before the engine is asked anything.
+	if err := validateSubdirs(opts.subdirs); err != nil {
+		return err
 	}
 	if opts.parallel < 1 {
-		return fmt.Errorf("invalid --parallel %d: must be at least 1", opts.parallel)
+		return usageError(fmt.Errorf("invalid --parallel %d: must be at least 1", opts.parallel))
+	}
+	format := ensureFormat(opts.format)
+	if err := checkFormat(format, &ensureContext{}); err != nil {
+		return err
 	}
 	on, err := enabled(dockerCLI, opts.flags)
 	if err != nil {
@@ -68,83 +70,62 @@ func runEnsure(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts
 		_, _ = fmt.Fprintf(dockerCLI.Err(), "docker workspace: %s is false: not ensuring any container\n", settingEnabled.env)
 		return nil
 	}
-	m, err := newManager(dockerCLI, opts.flags, build.Version)
+	cfg, m, err := setup(ctx, dockerCLI, opts.flags, build.Version, opts.project)
 	if err != nil {
 		return err
 	}
-	cfg, err := projectConfig(ctx, dockerCLI, m, opts.flags, opts.project)
-	if err != nil {
-		if u := unreachable(dockerCLI, err); u != nil {
-			return u
-		}
-		return err
-	}
-	// Said once, when the engine has answered.
-	note := remoteBindNote(dockerCLI, cfg)
-	fctx := formatter.Context{Output: dockerCLI.Out(), Format: ensureFormat(opts.format)}
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type outcome struct {
-		res sandbox.Result
-		err error
-	}
-	outcomes := make([]chan outcome, len(opts.subdirs))
-	slots := make(chan struct{}, opts.parallel)
-	for i, subdir := range opts.subdirs {
-		outcomes[i] = make(chan outcome, 1)
-		go func() {
-			slots <- struct{}{}
-			defer func() { <-slots }()
-			if err := ctx.Err(); err != nil { // the engine is unreachable: no more tries
-				outcomes[i] <- outcome{err: err}
-				return
+	note := remoteBindNote(dockerCLI, cfg) // said once, when the engine has answered
+	image := m.SharedImage(cfg)            // one pull, one inspect, for all
+	var rows []sandbox.Result
+	fctx := formatter.Context{Output: dockerCLI.Out(), Format: format}
+	err = eachParallel(ctx, opts.subdirs, opts.parallel,
+		func(ctx context.Context, subdir string) (sandbox.Result, error) {
+			return m.Ensure(ctx, subdir, cfg, sandbox.WithSharedImage(image))
+		},
+		func(subdir string, res sandbox.Result, err error) error {
+			if note != "" {
+				_, _ = fmt.Fprintln(dockerCLI.Err(), "warning:", note)
+				note = ""
 			}
-			res, err := m.Ensure(ctx, subdir, cfg)
-			if client.IsErrConnectionFailed(err) {
-				cancel()
+			if err != nil {
+				return fmt.Errorf("workspace %q: %w", subdir, withHints(err, subdir))
 			}
-			outcomes[i] <- outcome{res, err}
-		}()
-	}
-	// Results in the order of the arguments, each as soon as it and those
-	// before it are done.
-	var errs []error
-	var unreachableErr error
-	for i, subdir := range opts.subdirs {
-		o := <-outcomes[i]
-		if note != "" && unreachable(dockerCLI, o.err) == nil {
-			_, _ = fmt.Fprintln(dockerCLI.Err(), "warning:", note)
-			note = ""
-		}
-		if o.err != nil {
-			if u := unreachable(dockerCLI, o.err); u != nil {
-				unreachableErr = u
-				cancel()
-				continue
+			if len(res.Drift) > 0 {
+				_, _ = fmt.Fprintf(dockerCLI.Err(), "warning: workspace %q: container %s differs from the configuration (%s); kept, use --recreate if-changed to replace it\n",
+					subdir, res.Name, strings.Join(res.Drift, ", "))
 			}
-			if !errors.Is(o.err, context.Canceled) || unreachableErr == nil {
-				errs = append(errs, fmt.Errorf("workspace %q: %w", subdir, o.err))
+			if format.IsTable() {
+				rows = append(rows, res) // a table is aligned over all rows
+				return nil
 			}
-			continue
-		}
-		if len(o.res.Drift) > 0 {
-			_, _ = fmt.Fprintf(dockerCLI.Err(), "warning: workspace %q: container %s differs from the configuration (%s); kept, use --recreate if-changed to replace it\n",
-				subdir, o.res.Name, strings.Join(o.res.Drift, ", "))
-		}
-		if err := writeEnsureResult(fctx, o.res); err != nil {
-			return err
+			return writeEnsureResults(fctx, res)
+		})
+	if format.IsTable() && len(rows) > 0 {
+		if werr := writeEnsureResults(fctx, rows...); werr != nil {
+			return werr
 		}
 	}
-	if unreachableErr != nil {
-		return unreachableErr
-	}
-	return errors.Join(errs...)
+	return err
 }
 
+// validateSubdirs refuses, as a usage error, the first invalid subdir.
+func validateSubdirs(subdirs []string) error {
+	for _, s := range subdirs {
+		if err := sandbox.ValidateSubdir(s); err != nil {
+			return usageError(err)
+		}
+	}
+	return nil
+}
+
+const defaultEnsureTableFormat = "table {{.Subdir}}\t{{.Name}}\t{{.Action}}\t{{.ID}}"
+
 func ensureFormat(source string) formatter.Format {
-	if source == "" {
+	switch source {
+	case "":
 		return "{{.ID}}"
+	case formatter.TableFormatKey:
+		return defaultEnsureTableFormat
 	}
 	return formatter.Format(source)
 }
@@ -155,9 +136,20 @@ type ensureContext struct {
 	r sandbox.Result
 }
 
-func writeEnsureResult(fctx formatter.Context, r sandbox.Result) error {
-	return fctx.Write(&ensureContext{}, func(format func(formatter.SubContext) error) error {
-		return format(&ensureContext{r: r})
+func newEnsureContext() *ensureContext {
+	return &ensureContext{HeaderContext: formatter.HeaderContext{Header: formatter.SubHeaderContext{
+		"ID": "CONTAINER ID", "Name": "NAME", "Subdir": "SUBDIR", "Action": "ACTION", "Mode": "MODE", "Image": "IMAGE", "Drift": "DRIFT",
+	}}}
+}
+
+func writeEnsureResults(fctx formatter.Context, results ...sandbox.Result) error {
+	return fctx.Write(newEnsureContext(), func(format func(formatter.SubContext) error) error {
+		for _, r := range results {
+			if err := format(&ensureContext{r: r}); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/docker/docker/client"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
+	"gotest.tools/v3/golden"
 )
 
 // creatingAPI is an engine without containers that creates whatever it is
@@ -126,12 +127,24 @@ func TestEnsureRefusesBadInput(t *testing.T) {
 		{args: []string{"ensure", "--mount-mode", "volume_subpath", "--workspace-volume", "ws", "a"},
 			err: "volume_subpath mode needs a workspace volume and a shared volume: set --workspace-volume and --shared-volume (or GATEWAY_WORKSPACE_DOCKER_VOLUME and GATEWAY_SHARED_DOCKER_VOLUME)"},
 		{args: []string{"stop", "a/../b"}, err: `invalid workspace subdir "a/../b"`},
-		{args: []string{"stop", "--time", "-1", "a"}, err: "invalid --time -1"},
+		{args: []string{"stop", "--timeout", "-1", "a"}, err: "invalid --timeout -1"},
+		{args: []string{"stop", "--time", "-1", "a"}, err: "invalid --timeout -1"},
+		{args: []string{"rm", "../up"}, err: `invalid workspace subdir "../up"`},
+		{args: []string{"ensure", "--format", "{{.Name", "a", "b"}, err: `invalid --format "{{.Name"`},
+		{args: []string{"ensure", "--format", "{{.Nmae}}", "a"}, err: `can't evaluate field Nmae`},
+		{args: []string{"ensure", "--api-timeout", "soon", "a"}, err: `--api-timeout: invalid duration "soon"`},
+		{args: []string{"ls", "--format", "{{.Nope}}"}, err: `invalid --format "{{.Nope}}"`},
+		{args: []string{"ls", "--pull", "bogus"}, err: `--pull: invalid pull policy "bogus"`},
+		{args: []string{"ls", "--mount-mode", "wrong"}, err: `--mount-mode: invalid mount mode "wrong"`},
+		{args: []string{"ls", "--filter", "colour=red"}, err: `--filter: invalid filter 'colour'`},
+		{args: []string{"ls", "--filter", "status=sleepy"}, err: `--filter: invalid status "sleepy"`},
+		{args: []string{"doctor", "--format", "yaml"}, err: `invalid --format "yaml"`},
 	} {
 		f := &fakeAPI{}
 		c := newTestCLI(t, f, "")
 		err := c.run(tc.args...)
 		assert.Check(t, is.ErrorContains(err, tc.err), "%v", tc.args)
+		assert.Check(t, is.Equal(exitCode(err), 125), "%v: %v", tc.args, err)
 		assert.Check(t, is.Len(f.calls, 0), "%v", tc.args)
 	}
 }
@@ -148,7 +161,7 @@ func TestEnsureDisabled(t *testing.T) {
 	assert.Check(t, is.Contains(c.err.String(), "GATEWAY_WORKSPACE_DOCKER_ENABLED is false: not stopping"))
 
 	t.Setenv("GATEWAY_WORKSPACE_DOCKER_ENABLED", "maybe")
-	assert.Check(t, is.ErrorContains(c.run("ensure", "a"), `invalid GATEWAY_WORKSPACE_DOCKER_ENABLED "maybe"`))
+	assert.Check(t, is.ErrorContains(c.run("ensure", "a"), `GATEWAY_WORKSPACE_DOCKER_ENABLED: invalid value "maybe": must be true or false`))
 }
 
 func TestEnsureGoesOnAfterAFailure(t *testing.T) {
@@ -182,4 +195,57 @@ func TestUnreachableEngineIsOneLine(t *testing.T) {
 		assert.Check(t, is.Error(err, `cannot connect to the Docker engine of context "default" at unix:///nowhere.sock: is it running?`), "%v", args)
 		assert.Check(t, is.Len(f.calls, 1), "%v: went on after the first failure: %v", args, f.calls)
 	}
+}
+
+// Several workspaces, one missing image: one pull, one progress display.
+func TestEnsurePullsOncePerCommand(t *testing.T) {
+	f, _, _ := creatingAPI()
+	f.missing = map[string]bool{"my/img": true}
+	c := newTestCLI(t, f, "")
+	assert.NilError(t, c.run("ensure", "--image", "my/img", "a", "b", "c"))
+	assert.Check(t, is.Equal(strings.Count(strings.Join(f.calls, " "), "pull:my/img"), 1), "%v", f.calls)
+	assert.Check(t, is.Equal(strings.Count(c.err.String(), "Pulling my/img"), 1))
+	assert.Check(t, is.Equal(c.out.String(), "id-gws-a\nid-gws-b\nid-gws-c\n"))
+}
+
+func TestEnsureTable(t *testing.T) {
+	f, _, _ := creatingAPI()
+	c := newTestCLI(t, f, "")
+	assert.NilError(t, c.run("ensure", "--format", "table", "a", "team/b"))
+	golden.Assert(t, c.out.String(), "ensure-table.golden")
+}
+
+// A bad value names where it came from.
+func TestBadSettingsNameTheirSource(t *testing.T) {
+	for _, tc := range []struct {
+		env, config string
+		args        []string
+		err         string
+	}{
+		{env: "GATEWAY_WORKSPACE_MEMORY=lots", err: `GATEWAY_WORKSPACE_MEMORY: invalid memory limit "lots"`},
+		{args: []string{"--memory", "lots"}, err: `--memory: invalid memory limit "lots"`},
+		{config: `{"plugins": {"workspace": {"memory": "lots"}}}`, err: `"memory" in the plugins.workspace section of`},
+		{env: "GATEWAY_WORKSPACE_PULL=sometimes", err: `GATEWAY_WORKSPACE_PULL: invalid pull policy "sometimes"`},
+	} {
+		f := &fakeAPI{}
+		c := newTestCLI(t, f, tc.config)
+		if k, v, ok := strings.Cut(tc.env, "="); ok {
+			t.Setenv(k, v)
+		}
+		err := c.run(append(append([]string{"ensure"}, tc.args...), "a")...)
+		assert.Check(t, is.ErrorContains(err, tc.err), "%+v", tc)
+		assert.Check(t, is.Equal(exitCode(err), 125))
+		assert.Check(t, is.Len(f.calls, 0))
+		if k, _, ok := strings.Cut(tc.env, "="); ok {
+			os.Unsetenv(k)
+		}
+	}
+}
+
+func TestUnknownConfigKeysAreWarnedAbout(t *testing.T) {
+	f, _, _ := creatingAPI()
+	c := newTestCLI(t, f, `{"plugins": {"workspace": {"imgae": "x/y", "memory": "1g"}}}`)
+	assert.NilError(t, c.run("ensure", "a"))
+	assert.Check(t, is.Contains(c.err.String(), `unknown key "imgae" in the plugins.workspace section`))
+	assert.Check(t, !strings.Contains(c.err.String(), `"memory"`))
 }

@@ -64,8 +64,8 @@ func TestEnsureRefusesBadHardening(t *testing.T) {
 		err  string
 	}{
 		{args: []string{"--profile", "paranoid"}, err: `invalid profile "paranoid"`},
-		{args: []string{"--cpus", "lots"}, err: `invalid --cpus "lots"`},
-		{args: []string{"--memory", "big"}, err: `invalid --memory "big"`},
+		{args: []string{"--cpus", "lots"}, err: `--cpus: invalid number of CPUs "lots"`},
+		{args: []string{"--memory", "big"}, err: `--memory: invalid memory limit "big"`},
 		{args: []string{"--recreate", "sometimes"}, err: `invalid recreate policy "sometimes"`},
 		{args: []string{"--label", "docker-workspace.subdir=x"}, err: "reserved"},
 		{args: []string{"--label", "=x"}, err: `invalid label "=x"`},
@@ -76,6 +76,7 @@ func TestEnsureRefusesBadHardening(t *testing.T) {
 		c := newTestCLI(t, f, "")
 		err := c.run(append(append([]string{"ensure"}, tc.args...), "a")...)
 		assert.Check(t, is.ErrorContains(err, tc.err), "%v", tc.args)
+		assert.Check(t, is.Equal(exitCode(err), 125), "%v", tc.args)
 		assert.Check(t, is.Len(f.calls, 0), "%v", tc.args)
 	}
 }

@@ -67,3 +67,82 @@ func TestListTemplate(t *testing.T) {
 	assert.NilError(t, c.run("ls", "--format", "table {{.Subdir}}\t{{.Mode}}"))
 	golden.Assert(t, c.out.String(), "ls-table-custom.golden")
 }
+
+// DRIFT by default: what changed under a container (its image reference
+// names another image now), one image inspect per reference, without any
+// configuration; --check-config compares with the configuration.
+func TestListDrift(t *testing.T) {
+	f := listingAPI()
+	list := f.listFn
+	f.listFn = func(o container.ListOptions) ([]container.Summary, error) {
+		ctrs, err := list(o)
+		ctrs[0].ImageID = "sha256:old"  // team/bob: the reference moved on
+		ctrs[1].ImageID = "sha256:1111" // alice: what the reference names
+		return ctrs, err
+	}
+	c := newTestCLI(t, f, "")
+	assert.NilError(t, c.run("ls", "--format", "{{.Subdir}} {{.Drift}}"))
+	assert.Check(t, is.Equal(c.out.String(), "alice []\nteam/bob [image]\n"))
+	assert.Check(t, is.DeepEqual(f.calls, []string{"list", "image:agent/workspace:latest"}))
+
+	c.out.Reset()
+	assert.NilError(t, c.run("ls", "--check-config", "--format", "{{.Subdir}} {{.Drift}}"))
+	assert.Check(t, is.Equal(c.out.String(), "alice [unknown]\nteam/bob [unknown]\n"), "no recorded configuration to compare with")
+}
+
+func TestListFilters(t *testing.T) {
+	f := listingAPI()
+	list := f.listFn
+	f.listFn = func(o container.ListOptions) ([]container.Summary, error) {
+		ctrs, err := list(o)
+		ctrs[0].Labels[sandbox.LabelComposeProject] = "gw"
+		ctrs[0].Labels["team"] = "blue"
+		return ctrs, err
+	}
+	for _, tc := range []struct {
+		filters []string
+		want    string
+	}{
+		{[]string{"subdir=alice"}, "alice\n"},
+		{[]string{"subdir=alice", "subdir=team/bob"}, "alice\nteam/bob\n"},
+		{[]string{"status=exited"}, "team/bob\n"},
+		{[]string{"status=running", "mode=bind"}, "alice\n"},
+		{[]string{"mode=volume_subpath"}, "team/bob\n"},
+		{[]string{"compose-project=gw"}, "team/bob\n"},
+		{[]string{"label=team"}, "team/bob\n"},
+		{[]string{"label=team=red"}, ""},
+		{[]string{"name=bob"}, "team/bob\n"},
+		{[]string{"name=^gws-a"}, "alice\n"},
+		{[]string{"id=a1a1"}, "alice\n"},
+		{[]string{"drift=no"}, "alice\nteam/bob\n"},
+		{[]string{"drift=yes"}, ""},
+	} {
+		c := newTestCLI(t, f, "")
+		args := []string{"ls", "--format", "{{.Subdir}}"}
+		for _, flt := range tc.filters {
+			args = append(args, "--filter", flt)
+		}
+		assert.NilError(t, c.run(args...))
+		assert.Check(t, is.Equal(c.out.String(), tc.want), "%v", tc.filters)
+	}
+}
+
+// The fields docker ps users type work.
+func TestListDockerPsFields(t *testing.T) {
+	f := listingAPI()
+	c := newTestCLI(t, f, "")
+	assert.NilError(t, c.run("ls", "--filter", "subdir=alice", "--format", `{{.Names}} {{.Label "docker-workspace.mode"}} {{.Labels}}`))
+	assert.Check(t, is.Equal(c.out.String(), "gws-alice bind docker-workspace.mode=bind,docker-workspace.subdir=alice\n"))
+}
+
+// A subdir that would deceive the eye (made by hand: ensure refuses it) is
+// shown escaped.
+func TestListEscapesDeceptiveSubdirs(t *testing.T) {
+	f := &fakeAPI{listFn: func(container.ListOptions) ([]container.Summary, error) {
+		return []container.Summary{{ID: "c1", Names: []string{"/gws-x"}, State: "running",
+			Labels: map[string]string{sandbox.LabelSubdir: "evil\u202egnp.exe", sandbox.LabelMode: "bind"}}}, nil
+	}}
+	c := newTestCLI(t, f, "")
+	assert.NilError(t, c.run("ls", "--format", "{{.Subdir}}"))
+	assert.Check(t, is.Equal(c.out.String(), `"evil\u202Egnp.exe"`+"\n"))
+}

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/cli/cli"
@@ -11,43 +12,50 @@ import (
 )
 
 type rmOptions struct {
-	subdirs []string
-	force   bool
-	flags   *pflag.FlagSet
+	refs  []string
+	force bool
+	flags *pflag.FlagSet
 }
 
 func newRemoveCommand(dockerCLI command.Cli) *cobra.Command {
 	var opts rmOptions
 	cmd := &cobra.Command{
-		Use:     "rm [OPTIONS] SUBDIR [SUBDIR...]",
+		Use:     "rm [OPTIONS] WORKSPACE [WORKSPACE...]",
 		Aliases: []string{"remove"},
 		Short:   "Remove the sandbox container of each workspace",
-		Long: "Remove the sandbox container of each workspace. Only the container: never a volume, never\n" +
-			"a directory; the workspace data stays, and the next ensure makes a new container for it.",
+		Long: "Remove the sandbox container of each workspace, named by its subdir, its container's name or\n" +
+			"its container's ID. Only the container: never a volume, never a directory; the workspace\n" +
+			"data stays, and the next ensure makes a new container for it.",
 		Args: cli.RequiresMinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.subdirs = args
+			opts.refs = args
 			opts.flags = cmd.Flags()
 			return runRemove(cmd.Context(), dockerCLI, &opts)
 		},
-		ValidArgsFunction:     completeSubdirs(dockerCLI),
+		ValidArgsFunction:     completeWorkspaces(dockerCLI),
 		DisableFlagsInUseLine: true,
 	}
-	cmd.Flags().BoolVarP(&opts.force, "force", "f", false, "Remove a running container too (it is killed)")
+	cmd.Flags().BoolVarP(&opts.force, "force", "f", false, "Remove a running container too (it is killed); what is gone already is no error")
 	return cmd
 }
 
 func runRemove(ctx context.Context, dockerCLI command.Cli, opts *rmOptions) error {
-	for _, s := range opts.subdirs {
-		if err := sandbox.ValidateSubdir(s); err != nil {
-			return err
-		}
+	if err := validateRefs(opts.refs); err != nil {
+		return err
 	}
 	m, err := newManager(dockerCLI, opts.flags, "")
 	if err != nil {
 		return err
 	}
-	return eachWorkspace(dockerCLI, opts.subdirs, "remove", func(subdir string) (bool, error) {
-		return m.Remove(ctx, subdir, opts.force)
+	return eachTarget(ctx, dockerCLI, m, opts.refs, func(ctx context.Context, w sandbox.Workspace) (bool, error) {
+		return m.RemoveContainer(ctx, w, opts.force)
+	}, func(t sandbox.Target) error {
+		switch {
+		case opts.force: // as docker rm -f: what is gone is no error
+			return nil
+		case t.Named:
+			return fmt.Errorf("%w: %s", sandbox.ErrNoSuchWorkspace, t.Ref)
+		}
+		return fmt.Errorf("%w: workspace %q has none", sandbox.ErrNoSuchWorkspace, t.Ref)
 	})
 }

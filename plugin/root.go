@@ -61,17 +61,19 @@ func NewRootCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 		newVersionCommand(dockerCLI, build),
 		newComposeCommand(dockerCLI, build),
 	)
-	handleSignals(cmd)
+	wrapRun(cmd, dockerCLI)
 	return cmd
 }
 
-// handleSignals makes every command stop cleanly on SIGINT or SIGTERM
-// (Ctrl-C; also what the docker CLI relays): its context is canceled, what it
-// had begun is undone (sandbox cleans up with a context of its own), and it
-// exits with 128 + the signal's number, as a shell does.
-func handleSignals(cmd *cobra.Command) {
+// wrapRun gives every command what all share. Its errors are told for a
+// person (a failure to reach the engine is one line naming the context and
+// the endpoint). On SIGINT or SIGTERM (Ctrl-C; also what the docker CLI
+// relays to a plugin) its context is canceled, what it had begun is undone
+// (sandbox cleans up with a context of its own), and it exits with 128 + the
+// signal's number, as a shell does.
+func wrapRun(cmd *cobra.Command, dockerCLI command.Cli) {
 	for _, c := range cmd.Commands() {
-		handleSignals(c)
+		wrapRun(c, dockerCLI)
 	}
 	run := cmd.RunE
 	if run == nil {
@@ -92,6 +94,7 @@ func handleSignals(cmd *cobra.Command) {
 			}
 		}()
 		c.SetContext(ctx)
+		warnUnknownKeys(dockerCLI)
 		err := run(c, args)
 		var se signalError
 		switch {
@@ -101,12 +104,12 @@ func handleSignals(cmd *cobra.Command) {
 				code = 143
 			}
 			return cli.StatusError{StatusCode: code, Status: fmt.Sprintf("%s: stopped by %s", c.CommandPath(), se.sig)}
-		case err != nil && parent.Err() != nil:
+		case parent.Err() != nil:
 			// The docker CLI got the signal and told the plugin through its
 			// socket (the framework cancels the command's context).
 			return cli.StatusError{StatusCode: 130, Status: c.CommandPath() + ": interrupted"}
 		}
-		return err
+		return engineErr(dockerCLI, err)
 	}
 }
 

@@ -20,16 +20,16 @@ func TestUnknownSubcommandFails(t *testing.T) {
 
 func TestUsageErrors(t *testing.T) {
 	c := newTestCLI(t, &fakeAPI{}, "")
-	for _, args := range [][]string{{"ensure"}, {"stop"}} {
-		err := c.run(args...)
+	for args, usage := range map[string]string{"ensure": "SUBDIR [SUBDIR...]", "stop": "WORKSPACE [WORKSPACE...]", "rm": "WORKSPACE [WORKSPACE...]"} {
+		err := c.run(args)
 		assert.Check(t, is.ErrorContains(err, "requires at least 1 argument"), "%v", args)
-		assert.Check(t, is.ErrorContains(err, "Usage:  docker workspace "+args[0]+" [OPTIONS] SUBDIR [SUBDIR...]"), "%v", args)
+		assert.Check(t, is.ErrorContains(err, "Usage:  docker workspace "+args+" [OPTIONS] "+usage), "%v", args)
 	}
 	assert.Check(t, is.ErrorContains(c.run("ls", "extra"), `'docker workspace ls' accepts no arguments`))
 }
 
 func TestHelp(t *testing.T) {
-	for _, name := range []string{"ensure", "stop", "ls"} {
+	for _, name := range []string{"ensure", "stop", "rm", "ls"} {
 		c := newTestCLI(t, &fakeAPI{}, "")
 		t.Setenv("XDG_DATA_HOME", "/home/you/.local/share")
 		assert.NilError(t, c.run(name, "--help"))
@@ -41,4 +41,16 @@ func TestVersion(t *testing.T) {
 	c := newTestCLI(t, &fakeAPI{}, "")
 	assert.NilError(t, c.run("version"))
 	assert.Check(t, is.Contains(c.out.String(), "docker-workspace version v1.2.3, build abc"))
+}
+
+// exitCode is the exit code an error gives: a StatusError's, else 1.
+func exitCode(err error) int {
+	var st cli.StatusError
+	if errorsAs(err, &st) {
+		return st.StatusCode
+	}
+	if err != nil {
+		return 1
+	}
+	return 0
 }

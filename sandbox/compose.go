@@ -119,12 +119,12 @@ func (m *Manager) RemoveForProject(ctx context.Context, project, subdir string) 
 // StopForProject stops the container of subdir if it was made for the
 // Compose project; a container of another project, or of none, is left
 // alone: found is then false.
-func (m *Manager) StopForProject(ctx context.Context, project, subdir string, timeout *int) (found bool, err error) {
+func (m *Manager) StopForProject(ctx context.Context, project, subdir string, opts StopOptions) (found bool, err error) {
 	ctr, found, err := m.inspectProject(ctx, project, subdir)
 	if err != nil || !found {
 		return false, err
 	}
-	return m.stopInspected(ctx, ctr, timeout)
+	return m.stopContainer(ctx, ctr.ID, trimSlash(ctr.Name), opts)
 }
 
 func (m *Manager) inspectProject(ctx context.Context, project, subdir string) (container.InspectResponse, bool, error) {

@@ -89,10 +89,10 @@ func TestStopForProject(t *testing.T) {
 	f := newFakeEngine()
 	c := placed(t, f, "a", cfg, container.StateRunning)
 	c.cfg.Labels[LabelComposeProject] = "one"
-	found, err := NewManager(f).StopForProject(context.Background(), "two", "a", nil)
+	found, err := NewManager(f).StopForProject(context.Background(), "two", "a", StopOptions{})
 	assert.Check(t, !found && err == nil)
 	assert.Check(t, is.Equal(c.state, container.StateRunning))
-	found, err = NewManager(f).StopForProject(context.Background(), "one", "a", nil)
+	found, err = NewManager(f).StopForProject(context.Background(), "one", "a", StopOptions{})
 	assert.Check(t, found && err == nil)
 	assert.Check(t, is.Equal(c.state, container.StateExited))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -85,7 +86,15 @@ var errRace = errors.New("the container changed meanwhile")
 // name but another workspace's label, or one without labels whose workspace
 // mount is not ours, is refused and left untouched. A failure returns the
 // engine's words and removes what the call created.
-func (m *Manager) Ensure(ctx context.Context, subdir string, cfg Config) (Result, error) {
+//
+// A command that ensures several workspaces passes one [SharedImage] to all
+// (WithSharedImage): the image is then inspected and pulled at most once,
+// and not at all when no workspace needs it.
+func (m *Manager) Ensure(ctx context.Context, subdir string, cfg Config, opts ...EnsureOption) (Result, error) {
+	var o ensureOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := ValidateSubdir(subdir); err != nil {
 		return Result{}, err
 	}
@@ -94,7 +103,11 @@ func (m *Manager) Ensure(ctx context.Context, subdir string, cfg Config) (Result
 	}
 	name := ContainerName(subdir)
 	if cfg.Pull == PullAlways {
-		if err := m.pull(ctx, cfg.Image); err != nil {
+		if o.shared != nil {
+			if _, err := o.shared.get(ctx); err != nil {
+				return Result{}, err
+			}
+		} else if err := m.pull(ctx, cfg.Image); err != nil {
 			return Result{}, err
 		}
 	}
@@ -120,7 +133,7 @@ func (m *Manager) Ensure(ctx context.Context, subdir string, cfg Config) (Result
 	for range maxAttempts {
 		ctr, err := m.client.ContainerInspect(ctx, name)
 		if cerrdefs.IsNotFound(err) {
-			res, err := m.create(ctx, subdir, name, cfg, nil, nil)
+			res, err := m.create(ctx, subdir, name, cfg, nil, nil, o.shared)
 			if errors.Is(err, errRace) {
 				if err := wait("being created and removed"); err != nil {
 					return Result{}, err
@@ -171,7 +184,14 @@ func (m *Manager) Ensure(ctx context.Context, subdir string, cfg Config) (Result
 
 		imageID := ctr.Image // assume the reference still names the container's image
 		var img *image.InspectResponse
-		if checkImage {
+		switch {
+		case checkImage && o.shared != nil:
+			si, err := o.shared.get(ctx)
+			if err != nil {
+				return res, err
+			}
+			img, imageID = &si.inspect, si.ID
+		case checkImage:
 			i, err := m.inspectImage(ctx, cfg.Image)
 			if err != nil && !cerrdefs.IsNotFound(err) {
 				return res, err
@@ -182,7 +202,7 @@ func (m *Manager) Ensure(ctx context.Context, subdir string, cfg Config) (Result
 		}
 		res.Drift = drift(ctr.Config.Labels, specFor(subdir, cfg, imageID))
 		if cfg.Recreate == RecreateAlways && !recreated || cfg.Recreate == RecreateIfChanged && len(res.Drift) > 0 {
-			r, err := m.create(ctx, subdir, name, cfg, &ctr, img)
+			r, err := m.create(ctx, subdir, name, cfg, &ctr, img, o.shared)
 			if errors.Is(err, errRace) {
 				recreated = true
 				continue
@@ -231,6 +251,57 @@ func (m *Manager) Ensure(ctx context.Context, subdir string, cfg Config) (Result
 	return Result{}, fmt.Errorf("container %s: it kept changing state; gave up after %d attempts", name, maxAttempts)
 }
 
+// EnsureOption changes what [Manager.Ensure] does.
+type EnsureOption func(*ensureOptions)
+
+type ensureOptions struct {
+	shared *SharedImage
+}
+
+// WithSharedImage makes Ensure take the image from s, which the other
+// Ensure calls of the same command share.
+func WithSharedImage(s *SharedImage) EnsureOption {
+	return func(o *ensureOptions) { o.shared = s }
+}
+
+// Image is the image of new workspace containers, as the engine has it.
+type Image struct {
+	// Ref is the reference it was asked for by; ID the engine's image ID.
+	Ref, ID string
+	inspect image.InspectResponse
+}
+
+// SharedImage is the image of one configuration, made ready (inspected,
+// pulled as cfg.Pull says) once, when the first Ensure that shares it needs
+// it. Safe for concurrent use.
+type SharedImage struct {
+	m    *Manager
+	cfg  Config
+	once sync.Once
+	img  *Image
+	err  error
+}
+
+// SharedImage returns the image of cfg for the Ensure calls of one command.
+func (m *Manager) SharedImage(cfg Config) *SharedImage {
+	return &SharedImage{m: m, cfg: cfg}
+}
+
+func (s *SharedImage) get(ctx context.Context) (*Image, error) {
+	s.once.Do(func() {
+		if s.cfg.Pull == PullAlways {
+			if s.err = s.m.pull(ctx, s.cfg.Image); s.err != nil {
+				return
+			}
+		}
+		var img image.InspectResponse
+		if img, s.err = s.m.ensureImage(ctx, s.cfg); s.err == nil {
+			s.img = &Image{Ref: s.cfg.Image, ID: img.ID, inspect: img}
+		}
+	})
+	return s.img, s.err
+}
+
 // start starts a container. A failure is the engine's, named, unless the
 // container was removed meanwhile (or is being removed): errRace.
 func (m *Manager) start(ctx context.Context, id, name string) error {
@@ -247,14 +318,19 @@ func (m *Manager) start(ctx context.Context, id, name string) error {
 			return errRace
 		}
 	}
-	err = fmt.Errorf("start container %s: %w", name, err)
 	if strings.Contains(err.Error(), "already exists") {
-		// containerd kept a task of the container (seen after an engine
-		// restart); the container itself is stale, its data is in its mounts.
-		err = fmt.Errorf("%w (the engine's containerd still holds a task of this container, as after an engine restart: `docker workspace ensure --recreate always` or `docker workspace rm -f` recovers; the workspace data is kept)", err)
+		// containerd kept a task of the container (seen after an Engine
+		// 20.10 restart); the container is stale, its data is in its mounts.
+		return fmt.Errorf("start container %s: %w (%w)", name, err, ErrStaleTask)
 	}
-	return err
+	return fmt.Errorf("start container %s: %w", name, err)
 }
+
+// ErrStaleTask is wrapped by the error of a container that the engine
+// cannot start because its containerd still holds a task of it, as after an
+// engine restart. Replacing the container (RecreateAlways) or removing it
+// recovers; the workspace data is in the mounts.
+var ErrStaleTask = errors.New("the engine's containerd still holds a task of this container, as after an engine restart; replacing or removing the container recovers, the workspace data is kept")
 
 // create makes the container of a workspace: under a temporary name, with
 // its mounts prepared; checked against overlapping workspaces; recorded, its
@@ -263,8 +339,9 @@ func (m *Manager) start(ctx context.Context, id, name string) error {
 // only once the new container is ready, removed once the new one runs, and
 // restored if that fails.
 //
-// known is the image, when the caller inspected it already.
-func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config, old *container.InspectResponse, known *image.InspectResponse) (Result, error) {
+// known is the image, when the caller has it already; else shared, if set,
+// gives it.
+func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config, old *container.InspectResponse, known *image.InspectResponse, shared *SharedImage) (Result, error) {
 	if cfg.Mode == ModeVolumeSubpath {
 		if v := m.client.ClientVersion(); versions.LessThan(v, apiVersionSubpath) {
 			return Result{}, fmt.Errorf("volume_subpath mode needs Docker Engine API %s or later (Engine 26+), but this engine speaks API %s: it would silently mount the whole volume and show every workspace to every workspace container; use bind mode or a newer engine", apiVersionSubpath, v)
@@ -272,10 +349,19 @@ func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config, o
 	}
 	var img image.InspectResponse
 	var err error
-	if known != nil {
+	switch {
+	case known != nil:
 		img = *known
-	} else if img, err = m.ensureImage(ctx, cfg); err != nil {
-		return Result{}, err
+	case shared != nil:
+		si, err := shared.get(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		img = si.inspect
+	default:
+		if img, err = m.ensureImage(ctx, cfg); err != nil {
+			return Result{}, err
+		}
 	}
 	if err := m.checkNetwork(ctx, cfg.Network); err != nil {
 		return Result{}, err

@@ -516,7 +516,7 @@ func TestEnsureTaskExistsHint(t *testing.T) {
 	}
 	_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
 	assert.Check(t, is.ErrorContains(err, "task 0123: already exists"))
-	assert.Check(t, is.ErrorContains(err, "`docker workspace ensure --recreate always` or `docker workspace rm -f` recovers"))
+	assert.Check(t, is.ErrorIs(err, ErrStaleTask))
 }
 
 // A symlink below the root is never followed: not when a workspace is
@@ -787,7 +787,7 @@ func TestEnsureRefusesAnotherWorkspacesContainer(t *testing.T) {
 		assert.Check(t, is.Equal(f.callList(), "inspect:"+ContainerName(tc.subdir)), "something was touched")
 		// stop and rm refuse it too.
 		f = engine(states(&ctr))
-		_, err = NewManager(f).Stop(context.Background(), tc.subdir, nil)
+		_, err = NewManager(f).Stop(context.Background(), tc.subdir, StopOptions{})
 		assert.Check(t, is.ErrorIs(err, ErrNotThisWorkspace))
 		_, err = NewManager(f).Remove(context.Background(), tc.subdir, true)
 		assert.Check(t, is.ErrorIs(err, ErrNotThisWorkspace))

@@ -21,7 +21,10 @@ type Workspace struct {
 	// original gateway module, which recorded none.
 	Subdir string
 	Mode   MountMode
-	Image  string
+	// Image is the image reference the container was made from; ImageID
+	// the image it runs.
+	Image   string
+	ImageID string
 	// State is the engine's state word ("running", "exited", ...), Status
 	// its human text ("Up 2 minutes").
 	State   string
@@ -61,7 +64,7 @@ func workspacesFrom(ctrs []container.Summary) []Workspace {
 			continue
 		}
 		w := Workspace{
-			ID: c.ID, Name: name, Image: c.Image, State: string(c.State), Status: c.Status,
+			ID: c.ID, Name: name, Image: c.Image, ImageID: c.ImageID, State: string(c.State), Status: c.Status,
 			Created: time.Unix(c.Created, 0), Labels: c.Labels,
 		}
 		if subdir, ok := c.Labels[LabelSubdir]; ok {
@@ -91,6 +94,37 @@ func seedMode(mounts []container.MountPoint) (MountMode, bool) {
 		return ModeBind, true
 	}
 	return "", false
+}
+
+// DriftImage is the drift of a container whose image reference names
+// another image than the one it runs.
+const DriftImage = "image"
+
+// ImageDrift fills in the Drift of each workspace with what changed under
+// it since it was made, without a configuration to compare with: its image
+// reference now names another image (one image inspect per reference). A
+// reference that names no image now is no drift.
+func (m *Manager) ImageDrift(ctx context.Context, workspaces []Workspace) error {
+	current := map[string]string{}
+	for i := range workspaces {
+		w := &workspaces[i]
+		w.Drift = nil
+		if w.Image == "" || w.ImageID == "" || strings.HasPrefix(w.Image, "sha256:") {
+			continue
+		}
+		id, ok := current[w.Image]
+		if !ok {
+			var err error
+			if id, err = m.imageID(ctx, w.Image); err != nil && !cerrdefs.IsNotFound(err) {
+				return err
+			}
+			current[w.Image] = id
+		}
+		if id != "" && id != w.ImageID {
+			w.Drift = []string{DriftImage}
+		}
+	}
+	return nil
 }
 
 // CheckDrift fills in the Drift of each workspace: what differs between its

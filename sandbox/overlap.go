@@ -150,7 +150,7 @@ func overlappingPairs(ctrs []container.Summary, records []claim) []string {
 	for i, a := range claims {
 		for _, b := range claims[i+1:] {
 			if overlaps(a, b) {
-				out = append(out, fmt.Sprintf("%s and %s overlap: ensure starts neither; remove one (docker workspace rm) and move its data out of the other's directory", a, b))
+				out = append(out, fmt.Sprintf("%s and %s overlap: ensure starts neither; remove one container and move its data out of the other's directory", a, b))
 			}
 		}
 		for _, r := range records {

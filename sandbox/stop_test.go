@@ -27,16 +27,16 @@ func TestStop(t *testing.T) {
 		return nil
 	}
 	m := NewManager(f)
-	found, err := m.Stop(context.Background(), "a", nil)
+	found, err := m.Stop(context.Background(), "a", StopOptions{})
 	assert.Check(t, found && err == nil)
 	assert.Check(t, is.Equal(gotTimeout, DefaultStopTimeout))
 	three := 3
-	found, err = m.Stop(context.Background(), "gone", &three)
+	found, err = m.Stop(context.Background(), "gone", StopOptions{Timeout: &three})
 	assert.Check(t, !found && err == nil)
-	_, err = m.Stop(context.Background(), "stuck", &three)
+	_, err = m.Stop(context.Background(), "stuck", StopOptions{Timeout: &three})
 	assert.Check(t, is.Error(err, "stop container gws-stuck: permission denied"))
 	assert.Check(t, is.Equal(gotTimeout, 3))
-	_, err = m.Stop(context.Background(), "/etc", nil)
+	_, err = m.Stop(context.Background(), "/etc", StopOptions{})
 	assert.Check(t, is.ErrorIs(err, ErrInvalidSubdir))
 	assert.Check(t, is.Equal(f.callList(), "inspect:gws-a stop:id-gws-a inspect:gws-gone inspect:gws-stuck stop:id-gws-stuck"))
 }
