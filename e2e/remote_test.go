@@ -181,7 +181,7 @@ func TestDoctor(t *testing.T) {
 		requireEngine(t, "legacy")
 		res := h.docker("--context", "legacy", "workspace", "doctor", "--format", "json", "--mount-mode", "volume_subpath",
 			"--workspace-volume", "w-"+h.id, "--shared-volume", "s-"+h.id)
-		res.Assert(t, icmd.Expected{ExitCode: 1, Err: "API 1.41 is older than 1.45"})
+		res.Assert(t, icmd.Expected{ExitCode: 1, Err: "volume_subpath mode needs Docker Engine API 1.45 or later (Engine 26+), but this engine speaks API 1.41"})
 		decode(res)
 		assert.Check(t, !rep.OK)
 		assert.Check(t, !rep.Modes["volume_subpath"].Supported)

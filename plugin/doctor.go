@@ -55,6 +55,8 @@ type doctorReport struct {
 	Image    *sandbox.ImageCheck `json:",omitempty"`
 	Sources  []sandbox.SourceCheck
 	Problems []string
+	// Plan is how a workspace's container would be mounted.
+	Plan *sandbox.MountPlan `json:",omitempty"`
 	// Leftovers counts temporary containers that killed runs left behind.
 	Leftovers int
 	OK        bool
@@ -115,6 +117,7 @@ func runDoctor(ctx context.Context, dockerCLI command.Cli, opts *doctorOptions) 
 				rep.Problems = append(rep.Problems, r.Problems...)
 			}
 			rep.Leftovers = r.Leftovers
+			rep.Plan = r.Plan
 		}
 	}
 	rep.OK = len(rep.Problems) == 0
@@ -175,6 +178,21 @@ func writeDoctor(out io.Writer, r doctorReport) {
 			v += ": " + s.Note
 		}
 		line(strings.ToUpper(s.Kind[:1])+s.Kind[1:], s.Name+": "+v)
+	}
+	if r.Plan != nil {
+		how := map[string]string{
+			sandbox.PrepareHere:   "missing directories are made on this host",
+			sandbox.PrepareHelper: "missing directories are made by a helper container on the engine's side",
+			sandbox.PrepareNone:   "the directories must exist: this engine can neither make nor bind a missing one",
+		}[r.Plan.Prepare]
+		for _, m := range r.Plan.Mounts {
+			src := m.Source
+			if m.VolumeOptions != nil && m.VolumeOptions.Subpath != "" {
+				src += ", subpath " + m.VolumeOptions.Subpath
+			}
+			line("Mount", fmt.Sprintf("%s %s -> %s", m.Type, src, m.Target))
+		}
+		line("Directories", how)
 	}
 	if r.Leftovers > 0 {
 		line("Leftovers", fmt.Sprintf("%d temporary container(s) of interrupted runs (gws_new_…, gws_old_…, gws_helper_…); the next ensure that creates a container removes those whose process is gone", r.Leftovers))

@@ -3,10 +3,11 @@ package sandbox
 import (
 	"context"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"io"
 	"strings"
 	"sync"
+
+	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"

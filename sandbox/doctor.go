@@ -28,6 +28,9 @@ type Report struct {
 	Sources []SourceCheck
 	// Problems are what would make ensure fail with this configuration.
 	Problems []string
+	// Plan is how the container of a workspace SUBDIR would be mounted,
+	// as ensure plans it (nil when it cannot be).
+	Plan *MountPlan `json:",omitempty"`
 	// Leftovers counts the temporary containers of ours (gws_new_…,
 	// gws_old_…, gws_helper_…) that a killed process left behind; the next
 	// ensure that creates a container removes those of dead processes.
@@ -66,12 +69,16 @@ func (m *Manager) Check(ctx context.Context, cfg Config) (Report, error) {
 	if versions.LessThan(r.APIVersion, apiVersionSubpath) {
 		r.Modes[ModeVolumeSubpath] = fmt.Sprintf("API %s is older than %s: this engine would ignore the subpath and mount the whole volume", r.APIVersion, apiVersionSubpath)
 	}
-	if why := r.Modes[cfg.Mode]; why != "" {
-		r.Problems = append(r.Problems, fmt.Sprintf("%s mode: %s", cfg.Mode, why))
-	}
 	if err := cfg.Validate(); err != nil {
 		r.Problems = append(r.Problems, err.Error())
 		return r, nil
+	}
+	// The plan ensure follows, for a workspace SUBDIR.
+	plan, err := PlanMounts(cfg, "SUBDIR", r.APIVersion)
+	if err != nil {
+		r.Problems = append(r.Problems, err.Error())
+	} else {
+		r.Plan = &plan
 	}
 
 	img, err := m.inspectImage(ctx, cfg.Image)

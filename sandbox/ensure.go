@@ -14,7 +14,6 @@ import (
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/strslice"
-	"github.com/docker/docker/api/types/versions"
 )
 
 // Action says what [Manager.Ensure] did.
@@ -342,13 +341,11 @@ var ErrStaleTask = errors.New("the engine's containerd still holds a task of thi
 // known is the image, when the caller has it already; else shared, if set,
 // gives it.
 func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config, old *container.InspectResponse, known *image.InspectResponse, shared *SharedImage) (Result, error) {
-	if cfg.Mode == ModeVolumeSubpath {
-		if v := m.client.ClientVersion(); versions.LessThan(v, apiVersionSubpath) {
-			return Result{}, fmt.Errorf("volume_subpath mode needs Docker Engine API %s or later (Engine 26+), but this engine speaks API %s: it would silently mount the whole volume and show every workspace to every workspace container; use bind mode or a newer engine", apiVersionSubpath, v)
-		}
+	plan, err := PlanMounts(cfg, subdir, m.client.ClientVersion())
+	if err != nil {
+		return Result{}, err
 	}
 	var img image.InspectResponse
-	var err error
 	switch {
 	case known != nil:
 		img = *known
@@ -366,7 +363,7 @@ func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config, o
 	if err := m.checkNetwork(ctx, cfg.Network); err != nil {
 		return Result{}, err
 	}
-	p, err := m.newPreparer(ctx, subdir, cfg, img)
+	p, err := m.newPreparer(ctx, subdir, cfg, img, plan)
 	if err != nil {
 		return Result{}, err
 	}

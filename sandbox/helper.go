@@ -46,28 +46,19 @@ type helperPreparer struct {
 	m      *Manager
 	subdir string
 	cfg    Config
+	plan   MountPlan
 	id     string // the helper
 	self   claim
 }
 
-func (m *Manager) newHelperPreparer(ctx context.Context, subdir string, cfg Config, img image.InspectResponse) (*helperPreparer, error) {
-	p := &helperPreparer{m: m, subdir: subdir, cfg: cfg}
-	hc := &container.HostConfig{NetworkMode: "none"}
+func (m *Manager) newHelperPreparer(ctx context.Context, subdir string, cfg Config, img image.InspectResponse, plan MountPlan) (*helperPreparer, error) {
+	p := &helperPreparer{m: m, subdir: subdir, cfg: cfg, plan: plan}
 	if cfg.Mode == ModeVolumeSubpath {
 		p.self = claim{subdir: subdir, volume: cfg.WorkspaceVolume, subpath: subdir}
-		hc.Mounts = []mount.Mount{{
-			Type: mount.TypeVolume, Source: cfg.WorkspaceVolume, Target: helperMountPoint,
-			VolumeOptions: &mount.VolumeOptions{NoCopy: true},
-		}}
 	} else {
-		p.self = claim{subdir: subdir, bind: filepath.Join(cfg.WorkspaceRoot, filepath.FromSlash(subdir))}
-		create := &mount.BindOptions{CreateMountpoint: true}
-		hc.Mounts = []mount.Mount{
-			{Type: mount.TypeBind, Source: cfg.WorkspaceRoot, Target: helperMountPoint, BindOptions: create},
-			{Type: mount.TypeBind, Source: filepath.Dir(filepath.Clean(cfg.SharedDir)), Target: helperSharedParent, BindOptions: create},
-		}
+		p.self = claim{subdir: subdir, bind: plan.Mounts[0].Source}
 	}
-	hc.Mounts = append(hc.Mounts, volumeShadows(img, hc.Mounts)...)
+	hc := &container.HostConfig{NetworkMode: "none", Mounts: append(plan.Helper, volumeShadows(img, plan.Helper)...)}
 	id, err := m.createTemp(ctx, helperPrefix, &container.Config{
 		Image: img.ID, Entrypoint: []string{"true"}, Labels: temporaryLabels(map[string]string{LabelHelper: "prepare"}),
 	}, hc)
@@ -112,20 +103,7 @@ func temporaryLabels(labels map[string]string) map[string]string {
 	return labels
 }
 
-func (p *helperPreparer) mounts() []mount.Mount {
-	if p.cfg.Mode == ModeVolumeSubpath {
-		return []mount.Mount{
-			{
-				// NoCopy: the engine would copy the image's WorkspaceTarget
-				// (content and owner) into an empty subdir on first mount.
-				Type: mount.TypeVolume, Source: p.cfg.WorkspaceVolume, Target: WorkspaceTarget,
-				VolumeOptions: &mount.VolumeOptions{Subpath: p.subdir, NoCopy: true},
-			},
-			{Type: mount.TypeVolume, Source: p.cfg.SharedVolume, Target: SharedTarget},
-		}
-	}
-	return bindMounts(p.self.bind, filepath.Clean(p.cfg.SharedDir), true)
-}
+func (p *helperPreparer) mounts() []mount.Mount { return p.plan.Mounts }
 
 func (p *helperPreparer) claim() claim { return p.self }
 

@@ -9,7 +9,6 @@ import (
 
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/mount"
-	"github.com/docker/docker/api/types/versions"
 )
 
 // A preparer gets the mounts of a new workspace container ready, in one of
@@ -39,16 +38,14 @@ type preparer interface {
 	close(ctx context.Context)
 }
 
-func (m *Manager) newPreparer(ctx context.Context, subdir string, cfg Config, img image.InspectResponse) (preparer, error) {
-	switch {
-	case cfg.Mode == ModeVolumeSubpath:
-		return m.newHelperPreparer(ctx, subdir, cfg, img)
-	case cfg.CreateHostDirs:
+func (m *Manager) newPreparer(ctx context.Context, subdir string, cfg Config, img image.InspectResponse, plan MountPlan) (preparer, error) {
+	switch plan.Prepare {
+	case PrepareHere:
 		return newLocalPreparer(subdir, cfg)
-	case !versions.LessThan(m.client.ClientVersion(), apiVersionCreateMountpoint):
-		return m.newHelperPreparer(ctx, subdir, cfg, img)
+	case PrepareHelper:
+		return m.newHelperPreparer(ctx, subdir, cfg, img, plan)
 	}
-	return plainPreparer{subdir: subdir, cfg: cfg}, nil
+	return plainPreparer{subdir: subdir, plan: plan}, nil
 }
 
 // bindMounts are the mounts of bind mode.
@@ -183,15 +180,13 @@ func (p *localPreparer) close(context.Context) {
 // which can neither make them nor be asked to; they must exist.
 type plainPreparer struct {
 	subdir string
-	cfg    Config
+	plan   MountPlan
 }
 
-func (p plainPreparer) mounts() []mount.Mount {
-	return bindMounts(filepath.Join(p.cfg.WorkspaceRoot, filepath.FromSlash(p.subdir)), filepath.Clean(p.cfg.SharedDir), false)
-}
+func (p plainPreparer) mounts() []mount.Mount { return p.plan.Mounts }
 
 func (p plainPreparer) claim() claim {
-	return claim{subdir: p.subdir, bind: filepath.Join(p.cfg.WorkspaceRoot, filepath.FromSlash(p.subdir))}
+	return claim{subdir: p.subdir, bind: p.plan.Mounts[0].Source}
 }
 
 func (plainPreparer) records(context.Context) ([]claim, error) { return nil, nil }
