@@ -122,11 +122,11 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{args: []string{"ensure", "/etc"}, err: `invalid workspace subdir "/etc": it must be relative`},
 		{args: []string{"ensure", "a\tb"}, err: "control character"},
 		{args: []string{"ensure", ""}, err: "invalid workspace subdir: it is empty"},
-		{args: []string{"ensure", "--mount-mode", "nfs", "x"}, err: `invalid mount mode "nfs"`},
+		{args: []string{"ensure", "--mount-mode", "nfs", "x"}, err: `--mount-mode: invalid mount mode "nfs"`},
 		{args: []string{"ensure", "--mount-mode", "volume_subpath", "x"}, err: "volume_subpath mode needs a workspace volume and a shared volume"},
 		{args: []string{"stop", "a/../../b"}, err: `must not contain ".."`},
 	} {
-		h.ws(tc.args...).Assert(t, icmd.Expected{ExitCode: 1, Err: tc.err})
+		h.ws(tc.args...).Assert(t, icmd.Expected{ExitCode: 125, Err: tc.err})
 	}
 	assert.Check(t, is.Equal(h.docker("ps", "-aq").Stdout(), before))
 	entries, err := os.ReadDir(h.dataDir)

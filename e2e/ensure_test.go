@@ -213,7 +213,10 @@ func TestSeedContainer(t *testing.T) {
 	assert.Check(t, is.Contains(res.Stderr(), "differs from the configuration (unknown)"))
 	ls := h.ws("ls", "--format", "{{.Name}} {{.Mode}} {{.Drift}}")
 	ls.Assert(t, icmd.Success)
-	assert.Check(t, is.Contains(ls.Stdout(), containerName(s)+" bind [unknown]\n"))
+	assert.Check(t, is.Contains(ls.Stdout(), containerName(s)+" bind []\n"), "nothing changed under it")
+	ls = h.ws("ls", "--check-config", "--format", "{{.Name}} {{.Mode}} {{.Drift}}")
+	ls.Assert(t, icmd.Success)
+	assert.Check(t, is.Contains(ls.Stdout(), containerName(s)+" bind [unknown]\n"), "it recorded no configuration")
 
 	elsewhere := fs.NewDir(t, "elsewhere")
 	h.docker("run", "-d", "--name", containerName(other), "--entrypoint", "sleep", "-v", elsewhere.Path()+":/home/agent/workspace",

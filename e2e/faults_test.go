@@ -230,7 +230,7 @@ func TestHungEngine(t *testing.T) {
 	}{
 		{[]string{"ls"}, "list containers"},
 		{[]string{"ensure", "a"}, "inspect container gws-a"},
-		{[]string{"stop", "a"}, "inspect container gws-a"},
+		{[]string{"stop", "a"}, "list containers"},
 	} {
 		cmd := icmd.Command("docker", append([]string{"--config", env.configDir, "--context", name, "workspace", "--api-timeout", "3s"}, tc.args...)...)
 		res := icmd.RunCmd(cmd, icmd.WithEnv(h.env...), icmd.WithTimeout(2*time.Minute))
@@ -238,4 +238,54 @@ func TestHungEngine(t *testing.T) {
 		assert.Check(t, is.Equal(strings.TrimSpace(res.Stderr()),
 			fmt.Sprintf("the Docker engine of context %q at unix://%s did not answer within 1s (%s): is it hung? --api-timeout sets the limit", name, sock, tc.op)))
 	}
+}
+
+// Ctrl-C while a replacement is under way: the old container is back,
+// under its name, with its data; kill -9: the next ensure takes it back.
+func TestInterruptedReplacementKeepsTheOldContainer(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	img := "e2e/volumes:" + h.id
+	dir := fs.NewDir(t, "img", fs.WithFile("Dockerfile", "FROM "+image+"\nVOLUME /home/agent/data\n"))
+	h.withEnv("DOCKER_BUILDKIT=0").docker("build", "-q", "-t", img, dir.Path()).Assert(t, icmd.Success)
+	t.Cleanup(func() { h.docker("rmi", "-f", img) })
+	s := h.subdir("")
+	t.Cleanup(func() { h.docker("rm", "-f", "-v", containerName(s)) })
+	h.ws("ensure", "--image", img, s).Assert(t, icmd.Success)
+	h.docker("exec", "-u", "0", containerName(s), "sh", "-c", "echo precious > /home/agent/data/f").Assert(t, icmd.Success)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGKILL, syscall.SIGKILL} {
+		for range 3 {
+			h.interrupt(sig, 700*time.Millisecond, "ensure", "--image", img, "--recreate", "always", s)
+			if sig != syscall.SIGKILL {
+				out := h.docker("ps", "-a", "--filter", "name=^/"+containerName(s)+"$", "--format", "{{.Names}}").Stdout()
+				assert.Check(t, is.Equal(strings.TrimSpace(out), containerName(s)), "after %s the workspace has no container", sig)
+			}
+			h.ws("ensure", "--image", img, s).Assert(t, icmd.Success)
+			h.docker("exec", containerName(s), "cat", "/home/agent/data/f").Assert(t, icmd.Expected{Out: "precious"})
+		}
+	}
+	// kill -9 just after the replacement took the name leaves the replaced
+	// container set aside, stopped: for prune.
+	for _, name := range h.leftovers() {
+		assert.Check(t, strings.HasPrefix(name, "gws_old_"), "%s left", name)
+		h.docker("rm", "-f", name)
+	}
+}
+
+// Two ensures of one new workspace at once, one of them interrupted: the
+// other succeeds (the interrupted one keeps what the other uses).
+func TestInterruptingOneOfTwoEnsures(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	failed := 0
+	for i := range 8 {
+		s := h.short(fmt.Sprintf("-two%d", i))
+		other := icmd.StartCmd(icmd.Cmd{Command: []string{"docker", "--config", env.configDir, "workspace", "ensure", s}, Env: h.env})
+		h.interrupt(syscall.SIGINT, 300*time.Millisecond, "ensure", s)
+		if res := icmd.WaitOnCmd(time.Minute, other); res.ExitCode != 0 {
+			failed++
+			t.Errorf("the other ensure failed: %s", res.Combined())
+		}
+	}
+	t.Logf("8 rounds: %d failed", failed)
 }

@@ -315,11 +315,11 @@ func TestSharedOverlappingTheRootIsRefused(t *testing.T) {
 	s := h.subdir("")
 	root := h.workspaceRoot()
 	for _, shared := range []string{root, filepath.Join(root, "shared"), filepath.Dir(root)} {
-		h.ws("ensure", "--shared-dir", shared, s).Assert(t, icmd.Expected{ExitCode: 1, Err: "overlaps the workspace root"})
+		h.ws("ensure", "--shared-dir", shared, s).Assert(t, icmd.Expected{ExitCode: 125, Err: "overlaps the workspace root"})
 	}
 	vol := h.volume("modern", "ws")
 	h.ws("ensure", "--mount-mode", "volume_subpath", "--workspace-volume", vol, "--shared-volume", vol, s).
-		Assert(t, icmd.Expected{ExitCode: 1, Err: "is the workspace volume"})
+		Assert(t, icmd.Expected{ExitCode: 125, Err: "is the workspace volume"})
 	assert.Check(t, !h.exists("modern", containerName(s)))
 	_, err := os.Stat(filepath.Join(root, s))
 	assert.Check(t, os.IsNotExist(err))
@@ -331,8 +331,108 @@ func TestUnnameableSubdirsAreRefused(t *testing.T) {
 	requireEngine(t, "modern")
 	h := newHarness(t)
 	for _, s := range []string{"alıce", "longſ", "evil\u202egnp.exe", "zero\u200bwidth", "line\u2028sep", ".docker-workspace"} {
-		h.ws("ensure", s).Assert(t, icmd.Expected{ExitCode: 1, Err: "invalid workspace subdir"})
+		h.ws("ensure", s).Assert(t, icmd.Expected{ExitCode: 125, Err: "invalid workspace subdir"})
 	}
 	entries, _ := os.ReadDir(h.workspaceRoot())
 	assert.Check(t, is.Len(entries, 0), "something was made: %v", entries)
+}
+
+// A local user (uid 1000) plants, in /tmp, symlinks where a root or a shared
+// directory will be configured: to /etc, to a directory of root's. They are
+// not followed: nothing of /etc is mounted, nothing of root's given away.
+func TestPlantedSymlinksOnTheWayAreRefused(t *testing.T) {
+	requireEngine(t, "modern")
+	if os.Geteuid() != 0 {
+		t.Skip("planting as another user needs root")
+	}
+	h := newHarness(t)
+	secret := t.TempDir() // root's, 0700
+	plant := func(target string) string {
+		link := filepath.Join(os.TempDir(), "e2e-plant-"+h.id+"-"+filepath.Base(target))
+		assert.NilError(t, os.Symlink(target, link))
+		assert.NilError(t, os.Lchown(link, 1000, 1000))
+		t.Cleanup(func() { os.Remove(link) })
+		return link
+	}
+	etc, priv := plant("/etc"), plant(secret)
+	s := h.subdir("")
+	for _, args := range [][]string{
+		{"--shared-dir", etc},
+		{"--shared-dir", priv},
+		{"--workspace-root", priv},
+		{"--workspace-root", filepath.Join(etc, "ws")},
+	} {
+		h.ws(append(append([]string{"ensure"}, args...), s)...).Assert(t, icmd.Expected{ExitCode: 1, Err: "is a symlink owned by uid 1000"})
+	}
+	assert.Check(t, !h.exists("modern", containerName(s)))
+	entries, _ := os.ReadDir(secret)
+	assert.Check(t, is.Len(entries, 0))
+	_, err := os.Stat("/etc/ws")
+	assert.Check(t, os.IsNotExist(err), "a directory was made in /etc")
+}
+
+// Two roots that meet (one inside the other): refused both ways, so no
+// two workspaces share a directory, and no workspace holds another root's.
+func TestNestedRootsAreRefused(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	base := t.TempDir()
+	root := filepath.Join(base, "root")
+	p := h.short("-p")
+	h.ws("ensure", "--workspace-root", root, p+"/q").Assert(t, icmd.Success)
+	h.track("q")
+	h.ws("ensure", "--workspace-root", filepath.Join(root, p), "q").Assert(t, icmd.Expected{ExitCode: 1, Err: "the root of other workspaces: roots must not nest"})
+	h.track("root")
+	h.ws("ensure", "--workspace-root", base, "root").Assert(t, icmd.Expected{ExitCode: 1, Err: "is the root of other workspaces: roots must not nest"})
+	assert.Check(t, !h.exists("modern", "gws-q"))
+	assert.Check(t, !h.exists("modern", "gws-root"))
+}
+
+// One host root used through two engines at once (their container lists do
+// not see each other's): of two overlapping workspaces, one is made.
+func TestOverlapAcrossEnginesOnOneRoot(t *testing.T) {
+	requireEngine(t, "modern")
+	requireEngine(t, "legacy")
+	h := newHarness(t)
+	root := filepath.Join(t.TempDir(), "root")
+	both := 0
+	for i := range 6 {
+		outer := h.short(fmt.Sprintf("-e%d", i))
+		inner := h.track(outer + "/x")
+		args := []string{"--config", env.configDir}
+		ens := func(ctx, s string) *icmd.Result {
+			return icmd.StartCmd(icmd.Cmd{Command: append([]string{"docker"}, append(args, "--context", ctx, "workspace", "ensure", "--workspace-root", root, s)...), Env: h.env})
+		}
+		a, b := ens("modern", outer), ens("legacy", inner)
+		ra, rb := icmd.WaitOnCmd(time.Minute, a), icmd.WaitOnCmd(time.Minute, b)
+		if ra.ExitCode == 0 && rb.ExitCode == 0 {
+			both++
+		}
+		for _, r := range []*icmd.Result{ra, rb} {
+			if r.ExitCode != 0 {
+				assert.Check(t, is.Contains(r.Stderr(), "overlaps"), r.Combined())
+			}
+		}
+	}
+	assert.Check(t, is.Equal(both, 0), "both of two overlapping workspaces were made in %d of 6 rounds", both)
+}
+
+// Remote bind mode: the engine's host's root must be root's and private.
+func TestRemoteRootOthersCanChangeIsRefused(t *testing.T) {
+	requireEngine(t, "tls")
+	h := newHarness(t)
+	base := t.TempDir()
+	root := filepath.Join(base, "root")
+	assert.NilError(t, os.Mkdir(root, 0o755))
+	assert.NilError(t, os.Chown(root, 1000, 1000))
+	s := h.subdir("")
+	h.docker("--context", "tls", "workspace", "ensure", "--workspace-root", root, "--shared-dir", filepath.Join(base, "shared"), s).
+		Assert(t, icmd.Expected{ExitCode: 1, Err: "on the engine's host is owned by uid 1000"})
+	assert.Check(t, !h.exists("modern", containerName(s)))
+	// A shared directory that is a symlink (here to the root itself).
+	assert.NilError(t, os.Chown(root, 0, 0))
+	assert.NilError(t, os.Symlink(root, filepath.Join(base, "shlink")))
+	h.docker("--context", "tls", "workspace", "ensure", "--workspace-root", root, "--shared-dir", filepath.Join(base, "shlink"), s).
+		Assert(t, icmd.Expected{ExitCode: 1, Err: "is a symlink"})
+	assert.Check(t, !h.exists("modern", containerName(s)))
 }

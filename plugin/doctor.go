@@ -55,6 +55,7 @@ type doctorReport struct {
 	Image    *sandbox.ImageCheck `json:",omitempty"`
 	Sources  []sandbox.SourceCheck
 	Problems []string
+	Warnings []string `json:",omitempty"`
 	// Plan is how a workspace's container would be mounted.
 	Plan *sandbox.MountPlan `json:",omitempty"`
 	// Leftovers counts temporary containers that killed runs left behind.
@@ -118,6 +119,7 @@ func runDoctor(ctx context.Context, dockerCLI command.Cli, opts *doctorOptions) 
 			}
 			rep.Leftovers = r.Leftovers
 			rep.Plan = r.Plan
+			rep.Warnings = r.Warnings
 		}
 	}
 	rep.OK = len(rep.Problems) == 0
@@ -193,6 +195,9 @@ func writeDoctor(out io.Writer, r doctorReport) {
 			line("Mount", fmt.Sprintf("%s %s -> %s", m.Type, src, m.Target))
 		}
 		line("Directories", how)
+	}
+	for _, w := range r.Warnings {
+		line("Warning", w)
 	}
 	if r.Leftovers > 0 {
 		line("Leftovers", fmt.Sprintf("%d temporary container(s) of interrupted runs (gws_new_…, gws_old_…, gws_helper_…); the next ensure that creates a container removes those whose process is gone", r.Leftovers))

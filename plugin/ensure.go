@@ -2,7 +2,9 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
@@ -77,6 +79,7 @@ func runEnsure(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts
 	note := remoteBindNote(dockerCLI, cfg) // said once, when the engine has answered
 	image := m.SharedImage(cfg)            // one pull, one inspect, for all
 	var rows []sandbox.Result
+	var failed failures
 	fctx := formatter.Context{Output: dockerCLI.Out(), Format: format}
 	err = eachParallel(ctx, opts.subdirs, opts.parallel,
 		func(ctx context.Context, subdir string) (sandbox.Result, error) {
@@ -88,7 +91,8 @@ func runEnsure(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts
 				note = ""
 			}
 			if err != nil {
-				return fmt.Errorf("workspace %q: %w", subdir, withHints(err, subdir))
+				failed.add(subdir, withHints(err, subdir))
+				return nil
 			}
 			if len(res.Drift) > 0 {
 				_, _ = fmt.Fprintf(dockerCLI.Err(), "warning: workspace %q: container %s differs from the configuration (%s); kept, use --recreate if-changed to replace it\n",
@@ -105,7 +109,43 @@ func runEnsure(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts
 			return werr
 		}
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return failed.err()
+}
+
+// failures are the failures of several workspaces, the same one said once
+// for all it befell (a pull that failed for all).
+type failures struct {
+	subdirs [][]string
+	errs    []error
+}
+
+func (f *failures) add(subdir string, err error) {
+	for i, e := range f.errs {
+		if e.Error() == err.Error() {
+			f.subdirs[i] = append(f.subdirs[i], subdir)
+			return
+		}
+	}
+	f.subdirs, f.errs = append(f.subdirs, []string{subdir}), append(f.errs, err)
+}
+
+func (f *failures) err() error {
+	var out []error
+	for i, err := range f.errs {
+		quoted := make([]string, len(f.subdirs[i]))
+		for j, s := range f.subdirs[i] {
+			quoted[j] = strconv.Quote(s)
+		}
+		what := "workspace"
+		if len(quoted) > 1 {
+			what = "workspaces"
+		}
+		out = append(out, fmt.Errorf("%s %s: %w", what, strings.Join(quoted, ", "), err))
+	}
+	return errors.Join(out...)
 }
 
 // validateSubdirs refuses, as a usage error, the first invalid subdir.

@@ -31,6 +31,8 @@ type Report struct {
 	// Plan is how the container of a workspace SUBDIR would be mounted,
 	// as ensure plans it (nil when it cannot be).
 	Plan *MountPlan `json:",omitempty"`
+	// Warnings are what ensure works with, but should not be so.
+	Warnings []string
 	// Leftovers counts the temporary containers of ours (gws_new_…,
 	// gws_old_…, gws_helper_…) that a killed process left behind; the next
 	// ensure that creates a container removes those of dead processes.
@@ -163,6 +165,9 @@ func (m *Manager) checkWorkspaces(ctx context.Context, cfg Config, r *Report) er
 				r.Problems = append(r.Problems, err.Error())
 			} else {
 				defer root.Close()
+				if st, err := root.stat(); err == nil && st.Mode&0o077 != 0 {
+					r.Warnings = append(r.Warnings, fmt.Sprintf("workspace root %s is mode %04o: local users can reach the workspaces, read them, and run what a tenant made setuid there; chmod 700 it (ensure makes it so)", root.path, st.Mode&0o7777))
+				}
 				subdirs, err := root.records()
 				if err != nil {
 					r.Problems = append(r.Problems, err.Error())

@@ -402,6 +402,9 @@ func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config, o
 	id, err := m.createTemp(ctx, tempPrefix,
 		&container.Config{Image: cfg.Image, Entrypoint: sleepForever, User: cfg.User, Env: cfg.Env, Labels: temporaryLabels(labels)}, hc)
 	if err != nil {
+		if p.gone() {
+			return Result{}, errRace // a concurrent ensure that failed removed the directory: made again
+		}
 		p.undo(context.WithoutCancel(ctx))
 		return Result{}, fmt.Errorf("create container %s: %w", name, err)
 	}
@@ -412,9 +415,19 @@ func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config, o
 		}
 	}()
 	// fail undoes what this call made, unless another caller's container
-	// for the same workspace uses it (errRace).
+	// for the same workspace may use it (the directories are the
+	// workspace's, not the call's).
 	fail := func(err error) (Result, error) {
-		if !errors.Is(err, errRace) {
+		if p.gone() {
+			// Another ensure of the same workspace that failed at the same
+			// moment removed the directory this one was using: made again.
+			err = errRace
+		}
+		if !committed { // the container first: one that holds the name must find its directory
+			_ = m.removeTemp(ctx, id)
+			committed = true
+		}
+		if !errors.Is(err, errRace) && !m.othersMake(ctx, subdir, id) {
 			p.undo(context.WithoutCancel(ctx))
 		}
 		return Result{}, err
@@ -424,11 +437,22 @@ func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config, o
 	if err != nil {
 		return fail(err)
 	}
-	records, err := p.records(ctx)
-	if err != nil {
-		return fail(err)
+	if old == nil {
+		// A replacement that was killed left the replaced container set
+		// aside (stopped, renamed gws_old_…): it is the workspace's
+		// container, with its anonymous volumes; it takes its name back.
+		if back := setAsideOf(subdir, ctrs); back != nil {
+			_ = m.removeTemp(ctx, id)
+			committed = true
+			if err := m.client.ContainerRename(ctx, back.ID, name); err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+				return fail(fmt.Errorf("rename container %s back to %s: %w", short(back.ID), name, err))
+			}
+			return Result{}, errRace // Ensure looks again, and starts it
+		}
 	}
-	if err := m.checkNewOverlap(ctx, p.claim(), id, ctrs, records); err != nil {
+	if err := p.reserve(ctx, func(records []claim) error {
+		return m.checkNewOverlap(ctx, p.claim(), id, ctrs, records)
+	}); err != nil {
 		return fail(err)
 	}
 	user := cfg.User
@@ -443,7 +467,7 @@ func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config, o
 		return fail(err)
 	}
 
-	var restore func() error
+	var restore func(context.Context) error
 	if old != nil {
 		if restore, err = m.setAside(ctx, old, name); err != nil {
 			return fail(err)
@@ -451,7 +475,7 @@ func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config, o
 	}
 	if err := m.client.ContainerRename(ctx, id, name); err != nil {
 		if restore != nil {
-			_ = m.cleanup(ctx, func(context.Context) error { return restore() })
+			_ = m.cleanup(ctx, restore)
 		}
 		if cerrdefs.IsConflict(err) || cerrdefs.IsNotFound(err) {
 			return fail(errRace) // another caller's container took the name first
@@ -461,7 +485,7 @@ func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config, o
 	if err := m.start(ctx, id, name); err != nil {
 		if restore != nil {
 			_ = m.removeTemp(ctx, id)
-			_ = m.cleanup(ctx, func(context.Context) error { return restore() })
+			_ = m.cleanup(ctx, restore)
 		}
 		return fail(err)
 	}
@@ -476,8 +500,9 @@ func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config, o
 }
 
 // setAside stops a container being replaced and moves it out of the way of
-// its replacement's name; restore undoes that.
-func (m *Manager) setAside(ctx context.Context, old *container.InspectResponse, name string) (restore func() error, err error) {
+// its replacement's name; restore undoes that (with a context of its own:
+// it runs when the call's may be canceled).
+func (m *Manager) setAside(ctx context.Context, old *container.InspectResponse, name string) (restore func(context.Context) error, err error) {
 	wasRunning := old.State != nil && (old.State.Running || old.State.Paused || old.State.Restarting)
 	if wasRunning {
 		t := DefaultStopTimeout
@@ -493,11 +518,13 @@ func (m *Manager) setAside(ctx context.Context, old *container.InspectResponse, 
 			return nil, errRace
 		}
 		if wasRunning {
-			_ = m.client.ContainerStart(ctx, old.ID, container.StartOptions{})
+			_ = m.cleanup(ctx, func(ctx context.Context) error {
+				return m.client.ContainerStart(ctx, old.ID, container.StartOptions{})
+			})
 		}
 		return nil, fmt.Errorf("rename container %s to replace it: %w", name, err)
 	}
-	return func() error {
+	return func(ctx context.Context) error {
 		if err := m.client.ContainerRename(ctx, old.ID, name); err != nil {
 			return err
 		}
@@ -506,6 +533,34 @@ func (m *Manager) setAside(ctx context.Context, old *container.InspectResponse, 
 		}
 		return nil
 	}, nil
+}
+
+// othersMake says whether a container of subdir other than id exists (a
+// concurrent ensure's, made or being made).
+func (m *Manager) othersMake(ctx context.Context, subdir, id string) bool {
+	others := false
+	_ = m.cleanup(ctx, func(ctx context.Context) error {
+		ctrs, err := m.listOurs(ctx)
+		for _, c := range ctrs {
+			others = others || c.ID != id && c.Labels[LabelSubdir] == subdir && !strings.HasPrefix(trimSlash(firstName(&c)), oldPrefix)
+		}
+		return err
+	})
+	return others
+}
+
+// setAsideOf is the newest replaced container of subdir that a killed
+// replacement left set aside, if any.
+func setAsideOf(subdir string, ctrs []container.Summary) *container.Summary {
+	var newest *container.Summary
+	for i := range ctrs {
+		c := &ctrs[i]
+		if strings.HasPrefix(trimSlash(firstName(c)), oldPrefix) && c.Labels[LabelSubdir] == subdir &&
+			c.State != container.StateRunning && (newest == nil || c.Created > newest.Created) {
+			newest = c
+		}
+	}
+	return newest
 }
 
 // anonymousVolumes are the mounts that carry the anonymous volumes of a

@@ -219,7 +219,11 @@ func TestEnsureCreatesBind(t *testing.T) {
 		fi, err := os.Stat(dir)
 		assert.NilError(t, err)
 		assert.Check(t, is.Equal(int(fi.Sys().(*syscall.Stat_t).Uid), want), dir)
-		assert.Check(t, is.Equal(fi.Mode().Perm(), os.FileMode(0o755)), dir)
+		perm := os.FileMode(0o755)
+		if dir == cfg.WorkspaceRoot {
+			perm = 0o700 // no local user reaches a workspace through the root
+		}
+		assert.Check(t, is.Equal(fi.Mode().Perm(), perm), dir)
 	}
 	b, err := os.ReadFile(filepath.Join(cfg.WorkspaceRoot, RegistryDir, registryWorkspaces, recordName("team/alice")))
 	assert.NilError(t, err)
@@ -402,8 +406,8 @@ func TestEnsureFailureRemovesWhatItMade(t *testing.T) {
 			assert.Check(t, is.ErrorContains(err, tc.err))
 			assert.Check(t, time.Since(start) < 10*time.Second, "took %s: retried", time.Since(start))
 			assert.Check(t, is.Len(f.names(), 0), "containers left: %v", f.names())
-			_, err = os.Stat(filepath.Join(cfg.WorkspaceRoot, "team"))
-			assert.Check(t, os.IsNotExist(err), "directories left")
+			_, err = os.Stat(filepath.Join(cfg.WorkspaceRoot, "team", "a"))
+			assert.Check(t, os.IsNotExist(err), "the workspace's directory was left")
 			entries, _ := os.ReadDir(filepath.Join(cfg.WorkspaceRoot, RegistryDir, registryWorkspaces))
 			assert.Check(t, is.Len(entries, 0), "a record was left")
 		})
@@ -632,7 +636,7 @@ func TestEnsureCreatesVolumeSubpath(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(res.Action, ActionCreated))
 	assert.Check(t, is.Equal(f.callList(), "inspect:gws-team-alice-src image:agent/workspace:latest create:gws_helper create:gws_new list "+
-		"copyfrom:gws_helper:/workspaces/.docker-workspace/workspaces copyfrom:gws_helper:/etc/passwd "+
+		"copyfrom:gws_helper:/workspaces/.docker-workspace copyfrom:gws_helper:/etc/passwd "+
 		"stat:/workspaces/team stat:/workspaces/team/alice copyto:gws_helper:/workspaces remove:gws_helper "+
 		"rename:gws_new->gws-team-alice-src start:gws-team-alice-src"))
 	assert.Check(t, is.DeepEqual(f.names(), []string{"gws-team-alice-src:running"}), "the helper was left behind")
@@ -1036,4 +1040,219 @@ func TestDirectoriesGoToTheImageUser(t *testing.T) {
 	_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
 	assert.NilError(t, err)
 	assert.Check(t, strings.Contains(f.callList(), "copyfrom:gws_new:/etc/passwd"))
+}
+
+// A symlink on the way to the root or the shared directory is followed
+// only when nobody else could have planted or changed it.
+func TestEnsureRefusesOthersSymlinksOnTheWay(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("making a symlink another user owns needs root")
+	}
+	tmp := t.TempDir()
+	sticky := filepath.Join(tmp, "tmp")
+	assert.NilError(t, os.Mkdir(sticky, 0o777))
+	assert.NilError(t, os.Chmod(sticky, os.ModeSticky|0o777)) // as /tmp
+	secret := filepath.Join(tmp, "secret")
+	assert.NilError(t, os.Mkdir(secret, 0o700))
+	for _, name := range []string{"root-link", "shared-link"} {
+		assert.NilError(t, os.Symlink(secret, filepath.Join(sticky, name)))
+		assert.NilError(t, os.Lchown(filepath.Join(sticky, name), 1000, 1000))
+	}
+	f := newFakeEngine()
+	cfg := bindConfig(t)
+	cfg.WorkspaceRoot = filepath.Join(sticky, "root-link", "ws")
+	_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
+	assert.Check(t, is.ErrorContains(err, "root-link is a symlink owned by uid 1000"))
+	cfg = bindConfig(t)
+	cfg.SharedDir = filepath.Join(sticky, "shared-link")
+	_, err = NewManager(f).Ensure(context.Background(), "a", cfg)
+	assert.Check(t, is.ErrorContains(err, "shared-link is a symlink owned by uid 1000"))
+	assert.Check(t, is.Len(f.names(), 0))
+	entries, _ := os.ReadDir(secret)
+	assert.Check(t, is.Len(entries, 0), "something was made in the secret directory")
+	fi, err := os.Stat(secret)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(fi.Sys().(*syscall.Stat_t).Uid, uint32(0)), "the secret directory was given away")
+
+	// A symlink of root's (as /var/run -> /run) is the administrator's: followed.
+	assert.NilError(t, os.Symlink(tmp, filepath.Join(sticky, "roots")))
+	cfg = bindConfig(t)
+	cfg.WorkspaceRoot = filepath.Join(sticky, "roots", "ws")
+	_, err = NewManager(f).Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+}
+
+// Roots must not nest: one root's workspaces could hold the other's.
+func TestEnsureRefusesNestedRoots(t *testing.T) {
+	base := t.TempDir()
+	cfg := bindConfig(t)
+	cfg.WorkspaceRoot = filepath.Join(base, "r")
+	f := newFakeEngine()
+	_, err := NewManager(f).Ensure(context.Background(), "p/q", cfg)
+	assert.NilError(t, err)
+	inner := cfg
+	inner.WorkspaceRoot = filepath.Join(base, "r", "p") // its q would be p/q
+	_, err = NewManager(f).Ensure(context.Background(), "q", inner)
+	assert.Check(t, is.ErrorContains(err, "is inside "+cfg.WorkspaceRoot+", the root of other workspaces"))
+	outer := cfg
+	outer.WorkspaceRoot = base // its r would hold the whole root r
+	_, err = NewManager(f).Ensure(context.Background(), "r", outer)
+	assert.Check(t, is.ErrorContains(err, "is the root of other workspaces"))
+	assert.Check(t, is.DeepEqual(f.names(), []string{"gws-p-q:running"}))
+
+	// Two claims of one directory by two workspaces conflict too.
+	a := claim{subdir: "p/q", bind: "/srv/r/p/q"}
+	assert.Check(t, overlaps(a, claim{subdir: "q", bind: "/srv/r/p/q"}))
+	assert.Check(t, !overlaps(a, claim{subdir: "p/q", bind: "/srv/r/p/q"}))
+}
+
+// Overlapping workspaces through two engines on one host (whose container
+// lists do not see each other's): the root's lock and records decide.
+func TestEnsureOverlapAcrossEngines(t *testing.T) {
+	cfg := bindConfig(t)
+	modern, legacy := newFakeEngine(), newFakeEngine()
+	for i := range 10 {
+		outer := fmt.Sprintf("e%d", i)
+		errs := make(chan error, 2)
+		go func() { _, err := NewManager(modern).Ensure(context.Background(), outer, cfg); errs <- err }()
+		go func() { _, err := NewManager(legacy).Ensure(context.Background(), outer+"/x", cfg); errs <- err }()
+		ok := 0
+		for range 2 {
+			if err := <-errs; err == nil {
+				ok++
+			} else {
+				assert.Check(t, is.ErrorIs(err, ErrOverlap))
+			}
+		}
+		assert.Check(t, is.Equal(ok, 1), "round %d: %d of two overlapping workspaces were made", i, ok)
+	}
+}
+
+// On an engine's host, the root and the directories between it and a
+// workspace must be root's and writable by nobody else; a shared directory
+// that is a symlink is refused.
+func TestEnsureRemoteBindRefusesWhatOthersCanChange(t *testing.T) {
+	cfg := bindConfig(t)
+	cfg.CreateHostDirs = false
+	for _, tc := range []struct {
+		name  string
+		setup func(root, sharedParent *memFS)
+		err   string
+	}{
+		{name: "root owned by another user", setup: func(root, _ *memFS) { root.entries[""].uid = 1000 },
+			err: "the workspace root in " + cfg.WorkspaceRoot + " on the engine's host is owned by uid 1000"},
+		{name: "parent writable by others", setup: func(root, _ *memFS) { root.entries["team"] = &memEntry{dir: true, mode: 0o777} },
+			err: "team in " + cfg.WorkspaceRoot + " on the engine's host is writable by its group or by others"},
+		{name: "symlink", setup: func(root, _ *memFS) { root.entries["team"] = &memEntry{link: "/etc"} },
+			err: "is a symlink"},
+		{name: "shared directory a symlink", setup: func(_, sp *memFS) { sp.entries["shared"] = &memEntry{link: "/srv/root"} },
+			err: "the shared directory " + cfg.SharedDir + " in " + cfg.WorkspaceRoot + " on the engine's host is a symlink"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeEngine()
+			f.fs[cfg.WorkspaceRoot], f.fs[filepath.Dir(cfg.SharedDir)] = newMemFS(), newMemFS()
+			tc.setup(f.fs[cfg.WorkspaceRoot], f.fs[filepath.Dir(cfg.SharedDir)])
+			_, err := NewManager(f).Ensure(context.Background(), "team/a", cfg)
+			assert.Check(t, is.ErrorContains(err, tc.err))
+			assert.Check(t, is.Len(f.names(), 0), "left: %v", f.names())
+		})
+	}
+}
+
+// A registry that is not made of directories is refused, not read as
+// empty (which would let an overlap through).
+func TestEnsureVolumeRegistryMustBeDirectories(t *testing.T) {
+	for name, entries := range map[string]map[string]*memEntry{
+		"a symlink": {".docker-workspace": {link: "elsewhere"}},
+		"a file":    {".docker-workspace": {dir: true}, ".docker-workspace/workspaces": {data: "x"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFakeEngine()
+			f.fs["ws"] = newMemFS()
+			for k, v := range entries {
+				f.fs["ws"].entries[k] = v
+			}
+			_, err := NewManager(f).Ensure(context.Background(), "a", volumeConfig())
+			assert.Check(t, is.ErrorContains(err, "is not a directory ("+name+"): refused"))
+			_, made := f.fs["ws"].entries["a"]
+			assert.Check(t, !made, "the workspace's directory was made")
+			assert.Check(t, is.Len(f.names(), 0))
+		})
+	}
+}
+
+// A replacement killed after it set the old container aside: the next
+// ensure gives the old one its name back (with its anonymous volumes) and
+// starts it, rather than making an empty one.
+func TestEnsureAdoptsASetAsideContainer(t *testing.T) {
+	cfg := bindConfig(t)
+	f := newFakeEngine()
+	old := placed(t, f, "a", cfg, container.StateExited)
+	old.name = tempName(oldPrefix)
+	f.calls = nil
+	res, err := NewManager(f).Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(res.ID, old.id))
+	assert.Check(t, is.Equal(res.Action, ActionStarted))
+	assert.Check(t, is.DeepEqual(f.names(), []string{"gws-a:running"}))
+}
+
+// Interrupted while the replacement starts: the old container is back,
+// running, under its name (restored with a context of its own).
+func TestEnsureInterruptedReplacementRestoresTheOld(t *testing.T) {
+	cfg := bindConfig(t)
+	f := newFakeEngine()
+	old := placed(t, f, "a", cfg, container.StateRunning)
+	cfg.Recreate = RecreateAlways
+	ctx, cancel := context.WithCancel(context.Background())
+	f.onStart = func(c *fakeCtr) error {
+		if c != old {
+			cancel() // Ctrl-C
+			return context.Canceled
+		}
+		return nil
+	}
+	_, err := NewManager(f).Ensure(ctx, "a", cfg)
+	assert.Check(t, is.ErrorIs(err, context.Canceled))
+	assert.Check(t, is.DeepEqual(f.names(), []string{"gws-a:running"}))
+	assert.Check(t, f.byName("gws-a") == old)
+}
+
+// A failure keeps what another ensure of the same workspace, made at the
+// same moment, uses.
+func TestEnsureFailureKeepsWhatAnotherUses(t *testing.T) {
+	cfg := bindConfig(t)
+	f := newFakeEngine()
+	f.onStart = func(c *fakeCtr) error {
+		s := specFor("a", cfg, imgID)
+		f.addLocked(tempName(tempPrefix), container.StateCreated, container.Config{Labels: map[string]string{
+			LabelSubdir: "a", LabelConfigHash: s.hash(), LabelCreator: thisProcess(),
+		}}, c.hc)
+		return errors.New("OCI runtime create failed")
+	}
+	_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
+	assert.Check(t, is.ErrorContains(err, "OCI runtime create failed"))
+	_, err = os.Stat(filepath.Join(cfg.WorkspaceRoot, "a"))
+	assert.Check(t, err, "the other's directory was removed")
+}
+
+// Another ensure of the same workspace that failed at the same moment
+// removed the directory this one made its container with: made again.
+func TestEnsureRemakesADirectoryRemovedUnderIt(t *testing.T) {
+	cfg := bindConfig(t)
+	f := newFakeEngine()
+	removed := false
+	f.onCreate = func(name string, _ *container.Config, hc *container.HostConfig) error {
+		if !removed {
+			removed = true
+			assert.NilError(t, os.Remove(hc.Mounts[0].Source))
+			return cerrdefs.ErrInvalidArgument.WithMessage("invalid mount config for type \"bind\": bind source path does not exist")
+		}
+		return nil
+	}
+	res, err := NewManager(f).Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(res.Action, ActionCreated))
+	fi, err := os.Stat(filepath.Join(cfg.WorkspaceRoot, "a"))
+	assert.Check(t, err == nil && fi.IsDir())
 }

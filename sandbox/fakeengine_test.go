@@ -396,11 +396,8 @@ func (f *fakeEngine) CopyFromContainer(_ context.Context, id, p string) (io.Read
 	if !ok {
 		return nil, container.PathStat{}, cerrdefs.ErrNotFound.WithMessage("no such file")
 	}
-	files, err := fs.tree(rel)
-	if err != nil {
-		return nil, container.PathStat{}, err
-	}
-	return tarOf(files), container.PathStat{}, nil
+	rc, err := fs.archive(rel)
+	return rc, container.PathStat{}, err
 }
 
 func (f *fakeEngine) ContainerStatPath(_ context.Context, id, p string) (container.PathStat, error) {
@@ -531,27 +528,50 @@ type memEntry struct {
 	link     string
 	data     string
 	uid, gid int
+	mode     int // of a directory; 0: 0755
 }
 
 func newMemFS() *memFS { return &memFS{entries: map[string]*memEntry{"": {dir: true}}} }
 
-// tree returns the files below dir, named as CopyFromContainer names them
-// (the directory's base name first).
-func (fs *memFS) tree(dir string) (map[string]string, error) {
-	e, ok := fs.entries[dir]
+// archive is what CopyFromContainer of p returns: the entry itself first
+// (a directory, a symlink, a file), then, for a directory, what it holds.
+func (fs *memFS) archive(p string) (io.ReadCloser, error) {
+	e, ok := fs.entries[p]
 	if !ok {
 		return nil, cerrdefs.ErrNotFound.WithMessage("no such file or directory")
 	}
-	if !e.dir {
-		return map[string]string{path.Base(dir): e.data}, nil
-	}
-	out := map[string]string{}
-	for name, e := range fs.entries {
-		if strings.HasPrefix(name, dir+"/") && !e.dir {
-			out[path.Join(path.Base(dir), strings.TrimPrefix(name, dir+"/"))] = e.data
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	write := func(name string, e *memEntry) {
+		hdr := &tar.Header{Name: name, Mode: 0o755, Uid: e.uid, Gid: e.gid, Typeflag: tar.TypeReg, Size: int64(len(e.data))}
+		switch {
+		case e.link != "":
+			hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeSymlink, e.link, 0
+		case e.dir:
+			hdr.Typeflag, hdr.Name, hdr.Size = tar.TypeDir, name+"/", 0
+			if e.mode != 0 {
+				hdr.Mode = int64(e.mode)
+			}
+		}
+		_ = tw.WriteHeader(hdr)
+		if hdr.Typeflag == tar.TypeReg {
+			_, _ = tw.Write([]byte(e.data))
 		}
 	}
-	return out, nil
+	base := path.Base("/" + p)
+	if p == "" {
+		base = "top"
+	}
+	write(base, e)
+	if e.dir {
+		for _, name := range sortedKeys(fs.entries) {
+			if p == "" && name != "" || strings.HasPrefix(name, p+"/") {
+				write(path.Join(base, strings.TrimPrefix(strings.TrimPrefix(name, p), "/")), fs.entries[name])
+			}
+		}
+	}
+	_ = tw.Close()
+	return io.NopCloser(&buf), nil
 }
 
 func tarOf(files map[string]string) io.ReadCloser {

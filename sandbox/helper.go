@@ -115,7 +115,7 @@ func (p *helperPreparer) where() string {
 }
 
 func (p *helperPreparer) records(ctx context.Context) ([]claim, error) {
-	rc, _, err := p.m.client.CopyFromContainer(ctx, p.id, path.Join(helperMountPoint, registryPath))
+	rc, _, err := p.m.client.CopyFromContainer(ctx, p.id, path.Join(helperMountPoint, RegistryDir))
 	if cerrdefs.IsNotFound(err) {
 		return nil, nil
 	}
@@ -131,6 +131,16 @@ func (p *helperPreparer) records(ctx context.Context) ([]claim, error) {
 		return recordClaims(subdirs, "", p.cfg.WorkspaceVolume, p.where()), nil
 	}
 	return recordClaims(subdirs, p.cfg.WorkspaceRoot, "", p.where()), nil
+}
+
+// reserve checks the new workspace against the records; its own record is
+// written with its directories (finish).
+func (p *helperPreparer) reserve(ctx context.Context, check func([]claim) error) error {
+	records, err := p.records(ctx)
+	if err != nil {
+		return err
+	}
+	return check(records)
 }
 
 func (p *helperPreparer) userDB(string) string { return p.id }
@@ -191,45 +201,91 @@ func (p *helperPreparer) prepare(ctx context.Context, own owner) error {
 
 // missing looks at each element of rel below base, as the engine sees it,
 // and returns those that do not exist (slash paths relative to base); a
-// symlink or a non-directory is refused.
+// symlink or a non-directory is refused. On an engine's host (bind mode)
+// the base and the parents must also be root's and writable by nobody else:
+// whoever can write one could redirect the engine's mount.
 func (p *helperPreparer) missing(ctx context.Context, base, rel string) ([]string, error) {
 	elems := strings.Split(rel, "/")
+	if p.cfg.Mode == ModeBind {
+		if _, err := p.lookAt(ctx, base, "the workspace root", true); err != nil {
+			return nil, err
+		}
+	}
 	for i := range elems {
 		sub := strings.Join(elems[:i+1], "/")
-		st, err := p.m.client.ContainerStatPath(ctx, p.id, path.Join(base, sub))
-		if cerrdefs.IsNotFound(err) {
+		exists, err := p.lookAt(ctx, path.Join(base, sub), sub, p.cfg.Mode == ModeBind && i < len(elems)-1)
+		if err != nil {
+			return nil, err
+		}
+		if !exists {
 			var out []string
 			for j := i; j < len(elems); j++ {
 				out = append(out, strings.Join(elems[:j+1], "/"))
 			}
 			return out, nil
 		}
-		if err != nil {
-			return nil, fmt.Errorf("look for %s in %s: %w", sub, p.where(), err)
-		}
-		if st.Mode&os.ModeSymlink != 0 {
-			return nil, fmt.Errorf("workspace %q: %s in %s is a symlink: %w", p.subdir, sub, p.where(), errSymlink)
-		}
-		if !st.Mode.IsDir() {
-			return nil, fmt.Errorf("workspace %q: %s in %s is not a directory", p.subdir, sub, p.where())
-		}
 	}
 	return nil, nil
 }
 
+// lookAt tells whether a directory exists in the helper, refusing a symlink
+// or a non-directory, and with private a directory that is not root's or
+// that others can write. On an engine's host it reads the directory's own
+// entry, the first of the archive the engine streams (which then stops);
+// in a volume, where nobody but containers writes, a stat is enough.
+func (p *helperPreparer) lookAt(ctx context.Context, where, what string, private bool) (bool, error) {
+	if p.cfg.Mode == ModeVolumeSubpath {
+		st, err := p.m.client.ContainerStatPath(ctx, p.id, where)
+		switch {
+		case cerrdefs.IsNotFound(err):
+			return false, nil
+		case err != nil:
+			return false, fmt.Errorf("look for %s in %s: %w", what, p.where(), err)
+		case st.Mode&os.ModeSymlink != 0:
+			return false, fmt.Errorf("workspace %q: %s in %s is a symlink: %w", p.subdir, what, p.where(), errSymlink)
+		case !st.Mode.IsDir():
+			return false, fmt.Errorf("workspace %q: %s in %s is not a directory", p.subdir, what, p.where())
+		}
+		return true, nil
+	}
+	rc, _, err := p.m.client.CopyFromContainer(ctx, p.id, where)
+	if cerrdefs.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look at %s in %s: %w", what, p.where(), err)
+	}
+	defer rc.Close()
+	hdr, err := tar.NewReader(rc).Next()
+	if err != nil {
+		return false, fmt.Errorf("look at %s in %s: %w", what, p.where(), err)
+	}
+	switch {
+	case hdr.Typeflag == tar.TypeSymlink:
+		return false, fmt.Errorf("workspace %q: %s in %s is a symlink: %w", p.subdir, what, p.where(), errSymlink)
+	case hdr.Typeflag != tar.TypeDir:
+		return false, fmt.Errorf("workspace %q: %s in %s is not a directory", p.subdir, what, p.where())
+	case private && hdr.Uid != 0:
+		return false, fmt.Errorf("workspace %q: %s in %s is owned by uid %d: whoever owns a directory on the path of a workspace can redirect it; make it root's: refused", p.subdir, what, p.where(), hdr.Uid)
+	case private && hdr.Mode&0o022 != 0:
+		return false, fmt.Errorf("workspace %q: %s in %s is writable by its group or by others (mode %04o): whoever can write a directory on the path of a workspace can redirect it: refused", p.subdir, what, p.where(), hdr.Mode&0o7777)
+	}
+	return true, nil
+}
+
 // sharedDir makes a remote engine's missing shared directory, the container
-// user's (its parents are made root's by the engine).
+// user's (its parents are made root's by the engine). A shared directory
+// that is a symlink, or whose parent others could write while it goes to the
+// container user, is refused, as on this host.
 func (p *helperPreparer) sharedDir(ctx context.Context, own owner) error {
 	base := filepath.Base(filepath.Clean(p.cfg.SharedDir))
-	st, err := p.m.client.ContainerStatPath(ctx, p.id, path.Join(helperSharedParent, base))
-	if err == nil {
-		if !st.Mode.IsDir() && st.Mode&os.ModeSymlink == 0 {
-			return fmt.Errorf("shared directory %s on the engine's host is not a directory", p.cfg.SharedDir)
-		}
-		return nil
+	giveAway := own.set && own.uid != 0
+	if _, err := p.lookAt(ctx, helperSharedParent, "the parent of the shared directory", giveAway); err != nil {
+		return err
 	}
-	if !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("look for the shared directory %s: %w", p.cfg.SharedDir, err)
+	exists, err := p.lookAt(ctx, path.Join(helperSharedParent, base), "the shared directory "+p.cfg.SharedDir, false)
+	if err != nil || exists {
+		return err
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -249,6 +305,9 @@ func (p *helperPreparer) sharedDir(ctx context.Context, own owner) error {
 // through the engine's API; an empty directory and its record stay, as
 // after `rm`.
 func (p *helperPreparer) undo(context.Context) {}
+
+// gone: nothing but a helper removes what a helper made.
+func (p *helperPreparer) gone() bool { return false }
 
 func (p *helperPreparer) close(ctx context.Context) {
 	if p.id != "" {

@@ -18,10 +18,13 @@ var errNoHostFS = fmt.Errorf("bind mode with a local engine is not supported on 
 
 type hostDir struct{ path string }
 
-func (d *hostDir) Close() error                           { return nil }
-func (d *hostDir) own(owner, bool) error                  { return errNoHostFS }
-func (d *hostDir) ownInPrivateParent(owner, bool) error   { return errNoHostFS }
-func mkdirAllSafe(string, string) (*hostDir, bool, error) { return nil, false, errNoHostFS }
+func (d *hostDir) Close() error                                   { return nil }
+func (d *hostDir) own(owner, bool) error                          { return errNoHostFS }
+func (d *hostDir) ownInPrivateParent(owner, bool) error           { return errNoHostFS }
+func mkdirAllSafe(string, string, uint32) (*hostDir, bool, error) { return nil, false, errNoHostFS }
+func openSafePath(string, string) (*hostDir, error)               { return nil, errNoHostFS }
+
+func (d *hostDir) removed() bool { return false }
 
 type localRoot struct{ *hostDir }
 
@@ -33,3 +36,7 @@ func (r *localRoot) removeCreated([]string)      {}
 func (r *localRoot) records() ([]string, error)  { return nil, errNoHostFS }
 func (r *localRoot) record(string) (bool, error) { return false, errNoHostFS }
 func (r *localRoot) unrecord(string)             {}
+
+func (r *localRoot) lock() (func(), error) { return nil, errNoHostFS }
+
+func (d *hostDir) stat() (struct{ Mode uint32 }, error) { return struct{ Mode uint32 }{}, errNoHostFS }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -76,6 +75,10 @@ var errSymlink = errors.New("symlinks are never followed below a workspace root"
 // opens it; created is false when it existed already. A directory that a
 // racer swapped in between is not ours: it is refused, never changed.
 func mkdirat(dir *hostDir, elem string) (d *hostDir, created bool, err error) {
+	return mkdiratMode(dir, elem, 0o755)
+}
+
+func mkdiratMode(dir *hostDir, elem string, mode uint32) (d *hostDir, created bool, err error) {
 	err = unix.Mkdirat(dir.fd(), elem, 0o700)
 	switch {
 	case err == nil:
@@ -94,7 +97,7 @@ func mkdirat(dir *hostDir, elem string) (d *hostDir, created bool, err error) {
 			err = fmt.Errorf("%s changed under us (owned by uid %d): refused", d.path, st.Uid)
 		}
 		if err == nil {
-			err = unix.Fchmod(d.fd(), 0o755)
+			err = unix.Fchmod(d.fd(), mode)
 		}
 		if err != nil {
 			d.Close()
@@ -138,80 +141,165 @@ func notWritableByOthers(path, what string, st unix.Stat_t, stickyOK bool) error
 }
 
 // openSafePath opens an absolute directory path, element by element from
-// "/", refusing one whose ancestors someone other than root and the calling
-// user could change (a sticky, world-writable directory such as /tmp is fine
-// when the entry below it is root's or ours). Symlinks in it are resolved
-// first: the path itself is the administrator's choice.
+// "/", refusing what someone other than root and the calling user could
+// change: a directory on the way that others can write (a sticky one such as
+// /tmp is fine when the entry below it is root's or ours), a symlink that is
+// not root's or ours. A symlink that passes is followed (the path is the
+// administrator's choice; /var/run is one), its target checked the same way.
 func openSafePath(p, what string) (*hostDir, error) {
-	real, err := filepath.EvalSymlinks(p)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", what, p, err)
-	}
-	fd, err := unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: "/", Err: err}
-	}
-	cur := &hostDir{f: os.NewFile(uintptr(fd), "/"), path: "/"}
-	elems := strings.Split(strings.TrimPrefix(real, "/"), "/")
-	if real == "/" {
-		elems = nil
-	}
-	for _, elem := range elems {
-		st, err := cur.stat()
-		if err == nil {
-			err = notWritableByOthers(cur.path, "directory", st, true)
-		}
-		var next *hostDir
-		if err == nil {
-			next, err = openat(cur.fd(), cur.path, elem)
-		}
-		if err == nil && st.Mode&0o022 != 0 {
-			// A sticky directory others can write: the entry must be ours.
-			var nst unix.Stat_t
-			if nst, err = next.stat(); err == nil && nst.Uid != 0 && nst.Uid != uint32(os.Geteuid()) {
-				err = fmt.Errorf("%s is owned by uid %d in %s, which others can write: they could replace it; refused", next.path, nst.Uid, cur.path)
-			}
-		}
-		cur.Close()
-		if err != nil {
-			if next != nil {
-				next.Close()
-			}
-			return nil, fmt.Errorf("%s %s: %w", what, p, err)
-		}
-		cur = next
-	}
-	return cur, nil
+	d, _, err := walkSafe(p, what, false, 0)
+	return d, err
 }
 
-// mkdirAllSafe creates p and its missing parents (0755, owned by the calling
-// user) and opens it, with the checks of openSafePath; created is true when
-// p itself was made here.
-func mkdirAllSafe(p, what string) (d *hostDir, created bool, err error) {
-	p = filepath.Clean(p)
-	if _, err := os.Lstat(p); err == nil {
-		d, err := openSafePath(p, what)
-		return d, false, err
+// mkdirAllSafe is openSafePath that makes what is missing, 0755 (mode for p
+// itself), owned by the calling user; created is true when p itself was made
+// here.
+func mkdirAllSafe(p, what string, mode uint32) (d *hostDir, created bool, err error) {
+	return walkSafe(p, what, true, mode)
+}
+
+// maxSymlinks bounds the symlinks a path may go through, as the kernel does.
+const maxSymlinks = 40
+
+func walkSafe(p, what string, create bool, mode uint32) (_ *hostDir, created bool, err error) {
+	if !filepath.IsAbs(p) {
+		return nil, false, fmt.Errorf("%s %s: not an absolute path", what, p)
 	}
-	parent, elem := filepath.Dir(p), filepath.Base(p)
-	if parent == p {
-		return nil, false, fmt.Errorf("%s %s cannot be created", what, p)
+	fail := func(err error) (*hostDir, bool, error) { return nil, false, fmt.Errorf("%s %s: %w", what, p, err) }
+	openRoot := func() (*hostDir, error) {
+		fd, err := unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, &os.PathError{Op: "open", Path: "/", Err: err}
+		}
+		return &hostDir{f: os.NewFile(uintptr(fd), "/"), path: "/"}, nil
 	}
-	pd, _, err := mkdirAllSafe(parent, "parent of the "+what)
+	cur, err := openRoot()
 	if err != nil {
-		return nil, false, err
+		return fail(err)
 	}
-	defer pd.Close()
-	// A sticky directory that others can write (/tmp) is fine: they cannot
-	// rename what we make there, and mkdirat refuses what they made.
-	st, err := pd.stat()
-	if err == nil {
-		err = notWritableByOthers(pd.path, "parent of the "+what, st, true)
+	defer func() {
+		if err != nil {
+			cur.Close()
+		}
+	}()
+	euid := uint32(os.Geteuid())
+	queue := strings.Split(p, "/")
+	hops := 0
+	for len(queue) > 0 {
+		elem := queue[0]
+		queue = queue[1:]
+		last := len(queue) == 0
+		if elem == "" || elem == "." {
+			continue
+		}
+		dirSt, err := cur.stat()
+		if err == nil {
+			err = notWritableByOthers(cur.path, "directory", dirSt, true)
+		}
+		if err != nil {
+			return fail(err)
+		}
+		othersWrite := dirSt.Mode&0o022 != 0 // sticky, else refused above
+		if elem == ".." {
+			next, err := openat(cur.fd(), cur.path, "..")
+			if err != nil {
+				return fail(err)
+			}
+			next.path = filepath.Dir(cur.path)
+			cur.Close()
+			cur = next
+			continue
+		}
+		var st unix.Stat_t
+		err = unix.Fstatat(cur.fd(), elem, &st, unix.AT_SYMLINK_NOFOLLOW)
+		switch {
+		case errors.Is(err, unix.ENOENT) && create:
+			m := uint32(0o755)
+			if last {
+				m = mode
+			}
+			next, made, err := mkdiratMode(cur, elem, m)
+			if err != nil {
+				return fail(err)
+			}
+			if err := next.checkEntry(othersWrite, cur.path); err != nil {
+				next.Close()
+				return fail(err)
+			}
+			created = made && last
+			cur.Close()
+			cur = next
+			continue
+		case err != nil:
+			return fail(&os.PathError{Op: "stat", Path: filepath.Join(cur.path, elem), Err: err})
+		case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+			lp := filepath.Join(cur.path, elem)
+			if st.Uid != 0 && st.Uid != euid {
+				return fail(fmt.Errorf("%s is a symlink owned by uid %d: whoever owns a symlink on the path can redirect it; refused", lp, st.Uid))
+			}
+			if hops++; hops > maxSymlinks {
+				return fail(fmt.Errorf("%s: too many symlinks", lp))
+			}
+			target, err := readlinkat(cur.fd(), elem)
+			if err != nil {
+				return fail(&os.PathError{Op: "readlink", Path: lp, Err: err})
+			}
+			queue = append(strings.Split(target, "/"), queue...)
+			if filepath.IsAbs(target) {
+				root, err := openRoot()
+				if err != nil {
+					return fail(err)
+				}
+				cur.Close()
+				cur = root
+			}
+			continue
+		}
+		next, err := openat(cur.fd(), cur.path, elem)
+		if err != nil {
+			return fail(err)
+		}
+		if nst, err := next.stat(); err != nil || nst.Dev != st.Dev || nst.Ino != st.Ino {
+			next.Close()
+			return fail(fmt.Errorf("%s changed while it was looked at: refused", next.path))
+		}
+		if err := next.checkEntry(othersWrite, cur.path); err != nil {
+			next.Close()
+			return fail(err)
+		}
+		cur.Close()
+		cur = next
 	}
+	return cur, created, nil
+}
+
+// checkEntry refuses a directory that sits in a (sticky) directory others
+// can write and is not root's or ours: its owner could replace it.
+func (d *hostDir) checkEntry(othersWrite bool, parent string) error {
+	if !othersWrite {
+		return nil
+	}
+	st, err := d.stat()
 	if err != nil {
-		return nil, false, err
+		return err
 	}
-	return mkdirat(pd, elem)
+	if st.Uid != 0 && st.Uid != uint32(os.Geteuid()) {
+		return fmt.Errorf("%s is owned by uid %d in %s, which others can write: they could replace it; refused", d.path, st.Uid, parent)
+	}
+	return nil
+}
+
+func readlinkat(dirfd int, name string) (string, error) {
+	for size := 256; ; size *= 2 {
+		buf := make([]byte, size)
+		n, err := unix.Readlinkat(dirfd, name, buf)
+		if err != nil {
+			return "", err
+		}
+		if n < size {
+			return string(buf[:n]), nil
+		}
+	}
 }
 
 // ownInPrivateParent is own for a directory given away outside a workspace
@@ -261,6 +349,12 @@ func (d *hostDir) own(o owner, created bool) error {
 	return nil
 }
 
+// removed says whether the directory was removed since it was opened.
+func (d *hostDir) removed() bool {
+	st, err := d.stat()
+	return err == nil && st.Nlink == 0
+}
+
 func (d *hostDir) empty() (bool, error) {
 	dup, err := unix.Dup(d.fd())
 	if err != nil {
@@ -280,12 +374,14 @@ type localRoot struct {
 	*hostDir
 }
 
-// openLocalRoot opens (and, with create, makes) a workspace root.
+// openLocalRoot opens (and, with create, makes: 0700, nobody else needs to
+// reach it) a workspace root. A root inside another root is refused: the
+// workspaces of one could hold those of the other.
 func openLocalRoot(root string, create bool) (*localRoot, error) {
 	var d *hostDir
 	var err error
 	if create {
-		d, _, err = mkdirAllSafe(root, "workspace root")
+		d, _, err = mkdirAllSafe(root, "workspace root", 0o700)
 	} else {
 		d, err = openSafePath(root, "workspace root")
 	}
@@ -298,7 +394,39 @@ func openLocalRoot(root string, create bool) (*localRoot, error) {
 		d.Close()
 		return nil, err
 	}
+	for dir := filepath.Dir(d.path); ; dir = filepath.Dir(dir) {
+		if fi, err := os.Lstat(filepath.Join(dir, RegistryDir)); err == nil && fi.IsDir() {
+			d.Close()
+			return nil, fmt.Errorf("workspace root %s is inside %s, the root of other workspaces: roots must not nest; refused", d.path, dir)
+		}
+		if dir == "/" {
+			break
+		}
+	}
 	return &localRoot{d}, nil
+}
+
+// lock takes the root's lock (flock on RegistryDir/lock), which orders the
+// checks and records of processes that use the root through different
+// engines (whose container lists do not see each other's).
+func (r *localRoot) lock() (unlock func(), err error) {
+	dir, _, err := mkdiratMode(r.hostDir, RegistryDir, 0o700)
+	if err != nil {
+		return nil, err
+	}
+	defer dir.Close()
+	if err := dir.checkNotWritableByOthers("registry directory"); err != nil {
+		return nil, err
+	}
+	fd, err := unix.Openat(dir.fd(), "lock", unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: filepath.Join(dir.path, "lock"), Err: err}
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "lock", Path: filepath.Join(dir.path, "lock"), Err: err}
+	}
+	return func() { unix.Close(fd) }, nil
 }
 
 // workspaceDir walks to the directory of subdir without following a
@@ -341,6 +469,9 @@ func (r *localRoot) workspaceDir(subdir string, create bool) (d *hostDir, create
 		}
 		if made {
 			created = append(created, strings.Join(elems[:i+1], "/"))
+		} else if fi, err := os.Lstat(filepath.Join(next.path, RegistryDir)); err == nil && fi.Mode().IsDir() {
+			next.Close()
+			return nil, created, fmt.Errorf("workspace %q: %s is the root of other workspaces: roots must not nest; refused", subdir, next.path)
 		}
 		cur = next
 	}
@@ -379,7 +510,7 @@ func (r *localRoot) registry(create bool) (*hostDir, error) {
 		var next *hostDir
 		var err error
 		if create {
-			next, _, err = mkdirat(cur, elem)
+			next, _, err = mkdiratMode(cur, elem, 0o700)
 		} else {
 			next, err = openat(cur.fd(), cur.path, elem)
 			if errors.Is(err, os.ErrNotExist) {
@@ -437,7 +568,7 @@ func (r *localRoot) record(subdir string) (created bool, err error) {
 	}
 	defer reg.Close()
 	name, content := recordFor(subdir)
-	tmp := name + ".new-" + strconv.Itoa(os.Getpid())
+	tmp := name + ".new-" + tempName("")
 	fd, err := unix.Openat(reg.fd(), tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 	if err != nil {
 		return false, &os.PathError{Op: "create", Path: filepath.Join(reg.path, tmp), Err: err}

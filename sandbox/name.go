@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // NamePrefix starts the name of every workspace container.
@@ -79,13 +81,17 @@ var ErrInvalidSubdir = errors.New("invalid workspace subdir")
 // with it.
 const RegistryDir = ".docker-workspace"
 
-// maxElemLen is the longest path element a Linux filesystem takes.
-const maxElemLen = 255
+// maxElemLen is the longest path element a Linux filesystem takes;
+// maxSubdirLen leaves room below PATH_MAX (4096) for the root or volume.
+const (
+	maxElemLen   = 255
+	maxSubdirLen = 1024
+)
 
 // ValidateSubdir refuses a subdir that is not a plain relative path below the
 // workspace root (empty, absolute, with an empty, "." or ".." element, or an
-// element longer than 255 bytes), that starts with [RegistryDir], that is not
-// UTF-8, that cannot be part of a container name (U+0131 ı and U+017F ſ
+// element longer than 255 bytes, more than 1024 bytes in all), that starts
+// with [RegistryDir], that is not UTF-8 in normal form C, that cannot be part of a container name (U+0131 ı and U+017F ſ
 // survive into the name, which the engine refuses), or that displays
 // deceptively: control, format (bidi overrides, zero-width), private-use and
 // separator characters other than the plain space.
@@ -98,6 +104,14 @@ func ValidateSubdir(subdir string) error {
 	}
 	if !utf8.ValidString(subdir) {
 		return bad("it is not valid UTF-8")
+	}
+	if len(subdir) > maxSubdirLen {
+		return bad(fmt.Sprintf("it is longer than %d bytes", maxSubdirLen))
+	}
+	if !norm.NFC.IsNormalString(subdir) {
+		// "é" as e + U+0301 would be another workspace than "é", and look
+		// the same.
+		return bad(fmt.Sprintf("it is not in Unicode normal form C (write it as %q)", norm.NFC.String(subdir)))
 	}
 	for _, r := range subdir {
 		switch {

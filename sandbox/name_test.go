@@ -51,7 +51,7 @@ func TestValidSubdirsMakeValidNames(t *testing.T) {
 
 func TestValidateSubdir(t *testing.T) {
 	for _, ok := range []string{"alice", "team/alice", "a b", ".hidden", "x..y", "日本語", "a-b_c.d", "x/.docker-workspace",
-		".docker-workspace2", "İstanbul", "emoji😀name", strings.Repeat("z", 255)} {
+		".docker-workspace2", "İstanbul", "emoji😀name", strings.Repeat("z", 255), "caf\u00e9"} {
 		assert.Check(t, ValidateSubdir(ok), "subdir %q", ok)
 	}
 	for subdir, why := range map[string]string{

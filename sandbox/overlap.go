@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -73,7 +74,28 @@ func below(a, b claim) bool {
 	return false
 }
 
-func overlaps(a, b claim) bool { return below(a, b) || below(b, a) }
+// overlaps says whether two claims conflict: one directory holds the
+// other's, or both are one directory for two workspaces (two roots that
+// meet: root/a/b and root/a with b).
+func overlaps(a, b claim) bool {
+	return below(a, b) || below(b, a) || samePlace(a, b) && a.key() != b.key()
+}
+
+func samePlace(a, b claim) bool {
+	return a.bind != "" && filepath.Clean(a.bind) == filepath.Clean(b.bind) ||
+		a.volume != "" && a.volume == b.volume && a.subpath == b.subpath
+}
+
+// key names the workspace of a claim: its container's name.
+func (c claim) key() string {
+	if c.subdir != "" {
+		return ContainerName(c.subdir)
+	}
+	if c.ctr != nil && !tempNameRE.MatchString(firstName(c.ctr)) {
+		return trimSlash(firstName(c.ctr))
+	}
+	return ""
+}
 
 // containerClaim is the claim of a container of a list, if it mounts a
 // workspace that can be told.
@@ -306,6 +328,13 @@ func (m *Manager) checkStart(ctx context.Context, subdir string, cfg Config, ctr
 		}
 		defer r.Close()
 		ws, _, err := r.workspaceDir(subdir, false)
+		if errors.Is(err, os.ErrNotExist) {
+			// Its directory is gone: is the container too (a failed
+			// ensure removing what it made)?
+			if _, ierr := m.client.ContainerInspect(ctx, ctr.ID); cerrdefs.IsNotFound(ierr) {
+				return errRace
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("refusing to start %s: %w", trimSlash(ctr.Name), err)
 		}

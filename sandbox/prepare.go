@@ -23,17 +23,23 @@ type preparer interface {
 	mounts() []mount.Mount
 	// claim is the new workspace's hold, for the overlap check.
 	claim() claim
-	// records reads the registry of the root or volume.
-	records(ctx context.Context) ([]claim, error)
+	// reserve runs check on the records of the root or volume, and, where
+	// the records are on this host, records the new workspace if check
+	// passes, under the root's lock (processes that reach the root through
+	// different engines do not see each other's containers).
+	reserve(ctx context.Context, check func(records []claim) error) error
 	// userDB is the container whose /etc/passwd resolves a user name:
 	// newID (the new container itself) or a helper.
 	userDB(newID string) string
-	// finish records the workspace, makes what is missing, and gives the
-	// workspace's own directories (its directory, a new shared directory)
-	// to own.
+	// finish makes what is missing (with the record, where reserve did
+	// not write it), and gives the workspace's own directories (its
+	// directory, a new shared directory) to own.
 	finish(ctx context.Context, own owner) error
 	// undo removes, after a failure, what this call made where it can.
 	undo(ctx context.Context)
+	// gone says whether the workspace's directory this call prepared was
+	// removed since (by another ensure of it that failed).
+	gone() bool
 	// close releases what the preparer holds.
 	close(ctx context.Context)
 }
@@ -95,10 +101,13 @@ func newLocalPreparer(subdir string, cfg Config) (_ *localPreparer, err error) {
 			return nil, overlapError(self, r)
 		}
 	}
-	if real, err := filepath.EvalSymlinks(cfg.SharedDir); err == nil && overlapPaths(real, p.root.path) {
-		return nil, sharedOverlapError(cfg.SharedDir, real, p.root.path)
+	if real, err := openSafePath(cfg.SharedDir, "shared directory"); err == nil {
+		real.Close()
+		if overlapPaths(real.path, p.root.path) {
+			return nil, sharedOverlapError(cfg.SharedDir, real.path, p.root.path)
+		}
 	}
-	if p.shared, p.sharedCreated, err = mkdirAllSafe(cfg.SharedDir, "shared directory"); err != nil {
+	if p.shared, p.sharedCreated, err = mkdirAllSafe(cfg.SharedDir, "shared directory", 0o755); err != nil {
 		return nil, err
 	}
 	if overlapPaths(p.shared.path, p.root.path) {
@@ -129,6 +138,25 @@ func (p *localPreparer) mounts() []mount.Mount {
 
 func (p *localPreparer) claim() claim { return claim{subdir: p.subdir, bind: p.ws.path} }
 
+func (p *localPreparer) reserve(ctx context.Context, check func([]claim) error) error {
+	unlock, err := p.root.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	records, err := p.records(ctx)
+	if err == nil {
+		err = check(records)
+	}
+	if err != nil {
+		return err
+	}
+	if p.recorded, err = p.root.record(p.subdir); err != nil {
+		return fmt.Errorf("record workspace %q: %w", p.subdir, err)
+	}
+	return nil
+}
+
 func (p *localPreparer) records(context.Context) ([]claim, error) {
 	subdirs, err := p.root.records()
 	if err != nil {
@@ -140,10 +168,6 @@ func (p *localPreparer) records(context.Context) ([]claim, error) {
 func (p *localPreparer) userDB(newID string) string { return newID }
 
 func (p *localPreparer) finish(_ context.Context, own owner) error {
-	var err error
-	if p.recorded, err = p.root.record(p.subdir); err != nil {
-		return fmt.Errorf("record workspace %q: %w", p.subdir, err)
-	}
 	leafCreated := len(p.wsCreated) > 0 && p.wsCreated[len(p.wsCreated)-1] == p.subdir
 	if err := p.ws.own(own, leafCreated); err != nil {
 		return err
@@ -151,11 +175,16 @@ func (p *localPreparer) finish(_ context.Context, own owner) error {
 	return p.shared.ownInPrivateParent(own, p.sharedCreated)
 }
 
+// undo removes the workspace's directory if this call made it (and it is
+// still empty), and its record; parents it made stay: another workspace
+// made at the same moment may be using one as its own.
 func (p *localPreparer) undo(context.Context) {
 	if p.root == nil {
 		return
 	}
-	p.root.removeCreated(p.wsCreated)
+	if n := len(p.wsCreated); n > 0 && p.wsCreated[n-1] == p.subdir {
+		p.root.removeCreated(p.wsCreated[n-1:])
+	}
 	p.wsCreated = nil
 	if p.recorded {
 		p.root.unrecord(p.subdir)
@@ -166,6 +195,8 @@ func (p *localPreparer) undo(context.Context) {
 		p.sharedCreated = false
 	}
 }
+
+func (p *localPreparer) gone() bool { return p.ws != nil && p.ws.removed() }
 
 func (p *localPreparer) close(context.Context) {
 	for _, d := range []*hostDir{p.ws, p.shared} {
@@ -189,8 +220,11 @@ func (p plainPreparer) claim() claim {
 	return claim{subdir: p.subdir, bind: p.plan.Mounts[0].Source}
 }
 
-func (plainPreparer) records(context.Context) ([]claim, error) { return nil, nil }
-func (plainPreparer) userDB(newID string) string               { return newID }
-func (plainPreparer) finish(context.Context, owner) error      { return nil }
-func (plainPreparer) undo(context.Context)                     {}
-func (plainPreparer) close(context.Context)                    {}
+func (plainPreparer) reserve(_ context.Context, check func([]claim) error) error {
+	return check(nil)
+}
+func (plainPreparer) userDB(newID string) string          { return newID }
+func (plainPreparer) finish(context.Context, owner) error { return nil }
+func (plainPreparer) undo(context.Context)                {}
+func (plainPreparer) gone() bool                          { return false }
+func (plainPreparer) close(context.Context)               {}

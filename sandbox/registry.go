@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"path"
 	"strings"
@@ -42,12 +43,15 @@ func parseRecord(name string, content []byte) (string, bool) {
 	return subdir, true
 }
 
-// recordsFromTar reads the records from a tar of the registry directory, as
-// CopyFromContainer returns it (entries named "workspaces/<name>").
+// recordsFromTar reads the records from a tar of the registry's parent
+// directory (RegistryDir), as CopyFromContainer returns it: the directory
+// itself first, then "workspaces/", then "workspaces/<name>" files. A
+// registry that is not made of directories (a symlink, a file) is refused:
+// read as empty, it would let an overlap through.
 func recordsFromTar(r io.Reader) ([]string, error) {
 	tr := tar.NewReader(r)
 	var subdirs []string
-	for {
+	for first := true; ; first = false {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			return subdirs, nil
@@ -55,15 +59,35 @@ func recordsFromTar(r io.Reader) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if hdr.Typeflag != tar.TypeReg {
+		name := strings.TrimSuffix(hdr.Name, "/")
+		depth := strings.Count(name, "/")
+		switch {
+		case first || depth == 1 && path.Base(name) == registryWorkspaces:
+			if hdr.Typeflag != tar.TypeDir {
+				return nil, fmt.Errorf("%s is not a directory (%s): refused", name, typeName(hdr.Typeflag))
+			}
 			continue
+		case depth != 2 || hdr.Typeflag != tar.TypeReg || path.Base(path.Dir(name)) != registryWorkspaces:
+			continue // not a record
 		}
 		b, err := io.ReadAll(io.LimitReader(tr, maxRecordLen))
 		if err != nil {
 			return nil, err
 		}
-		if s, ok := parseRecord(path.Base(strings.TrimSuffix(hdr.Name, "/")), b); ok {
+		if s, ok := parseRecord(path.Base(name), b); ok {
 			subdirs = append(subdirs, s)
 		}
 	}
+}
+
+func typeName(t byte) string {
+	switch t {
+	case tar.TypeSymlink:
+		return "a symlink"
+	case tar.TypeReg:
+		return "a file"
+	case tar.TypeDir:
+		return "a directory"
+	}
+	return "not a directory"
 }

@@ -1,0 +1,200 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+	"gotest.tools/v3/icmd"
+)
+
+// docker's conventions, as a user of docker ps, docker rm and docker run
+// expects them.
+
+// Every input is checked before the engine is asked anything: a bad one is
+// one line naming its source, exit 125, and nothing is made.
+func TestInputsAreCheckedFirst(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	a, b := h.subdir("-a"), h.subdir("-b")
+	for _, tc := range []struct {
+		env  string
+		args []string
+		err  string
+	}{
+		{args: []string{"ensure", "--format", "{{.Name", a, b}, err: `invalid --format "{{.Name"`},
+		{args: []string{"ensure", "--format", "{{.Nmae}}", a}, err: `can't evaluate field Nmae`},
+		{env: "GATEWAY_WORKSPACE_MEMORY=lots", args: []string{"ensure", a}, err: `GATEWAY_WORKSPACE_MEMORY: invalid memory limit "lots"`},
+		{args: []string{"ensure", "--api-timeout", "0s", a}, err: `--api-timeout: invalid duration "0s"`},
+		{args: []string{"ls", "--pull", "bogus"}, err: `--pull: invalid pull policy "bogus"`},
+		{args: []string{"ls", "--mount-mode", "wrong"}, err: `--mount-mode: invalid mount mode "wrong"`},
+		{args: []string{"ls", "--filter", "colour=red"}, err: `invalid filter 'colour'`},
+		{args: []string{"doctor", "--format", "yaml"}, err: `invalid --format "yaml"`},
+		{args: []string{"stop", "--timeout", "-1", a}, err: `invalid --timeout -1`},
+	} {
+		hh := h
+		if tc.env != "" {
+			hh = h.withEnv(tc.env)
+		}
+		res := hh.ws(tc.args...)
+		res.Assert(t, icmd.Expected{ExitCode: 125, Err: tc.err})
+		assert.Check(t, is.Equal(strings.Count(strings.TrimSpace(res.Stderr()), "\n"), 0), "not one line: %q", res.Stderr())
+	}
+	assert.Check(t, !h.exists("modern", containerName(a)))
+	assert.Check(t, !h.exists("modern", containerName(b)))
+	// Checked before the engine: even where there is none.
+	h.withEnv("DOCKER_HOST=unix:///nonexistent.sock").ws("doctor", "--format", "yaml").Assert(t, icmd.Expected{ExitCode: 125, Err: `invalid --format "yaml"`})
+
+	// --format table works wherever --format is offered.
+	res := h.ws("ensure", "--format", "table", a)
+	res.Assert(t, icmd.Success)
+	assert.Check(t, is.Contains(res.Stdout(), "SUBDIR"))
+	assert.Check(t, is.Contains(res.Stdout(), containerName(a)))
+}
+
+// stop and rm take what ls prints: IDs and names; rm -f of what is gone is
+// silent, a name or ID of nothing is an error.
+func TestWorkspacesByNameAndID(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	a, b := h.subdir("-a"), h.subdir("-b")
+	h.ws("ensure", a, b).Assert(t, icmd.Success)
+	h.ws("stop", "-t", "0", containerName(a)).Assert(t, icmd.Expected{Out: containerName(a)})
+	assert.Check(t, is.Equal(h.inspect("modern", containerName(a)).State.Status, "exited"))
+
+	ids := strings.Fields(h.ws("ls", "-q", "--filter", "subdir="+a, "--filter", "subdir="+b).Assert(t, icmd.Success).Stdout())
+	assert.Assert(t, is.Len(ids, 2))
+	h.ws(append([]string{"rm", "-f"}, ids...)...).Assert(t, icmd.Expected{Out: strings.Join(ids, "\n")})
+	assert.Check(t, !h.exists("modern", containerName(a)))
+	assert.Check(t, !h.exists("modern", containerName(b)))
+	h.ws(append([]string{"rm", "-f"}, ids...)...).Assert(t, icmd.Expected{Out: "", Err: ""})
+	h.ws("rm", ids[0]).Assert(t, icmd.Expected{ExitCode: 1, Err: "no such workspace container: " + ids[0]})
+	h.ws("stop", containerName(a)).Assert(t, icmd.Expected{ExitCode: 1, Err: "no such workspace container: " + containerName(a)})
+	h.ws("stop", a).Assert(t, icmd.Expected{ExitCode: 0, Err: "has no container: nothing to stop"})
+}
+
+// ls --filter with docker ps's keys and the workspace's own; the template
+// fields docker ps users type.
+func TestListFiltersAndFields(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	a, b := h.subdir("-a"), h.subdir("-b")
+	h.ws("ensure", "--label", "team=blue", a).Assert(t, icmd.Success)
+	h.ws("ensure", b).Assert(t, icmd.Success)
+	h.ws("stop", "-t", "0", b).Assert(t, icmd.Success)
+	ls := func(args ...string) string {
+		t.Helper()
+		return h.ws(append([]string{"ls", "--format", "{{.Subdir}}"}, args...)...).Assert(t, icmd.Success).Stdout()
+	}
+	assert.Check(t, is.Equal(ls("--filter", "label=team=blue"), a+"\n"))
+	assert.Check(t, is.Equal(ls("--filter", "name="+containerName(b)), b+"\n"))
+	assert.Check(t, is.Equal(ls("--filter", "status=exited", "--filter", "subdir="+a, "--filter", "subdir="+b), b+"\n"))
+	assert.Check(t, is.Equal(ls("--filter", "subdir="+a, "--filter", "mode=volume_subpath"), ""))
+	assert.Check(t, is.Equal(ls("--filter", "subdir="+a, "--filter", "drift=no"), a+"\n"))
+	id := h.inspect("modern", containerName(a)).ID
+	assert.Check(t, is.Equal(ls("--filter", "id="+id[:12]), a+"\n"))
+	h.ws("ls", "--filter", "subdir="+a, "--format", `{{.Names}} {{.Label "team"}}`).Assert(t, icmd.Expected{Out: containerName(a) + " blue"})
+	res := h.ws("ls", "--filter", "subdir="+a, "--no-trunc", "--format", "{{.ID}}").Assert(t, icmd.Success)
+	assert.Check(t, is.Equal(strings.TrimSpace(res.Stdout()), id))
+}
+
+// DRIFT tells what changed under a container; a container just made shows
+// none, whoever made it, and on every kind of endpoint.
+func TestDriftMeansSomething(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	s := h.subdir("")
+	h.ws("ensure", "--profile", "hardened", "--memory", "64m", s).Assert(t, icmd.Success)
+	for _, ctx := range []string{"modern", "tls", "ssh"} {
+		requireEngine(t, ctx)
+		res := h.docker("--context", ctx, "workspace", "ls", "--filter", "subdir="+s, "--format", "{{.Subdir}} {{.Drift}}")
+		res.Assert(t, icmd.Expected{Out: s + " []"})
+	}
+	// With the configuration asked for: what differs from it.
+	h.ws("ls", "--check-config", "--filter", "subdir="+s, "--format", "{{.Drift}}").Assert(t, icmd.Expected{Out: "[limits read-only capabilities security-opt]"})
+	h.ws("ls", "--profile", "hardened", "--memory", "64m", "--filter", "subdir="+s, "--format", "{{.Drift}}").Assert(t, icmd.Expected{Out: "[]"})
+}
+
+// --all-contexts shows each engine once, with the contexts that reach it.
+func TestAllContextsShowsEachEngineOnce(t *testing.T) {
+	requireEngine(t, "modern")
+	requireEngine(t, "tls")
+	h := newHarness(t)
+	s := h.subdir("")
+	h.ws("ensure", s).Assert(t, icmd.Success)
+	res := h.ws("ls", "--all-contexts", "--filter", "subdir="+s, "--format", "{{.Context}}")
+	res.Assert(t, icmd.Success)
+	lines := strings.Split(strings.TrimSpace(res.Stdout()), "\n")
+	assert.Assert(t, is.Len(lines, 1), "listed more than once: %v", lines)
+	for _, ctx := range []string{"modern", "tls", "ssh"} {
+		assert.Check(t, is.Contains(lines[0], ctx))
+	}
+	assert.Check(t, !strings.Contains(lines[0], "legacy"))
+}
+
+// Help as docker prints it, completion as docker run's.
+func TestHelpAndCompletion(t *testing.T) {
+	h := newHarness(t)
+	rm := h.ws("rm", "--help").Assert(t, icmd.Success).Stdout()
+	assert.Check(t, is.Contains(rm, "  -f, --force "))
+	assert.Check(t, !strings.Contains(rm, "[=true|false]"))
+	stop := h.ws("stop", "--help").Assert(t, icmd.Success).Stdout()
+	assert.Check(t, is.Contains(stop, "-t, --timeout int"))
+	assert.Check(t, is.Contains(stop, "-s, --signal string"))
+	assert.Check(t, !strings.Contains(stop, "--time "), "the deprecated --time is shown")
+	ensure := h.ws("ensure", "--help").Assert(t, icmd.Success).Stdout()
+	assert.Check(t, is.Contains(ensure, "Environment variables"))
+	assert.Check(t, is.Contains(ensure, "GATEWAY_WORKSPACE_MEMORY"))
+	assert.Check(t, !strings.Contains(h.ws("ls", "--help").Assert(t, icmd.Success).Stdout(), "--memory"), "ls --help lists ensure's flags")
+
+	complete := func(args ...string) []string {
+		t.Helper()
+		out := h.docker(append([]string{"__complete", "workspace"}, args...)...).Assert(t, icmd.Success).Stdout()
+		return strings.Split(strings.TrimSpace(out), "\n")
+	}
+	assert.Check(t, is.DeepEqual(complete("ensure", "--pull", ""), []string{"missing", "always", "never", ":4"}))
+	assert.Check(t, is.DeepEqual(complete("ensure", "--mount-mode", ""), []string{"bind", "volume_subpath", ":4"}))
+	assert.Check(t, is.DeepEqual(complete("ensure", "--recreate", ""), []string{"never", "if-changed", "always", ":4"}))
+	assert.Check(t, is.Contains(complete("ensure", "--profile", ""), "hardened"))
+	requireEngine(t, "modern")
+	assert.Check(t, is.Contains(complete("ensure", "--network", ""), "bridge"))
+	assert.Check(t, is.Contains(complete("ensure", "--image", ""), image))
+	s := h.subdir("")
+	h.ws("ensure", s).Assert(t, icmd.Success)
+	assert.Check(t, is.Contains(complete("stop", ""), s))
+}
+
+// An unknown key under plugins.workspace (a typo) is said, not ignored.
+func TestUnknownConfigKey(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	b, err := os.ReadFile(filepath.Join(env.configDir, "config.json"))
+	assert.NilError(t, err)
+	var cfg map[string]any
+	assert.NilError(t, json.Unmarshal(b, &cfg))
+	cfg["plugins"] = map[string]any{"workspace": map[string]string{"imgae": "x/y"}}
+	dir := t.TempDir()
+	b, err = json.Marshal(cfg)
+	assert.NilError(t, err)
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600))
+	assert.NilError(t, os.CopyFS(filepath.Join(dir, "contexts"), os.DirFS(filepath.Join(env.configDir, "contexts"))))
+	res := h.docker("--config", dir, "workspace", "ls", "-q")
+	res.Assert(t, icmd.Success)
+	assert.Check(t, is.Contains(res.Stderr(), `unknown key "imgae" in the plugins.workspace section`))
+}
+
+// Several workspaces and one missing image: one pull, one progress.
+func TestOnePullForManyWorkspaces(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	a, b, c := h.subdir("-a"), h.subdir("-b"), h.subdir("-c")
+	res := h.ws("ensure", "--image", "e2e/nowhere:"+h.id, a, b, c)
+	res.Assert(t, icmd.Expected{ExitCode: 1})
+	// Pulled (tried) once, and said once for all three.
+	assert.Check(t, is.Equal(strings.Count(res.Stderr(), "pull image e2e/nowhere:"+h.id), 1), res.Stderr())
+	assert.Check(t, is.Contains(res.Stderr(), `workspaces "`+a+`", "`+b+`", "`+c+`": pull image e2e/nowhere:`+h.id))
+}
