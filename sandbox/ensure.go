@@ -441,7 +441,7 @@ func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config, o
 		// A replacement that was killed left the replaced container set
 		// aside (stopped, renamed gws_old_…): it is the workspace's
 		// container, with its anonymous volumes; it takes its name back.
-		if back := setAsideOf(subdir, ctrs); back != nil {
+		if back := setAsideOf(subdir, ctrs, p.claim()); back != nil {
 			_ = m.removeTemp(ctx, id)
 			committed = true
 			if err := m.client.ContainerRename(ctx, back.ID, name); err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
@@ -550,13 +550,19 @@ func (m *Manager) othersMake(ctx context.Context, subdir, id string) bool {
 }
 
 // setAsideOf is the newest replaced container of subdir that a killed
-// replacement left set aside, if any.
-func setAsideOf(subdir string, ctrs []container.Summary) *container.Summary {
+// replacement left set aside, if any: one that mounts the workspace where
+// the new container would (self).
+func setAsideOf(subdir string, ctrs []container.Summary, self claim) *container.Summary {
 	var newest *container.Summary
 	for i := range ctrs {
 		c := &ctrs[i]
-		if strings.HasPrefix(trimSlash(firstName(c)), oldPrefix) && c.Labels[LabelSubdir] == subdir &&
-			c.State != container.StateRunning && (newest == nil || c.Created > newest.Created) {
+		if !strings.HasPrefix(trimSlash(firstName(c)), oldPrefix) || c.Labels[LabelSubdir] != subdir || c.State == container.StateRunning {
+			continue
+		}
+		if cl, ok := containerClaim(c); !ok || !samePlace(cl, self) {
+			continue
+		}
+		if newest == nil || c.Created > newest.Created {
 			newest = c
 		}
 	}

@@ -1195,6 +1195,15 @@ func TestEnsureAdoptsASetAsideContainer(t *testing.T) {
 	assert.Check(t, is.Equal(res.ID, old.id))
 	assert.Check(t, is.Equal(res.Action, ActionStarted))
 	assert.Check(t, is.DeepEqual(f.names(), []string{"gws-a:running"}))
+
+	// One that mounts something else at the workspace is not taken.
+	f = newFakeEngine()
+	forged := f.add(tempName(oldPrefix), container.StateExited, container.Config{Labels: map[string]string{LabelSubdir: "b"}},
+		container.HostConfig{Mounts: bindMounts("/etc", cfg.SharedDir, false)})
+	res, err = NewManager(f).Ensure(context.Background(), "b", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, res.ID != forged.id)
+	assert.Check(t, is.Equal(res.Action, ActionCreated))
 }
 
 // Interrupted while the replacement starts: the old container is back,
