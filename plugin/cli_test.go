@@ -22,6 +22,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
@@ -40,10 +41,16 @@ type fakeAPI struct {
 	listFn    func(opts container.ListOptions) ([]container.Summary, error)
 	removeFn  func(id string, opts container.RemoveOptions) error
 
-	mu      sync.Mutex
-	calls   []string
-	made    []*madeContainer // by creatingAPI: what ContainerList lists, when listFn is nil
-	missing map[string]bool  // images the engine lacks
+	mu            sync.Mutex
+	calls         []string
+	made          []*madeContainer // by creatingAPI: what ContainerList lists, when listFn is nil
+	missing       map[string]bool  // images the engine lacks
+	volumeListErr error
+}
+
+func (f *fakeAPI) VolumeList(context.Context, volume.ListOptions) (volume.ListResponse, error) {
+	f.record("volumes")
+	return volume.ListResponse{}, f.volumeListErr
 }
 
 // madeContainer is a container that a creatingAPI made.

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -248,4 +249,18 @@ func TestUnknownConfigKeysAreWarnedAbout(t *testing.T) {
 	assert.NilError(t, c.run("ensure", "a"))
 	assert.Check(t, is.Contains(c.err.String(), `unknown key "imgae" in the plugins.workspace section`))
 	assert.Check(t, !strings.Contains(c.err.String(), `"memory"`))
+}
+
+// doctor against an unreachable engine says so once, after one call.
+func TestDoctorUnreachableOnce(t *testing.T) {
+	f := &fakeAPI{}
+	c := newTestCLI(t, f, "")
+	t.Setenv("DOCKER_HOST", "unix:///nowhere.sock")
+	f.volumeListErr = client.ErrorConnectionFailed("unix:///nowhere.sock")
+	err := c.run("doctor", "--format", "json", "--compose-project", "gw", "--mount-mode", "volume_subpath", "--workspace-volume", "ws", "--shared-volume", "sh")
+	assert.Check(t, is.ErrorContains(err, "cannot connect to the Docker engine"))
+	var rep struct{ Problems []string }
+	assert.NilError(t, json.Unmarshal(c.out.Bytes(), &rep))
+	assert.Check(t, is.Len(rep.Problems, 1), "%v", rep.Problems)
+	assert.Check(t, is.DeepEqual(f.calls, []string{"volumes"}))
 }

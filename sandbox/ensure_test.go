@@ -1265,3 +1265,13 @@ func TestEnsureRemakesADirectoryRemovedUnderIt(t *testing.T) {
 	fi, err := os.Stat(filepath.Join(cfg.WorkspaceRoot, "a"))
 	assert.Check(t, err == nil && fi.IsDir())
 }
+
+// A line of /etc/passwd longer than bufio's default (64 KiB) before the
+// user's is read past, not taken as "not found".
+func TestNamedUserAfterALongPasswdLine(t *testing.T) {
+	cfg := bindConfig(t)
+	f := newFakeEngine()
+	f.passwd = "junk:x:1:1:" + strings.Repeat("g", 100<<10) + ":/:/bin/sh\n" + f.passwd
+	_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+}
