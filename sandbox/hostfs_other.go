@@ -3,9 +3,11 @@
 package sandbox
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
+	"time"
 )
 
 // Making workspace directories on this host, safely, needs the descriptor
@@ -37,6 +39,6 @@ func (r *localRoot) records() ([]string, error)  { return nil, errNoHostFS }
 func (r *localRoot) record(string) (bool, error) { return false, errNoHostFS }
 func (r *localRoot) unrecord(string)             {}
 
-func (r *localRoot) lock() (func(), error) { return nil, errNoHostFS }
+func (r *localRoot) lock(context.Context, time.Duration) (func(), error) { return nil, errNoHostFS }
 
 func (d *hostDir) stat() (struct{ Mode uint32 }, error) { return struct{ Mode uint32 }{}, errNoHostFS }

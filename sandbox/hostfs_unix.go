@@ -3,12 +3,14 @@
 package sandbox
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -394,6 +396,17 @@ func openLocalRoot(root string, create bool) (*localRoot, error) {
 		d.Close()
 		return nil, err
 	}
+	if create {
+		// The root says it is one before it looks around: of two roots made
+		// at once, one inside the other, at least one sees the other (it
+		// looks above, the other below, after both said so).
+		reg, _, err := mkdiratMode(d, RegistryDir, 0o700)
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		reg.Close()
+	}
 	for dir := filepath.Dir(d.path); ; dir = filepath.Dir(dir) {
 		if fi, err := os.Lstat(filepath.Join(dir, RegistryDir)); err == nil && fi.IsDir() {
 			d.Close()
@@ -408,8 +421,10 @@ func openLocalRoot(root string, create bool) (*localRoot, error) {
 
 // lock takes the root's lock (flock on RegistryDir/lock), which orders the
 // checks and records of processes that use the root through different
-// engines (whose container lists do not see each other's).
-func (r *localRoot) lock() (unlock func(), err error) {
+// engines (whose container lists do not see each other's). It waits at most
+// until ctx ends or limit passes: a process stopped while it holds the lock
+// (Ctrl-Z) must not stop every other.
+func (r *localRoot) lock(ctx context.Context, limit time.Duration) (unlock func(), err error) {
 	dir, _, err := mkdiratMode(r.hostDir, RegistryDir, 0o700)
 	if err != nil {
 		return nil, err
@@ -418,15 +433,37 @@ func (r *localRoot) lock() (unlock func(), err error) {
 	if err := dir.checkNotWritableByOthers("registry directory"); err != nil {
 		return nil, err
 	}
-	fd, err := unix.Openat(dir.fd(), "lock", unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	p := filepath.Join(dir.path, "lock")
+	fd, err := unix.Openat(dir.fd(), "lock", unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: filepath.Join(dir.path, "lock"), Err: err}
+		return nil, &os.PathError{Op: "open", Path: p, Err: err}
 	}
-	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		unix.Close(fd)
-		return nil, &os.PathError{Op: "lock", Path: filepath.Join(dir.path, "lock"), Err: err}
+		return nil, fmt.Errorf("%s is not a regular file: refused", p)
 	}
-	return func() { unix.Close(fd) }, nil
+	deadline := time.Now().Add(limit)
+	for backoff := 10 * time.Millisecond; ; backoff = min(2*backoff, 500*time.Millisecond) {
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { unix.Close(fd) }, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			unix.Close(fd)
+			return nil, &os.PathError{Op: "lock", Path: p, Err: err}
+		}
+		if time.Now().After(deadline) {
+			unix.Close(fd)
+			return nil, fmt.Errorf("%s: another ensure has held the lock for more than %s (is one stopped, with Ctrl-Z?)", p, limit)
+		}
+		select {
+		case <-ctx.Done():
+			unix.Close(fd)
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
 }
 
 // workspaceDir walks to the directory of subdir without following a

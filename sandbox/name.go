@@ -126,7 +126,7 @@ func ValidateSubdir(subdir string) error {
 	if strings.HasPrefix(subdir, "/") {
 		return bad("it must be relative to the workspace root, not absolute")
 	}
-	for i, elem := range strings.Split(subdir, "/") {
+	for _, elem := range strings.Split(subdir, "/") {
 		switch {
 		case elem == "..":
 			return bad(`it must not contain ".."`)
@@ -136,7 +136,7 @@ func ValidateSubdir(subdir string) error {
 			return bad("it must not contain empty path elements (//, or a trailing /)")
 		case len(elem) > maxElemLen:
 			return bad(fmt.Sprintf("a path element is longer than %d bytes", maxElemLen))
-		case i == 0 && elem == RegistryDir:
+		case elem == RegistryDir:
 			return bad(fmt.Sprintf("%q is reserved for the tool's records", RegistryDir))
 		}
 	}

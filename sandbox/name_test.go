@@ -50,7 +50,7 @@ func TestValidSubdirsMakeValidNames(t *testing.T) {
 }
 
 func TestValidateSubdir(t *testing.T) {
-	for _, ok := range []string{"alice", "team/alice", "a b", ".hidden", "x..y", "日本語", "a-b_c.d", "x/.docker-workspace",
+	for _, ok := range []string{"alice", "team/alice", "a b", ".hidden", "x..y", "日本語", "a-b_c.d",
 		".docker-workspace2", "İstanbul", "emoji😀name", strings.Repeat("z", 255), "caf\u00e9"} {
 		assert.Check(t, ValidateSubdir(ok), "subdir %q", ok)
 	}
@@ -86,6 +86,7 @@ func TestValidateSubdir(t *testing.T) {
 		".docker-workspace/x":           "reserved",
 		strings.Repeat("x", 256):        "longer than 255 bytes",
 		"a/" + strings.Repeat("y", 256): "longer than 255 bytes",
+		"team/.docker-workspace":        "reserved",
 	} {
 		err := ValidateSubdir(subdir)
 		assert.Check(t, is.ErrorIs(err, ErrInvalidSubdir), "subdir %q", subdir)

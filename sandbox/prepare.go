@@ -3,9 +3,9 @@ package sandbox
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/mount"
@@ -47,7 +47,7 @@ type preparer interface {
 func (m *Manager) newPreparer(ctx context.Context, subdir string, cfg Config, img image.InspectResponse, plan MountPlan) (preparer, error) {
 	switch plan.Prepare {
 	case PrepareHere:
-		return newLocalPreparer(subdir, cfg)
+		return newLocalPreparer(subdir, cfg, boundedClient{m: m}.write())
 	case PrepareHelper:
 		return m.newHelperPreparer(ctx, subdir, cfg, img, plan)
 	}
@@ -70,6 +70,7 @@ func bindMounts(workspace, shared string, create bool) []mount.Mount {
 
 // localPreparer makes the directories of bind mode on this host.
 type localPreparer struct {
+	lockLimit     time.Duration
 	subdir        string
 	root          *localRoot
 	ws            *hostDir
@@ -79,8 +80,8 @@ type localPreparer struct {
 	recorded      bool
 }
 
-func newLocalPreparer(subdir string, cfg Config) (_ *localPreparer, err error) {
-	p := &localPreparer{subdir: subdir}
+func newLocalPreparer(subdir string, cfg Config, lockLimit time.Duration) (_ *localPreparer, err error) {
+	p := &localPreparer{subdir: subdir, lockLimit: lockLimit}
 	defer func() {
 		if err != nil {
 			p.undo(context.Background())
@@ -139,7 +140,7 @@ func (p *localPreparer) mounts() []mount.Mount {
 func (p *localPreparer) claim() claim { return claim{subdir: p.subdir, bind: p.ws.path} }
 
 func (p *localPreparer) reserve(ctx context.Context, check func([]claim) error) error {
-	unlock, err := p.root.lock()
+	unlock, err := p.root.lock(ctx, p.lockLimit)
 	if err != nil {
 		return err
 	}
@@ -190,10 +191,9 @@ func (p *localPreparer) undo(context.Context) {
 		p.root.unrecord(p.subdir)
 		p.recorded = false
 	}
-	if p.sharedCreated && p.shared != nil {
-		_ = os.Remove(p.shared.path) // only if still empty
-		p.sharedCreated = false
-	}
+	// The shared directory stays: another ensure may be about to mount it,
+	// and removing it by name would open its place to whoever can write
+	// its parent.
 }
 
 func (p *localPreparer) gone() bool { return p.ws != nil && p.ws.removed() }

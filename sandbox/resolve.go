@@ -46,40 +46,50 @@ func (m *Manager) Resolve(ctx context.Context, refs []string) ([]Target, error) 
 	out := make([]Target, len(refs))
 	for i, ref := range refs {
 		out[i] = resolve(ref, workspaces)
+		if t := &out[i]; t.Container == nil && t.Err == nil && t.Named {
+			// Not a workspace's: does it name another container?
+			if ctr, err := m.client.ContainerInspect(ctx, ref); err == nil {
+				t.Err = fmt.Errorf("%w: container %s is not a workspace container; nothing was changed", ErrNotThisWorkspace, trimSlash(ctr.Name))
+			}
+		}
 	}
 	return out, nil
 }
 
 func resolve(ref string, workspaces []Workspace) Target {
 	t := Target{Ref: ref, Named: looksLikeContainer(ref)}
-	found := func(w *Workspace, named bool) Target {
-		t.Container, t.Subdir, t.Named = w, w.Subdir, named
+	var bySubdir, byName *Workspace
+	var byID []*Workspace
+	for i := range workspaces {
+		w := &workspaces[i]
+		switch {
+		case w.Subdir != "" && w.Subdir == ref:
+			bySubdir = w
+		case w.Name == trimSlash(ref):
+			byName = w
+		case w.ID == ref || len(ref) >= minIDPrefix && isHex(ref) && strings.HasPrefix(w.ID, ref):
+			byID = append(byID, w)
+		}
+	}
+	if len(byID) > 1 {
+		t.Err = fmt.Errorf("%q matches more than one workspace container: give more of the ID", ref)
 		return t
 	}
-	for i := range workspaces {
-		if w := &workspaces[i]; w.Subdir != "" && w.Subdir == ref {
-			return found(w, false)
+	var matches []*Workspace
+	for _, w := range append([]*Workspace{bySubdir, byName}, byID...) {
+		if w != nil && (len(matches) == 0 || matches[0] != w) {
+			matches = append(matches, w)
 		}
 	}
-	for i := range workspaces {
-		if w := &workspaces[i]; w.Name == trimSlash(ref) || w.ID == ref {
-			return found(w, true)
-		}
-	}
-	if len(ref) >= minIDPrefix && isHex(ref) {
-		var match *Workspace
-		for i := range workspaces {
-			if strings.HasPrefix(workspaces[i].ID, ref) {
-				if match != nil {
-					t.Err = fmt.Errorf("%q matches more than one workspace container: give more of the ID", ref)
-					return t
-				}
-				match = &workspaces[i]
-			}
-		}
-		if match != nil {
-			return found(match, true)
-		}
+	switch len(matches) {
+	case 1:
+		w := matches[0]
+		t.Container, t.Subdir, t.Named = w, w.Subdir, w != bySubdir
+		return t
+	case 0:
+	default:
+		t.Err = fmt.Errorf("%q is ambiguous: it is the subdir of %s and names %s; name the container by its ID", ref, bySubdir.Name, matches[1].Name)
+		return t
 	}
 	if err := ValidateSubdir(ref); err != nil {
 		if t.Named {
@@ -94,7 +104,8 @@ func resolve(ref string, workspaces []Workspace) Target {
 	for i := range workspaces {
 		if w := &workspaces[i]; w.Name == name {
 			if w.Subdir == "" {
-				return found(w, false) // the original module's container of this subdir
+				t.Container = w // the original module's container of this subdir
+				return t
 			}
 			t.Err = fmt.Errorf("%w: container %s belongs to workspace %q, not %q (both names sanitise to %s); nothing was changed",
 				ErrNotThisWorkspace, name, w.Subdir, ref, name)
