@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -61,6 +62,11 @@ type fakeCtr struct {
 	cfg      container.Config
 	hc       container.HostConfig
 	imageID  string
+	started  time.Time
+	procs    []string        // what top shows but init and sleep
+	cpu      uint64          // CPU time used, ns
+	execs    map[string]bool // exec sessions: running or not
+	size     int64           // SizeRw
 }
 
 func newFakeEngine() *fakeEngine {
@@ -144,14 +150,19 @@ func (c *fakeCtr) mountPoints() []container.MountPoint {
 func (c *fakeCtr) inspect() container.InspectResponse {
 	cfg := c.cfg
 	hc := c.hc
+	var execs []string
+	for id := range c.execs {
+		execs = append(execs, id)
+	}
 	return container.InspectResponse{
 		ContainerJSONBase: &container.ContainerJSONBase{
 			ID: c.id, Name: "/" + c.name, Image: c.imageID, Created: c.created.Format(time.RFC3339Nano),
 			State: &container.State{
 				Status: c.state, Running: c.state == container.StateRunning, Paused: c.state == container.StatePaused,
-				Dead: c.state == container.StateDead,
+				Dead: c.state == container.StateDead, StartedAt: c.started.Format(time.RFC3339Nano),
 			},
 			HostConfig: &hc,
+			ExecIDs:    execs,
 		},
 		Config: &cfg,
 		Mounts: c.mountPoints(),
@@ -236,7 +247,7 @@ func (f *fakeEngine) ContainerList(_ context.Context, opts container.ListOptions
 		}
 		out = append(out, container.Summary{
 			ID: c.id, Names: []string{"/" + c.name}, Image: c.cfg.Image, ImageID: c.imageID, Labels: c.cfg.Labels,
-			State: c.state, Created: c.created.Unix(), Mounts: c.mountPoints(),
+			State: c.state, Created: c.created.Unix(), Mounts: c.mountPoints(), SizeRw: c.size,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Names[0] < out[j].Names[0] })
@@ -302,7 +313,60 @@ func (f *fakeEngine) ContainerStart(_ context.Context, id string, _ container.St
 		return cerrdefs.ErrConflict.WithMessage("container is marked for removal and cannot be started")
 	}
 	c.state = container.StateRunning
+	c.started = time.Now()
 	return nil
+}
+
+func (f *fakeEngine) ContainerRestart(_ context.Context, id string, _ container.StopOptions) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.find(id)
+	if c == nil {
+		return errNotFound
+	}
+	f.record("restart:%s", kind(c.name))
+	c.state, c.started = container.StateRunning, time.Now()
+	return nil
+}
+
+func (f *fakeEngine) ContainerTop(_ context.Context, id string, _ []string) (container.TopResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.find(id)
+	if c == nil {
+		return container.TopResponse{}, errNotFound
+	}
+	f.record("top:%s", kind(c.name))
+	top := container.TopResponse{Titles: []string{"UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"}}
+	for i, cmd := range append([]string{"/sbin/docker-init -- sleep infinity", "sleep infinity"}, c.procs...) {
+		top.Processes = append(top.Processes, []string{"1000", fmt.Sprint(100 + i), "1", "0", "00:00", "?", "00:00:00", cmd})
+	}
+	return top, nil
+}
+
+func (f *fakeEngine) ContainerStatsOneShot(_ context.Context, id string) (container.StatsResponseReader, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.find(id)
+	if c == nil {
+		return container.StatsResponseReader{}, errNotFound
+	}
+	f.record("stats:%s", kind(c.name))
+	var stats container.StatsResponse
+	stats.CPUStats.CPUUsage.TotalUsage = c.cpu
+	b, _ := json.Marshal(stats)
+	return container.StatsResponseReader{Body: io.NopCloser(bytes.NewReader(b))}, nil
+}
+
+func (f *fakeEngine) ContainerExecInspect(_ context.Context, id string) (container.ExecInspect, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.ctrs {
+		if running, ok := c.execs[id]; ok {
+			return container.ExecInspect{ExecID: id, ContainerID: c.id, Running: running, Pid: 42}, nil
+		}
+	}
+	return container.ExecInspect{}, errNotFound
 }
 
 func (f *fakeEngine) ContainerStop(_ context.Context, id string, _ container.StopOptions) error {

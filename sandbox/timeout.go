@@ -122,6 +122,37 @@ func (b boundedClient) ContainerRename(ctx context.Context, id, newName string) 
 	return err
 }
 
+func (b boundedClient) ContainerRestart(ctx context.Context, id string, options container.StopOptions) error {
+	d := b.write()
+	if options.Timeout != nil && *options.Timeout > 0 {
+		d += time.Duration(*options.Timeout) * time.Second
+	}
+	_, err := bounded(ctx, d, "restart container "+short(id), false, noValue(func(ctx context.Context) error {
+		return b.c.ContainerRestart(ctx, id, options)
+	}))
+	return err
+}
+
+func (b boundedClient) ContainerTop(ctx context.Context, id string, args []string) (container.TopResponse, error) {
+	return bounded(ctx, b.read(), "list the processes of container "+short(id), false, func(ctx context.Context) (container.TopResponse, error) {
+		return b.c.ContainerTop(ctx, id, args)
+	})
+}
+
+func (b boundedClient) ContainerStatsOneShot(ctx context.Context, id string) (container.StatsResponseReader, error) {
+	body, err := bounded(ctx, b.read(), "read the stats of container "+short(id), true, func(ctx context.Context) (io.ReadCloser, error) {
+		r, err := b.c.ContainerStatsOneShot(ctx, id)
+		return r.Body, err
+	})
+	return container.StatsResponseReader{Body: body}, err
+}
+
+func (b boundedClient) ContainerExecInspect(ctx context.Context, id string) (container.ExecInspect, error) {
+	return bounded(ctx, b.read(), "inspect exec "+short(id), false, func(ctx context.Context) (container.ExecInspect, error) {
+		return b.c.ContainerExecInspect(ctx, id)
+	})
+}
+
 func (b boundedClient) ContainerStart(ctx context.Context, id string, options container.StartOptions) error {
 	_, err := bounded(ctx, b.write(), "start container "+short(id), false, noValue(func(ctx context.Context) error {
 		return b.c.ContainerStart(ctx, id, options)

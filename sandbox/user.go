@@ -81,6 +81,12 @@ const maxDBLine = 1 << 20
 // dbEntry returns the fields of the line for name in a colon-separated
 // database file of a (never started) container.
 func (m *Manager) dbEntry(ctx context.Context, containerID, file, name string) ([]string, error) {
+	return m.dbFind(ctx, containerID, file, func(f []string) bool { return len(f) >= 4 && f[0] == name })
+}
+
+// dbFind returns the fields of the first line of a colon-separated database
+// file of a container that match says is the one.
+func (m *Manager) dbFind(ctx context.Context, containerID, file string, match func([]string) bool) ([]string, error) {
 	rc, _, err := m.client.CopyFromContainer(ctx, containerID, file)
 	if err != nil {
 		return nil, fmt.Errorf("read the image's %s: %w", file, err)
@@ -93,8 +99,7 @@ func (m *Manager) dbEntry(ctx context.Context, containerID, file, name string) (
 	sc := bufio.NewScanner(io.LimitReader(tr, 16<<20))
 	sc.Buffer(make([]byte, 0, 64<<10), maxDBLine)
 	for sc.Scan() {
-		fields := strings.Split(sc.Text(), ":")
-		if len(fields) >= 4 && fields[0] == name {
+		if fields := strings.Split(sc.Text(), ":"); match(fields) {
 			return fields, nil
 		}
 	}
@@ -102,4 +107,22 @@ func (m *Manager) dbEntry(ctx context.Context, containerID, file, name string) (
 		return nil, fmt.Errorf("read the image's %s: %w", file, err)
 	}
 	return nil, fmt.Errorf("not found in the image's %s", file)
+}
+
+// LoginShell is the login shell of the user a workspace container runs as
+// (user: its Config.User; empty: root), from the container's /etc/passwd;
+// "sh" when that does not tell.
+func (m *Manager) LoginShell(ctx context.Context, containerID, user string) string {
+	name, _, _ := strings.Cut(user, ":")
+	if name == "" {
+		name = "root"
+	}
+	_, numeric := strconv.Atoi(name)
+	entry, err := m.dbFind(ctx, containerID, "/etc/passwd", func(f []string) bool {
+		return len(f) >= 7 && (f[0] == name || numeric == nil && f[2] == name)
+	})
+	if err != nil || entry[6] == "" {
+		return "sh"
+	}
+	return entry[6]
 }
