@@ -109,6 +109,9 @@ func (f *fakeAPI) ClientVersion() string              { return "1.51" }
 
 func (f *fakeAPI) ContainerInspect(_ context.Context, name string) (container.InspectResponse, error) {
 	f.record("inspect:" + name)
+	if f.inspectFn == nil {
+		return container.InspectResponse{}, cerrdefs.ErrNotFound
+	}
 	return f.inspectFn(name)
 }
 
@@ -168,6 +171,7 @@ type testCLI struct {
 
 func newTestCLI(t *testing.T, api client.APIClient, configJSON string) *testCLI {
 	t.Helper()
+	exit = func(int) {} // the StatusError is returned to the test instead
 	for _, env := range os.Environ() {
 		if k, _, _ := strings.Cut(env, "="); strings.HasPrefix(k, "GATEWAY_") || strings.HasPrefix(k, "DOCKER_") {
 			t.Setenv(k, "")

@@ -166,8 +166,21 @@ func newResolver(dockerCLI command.Cli, flags *pflag.FlagSet) (*resolver, error)
 }
 
 // lookup returns the value of s and whether it came from the flag.
-func (r *resolver) lookup(s setting) (value string, fromFlag bool) {
+// flag is the flag of s in this command, if it has one: a flag of the same
+// name that means something else (exec's --user, --env) is not it.
+func (r *resolver) flag(s setting) *pflag.Flag {
 	f := r.flags.Lookup(s.flag)
+	if f == nil {
+		return nil
+	}
+	if _, ok := f.Annotations[configAnnotation]; !ok && s != settingAPITimeout {
+		return nil
+	}
+	return f
+}
+
+func (r *resolver) lookup(s setting) (value string, fromFlag bool) {
+	f := r.flag(s)
 	if f != nil && f.Changed {
 		return f.Value.String(), true
 	}
@@ -191,7 +204,7 @@ func (r *resolver) lookup(s setting) (value string, fromFlag bool) {
 // explicit says whether s was given (flag, environment or config.json),
 // rather than taken from a profile or a default.
 func (r *resolver) explicit(s setting) bool {
-	if f := r.flags.Lookup(s.flag); f != nil && f.Changed {
+	if f := r.flag(s); f != nil && f.Changed {
 		return true
 	}
 	if os.Getenv(s.env) != "" {
@@ -203,7 +216,7 @@ func (r *resolver) explicit(s setting) bool {
 
 // source names where the value of s comes from, for an error message.
 func (r *resolver) source(s setting) string {
-	if f := r.flags.Lookup(s.flag); f != nil && f.Changed {
+	if f := r.flag(s); f != nil && f.Changed {
 		return "--" + s.flag
 	}
 	if os.Getenv(s.env) != "" {
@@ -273,8 +286,20 @@ func dataHome() string {
 	return filepath.Join(home, ".local", "share", "docker-workspace")
 }
 
-// addConfigFlags declares the flags that define a workspace container.
-func addConfigFlags(flags *pflag.FlagSet) {
+// addConfigFlags declares the flags that define a workspace container; a
+// command whose own flags take some of their names (exec's --user, --env)
+// leaves those out.
+func addConfigFlags(dst *pflag.FlagSet, except ...setting) {
+	flags := pflag.NewFlagSet("config", pflag.ContinueOnError)
+	defer flags.VisitAll(func(f *pflag.Flag) {
+		for _, s := range except {
+			if f.Name == s.flag {
+				return
+			}
+		}
+		_ = flags.SetAnnotation(f.Name, configAnnotation, []string{f.Name})
+		dst.AddFlag(f)
+	})
 	flags.String(settingImage.flag, sandbox.DefaultImage, "Image of new workspace containers")
 	flags.String(settingNetwork.flag, "", "Network that new workspace containers join")
 	flags.String(settingMountMode.flag, string(sandbox.ModeBind), `Mount mode: "bind" (host directories) or "volume_subpath" (named volumes)`)
@@ -296,9 +321,6 @@ func addConfigFlags(flags *pflag.FlagSet) {
 	flags.StringArray(settingSecurityOpt.flag, nil, "Security option (e.g. no-new-privileges, seccomp=PROFILE)")
 	flags.StringArrayP(settingLabel.flag, "l", nil, "Set a label on new containers (KEY=VALUE)")
 	flags.StringArrayP(settingEnv.flag, "e", nil, "Set an environment variable of new containers (KEY=VALUE)")
-	for _, s := range configSettings {
-		_ = flags.SetAnnotation(s.flag, configAnnotation, []string{s.env})
-	}
 }
 
 // workspaceConfig resolves the configuration of the workspace containers

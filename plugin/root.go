@@ -60,6 +60,13 @@ func NewRootCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 		newDoctorCommand(dockerCLI),
 		newVersionCommand(dockerCLI, build),
 		newComposeCommand(dockerCLI, build),
+		newExecCommand(dockerCLI, build),
+		newShellCommand(dockerCLI, build),
+		newCopyCommand(dockerCLI),
+		newInspectCommand(dockerCLI),
+		newRestartCommand(dockerCLI),
+		newPruneCommand(dockerCLI),
+		newReapCommand(dockerCLI),
 	)
 	wrapRun(cmd, dockerCLI)
 	return cmd
@@ -98,6 +105,8 @@ func wrapRun(cmd *cobra.Command, dockerCLI command.Cli) {
 		err := run(c, args)
 		var se signalError
 		switch {
+		case c.Annotations[signalIsNormal] != "" && (errors.As(context.Cause(ctx), &se) || parent.Err() != nil):
+			return nil
 		case errors.As(context.Cause(ctx), &se):
 			code := 130
 			if se.sig == syscall.SIGTERM {
@@ -109,9 +118,18 @@ func wrapRun(cmd *cobra.Command, dockerCLI command.Cli) {
 			// socket (the framework cancels the command's context).
 			return cli.StatusError{StatusCode: 130, Status: c.CommandPath() + ": interrupted"}
 		}
+		var st cli.StatusError
+		if errors.As(err, &st) && st.Status == "" && st.Cause == nil && st.StatusCode > 0 {
+			// A code with nothing to say (exec passes its command's on): the
+			// plugin framework would print an empty line before it exits.
+			exit(st.StatusCode)
+		}
 		return engineErr(dockerCLI, err)
 	}
 }
+
+// exit ends the process; tests make it return.
+var exit = os.Exit
 
 type signalError struct{ sig os.Signal }
 

@@ -1,0 +1,257 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+	"gotest.tools/v3/fs"
+	"gotest.tools/v3/icmd"
+	"gotest.tools/v3/poll"
+)
+
+// The verbs users do their work with: exec, shell, cp, inspect, restart,
+// prune, reap.
+
+func TestExec(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	s := h.subdir("")
+	// The workspace is ensured first; the command runs in its directory, as
+	// the container's user; the exit code is the command's.
+	h.ws("exec", s, "sh", "-c", "pwd; id -u; echo to-stderr >&2; exit 7").Assert(t, icmd.Expected{
+		ExitCode: 7, Out: "/home/agent/workspace\n1000", Err: "to-stderr",
+	})
+	assert.Check(t, is.Equal(h.inspect("modern", containerName(s)).State.Status, "running"))
+	// docker exec's own flags.
+	h.ws("exec", "-u", "0", "-w", "/tmp", "-e", "GREETING=hi", s, "sh", "-c", "pwd; id -u; echo $GREETING").
+		Assert(t, icmd.Expected{Out: "/tmp\n0\nhi"})
+	// stdin with -i.
+	res := icmd.RunCmd(icmd.Command("docker", "--config", env.configDir, "workspace", "exec", "-i", s, "sh", "-c", "tr a-z A-Z"),
+		icmd.WithEnv(h.env...), icmd.WithStdin(strings.NewReader("shout\n")))
+	res.Assert(t, icmd.Expected{Out: "SHOUT"})
+	// A command the image lacks: the engine's words and 127, where docker
+	// exec puts them (the runtime's message comes on the output stream).
+	want := h.docker("exec", containerName(s), "no-such-command")
+	assert.Check(t, is.Equal(want.ExitCode, 127))
+	h.ws("exec", s, "no-such-command").Assert(t, icmd.Expected{ExitCode: 127, Out: "executable file not found", Err: want.Stderr()})
+	// Detached: it runs on.
+	h.ws("exec", "-d", s, "sh", "-c", "sleep 1; echo done > /tmp/detached").Assert(t, icmd.Success)
+	poll.WaitOn(t, func(poll.LogT) poll.Result {
+		if h.docker("exec", containerName(s), "cat", "/tmp/detached").ExitCode == 0 {
+			return poll.Success()
+		}
+		return poll.Continue("not yet")
+	}, poll.WithTimeout(20*time.Second))
+
+	// --no-ensure: a stopped workspace is not started; a name or ID will do.
+	h.ws("stop", "-t", "0", s).Assert(t, icmd.Success)
+	h.ws("exec", "--no-ensure", s, "true").Assert(t, icmd.Expected{ExitCode: 1, Err: "is not running"})
+	assert.Check(t, is.Equal(h.inspect("modern", containerName(s)).State.Status, "exited"))
+	h.ws("exec", "--no-ensure", h.subdir("-none"), "true").Assert(t, icmd.Expected{ExitCode: 1, Err: "no such workspace container"})
+	h.ws("exec", s, "true").Assert(t, icmd.Success) // ensured again
+	h.ws("exec", "--no-ensure", containerName(s), "true").Assert(t, icmd.Success)
+	// The hardened profile refuses --privileged.
+	h.ws("exec", "--profile", "hardened", "--privileged", s, "true").Assert(t, icmd.Expected{ExitCode: 125, Err: "--privileged is refused with the hardened profile"})
+}
+
+// With a terminal: -t gives the command one, and input passes through it.
+func TestExecWithATerminal(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	s := h.subdir("")
+	h.ws("ensure", s).Assert(t, icmd.Success)
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("docker", append([]string{"--config", env.configDir, "workspace"}, args...)...)
+		cmd.Env = h.env
+		ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 132})
+		assert.NilError(t, err)
+		defer ptmx.Close()
+		_, _ = ptmx.Write([]byte("echo typed-$((6*7))\nexit 5\n"))
+		var out bytes.Buffer
+		done := make(chan struct{})
+		go func() { _, _ = io.Copy(&out, ptmx); close(done) }()
+		err = cmd.Wait()
+		<-done
+		var ee *exec.ExitError
+		if assert.Check(t, errors.As(err, &ee), "%v: %s", err, out.String()) {
+			assert.Check(t, is.Equal(ee.ExitCode(), 5))
+		}
+		return out.String()
+	}
+	out := run("exec", "-it", s, "sh", "-c", "stty size; tty; sh")
+	assert.Check(t, is.Contains(out, "40 132"), "the terminal's size did not reach the command")
+	assert.Check(t, is.Contains(out, "/dev/pts/"))
+	assert.Check(t, is.Contains(out, "typed-42"))
+	// shell: a login shell of the container's user, in the workspace.
+	out = run("shell", s)
+	assert.Check(t, is.Contains(out, "typed-42"))
+}
+
+func TestShellWithoutATerminal(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	s := h.subdir("")
+	res := icmd.RunCmd(icmd.Command("docker", "--config", env.configDir, "workspace", "shell", s),
+		icmd.WithEnv(h.env...), icmd.WithStdin(strings.NewReader("pwd; id -un\n")))
+	res.Assert(t, icmd.Expected{Out: "/home/agent/workspace\nagent"})
+}
+
+func TestCopy(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	s := h.subdir("")
+	h.ws("ensure", s).Assert(t, icmd.Success)
+	dir := fs.NewDir(t, "cp", fs.WithFile("hello.txt", "hello\n"), fs.WithDir("tree", fs.WithFile("a", "A")))
+	// In, by a path relative to the workspace, and by an absolute one.
+	h.ws("cp", dir.Join("hello.txt"), s+":hello.txt").Assert(t, icmd.Success)
+	h.ws("cp", dir.Join("tree"), s+":/tmp/").Assert(t, icmd.Success)
+	h.docker("exec", containerName(s), "cat", "/home/agent/workspace/hello.txt", "/tmp/tree/a").Assert(t, icmd.Expected{Out: "hello\nA"})
+	// Out, to a file and as a tar stream.
+	out := t.TempDir()
+	h.ws("cp", s+":hello.txt", filepath.Join(out, "back.txt")).Assert(t, icmd.Success)
+	b, err := os.ReadFile(filepath.Join(out, "back.txt"))
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(string(b), "hello\n"))
+	res := h.ws("cp", s+":hello.txt", "-").Assert(t, icmd.Success)
+	assert.Check(t, is.Contains(res.Stdout(), "hello.txt"))
+	// A symlink in the workspace is resolved in the container, never to the
+	// host: /etc here is the container's.
+	h.docker("exec", containerName(s), "ln", "-s", "/etc/passwd", "/home/agent/workspace/link").Assert(t, icmd.Success)
+	h.ws("cp", "-L", s+":link", filepath.Join(out, "passwd")).Assert(t, icmd.Success)
+	b, err = os.ReadFile(filepath.Join(out, "passwd"))
+	assert.NilError(t, err)
+	assert.Check(t, is.Contains(string(b), "agent:x:1000:1000"), "not the container's /etc/passwd")
+	// Not a workspace's; between two; none.
+	h.ws("cp", "nobody-"+h.id+":x", out).Assert(t, icmd.Expected{ExitCode: 1, Err: "no such workspace container"})
+	h.ws("cp", s+":a", s+":b").Assert(t, icmd.Expected{ExitCode: 125, Err: "copying between workspaces is not supported"})
+}
+
+func TestInspectAndRestart(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	a, b := h.subdir("-a"), h.subdir("-b")
+	h.ws("ensure", "--memory", "64m", a, b).Assert(t, icmd.Success)
+	res := h.ws("inspect", a, containerName(b))
+	res.Assert(t, icmd.Success)
+	var got []struct {
+		ID, Name, Subdir, Mode, Context string
+		State                           struct{ Status string }
+		Mounts                          []struct{ Destination, Source string }
+		Config                          struct{ Memory int64 }
+		Drift                           []string
+	}
+	assert.NilError(t, json.Unmarshal([]byte(res.Stdout()), &got))
+	assert.Assert(t, is.Len(got, 2))
+	assert.Check(t, is.Equal(got[0].Subdir, a))
+	assert.Check(t, is.Equal(got[1].Name, containerName(b)))
+	assert.Check(t, is.Equal(got[0].Mode, "bind"))
+	assert.Check(t, is.Equal(got[0].Context, "modern"))
+	assert.Check(t, is.Equal(got[0].State.Status, "running"))
+	assert.Check(t, is.Equal(got[0].Config.Memory, int64(64<<20)), "the recorded configuration")
+	assert.Check(t, is.Len(got[0].Mounts, 2))
+	assert.Check(t, is.DeepEqual(got[0].Drift, []string{}))
+	h.ws("inspect", "--format", "{{.Subdir}} {{.State.Status}}", a).Assert(t, icmd.Expected{Out: a + " running"})
+	h.ws("inspect", a, "gws-nobody-"+h.id).Assert(t, icmd.Expected{ExitCode: 1, Err: "no such workspace container: gws-nobody-" + h.id})
+
+	before := h.inspect("modern", containerName(a))
+	h.ws("restart", "-t", "0", a).Assert(t, icmd.Expected{Out: a})
+	after := h.inspect("modern", containerName(a))
+	assert.Check(t, is.Equal(after.ID, before.ID))
+	assert.Check(t, after.State.StartedAt != before.State.StartedAt, "not restarted")
+	assert.Check(t, is.Equal(after.State.Status, "running"))
+}
+
+// prune removes the stopped workspace containers only: running ones, the
+// data, and containers that are not a workspace's stay.
+func TestPrune(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	stopped, running := h.subdir("-stopped"), h.subdir("-running")
+	h.ws("ensure", stopped, running).Assert(t, icmd.Success)
+	h.docker("exec", containerName(stopped), "sh", "-c", "echo kept > /home/agent/workspace/f").Assert(t, icmd.Success)
+	h.ws("stop", "-t", "0", stopped).Assert(t, icmd.Success)
+	other := "e2e-other-" + h.id
+	h.docker("create", "--name", other, "--label", "docker-workspace.note=not-a-workspace", image, "true").Assert(t, icmd.Success)
+	t.Cleanup(func() { h.docker("rm", "-f", other) })
+	// Refused without confirmation.
+	res := icmd.RunCmd(icmd.Command("docker", "--config", env.configDir, "workspace", "prune"), icmd.WithEnv(h.env...), icmd.WithStdin(strings.NewReader("n\n")))
+	assert.Check(t, is.Contains(res.Combined(), "Are you sure you want to continue?"))
+	assert.Check(t, h.exists("modern", containerName(stopped)))
+	// Only those of a project, or older than an hour: none.
+	h.ws("prune", "-f", "--filter", "compose-project=nope-"+h.id).Assert(t, icmd.Expected{Out: "Total reclaimed space: 0B"})
+	h.ws("prune", "-f", "--filter", "until=1h").Assert(t, icmd.Success)
+	assert.Check(t, h.exists("modern", containerName(stopped)))
+	id := h.inspect("modern", containerName(stopped)).ID
+	res = h.ws("prune", "-f", "--filter", "until=0s")
+	res.Assert(t, icmd.Success)
+	assert.Check(t, is.Contains(res.Stdout(), "Deleted Containers:\n"))
+	assert.Check(t, is.Contains(res.Stdout(), id))
+	assert.Check(t, is.Contains(res.Stdout(), "Total reclaimed space:"))
+	assert.Check(t, !h.exists("modern", containerName(stopped)))
+	assert.Check(t, is.Equal(h.inspect("modern", containerName(running)).State.Status, "running"))
+	assert.Check(t, h.exists("modern", other))
+	b, err := os.ReadFile(filepath.Join(h.workspaceRoot(), stopped, "f"))
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(string(b), "kept\n"))
+	h.ws("prune", "--filter", "color=red").Assert(t, icmd.Expected{ExitCode: 125, Err: "invalid filter 'color'"})
+}
+
+// reap stops a workspace idle for the given time and spares a busy one
+// (a process running in it, an exec session); it runs until stopped.
+func TestReap(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	idle, busy, session := h.subdir("-idle"), h.subdir("-busy"), h.subdir("-exec")
+	h.ws("ensure", idle, busy, session).Assert(t, icmd.Success)
+	// busy: a process left running after its exec ended.
+	h.docker("exec", containerName(busy), "sh", "-c", "sleep 3600 >/dev/null 2>&1 &").Assert(t, icmd.Success)
+	// session: an exec session that waits for input.
+	sess := icmd.StartCmd(icmd.Cmd{Command: []string{"docker", "--config", env.configDir, "exec", "-i", containerName(session), "sh", "-c", "read x"},
+		Env: h.env, Stdin: blockingReader{}})
+	defer func() { _ = sess.Cmd.Process.Kill() }()
+	// A workspace that is not in the filter is left alone, idle or not.
+	h.docker("exec", containerName(busy), "true").Assert(t, icmd.Success)
+	cmd := exec.Command("docker", "--config", env.configDir, "workspace", "reap", "--idle-for", "3s", "--interval", "1s",
+		"--filter", "subdir="+idle, "--filter", "subdir="+busy, "--filter", "subdir="+session)
+	cmd.Env = h.env
+	var log bytes.Buffer
+	cmd.Stderr = &log
+	assert.NilError(t, cmd.Start())
+	poll.WaitOn(t, func(poll.LogT) poll.Result {
+		if h.inspect("modern", containerName(idle)).State.Status == "exited" {
+			return poll.Success()
+		}
+		return poll.Continue("%s still runs", idle)
+	}, poll.WithTimeout(60*time.Second), poll.WithDelay(500*time.Millisecond))
+	time.Sleep(4 * time.Second) // more than --idle-for: the busy ones stay
+	assert.NilError(t, cmd.Process.Signal(syscall.SIGTERM))
+	assert.NilError(t, cmd.Wait(), "reap does not end cleanly on SIGTERM: %s", log.String())
+	assert.Check(t, is.Equal(h.inspect("modern", containerName(busy)).State.Status, "running"))
+	assert.Check(t, is.Equal(h.inspect("modern", containerName(session)).State.Status, "running"))
+	assert.Check(t, is.Contains(log.String(), idle+" ("+containerName(idle)+"): stopped"))
+	assert.Check(t, is.Contains(log.String(), `process "sleep 3600" runs`))
+	assert.Check(t, is.Contains(log.String(), "an exec session runs"))
+
+	// --once: one pass; the workspaces started less than --idle-for ago stay.
+	h.ws("reap", "--once", "--idle-for", "1h", "--filter", "subdir="+busy).Assert(t, icmd.Success)
+	assert.Check(t, is.Equal(h.inspect("modern", containerName(busy)).State.Status, "running"))
+	h.ws("reap").Assert(t, icmd.Expected{ExitCode: 125, Err: "--idle-for is required"})
+}
+
+// blockingReader never ends: an exec session that waits for input.
+type blockingReader struct{}
+
+func (blockingReader) Read([]byte) (int, error) { select {} }

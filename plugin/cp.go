@@ -1,0 +1,126 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli/command"
+	clicontainer "github.com/docker/cli/cli/command/container"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+type cpOptions struct {
+	source, destination string
+	archive, followLink bool
+	quiet               bool
+	flags               *pflag.FlagSet
+}
+
+func newCopyCommand(dockerCLI command.Cli) *cobra.Command {
+	var opts cpOptions
+	cmd := &cobra.Command{
+		Use: "cp [OPTIONS] WORKSPACE:SRC_PATH DEST_PATH|-\n\tdocker workspace cp [OPTIONS] SRC_PATH|- WORKSPACE:DEST_PATH",
+		Short: "Copy files/folders between the sandbox container of a workspace and the local filesystem",
+		Long: "Copy files/folders between the sandbox container of a workspace and the local filesystem,\n" +
+			"as docker cp does (\"-\" for a tar stream). WORKSPACE is a subdir, a container name or ID;\n" +
+			"a relative container path is relative to " + sandbox.WorkspaceTarget + ". Paths in the\n" +
+			"container are resolved in the container: a symlink there never leads to the host.",
+		Args: cli.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.source, opts.destination, opts.flags = args[0], args[1], cmd.Flags()
+			return runCopy(cmd.Context(), dockerCLI, &opts)
+		},
+		ValidArgsFunction:     completeWorkspaces(dockerCLI),
+		DisableFlagsInUseLine: true,
+	}
+	flags := cmd.Flags()
+	flags.BoolVarP(&opts.archive, "archive", "a", false, "Archive mode (copy all uid/gid information)")
+	flags.BoolVarP(&opts.followLink, "follow-link", "L", false, "Always follow symbol link in SRC_PATH")
+	flags.BoolVarP(&opts.quiet, "quiet", "q", false, "Suppress progress output during copy. Progress output is automatically suppressed if no terminal is attached")
+	return cmd
+}
+
+// splitWorkspaceArg splits WORKSPACE:PATH, as docker cp splits its
+// CONTAINER:PATH (a local path starts with / or ., or holds no colon).
+func splitWorkspaceArg(arg string) (ref, p string, ok bool) {
+	if strings.HasPrefix(arg, "/") || strings.HasPrefix(arg, ".") || arg == "-" {
+		return "", arg, false
+	}
+	ref, p, ok = strings.Cut(arg, ":")
+	if !ok {
+		return "", arg, false
+	}
+	return ref, p, true
+}
+
+func runCopy(ctx context.Context, dockerCLI command.Cli, opts *cpOptions) error {
+	srcRef, srcPath, fromWS := splitWorkspaceArg(opts.source)
+	dstRef, dstPath, toWS := splitWorkspaceArg(opts.destination)
+	switch {
+	case fromWS && toWS:
+		return usageError(errors.New("copying between workspaces is not supported"))
+	case !fromWS && !toWS:
+		return usageError(errors.New("one of the paths must be WORKSPACE:PATH"))
+	}
+	ref, p := srcRef, &srcPath
+	if toWS {
+		ref, p = dstRef, &dstPath
+	}
+	if err := usageError(sandbox.ValidateRef(ref)); err != nil {
+		return err
+	}
+	if !path.IsAbs(*p) {
+		*p = path.Join(sandbox.WorkspaceTarget, *p) + trailing(*p)
+	}
+	m, err := newManager(dockerCLI, opts.flags, "")
+	if err != nil {
+		return err
+	}
+	targets, err := m.Resolve(ctx, []string{ref})
+	if err != nil {
+		return err
+	}
+	t := targets[0]
+	switch {
+	case t.Err != nil:
+		return t.Err
+	case t.Container == nil:
+		return fmt.Errorf("%w: workspace %q has none: ensure it first", sandbox.ErrNoSuchWorkspace, ref)
+	}
+	src, dst := srcPath, dstPath
+	if fromWS {
+		src = t.Container.ID + ":" + srcPath
+	} else {
+		dst = t.Container.ID + ":" + dstPath
+	}
+	// docker cp itself, over the container this command found.
+	cp := clicontainer.NewCopyCommand(dockerCLI)
+	args := []string{src, dst}
+	for flag, set := range map[string]bool{"--archive": opts.archive, "--follow-link": opts.followLink, "--quiet": opts.quiet} {
+		if set {
+			args = append([]string{flag}, args...)
+		}
+	}
+	cp.SetArgs(args)
+	cp.SetOut(dockerCLI.Out())
+	cp.SetErr(dockerCLI.Err())
+	cp.SilenceErrors, cp.SilenceUsage = true, true
+	return cp.ExecuteContext(ctx)
+}
+
+// trailing keeps the meaning docker cp gives a path's trailing "/" or "/.".
+func trailing(p string) string {
+	switch {
+	case strings.HasSuffix(p, "/."):
+		return "/."
+	case strings.HasSuffix(p, "/"):
+		return "/"
+	}
+	return ""
+}

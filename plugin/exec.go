@@ -1,0 +1,176 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/cli/command/completion"
+	clicontainer "github.com/docker/cli/cli/command/container"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+type execOptions struct {
+	workspace string
+	noEnsure  bool
+	exec      clicontainer.ExecOptions
+	flags     *pflag.FlagSet
+}
+
+func newExecCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
+	opts := execOptions{exec: clicontainer.NewExecOptions()}
+	cmd := &cobra.Command{
+		Use:   "exec [OPTIONS] WORKSPACE COMMAND [ARG...]",
+		Short: "Execute a command in the sandbox container of a workspace",
+		Long: "Execute a command in the sandbox container of a workspace, as docker exec does, in its\n" +
+			"workspace directory. The workspace is ensured first (a subdir, with ensure's configuration:\n" +
+			"flags, environment, config.json; --user and --env here are the command's, as docker exec's);\n" +
+			"with --no-ensure it must be running, and may be named by its container's name or ID too.\n" +
+			"The exit code is the command's.",
+		Args: cli.RequiresMinArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.workspace, opts.exec.Command = args[0], args[1:]
+			opts.flags = cmd.Flags()
+			return runExec(cmd.Context(), dockerCLI, build, &opts)
+		},
+		ValidArgsFunction:     firstArg(completeWorkspaces(dockerCLI)),
+		DisableFlagsInUseLine: true,
+	}
+	flags := cmd.Flags()
+	flags.SetInterspersed(false) // what follows the workspace is the command's
+	addExecFlags(flags, &opts.exec, sandbox.WorkspaceTarget)
+	flags.BoolVarP(&opts.exec.Detach, "detach", "d", false, "Detached mode: run command in the background")
+	flags.StringVar(&opts.exec.DetachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
+	flags.BoolVar(&opts.exec.Privileged, "privileged", false, "Give extended privileges to the command (refused with the hardened profile)")
+	flags.BoolVar(&opts.noEnsure, "no-ensure", false, "Fail instead of making or starting the workspace's container")
+	addConfigFlags(flags, settingUser, settingEnv)
+	completeConfigFlags(cmd, dockerCLI)
+	_ = cmd.RegisterFlagCompletionFunc("env", completion.EnvVarNames)
+	return cmd
+}
+
+// addExecFlags declares docker exec's flags that exec and shell share.
+func addExecFlags(flags *pflag.FlagSet, o *clicontainer.ExecOptions, workdir string) {
+	flags.BoolVarP(&o.Interactive, "interactive", "i", false, "Keep STDIN open even if not attached")
+	flags.BoolVarP(&o.TTY, "tty", "t", false, "Allocate a pseudo-TTY")
+	flags.StringVarP(&o.User, "user", "u", "", `Username or UID (format: "<name|uid>[:<group|gid>]"; default: the container's user)`)
+	flags.VarP(&o.Env, "env", "e", "Set environment variables")
+	flags.Var(&o.EnvFile, "env-file", "Read in a file of environment variables")
+	flags.StringVarP(&o.Workdir, "workdir", "w", workdir, "Working directory inside the container")
+}
+
+func firstArg(fn cobra.CompletionFunc) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveDefault
+		}
+		return fn(cmd, args, toComplete)
+	}
+}
+
+func runExec(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts *execOptions) error {
+	if err := checkExecRef(opts.workspace, opts.noEnsure); err != nil {
+		return err
+	}
+	var cfg sandbox.Config
+	if !opts.noEnsure {
+		var err error
+		if cfg, err = workspaceConfig(dockerCLI, opts.flags); err != nil {
+			return err
+		}
+	}
+	if opts.exec.Privileged && hardened(dockerCLI, opts.flags) {
+		return usageError(fmt.Errorf("--privileged is refused with the hardened profile: it would undo what the profile takes away"))
+	}
+	id, err := workspaceContainer(ctx, dockerCLI, opts.flags, build, opts.workspace, opts.noEnsure, cfg)
+	if err != nil {
+		return err
+	}
+	return runExecIn(ctx, dockerCLI, id, opts.exec)
+}
+
+// checkExecRef: ensure takes a subdir; with --no-ensure a name or an ID
+// will do too.
+func checkExecRef(ref string, noEnsure bool) error {
+	if noEnsure {
+		return usageError(sandbox.ValidateRef(ref))
+	}
+	return usageError(sandbox.ValidateSubdir(ref))
+}
+
+// hardened says whether the hardened profile is in force.
+func hardened(dockerCLI command.Cli, flags *pflag.FlagSet) bool {
+	r := &resolver{dockerCLI: dockerCLI, flags: flags}
+	name, _ := r.lookup(settingProfile)
+	return name == "hardened"
+}
+
+// workspaceContainer is the ID of the running container of a workspace:
+// ensured (one inspect when it runs), or, with noEnsure, found (one list).
+func workspaceContainer(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet, build BuildInfo, ref string, noEnsure bool, cfg sandbox.Config) (string, error) {
+	m, err := newManager(dockerCLI, flags, build.Version)
+	if err != nil {
+		return "", err
+	}
+	if !noEnsure {
+		on, err := enabled(dockerCLI, flags)
+		if err != nil {
+			return "", err
+		}
+		if on {
+			res, err := m.Ensure(ctx, ref, cfg)
+			if err != nil {
+				return "", fmt.Errorf("workspace %q: %w", ref, withHints(err, ref))
+			}
+			return res.ID, nil
+		}
+	}
+	targets, err := m.Resolve(ctx, []string{ref})
+	if err != nil {
+		return "", err
+	}
+	t := targets[0]
+	switch {
+	case t.Err != nil:
+		return "", t.Err
+	case t.Container == nil:
+		return "", fmt.Errorf("%w: workspace %q has none", sandbox.ErrNoSuchWorkspace, ref)
+	case t.Container.State != string(container.StateRunning):
+		return "", fmt.Errorf("workspace %q is not running (its container %s is %s): ensure it, or leave out --no-ensure", ref, t.Container.Name, t.Container.State)
+	}
+	return t.Container.ID, nil
+}
+
+// runExecIn runs docker exec's own code on a container whose existence
+// this command has established already: its check of the container is
+// answered from that, so an exec costs no round trip beyond ensure's.
+func runExecIn(ctx context.Context, dockerCLI command.Cli, id string, opts clicontainer.ExecOptions) error {
+	cli := knownContainerCLI{Cli: dockerCLI, api: knownContainer{APIClient: dockerCLI.Client(), id: id}}
+	return clicontainer.RunExec(ctx, cli, id, opts)
+}
+
+// knownContainerCLI is the docker CLI with a client that knows a container.
+type knownContainerCLI struct {
+	command.Cli
+	api client.APIClient
+}
+
+func (c knownContainerCLI) Client() client.APIClient { return c.api }
+
+// knownContainer answers the inspect of one container it knows exists.
+type knownContainer struct {
+	client.APIClient
+	id string
+}
+
+func (k knownContainer) ContainerInspect(ctx context.Context, ref string) (container.InspectResponse, error) {
+	if ref == k.id {
+		return container.InspectResponse{ContainerJSONBase: &container.ContainerJSONBase{ID: k.id}}, nil
+	}
+	return k.APIClient.ContainerInspect(ctx, ref)
+}

@@ -1,0 +1,89 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/cli/command/inspect"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+type inspectOptions struct {
+	refs   []string
+	format string
+	flags  *pflag.FlagSet
+}
+
+// workspaceInfo is what inspect prints of a workspace.
+type workspaceInfo struct {
+	sandbox.Info
+	// Context is the Docker context of the engine that runs it.
+	Context string
+}
+
+func newInspectCommand(dockerCLI command.Cli) *cobra.Command {
+	var opts inspectOptions
+	cmd := &cobra.Command{
+		Use:   "inspect [OPTIONS] WORKSPACE [WORKSPACE...]",
+		Short: "Display detailed information on one or more workspaces",
+		Long: "Display detailed information on one or more workspaces, as a JSON array (one document\n" +
+			"each) as docker inspect does: the container's ID, name and state, the mount mode, the mounts\n" +
+			"as the engine reports them, the configuration the container was made with, its drift, its\n" +
+			"Compose project, the context.",
+		Args: cli.RequiresMinArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.refs, opts.flags = args, cmd.Flags()
+			return runInspect(cmd.Context(), dockerCLI, &opts)
+		},
+		ValidArgsFunction:     completeWorkspaces(dockerCLI),
+		DisableFlagsInUseLine: true,
+	}
+	cmd.Flags().StringVarP(&opts.format, "format", "f", "", `Format output using a custom template: "json" (the default), or a Go template`)
+	return cmd
+}
+
+func runInspect(ctx context.Context, dockerCLI command.Cli, opts *inspectOptions) error {
+	if err := validateRefs(opts.refs); err != nil {
+		return err
+	}
+	if opts.format != "" && opts.format != "json" {
+		if _, err := inspect.NewTemplateInspectorFromString(io.Discard, opts.format); err != nil {
+			return usageError(fmt.Errorf("invalid --format %q: %w", opts.format, err))
+		}
+	}
+	m, err := newManager(dockerCLI, opts.flags, "")
+	if err != nil {
+		return err
+	}
+	targets, err := m.Resolve(ctx, opts.refs)
+	if err != nil {
+		return err
+	}
+	byRef := map[string]sandbox.Target{}
+	for _, t := range targets {
+		byRef[t.Ref] = t
+	}
+	format := opts.format
+	if format == "json" {
+		format = ""
+	}
+	return inspect.Inspect(dockerCLI.Out(), opts.refs, format, func(ref string) (any, []byte, error) {
+		t := byRef[ref]
+		switch {
+		case t.Err != nil:
+			return nil, nil, t.Err
+		case t.Container == nil:
+			return nil, nil, fmt.Errorf("%w: %s", sandbox.ErrNoSuchWorkspace, ref)
+		}
+		info, err := m.Inspect(ctx, *t.Container)
+		if err != nil {
+			return nil, nil, engineErr(dockerCLI, err)
+		}
+		return workspaceInfo{Info: info, Context: dockerCLI.CurrentContext()}, nil, nil
+	})
+}

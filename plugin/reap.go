@@ -1,0 +1,130 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/opts"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+type reapOptions struct {
+	idleFor  time.Duration
+	interval time.Duration
+	cpu      float64
+	once     bool
+	timeout  int
+	filter   opts.FilterOpt
+	flags    *pflag.FlagSet
+}
+
+// signalIsNormal marks a command that runs until it is stopped: SIGINT or
+// SIGTERM ends it with exit 0.
+const signalIsNormal = "docker-workspace/signal-is-normal"
+
+func newReapCommand(dockerCLI command.Cli) *cobra.Command {
+	options := reapOptions{filter: opts.NewFilterOpt()}
+	cmd := &cobra.Command{
+		Use:   "reap [OPTIONS]",
+		Short: "Stop the workspaces that stay idle",
+		Long: "Stop the workspace containers that have been idle for --idle-for: for the whole time, no exec\n" +
+			"session running in the container, no process in it but its init and sleep, no CPU use above\n" +
+			"--cpu (a share of one CPU, from the engine's stats between two passes). It runs until it is\n" +
+			"stopped (SIGINT, SIGTERM: exit 0), one pass every --interval, and logs each decision to stderr.\n" +
+			"What it knows lives in memory: a restarted reaper starts counting again. With --once it makes one\n" +
+			"pass and exits (for cron): it stops the workspaces that have run for at least --idle-for and are\n" +
+			"idle now (over a second). It never stops a container that is not a workspace's.",
+		Args: cli.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			options.flags = cmd.Flags()
+			return runReap(cmd.Context(), dockerCLI, &options)
+		},
+		Annotations:           map[string]string{signalIsNormal: "true"},
+		DisableFlagsInUseLine: true,
+	}
+	flags := cmd.Flags()
+	flags.DurationVar(&options.idleFor, "idle-for", 0, "Stop a workspace idle for this long (required), e.g. 30m")
+	flags.DurationVar(&options.interval, "interval", time.Minute, "Time between two passes")
+	flags.Float64Var(&options.cpu, "cpu", sandbox.DefaultReapCPU, "CPU use, as a share of one CPU, above which a workspace is busy")
+	flags.BoolVar(&options.once, "once", false, "Make one pass and exit")
+	flags.IntVarP(&options.timeout, "timeout", "t", sandbox.DefaultStopTimeout, "Seconds to wait before killing a container it stops")
+	flags.VarP(&options.filter, "filter", "f", "Only the workspaces that match, as ls --filter")
+	return cmd
+}
+
+func runReap(ctx context.Context, dockerCLI command.Cli, options *reapOptions) error {
+	switch {
+	case options.idleFor <= 0:
+		return usageError(errors.New("--idle-for is required: how long a workspace must be idle to be stopped (e.g. 30m)"))
+	case options.interval <= 0:
+		return usageError(fmt.Errorf("invalid --interval %s: must be positive", options.interval))
+	case options.cpu <= 0 || options.cpu > 64:
+		return usageError(fmt.Errorf("invalid --cpu %g: a share of one CPU, such as 0.01", options.cpu))
+	case options.timeout < 0:
+		return usageError(fmt.Errorf("invalid --timeout %d: must not be negative", options.timeout))
+	}
+	f := options.filter.Value()
+	if err := checkListFilters(f); err != nil {
+		return err
+	}
+	m, err := newManager(dockerCLI, options.flags, "")
+	if err != nil {
+		return err
+	}
+	r := m.NewReaper(sandbox.ReapOptions{
+		IdleFor: options.idleFor, CPU: options.cpu,
+		Select: func(w sandbox.Workspace) bool { return matches(f, w) },
+		Stop:   sandbox.StopOptions{Timeout: &options.timeout},
+	})
+	logf := func(format string, args ...any) {
+		_, _ = fmt.Fprintf(dockerCLI.Err(), time.Now().UTC().Format(time.RFC3339)+" "+format+"\n", args...)
+	}
+	report := func(ds []sandbox.Decision) {
+		for _, d := range ds {
+			who := d.Workspace.Name
+			if d.Workspace.Subdir != "" {
+				who = fmt.Sprintf("%s (%s)", d.Workspace.Subdir, d.Workspace.Name)
+			}
+			switch d.Action {
+			case "idle":
+				logf("%s: idle for %s (%s)", who, time.Since(d.IdleSince).Round(time.Second), d.Why)
+			default:
+				logf("%s: %s: %s", who, d.Action, d.Why)
+			}
+		}
+	}
+	if options.once {
+		ds, err := r.Once(ctx, time.Second)
+		report(ds)
+		return err
+	}
+	logf("reaping workspaces idle for %s, every %s, on context %q", options.idleFor, options.interval, dockerCLI.CurrentContext())
+	tick := time.NewTicker(options.interval)
+	defer tick.Stop()
+	for {
+		ds, err := r.Pass(ctx, time.Now())
+		report(ds)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if unreachable(err) {
+				logf("%v", engineErr(dockerCLI, err)) // the engine may come back
+			} else {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			logf("stopped")
+			return nil
+		case <-tick.C:
+		}
+	}
+}

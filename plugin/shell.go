@@ -1,0 +1,72 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli/command"
+	clicontainer "github.com/docker/cli/cli/command/container"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+type shellOptions struct {
+	workspace string
+	noEnsure  bool
+	flags     *pflag.FlagSet
+}
+
+func newShellCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
+	var opts shellOptions
+	cmd := &cobra.Command{
+		Use:   "shell [OPTIONS] WORKSPACE",
+		Short: "Open a login shell in the sandbox container of a workspace",
+		Long: "Ensure the workspace, then open an interactive login shell of the container's user (the\n" +
+			"shell its /etc/passwd names; sh when it names none) in the workspace directory.",
+		Args: cli.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.workspace, opts.flags = args[0], cmd.Flags()
+			return runShell(cmd.Context(), dockerCLI, build, &opts)
+		},
+		ValidArgsFunction:     firstArg(completeWorkspaces(dockerCLI)),
+		DisableFlagsInUseLine: true,
+	}
+	flags := cmd.Flags()
+	flags.BoolVar(&opts.noEnsure, "no-ensure", false, "Fail instead of making or starting the workspace's container")
+	addConfigFlags(flags)
+	completeConfigFlags(cmd, dockerCLI)
+	return cmd
+}
+
+func runShell(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts *shellOptions) error {
+	if err := checkExecRef(opts.workspace, opts.noEnsure); err != nil {
+		return err
+	}
+	var cfg sandbox.Config
+	if !opts.noEnsure {
+		var err error
+		if cfg, err = workspaceConfig(dockerCLI, opts.flags); err != nil {
+			return err
+		}
+	}
+	id, err := workspaceContainer(ctx, dockerCLI, opts.flags, build, opts.workspace, opts.noEnsure, cfg)
+	if err != nil {
+		return err
+	}
+	ctr, err := dockerCLI.Client().ContainerInspect(ctx, id)
+	if err != nil {
+		return fmt.Errorf("inspect container %s: %w", id, err)
+	}
+	m, err := newManager(dockerCLI, opts.flags, build.Version)
+	if err != nil {
+		return err
+	}
+	exec := clicontainer.NewExecOptions()
+	exec.Interactive = true
+	exec.TTY = dockerCLI.In().IsTerminal()
+	exec.Workdir = sandbox.WorkspaceTarget
+	exec.Command = []string{m.LoginShell(ctx, id, ctr.Config.User), "-l"}
+	return runExecIn(ctx, dockerCLI, id, exec)
+}
