@@ -25,7 +25,7 @@ type cpOptions struct {
 func newCopyCommand(dockerCLI command.Cli) *cobra.Command {
 	var opts cpOptions
 	cmd := &cobra.Command{
-		Use: "cp [OPTIONS] WORKSPACE:SRC_PATH DEST_PATH|-\n\tdocker workspace cp [OPTIONS] SRC_PATH|- WORKSPACE:DEST_PATH",
+		Use:   "cp [OPTIONS] WORKSPACE:SRC_PATH DEST_PATH|-\n\tdocker workspace cp [OPTIONS] SRC_PATH|- WORKSPACE:DEST_PATH",
 		Short: "Copy files/folders between the sandbox container of a workspace and the local filesystem",
 		Long: "Copy files/folders between the sandbox container of a workspace and the local filesystem,\n" +
 			"as docker cp does (\"-\" for a tar stream). WORKSPACE is a subdir, a container name or ID;\n" +
