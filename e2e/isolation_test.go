@@ -435,4 +435,44 @@ func TestRemoteRootOthersCanChangeIsRefused(t *testing.T) {
 	h.docker("--context", "tls", "workspace", "ensure", "--workspace-root", root, "--shared-dir", filepath.Join(base, "shlink"), s).
 		Assert(t, icmd.Expected{ExitCode: 1, Err: "is a symlink"})
 	assert.Check(t, !h.exists("modern", containerName(s)))
+
+	ensure := func(root, shared string) *icmd.Result {
+		return h.docker("--context", "tls", "workspace", "ensure", "--workspace-root", root, "--shared-dir", shared, s)
+	}
+	// A directory above the root that another user owns: they could swap
+	// the root for a symlink between the check and the mount.
+	mallory := filepath.Join(base, "mallory")
+	assert.NilError(t, os.Mkdir(mallory, 0o755))
+	assert.NilError(t, os.Chown(mallory, 1000, 1000))
+	ensure(filepath.Join(mallory, "root"), filepath.Join(base, "shared")).
+		Assert(t, icmd.Expected{ExitCode: 1, Err: mallory + " on the engine's host is owned by uid 1000"})
+	// A directory above it that is a symlink (made by that user).
+	assert.NilError(t, os.Symlink(mallory, filepath.Join(base, "via")))
+	ensure(filepath.Join(base, "via", "root"), filepath.Join(base, "shared")).
+		Assert(t, icmd.Expected{ExitCode: 1, Err: filepath.Join(base, "via") + " on the engine's host is a symlink"})
+	// A root to make straight in a directory everyone can write (/tmp):
+	// another user could make it first.
+	sticky := filepath.Join(base, "sticky")
+	assert.NilError(t, os.Mkdir(sticky, 0o755))
+	assert.NilError(t, os.Chmod(sticky, 0o777|os.ModeSticky))
+	ensure(filepath.Join(sticky, "root"), filepath.Join(base, "shared")).
+		Assert(t, icmd.Expected{ExitCode: 1, Err: "can be written by others, who could make it first"})
+	_, err := os.Lstat(filepath.Join(sticky, "root"))
+	assert.Check(t, os.IsNotExist(err))
+	// Roots must not nest, and the shared directory is in none: a root
+	// made in a workspace of the first, a shared directory in the first.
+	nested := h.track(s + "/x")
+	h.docker("--context", "tls", "workspace", "ensure", "--workspace-root", root, "--shared-dir", filepath.Join(base, "shared"), nested).
+		Assert(t, icmd.Success)
+	ensure(filepath.Join(root, s), filepath.Join(base, "shared2")).
+		Assert(t, icmd.Expected{ExitCode: 1, Err: "workspace root " + filepath.Join(root, s) + " is in " + root + " on the engine's host, the root of other workspaces"})
+	_, err = os.Lstat(filepath.Join(root, s, ".docker-workspace"))
+	assert.Check(t, os.IsNotExist(err), "a refused root stays marked as one")
+	h.docker("rm", "-f", containerName(nested)).Assert(t, icmd.Success)
+	other := filepath.Join(base, "other-root")
+	ensure(other, filepath.Join(root, "team-shared")).
+		Assert(t, icmd.Expected{ExitCode: 1, Err: "shared directory " + filepath.Join(root, "team-shared") + " is in " + root + " on the engine's host, the root of other workspaces"})
+	assert.Check(t, !h.exists("modern", containerName(s)))
+	_, err = os.Lstat(filepath.Join(root, "team-shared"))
+	assert.Check(t, os.IsNotExist(err), "the refused shared directory was made")
 }

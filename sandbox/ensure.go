@@ -556,7 +556,8 @@ func setAsideOf(subdir string, ctrs []container.Summary, self claim) *container.
 	var newest *container.Summary
 	for i := range ctrs {
 		c := &ctrs[i]
-		if !strings.HasPrefix(trimSlash(firstName(c)), oldPrefix) || c.Labels[LabelSubdir] != subdir || c.State == container.StateRunning {
+		if !strings.HasPrefix(trimSlash(firstName(c)), oldPrefix) || c.Labels[LabelSubdir] != subdir || c.State == container.StateRunning ||
+			!setAsideRecently(firstName(c), time.Now()) {
 			continue
 		}
 		if cl, ok := containerClaim(c); !ok || !samePlace(cl, self) {

@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -696,13 +698,34 @@ func TestEnsureRemoteBind(t *testing.T) {
 	cfg.CreateHostDirs = false
 	cfg.User = "1000:1000"
 	f := newFakeEngine()
+	var helperMounts []mount.Mount
+	f.onCreate = func(name string, _ *container.Config, hc *container.HostConfig) error {
+		if strings.HasPrefix(name, helperPrefix) {
+			helperMounts = hc.Mounts
+		}
+		return nil
+	}
 	_, err := NewManager(f).Ensure(context.Background(), "team/a", cfg)
 	assert.NilError(t, err)
-	root := f.fs[cfg.WorkspaceRoot].entries
-	assert.Check(t, is.Equal(root["team"].uid, 0))
-	assert.Check(t, is.Equal(root["team/a"].uid, 1000))
-	assert.Check(t, is.Equal(root[".docker-workspace/workspaces/"+recordName("team/a")].data, "team/a"))
-	assert.Check(t, is.Equal(f.fs[filepath.Dir(cfg.SharedDir)].entries["shared"].uid, 1000))
+	host := func(rel string) *memEntry {
+		e := f.hostEntry(filepath.Join(cfg.WorkspaceRoot, rel))
+		assert.Assert(t, e != nil, "%s was not made", rel)
+		return e
+	}
+	assert.Check(t, is.Equal(host("").uid, 0))
+	assert.Check(t, is.Equal(host("").mode, 0o700))
+	assert.Check(t, is.Equal(host("team").uid, 0))
+	assert.Check(t, is.Equal(host("team/a").uid, 1000))
+	assert.Check(t, is.Equal(host(".docker-workspace/workspaces/"+recordName("team/a")).data, "team/a"))
+	assert.Check(t, is.Equal(f.hostEntry(cfg.SharedDir).uid, 1000))
+	// The helper bound the top-level directory that holds both.
+	top := "/" + strings.Split(cfg.WorkspaceRoot, "/")[1]
+	for _, c := range f.ctrs {
+		assert.Check(t, !strings.HasPrefix(c.name, helperPrefix), "the helper stays")
+	}
+	assert.Check(t, is.DeepEqual(helperMounts, []mount.Mount{
+		{Type: mount.TypeBind, Source: top, Target: "/host" + top, BindOptions: &mount.BindOptions{CreateMountpoint: true}},
+	}))
 	create := &mount.BindOptions{CreateMountpoint: true}
 	assert.Check(t, is.DeepEqual(f.byName("gws-team-a").hc.Mounts, []mount.Mount{
 		{Type: mount.TypeBind, Source: filepath.Join(cfg.WorkspaceRoot, "team", "a"), Target: WorkspaceTarget, BindOptions: create},
@@ -1094,11 +1117,24 @@ func TestEnsureRefusesNestedRoots(t *testing.T) {
 	inner.WorkspaceRoot = filepath.Join(base, "r", "p") // its q would be p/q
 	_, err = NewManager(f).Ensure(context.Background(), "q", inner)
 	assert.Check(t, is.ErrorContains(err, "is inside "+cfg.WorkspaceRoot+", the root of other workspaces"))
+	_, err = os.Lstat(filepath.Join(inner.WorkspaceRoot, RegistryDir))
+	assert.Check(t, os.IsNotExist(err), "a refused root stays marked as one")
 	outer := cfg
 	outer.WorkspaceRoot = base // its r would hold the whole root r
 	_, err = NewManager(f).Ensure(context.Background(), "r", outer)
 	assert.Check(t, is.ErrorContains(err, "is the root of other workspaces"))
 	assert.Check(t, is.DeepEqual(f.names(), []string{"gws-p-q:running"}))
+
+	// A shared directory in a root (or that is one) would be seen by every
+	// workspace of that root; it is refused before it is made.
+	for _, shared := range []string{filepath.Join(base, "r"), filepath.Join(base, "r", "p", "q", "shared")} {
+		other := bindConfig(t)
+		other.SharedDir = shared
+		_, err = NewManager(f).Ensure(context.Background(), "z", other)
+		assert.Check(t, is.ErrorContains(err, "is in "+cfg.WorkspaceRoot+", the root of other workspaces"))
+	}
+	_, err = os.Lstat(filepath.Join(base, "r", "p", "q", "shared"))
+	assert.Check(t, os.IsNotExist(err), "the refused shared directory was made")
 
 	// Two claims of one directory by two workspaces conflict too.
 	a := claim{subdir: "p/q", bind: "/srv/r/p/q"}
@@ -1128,35 +1164,77 @@ func TestEnsureOverlapAcrossEngines(t *testing.T) {
 	}
 }
 
-// On an engine's host, the root and the directories between it and a
-// workspace must be root's and writable by nobody else; a shared directory
-// that is a symlink is refused.
+// On an engine's host, the root, the directories above it and those between
+// it and a workspace must be root's and writable by nobody else (above the
+// root, a sticky directory will do, but nothing is made straight in one); no
+// element may be a symlink; roots do not nest, and the shared directory is
+// in none.
 func TestEnsureRemoteBindRefusesWhatOthersCanChange(t *testing.T) {
 	cfg := bindConfig(t)
 	cfg.CreateHostDirs = false
+	cfg.WorkspaceRoot, cfg.SharedDir = "/srv/gws/ws", "/srv/gws/shared"
+	dir := func(uid, mode int) *memEntry { return &memEntry{dir: true, uid: uid, mode: mode} }
 	for _, tc := range []struct {
 		name  string
-		setup func(root, sharedParent *memFS)
+		setup func(f *fakeEngine, cfg *Config)
 		err   string
 	}{
-		{name: "root owned by another user", setup: func(root, _ *memFS) { root.entries[""].uid = 1000 },
-			err: "the workspace root in " + cfg.WorkspaceRoot + " on the engine's host is owned by uid 1000"},
-		{name: "parent writable by others", setup: func(root, _ *memFS) { root.entries["team"] = &memEntry{dir: true, mode: 0o777} },
-			err: "team in " + cfg.WorkspaceRoot + " on the engine's host is writable by its group or by others"},
-		{name: "symlink", setup: func(root, _ *memFS) { root.entries["team"] = &memEntry{link: "/etc"} },
-			err: "is a symlink"},
-		{name: "shared directory a symlink", setup: func(_, sp *memFS) { sp.entries["shared"] = &memEntry{link: "/srv/root"} },
-			err: "the shared directory " + cfg.SharedDir + " in " + cfg.WorkspaceRoot + " on the engine's host is a symlink"},
+		{name: "root owned by another user", setup: func(f *fakeEngine, _ *Config) { f.setHost("/srv/gws/ws", dir(1000, 0o755)) },
+			err: "workspace root /srv/gws/ws on the engine's host is owned by uid 1000"},
+		{name: "root writable by others", setup: func(f *fakeEngine, _ *Config) { f.setHost("/srv/gws/ws", dir(0, 0o1777)) },
+			err: "workspace root /srv/gws/ws on the engine's host is writable by its group or by others"},
+		{name: "a directory above the root owned by another user", setup: func(f *fakeEngine, _ *Config) { f.setHost("/srv/gws", dir(1000, 0o755)) },
+			err: "workspace root /srv/gws/ws: /srv/gws on the engine's host is owned by uid 1000"},
+		{name: "a directory above the root a symlink", setup: func(f *fakeEngine, _ *Config) { f.setHost("/srv/gws", &memEntry{link: "/home/mallory"}) },
+			err: "workspace root /srv/gws/ws: /srv/gws on the engine's host is a symlink"},
+		{name: "a directory above the root writable by others", setup: func(f *fakeEngine, _ *Config) { f.setHost("/srv/gws", dir(0, 0o777)) },
+			err: "/srv/gws on the engine's host is writable by its group or by others (mode 0777) and not sticky"},
+		{name: "a root to make in a sticky directory", setup: func(f *fakeEngine, _ *Config) { f.setHost("/srv/gws", dir(0, 0o1777)) },
+			err: "workspace root /srv/gws/ws does not exist on the engine's host, and /srv/gws can be written by others"},
+		{name: "a parent in the root writable by others", setup: func(f *fakeEngine, _ *Config) { f.setHost("/srv/gws/ws/team", dir(0, 0o777)) },
+			err: "workspace \"team/a\": team in /srv/gws/ws on the engine's host is writable by its group or by others"},
+		{name: "a parent in the root a symlink", setup: func(f *fakeEngine, _ *Config) { f.setHost("/srv/gws/ws/team", &memEntry{link: "/etc"}) },
+			err: "workspace \"team/a\": team in /srv/gws/ws on the engine's host is a symlink"},
+		{name: "the root inside another root", setup: func(f *fakeEngine, _ *Config) { f.setHost("/srv/gws/"+RegistryDir, dir(0, 0o700)) },
+			err: "workspace root /srv/gws/ws is in /srv/gws on the engine's host, the root of other workspaces"},
+		{name: "a root below the root", setup: func(f *fakeEngine, _ *Config) { f.setHost("/srv/gws/ws/team/"+RegistryDir, dir(0, 0o700)) },
+			err: "workspace \"team/a\": team in /srv/gws/ws on the engine's host is the root of other workspaces"},
+		{name: "shared directory a symlink", setup: func(f *fakeEngine, _ *Config) { f.setHost("/srv/gws/shared", &memEntry{link: "/srv/gws/ws"}) },
+			err: "shared directory /srv/gws/shared: /srv/gws/shared on the engine's host is a symlink"},
+		{name: "shared directory a root", setup: func(f *fakeEngine, _ *Config) { f.setHost("/srv/gws/shared/"+RegistryDir, dir(0, 0o700)) },
+			err: "shared directory /srv/gws/shared is in /srv/gws/shared on the engine's host, the root of other workspaces"},
+		{name: "shared directory in another root", setup: func(f *fakeEngine, cfg *Config) {
+			f.setHost("/srv/other/"+RegistryDir, dir(0, 0o700))
+			cfg.SharedDir = "/srv/other/shared"
+		}, err: "shared directory /srv/other/shared is in /srv/other on the engine's host, the root of other workspaces"},
+		{name: "shared directory under a directory others own", setup: func(f *fakeEngine, cfg *Config) {
+			f.setHost("/var/mallory", dir(1000, 0o755))
+			cfg.SharedDir = "/var/mallory/shared"
+		}, err: "shared directory /var/mallory/shared: /var/mallory on the engine's host is owned by uid 1000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeEngine()
-			f.fs[cfg.WorkspaceRoot], f.fs[filepath.Dir(cfg.SharedDir)] = newMemFS(), newMemFS()
-			tc.setup(f.fs[cfg.WorkspaceRoot], f.fs[filepath.Dir(cfg.SharedDir)])
+			cfg := cfg
+			tc.setup(f, &cfg)
 			_, err := NewManager(f).Ensure(context.Background(), "team/a", cfg)
 			assert.Check(t, is.ErrorContains(err, tc.err))
 			assert.Check(t, is.Len(f.names(), 0), "left: %v", f.names())
+			assert.Check(t, f.hostEntry("/srv/gws/ws/team/a") == nil, "the workspace's directory was made")
+			assert.Check(t, f.hostEntry("/srv/gws/ws/"+RegistryDir+"/workspaces") == nil, "a record was made")
+			if strings.HasPrefix(tc.err, "workspace root") {
+				assert.Check(t, f.hostEntry("/srv/gws/ws/"+RegistryDir) == nil, "a refused root was marked as one")
+			}
 		})
 	}
+
+	// Above the root, a sticky directory (/tmp) will do when what is in it
+	// is root's (the shared directory the container user's).
+	f := newFakeEngine()
+	f.setHost("/srv/gws", dir(0, 0o1777))
+	f.setHost("/srv/gws/ws", dir(0, 0o700))
+	f.setHost("/srv/gws/shared", dir(1000, 0o755))
+	_, err := NewManager(f).Ensure(context.Background(), "team/a", cfg)
+	assert.NilError(t, err)
 }
 
 // A registry that is not made of directories is refused, not read as
@@ -1204,6 +1282,21 @@ func TestEnsureAdoptsASetAsideContainer(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Check(t, res.ID != forged.id)
 	assert.Check(t, is.Equal(res.Action, ActionCreated))
+
+	// One set aside long ago (its removal failed, and the workspace was
+	// removed since) is left to prune, not brought back.
+	f = newFakeEngine()
+	stale := placed(t, f, "c", cfg, container.StateExited)
+	b := make([]byte, 6)
+	binary.BigEndian.PutUint32(b, uint32(time.Now().Add(-adoptWindow-time.Minute).Unix()))
+	stale.name = oldPrefix + hex.EncodeToString(b)
+	res, err = NewManager(f).Ensure(context.Background(), "c", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, res.ID != stale.id)
+	assert.Check(t, is.Equal(res.Action, ActionCreated))
+	assert.Check(t, is.Equal(f.byName(stale.name), stale), "the old one was touched")
+	assert.Check(t, setAsideRecently(tempName(oldPrefix), time.Now()))
+	assert.Check(t, !setAsideRecently(tempName(tempPrefix), time.Now()))
 }
 
 // Interrupted while the replacement starts: the old container is back,

@@ -422,6 +422,31 @@ func (f *fakeEngine) ContainerWait(ctx context.Context, id string, _ container.W
 	return done, errs
 }
 
+// hostEntry is an entry of a remote engine's host, whose top-level
+// directories are trees of their own (as a helper binds them); nil: none.
+func (f *fakeEngine) hostEntry(p string) *memEntry {
+	top, rel, _ := strings.Cut(strings.TrimPrefix(path.Clean(p), "/"), "/")
+	if fs := f.fs["/"+top]; fs != nil {
+		return fs.entries[rel]
+	}
+	return nil
+}
+
+// setHost puts an entry on a remote engine's host.
+func (f *fakeEngine) setHost(p string, e *memEntry) {
+	top, rel, _ := strings.Cut(strings.TrimPrefix(path.Clean(p), "/"), "/")
+	if f.fs["/"+top] == nil {
+		f.fs["/"+top] = newMemFS()
+	}
+	entries := f.fs["/"+top].entries
+	for d := path.Dir(rel); d != "." && d != "/"; d = path.Dir(d) {
+		if entries[d] == nil {
+			entries[d] = &memEntry{dir: true}
+		}
+	}
+	entries[rel] = e
+}
+
 // mountFor finds the in-memory tree behind a path of a container.
 func (f *fakeEngine) mountFor(c *fakeCtr, p string) (*memFS, string, bool) {
 	for _, m := range c.hc.Mounts {
@@ -513,7 +538,7 @@ func (f *fakeEngine) CopyToContainer(_ context.Context, id, p string, content io
 		name := path.Join(rel, strings.TrimSuffix(hdr.Name, "/"))
 		e := &memEntry{uid: hdr.Uid, gid: hdr.Gid}
 		if hdr.Typeflag == tar.TypeDir {
-			e.dir = true
+			e.dir, e.mode = true, int(hdr.Mode)
 		} else {
 			b, _ := io.ReadAll(tr)
 			e.data = string(b)

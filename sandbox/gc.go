@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"os"
 	"regexp"
@@ -49,11 +50,32 @@ const staleAfter = 15 * time.Minute
 
 var tempNameRE = regexp.MustCompile(`^/?gws_(new|old|helper)_[0-9a-f]{12}$`)
 
-// tempName returns a new name of a temporary container.
+// tempName returns a new name of a temporary container. A gws_old_ name
+// begins with the time it was set aside (8 hex digits of Unix seconds).
 func tempName(prefix string) string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
+	if prefix == oldPrefix {
+		binary.BigEndian.PutUint32(b, uint32(time.Now().Unix()))
+	}
 	return prefix + hex.EncodeToString(b)
+}
+
+// adoptWindow is how long after it was set aside a container being
+// replaced is taken back by the next ensure (its replacement was killed);
+// an older one is left to prune: taking it back after the workspace was
+// removed and made again would bring back a container the user let go.
+const adoptWindow = 10 * time.Minute
+
+// setAsideRecently says whether a gws_old_ name was given within
+// adoptWindow (of this host's clock).
+func setAsideRecently(name string, now time.Time) bool {
+	b, err := hex.DecodeString(strings.TrimPrefix(trimSlash(name), oldPrefix))
+	if err != nil || len(b) != 6 {
+		return false
+	}
+	at := time.Unix(int64(binary.BigEndian.Uint32(b)), 0)
+	return now.Sub(at) < adoptWindow && at.Sub(now) < adoptWindow
 }
 
 // thisProcess identifies this process on this host, for LabelCreator.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -18,17 +17,15 @@ import (
 	"github.com/docker/docker/api/types/mount"
 )
 
-// Where a helper container sees the workspace volume or bind root, and the
-// parent of a remote engine's shared directory.
-const (
-	helperMountPoint   = "/workspaces"
-	helperSharedParent = "/shared-parent"
-)
+// Where a helper container sees the workspace volume; the top-level
+// directories of an engine's host are under helperHostPoint (remotebind.go).
+const helperMountPoint = "/workspaces"
 
 // helperPreparer makes directories and records where only the engine can:
 // in a volume (volume_subpath mode) or on a remote engine's host (bind mode),
 // through a helper container of the workspace image that mounts the whole
-// volume or bind root. The helper is created, never started (nothing of the
+// volume, or the top-level directories of the engine's host that hold the
+// root and the shared directory (remotebind.go). The helper is created, never started (nothing of the
 // image runs), named gws_helper_…, labelled, with nothing anonymous mounted,
 // and removed when the preparation ends (or, if this process is killed, by
 // the next ensure: see gc.go). It also reads the image's /etc/passwd.
@@ -49,6 +46,7 @@ type helperPreparer struct {
 	plan   MountPlan
 	id     string // the helper
 	self   claim
+	seen   map[string]*tar.Header // remote bind: host paths looked at (nil: missing)
 }
 
 func (m *Manager) newHelperPreparer(ctx context.Context, subdir string, cfg Config, img image.InspectResponse, plan MountPlan) (*helperPreparer, error) {
@@ -115,7 +113,7 @@ func (p *helperPreparer) where() string {
 }
 
 func (p *helperPreparer) records(ctx context.Context) ([]claim, error) {
-	rc, _, err := p.m.client.CopyFromContainer(ctx, p.id, path.Join(helperMountPoint, RegistryDir))
+	rc, _, err := p.m.client.CopyFromContainer(ctx, p.id, path.Join(p.rootInHelper(), RegistryDir))
 	if cerrdefs.IsNotFound(err) {
 		return nil, nil
 	}
@@ -135,7 +133,15 @@ func (p *helperPreparer) records(ctx context.Context) ([]claim, error) {
 
 // reserve checks the new workspace against the records; its own record is
 // written with its directories (finish).
+// reserve checks the new workspace against the records; its own record is
+// written with its directories (finish). On an engine's host the root is
+// looked at first (and made, saying it is one, when missing).
 func (p *helperPreparer) reserve(ctx context.Context, check func([]claim) error) error {
+	if p.cfg.Mode == ModeBind {
+		if err := p.checkRoot(ctx); err != nil {
+			return err
+		}
+	}
 	records, err := p.records(ctx)
 	if err != nil {
 		return err
@@ -156,13 +162,21 @@ func (p *helperPreparer) finish(ctx context.Context, own owner) error {
 }
 
 func (p *helperPreparer) prepare(ctx context.Context, own owner) error {
+	var shared *hostPathCheck
+	if p.cfg.Mode == ModeBind {
+		// The shared directory is looked at before anything is made.
+		var err error
+		if shared, err = p.checkShared(ctx); err != nil {
+			return err
+		}
+	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	now := time.Now()
-	dir := func(name string, o owner) error {
-		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: 0o755, Uid: o.uid, Gid: o.gid, ModTime: now})
+	dir := func(name string, o owner, mode int64) error {
+		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: mode, Uid: o.uid, Gid: o.gid, ModTime: now})
 	}
-	missing, err := p.missing(ctx, helperMountPoint, p.subdir)
+	missing, err := p.missing(ctx, p.rootInHelper(), p.subdir)
 	if err != nil {
 		return err
 	}
@@ -171,13 +185,13 @@ func (p *helperPreparer) prepare(ctx context.Context, own owner) error {
 		if d == p.subdir {
 			o = own
 		}
-		if err := dir(d, o); err != nil {
+		if err := dir(d, o, 0o755); err != nil {
 			return err
 		}
 	}
 	name, content := recordFor(p.subdir)
 	for _, d := range []string{RegistryDir, registryPath} {
-		if err := dir(d, owner{}); err != nil {
+		if err := dir(d, owner{}, 0o700); err != nil {
 			return err
 		}
 	}
@@ -190,30 +204,40 @@ func (p *helperPreparer) prepare(ctx context.Context, own owner) error {
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	if err := p.m.client.CopyToContainer(ctx, p.id, helperMountPoint, &buf, container.CopyToContainerOptions{}); err != nil {
+	if err := p.m.client.CopyToContainer(ctx, p.id, p.rootInHelper(), &buf, container.CopyToContainerOptions{}); err != nil {
 		return fmt.Errorf("create workspace %q in %s: %w", p.subdir, p.where(), err)
 	}
-	if p.cfg.Mode == ModeBind {
-		return p.sharedDir(ctx, own)
+	if shared != nil {
+		return p.makeShared(ctx, shared, own)
 	}
 	return nil
 }
 
+// rootInHelper is where the helper sees the volume or the workspace root.
+func (p *helperPreparer) rootInHelper() string {
+	if p.cfg.Mode == ModeBind {
+		return inHelper(p.cfg.WorkspaceRoot)
+	}
+	return helperMountPoint
+}
+
 // missing looks at each element of rel below base, as the engine sees it,
 // and returns those that do not exist (slash paths relative to base); a
-// symlink or a non-directory is refused. On an engine's host (bind mode)
-// the base and the parents must also be root's and writable by nobody else:
-// whoever can write one could redirect the engine's mount.
+// symlink or a non-directory is refused. On an engine's host the parents
+// must also be root's and writable by nobody else (whoever can write one
+// could redirect the engine's mount), and none may be the root of other
+// workspaces.
 func (p *helperPreparer) missing(ctx context.Context, base, rel string) ([]string, error) {
 	elems := strings.Split(rel, "/")
-	if p.cfg.Mode == ModeBind {
-		if _, err := p.lookAt(ctx, base, "the workspace root", true); err != nil {
-			return nil, err
-		}
-	}
 	for i := range elems {
 		sub := strings.Join(elems[:i+1], "/")
-		exists, err := p.lookAt(ctx, path.Join(base, sub), sub, p.cfg.Mode == ModeBind && i < len(elems)-1)
+		var exists bool
+		var err error
+		if p.cfg.Mode == ModeBind {
+			exists, err = p.lookAtHostElem(ctx, path.Join(base, sub), i < len(elems)-1)
+		} else {
+			exists, err = p.lookAt(ctx, path.Join(base, sub), sub)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -228,77 +252,22 @@ func (p *helperPreparer) missing(ctx context.Context, base, rel string) ([]strin
 	return nil, nil
 }
 
-// lookAt tells whether a directory exists in the helper, refusing a symlink
-// or a non-directory, and with private a directory that is not root's or
-// that others can write. On an engine's host it reads the directory's own
-// entry, the first of the archive the engine streams (which then stops);
-// in a volume, where nobody but containers writes, a stat is enough.
-func (p *helperPreparer) lookAt(ctx context.Context, where, what string, private bool) (bool, error) {
-	if p.cfg.Mode == ModeVolumeSubpath {
-		st, err := p.m.client.ContainerStatPath(ctx, p.id, where)
-		switch {
-		case cerrdefs.IsNotFound(err):
-			return false, nil
-		case err != nil:
-			return false, fmt.Errorf("look for %s in %s: %w", what, p.where(), err)
-		case st.Mode&os.ModeSymlink != 0:
-			return false, fmt.Errorf("workspace %q: %s in %s is a symlink: %w", p.subdir, what, p.where(), errSymlink)
-		case !st.Mode.IsDir():
-			return false, fmt.Errorf("workspace %q: %s in %s is not a directory", p.subdir, what, p.where())
-		}
-		return true, nil
-	}
-	rc, _, err := p.m.client.CopyFromContainer(ctx, p.id, where)
-	if cerrdefs.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("look at %s in %s: %w", what, p.where(), err)
-	}
-	defer rc.Close()
-	hdr, err := tar.NewReader(rc).Next()
-	if err != nil {
-		return false, fmt.Errorf("look at %s in %s: %w", what, p.where(), err)
-	}
+// lookAt tells whether a directory exists in a volume, refusing a symlink
+// or a non-directory; nobody but containers writes a volume, and none sees
+// its top, so a stat is enough.
+func (p *helperPreparer) lookAt(ctx context.Context, where, what string) (bool, error) {
+	st, err := p.m.client.ContainerStatPath(ctx, p.id, where)
 	switch {
-	case hdr.Typeflag == tar.TypeSymlink:
+	case cerrdefs.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("look for %s in %s: %w", what, p.where(), err)
+	case st.Mode&os.ModeSymlink != 0:
 		return false, fmt.Errorf("workspace %q: %s in %s is a symlink: %w", p.subdir, what, p.where(), errSymlink)
-	case hdr.Typeflag != tar.TypeDir:
+	case !st.Mode.IsDir():
 		return false, fmt.Errorf("workspace %q: %s in %s is not a directory", p.subdir, what, p.where())
-	case private && hdr.Uid != 0:
-		return false, fmt.Errorf("workspace %q: %s in %s is owned by uid %d: whoever owns a directory on the path of a workspace can redirect it; make it root's: refused", p.subdir, what, p.where(), hdr.Uid)
-	case private && hdr.Mode&0o022 != 0:
-		return false, fmt.Errorf("workspace %q: %s in %s is writable by its group or by others (mode %04o): whoever can write a directory on the path of a workspace can redirect it: refused", p.subdir, what, p.where(), hdr.Mode&0o7777)
 	}
 	return true, nil
-}
-
-// sharedDir makes a remote engine's missing shared directory, the container
-// user's (its parents are made root's by the engine). A shared directory
-// that is a symlink, or whose parent others could write while it goes to the
-// container user, is refused, as on this host.
-func (p *helperPreparer) sharedDir(ctx context.Context, own owner) error {
-	base := filepath.Base(filepath.Clean(p.cfg.SharedDir))
-	giveAway := own.set && own.uid != 0
-	if _, err := p.lookAt(ctx, helperSharedParent, "the parent of the shared directory", giveAway); err != nil {
-		return err
-	}
-	exists, err := p.lookAt(ctx, path.Join(helperSharedParent, base), "the shared directory "+p.cfg.SharedDir, false)
-	if err != nil || exists {
-		return err
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: base + "/", Mode: 0o755, Uid: own.uid, Gid: own.gid, ModTime: time.Now()}); err != nil {
-		return err
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	if err := p.m.client.CopyToContainer(ctx, p.id, helperSharedParent, &buf, container.CopyToContainerOptions{}); err != nil {
-		return fmt.Errorf("create the shared directory %s: %w", p.cfg.SharedDir, err)
-	}
-	return nil
 }
 
 // undo: what a helper made (directories, a record) cannot be removed

@@ -42,3 +42,5 @@ func (r *localRoot) unrecord(string)             {}
 func (r *localRoot) lock(context.Context, time.Duration) (func(), error) { return nil, errNoHostFS }
 
 func (d *hostDir) stat() (struct{ Mode uint32 }, error) { return struct{ Mode uint32 }{}, errNoHostFS }
+
+func rootHolding(string) string { return "" }

@@ -382,6 +382,7 @@ type localRoot struct {
 func openLocalRoot(root string, create bool) (*localRoot, error) {
 	var d *hostDir
 	var err error
+	markerMade := false
 	if create {
 		d, _, err = mkdirAllSafe(root, "workspace root", 0o700)
 	} else {
@@ -400,23 +401,35 @@ func openLocalRoot(root string, create bool) (*localRoot, error) {
 		// The root says it is one before it looks around: of two roots made
 		// at once, one inside the other, at least one sees the other (it
 		// looks above, the other below, after both said so).
-		reg, _, err := mkdiratMode(d, RegistryDir, 0o700)
+		reg, made, err := mkdiratMode(d, RegistryDir, 0o700)
 		if err != nil {
 			d.Close()
 			return nil, err
 		}
 		reg.Close()
+		markerMade = made
 	}
-	for dir := filepath.Dir(d.path); ; dir = filepath.Dir(dir) {
-		if fi, err := os.Lstat(filepath.Join(dir, RegistryDir)); err == nil && fi.IsDir() {
-			d.Close()
-			return nil, fmt.Errorf("workspace root %s is inside %s, the root of other workspaces: roots must not nest; refused", d.path, dir)
+	if dir := rootHolding(filepath.Dir(d.path)); dir != "" {
+		if markerMade { // a refused root does not stay one
+			_ = unix.Unlinkat(d.fd(), RegistryDir, unix.AT_REMOVEDIR)
 		}
-		if dir == "/" {
-			break
-		}
+		d.Close()
+		return nil, fmt.Errorf("workspace root %s is inside %s, the root of other workspaces: roots must not nest; refused", d.path, dir)
 	}
 	return &localRoot{d}, nil
+}
+
+// rootHolding is dir or the first of its parents that is the root of
+// workspaces (holds RegistryDir); "" if none is.
+func rootHolding(dir string) string {
+	for ; ; dir = filepath.Dir(dir) {
+		if fi, err := os.Lstat(filepath.Join(dir, RegistryDir)); err == nil && fi.IsDir() {
+			return dir
+		}
+		if dir == "/" {
+			return ""
+		}
+	}
 }
 
 // lock takes the root's lock (flock on RegistryDir/lock), which orders the

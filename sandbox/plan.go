@@ -65,20 +65,23 @@ func PlanMounts(cfg Config, subdir, apiVersion string) (MountPlan, error) {
 	}
 	ws := filepath.Join(cfg.WorkspaceRoot, filepath.FromSlash(subdir))
 	shared := filepath.Clean(cfg.SharedDir)
+	if root := filepath.Clean(cfg.WorkspaceRoot); overlapPaths(root, shared) {
+		return MountPlan{}, sharedOverlapError(cfg.SharedDir, shared, root)
+	}
 	switch {
 	case cfg.CreateHostDirs:
 		return MountPlan{Mounts: bindMounts(ws, shared, false), Prepare: PrepareHere}, nil
 	case !versions.LessThan(apiVersion, apiVersionCreateMountpoint):
-		create := &mount.BindOptions{CreateMountpoint: true}
+		helper, err := hostTopMounts(cfg.WorkspaceRoot, shared)
+		if err != nil {
+			return MountPlan{}, err
+		}
 		return MountPlan{
 			// Created before the directories are made (checked) by the
 			// helper, before the start.
 			Mounts:  bindMounts(ws, shared, true),
 			Prepare: PrepareHelper,
-			Helper: []mount.Mount{
-				{Type: mount.TypeBind, Source: cfg.WorkspaceRoot, Target: helperMountPoint, BindOptions: create},
-				{Type: mount.TypeBind, Source: filepath.Dir(shared), Target: helperSharedParent, BindOptions: create},
-			},
+			Helper:  helper,
 		}, nil
 	}
 	return MountPlan{Mounts: bindMounts(ws, shared, false), Prepare: PrepareNone}, nil

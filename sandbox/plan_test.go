@@ -11,6 +11,8 @@ import (
 func TestPlanMounts(t *testing.T) {
 	bind := Config{Mode: ModeBind, WorkspaceRoot: "/srv/ws", SharedDir: "/srv/shared/"}
 	remote := bind
+	remoteApart, remoteInside := bind, bind
+	remoteApart.SharedDir, remoteInside.SharedDir = "/var/shared", "/srv/ws/shared"
 	local := bind
 	local.CreateHostDirs = true
 	volume := Config{Mode: ModeVolumeSubpath, WorkspaceVolume: "ws", SharedVolume: "sh"}
@@ -32,9 +34,16 @@ func TestPlanMounts(t *testing.T) {
 			{Type: mount.TypeBind, Source: "/srv/ws/team/a", Target: WorkspaceTarget, BindOptions: create},
 			{Type: mount.TypeBind, Source: "/srv/shared", Target: SharedTarget, BindOptions: create},
 		}, helper: []mount.Mount{
-			{Type: mount.TypeBind, Source: "/srv/ws", Target: helperMountPoint, BindOptions: create},
-			{Type: mount.TypeBind, Source: "/srv", Target: helperSharedParent, BindOptions: create},
+			{Type: mount.TypeBind, Source: "/srv", Target: "/host/srv", BindOptions: create},
 		}},
+		{name: "bind, remote, two top-level directories", cfg: remoteApart, api: "1.51", prepare: PrepareHelper, mounts: []mount.Mount{
+			{Type: mount.TypeBind, Source: "/srv/ws/team/a", Target: WorkspaceTarget, BindOptions: create},
+			{Type: mount.TypeBind, Source: "/var/shared", Target: SharedTarget, BindOptions: create},
+		}, helper: []mount.Mount{
+			{Type: mount.TypeBind, Source: "/srv", Target: "/host/srv", BindOptions: create},
+			{Type: mount.TypeBind, Source: "/var", Target: "/host/var", BindOptions: create},
+		}},
+		{name: "bind, remote, shared directory in the root", cfg: remoteInside, api: "1.51", err: "overlaps the workspace root /srv/ws"},
 		{name: "bind, remote, before API 1.42", cfg: remote, api: "1.41", prepare: PrepareNone, mounts: []mount.Mount{
 			{Type: mount.TypeBind, Source: "/srv/ws/team/a", Target: WorkspaceTarget},
 			{Type: mount.TypeBind, Source: "/srv/shared", Target: SharedTarget},

@@ -108,11 +108,17 @@ func newLocalPreparer(subdir string, cfg Config, lockLimit time.Duration) (_ *lo
 			return nil, sharedOverlapError(cfg.SharedDir, real.path, p.root.path)
 		}
 	}
+	if dir := rootHolding(filepath.Clean(cfg.SharedDir)); dir != "" {
+		return nil, sharedInRootError(cfg.SharedDir, dir)
+	}
 	if p.shared, p.sharedCreated, err = mkdirAllSafe(cfg.SharedDir, "shared directory", 0o755); err != nil {
 		return nil, err
 	}
 	if overlapPaths(p.shared.path, p.root.path) {
 		return nil, sharedOverlapError(cfg.SharedDir, p.shared.path, p.root.path)
+	}
+	if dir := rootHolding(p.shared.path); dir != "" {
+		return nil, sharedInRootError(p.shared.path, dir)
 	}
 	if p.ws, p.wsCreated, err = p.root.workspaceDir(subdir, true); err != nil {
 		return nil, err
@@ -131,6 +137,10 @@ func sharedOverlapError(given, real, root string) error {
 		given += " (" + real + ")"
 	}
 	return fmt.Errorf("the shared directory %s overlaps the workspace root %s: every workspace container would see the shared directory, so the shared directory must be neither the root, nor in it, nor above it (nothing was changed)", given, root)
+}
+
+func sharedInRootError(shared, root string) error {
+	return fmt.Errorf("the shared directory %s is in %s, the root of other workspaces: every workspace of that root would see it; refused", shared, root)
 }
 
 func (p *localPreparer) mounts() []mount.Mount {

@@ -1,0 +1,286 @@
+package sandbox
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+)
+
+// Bind mode on a remote engine. Nothing of the engine's host can be opened
+// from here, so the helper (helper.go) looks at it through the engine: it
+// mounts the top-level directories that hold the workspace root and the
+// shared directory (/srv of /srv/ws, seen at /host/srv), and every element
+// from there down is read as the first header of the archive the engine
+// streams for it (the engine reports a symlink as one, without following
+// it). The rules are those of this host (hostfs_unix.go):
+//
+//   - no element is a symlink; every directory above the root and the shared
+//     directory is root's and writable by nobody else, or sticky (/tmp);
+//   - the root is root's and writable by nobody else;
+//   - a missing directory is made only in one that nobody else can write
+//     (not straight into /tmp, where another user could make it first);
+//   - no directory above the root or the shared directory, nor the shared
+//     directory, is the root of other workspaces, and no directory between
+//     the root and a workspace is: roots do not nest.
+//
+// A top-level directory of the host is bound as the engine finds it (a
+// symlink in / is root's doing) and made, if missing, in /, which only root
+// can write.
+const helperHostPoint = "/host"
+
+// inHelper is where the helper sees a path of the engine's host.
+func inHelper(hostPath string) string { return path.Join(helperHostPoint, hostPath) }
+
+// hostTopMounts are the helper's binds of the top-level directories of the
+// engine's host that hold the given absolute paths.
+func hostTopMounts(paths ...string) ([]mount.Mount, error) {
+	var out []mount.Mount
+	seen := map[string]bool{}
+	for _, p := range paths {
+		top, _, _ := strings.Cut(strings.TrimPrefix(path.Clean(p), "/"), "/")
+		if top == "" || !path.IsAbs(p) {
+			return nil, fmt.Errorf("%s: the workspace root and the shared directory of a remote engine must be absolute paths below /", p)
+		}
+		if !seen[top] {
+			seen[top] = true
+			out = append(out, mount.Mount{Type: mount.TypeBind, Source: "/" + top, Target: inHelper("/" + top), BindOptions: &mount.BindOptions{CreateMountpoint: true}})
+		}
+	}
+	return out, nil
+}
+
+// hostPathCheck is what the helper found along a path of the engine's host.
+type hostPathCheck struct {
+	path     string
+	elems    []string
+	existing int // elements that exist, from the top
+}
+
+// lookHost reads the entry of a path of the engine's host (nil: missing).
+func (p *helperPreparer) lookHost(ctx context.Context, hostPath string) (*tar.Header, error) {
+	if hdr, ok := p.seen[hostPath]; ok {
+		return hdr, nil
+	}
+	rc, _, err := p.m.client.CopyFromContainer(ctx, p.id, inHelper(hostPath))
+	var hdr *tar.Header
+	switch {
+	case cerrdefs.IsNotFound(err):
+	case err != nil:
+		return nil, fmt.Errorf("look at %s on the engine's host: %w", hostPath, err)
+	default:
+		hdr, err = tar.NewReader(rc).Next()
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("look at %s on the engine's host: %w", hostPath, err)
+		}
+	}
+	if p.seen == nil {
+		p.seen = map[string]*tar.Header{}
+	}
+	p.seen[hostPath] = hdr
+	return hdr, nil
+}
+
+// hasMarker says whether a directory of the engine's host is the root of
+// workspaces (holds RegistryDir).
+func (p *helperPreparer) hasMarker(ctx context.Context, hostPath string) (bool, error) {
+	_, err := p.m.client.ContainerStatPath(ctx, p.id, path.Join(inHelper(hostPath), RegistryDir))
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("look at %s on the engine's host: %w", hostPath, err)
+	}
+	return true, nil
+}
+
+// checkHostPath looks at each element of an absolute path of the engine's
+// host, from the top, until one is missing; what names the path in errors.
+// Directories above the last element must be root's and writable by nobody
+// else unless sticky; last checks the last element if it exists.
+func (p *helperPreparer) checkHostPath(ctx context.Context, hostPath, what string, last func(*tar.Header) error) (*hostPathCheck, error) {
+	c := &hostPathCheck{path: path.Clean(hostPath)}
+	c.elems = strings.Split(strings.TrimPrefix(c.path, "/"), "/")
+	for i := range c.elems {
+		cur := "/" + strings.Join(c.elems[:i+1], "/")
+		hdr, err := p.lookHost(ctx, cur)
+		if err != nil {
+			return nil, err
+		}
+		if hdr == nil {
+			if i > 0 {
+				parent := p.seen["/"+strings.Join(c.elems[:i], "/")]
+				if parent.Mode&0o022 != 0 {
+					return nil, fmt.Errorf("%s %s does not exist on the engine's host, and %s can be written by others, who could make it first: make it there yourself, root's, mode 0755", what, c.path, path.Dir(cur))
+				}
+			}
+			return c, nil
+		}
+		switch {
+		case hdr.Typeflag == tar.TypeSymlink:
+			return nil, fmt.Errorf("%s %s: %s on the engine's host is a symlink: %w", what, c.path, cur, errSymlink)
+		case hdr.Typeflag != tar.TypeDir:
+			return nil, fmt.Errorf("%s %s: %s on the engine's host is not a directory", what, c.path, cur)
+		case i == len(c.elems)-1:
+			if err := last(hdr); err != nil {
+				return nil, err
+			}
+		case hdr.Uid != 0:
+			return nil, fmt.Errorf("%s %s: %s on the engine's host is owned by uid %d: whoever owns a directory above it can redirect it; make it root's: refused", what, c.path, cur, hdr.Uid)
+		case hdr.Mode&0o022 != 0 && hdr.Mode&0o1000 == 0:
+			return nil, fmt.Errorf("%s %s: %s on the engine's host is writable by its group or by others (mode %04o) and not sticky: whoever can write a directory above it can redirect it: refused", what, c.path, cur, hdr.Mode&0o7777)
+		}
+		c.existing = i + 1
+	}
+	return c, nil
+}
+
+// checkNoRootAbove refuses a path of which an existing directory (from the
+// top down to, with self, the path itself) is the root of other workspaces.
+func (p *helperPreparer) checkNoRootAbove(ctx context.Context, c *hostPathCheck, what string, self bool) error {
+	n := min(c.existing, len(c.elems)-1)
+	if self {
+		n = c.existing
+	}
+	for i := range n {
+		dir := "/" + strings.Join(c.elems[:i+1], "/")
+		if found, err := p.hasMarker(ctx, dir); err != nil {
+			return err
+		} else if found {
+			return fmt.Errorf("%s %s is in %s on the engine's host, the root of other workspaces: every workspace of that root would see it: refused", what, c.path, dir)
+		}
+	}
+	return nil
+}
+
+// makeHostDirs makes the missing elements of a path of the engine's host in
+// one archive: the parents root's (0755), the last one last's.
+func (p *helperPreparer) makeHostDirs(ctx context.Context, c *hostPathCheck, leaf owner, leafMode int64, extra func(*tar.Writer, string) error) error {
+	base := "/" + strings.Join(c.elems[:c.existing], "/")
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	now := time.Now()
+	for i := c.existing; i < len(c.elems); i++ {
+		o, mode := owner{}, int64(0o755)
+		if i == len(c.elems)-1 {
+			o, mode = leaf, leafMode
+		}
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: strings.Join(c.elems[c.existing:i+1], "/") + "/", Mode: mode, Uid: o.uid, Gid: o.gid, ModTime: now}); err != nil {
+			return err
+		}
+	}
+	if extra != nil {
+		if err := extra(tw, strings.Join(c.elems[c.existing:], "/")); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	if err := p.m.client.CopyToContainer(ctx, p.id, inHelper(base), &buf, container.CopyToContainerOptions{}); err != nil {
+		return fmt.Errorf("create %s on the engine's host: %w", c.path, err)
+	}
+	for i := c.existing; i < len(c.elems); i++ {
+		delete(p.seen, "/"+strings.Join(c.elems[:i+1], "/"))
+	}
+	c.existing = len(c.elems)
+	return nil
+}
+
+// checkRoot looks at the workspace root and everything above it, and makes
+// the root if it is missing: once it says it is a root (RegistryDir) it
+// looks above for another again, as on this host, so that of two roots made
+// at once, one inside the other, one sees the other.
+func (p *helperPreparer) checkRoot(ctx context.Context) error {
+	const what = "workspace root"
+	c, err := p.checkHostPath(ctx, p.cfg.WorkspaceRoot, what, func(hdr *tar.Header) error {
+		switch {
+		case hdr.Uid != 0:
+			return fmt.Errorf("%s %s on the engine's host is owned by uid %d: whoever owns it can redirect any workspace in it; make it root's: refused", what, p.cfg.WorkspaceRoot, hdr.Uid)
+		case hdr.Mode&0o022 != 0:
+			return fmt.Errorf("%s %s on the engine's host is writable by its group or by others (mode %04o): whoever can write it can redirect any workspace in it: refused", what, p.cfg.WorkspaceRoot, hdr.Mode&0o7777)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Above first, so that a refused root is not left marked as one
+	// (nothing here can remove it); then again, once marked.
+	if err := p.checkNoRootAbove(ctx, c, what, false); err != nil {
+		return err
+	}
+	if c.existing < len(c.elems) {
+		err = p.makeHostDirs(ctx, c, owner{}, 0o700, func(tw *tar.Writer, root string) error {
+			return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: root + "/" + RegistryDir + "/", Mode: 0o700, ModTime: time.Now()})
+		})
+		if err != nil {
+			return err
+		}
+	} else if found, err := p.hasMarker(ctx, c.path); err != nil {
+		return err
+	} else if !found {
+		if err := p.makeHostDirs(ctx, &hostPathCheck{path: c.path + "/" + RegistryDir, elems: append(c.elems[:len(c.elems):len(c.elems)], RegistryDir), existing: len(c.elems)}, owner{}, 0o700, nil); err != nil {
+			return err
+		}
+	}
+	return p.checkNoRootAbove(ctx, c, what, false)
+}
+
+// lookAtHostElem looks at an element of a workspace's path below the root
+// on the engine's host (as the helper sees it): a symlink or a non-directory
+// is refused; a parent must be root's and writable by nobody else; none may
+// be the root of other workspaces.
+func (p *helperPreparer) lookAtHostElem(ctx context.Context, where string, parent bool) (bool, error) {
+	hostPath := strings.TrimPrefix(where, helperHostPoint)
+	rel := strings.TrimPrefix(strings.TrimPrefix(hostPath, path.Clean(p.cfg.WorkspaceRoot)), "/")
+	hdr, err := p.lookHost(ctx, hostPath)
+	switch {
+	case err != nil:
+		return false, err
+	case hdr == nil:
+		return false, nil
+	case hdr.Typeflag == tar.TypeSymlink:
+		return false, fmt.Errorf("workspace %q: %s in %s is a symlink: %w", p.subdir, rel, p.where(), errSymlink)
+	case hdr.Typeflag != tar.TypeDir:
+		return false, fmt.Errorf("workspace %q: %s in %s is not a directory", p.subdir, rel, p.where())
+	case parent && hdr.Uid != 0:
+		return false, fmt.Errorf("workspace %q: %s in %s is owned by uid %d: whoever owns a directory on the path of a workspace can redirect it; make it root's: refused", p.subdir, rel, p.where(), hdr.Uid)
+	case parent && hdr.Mode&0o022 != 0:
+		return false, fmt.Errorf("workspace %q: %s in %s is writable by its group or by others (mode %04o): whoever can write a directory on the path of a workspace can redirect it: refused", p.subdir, rel, p.where(), hdr.Mode&0o7777)
+	}
+	if found, err := p.hasMarker(ctx, hostPath); err != nil {
+		return false, err
+	} else if found {
+		return false, fmt.Errorf("workspace %q: %s in %s is the root of other workspaces: roots must not nest; refused", p.subdir, rel, p.where())
+	}
+	return true, nil
+}
+
+// checkShared looks at the shared directory and everything above it before
+// anything is made: a symlink is refused, and so is a shared directory that
+// is the root of workspaces or inside one.
+func (p *helperPreparer) checkShared(ctx context.Context) (*hostPathCheck, error) {
+	const what = "shared directory"
+	c, err := p.checkHostPath(ctx, p.cfg.SharedDir, what, func(*tar.Header) error { return nil })
+	if err != nil {
+		return nil, err
+	}
+	return c, p.checkNoRootAbove(ctx, c, what, true)
+}
+
+// makeShared makes a missing shared directory, the container user's.
+func (p *helperPreparer) makeShared(ctx context.Context, c *hostPathCheck, own owner) error {
+	if c.existing == len(c.elems) {
+		return nil
+	}
+	return p.makeHostDirs(ctx, c, own, 0o755, nil)
+}
