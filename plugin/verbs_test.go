@@ -1,0 +1,145 @@
+package plugin
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker/cli/cli/streams"
+	"github.com/docker/docker/api/types/container"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+// execAPI is a fake engine whose workspace containers are in a state, and
+// that runs detached execs.
+type execAPI struct {
+	*fakeAPI
+	created []container.ExecOptions
+}
+
+func (e *execAPI) ContainerExecCreate(_ context.Context, ctr string, o container.ExecOptions) (container.ExecCreateResponse, error) {
+	e.record("exec-create:" + ctr)
+	e.created = append(e.created, o)
+	return container.ExecCreateResponse{ID: "exec-1"}, nil
+}
+
+func (e *execAPI) ContainerExecStart(_ context.Context, id string, o container.ExecStartOptions) error {
+	e.record("exec-start:" + id)
+	return nil
+}
+
+// A warm exec costs what a warm ensure does (one inspect) and the exec's
+// own calls: docker exec's check of the container is answered from the
+// ensure.
+func TestExecAddsNoRoundTrip(t *testing.T) {
+	e := &execAPI{fakeAPI: &fakeAPI{inspectFn: ownContainers(container.StateRunning)}}
+	c := newTestCLI(t, e, "")
+	assert.NilError(t, c.run("exec", "-d", "-e", "A=1", "a", "sleep", "1"))
+	assert.Check(t, is.DeepEqual(e.calls, []string{"inspect:gws-a", "exec-create:id-gws-a", "exec-start:exec-1"}))
+	assert.Assert(t, is.Len(e.created, 1))
+	assert.Check(t, is.DeepEqual(e.created[0].Cmd, []string{"sleep", "1"}))
+	assert.Check(t, is.Equal(e.created[0].WorkingDir, sandbox.WorkspaceTarget), "the workspace is the default directory")
+	assert.Check(t, is.DeepEqual(e.created[0].Env, []string{"A=1"}), "-e is the command's, not ensure's")
+
+	// -u and -w are docker exec's, and what follows the workspace is the
+	// command's, flags and all.
+	e.calls, e.created = nil, nil
+	assert.NilError(t, c.run("exec", "-d", "-u", "0", "-w", "/tmp", "a", "ls", "-l", "--all"))
+	assert.Check(t, is.Equal(e.created[0].User, "0"))
+	assert.Check(t, is.Equal(e.created[0].WorkingDir, "/tmp"))
+	assert.Check(t, is.DeepEqual(e.created[0].Cmd, []string{"ls", "-l", "--all"}))
+}
+
+// --no-ensure: a stopped workspace is not started, and nothing runs.
+func TestExecNoEnsure(t *testing.T) {
+	f := workspacesAPI(container.StateExited)
+	e := &execAPI{fakeAPI: f}
+	c := newTestCLI(t, e, "")
+	err := c.run("exec", "--no-ensure", "a", "true")
+	assert.Check(t, is.ErrorContains(err, `workspace "a" is not running (its container gws-a is exited)`))
+	err = c.run("exec", "--no-ensure", "nobody", "true")
+	assert.Check(t, is.ErrorContains(err, `no such workspace container: workspace "nobody" has none`))
+	for _, call := range e.calls {
+		assert.Check(t, !strings.HasPrefix(call, "exec-") && !strings.HasPrefix(call, "start"), "%v", e.calls)
+	}
+}
+
+// Bad input is refused before any call: exit 125.
+func TestVerbsRefuseBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"exec", "--profile", "hardened", "--privileged", "a", "true"}, "--privileged is refused with the hardened profile"},
+		{[]string{"exec", "../a", "true"}, "invalid workspace"},
+		{[]string{"cp", "a:x", "b:y"}, "copying between workspaces is not supported"},
+		{[]string{"cp", "./x", "./y"}, "one of the paths must be WORKSPACE:PATH"},
+		{[]string{"reap"}, "--idle-for is required"},
+		{[]string{"reap", "--idle-for", "1m", "--interval", "0s"}, "invalid --interval 0s"},
+		{[]string{"reap", "--idle-for", "1m", "--cpu", "0"}, "invalid --cpu 0"},
+		{[]string{"reap", "--idle-for", "1m", "--filter", "color=red"}, "invalid filter 'color'"},
+		{[]string{"prune", "-f", "--filter", "until=soon"}, "until"},
+		{[]string{"prune", "-f", "--filter", "color=red"}, "invalid filter 'color'"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			f := &fakeAPI{}
+			c := newTestCLI(t, f, "")
+			err := c.run(tc.args...)
+			assert.Check(t, is.ErrorContains(err, tc.err))
+			assert.Check(t, is.Equal(exitCode(err), 125), "%v", err)
+			assert.Check(t, is.Len(f.calls, 0), "the engine was asked: %v", f.calls)
+		})
+	}
+}
+
+// prune removes stopped workspace containers only, after a yes.
+func TestPrune(t *testing.T) {
+	f := workspacesAPI(container.StateExited)
+	var removed []string
+	f.removeFn = func(id string, opts container.RemoveOptions) error {
+		assert.Check(t, !opts.RemoveVolumes, "prune removed volumes")
+		removed = append(removed, id[:4])
+		return nil
+	}
+	c := newTestCLI(t, f, "")
+	c.in("n\n")
+	err := c.run("prune")
+	assert.Check(t, is.ErrorContains(err, "cancelled"))
+	assert.Check(t, is.Len(removed, 0))
+	assert.NilError(t, c.run("prune", "-f"))
+	assert.Check(t, is.DeepEqual(removed, []string{"aaaa", "bbbb", "cccc", "dddd"}))
+	assert.Check(t, is.Contains(c.out.String(), "Deleted Containers:\naaaaaaaaaaaa1111"))
+	assert.Check(t, is.Contains(c.out.String(), "Total reclaimed space:"))
+
+	// Running ones stay.
+	f = workspacesAPI(container.StateRunning)
+	removed = nil
+	f.removeFn = func(id string, _ container.RemoveOptions) error { removed = append(removed, id); return nil }
+	c = newTestCLI(t, f, "")
+	assert.NilError(t, c.run("prune", "-f"))
+	assert.Check(t, is.Len(removed, 0))
+}
+
+func TestCopyPaths(t *testing.T) {
+	for arg, want := range map[string][3]string{
+		"a:x":           {"a", "x", "true"},
+		"gws-a:/etc/x":  {"gws-a", "/etc/x", "true"},
+		"./a:b":         {"", "./a:b", "false"},
+		"/abs/a:b":      {"", "/abs/a:b", "false"},
+		"-":             {"", "-", "false"},
+		"plain":         {"", "plain", "false"},
+		"team/bob:dir/": {"team/bob", "dir/", "true"},
+	} {
+		ref, p, ok := splitWorkspaceArg(arg)
+		assert.Check(t, is.DeepEqual([3]string{ref, p, map[bool]string{true: "true", false: "false"}[ok]}, want), arg)
+	}
+	assert.Check(t, is.Equal(trailing("dir/."), "/."))
+	assert.Check(t, is.Equal(trailing("dir/"), "/"))
+	assert.Check(t, is.Equal(trailing("dir"), ""))
+}
+
+// in gives the command its standard input.
+func (c *testCLI) in(s string) { c.SetIn(streams.NewIn(io.NopCloser(strings.NewReader(s)))) }
