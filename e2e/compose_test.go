@@ -5,11 +5,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 	"gotest.tools/v3/fs"
 	"gotest.tools/v3/icmd"
+	"gotest.tools/v3/poll"
 )
 
 // exampleCompose is the example dev setup of the repository.
@@ -219,4 +221,60 @@ func TestComposeContextOption(t *testing.T) {
 	assert.Check(t, !h.exists("modern", containerName(s)))
 	_, _, src, _ := h.inspect("legacy", containerName(s)).mountAt(t, "/home/agent/workspace")
 	assert.Check(t, is.Equal(src, filepath.Join(root.Path(), s)))
+}
+
+// The reaper runs as a Compose service: the service commented out in the
+// example setup, uncommented as its comment says, on an image built from
+// compose/reaper/Dockerfile. It stops an idle workspace, and `down` ends it
+// cleanly.
+func TestComposeReaperService(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	// Its image, as the comment says (make build, then docker build): the
+	// binary under test is static, as make build makes it.
+	buildCtx := t.TempDir()
+	bin, err := os.ReadFile(filepath.Join(env.configDir, "plugins", "docker-workspace"))
+	assert.NilError(t, err)
+	assert.NilError(t, os.Mkdir(filepath.Join(buildCtx, "bin"), 0o755))
+	assert.NilError(t, os.WriteFile(filepath.Join(buildCtx, "bin", "docker-workspace"), bin, 0o755))
+	img := "e2e-reaper-" + h.id
+	h.docker("build", "-q", "-f", "../compose/reaper/Dockerfile", "-t", img, buildCtx).Assert(t, icmd.Success)
+	t.Cleanup(func() { h.docker("rmi", "-f", img) })
+
+	// The service, uncommented.
+	example, err := os.ReadFile(exampleCompose)
+	assert.NilError(t, err)
+	var block []string
+	for _, line := range strings.Split(string(example), "\n") {
+		if len(block) == 0 && line != "  # reaper:" {
+			continue
+		}
+		if !strings.HasPrefix(line, "  # ") {
+			break
+		}
+		block = append(block, "  "+strings.TrimPrefix(line, "  # "))
+	}
+	assert.Assert(t, len(block) > 3, "no reaper service in %s", exampleCompose)
+	file := fs.NewFile(t, "compose", fs.WithContent("services:\n"+strings.Join(block, "\n")+"\n")).Path()
+
+	idle, busy := h.subdir("-idle"), h.subdir("-busy")
+	h.ws("ensure", idle, busy).Assert(t, icmd.Success)
+	h.docker("exec", containerName(busy), "sh", "-c", "sleep 3600 >/dev/null 2>&1 &").Assert(t, icmd.Success)
+	h = h.withEnv("REAPER_IMAGE="+img, "REAPER_IDLE_FOR=2s", "REAPER_INTERVAL=1s", "REAPER_FILTER=name="+h.id)
+	project := h.composeProject("modern", file)
+	h.compose(project, "-f", file, "up", "-d").Assert(t, icmd.Success)
+	poll.WaitOn(t, func(poll.LogT) poll.Result {
+		if h.inspect("modern", containerName(idle)).State.Status == "exited" {
+			return poll.Success()
+		}
+		return poll.Continue("%s still runs", idle)
+	}, poll.WithTimeout(60*time.Second), poll.WithDelay(500*time.Millisecond))
+	assert.Check(t, is.Equal(h.inspect("modern", containerName(busy)).State.Status, "running"))
+	logs := h.compose(project, "-f", file, "logs", "reaper").Assert(t, icmd.Success).Combined()
+	assert.Check(t, is.Contains(logs, idle+" ("+containerName(idle)+"): stopped"))
+	assert.Check(t, is.Contains(logs, `process "sleep 3600" runs`))
+	// down sends SIGTERM: it ends at once, with exit 0.
+	reaper := strings.TrimSpace(h.compose(project, "-f", file, "ps", "-q", "reaper").Stdout())
+	h.compose(project, "-f", file, "stop", "-t", "30", "reaper").Assert(t, icmd.Success)
+	h.docker("inspect", "--format", "{{.State.ExitCode}}", reaper).Assert(t, icmd.Expected{Out: "0"})
 }

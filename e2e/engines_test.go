@@ -71,7 +71,9 @@ func TestUnreachableContext(t *testing.T) {
 	h.docker("context", "create", "e2e-nowhere-"+h.id, "--docker", "host=unix://"+sock).Assert(t, icmd.Success)
 	t.Cleanup(func() { h.docker("context", "rm", "-f", "e2e-nowhere-"+h.id) })
 	want := `cannot connect to the Docker engine of context "e2e-nowhere-` + h.id + `" at unix://` + sock + `: is it running?`
-	for _, args := range [][]string{{"ensure", "a", "b"}, {"stop", "a"}, {"rm", "-f", "a"}, {"ls"}} {
+	for _, args := range [][]string{{"ensure", "a", "b"}, {"stop", "a"}, {"rm", "-f", "a"}, {"ls"},
+		{"exec", "a", "true"}, {"exec", "--no-ensure", "a", "true"}, {"shell", "a"}, {"cp", "a:x", "/tmp/x"},
+		{"inspect", "a"}, {"restart", "a"}, {"prune", "-f"}, {"reap", "--once", "--idle-for", "1s"}} {
 		res := h.docker(append([]string{"--context", "e2e-nowhere-" + h.id, "workspace"}, args...)...)
 		res.Assert(t, icmd.Expected{ExitCode: 1, Out: ""})
 		assert.Check(t, is.Equal(strings.TrimSpace(res.Stderr()), want), "%v", args)

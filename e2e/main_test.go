@@ -46,8 +46,9 @@ func setup() (int, error) {
 	}
 	env.configDir = dir
 	pluginDir := filepath.Join(dir, "plugins")
+	// Static, as make build: the reaper's image (compose/reaper) holds it alone.
 	build := exec.Command("go", "build", "-o", filepath.Join(pluginDir, "docker-workspace"), "../cmd/docker-workspace")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	build.Stdout, build.Stderr, build.Env = os.Stderr, os.Stderr, append(os.Environ(), "CGO_ENABLED=0")
 	if err := build.Run(); err != nil {
 		return 0, fmt.Errorf("build the plugin: %w", err)
 	}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# docker workspace exec on a running workspace against docker exec on its
+# container, on the engine of the current context.
+#
+#   scripts/bench-exec.sh [N]      N rounds (default 30), interleaved
+#
+# Each round runs, in turn:
+#   docker      docker exec gws-SUBDIR true
+#   plugin      docker workspace exec SUBDIR true      (through the docker CLI)
+#   standalone  docker-workspace exec SUBDIR true      (the binary on its own, as a gateway calls it)
+# and prints the median wall time of each and its ratio to `docker`. The
+# plugin must be installed (make install). The workspace is removed at the end.
+set -euo pipefail
+N=${1:-30}
+PLUGIN=$(docker info --format '{{range .ClientInfo.Plugins}}{{if eq .Name "workspace"}}{{.Path}}{{end}}{{end}}' 2>/dev/null || true)
+[ -x "$PLUGIN" ] || { echo "bench-exec: the workspace plugin is not installed (make install)" >&2; exit 1; }
+base=$(mktemp -d /tmp/bench-exec-XXXXXX)
+chmod 755 "$base"
+ws=be$$
+flags=(--workspace-root "$base/workspaces" --shared-dir "$base/shared")
+cleanup() {
+	docker rm -f "gws-$ws" >/dev/null 2>&1 || true
+	rm -rf "$base"
+}
+trap cleanup EXIT
+docker workspace ensure "${flags[@]}" "$ws" >/dev/null
+
+now() { date +%s%N; }
+declare -a t_docker t_plugin t_standalone
+# One of each first, not counted: caches warm.
+docker exec "gws-$ws" true
+docker workspace exec "${flags[@]}" "$ws" true
+for _ in $(seq 1 "$N"); do
+	t0=$(now)
+	docker exec "gws-$ws" true
+	t1=$(now)
+	docker workspace exec "${flags[@]}" "$ws" true
+	t2=$(now)
+	"$PLUGIN" exec "${flags[@]}" "$ws" true
+	t3=$(now)
+	t_docker+=($(((t1 - t0) / 1000000)))
+	t_plugin+=($(((t2 - t1) / 1000000)))
+	t_standalone+=($(((t3 - t2) / 1000000)))
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+base_ms=$(median "${t_docker[@]}")
+printf '%-12s %8s %8s\n' "" "median" "ratio"
+for name in docker plugin standalone; do
+	eval "m=\$(median \"\${t_$name[@]}\")"
+	printf '%-12s %6sms %8s\n' "$name" "$m" "$(awk -v a="$m" -v b="$base_ms" 'BEGIN {printf "%.2fx", a/b}')"
+done
+echo "($N rounds on $(docker version --format '{{.Server.Version}}'), $(nproc) cores)"
