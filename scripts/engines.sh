@@ -64,7 +64,8 @@ apt_install() {
 }
 
 # Debian 12's engine (20.10), its runc, containerd and tini (docker-init), and
-# static busybox for the test image. The modern engine reuses runc and tini.
+# static busybox for the test image, python3 for the gateway example. The
+# modern engine reuses runc and tini.
 install_base() {
 	local missing=()
 	[ -x /usr/sbin/dockerd ] || [ -x /usr/bin/dockerd ] || missing+=(docker.io)
@@ -72,6 +73,7 @@ install_base() {
 	command -v busybox >/dev/null || [ -x /bin/busybox ] || missing+=(busybox-static)
 	command -v iptables >/dev/null || missing+=(iptables)
 	command -v ip >/dev/null || missing+=(iproute2)
+	command -v python3 >/dev/null || missing+=(python3) # the gateway example's e2e
 	[ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }
 

@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+	"gotest.tools/v3/icmd"
+)
+
+// gatewayDriver drives compose/gateway/workspace_docker.py, the README's
+// Python example, as a gateway would, and prints what it saw as JSON.
+const gatewayDriver = `
+import json, os, sys, tempfile
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from workspace_docker import WorkspaceDockerRunner, WorkspaceDockerError, WorkspaceBadInput
+
+sub, other, root, shared, nowhere = sys.argv[2], sys.argv[3], Path(sys.argv[4]), Path(sys.argv[5]), sys.argv[6]
+r = WorkspaceDockerRunner.from_env()
+out = {}
+out["first"] = r.ensure_workspace_container(workspace_subdir=sub)
+out["again"] = r.ensure_workspace_container(workspace_subdir=sub)
+# The original's signature: <root>/<subdir> and the shared directory.
+out["paths"] = r.ensure_workspace_container(workspace_subdir=other, workspace_host_path=root / other, shared_host_path=shared)
+p = r.exec(sub, ["sh", "-c", "cat; echo $GREETING; pwd; exit 3"], input="from-stdin\n", env={"GREETING": "hi"})
+out["exec"] = [p.returncode, p.stdout]
+p = r.exec(other, ["sh", "-c", "echo made-by-exec > note.txt"])
+out["note"] = (root / other / "note.txt").read_text()
+tmp = Path(tempfile.mkdtemp())
+(tmp / "in.txt").write_text("copied in\n")
+r.copy_in(sub, tmp / "in.txt", "in.txt")
+r.copy_out(sub, "in.txt", tmp / "out.txt")
+out["copy"] = (tmp / "out.txt").read_text()
+info = r.inspect(sub)
+out["inspect"] = [info["Subdir"], info["State"]["Status"], info["Mode"]]
+out["listed"] = sorted(w["Subdir"] for w in r.list() if w["Subdir"] in (sub, other))
+try:
+    r.ensure_workspace_container(workspace_subdir="../escape")
+    out["bad"] = "no error"
+except WorkspaceBadInput as e:
+    out["bad"] = [e.exit_code, str(e)]
+r.stop_workspace_container(sub)
+r.stop_workspace_container("never-made-" + sub)   # logged, as the original
+out["stopped"] = r.inspect(sub)["State"]["Status"]
+os.environ["GATEWAY_WORKSPACE_DOCKER_ENABLED"] = "false"
+out["disabled"] = r.ensure_workspace_container(workspace_subdir=sub)
+del os.environ["GATEWAY_WORKSPACE_DOCKER_ENABLED"]
+try:
+    WorkspaceDockerRunner(context=nowhere).ensure_workspace_container(workspace_subdir=sub)
+    out["unreachable"] = "no error"
+except WorkspaceDockerError as e:
+    out["unreachable"] = [e.exit_code, str(e)]
+r.remove_workspace_container(sub)
+print(json.dumps(out))
+`
+
+// The README's Python example (compose/gateway/workspace_docker.py), run as
+// a gateway runs it: subprocess, --format json, exit codes.
+func TestGatewayPythonExample(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	sub, other := h.subdir("-py"), h.subdir("-paths")
+	root, shared := filepath.Join(t.TempDir(), "gw-root"), filepath.Join(t.TempDir(), "gw-shared")
+	module, err := filepath.Abs("../compose/gateway")
+	assert.NilError(t, err)
+	nowhere := "e2e-nowhere-" + h.id // a context whose engine does not answer
+	h.docker("context", "create", nowhere, "--docker", "host=unix://"+filepath.Join(t.TempDir(), "nothing.sock")).Assert(t, icmd.Success)
+	t.Cleanup(func() { h.docker("context", "rm", "-f", nowhere) })
+	res := icmd.RunCmd(icmd.Command("python3", "-c", gatewayDriver, module, sub, other, root, shared, nowhere),
+		icmd.WithEnv(append(h.env, "DOCKER_CONFIG="+env.configDir, "DOCKER_CONTEXT=modern")...))
+	res.Assert(t, icmd.Success)
+	var out struct {
+		First, Again, Paths string
+		Exec                []any
+		Note, Copy          string
+		Inspect, Listed     []string
+		Bad                 []any
+		Stopped             string
+		Disabled            *string
+		Unreachable         []any
+	}
+	assert.NilError(t, json.Unmarshal([]byte(res.Stdout()), &out), res.Combined())
+	assert.Check(t, len(out.First) == 64, "not a container ID: %q", out.First)
+	assert.Check(t, is.Equal(out.Again, out.First))
+	assert.Check(t, is.Equal(out.Paths, h.inspect("modern", containerName(other)).ID))
+	assert.Check(t, is.DeepEqual(out.Exec, []any{3.0, "from-stdin\nhi\n/home/agent/workspace\n"}))
+	assert.Check(t, is.Equal(out.Note, "made-by-exec\n"))
+	b, err := os.ReadFile(filepath.Join(root, other, "note.txt"))
+	assert.Check(t, err == nil && string(b) == "made-by-exec\n", "not in the given root")
+	_, err = os.Stat(shared)
+	assert.Check(t, err, "the given shared directory was not used")
+	assert.Check(t, is.Equal(out.Copy, "copied in\n"))
+	assert.Check(t, is.DeepEqual(out.Inspect, []string{sub, "running", "bind"}))
+	assert.Check(t, is.DeepEqual(out.Listed, []string{other, sub})) // sorted: -paths, -py
+	if assert.Check(t, is.Len(out.Bad, 2)) {
+		assert.Check(t, is.Equal(out.Bad[0], 125.0))
+		assert.Check(t, is.Contains(out.Bad[1].(string), "invalid workspace"))
+	}
+	assert.Check(t, is.Equal(out.Stopped, "exited"))
+	assert.Check(t, out.Disabled == nil, "disabled, yet %v", out.Disabled)
+	if assert.Check(t, is.Len(out.Unreachable, 2)) {
+		assert.Check(t, is.Equal(out.Unreachable[0], 1.0))
+		assert.Check(t, is.Contains(out.Unreachable[1].(string), `cannot connect to the Docker engine of context "`+nowhere+`"`))
+	}
+	assert.Check(t, !h.exists("modern", containerName(sub)))
+	// The original's warning for a stop that failed, on stderr (logging).
+	assert.Check(t, !strings.Contains(res.Stderr(), "Traceback"), res.Stderr())
+}
