@@ -298,7 +298,7 @@ func TestLocalRacerCannotRedirectOrChown(t *testing.T) {
 		flags := []string{"--workspace-root", filepath.Join(base, "ws3"), "--shared-dir", filepath.Join(open, "shared")}
 		stop := startRacer(t, racer, open, target)
 		sub := h.subdir("")
-		h.ws(ensureArgs(flags, sub)...).Assert(t, icmd.Expected{ExitCode: 1, Err: "who could then move it: parent of the shared directory " + open + " is writable by its group or by others"})
+		h.ws(ensureArgs(flags, sub)...).Assert(t, icmd.Expected{ExitCode: 1, Err: "shared directory " + filepath.Join(open, "shared") + " does not exist, and " + open + " can be written by others, who could make it first or move it"})
 		assert.Check(t, !h.exists("modern", containerName(sub)))
 		_, err := os.Stat(filepath.Join(open, "shared"))
 		assert.Check(t, os.IsNotExist(err), "the shared directory stayed")
@@ -475,4 +475,78 @@ func TestRemoteRootOthersCanChangeIsRefused(t *testing.T) {
 	assert.Check(t, !h.exists("modern", containerName(s)))
 	_, err = os.Lstat(filepath.Join(root, "team-shared"))
 	assert.Check(t, os.IsNotExist(err), "the refused shared directory was made")
+}
+
+// A tenant, root in its container, leaves a setuid-root program in the
+// shared directory: no other local user can run it (the shared directory
+// the tool makes is the container user's, mode 0700).
+func TestSetuidProgramInTheSharedDirectoryIsOutOfReach(t *testing.T) {
+	requireEngine(t, "modern")
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the program is run as another user")
+	}
+	h := newHarness(t)
+	base, err := os.MkdirTemp("", "e2e-suid-")
+	assert.NilError(t, err)
+	t.Cleanup(func() { os.RemoveAll(base) })
+	assert.NilError(t, os.Chmod(base, 0o755)) // any local user may walk here
+	shared := filepath.Join(base, "shared")
+	s := h.subdir("")
+	h.ws("ensure", "--workspace-root", filepath.Join(base, "ws"), "--shared-dir", shared, s).Assert(t, icmd.Success)
+	fi, err := os.Stat(shared)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(fi.Mode().Perm(), os.FileMode(0o700)))
+	h.docker("exec", "-u", "0", containerName(s), "sh", "-c", "cp /bin/busybox /home/agent/shared/sh && chmod 4755 /home/agent/shared/sh").
+		Assert(t, icmd.Success)
+	res := icmd.RunCmd(icmd.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", filepath.Join(shared, "sh"), "id", "-u"))
+	assert.Check(t, res.ExitCode != 0, "another user ran the tenant's setuid program: %s", res.Combined())
+	assert.Check(t, !strings.Contains(res.Stdout(), "0\n"))
+	// doctor warns when it is opened up.
+	assert.NilError(t, os.Chmod(shared, 0o755))
+	h.ws("doctor", "--workspace-root", filepath.Join(base, "ws"), "--shared-dir", shared).
+		Assert(t, icmd.Expected{Out: "shared directory " + shared + " is mode 0755: local users can reach it"})
+}
+
+// A shared directory is never a workspace, nor in one, nor above one, across
+// configurations: every container that shares it would see the workspace.
+func TestSharedDirectoryOfAnotherConfigurationIsNoWorkspace(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	base := t.TempDir()
+	a, b := h.subdir("-a"), h.subdir("-b")
+	// a shares base/grp/<b>: b in a root base/grp would be that directory.
+	h.ws("ensure", "--workspace-root", filepath.Join(base, "rootA"), "--shared-dir", filepath.Join(base, "grp", b), a).Assert(t, icmd.Success)
+	h.ws("ensure", "--workspace-root", filepath.Join(base, "grp"), "--shared-dir", filepath.Join(base, "sharedB"), b).
+		Assert(t, icmd.Expected{ExitCode: 1, Err: `workspace "` + b + `" would be, hold or lie in the shared directory of workspace "` + a + `"`})
+	assert.Check(t, !h.exists("modern", containerName(b)))
+	// And a root inside a shared directory that exists, root's (so that its
+	// owner does not refuse it first): through the remote path too.
+	sh := filepath.Join(base, "shR")
+	assert.NilError(t, os.Mkdir(sh, 0o755))
+	c, d := h.subdir("-c"), h.subdir("-d")
+	h.docker("--context", "tls", "workspace", "ensure", "--workspace-root", filepath.Join(base, "rootC"), "--shared-dir", sh, c).Assert(t, icmd.Success)
+	h.docker("--context", "tls", "workspace", "ensure", "--workspace-root", filepath.Join(sh, "rootD"), "--shared-dir", filepath.Join(base, "sharedD"), d).
+		Assert(t, icmd.Expected{ExitCode: 1, Err: "would be, hold or lie in the shared directory of workspace \"" + c + "\""})
+	assert.Check(t, !h.exists("modern", containerName(d)))
+}
+
+// On an engine's host, a shared directory that another user owns in a
+// directory everyone can write (/tmp) is refused: its owner could swap it
+// for a symlink to a root before a start.
+func TestRemoteSharedDirectoryOthersCanSwapIsRefused(t *testing.T) {
+	requireEngine(t, "tls")
+	h := newHarness(t)
+	base := t.TempDir()
+	sticky := filepath.Join(base, "st")
+	assert.NilError(t, os.Mkdir(sticky, 0o755))
+	assert.NilError(t, os.Chmod(sticky, 0o777|os.ModeSticky))
+	shared := filepath.Join(sticky, "shared")
+	assert.NilError(t, os.Mkdir(shared, 0o755))
+	assert.NilError(t, os.Chown(shared, 1000, 1000))
+	s := h.subdir("")
+	h.docker("--context", "tls", "workspace", "ensure", "--workspace-root", filepath.Join(base, "root"), "--shared-dir", shared, s).
+		Assert(t, icmd.Expected{ExitCode: 1, Err: "shared directory " + shared + " on the engine's host is owned by uid 1000 in " + sticky + ", which others can write"})
+	assert.Check(t, !h.exists("modern", containerName(s)))
+	_, err := os.Lstat(filepath.Join(base, "root"))
+	assert.Check(t, os.IsNotExist(err), "the root was made although the shared directory was refused")
 }

@@ -30,7 +30,9 @@ func newCopyCommand(dockerCLI command.Cli) *cobra.Command {
 		Long: "Copy files/folders between the sandbox container of a workspace and the local filesystem,\n" +
 			"as docker cp does (\"-\" for a tar stream). WORKSPACE is a subdir, a container name or ID;\n" +
 			"a relative container path is relative to " + sandbox.WorkspaceTarget + ". Paths in the\n" +
-			"container are resolved in the container: a symlink there never leads to the host.",
+			"container are resolved in the container: a symlink there leads to the container's own files,\n" +
+			"never to this machine's. A symlink copied out stays a symlink, whose target here names a path\n" +
+			"of this machine: with -L the file it points to in the container is copied instead.",
 		Args: cli.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.source, opts.destination, opts.flags = args[0], args[1], cmd.Flags()

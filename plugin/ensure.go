@@ -143,9 +143,18 @@ func (f *failures) err() error {
 		if len(quoted) > 1 {
 			what = "workspaces"
 		}
+		if len(quoted) == 1 && namesWorkspace(err, f.subdirs[i][0]) {
+			out = append(out, err)
+			continue
+		}
 		out = append(out, fmt.Errorf("%s %s: %w", what, strings.Join(quoted, ", "), err))
 	}
 	return errors.Join(out...)
+}
+
+// namesWorkspace says whether an error begins by naming the workspace.
+func namesWorkspace(err error, subdir string) bool {
+	return strings.HasPrefix(err.Error(), fmt.Sprintf("workspace %q", subdir))
 }
 
 // validateSubdirs refuses, as a usage error, the first invalid subdir.

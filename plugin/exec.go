@@ -125,7 +125,10 @@ func workspaceContainer(ctx context.Context, dockerCLI command.Cli, flags *pflag
 		if on {
 			res, err := m.Ensure(ctx, ref, cfg)
 			if err != nil {
-				return "", fmt.Errorf("workspace %q: %w", ref, withHints(err, ref))
+				if err = withHints(err, ref); namesWorkspace(err, ref) {
+					return "", err
+				}
+				return "", fmt.Errorf("workspace %q: %w", ref, err)
 			}
 			return res.ID, nil
 		}

@@ -451,7 +451,8 @@ func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config, o
 		}
 	}
 	if err := p.reserve(ctx, func(records []claim) error {
-		return m.checkNewOverlap(ctx, p.claim(), id, ctrs, records)
+		shared, _ := sharedClaim(p.mounts())
+		return m.checkNewOverlap(ctx, p.claim(), shared, id, ctrs, records)
 	}); err != nil {
 		return fail(err)
 	}
@@ -478,7 +479,15 @@ func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config, o
 			_ = m.cleanup(ctx, restore)
 		}
 		if cerrdefs.IsConflict(err) || cerrdefs.IsNotFound(err) {
-			return fail(errRace) // another caller's container took the name first
+			// Another caller's container took the name first. When it is
+			// another workspace's (two subdirs, one name), this one gives
+			// up and takes back what it made; else Ensure looks again.
+			if holder, ierr := m.client.ContainerInspect(ctx, name); ierr == nil && holder.Config != nil {
+				if err := checkOwner(subdir, holder); err != nil {
+					return fail(err)
+				}
+			}
+			return fail(errRace)
 		}
 		return fail(fmt.Errorf("rename container %s to %s: %w", short(id), name, err))
 	}

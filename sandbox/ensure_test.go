@@ -222,8 +222,11 @@ func TestEnsureCreatesBind(t *testing.T) {
 		assert.NilError(t, err)
 		assert.Check(t, is.Equal(int(fi.Sys().(*syscall.Stat_t).Uid), want), dir)
 		perm := os.FileMode(0o755)
-		if dir == cfg.WorkspaceRoot {
-			perm = 0o700 // no local user reaches a workspace through the root
+		if dir == cfg.WorkspaceRoot || dir == cfg.SharedDir {
+			// No local user reaches a workspace through the root, nor the
+			// shared directory (a tenant could leave a setuid program in
+			// either).
+			perm = 0o700
 		}
 		assert.Check(t, is.Equal(fi.Mode().Perm(), perm), dir)
 	}
@@ -1127,11 +1130,14 @@ func TestEnsureRefusesNestedRoots(t *testing.T) {
 
 	// A shared directory in a root (or that is one) would be seen by every
 	// workspace of that root; it is refused before it is made.
-	for _, shared := range []string{filepath.Join(base, "r"), filepath.Join(base, "r", "p", "q", "shared")} {
+	for shared, want := range map[string]string{
+		filepath.Join(base, "r"):                     "the shared directory " + cfg.WorkspaceRoot + " holds .docker-workspace: it is the root of workspaces",
+		filepath.Join(base, "r", "p", "q", "shared"): "is in " + cfg.WorkspaceRoot + ", the root of other workspaces",
+	} {
 		other := bindConfig(t)
 		other.SharedDir = shared
 		_, err = NewManager(f).Ensure(context.Background(), "z", other)
-		assert.Check(t, is.ErrorContains(err, "is in "+cfg.WorkspaceRoot+", the root of other workspaces"))
+		assert.Check(t, is.ErrorContains(err, want))
 	}
 	_, err = os.Lstat(filepath.Join(base, "r", "p", "q", "shared"))
 	assert.Check(t, os.IsNotExist(err), "the refused shared directory was made")
@@ -1172,7 +1178,7 @@ func TestEnsureOverlapAcrossEngines(t *testing.T) {
 func TestEnsureRemoteBindRefusesWhatOthersCanChange(t *testing.T) {
 	cfg := bindConfig(t)
 	cfg.CreateHostDirs = false
-	cfg.WorkspaceRoot, cfg.SharedDir = "/srv/gws/ws", "/srv/gws/shared"
+	cfg.WorkspaceRoot, cfg.SharedDir = "/srv/gws/ws", "/var/gwsh/shared"
 	dir := func(uid, mode int) *memEntry { return &memEntry{dir: true, uid: uid, mode: mode} }
 	for _, tc := range []struct {
 		name  string
@@ -1199,10 +1205,18 @@ func TestEnsureRemoteBindRefusesWhatOthersCanChange(t *testing.T) {
 			err: "workspace root /srv/gws/ws is in /srv/gws on the engine's host, the root of other workspaces"},
 		{name: "a root below the root", setup: func(f *fakeEngine, _ *Config) { f.setHost("/srv/gws/ws/team/"+RegistryDir, dir(0, 0o700)) },
 			err: "workspace \"team/a\": team in /srv/gws/ws on the engine's host is the root of other workspaces"},
-		{name: "shared directory a symlink", setup: func(f *fakeEngine, _ *Config) { f.setHost("/srv/gws/shared", &memEntry{link: "/srv/gws/ws"}) },
-			err: "shared directory /srv/gws/shared: /srv/gws/shared on the engine's host is a symlink"},
-		{name: "shared directory a root", setup: func(f *fakeEngine, _ *Config) { f.setHost("/srv/gws/shared/"+RegistryDir, dir(0, 0o700)) },
-			err: "shared directory /srv/gws/shared is in /srv/gws/shared on the engine's host, the root of other workspaces"},
+		{name: "shared directory a symlink", setup: func(f *fakeEngine, _ *Config) { f.setHost("/var/gwsh/shared", &memEntry{link: "/srv/gws/ws"}) },
+			err: "shared directory /var/gwsh/shared: /var/gwsh/shared on the engine's host is a symlink"},
+		{name: "shared directory a root", setup: func(f *fakeEngine, _ *Config) { f.setHost("/var/gwsh/shared/"+RegistryDir, dir(0, 0o700)) },
+			err: "the shared directory /var/gwsh/shared on the engine's host holds .docker-workspace: it is the root of workspaces"},
+		{name: "shared directory another user owns in a sticky directory", setup: func(f *fakeEngine, _ *Config) {
+			f.setHost("/var/gwsh", dir(0, 0o1777))
+			f.setHost("/var/gwsh/shared", dir(1000, 0o755))
+		}, err: "shared directory /var/gwsh/shared on the engine's host is owned by uid 1000 in /var/gwsh, which others can write"},
+		{name: "shared directory with the root beside it: the root is not made", setup: func(f *fakeEngine, cfg *Config) {
+			cfg.SharedDir = "/srv/gws/shared"
+			f.setHost("/srv/gws/shared", &memEntry{link: "/etc"})
+		}, err: "is a symlink"},
 		{name: "shared directory in another root", setup: func(f *fakeEngine, cfg *Config) {
 			f.setHost("/srv/other/"+RegistryDir, dir(0, 0o700))
 			cfg.SharedDir = "/srv/other/shared"
@@ -1221,18 +1235,19 @@ func TestEnsureRemoteBindRefusesWhatOthersCanChange(t *testing.T) {
 			assert.Check(t, is.Len(f.names(), 0), "left: %v", f.names())
 			assert.Check(t, f.hostEntry("/srv/gws/ws/team/a") == nil, "the workspace's directory was made")
 			assert.Check(t, f.hostEntry("/srv/gws/ws/"+RegistryDir+"/workspaces") == nil, "a record was made")
-			if strings.HasPrefix(tc.err, "workspace root") {
+			if strings.HasPrefix(tc.err, "workspace root") || strings.Contains(tc.name, "shared") {
 				assert.Check(t, f.hostEntry("/srv/gws/ws/"+RegistryDir) == nil, "a refused root was marked as one")
 			}
 		})
 	}
 
 	// Above the root, a sticky directory (/tmp) will do when what is in it
-	// is root's (the shared directory the container user's).
+	// is root's.
 	f := newFakeEngine()
 	f.setHost("/srv/gws", dir(0, 0o1777))
 	f.setHost("/srv/gws/ws", dir(0, 0o700))
-	f.setHost("/srv/gws/shared", dir(1000, 0o755))
+	f.setHost("/var/gwsh", dir(0, 0o1777))
+	f.setHost("/var/gwsh/shared", dir(0, 0o755))
 	_, err := NewManager(f).Ensure(context.Background(), "team/a", cfg)
 	assert.NilError(t, err)
 }
@@ -1367,4 +1382,66 @@ func TestNamedUserAfterALongPasswdLine(t *testing.T) {
 	f.passwd = "junk:x:1:1:" + strings.Repeat("g", 100<<10) + ":/:/bin/sh\n" + f.passwd
 	_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
 	assert.NilError(t, err)
+}
+
+// A workspace never is, holds or lies in a shared directory of another
+// configuration, nor a shared directory in a workspace: every container
+// that shares the directory would see the workspace.
+func TestEnsureRefusesAWorkspaceThatMeetsASharedDirectory(t *testing.T) {
+	cfg := bindConfig(t)
+	f := newFakeEngine()
+	// x shares a directory that is where workspace "a" of cfg would be.
+	other := bindConfig(t)
+	other.SharedDir = filepath.Join(cfg.WorkspaceRoot, "a")
+	placed(t, f, "x", other, container.StateRunning)
+	_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
+	assert.Check(t, is.ErrorIs(err, ErrOverlap))
+	assert.Check(t, is.ErrorContains(err, `workspace "a" would be, hold or lie in the shared directory of workspace "x" (container gws-x)`))
+	_, err = NewManager(f).Ensure(context.Background(), "b", cfg) // beside it: fine
+	assert.NilError(t, err)
+
+	// Here a shared directory in a root is refused as such; on a remote
+	// engine's host, in the directory of a container that no root holds:
+	inside := bindConfig(t)
+	inside.SharedDir = filepath.Join(cfg.WorkspaceRoot, "b", "shared")
+	_, err = NewManager(f).Ensure(context.Background(), "y", inside)
+	assert.Check(t, is.ErrorContains(err, "is in "+cfg.WorkspaceRoot+", the root of other workspaces"))
+	f = newFakeEngine()
+	f.add("gws-b", container.StateRunning, container.Config{Labels: map[string]string{LabelSubdir: "b"}},
+		container.HostConfig{Mounts: bindMounts("/srv/r1/b", "/srv/s", false)})
+	remote := Config{Image: DefaultImage, Mode: ModeBind, Pull: PullMissing, WorkspaceRoot: "/srv/r2", SharedDir: "/srv/r1/b/shared"}
+	_, err = NewManager(f).Ensure(context.Background(), "y", remote)
+	assert.Check(t, is.ErrorContains(err, `the shared directory of workspace "y" would be, hold or lie in the directory of workspace "b" (container gws-b)`))
+	assert.Check(t, f.byName("gws-y") == nil)
+
+	// Volumes: a workspace volume that is another's shared volume.
+	f = newFakeEngine()
+	vcfg := volumeConfig()
+	vother := volumeConfig()
+	vother.WorkspaceVolume, vother.SharedVolume = "ws2", "ws"
+	placed(t, f, "x", vother, container.StateRunning)
+	_, err = NewManager(f).Ensure(context.Background(), "a", vcfg)
+	assert.Check(t, is.ErrorContains(err, `would be, hold or lie in the shared directory of workspace "x"`))
+}
+
+// Two subdirs of one name made at once: the one that loses the name to the
+// other's container gives up, and takes back its directory and its record
+// (else they would hold the place for ever).
+func TestEnsureLosingANameToAnotherWorkspaceUndoes(t *testing.T) {
+	cfg := bindConfig(t)
+	f := newFakeEngine()
+	f.onRename = func(c *fakeCtr, newName string) error {
+		if newName == "gws-a-b" && f.find("gws-a-b") == nil {
+			f.addLocked("gws-a-b", container.StateRunning, container.Config{Labels: map[string]string{LabelSubdir: "a-b"}}, container.HostConfig{})
+		}
+		return nil
+	}
+	_, err := NewManager(f).Ensure(context.Background(), "a b", cfg)
+	assert.Check(t, is.ErrorIs(err, ErrNotThisWorkspace))
+	assert.Check(t, is.ErrorContains(err, `container gws-a-b belongs to workspace "a-b", not "a b"`))
+	_, err = os.Lstat(filepath.Join(cfg.WorkspaceRoot, "a b"))
+	assert.Check(t, os.IsNotExist(err), "the loser's directory stays")
+	_, err = os.Lstat(filepath.Join(cfg.WorkspaceRoot, RegistryDir, registryWorkspaces, recordName("a b")))
+	assert.Check(t, os.IsNotExist(err), "the loser's record stays")
+	assert.Check(t, is.DeepEqual(f.names(), []string{"gws-a-b:running"}))
 }

@@ -138,6 +138,10 @@ func (p *helperPreparer) records(ctx context.Context) ([]claim, error) {
 // looked at first (and made, saying it is one, when missing).
 func (p *helperPreparer) reserve(ctx context.Context, check func([]claim) error) error {
 	if p.cfg.Mode == ModeBind {
+		// The shared directory first: a refused one leaves no root made.
+		if _, err := p.checkShared(ctx); err != nil {
+			return err
+		}
 		if err := p.checkRoot(ctx); err != nil {
 			return err
 		}
@@ -164,7 +168,7 @@ func (p *helperPreparer) finish(ctx context.Context, own owner) error {
 func (p *helperPreparer) prepare(ctx context.Context, own owner) error {
 	var shared *hostPathCheck
 	if p.cfg.Mode == ModeBind {
-		// The shared directory is looked at before anything is made.
+		// Looked at again: making the root may have made its parents.
 		var err error
 		if shared, err = p.checkShared(ctx); err != nil {
 			return err

@@ -184,11 +184,64 @@ func overlappingPairs(ctrs []container.Summary, records []claim) []string {
 	return out
 }
 
+// sharedClaim is the hold of a container on its shared directory or
+// volume (given its mounts, or a container's).
+func sharedClaim(mounts []mount.Mount) (claim, bool) {
+	for _, m := range mounts {
+		switch {
+		case m.Target != SharedTarget:
+		case m.Type == mount.TypeBind:
+			return claim{bind: filepath.Clean(m.Source)}, true
+		case m.Type == mount.TypeVolume:
+			return claim{volume: m.Source}, true
+		}
+	}
+	return claim{}, false
+}
+
+func containerSharedClaim(c *container.Summary) (claim, bool) {
+	if _, helper := c.Labels[LabelHelper]; helper {
+		return claim{}, false
+	}
+	for _, mp := range c.Mounts {
+		if mp.Destination != SharedTarget {
+			continue
+		}
+		switch mp.Type {
+		case mount.TypeBind:
+			return claim{subdir: c.Labels[LabelSubdir], bind: filepath.Clean(mp.Source), ctr: c}, true
+		case mount.TypeVolume:
+			return claim{subdir: c.Labels[LabelSubdir], volume: mp.Name, ctr: c}, true
+		}
+	}
+	return claim{}, false
+}
+
+// meets says whether a workspace's directory and a shared directory (of
+// any configuration) meet: one is, holds or lies in the other. Every
+// container that mounts the shared directory would see the workspace, or
+// the workspace's tenant the shared directory of others.
+func meets(ws, shared claim) bool {
+	return below(ws, shared) || below(shared, ws) || samePlace(ws, shared) ||
+		ws.volume != "" && ws.volume == shared.volume
+}
+
+func sharedMeetError(self claim, selfShared bool, other claim) error {
+	if selfShared {
+		return fmt.Errorf("%w: the shared directory of workspace %q would be, hold or lie in the directory of %s: that workspace's tenant would see the shared data of others, and they its data; nothing was changed",
+			ErrOverlap, self.subdir, other)
+	}
+	return fmt.Errorf("%w: workspace %q would be, hold or lie in the shared directory of %s: every container that shares it would see the workspace; nothing was changed",
+		ErrOverlap, self.subdir, other)
+}
+
 // checkNewOverlap decides whether the new workspace self, whose container
-// (under its temporary name) is selfID, may go on: not when a record
-// overlaps it, nor a container that overlaps it and that the engine created
-// before selfID. Later ones are not its concern: they will see selfID.
-func (m *Manager) checkNewOverlap(ctx context.Context, self claim, selfID string, ctrs []container.Summary, records []claim) error {
+// (under its temporary name) is selfID and whose shared directory is
+// shared, may go on: not when a record overlaps it, nor a container that
+// overlaps it (or whose shared directory meets it, or whose workspace meets
+// its shared directory) and that the engine created before selfID. Later
+// ones are not its concern: they will see selfID.
+func (m *Manager) checkNewOverlap(ctx context.Context, self claim, shared claim, selfID string, ctrs []container.Summary, records []claim) error {
 	var mine *container.Summary
 	for i := range ctrs {
 		if ctrs[i].ID == selfID {
@@ -208,8 +261,15 @@ func (m *Manager) checkNewOverlap(ctx context.Context, self claim, selfID string
 		if c.ID == selfID || strings.HasPrefix(trimSlash(firstName(c)), oldPrefix) {
 			continue
 		}
-		other, ok := containerClaim(c)
-		if !ok || !overlaps(self, other) {
+		var conflict error
+		if other, ok := containerClaim(c); ok && overlaps(self, other) {
+			conflict = overlapError(self, other)
+		} else if ok && shared.bind+shared.volume != "" && meets(other, shared) {
+			conflict = sharedMeetError(self, true, other)
+		} else if theirs, ok := containerSharedClaim(c); ok && meets(self, theirs) {
+			conflict = sharedMeetError(self, false, theirs)
+		}
+		if conflict == nil {
 			continue
 		}
 		earlier, err := m.createdBefore(ctx, c, mine)
@@ -217,7 +277,7 @@ func (m *Manager) checkNewOverlap(ctx context.Context, self claim, selfID string
 			return err
 		}
 		if earlier {
-			return overlapError(self, other)
+			return conflict
 		}
 	}
 	return nil

@@ -2,7 +2,9 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -108,16 +110,30 @@ func newLocalPreparer(subdir string, cfg Config, lockLimit time.Duration) (_ *lo
 			return nil, sharedOverlapError(cfg.SharedDir, real.path, p.root.path)
 		}
 	}
-	if dir := rootHolding(filepath.Clean(cfg.SharedDir)); dir != "" {
+	if dir := rootHolding(filepath.Clean(cfg.SharedDir)); dir == filepath.Clean(cfg.SharedDir) {
+		return nil, sharedIsRootError(dir)
+	} else if dir != "" {
 		return nil, sharedInRootError(cfg.SharedDir, dir)
 	}
-	if p.shared, p.sharedCreated, err = mkdirAllSafe(cfg.SharedDir, "shared directory", 0o755); err != nil {
+	// A missing shared directory is made only where nobody else can write
+	// (as on an engine's host): in /tmp another user could make it first,
+	// or move it once it is the container user's. Looked at again, through
+	// descriptors, when it is given away (finish).
+	if _, err := os.Lstat(cfg.SharedDir); errors.Is(err, os.ErrNotExist) {
+		parent := filepath.Dir(filepath.Clean(cfg.SharedDir))
+		if fi, err := os.Stat(parent); err == nil && fi.Mode().Perm()&0o022 != 0 {
+			return nil, fmt.Errorf("shared directory %s does not exist, and %s can be written by others, who could make it first or move it: make it there yourself, or put it elsewhere: refused", cfg.SharedDir, parent)
+		}
+	}
+	if p.shared, p.sharedCreated, err = mkdirAllSafe(cfg.SharedDir, "shared directory", 0o700); err != nil {
 		return nil, err
 	}
 	if overlapPaths(p.shared.path, p.root.path) {
 		return nil, sharedOverlapError(cfg.SharedDir, p.shared.path, p.root.path)
 	}
-	if dir := rootHolding(p.shared.path); dir != "" {
+	if dir := rootHolding(p.shared.path); dir == p.shared.path {
+		return nil, sharedIsRootError(dir)
+	} else if dir != "" {
 		return nil, sharedInRootError(p.shared.path, dir)
 	}
 	if p.ws, p.wsCreated, err = p.root.workspaceDir(subdir, true); err != nil {
@@ -137,6 +153,12 @@ func sharedOverlapError(given, real, root string) error {
 		given += " (" + real + ")"
 	}
 	return fmt.Errorf("the shared directory %s overlaps the workspace root %s: every workspace container would see the shared directory, so the shared directory must be neither the root, nor in it, nor above it (nothing was changed)", given, root)
+}
+
+// sharedIsRootError: every workspace container can write the shared
+// directory, so the marker may be a tenant's doing.
+func sharedIsRootError(shared string) error {
+	return fmt.Errorf("the shared directory %s holds %s: it is the root of workspaces, which every workspace container would see; refused (every workspace container can write the shared directory: if a tenant made %s there, remove it)", shared, RegistryDir, RegistryDir)
 }
 
 func sharedInRootError(shared, root string) error {

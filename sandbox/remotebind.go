@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -35,6 +36,10 @@ import (
 // symlink in / is root's doing) and made, if missing, in /, which only root
 // can write.
 const helperHostPoint = "/host"
+
+// errSymlinkOnPath: a symlink on the path to a root or a shared directory
+// of an engine's host (whose owner cannot be told apart from root's there).
+var errSymlinkOnPath = errors.New("no symlink is followed on the way to a workspace root or a shared directory of an engine's host")
 
 // inHelper is where the helper sees a path of the engine's host.
 func inHelper(hostPath string) string { return path.Join(helperHostPoint, hostPath) }
@@ -119,14 +124,14 @@ func (p *helperPreparer) checkHostPath(ctx context.Context, hostPath, what strin
 			if i > 0 {
 				parent := p.seen["/"+strings.Join(c.elems[:i], "/")]
 				if parent.Mode&0o022 != 0 {
-					return nil, fmt.Errorf("%s %s does not exist on the engine's host, and %s can be written by others, who could make it first: make it there yourself, root's, mode 0755", what, c.path, path.Dir(cur))
+					return nil, fmt.Errorf("%s %s does not exist on the engine's host, and %s can be written by others, who could make it first: make %s there yourself, root's, mode 0700", what, c.path, path.Dir(cur), cur)
 				}
 			}
 			return c, nil
 		}
 		switch {
 		case hdr.Typeflag == tar.TypeSymlink:
-			return nil, fmt.Errorf("%s %s: %s on the engine's host is a symlink: %w", what, c.path, cur, errSymlink)
+			return nil, fmt.Errorf("%s %s: %s on the engine's host is a symlink: %w", what, c.path, cur, errSymlinkOnPath)
 		case hdr.Typeflag != tar.TypeDir:
 			return nil, fmt.Errorf("%s %s: %s on the engine's host is not a directory", what, c.path, cur)
 		case i == len(c.elems)-1:
@@ -270,17 +275,37 @@ func (p *helperPreparer) lookAtHostElem(ctx context.Context, where string, paren
 // is the root of workspaces or inside one.
 func (p *helperPreparer) checkShared(ctx context.Context) (*hostPathCheck, error) {
 	const what = "shared directory"
-	c, err := p.checkHostPath(ctx, p.cfg.SharedDir, what, func(*tar.Header) error { return nil })
+	shared := path.Clean(p.cfg.SharedDir)
+	c, err := p.checkHostPath(ctx, shared, what, func(hdr *tar.Header) error {
+		// In a directory others can write (sticky: /tmp), only its owner
+		// can rename it: it must be root's.
+		if parent := p.seen[path.Dir(shared)]; parent != nil && parent.Mode&0o022 != 0 && hdr.Uid != 0 {
+			return fmt.Errorf("%s %s on the engine's host is owned by uid %d in %s, which others can write: its owner could swap it for a symlink; make it root's, or put it elsewhere: refused", what, shared, hdr.Uid, path.Dir(shared))
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	return c, p.checkNoRootAbove(ctx, c, what, true)
+	if err := p.checkNoRootAbove(ctx, c, what, false); err != nil {
+		return nil, err
+	}
+	if c.existing == len(c.elems) {
+		if found, err := p.hasMarker(ctx, shared); err != nil {
+			return nil, err
+		} else if found {
+			return nil, sharedIsRootError(shared + " on the engine's host")
+		}
+	}
+	return c, nil
 }
 
-// makeShared makes a missing shared directory, the container user's.
+// makeShared makes a missing shared directory, the container user's, mode
+// 0700 (a tenant, root in its container, could leave a setuid program in
+// it: nobody else on the host may reach it).
 func (p *helperPreparer) makeShared(ctx context.Context, c *hostPathCheck, own owner) error {
 	if c.existing == len(c.elems) {
 		return nil
 	}
-	return p.makeHostDirs(ctx, c, own, 0o755, nil)
+	return p.makeHostDirs(ctx, c, own, 0o700, nil)
 }
