@@ -278,3 +278,107 @@ func TestComposeReaperService(t *testing.T) {
 	h.compose(project, "-f", file, "stop", "-t", "30", "reaper").Assert(t, icmd.Success)
 	h.docker("inspect", "--format", "{{.State.ExitCode}}", reaper).Assert(t, icmd.Expected{Out: "0"})
 }
+
+// Workspaces are services of their project as Compose sees them: ps, exec,
+// logs, top, stop, start, restart, kill, and down with or without the file;
+// they join the project's network under the service's name.
+func TestComposeLifecycle(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	alice, bob := h.subdir("-alice"), h.subdir("-bob")+"/src"
+	h = h.withEnv("ALICE_SUBDIR="+alice, "BOB_SUBDIR="+bob)
+	project := h.composeProject("modern", exampleCompose)
+	h.compose(project, "-f", exampleCompose, "up", "-d").Assert(t, icmd.Success)
+	// Without the file, as many scripts do: Compose finds the project by
+	// its containers' labels.
+	p := func(args ...string) *icmd.Result { t.Helper(); return h.compose(project, args...) }
+	state := func(s string) string { return h.inspect("modern", containerName(s)).State.Status }
+
+	ps := p("ps", "--format", "{{.Service}} {{.Name}} {{.State}}").Assert(t, icmd.Success).Stdout()
+	assert.Check(t, is.Contains(ps, "alice "+containerName(alice)+" running\n"))
+	assert.Check(t, is.Contains(ps, "bob "+containerName(bob)+" running\n"))
+	assert.Check(t, is.Contains(ps, "gateway "))
+	p("exec", "-T", "alice", "sh", "-c", "pwd; echo from-compose-exec > note").Assert(t, icmd.Expected{Out: "/home/agent/workspace"})
+	h.docker("exec", containerName(alice), "cat", "/home/agent/workspace/note").Assert(t, icmd.Expected{Out: "from-compose-exec"})
+	p("logs", "alice").Assert(t, icmd.Success)
+	p("top", "alice").Assert(t, icmd.Expected{Out: "sleep infinity"})
+	// The project's other services reach a workspace by its service name.
+	p("exec", "-T", "gateway", "nslookup", "alice").Assert(t, icmd.Success)
+	ws := h.inspect("modern", containerName(alice))
+	ep := ws.NetworkSettings.Networks[project+"_default"]
+	if assert.Check(t, ep != nil, "not on the project's network: %v", ws.NetworkSettings.Networks) {
+		assert.Check(t, is.Contains(ep.Aliases, "alice"))
+	}
+
+	p("stop", "alice").Assert(t, icmd.Success)
+	assert.Check(t, is.Equal(state(alice), "exited"))
+	assert.Check(t, !strings.Contains(p("ps", "--format", "{{.Service}}").Stdout(), "alice\n"), "a stopped workspace in ps")
+	assert.Check(t, is.Contains(p("ps", "-a", "--format", "{{.Service}} {{.State}}").Stdout(), "alice exited\n"))
+	p("start", "alice").Assert(t, icmd.Success)
+	assert.Check(t, is.Equal(state(alice), "running"))
+	before := h.inspect("modern", containerName(alice)).State.StartedAt
+	p("restart", "alice").Assert(t, icmd.Success)
+	after := h.inspect("modern", containerName(alice))
+	assert.Check(t, after.State.StartedAt != before, "not restarted")
+	assert.Check(t, is.Equal(after.ID, ws.ID))
+	p("kill", "alice").Assert(t, icmd.Success)
+	assert.Check(t, is.Equal(state(alice), "exited"))
+	// up starts it again: the same container.
+	h.compose(project, "-f", exampleCompose, "up", "-d").Assert(t, icmd.Success)
+	assert.Check(t, is.Equal(h.inspect("modern", containerName(alice)).ID, ws.ID))
+	assert.Check(t, is.Equal(state(alice), "running"))
+
+	// down without the file removes the workspace containers, never the
+	// data or the volumes.
+	p("down").Assert(t, icmd.Success)
+	assert.Check(t, !h.exists("modern", containerName(alice)))
+	assert.Check(t, !h.exists("modern", containerName(bob)))
+	h.docker("run", "--rm", "-v", project+"_workspaces:/v", image, "cat", "/v/"+alice+"/note").Assert(t, icmd.Expected{Out: "from-compose-exec"})
+}
+
+// A workspace service removed from the Compose file is an orphan: `down
+// --remove-orphans` removes its container (not its data).
+func TestComposeRemoveOrphans(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	a, b := h.subdir("-a"), h.subdir("-b")
+	root := fs.NewDir(t, "root")
+	assert.NilError(t, os.Chmod(root.Path(), 0o755))
+	svc := func(name, subdir string) string {
+		return "  " + name + ":\n    provider:\n      type: workspace\n      options:\n        subdir: " + subdir + "\n        workspace-root: " + root.Path() + "\n"
+	}
+	both := fs.NewFile(t, "compose", fs.WithContent("services:\n"+svc("a", a)+svc("b", b))).Path()
+	onlyA := fs.NewFile(t, "compose", fs.WithContent("services:\n"+svc("a", a))).Path()
+	project := h.composeProject("modern", both)
+	// A project of workspace services only: up succeeds.
+	h.compose(project, "-f", both, "up", "-d").Assert(t, icmd.Success)
+	h.docker("exec", containerName(b), "touch", "/home/agent/workspace/kept").Assert(t, icmd.Success)
+	h.compose(project, "-f", onlyA, "down", "--remove-orphans").Assert(t, icmd.Success)
+	assert.Check(t, !h.exists("modern", containerName(b)))
+	assert.Check(t, !h.exists("modern", containerName(a)))
+	_, err := os.Stat(filepath.Join(root.Path(), b, "kept"))
+	assert.Check(t, err, "the orphan's data went with it")
+}
+
+// What Compose 2.40 does not tell a provider: --dry-run (the provider runs
+// for real) and --force-recreate (the workspace is ensured, not replaced).
+// The help says so; the behaviour is as it says.
+func TestComposeWhatProvidersAreNotTold(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	help := icmd.RunCmd(icmd.Command(filepath.Join(env.configDir, "plugins", "docker-workspace"), "compose", "--help"), icmd.WithEnv(h.env...)).
+		Assert(t, icmd.Success).Stdout()
+	assert.Check(t, is.Contains(help, "--dry-run"))
+	assert.Check(t, is.Contains(help, "--force-recreate"))
+	s := h.subdir("")
+	file := providerFile(t, []string{"subdir: " + s}, "")
+	project := h.composeProject("modern", file)
+	h.compose(project, "-f", file, "up", "-d").Assert(t, icmd.Success)
+	id := h.inspect("modern", containerName(s)).ID
+	h.compose(project, "-f", file, "up", "-d", "--force-recreate").Assert(t, icmd.Success)
+	assert.Check(t, is.Equal(h.inspect("modern", containerName(s)).ID, id), "as documented: kept")
+	// recreate: always is the way to replace it.
+	recreate := providerFile(t, []string{"subdir: " + s, "recreate: always"}, "")
+	h.compose(project, "-f", recreate, "up", "-d").Assert(t, icmd.Success)
+	assert.Check(t, h.inspect("modern", containerName(s)).ID != id, "recreate: always did not replace it")
+}

@@ -161,6 +161,9 @@ type containerJSON struct {
 		Destination string
 		RW          bool
 	}
+	NetworkSettings struct {
+		Networks map[string]*struct{ Aliases []string }
+	}
 }
 
 // mountAt returns the mount of a container at a target.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -164,8 +165,11 @@ func runRacer(dir, target string) int {
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM)
 	swapped, refused := 0, 0
+	giveUp := time.After(5 * time.Minute) // never outlive a test run
 	for {
 		select {
+		case <-giveUp:
+			return 1
 		case <-stop:
 			fmt.Printf("swapped %d refused %d\n", swapped, refused)
 			return 0
@@ -204,12 +208,17 @@ func startRacer(t *testing.T, uid int, dir, target string) (stop func() string) 
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	assert.NilError(t, cmd.Start())
-	time.Sleep(100 * time.Millisecond) // let it run
-	return func() string {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
+	var once sync.Once
+	stop = func() string {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_ = cmd.Wait()
+		})
 		return out.String()
 	}
+	t.Cleanup(func() { stop() })       // also when the test fails before it stops it
+	time.Sleep(100 * time.Millisecond) // let it run
+	return stop
 }
 
 func copyFile(t *testing.T, from, to string, mode os.FileMode) {

@@ -45,6 +45,8 @@ type fakeAPI struct {
 	calls         []string
 	made          []*madeContainer // by creatingAPI: what ContainerList lists, when listFn is nil
 	missing       map[string]bool  // images the engine lacks
+	networks      []network.Summary
+	onCreateNet   func(*network.NetworkingConfig)
 	volumeListErr error
 }
 
@@ -115,8 +117,11 @@ func (f *fakeAPI) ContainerInspect(_ context.Context, name string) (container.In
 	return f.inspectFn(name)
 }
 
-func (f *fakeAPI) ContainerCreate(_ context.Context, cfg *container.Config, hc *container.HostConfig, _ *network.NetworkingConfig, _ *ocispec.Platform, name string) (container.CreateResponse, error) {
+func (f *fakeAPI) ContainerCreate(_ context.Context, cfg *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig, _ *ocispec.Platform, name string) (container.CreateResponse, error) {
 	f.record("create:" + name)
+	if f.onCreateNet != nil {
+		f.onCreateNet(nc)
+	}
 	return f.createFn(cfg, hc, name)
 }
 
@@ -140,6 +145,23 @@ func (f *fakeAPI) ContainerList(_ context.Context, opts container.ListOptions) (
 	var out []container.Summary
 	for _, c := range f.made {
 		out = append(out, container.Summary{ID: c.id, Names: []string{"/" + c.name}, Labels: c.labels, State: container.StateCreated})
+	}
+	return out, nil
+}
+
+// NetworkList: the networks of the fake, those whose labels match.
+func (f *fakeAPI) NetworkList(_ context.Context, opts network.ListOptions) ([]network.Summary, error) {
+	f.record("networks")
+	var out []network.Summary
+	for _, n := range f.networks {
+		ok := true
+		for _, l := range opts.Filters.Get("label") {
+			k, v, _ := strings.Cut(l, "=")
+			ok = ok && n.Labels[k] == v
+		}
+		if ok {
+			out = append(out, n)
+		}
 	}
 	return out, nil
 }

@@ -36,8 +36,19 @@ type composeOptions struct {
 func newComposeCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 	var opts composeOptions
 	cmd := &cobra.Command{
-		Use:    "compose [OPTIONS] COMMAND",
-		Short:  "Serve workspace services to Docker Compose (its provider protocol)",
+		Use:   "compose [OPTIONS] COMMAND",
+		Short: "Serve workspace services to Docker Compose (its provider protocol)",
+		Long: "Serve workspace services to Docker Compose (its provider protocol): Compose runs\n" +
+			"`compose --project-name=P up|down [--OPTION=VALUE...] SERVICE` for a service with\n" +
+			"`provider: {type: workspace, options: {...}}`. The container is the service's as Compose\n" +
+			"sees it (its labels), so ps, logs, exec, top, stop, start, restart, kill and down work on it.\n\n" +
+			"What Compose 2.40 does not tell a provider, and what follows:\n" +
+			"  --dry-run         is not passed: `docker compose --dry-run up` really ensures the\n" +
+			"                    workspaces (and `--dry-run down` removes their containers).\n" +
+			"  --force-recreate  is not passed: `up --force-recreate` ensures the workspace and keeps\n" +
+			"                    its container; set the option `recreate: always` (or if-changed) instead.\n" +
+			"  other keys        of the service (networks, labels, ...) are not passed: only the\n" +
+			"                    options under provider.options, those metadata declares.",
 		Hidden: true,
 	}
 	cmd.PersistentFlags().StringVar(&opts.project, "project-name", "", "Compose project name")
@@ -240,6 +251,19 @@ func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, o
 	if err != nil {
 		return engineErr(cli, err)
 	}
+	// The container is the service's, as Compose sees it; like the
+	// project's other services it joins the project's default network
+	// (when there is one) under the service's name, unless the option
+	// `network` says otherwise.
+	cfg.ComposeService = opts.args[0]
+	if r := (&resolver{dockerCLI: cli, flags: opts.flags}); !r.explicit(settingNetwork) {
+		net, err := m.ComposeDefaultNetwork(ctx, opts.project)
+		if err != nil {
+			return engineErr(cli, err)
+		}
+		cfg.Network = net
+	}
+	cfg.NetworkAliases = []string{opts.args[0]}
 	if note := remoteBindNote(cli, cfg); note != "" {
 		out.send("info", note)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -59,7 +60,7 @@ func TestComposeMetadata(t *testing.T) {
 }
 
 func TestComposeUp(t *testing.T) {
-	f, cfg, _ := creatingAPI()
+	f, cfg, hc := creatingAPI()
 	c := newTestCLI(t, f, "")
 	assert.NilError(t, c.run("compose", "--project-name=gw", "up", "--subdir=team/alice", "--image=my/img", "alice"))
 	got := messages(t, c.out.String())
@@ -73,6 +74,36 @@ func TestComposeUp(t *testing.T) {
 	}))
 	assert.Check(t, is.Equal(cfg.Labels[sandbox.LabelComposeProject], "gw"))
 	assert.Check(t, is.Equal(cfg.Image, "my/img"))
+	// Compose's own labels: the container is the service's, as Compose
+	// sees it.
+	for k, v := range map[string]string{
+		"com.docker.compose.project": "gw", "com.docker.compose.service": "alice",
+		"com.docker.compose.container-number": "1", "com.docker.compose.oneoff": "False",
+	} {
+		assert.Check(t, is.Equal(cfg.Labels[k], v), k)
+	}
+	assert.Check(t, cfg.Labels["com.docker.compose.config-hash"] != "")
+	assert.Check(t, is.Equal(string(hc.NetworkMode), ""), "no default network: the engine's")
+}
+
+// The project's default network, when Compose made one: the workspace joins
+// it under the service's name; the option network overrides it.
+func TestComposeUpJoinsTheDefaultNetwork(t *testing.T) {
+	f, _, hc := creatingAPI()
+	f.networks = []network.Summary{{Name: "gw_default", Labels: map[string]string{"com.docker.compose.project": "gw", "com.docker.compose.network": "default"}}}
+	var nc *network.NetworkingConfig
+	f.onCreateNet = func(n *network.NetworkingConfig) { nc = n }
+	c := newTestCLI(t, f, "")
+	assert.NilError(t, c.run("compose", "--project-name=gw", "up", "--subdir=alice", "alice-svc"))
+	assert.Check(t, is.Equal(string(hc.NetworkMode), "gw_default"))
+	if assert.Check(t, nc != nil && nc.EndpointsConfig["gw_default"] != nil) {
+		assert.Check(t, is.DeepEqual(nc.EndpointsConfig["gw_default"].Aliases, []string{"alice-svc"}))
+	}
+	f, _, hc = creatingAPI()
+	f.networks = []network.Summary{{Name: "gw_default", Labels: map[string]string{"com.docker.compose.project": "gw", "com.docker.compose.network": "default"}}}
+	c = newTestCLI(t, f, "")
+	assert.NilError(t, c.run("compose", "--project-name=gw", "up", "--subdir=alice", "--network=none", "alice-svc"))
+	assert.Check(t, is.Equal(string(hc.NetworkMode), "none"))
 }
 
 func TestComposeFailuresAreJSONAndNonZero(t *testing.T) {

@@ -137,3 +137,39 @@ func (m *Manager) inspectProject(ctx context.Context, project, subdir string) (c
 	}
 	return ctr, true, nil
 }
+
+// composeLabels are the labels by which Compose takes a container for the
+// one container of a service of its project (ps, logs, exec, top, stop,
+// start, restart, kill, and down without the Compose file): project,
+// service, number, not a one-off, and a config hash (Compose needs one; it
+// compares it only for services it makes itself).
+func composeLabels(cfg Config, subdir, hash string) map[string]string {
+	service := cfg.ComposeService
+	if service == "" {
+		service = strings.TrimPrefix(ContainerName(subdir), NamePrefix)
+	}
+	return map[string]string{
+		composeProjectLabel: cfg.ComposeProject,
+		composeServiceLabel: service,
+		composeNumberLabel:  "1",
+		composeOneoffLabel:  "False",
+		composeHashLabel:    hash,
+	}
+}
+
+// ComposeDefaultNetwork is the default network of a Compose project on
+// this engine ("" when it has none: Compose makes it only for a project
+// whose services other than providers use it).
+func (m *Manager) ComposeDefaultNetwork(ctx context.Context, project string) (string, error) {
+	list, err := m.client.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("label", composeProjectLabel+"="+project),
+		filters.Arg("label", composeNetworkLabel+"=default"),
+	)})
+	if err != nil {
+		return "", fmt.Errorf("look for the default network of Compose project %q: %w", project, err)
+	}
+	if len(list) != 1 {
+		return "", nil
+	}
+	return list[0].Name, nil
+}

@@ -96,3 +96,29 @@ func TestStopForProject(t *testing.T) {
 	assert.Check(t, found && err == nil)
 	assert.Check(t, is.Equal(c.state, container.StateExited))
 }
+
+// A workspace made for a Compose project carries Compose's labels: the
+// service is the one given, else the container's name without gws-.
+func TestEnsureForAComposeProjectCarriesComposeLabels(t *testing.T) {
+	cfg := bindConfig(t)
+	cfg.ComposeProject = "gw"
+	f := newFakeEngine()
+	_, err := NewManager(f).Ensure(context.Background(), "team/alice", cfg)
+	assert.NilError(t, err)
+	labels := f.byName("gws-team-alice").cfg.Labels
+	assert.Check(t, is.Equal(labels[composeProjectLabel], "gw"))
+	assert.Check(t, is.Equal(labels[composeServiceLabel], "team-alice"))
+	assert.Check(t, is.Equal(labels[composeOneoffLabel], "False"))
+	assert.Check(t, is.Equal(labels[composeNumberLabel], "1"))
+	assert.Check(t, is.Equal(labels[composeHashLabel], labels[LabelConfigHash]))
+	cfg.ComposeService = "alice"
+	_, err = NewManager(f).Ensure(context.Background(), "bob", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(f.byName("gws-bob").cfg.Labels[composeServiceLabel], "alice"))
+	// Without a project, none of them.
+	cfg.ComposeProject = ""
+	_, err = NewManager(f).Ensure(context.Background(), "carol", cfg)
+	assert.NilError(t, err)
+	_, has := f.byName("gws-carol").cfg.Labels[composeProjectLabel]
+	assert.Check(t, !has)
+}

@@ -115,6 +115,15 @@ type Config struct {
 	// for: it is labelled with it, and a container of another project is
 	// not this workspace's. See [Manager.ResolveCompose] for the names.
 	ComposeProject string
+	// ComposeService is the Compose service of the container (with
+	// ComposeProject); empty: the container's name without "gws-". The
+	// container then carries Compose's own labels, so that Compose sees it
+	// as the container of that service: ps, logs, exec, stop, down.
+	ComposeService string
+	// NetworkAliases are the container's aliases on Network (a user-defined
+	// network): a Compose service's name, so that the project's other
+	// services reach it by that name.
+	NetworkAliases []string
 
 	// Recreate is the recreate policy; empty means RecreateNever.
 	Recreate RecreatePolicy

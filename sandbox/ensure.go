@@ -379,6 +379,9 @@ func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config, o
 	}
 	if cfg.ComposeProject != "" {
 		labels[LabelComposeProject] = cfg.ComposeProject
+		for k, v := range composeLabels(cfg, subdir, s.hash()) {
+			labels[k] = v
+		}
 	}
 	for k, v := range cfg.Labels {
 		labels[k] = v
@@ -399,8 +402,14 @@ func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config, o
 		hc.ReadonlyRootfs = true
 		hc.Tmpfs = map[string]string{"/tmp": "rw,nosuid,nodev,mode=1777"}
 	}
+	var nc *network.NetworkingConfig
+	if len(cfg.NetworkAliases) > 0 && cfg.Network != "" && !builtinNetwork(cfg.Network) {
+		nc = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{cfg.Network: {Aliases: cfg.NetworkAliases}}}
+	}
 	id, err := m.createTemp(ctx, tempPrefix,
-		&container.Config{Image: cfg.Image, Entrypoint: sleepForever, User: cfg.User, Env: cfg.Env, Labels: temporaryLabels(labels)}, hc)
+		// WorkingDir: `docker exec` and `docker compose exec` start in the
+		// workspace, as `docker workspace exec` does.
+		&container.Config{Image: cfg.Image, Entrypoint: sleepForever, User: cfg.User, Env: cfg.Env, WorkingDir: WorkspaceTarget, Labels: temporaryLabels(labels)}, hc, nc)
 	if err != nil {
 		if p.gone() {
 			return Result{}, errRace // a concurrent ensure that failed removed the directory: made again

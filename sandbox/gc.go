@@ -14,6 +14,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
 )
 
 // Besides the workspace containers (gws-…), sandbox makes short-lived
@@ -192,9 +193,13 @@ func (m *Manager) removeTemp(ctx context.Context, id string) error {
 // createTemp creates a temporary container. When the call's context ends
 // while the engine creates it (Ctrl-C), the engine may still finish: the
 // container is then looked for by its name, for a while, and removed.
-func (m *Manager) createTemp(ctx context.Context, prefix string, cfg *container.Config, hc *container.HostConfig) (string, error) {
+func (m *Manager) createTemp(ctx context.Context, prefix string, cfg *container.Config, hc *container.HostConfig, nc ...*network.NetworkingConfig) (string, error) {
 	name := tempName(prefix)
-	resp, err := m.client.ContainerCreate(ctx, cfg, hc, nil, nil, name)
+	var netCfg *network.NetworkingConfig
+	if len(nc) > 0 {
+		netCfg = nc[0]
+	}
+	resp, err := m.client.ContainerCreate(ctx, cfg, hc, netCfg, nil, name)
 	if err != nil && ctx.Err() != nil {
 		_ = m.cleanup(ctx, func(ctx context.Context) error {
 			for range 20 {

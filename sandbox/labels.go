@@ -32,6 +32,10 @@ const (
 // Labels that Docker Compose sets on the resources of a project.
 const (
 	composeProjectLabel = "com.docker.compose.project"
+	composeServiceLabel = "com.docker.compose.service"
+	composeNumberLabel  = "com.docker.compose.container-number"
+	composeOneoffLabel  = "com.docker.compose.oneoff"
+	composeHashLabel    = "com.docker.compose.config-hash"
 	composeVolumeLabel  = "com.docker.compose.volume"
 	composeNetworkLabel = "com.docker.compose.network"
 )
