@@ -51,6 +51,7 @@ bench:
 bench-engine: install engines
 	$(GO) test -run '^$$' -bench Cold -benchtime 20x ./e2e/
 	bash scripts/bench-cold.sh 20
+	bash scripts/bench-exec.sh 30
 
 demo: install
 	bash scripts/engines.sh up modern
