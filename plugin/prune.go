@@ -38,6 +38,7 @@ func newPruneCommand(dockerCLI command.Cli) *cobra.Command {
 			options.flags = cmd.Flags()
 			return runPrune(cmd.Context(), dockerCLI, &options)
 		},
+		ValidArgsFunction:     cobra.NoFileCompletions,
 		DisableFlagsInUseLine: true,
 	}
 	flags := cmd.Flags()

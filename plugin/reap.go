@@ -46,6 +46,7 @@ func newReapCommand(dockerCLI command.Cli) *cobra.Command {
 			return runReap(cmd.Context(), dockerCLI, &options)
 		},
 		Annotations:           map[string]string{signalIsNormal: "true"},
+		ValidArgsFunction:     cobra.NoFileCompletions,
 		DisableFlagsInUseLine: true,
 	}
 	flags := cmd.Flags()
