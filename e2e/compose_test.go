@@ -360,10 +360,10 @@ func TestComposeRemoveOrphans(t *testing.T) {
 	assert.Check(t, err, "the orphan's data went with it")
 }
 
-// What Compose 2.40 does not tell a provider: --dry-run (the provider runs
-// for real) and --force-recreate (the workspace is ensured, not replaced).
-// The help says so; the behaviour is as it says.
-func TestComposeWhatProvidersAreNotTold(t *testing.T) {
+// What Compose 2.40 does not pass to a provider, --dry-run and
+// --force-recreate, the provider reads from Compose's command line: a dry
+// run changes nothing, --force-recreate replaces the container (data kept).
+func TestComposeDryRunAndForceRecreate(t *testing.T) {
 	requireEngine(t, "modern")
 	h := newHarness(t)
 	help := icmd.RunCmd(icmd.Command(filepath.Join(env.configDir, "plugins", "docker-workspace"), "compose", "--help"), icmd.WithEnv(h.env...)).
@@ -371,14 +371,29 @@ func TestComposeWhatProvidersAreNotTold(t *testing.T) {
 	assert.Check(t, is.Contains(help, "--dry-run"))
 	assert.Check(t, is.Contains(help, "--force-recreate"))
 	s := h.subdir("")
-	file := providerFile(t, []string{"subdir: " + s}, "")
+	root := fs.NewDir(t, "root")
+	assert.NilError(t, os.Chmod(root.Path(), 0o755))
+	// (With a plain service beside it: in a dry run nothing is made, so a
+	// project of workspace services only has, to Compose, no container to
+	// start.)
+	file := providerFile(t, []string{"subdir: " + s, "workspace-root: " + root.Path()},
+		"  app:\n    image: "+image+"\n    command: [\"sleep\", \"infinity\"]\n")
 	project := h.composeProject("modern", file)
+	res := h.compose(project, "-f", file, "--dry-run", "up", "-d")
+	res.Assert(t, icmd.Success)
+	assert.Check(t, is.Contains(res.Combined(), "dry run: would ensure workspace"))
+	assert.Check(t, !h.exists("modern", containerName(s)), "a dry run made the container")
+	_, err := os.Stat(filepath.Join(root.Path(), s))
+	assert.Check(t, os.IsNotExist(err), "a dry run made the directory")
+
 	h.compose(project, "-f", file, "up", "-d").Assert(t, icmd.Success)
 	id := h.inspect("modern", containerName(s)).ID
+	h.docker("exec", containerName(s), "touch", "/home/agent/workspace/kept").Assert(t, icmd.Success)
+	h.compose(project, "-f", file, "--dry-run", "down").Assert(t, icmd.Success)
+	assert.Check(t, is.Equal(h.inspect("modern", containerName(s)).ID, id), "a dry run removed the container")
+	h.compose(project, "-f", file, "up", "-d").Assert(t, icmd.Success)
+	assert.Check(t, is.Equal(h.inspect("modern", containerName(s)).ID, id), "a second up replaced it")
 	h.compose(project, "-f", file, "up", "-d", "--force-recreate").Assert(t, icmd.Success)
-	assert.Check(t, is.Equal(h.inspect("modern", containerName(s)).ID, id), "as documented: kept")
-	// recreate: always is the way to replace it.
-	recreate := providerFile(t, []string{"subdir: " + s, "recreate: always"}, "")
-	h.compose(project, "-f", recreate, "up", "-d").Assert(t, icmd.Success)
-	assert.Check(t, h.inspect("modern", containerName(s)).ID != id, "recreate: always did not replace it")
+	assert.Check(t, h.inspect("modern", containerName(s)).ID != id, "--force-recreate kept the container")
+	h.docker("exec", containerName(s), "ls", "/home/agent/workspace/kept").Assert(t, icmd.Success)
 }

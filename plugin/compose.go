@@ -42,11 +42,12 @@ func newComposeCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 			"`compose --project-name=P up|down [--OPTION=VALUE...] SERVICE` for a service with\n" +
 			"`provider: {type: workspace, options: {...}}`. The container is the service's as Compose\n" +
 			"sees it (its labels), so ps, logs, exec, top, stop, start, restart, kill and down work on it.\n\n" +
-			"What Compose 2.40 does not tell a provider, and what follows:\n" +
-			"  --dry-run         is not passed: `docker compose --dry-run up` really ensures the\n" +
-			"                    workspaces (and `--dry-run down` removes their containers).\n" +
-			"  --force-recreate  is not passed: `up --force-recreate` ensures the workspace and keeps\n" +
-			"                    its container; set the option `recreate: always` (or if-changed) instead.\n" +
+			"What Compose 2.40 does not pass to a provider, and what follows:\n" +
+			"  --dry-run         read from the command line of the Compose process that runs the\n" +
+			"                    provider (Linux: /proc): up, down and stop then change nothing and say\n" +
+			"                    what they would do. Where that cannot be read, they run for real.\n" +
+			"  --force-recreate  read the same way: up replaces the workspace's container (its data\n" +
+			"                    stays), as recreate: always does.\n" +
 			"  other keys        of the service (networks, labels, ...) are not passed: only the\n" +
 			"                    options under provider.options, those metadata declares.",
 		Hidden: true,
@@ -243,6 +244,11 @@ func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, o
 		}
 		return err
 	}
+	caller := callingCompose()
+	if caller.dryRun {
+		out.send("info", fmt.Sprintf("dry run: would ensure workspace %q as %s", subdir, sandbox.ContainerName(subdir)))
+		return nil
+	}
 	cli, err := contextCLI(dockerCLI, opts.context)
 	if err != nil {
 		return err
@@ -264,6 +270,9 @@ func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, o
 		cfg.Network = net
 	}
 	cfg.NetworkAliases = []string{opts.args[0]}
+	if caller.forceRecreate {
+		cfg.Recreate = sandbox.RecreateAlways // up --force-recreate: replaced, the data kept
+	}
 	if note := remoteBindNote(cli, cfg); note != "" {
 		out.send("info", note)
 	}
@@ -286,6 +295,10 @@ func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, o
 }
 
 func runComposeDown(ctx context.Context, dockerCLI command.Cli, opts *composeOptions, out providerOutput, subdir string) error {
+	if callingCompose().dryRun {
+		out.send("info", fmt.Sprintf("dry run: would remove the container of workspace %q of project %q", subdir, opts.project))
+		return nil
+	}
 	cli, err := contextCLI(dockerCLI, opts.context)
 	if err != nil {
 		return err
@@ -308,6 +321,10 @@ func runComposeDown(ctx context.Context, dockerCLI command.Cli, opts *composeOpt
 }
 
 func runComposeStop(ctx context.Context, dockerCLI command.Cli, opts *composeOptions, out providerOutput, subdir string) error {
+	if callingCompose().dryRun {
+		out.send("info", fmt.Sprintf("dry run: would stop the container of workspace %q of project %q", subdir, opts.project))
+		return nil
+	}
 	cli, err := contextCLI(dockerCLI, opts.context)
 	if err != nil {
 		return err

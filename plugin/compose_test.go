@@ -157,3 +157,33 @@ func TestComposeDownRemovesOnlyTheProjectsContainer(t *testing.T) {
 		{"info", `no container of project "gw" for workspace "gone": nothing to remove`},
 	}))
 }
+
+// What Compose does not pass on is read from its command line.
+func TestCallingCompose(t *testing.T) {
+	defer func(f func() ([]string, error)) { parentCmdline = f }(parentCmdline)
+	for _, tc := range []struct {
+		argv        []string
+		dry, recrea bool
+	}{
+		{[]string{"/usr/libexec/docker/cli-plugins/docker-compose", "compose", "-p", "gw", "--dry-run", "up", "-d"}, true, false},
+		{[]string{"/usr/libexec/docker/cli-plugins/docker-compose", "compose", "up", "--force-recreate", "-d"}, false, true},
+		{[]string{"docker-compose", "--dry-run=false", "up", "--force-recreate=true"}, false, true},
+		{[]string{"docker-compose", "compose", "run", "x", "--", "sh", "--dry-run"}, false, false},
+		{[]string{"/bin/bash", "--dry-run"}, false, false}, // not Compose
+	} {
+		parentCmdline = func() ([]string, error) { return tc.argv, nil }
+		c := callingCompose()
+		assert.Check(t, is.Equal(c.dryRun, tc.dry), "%v", tc.argv)
+		assert.Check(t, is.Equal(c.forceRecreate, tc.recrea), "%v", tc.argv)
+	}
+
+	// A dry run asks nothing of the engine.
+	parentCmdline = func() ([]string, error) { return []string{"docker-compose", "compose", "--dry-run", "up"}, nil }
+	f, _, _ := creatingAPI()
+	c := newTestCLI(t, f, "")
+	assert.NilError(t, c.run("compose", "--project-name=gw", "up", "--subdir=alice", "alice"))
+	assert.Check(t, is.Len(f.calls, 0), "%v", f.calls)
+	assert.Check(t, is.Contains(c.out.String(), `dry run: would ensure workspace \"alice\" as gws-alice`))
+	assert.NilError(t, c.run("compose", "--project-name=gw", "down", "--subdir=alice", "alice"))
+	assert.Check(t, is.Len(f.calls, 0), "%v", f.calls)
+}
