@@ -328,8 +328,29 @@ func TestComposeLifecycle(t *testing.T) {
 	assert.Check(t, is.Equal(h.inspect("modern", containerName(alice)).ID, ws.ID))
 	assert.Check(t, is.Equal(state(alice), "running"))
 
+	// The same with the file.
+	pf := func(args ...string) *icmd.Result {
+		t.Helper()
+		return h.compose(project, append([]string{"-f", exampleCompose}, args...)...)
+	}
+	assert.Check(t, is.Contains(pf("ps", "--format", "{{.Service}} {{.State}}").Assert(t, icmd.Success).Stdout(), "alice running\n"))
+	pf("exec", "-T", "alice", "cat", "note").Assert(t, icmd.Expected{Out: "from-compose-exec"})
+	pf("logs", "alice").Assert(t, icmd.Success)
+	pf("top", "alice").Assert(t, icmd.Expected{Out: "sleep infinity"})
+	pf("stop", "alice").Assert(t, icmd.Success)
+	assert.Check(t, is.Equal(state(alice), "exited"))
+	assert.Check(t, is.Contains(pf("ps", "-a", "--format", "{{.Service}} {{.State}}").Stdout(), "alice exited\n"))
+	pf("start", "alice").Assert(t, icmd.Success)
+	assert.Check(t, is.Equal(state(alice), "running"))
+	pf("restart", "alice").Assert(t, icmd.Success)
+	assert.Check(t, is.Equal(state(alice), "running"))
+	pf("kill", "alice").Assert(t, icmd.Success)
+	assert.Check(t, is.Equal(state(alice), "exited"))
+	pf("up", "-d").Assert(t, icmd.Success)
+	assert.Check(t, is.Equal(h.inspect("modern", containerName(alice)).ID, ws.ID))
+
 	// down without the file removes the workspace containers, never the
-	// data or the volumes.
+	// data or the volumes (with the file: TestComposeExampleSetup).
 	p("down").Assert(t, icmd.Success)
 	assert.Check(t, !h.exists("modern", containerName(alice)))
 	assert.Check(t, !h.exists("modern", containerName(bob)))
