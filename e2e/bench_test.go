@@ -33,7 +33,6 @@ func BenchmarkCold(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	_ = os.Chmod(base, 0o755)
 	defer os.RemoveAll(base)
 	tag := fmt.Sprintf("bench%d", os.Getpid())
 	defer func() {

@@ -260,7 +260,7 @@ func TestLocalRacerCannotRedirectOrChown(t *testing.T) {
 	t.Run("root as ensure makes it", func(t *testing.T) {
 		h := newHarness(t)
 		root := filepath.Join(base, "ws")
-		flags := []string{"--workspace-root", root, "--shared-dir", filepath.Join(base, "shared")}
+		flags := []string{"--workspace-root", root, "--shared-dir", filepath.Join(t.TempDir(), "shared")}
 		team := h.subdir("-team")
 		h.ws(ensureArgs(flags, h.track(team+"/first"))...).Assert(t, icmd.Success)
 		fi, err := os.Stat(filepath.Join(root, team))
@@ -288,7 +288,7 @@ func TestLocalRacerCannotRedirectOrChown(t *testing.T) {
 		root := filepath.Join(base, "owned")
 		assert.NilError(t, os.Mkdir(root, 0o755))
 		assert.NilError(t, os.Chown(root, racer, racer))
-		flags := []string{"--workspace-root", root, "--shared-dir", filepath.Join(base, "shared2")}
+		flags := []string{"--workspace-root", root, "--shared-dir", filepath.Join(t.TempDir(), "shared2")}
 		stop := startRacer(t, racer, root, target)
 		for i := range 5 {
 			sub := h.subdir(strconv.Itoa(i))
@@ -307,7 +307,9 @@ func TestLocalRacerCannotRedirectOrChown(t *testing.T) {
 		flags := []string{"--workspace-root", filepath.Join(base, "ws3"), "--shared-dir", filepath.Join(open, "shared")}
 		stop := startRacer(t, racer, open, target)
 		sub := h.subdir("")
-		h.ws(ensureArgs(flags, sub)...).Assert(t, icmd.Expected{ExitCode: 1, Err: "shared directory " + filepath.Join(open, "shared") + " does not exist, and " + open + " can be written by others, who could make it first or move it"})
+		// Refused: others can reach it (so they could run what a tenant
+		// leaves there setuid), and they could make it first.
+		h.ws(ensureArgs(flags, sub)...).Assert(t, icmd.Expected{ExitCode: 1, Err: "shared directory " + filepath.Join(open, "shared") + ": every directory above it can be entered by other local users"})
 		assert.Check(t, !h.exists("modern", containerName(sub)))
 		_, err := os.Stat(filepath.Join(open, "shared"))
 		assert.Check(t, os.IsNotExist(err), "the shared directory stayed")
@@ -365,13 +367,18 @@ func TestPlantedSymlinksOnTheWayAreRefused(t *testing.T) {
 	}
 	etc, priv := plant("/etc"), plant(secret)
 	s := h.subdir("")
-	for _, args := range [][]string{
-		{"--shared-dir", etc},
-		{"--shared-dir", priv},
-		{"--workspace-root", priv},
-		{"--workspace-root", filepath.Join(etc, "ws")},
+	for _, tc := range []struct {
+		args []string
+		err  string
+	}{
+		// No symlink at all on the way to a shared directory (one of
+		// root's may be a tenant's, in another shared directory).
+		{[]string{"--shared-dir", etc}, "its path goes through a symlink"},
+		{[]string{"--shared-dir", priv}, "its path goes through a symlink"},
+		{[]string{"--workspace-root", priv}, "is a symlink owned by uid 1000"},
+		{[]string{"--workspace-root", filepath.Join(etc, "ws")}, "is a symlink owned by uid 1000"},
 	} {
-		h.ws(append(append([]string{"ensure"}, args...), s)...).Assert(t, icmd.Expected{ExitCode: 1, Err: "is a symlink owned by uid 1000"})
+		h.ws(append(append([]string{"ensure"}, tc.args...), s)...).Assert(t, icmd.Expected{ExitCode: 1, Err: tc.err})
 	}
 	assert.Check(t, !h.exists("modern", containerName(s)))
 	entries, _ := os.ReadDir(secret)
@@ -487,33 +494,38 @@ func TestRemoteRootOthersCanChangeIsRefused(t *testing.T) {
 }
 
 // A tenant, root in its container, leaves a setuid-root program in the
-// shared directory: no other local user can run it (the shared directory
-// the tool makes is the container user's, mode 0700).
+// shared directory (having made it 0755 again): no other local user can run
+// it. A shared directory that other users can reach is refused; the one
+// the tool makes is 0700, below a directory nobody else can enter.
 func TestSetuidProgramInTheSharedDirectoryIsOutOfReach(t *testing.T) {
 	requireEngine(t, "modern")
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the program is run as another user")
 	}
 	h := newHarness(t)
-	base, err := os.MkdirTemp("", "e2e-suid-")
+	open, err := os.MkdirTemp("", "e2e-suid-")
 	assert.NilError(t, err)
-	t.Cleanup(func() { os.RemoveAll(base) })
-	assert.NilError(t, os.Chmod(base, 0o755)) // any local user may walk here
-	shared := filepath.Join(base, "shared")
+	t.Cleanup(func() { os.RemoveAll(open) })
+	assert.NilError(t, os.Chmod(open, 0o755)) // any local user may walk here
 	s := h.subdir("")
-	h.ws("ensure", "--workspace-root", filepath.Join(base, "ws"), "--shared-dir", shared, s).Assert(t, icmd.Success)
+	h.ws("ensure", "--workspace-root", filepath.Join(t.TempDir(), "ws"), "--shared-dir", filepath.Join(open, "shared"), s).
+		Assert(t, icmd.Expected{ExitCode: 1, Err: "every directory above it can be entered by other local users"})
+	assert.Check(t, !h.exists("modern", containerName(s)))
+	// doctor says so first.
+	h.ws("doctor", "--workspace-root", filepath.Join(t.TempDir(), "ws"), "--shared-dir", filepath.Join(open, "shared")).
+		Assert(t, icmd.Expected{ExitCode: 1, Out: "every directory above it can be entered by other local users"})
+
+	private := t.TempDir() // 0700
+	shared := filepath.Join(private, "shared")
+	h.ws("ensure", "--workspace-root", filepath.Join(private, "ws"), "--shared-dir", shared, s).Assert(t, icmd.Success)
 	fi, err := os.Stat(shared)
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(fi.Mode().Perm(), os.FileMode(0o700)))
-	h.docker("exec", "-u", "0", containerName(s), "sh", "-c", "cp /bin/busybox /home/agent/shared/sh && chmod 4755 /home/agent/shared/sh").
-		Assert(t, icmd.Success)
+	h.docker("exec", "-u", "0", containerName(s), "sh", "-c",
+		"chmod 755 /home/agent/shared && cp /bin/busybox /home/agent/shared/sh && chmod 4755 /home/agent/shared/sh").Assert(t, icmd.Success)
 	res := icmd.RunCmd(icmd.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", filepath.Join(shared, "sh"), "id", "-u"))
 	assert.Check(t, res.ExitCode != 0, "another user ran the tenant's setuid program: %s", res.Combined())
 	assert.Check(t, !strings.Contains(res.Stdout(), "0\n"))
-	// doctor warns when it is opened up.
-	assert.NilError(t, os.Chmod(shared, 0o755))
-	h.ws("doctor", "--workspace-root", filepath.Join(base, "ws"), "--shared-dir", shared).
-		Assert(t, icmd.Expected{Out: "shared directory " + shared + " is mode 0755: local users can reach it"})
 }
 
 // A shared directory is never a workspace, nor in one, nor above one, across
@@ -537,6 +549,24 @@ func TestSharedDirectoryOfAnotherConfigurationIsNoWorkspace(t *testing.T) {
 	h.docker("--context", "tls", "workspace", "ensure", "--workspace-root", filepath.Join(sh, "rootD"), "--shared-dir", filepath.Join(base, "sharedD"), d).
 		Assert(t, icmd.Expected{ExitCode: 1, Err: "would be, hold or lie in the shared directory of workspace \"" + c + "\""})
 	assert.Check(t, !h.exists("modern", containerName(d)))
+
+	// A shared directory in another's: that one's tenants (host root in
+	// their containers) could read it, and swap it for a symlink to any
+	// directory of the host (root's, so it would be followed).
+	e, f := h.subdir("-e"), h.subdir("-f")
+	s1 := filepath.Join(base, "S1") // made by an administrator, not empty: stays root's
+	assert.NilError(t, os.Mkdir(s1, 0o755))
+	assert.NilError(t, os.WriteFile(filepath.Join(s1, "README"), []byte("shared\n"), 0o644))
+	h.ws("ensure", "--workspace-root", filepath.Join(base, "rootE"), "--shared-dir", s1, e).Assert(t, icmd.Success)
+	h.ws("ensure", "--workspace-root", filepath.Join(base, "rootF"), "--shared-dir", filepath.Join(s1, "f"), f).
+		Assert(t, icmd.Expected{ExitCode: 1, Err: `the shared directory of workspace "` + f + `" would hold or lie in the shared directory of workspace "` + e + `"`})
+	secret := filepath.Join(base, "secret")
+	assert.NilError(t, os.Mkdir(secret, 0o700))
+	h.docker("exec", "-u", "0", containerName(e), "ln", "-s", secret, "/home/agent/shared/link").Assert(t, icmd.Success)
+	h.ws("rm", "-f", e).Assert(t, icmd.Success) // gone: its tenant's symlink stays
+	h.ws("ensure", "--workspace-root", filepath.Join(base, "rootF"), "--shared-dir", filepath.Join(s1, "link"), f).
+		Assert(t, icmd.Expected{ExitCode: 1, Err: "its path goes through a symlink"})
+	assert.Check(t, !h.exists("modern", containerName(f)))
 }
 
 // On an engine's host, a shared directory that another user owns in a

@@ -190,8 +190,8 @@ func (m *Manager) checkWorkspaces(ctx context.Context, cfg Config, r *Report) er
 		}
 	}
 	if cfg.Mode == ModeBind && cfg.CreateHostDirs {
-		if fi, err := os.Stat(cfg.SharedDir); err == nil && fi.IsDir() && fi.Mode().Perm()&0o077 != 0 {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("shared directory %s is mode %04o: local users can reach it, read it, and run what a tenant made setuid there; chmod 700 it (ensure makes it so)", cfg.SharedDir, fi.Mode().Perm()))
+		if err := checkSharedPath(cfg.SharedDir); err != nil {
+			r.Problems = append(r.Problems, err.Error())
 		}
 	}
 	r.Problems = append(r.Problems, overlappingPairs(ctrs, records)...)

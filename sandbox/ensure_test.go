@@ -641,7 +641,7 @@ func TestEnsureCreatesVolumeSubpath(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(res.Action, ActionCreated))
 	assert.Check(t, is.Equal(f.callList(), "inspect:gws-team-alice-src image:agent/workspace:latest create:gws_helper create:gws_new list "+
-		"copyfrom:gws_helper:/workspaces/.docker-workspace copyfrom:gws_helper:/etc/passwd "+
+		"stat:/shared-volume/.docker-workspace copyfrom:gws_helper:/workspaces/.docker-workspace copyfrom:gws_helper:/etc/passwd "+
 		"stat:/workspaces/team stat:/workspaces/team/alice copyto:gws_helper:/workspaces remove:gws_helper "+
 		"rename:gws_new->gws-team-alice-src start:gws-team-alice-src"))
 	assert.Check(t, is.DeepEqual(f.names(), []string{"gws-team-alice-src:running"}), "the helper was left behind")
@@ -650,6 +650,7 @@ func TestEnsureCreatesVolumeSubpath(t *testing.T) {
 	assert.Check(t, is.Equal(string(helperHC.NetworkMode), "none"))
 	assert.Check(t, is.DeepEqual(helperHC.Mounts, []mount.Mount{
 		{Type: mount.TypeVolume, Source: "ws", Target: helperMountPoint, VolumeOptions: &mount.VolumeOptions{NoCopy: true}},
+		{Type: mount.TypeVolume, Source: "sh", Target: helperSharedVolume, VolumeOptions: &mount.VolumeOptions{NoCopy: true}},
 		{Type: mount.TypeTmpfs, Target: "/var/cache"},
 	}))
 	assert.Check(t, is.Equal(helperLabels[LabelHelper], "prepare"))
@@ -701,6 +702,7 @@ func TestEnsureRemoteBind(t *testing.T) {
 	cfg.CreateHostDirs = false
 	cfg.User = "1000:1000"
 	f := newFakeEngine()
+	f.setHost(filepath.Dir(cfg.SharedDir), &memEntry{dir: true, mode: 0o700}) // as t.TempDir's
 	var helperMounts []mount.Mount
 	f.onCreate = func(name string, _ *container.Config, hc *container.HostConfig) error {
 		if strings.HasPrefix(name, helperPrefix) {
@@ -1092,7 +1094,10 @@ func TestEnsureRefusesOthersSymlinksOnTheWay(t *testing.T) {
 	cfg = bindConfig(t)
 	cfg.SharedDir = filepath.Join(sticky, "shared-link")
 	_, err = NewManager(f).Ensure(context.Background(), "a", cfg)
-	assert.Check(t, is.ErrorContains(err, "shared-link is a symlink owned by uid 1000"))
+	// The shared directory goes through no symlink at all: one of root's
+	// may be a tenant's (root in its container) in another shared
+	// directory.
+	assert.Check(t, is.ErrorContains(err, "shared-link is "+secret+": its path goes through a symlink"))
 	assert.Check(t, is.Len(f.names(), 0))
 	entries, _ := os.ReadDir(secret)
 	assert.Check(t, is.Len(entries, 0), "something was made in the secret directory")
@@ -1213,6 +1218,8 @@ func TestEnsureRemoteBindRefusesWhatOthersCanChange(t *testing.T) {
 			f.setHost("/var/gwsh", dir(0, 0o1777))
 			f.setHost("/var/gwsh/shared", dir(1000, 0o755))
 		}, err: "shared directory /var/gwsh/shared on the engine's host is owned by uid 1000 in /var/gwsh, which others can write"},
+		{name: "shared directory other users can reach", setup: func(f *fakeEngine, _ *Config) { f.setHost("/var/gwsh", dir(0, 0o755)) },
+			err: "shared directory /var/gwsh/shared: every directory above it on the engine's host can be entered by other users there"},
 		{name: "shared directory with the root beside it: the root is not made", setup: func(f *fakeEngine, cfg *Config) {
 			cfg.SharedDir = "/srv/gws/shared"
 			f.setHost("/srv/gws/shared", &memEntry{link: "/etc"})
@@ -1228,6 +1235,7 @@ func TestEnsureRemoteBindRefusesWhatOthersCanChange(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeEngine()
+			f.setHost("/var/gwsh", dir(0, 0o700)) // no other user enters it
 			cfg := cfg
 			tc.setup(f, &cfg)
 			_, err := NewManager(f).Ensure(context.Background(), "team/a", cfg)
@@ -1246,7 +1254,7 @@ func TestEnsureRemoteBindRefusesWhatOthersCanChange(t *testing.T) {
 	f := newFakeEngine()
 	f.setHost("/srv/gws", dir(0, 0o1777))
 	f.setHost("/srv/gws/ws", dir(0, 0o700))
-	f.setHost("/var/gwsh", dir(0, 0o1777))
+	f.setHost("/var/gwsh", dir(0, 0o700))
 	f.setHost("/var/gwsh/shared", dir(0, 0o755))
 	_, err := NewManager(f).Ensure(context.Background(), "team/a", cfg)
 	assert.NilError(t, err)
@@ -1409,6 +1417,7 @@ func TestEnsureRefusesAWorkspaceThatMeetsASharedDirectory(t *testing.T) {
 	f = newFakeEngine()
 	f.add("gws-b", container.StateRunning, container.Config{Labels: map[string]string{LabelSubdir: "b"}},
 		container.HostConfig{Mounts: bindMounts("/srv/r1/b", "/srv/s", false)})
+	f.setHost("/srv", &memEntry{dir: true, mode: 0o700})
 	remote := Config{Image: DefaultImage, Mode: ModeBind, Pull: PullMissing, WorkspaceRoot: "/srv/r2", SharedDir: "/srv/r1/b/shared"}
 	_, err = NewManager(f).Ensure(context.Background(), "y", remote)
 	assert.Check(t, is.ErrorContains(err, `the shared directory of workspace "y" would be, hold or lie in the directory of workspace "b" (container gws-b)`))
@@ -1444,4 +1453,51 @@ func TestEnsureLosingANameToAnotherWorkspaceUndoes(t *testing.T) {
 	_, err = os.Lstat(filepath.Join(cfg.WorkspaceRoot, RegistryDir, registryWorkspaces, recordName("a b")))
 	assert.Check(t, os.IsNotExist(err), "the loser's record stays")
 	assert.Check(t, is.DeepEqual(f.names(), []string{"gws-a-b:running"}))
+}
+
+// A shared directory that other local users can reach is refused (a tenant,
+// root in its container, can make it 0755 and leave a setuid program in
+// it); so is one inside another configuration's shared directory, whose
+// tenants could redirect it.
+func TestEnsureSharedDirectoryMustBeOutOfReach(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: directories of root's")
+	}
+	open, err := os.MkdirTemp("", "open-")
+	assert.NilError(t, err)
+	t.Cleanup(func() { os.RemoveAll(open) })
+	assert.NilError(t, os.Chmod(open, 0o755)) // in /tmp: every user walks here
+	cfg := bindConfig(t)
+	cfg.SharedDir = filepath.Join(open, "shared")
+	f := newFakeEngine()
+	_, err = NewManager(f).Ensure(context.Background(), "a", cfg)
+	assert.Check(t, is.ErrorContains(err, "every directory above it can be entered by other local users"))
+	_, err = os.Lstat(cfg.SharedDir)
+	assert.Check(t, os.IsNotExist(err), "the refused shared directory was made")
+	assert.Check(t, is.Len(f.names(), 0))
+
+	// Shared directories of two configurations, one in the other.
+	outer := bindConfig(t)
+	_, err = NewManager(f).Ensure(context.Background(), "x", outer)
+	assert.NilError(t, err)
+	inner := bindConfig(t)
+	inner.SharedDir = filepath.Join(outer.SharedDir, "y")
+	_, err = NewManager(f).Ensure(context.Background(), "y", inner)
+	assert.Check(t, is.ErrorContains(err, `the shared directory of workspace "y" would hold or lie in the shared directory of workspace "x"`))
+	assert.Check(t, f.byName("gws-y") == nil)
+	same := bindConfig(t)
+	same.SharedDir = outer.SharedDir // one directory, shared: fine
+	_, err = NewManager(f).Ensure(context.Background(), "z", same)
+	assert.NilError(t, err)
+}
+
+// A shared volume that holds the records of workspaces is another
+// configuration's workspace volume: refused.
+func TestEnsureSharedVolumeHoldingWorkspacesIsRefused(t *testing.T) {
+	f := newFakeEngine()
+	f.fs["sh"] = newMemFS()
+	f.fs["sh"].entries[RegistryDir] = &memEntry{dir: true}
+	_, err := NewManager(f).Ensure(context.Background(), "a", volumeConfig())
+	assert.Check(t, is.ErrorContains(err, "shared volume sh holds .docker-workspace: it is the workspace volume of other workspaces"))
+	assert.Check(t, is.Len(f.names(), 0))
 }

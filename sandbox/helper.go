@@ -21,6 +21,9 @@ import (
 // directories of an engine's host are under helperHostPoint (remotebind.go).
 const helperMountPoint = "/workspaces"
 
+// helperSharedVolume is where a helper sees the shared volume.
+const helperSharedVolume = "/shared-volume"
+
 // helperPreparer makes directories and records where only the engine can:
 // in a volume (volume_subpath mode) or on a remote engine's host (bind mode),
 // through a helper container of the workspace image that mounts the whole
@@ -144,6 +147,18 @@ func (p *helperPreparer) reserve(ctx context.Context, check func([]claim) error)
 		}
 		if err := p.checkRoot(ctx); err != nil {
 			return err
+		}
+	}
+	if p.cfg.Mode == ModeVolumeSubpath {
+		// A shared volume that holds records is the workspace volume of
+		// another configuration: every workspace container would see its
+		// workspaces.
+		_, err := p.m.client.ContainerStatPath(ctx, p.id, path.Join(helperSharedVolume, RegistryDir))
+		switch {
+		case err == nil:
+			return fmt.Errorf("shared volume %s holds %s: it is the workspace volume of other workspaces, which every workspace container would see; refused (every workspace container can write the shared volume: if a tenant made %s there, remove it)", p.cfg.SharedVolume, RegistryDir, RegistryDir)
+		case !cerrdefs.IsNotFound(err):
+			return fmt.Errorf("look at shared volume %s: %w", p.cfg.SharedVolume, err)
 		}
 	}
 	records, err := p.records(ctx)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"time"
 )
@@ -44,3 +45,5 @@ func (r *localRoot) lock(context.Context, time.Duration) (func(), error) { retur
 func (d *hostDir) stat() (struct{ Mode uint32 }, error) { return struct{ Mode uint32 }{}, errNoHostFS }
 
 func rootHolding(string) string { return "" }
+
+func fileOwner(os.FileInfo) (int, bool) { return 0, false }

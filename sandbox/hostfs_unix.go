@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -677,4 +678,13 @@ func (r *localRoot) unrecord(subdir string) {
 	defer reg.Close()
 	name, _ := recordFor(subdir)
 	_ = unix.Unlinkat(reg.fd(), name, 0)
+}
+
+// fileOwner is the owner of what fi describes.
+func fileOwner(fi os.FileInfo) (int, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(st.Uid), true
 }

@@ -268,6 +268,12 @@ func (m *Manager) checkNewOverlap(ctx context.Context, self claim, shared claim,
 			conflict = sharedMeetError(self, true, other)
 		} else if theirs, ok := containerSharedClaim(c); ok && meets(self, theirs) {
 			conflict = sharedMeetError(self, false, theirs)
+		} else if ok && (below(shared, theirs) || below(theirs, shared)) {
+			// One shared directory in another: the tenants of the outer
+			// one could read the inner one's data and swap it for a
+			// symlink, the mount of the other's containers.
+			conflict = fmt.Errorf("%w: the shared directory of workspace %q would hold or lie in the shared directory of %s: the tenants of the outer one could read and redirect the inner one; share one directory, or two apart; nothing was changed",
+				ErrOverlap, self.subdir, theirs)
 		}
 		if conflict == nil {
 			continue

@@ -57,10 +57,11 @@ func PlanMounts(cfg Config, subdir, apiVersion string) (MountPlan, error) {
 				{Type: mount.TypeVolume, Source: cfg.SharedVolume, Target: SharedTarget},
 			},
 			Prepare: PrepareHelper,
-			Helper: []mount.Mount{{
-				Type: mount.TypeVolume, Source: cfg.WorkspaceVolume, Target: helperMountPoint,
-				VolumeOptions: &mount.VolumeOptions{NoCopy: true},
-			}},
+			Helper: []mount.Mount{
+				{Type: mount.TypeVolume, Source: cfg.WorkspaceVolume, Target: helperMountPoint, VolumeOptions: &mount.VolumeOptions{NoCopy: true}},
+				// Looked at: it must not hold the records of workspaces.
+				{Type: mount.TypeVolume, Source: cfg.SharedVolume, Target: helperSharedVolume, VolumeOptions: &mount.VolumeOptions{NoCopy: true}},
+			},
 		}, nil
 	}
 	ws := filepath.Join(cfg.WorkspaceRoot, filepath.FromSlash(subdir))

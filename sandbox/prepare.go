@@ -115,6 +115,9 @@ func newLocalPreparer(subdir string, cfg Config, lockLimit time.Duration) (_ *lo
 	} else if dir != "" {
 		return nil, sharedInRootError(cfg.SharedDir, dir)
 	}
+	if err := checkSharedPath(cfg.SharedDir); err != nil {
+		return nil, err
+	}
 	// A missing shared directory is made only where nobody else can write
 	// (as on an engine's host): in /tmp another user could make it first,
 	// or move it once it is the container user's. Looked at again, through
@@ -130,6 +133,9 @@ func newLocalPreparer(subdir string, cfg Config, lockLimit time.Duration) (_ *lo
 	}
 	if overlapPaths(p.shared.path, p.root.path) {
 		return nil, sharedOverlapError(cfg.SharedDir, p.shared.path, p.root.path)
+	}
+	if p.shared.path != filepath.Clean(cfg.SharedDir) {
+		return nil, sharedSymlinkError(cfg.SharedDir, p.shared.path)
 	}
 	if dir := rootHolding(p.shared.path); dir == p.shared.path {
 		return nil, sharedIsRootError(dir)
@@ -153,6 +159,60 @@ func sharedOverlapError(given, real, root string) error {
 		given += " (" + real + ")"
 	}
 	return fmt.Errorf("the shared directory %s overlaps the workspace root %s: every workspace container would see the shared directory, so the shared directory must be neither the root, nor in it, nor above it (nothing was changed)", given, root)
+}
+
+// checkSharedPath refuses, before anything is made, a shared directory
+// whose path goes through a symlink, or that other local users can reach.
+//
+// A symlink: every workspace container can write its shared directory, as
+// host root (root in the container), so a symlink on the path of another
+// configuration's shared directory may be a tenant's, even one owned by
+// root; the shared directory is named by its real path.
+//
+// Reach: a tenant, root in its container, can give the shared directory any
+// mode and leave a setuid program in it; only a directory on its path that
+// others cannot enter (root's or the caller's, no group or other search)
+// keeps other local users from running it (the root of the workspaces is
+// such a directory, 0700).
+func checkSharedPath(shared string) error {
+	clean := filepath.Clean(shared)
+	for p := clean; ; p = filepath.Dir(p) {
+		if _, err := os.Lstat(p); err == nil {
+			if real, err := filepath.EvalSymlinks(p); err == nil && real != p {
+				return sharedSymlinkError(shared, real+strings.TrimPrefix(clean, p))
+			}
+			break
+		}
+		if p == "/" {
+			break
+		}
+	}
+	if privateAncestor(clean) == "" {
+		return fmt.Errorf("shared directory %s: every directory above it can be entered by other local users, and a tenant, root in its container, can leave a setuid program in the shared directory for them to run: put it below a directory that only root (or you) can enter (mode 0700), or make one on its path so: refused",
+			shared)
+	}
+	return nil
+}
+
+// privateAncestor is the first directory above p that other local users
+// cannot enter (root's or the caller's, without group or other search), or
+// "".
+func privateAncestor(p string) string {
+	euid := os.Geteuid()
+	for dir := filepath.Dir(p); ; dir = filepath.Dir(dir) {
+		if fi, err := os.Lstat(dir); err == nil && fi.IsDir() && fi.Mode().Perm()&0o011 == 0 {
+			if uid, ok := fileOwner(fi); ok && (uid == 0 || uid == euid) {
+				return dir
+			}
+		}
+		if dir == "/" {
+			return ""
+		}
+	}
+}
+
+func sharedSymlinkError(given, real string) error {
+	return fmt.Errorf("shared directory %s is %s: its path goes through a symlink, which may be a tenant's (every workspace container can write its shared directory); give its real path: refused", given, real)
 }
 
 // sharedIsRootError: every workspace container can write the shared

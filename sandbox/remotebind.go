@@ -290,6 +290,17 @@ func (p *helperPreparer) checkShared(ctx context.Context) (*hostPathCheck, error
 	if err := p.checkNoRootAbove(ctx, c, what, false); err != nil {
 		return nil, err
 	}
+	// Some directory above it that other users cannot enter: else they can
+	// run what a tenant (root in its container) leaves there setuid.
+	private := false
+	for i := 0; i < c.existing && i < len(c.elems)-1; i++ {
+		if hdr := p.seen["/"+strings.Join(c.elems[:i+1], "/")]; hdr != nil && hdr.Uid == 0 && hdr.Mode&0o011 == 0 {
+			private = true
+		}
+	}
+	if !private {
+		return nil, fmt.Errorf("%s %s: every directory above it on the engine's host can be entered by other users there, and a tenant, root in its container, can leave a setuid program in the shared directory for them to run: put it below a directory of root's that only root can enter (mode 0700): refused", what, shared)
+	}
 	if c.existing == len(c.elems) {
 		if found, err := p.hasMarker(ctx, shared); err != nil {
 			return nil, err

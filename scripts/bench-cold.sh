@@ -17,7 +17,7 @@ PLUGIN=$(docker info --format '{{range .ClientInfo.Plugins}}{{if eq .Name "works
 [ -x "$PLUGIN" ] || { echo "bench-cold: the workspace plugin is not installed (make install)" >&2; exit 1; }
 IMAGE=${IMAGE:-agent/workspace:latest}
 base=$(mktemp -d /tmp/bench-cold-XXXXXX)
-chmod 755 "$base"
+chmod 700 "$base" # nobody else reaches the shared directory
 root=$base/workspaces shared=$base/shared
 mkdir -p "$root" "$shared"
 tag=bc$$

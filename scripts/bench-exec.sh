@@ -15,7 +15,7 @@ N=${1:-30}
 PLUGIN=$(docker info --format '{{range .ClientInfo.Plugins}}{{if eq .Name "workspace"}}{{.Path}}{{end}}{{end}}' 2>/dev/null || true)
 [ -x "$PLUGIN" ] || { echo "bench-exec: the workspace plugin is not installed (make install)" >&2; exit 1; }
 base=$(mktemp -d /tmp/bench-exec-XXXXXX)
-chmod 755 "$base"
+chmod 700 "$base" # nobody else reaches the shared directory
 ws=be$$
 flags=(--workspace-root "$base/workspaces" --shared-dir "$base/shared")
 cleanup() {
