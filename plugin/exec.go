@@ -74,24 +74,38 @@ func firstArg(fn cobra.CompletionFunc) cobra.CompletionFunc {
 }
 
 func runExec(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts *execOptions) error {
-	if err := checkExecRef(opts.workspace, opts.noEnsure); err != nil {
-		return err
-	}
-	var cfg sandbox.Config
-	if !opts.noEnsure {
-		var err error
-		if cfg, err = workspaceConfig(dockerCLI, opts.flags); err != nil {
-			return err
+	id, err := execTarget(ctx, dockerCLI, opts.flags, build, opts.workspace, opts.noEnsure, func() error {
+		if opts.exec.Privileged && hardened(dockerCLI, opts.flags) {
+			return usageError(fmt.Errorf("--privileged is refused with the hardened profile: it would undo what the profile takes away"))
 		}
-	}
-	if opts.exec.Privileged && hardened(dockerCLI, opts.flags) {
-		return usageError(fmt.Errorf("--privileged is refused with the hardened profile: it would undo what the profile takes away"))
-	}
-	id, err := workspaceContainer(ctx, dockerCLI, opts.flags, build, opts.workspace, opts.noEnsure, cfg)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
 	return runExecIn(ctx, dockerCLI, id, opts.exec)
+}
+
+// execTarget is the running container that exec and shell run in: the
+// reference and the configuration checked (and check, the command's own
+// input), then the workspace ensured, or with noEnsure found.
+func execTarget(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet, build BuildInfo, ref string, noEnsure bool, check func() error) (string, error) {
+	if err := checkExecRef(ref, noEnsure); err != nil {
+		return "", err
+	}
+	var cfg sandbox.Config
+	if !noEnsure {
+		var err error
+		if cfg, err = workspaceConfig(dockerCLI, flags); err != nil {
+			return "", err
+		}
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return "", err
+		}
+	}
+	return workspaceContainer(ctx, dockerCLI, flags, build, ref, noEnsure, cfg)
 }
 
 // checkExecRef: ensure takes a subdir; with --no-ensure a name or an ID

@@ -41,17 +41,7 @@ func newShellCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 }
 
 func runShell(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts *shellOptions) error {
-	if err := checkExecRef(opts.workspace, opts.noEnsure); err != nil {
-		return err
-	}
-	var cfg sandbox.Config
-	if !opts.noEnsure {
-		var err error
-		if cfg, err = workspaceConfig(dockerCLI, opts.flags); err != nil {
-			return err
-		}
-	}
-	id, err := workspaceContainer(ctx, dockerCLI, opts.flags, build, opts.workspace, opts.noEnsure, cfg)
+	id, err := execTarget(ctx, dockerCLI, opts.flags, build, opts.workspace, opts.noEnsure, nil)
 	if err != nil {
 		return err
 	}
