@@ -47,11 +47,5 @@ for i in $(seq 1 "$N"); do
 	t_plugin+=($(((t2 - t1) / 1000000)))
 	t_standalone+=($(((t3 - t2) / 1000000)))
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-run=$(median "${t_run[@]}")
-printf '%-12s %8s %8s\n' "" "median" "ratio"
-for name in run plugin standalone; do
-	eval "m=\$(median \"\${t_$name[@]}\")"
-	printf '%-12s %6sms %8s\n' "$name" "$m" "$(awk -v a="$m" -v b="$run" 'BEGIN {printf "%.2fx", a/b}')"
-done
-echo "($N rounds on $(docker version --format '{{.Server.Version}}'), $(nproc) cores)"
+. "$(dirname "$0")/bench-report.sh"
+report run plugin standalone
