@@ -748,6 +748,45 @@ func TestEnsureRemoteBind(t *testing.T) {
 	assert.Check(t, is.Equal(f.callList(), "inspect:gws-a image:agent/workspace:latest create:gws_new list rename:gws_new->gws-a start:gws-a"))
 }
 
+// Two ensures that make one root (or one parent) at once: the engine's
+// mkdir of the one that comes second fails with EEXIST, and the archive is
+// extracted again; an error that stays is reported.
+func TestEnsureRemoteBindMadeAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		failures int
+		err      string
+	}{
+		{failures: 1},
+		{failures: 2},
+		{failures: 3, err: "mkdirat workspaces: file exists"},
+	} {
+		cfg := bindConfig(t)
+		cfg.CreateHostDirs = false
+		cfg.User = "1000:1000"
+		f := newFakeEngine()
+		f.setHost(filepath.Dir(cfg.SharedDir), &memEntry{dir: true, mode: 0o700})
+		left := tc.failures
+		copies := 0
+		f.onCopyTo = func(string) error {
+			copies++
+			if left > 0 && copies == 1 || left > 0 && left < tc.failures {
+				left--
+				return errors.New("Error response from daemon: mkdirat workspaces: file exists")
+			}
+			return nil
+		}
+		_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
+		if tc.err != "" {
+			assert.Check(t, is.ErrorContains(err, tc.err))
+			assert.Check(t, f.byName("gws-a") == nil)
+			continue
+		}
+		assert.NilError(t, err, "%d failures", tc.failures)
+		assert.Check(t, f.hostEntry(filepath.Join(cfg.WorkspaceRoot, "a")) != nil)
+		assert.Check(t, f.byName("gws-a") != nil)
+	}
+}
+
 // Temporary containers that a killed process left are removed by the next
 // ensure that creates a container; those of live processes are not.
 func TestEnsureCollectsGarbage(t *testing.T) {

@@ -53,6 +53,7 @@ type fakeEngine struct {
 	onInspect func(c *fakeCtr)
 	onWait    func(c *fakeCtr) bool // true: the container disappears
 	onPull    func(ref string) (io.ReadCloser, error)
+	onCopyTo  func(p string) error // before the archive is extracted
 }
 
 type fakeCtr struct {
@@ -522,6 +523,11 @@ func (f *fakeEngine) CopyToContainer(_ context.Context, id, p string, content io
 		return errNotFound
 	}
 	f.record("copyto:%s:%s", kind(c.name), p)
+	if f.onCopyTo != nil {
+		if err := f.onCopyTo(p); err != nil {
+			return err
+		}
+	}
 	fs, rel, ok := f.mountFor(c, p)
 	if !ok {
 		return cerrdefs.ErrInvalidArgument.WithMessage("extraction point is not a directory")

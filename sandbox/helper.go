@@ -223,13 +223,31 @@ func (p *helperPreparer) prepare(ctx context.Context, own owner) error {
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	if err := p.m.client.CopyToContainer(ctx, p.id, p.rootInHelper(), &buf, container.CopyToContainerOptions{}); err != nil {
+	if err := p.copyIn(ctx, p.rootInHelper(), buf.Bytes()); err != nil {
 		return fmt.Errorf("create workspace %q in %s: %w", p.subdir, p.where(), err)
 	}
 	if shared != nil {
 		return p.makeShared(ctx, shared, own)
 	}
 	return nil
+}
+
+// copyIn extracts an archive of directories (and records) into the helper.
+// The engine makes a directory of the archive that it found missing with
+// mkdir, which fails with EEXIST when another ensure made it in between (two
+// workspaces of one root made at once, on an engine's host): the archive is
+// extracted again then, and the engine keeps the directory that is there now,
+// giving it the owner and mode of the archive. Who could have made it is
+// root alone: each directory is made only where nobody else can write.
+func (p *helperPreparer) copyIn(ctx context.Context, dst string, archive []byte) error {
+	var err error
+	for range 3 {
+		err = p.m.client.CopyToContainer(ctx, p.id, dst, bytes.NewReader(archive), container.CopyToContainerOptions{})
+		if err == nil || !strings.Contains(err.Error(), "file exists") {
+			return err
+		}
+	}
+	return err
 }
 
 // rootInHelper is where the helper sees the volume or the workspace root.

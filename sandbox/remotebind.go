@@ -11,7 +11,6 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
 )
 
@@ -190,7 +189,7 @@ func (p *helperPreparer) makeHostDirs(ctx context.Context, c *hostPathCheck, lea
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	if err := p.m.client.CopyToContainer(ctx, p.id, inHelper(base), &buf, container.CopyToContainerOptions{}); err != nil {
+	if err := p.copyIn(ctx, inHelper(base), buf.Bytes()); err != nil {
 		return fmt.Errorf("create %s on the engine's host: %w", c.path, err)
 	}
 	for i := c.existing; i < len(c.elems); i++ {
