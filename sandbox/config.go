@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/docker/docker/api/types/mount"
 )
 
 // Defaults and fixed paths inside a workspace container.
@@ -150,6 +152,47 @@ type Config struct {
 	Labels map[string]string
 	// Env are KEY=VALUE environment variables of the container.
 	Env []string
+
+	// Placement (Swarm, see [Swarm]) says where a workspace's data lives and
+	// so where it may run; empty means PlacementPinned.
+	Placement Placement
+	// VolumeDriver and VolumeOptions, SharedVolumeOptions (volume_subpath
+	// mode) make the workspace volume and the shared volume where they are
+	// missing, as `docker volume create --driver --opt` does: on Swarm, on
+	// every node a workspace runs on. Empty: the engine's local volumes.
+	VolumeDriver        string
+	VolumeOptions       map[string]string
+	SharedVolumeOptions map[string]string
+}
+
+// Placement says where the data of a workspace on Swarm lives.
+type Placement string
+
+const (
+	// PlacementPinned: node-local volumes; the workspace runs on the node
+	// that first ran it, and waits for it when it is down.
+	PlacementPinned Placement = "pinned"
+	// PlacementShared: volumes whose driver options name the same storage
+	// on every node; Swarm may move the workspace to another node.
+	PlacementShared Placement = "shared"
+)
+
+// ParsePlacement accepts "pinned" and "shared".
+func ParsePlacement(s string) (Placement, error) {
+	return parseChoice("placement", s, PlacementPinned, PlacementShared)
+}
+
+// volumeDriverConfig is the driver configuration of a volume mount that
+// makes the volume where it is missing (nil: the engine's local default).
+func (c Config) volumeDriverConfig(opts map[string]string) *mount.Driver {
+	if c.VolumeDriver == "" && len(opts) == 0 {
+		return nil
+	}
+	name := c.VolumeDriver
+	if name == "" {
+		name = "local"
+	}
+	return &mount.Driver{Name: name, Options: opts}
 }
 
 // Validate checks the configuration without asking the engine anything.
@@ -179,6 +222,14 @@ func (c Config) Validate() error {
 		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
 			return fmt.Errorf("environment variable %q: must be KEY=VALUE", e)
 		}
+	}
+	if c.Placement != "" {
+		if _, err := ParsePlacement(string(c.Placement)); err != nil {
+			return err
+		}
+	}
+	if c.Mode != ModeVolumeSubpath && (c.VolumeDriver != "" || len(c.VolumeOptions) > 0 || len(c.SharedVolumeOptions) > 0) {
+		return errors.New("a volume driver and volume options are for volume_subpath mode")
 	}
 	switch c.Mode {
 	case ModeBind:

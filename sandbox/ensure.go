@@ -44,6 +44,8 @@ type Result struct {
 	// Drift names what of the container differs from the configuration
 	// (see [Workspace.Drift]); empty when it matches or was (re)created.
 	Drift []string
+	// Node is the Swarm node whose engine runs the workspace (see [Swarm]).
+	Node string
 }
 
 // sleepForever is the entrypoint that keeps a workspace container alive.
@@ -515,6 +517,51 @@ func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config, o
 		})
 	}
 	return Result{ID: id, Name: name, Subdir: subdir, Action: ActionCreated, Mode: cfg.Mode, Image: cfg.Image}, nil
+}
+
+// prepareOnly makes on m's engine what the mounts of a new workspace need
+// (its directory, given to its user, and its record), with every check of
+// a new container (see create), but no container: an orchestrator runs the
+// workspace (swarm.go). It needs a helper (volume_subpath mode).
+func (m *Manager) prepareOnly(ctx context.Context, subdir string, cfg Config) ([]mount.Mount, error) {
+	img, err := m.ensureImage(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := PlanMounts(cfg, subdir, m.client.ClientVersion())
+	if err != nil {
+		return nil, err
+	}
+	if plan.Prepare != PrepareHelper {
+		return nil, errors.New("only volume_subpath mode can be prepared for an orchestrator")
+	}
+	p, err := m.newPreparer(ctx, subdir, cfg, img, plan)
+	if err != nil {
+		return nil, err
+	}
+	defer p.close(ctx)
+	ctrs, err := m.listClaimants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.reserve(ctx, func(records []claim) error {
+		shared, _ := sharedClaim(p.mounts())
+		return m.checkNewOverlap(ctx, p.claim(), shared, "", ctrs, records)
+	}); err != nil {
+		return nil, err
+	}
+	user := cfg.User
+	if user == "" && img.Config != nil {
+		user = img.Config.User
+	}
+	own, err := m.resolveOwner(ctx, p.userDB(""), user)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.finish(ctx, own); err != nil {
+		return nil, err
+	}
+	return p.mounts(), nil
 }
 
 // setAside stops a container being replaced and moves it out of the way of

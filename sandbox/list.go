@@ -33,6 +33,14 @@ type Workspace struct {
 	Labels  map[string]string
 	// Drift names what differs from a configuration; see CheckDrift.
 	Drift []string
+	// On Swarm (see [Swarm.List]): the ID is the service's, Node where its
+	// task is (or the node it is pinned to), ContainerID the task's
+	// container, State its task's state ("stopped": scaled to 0), and
+	// Warnings what needs an operator (a container that may still run on a
+	// node that is down).
+	Node        string
+	ContainerID string
+	Warnings    []string
 }
 
 // List returns the workspace containers of the engine, running or not,

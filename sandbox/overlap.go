@@ -248,7 +248,7 @@ func (m *Manager) checkNewOverlap(ctx context.Context, self claim, shared claim,
 			mine = &ctrs[i]
 		}
 	}
-	if mine == nil {
+	if mine == nil && selfID != "" {
 		return errRace // removed under us
 	}
 	for _, r := range records {
@@ -277,6 +277,9 @@ func (m *Manager) checkNewOverlap(ctx context.Context, self claim, shared claim,
 		}
 		if conflict == nil {
 			continue
+		}
+		if mine == nil { // no container of this call's (Swarm): whoever is there came first
+			return conflict
 		}
 		earlier, err := m.createdBefore(ctx, c, mine)
 		if err != nil {

@@ -45,6 +45,13 @@ func PlanMounts(cfg Config, subdir, apiVersion string) (MountPlan, error) {
 		if versions.LessThan(apiVersion, apiVersionSubpath) {
 			return MountPlan{}, fmt.Errorf("volume_subpath mode needs Docker Engine API %s or later (Engine 26+), but this engine speaks API %s: it would silently mount the whole volume and show every workspace to every workspace container; use bind mode or a newer engine", apiVersionSubpath, apiVersion)
 		}
+		// With a driver configuration, the engine makes a missing volume
+		// as it says (on Swarm: on every node).
+		ws, shared := cfg.volumeDriverConfig(cfg.VolumeOptions), cfg.volumeDriverConfig(cfg.SharedVolumeOptions)
+		var sharedOpts *mount.VolumeOptions
+		if shared != nil {
+			sharedOpts = &mount.VolumeOptions{DriverConfig: shared}
+		}
 		return MountPlan{
 			Mounts: []mount.Mount{
 				{
@@ -52,15 +59,15 @@ func PlanMounts(cfg Config, subdir, apiVersion string) (MountPlan, error) {
 					// WorkspaceTarget (content and owner) into an empty
 					// subdir on first mount.
 					Type: mount.TypeVolume, Source: cfg.WorkspaceVolume, Target: WorkspaceTarget,
-					VolumeOptions: &mount.VolumeOptions{Subpath: subdir, NoCopy: true},
+					VolumeOptions: &mount.VolumeOptions{Subpath: subdir, NoCopy: true, DriverConfig: ws},
 				},
-				{Type: mount.TypeVolume, Source: cfg.SharedVolume, Target: SharedTarget},
+				{Type: mount.TypeVolume, Source: cfg.SharedVolume, Target: SharedTarget, VolumeOptions: sharedOpts},
 			},
 			Prepare: PrepareHelper,
 			Helper: []mount.Mount{
-				{Type: mount.TypeVolume, Source: cfg.WorkspaceVolume, Target: helperMountPoint, VolumeOptions: &mount.VolumeOptions{NoCopy: true}},
+				{Type: mount.TypeVolume, Source: cfg.WorkspaceVolume, Target: helperMountPoint, VolumeOptions: &mount.VolumeOptions{NoCopy: true, DriverConfig: ws}},
 				// Looked at: it must not hold the records of workspaces.
-				{Type: mount.TypeVolume, Source: cfg.SharedVolume, Target: helperSharedVolume, VolumeOptions: &mount.VolumeOptions{NoCopy: true}},
+				{Type: mount.TypeVolume, Source: cfg.SharedVolume, Target: helperSharedVolume, VolumeOptions: &mount.VolumeOptions{NoCopy: true, DriverConfig: shared}},
 			},
 		}, nil
 	}

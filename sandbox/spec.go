@@ -36,6 +36,11 @@ type spec struct {
 	// Env is a hash of the sorted entries: values may be secrets, and
 	// labels are readable by anyone who can inspect the container.
 	Env string `json:"env,omitempty"`
+	// Swarm, and volumes made with a driver configuration.
+	Placement        Placement         `json:"placement,omitempty"`
+	VolumeDriver     string            `json:"volumeDriver,omitempty"`
+	VolumeOpts       map[string]string `json:"volumeOpts,omitempty"`
+	SharedVolumeOpts map[string]string `json:"sharedVolumeOpts,omitempty"`
 }
 
 // specFor is the spec of the container of subdir under cfg, with the image
@@ -47,7 +52,8 @@ func specFor(subdir string, cfg Config, imageID string) spec {
 		Network: cfg.Network, Project: cfg.ComposeProject, User: cfg.User, Init: cfg.Init,
 		NanoCPUs: cfg.NanoCPUs, Memory: cfg.Memory, PidsLimit: cfg.PidsLimit, ReadOnly: cfg.ReadOnly,
 		CapAdd: sorted(cfg.CapAdd), CapDrop: sorted(cfg.CapDrop), SecurityOpt: sorted(cfg.SecurityOpt),
-		Labels: cfg.Labels,
+		Labels:       cfg.Labels,
+		VolumeDriver: cfg.VolumeDriver, VolumeOpts: nilIfEmpty(cfg.VolumeOptions), SharedVolumeOpts: nilIfEmpty(cfg.SharedVolumeOptions),
 	}
 	if cfg.Mode == ModeVolumeSubpath {
 		s.Workspace, s.Subpath, s.Shared = cfg.WorkspaceVolume, subdir, cfg.SharedVolume
@@ -65,6 +71,13 @@ func specFor(subdir string, cfg Config, imageID string) spec {
 		s.Labels = nil
 	}
 	return s
+}
+
+func nilIfEmpty(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
 }
 
 func sorted(in []string) []string {
@@ -109,7 +122,9 @@ func drift(labels map[string]string, want spec) []string {
 		}
 	}
 	add("image", have.Image != want.Image || have.ImageID != want.ImageID)
-	add("mounts", have.Mode != want.Mode || have.Workspace != want.Workspace || have.Subpath != want.Subpath || have.Shared != want.Shared)
+	add("mounts", have.Mode != want.Mode || have.Workspace != want.Workspace || have.Subpath != want.Subpath || have.Shared != want.Shared ||
+		have.VolumeDriver != want.VolumeDriver || !maps.Equal(have.VolumeOpts, want.VolumeOpts) || !maps.Equal(have.SharedVolumeOpts, want.SharedVolumeOpts))
+	add("placement", have.Placement != want.Placement)
 	add("network", have.Network != want.Network)
 	add("compose-project", have.Project != want.Project)
 	add("entrypoint", !slices.Equal(have.Entrypoint, want.Entrypoint))

@@ -1,0 +1,786 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/api/types/system"
+	"github.com/docker/docker/api/types/versions"
+	"github.com/docker/go-units"
+)
+
+// SwarmClient is the part of the Docker API client that workspaces on a
+// Swarm use: a manager's API.
+type SwarmClient interface {
+	Info(ctx context.Context) (system.Info, error)
+	NodeList(ctx context.Context, options swarm.NodeListOptions) ([]swarm.Node, error)
+	ServiceCreate(ctx context.Context, service swarm.ServiceSpec, options swarm.ServiceCreateOptions) (swarm.ServiceCreateResponse, error)
+	ServiceList(ctx context.Context, options swarm.ServiceListOptions) ([]swarm.Service, error)
+	ServiceUpdate(ctx context.Context, serviceID string, version swarm.Version, service swarm.ServiceSpec, options swarm.ServiceUpdateOptions) (swarm.ServiceUpdateResponse, error)
+	ServiceRemove(ctx context.Context, serviceID string) error
+	TaskList(ctx context.Context, options swarm.TaskListOptions) ([]swarm.Task, error)
+}
+
+// LabelNodeEngine is the node label that names a node's own engine: a
+// Docker context name, or an endpoint (unix://, tcp://, ssh://). Workspace
+// directories are made, and exec and cp reach a workspace's container,
+// through it (`docker node update --label-add docker-workspace.engine=…`).
+const LabelNodeEngine = LabelPrefix + "engine"
+
+// LabelPlacement records a workspace service's placement.
+const LabelPlacement = LabelPrefix + "placement"
+
+// minSubpathEngine is the first Engine that applies a volume subpath in a
+// Swarm task (the API has it since 1.45, the task executor since 26.1).
+const minSubpathEngine = "26.1"
+
+// Bounds of the waits for a task to run or to stop.
+var (
+	swarmWait     = 90 * time.Second
+	swarmPollStep = 200 * time.Millisecond
+)
+
+// ErrNotSwarmManager: the engine is not a manager of a Swarm.
+var ErrNotSwarmManager = errors.New("not a Swarm manager")
+
+// Swarm manages workspaces as services of a Docker Swarm: each workspace is
+// a service of one replica, named after its container name under Swarm's
+// rules (ServiceName), labelled as a container is. Its data is in volumes
+// (volume_subpath mode): on the node it is pinned to (PlacementPinned), or
+// in storage every node reaches (PlacementShared).
+type Swarm struct {
+	client SwarmClient
+	// NodeEngine returns a client of a node's own engine, named by its
+	// label LabelNodeEngine (label is its value, "" when the node has
+	// none): a workspace's directory is made there, with the checks of
+	// [Manager.Ensure], before Swarm runs it.
+	NodeEngine func(ctx context.Context, node swarm.Node, label string) (Client, error)
+	// Version, when set, is recorded on new services (LabelVersion).
+	Version string
+	// Progress receives a line for each change of state of a task that
+	// Ensure, Stop or Remove waits for; nil discards them.
+	Progress io.Writer
+}
+
+// NewSwarm returns a Swarm that talks to a manager through c.
+func NewSwarm(c SwarmClient) *Swarm {
+	return &Swarm{client: c}
+}
+
+// CheckManager fails, in one line, unless the engine is a Swarm manager.
+func (s *Swarm) CheckManager(ctx context.Context) error {
+	info, err := s.client.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("ask the engine about its Swarm: %w", err)
+	}
+	switch {
+	case info.Swarm.LocalNodeState != swarm.LocalNodeStateActive:
+		return fmt.Errorf("%w: this engine is in no Swarm (its state: %q): use --orchestrator engine, or a context of a Swarm manager", ErrNotSwarmManager, info.Swarm.LocalNodeState)
+	case !info.Swarm.ControlAvailable:
+		return fmt.Errorf("%w: this engine is a Swarm worker: use a context of a manager of its Swarm", ErrNotSwarmManager)
+	}
+	return nil
+}
+
+// ServiceName is the name of the service of a workspace: its container
+// name with what Swarm refuses in a name ("." and "_") replaced by "-".
+// Two subdirs whose names meet are refused as for containers.
+func ServiceName(subdir string) string {
+	name := strings.Map(func(r rune) rune {
+		if r == '.' || r == '_' {
+			return '-'
+		}
+		return r
+	}, ContainerName(subdir))
+	return strings.TrimRight(name, "-")
+}
+
+// checkSwarmConfig refuses what a workspace on Swarm cannot be.
+func checkSwarmConfig(cfg Config) error {
+	if cfg.Mode != ModeVolumeSubpath {
+		return errors.New("workspaces on Swarm need volume_subpath mode (--mount-mode volume_subpath, with --workspace-volume and --shared-volume): a task may start on any node, and only volumes go with it; bind mode is for one engine")
+	}
+	if cfg.Placement == PlacementShared && (cfg.volumeDriverConfig(cfg.VolumeOptions) == nil || cfg.volumeDriverConfig(cfg.SharedVolumeOptions) == nil) {
+		return errors.New("placement shared needs volumes that name the same storage on every node: set --volume-opt and --shared-volume-opt (and --volume-driver): a plain local volume is empty on another node")
+	}
+	if cfg.ComposeProject != "" {
+		return errors.New("Compose projects are not supported on Swarm: Compose runs its services on one engine (use `docker stack` for Swarm) — use --orchestrator engine")
+	}
+	if _, err := swarmPrivileges(cfg.SecurityOpt); err != nil {
+		return err
+	}
+	return nil
+}
+
+// swarmPrivileges maps security options to a task's privileges; one that a
+// task cannot carry is refused rather than dropped.
+func swarmPrivileges(opts []string) (*swarm.Privileges, error) {
+	var p *swarm.Privileges
+	for _, o := range opts {
+		switch k, v, _ := strings.Cut(o, "="); {
+		case k == "no-new-privileges" && (v == "" || v == "true"), k == "no-new-privileges:true":
+			if p == nil {
+				p = &swarm.Privileges{}
+			}
+			p.NoNewPrivileges = true
+		default:
+			return nil, fmt.Errorf("security option %q cannot be given to a Swarm task (only no-new-privileges can): refused rather than dropped", o)
+		}
+	}
+	return p, nil
+}
+
+// serviceSpec is the service of a workspace; constraints place it.
+func (s *Swarm) serviceSpec(subdir string, cfg Config, mounts []mount.Mount, constraints []string) swarm.ServiceSpec {
+	sp := swarmSpecFor(subdir, cfg)
+	labels := map[string]string{
+		LabelSubdir: subdir, LabelMode: string(cfg.Mode), LabelPlacement: string(placementOf(cfg)),
+		LabelConfigHash: sp.hash(), LabelConfig: sp.json(),
+	}
+	if s.Version != "" {
+		labels[LabelVersion] = s.Version
+	}
+	for k, v := range cfg.Labels {
+		labels[k] = v
+	}
+	priv, _ := swarmPrivileges(cfg.SecurityOpt) // checked by checkSwarmConfig
+	init := cfg.Init
+	cs := &swarm.ContainerSpec{
+		Image: cfg.Image, Command: sleepForever, Labels: labels, Env: cfg.Env, User: cfg.User,
+		Dir: WorkspaceTarget, Init: &init, ReadOnly: cfg.ReadOnly, CapabilityAdd: cfg.CapAdd,
+		CapabilityDrop: cfg.CapDrop, Privileges: priv,
+	}
+	for _, m := range mounts {
+		cs.Mounts = append(cs.Mounts, m)
+	}
+	if cfg.ReadOnly {
+		cs.Mounts = append(cs.Mounts, mount.Mount{Type: mount.TypeTmpfs, Target: "/tmp", TmpfsOptions: &mount.TmpfsOptions{Mode: 0o1777}})
+	}
+	var res *swarm.ResourceRequirements
+	if cfg.NanoCPUs > 0 || cfg.Memory > 0 || cfg.PidsLimit > 0 {
+		res = &swarm.ResourceRequirements{Limits: &swarm.Limit{NanoCPUs: cfg.NanoCPUs, MemoryBytes: cfg.Memory, Pids: cfg.PidsLimit}}
+	}
+	var nets []swarm.NetworkAttachmentConfig
+	if cfg.Network != "" {
+		nets = []swarm.NetworkAttachmentConfig{{Target: cfg.Network, Aliases: cfg.NetworkAliases}}
+	}
+	one := uint64(1)
+	return swarm.ServiceSpec{
+		Annotations: swarm.Annotations{Name: ServiceName(subdir), Labels: labels},
+		TaskTemplate: swarm.TaskSpec{
+			ContainerSpec: cs,
+			Resources:     res,
+			Placement:     &swarm.Placement{Constraints: constraints},
+			Networks:      nets,
+		},
+		Mode: swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &one}},
+		// Never two tasks of one workspace by our doing: the old one
+		// stops before the new one starts.
+		UpdateConfig: &swarm.UpdateConfig{Parallelism: 1, Order: swarm.UpdateOrderStopFirst},
+	}
+}
+
+func placementOf(cfg Config) Placement {
+	if cfg.Placement == "" {
+		return PlacementPinned
+	}
+	return cfg.Placement
+}
+
+// swarmSpecFor is the spec of a workspace service: the image by reference
+// (each node resolves it), the placement recorded.
+func swarmSpecFor(subdir string, cfg Config) spec {
+	sp := specFor(subdir, cfg, "")
+	sp.Placement = placementOf(cfg)
+	return sp
+}
+
+// find returns the service of a workspace, with its task counts; nil when
+// there is none. One API call.
+func (s *Swarm) find(ctx context.Context, subdir string) (*swarm.Service, error) {
+	name := ServiceName(subdir)
+	svcs, err := s.client.ServiceList(ctx, swarm.ServiceListOptions{Filters: filters.NewArgs(filters.Arg("name", name)), Status: true})
+	if err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	for i := range svcs {
+		if svcs[i].Spec.Name != name {
+			continue // the filter matches prefixes
+		}
+		svc := &svcs[i]
+		switch have := svc.Spec.Labels[LabelSubdir]; {
+		case have == "":
+			return nil, fmt.Errorf("workspace %q: service %s is not a workspace's (it has no %s label): refused, left untouched", subdir, name, LabelSubdir)
+		case have != subdir:
+			return nil, fmt.Errorf("workspace %q: service %s belongs to workspace %q (two subdirs, one name): refused, left untouched", subdir, name, have)
+		}
+		return svc, nil
+	}
+	return nil, nil
+}
+
+func replicas(svc *swarm.Service) uint64 {
+	if svc.Spec.Mode.Replicated == nil || svc.Spec.Mode.Replicated.Replicas == nil {
+		return 0
+	}
+	return *svc.Spec.Mode.Replicated.Replicas
+}
+
+// Ensure makes sure the service of a workspace exists and its task runs:
+//
+//   - running: left untouched, one API call (the service with its task
+//     counts);
+//   - scaled to 0 (stopped): scaled to 1, and waited for until its task
+//     runs;
+//   - drifted (RecreateIfChanged) or RecreateAlways: updated, stop-first;
+//   - missing: its directory made on a node through that node's engine
+//     (with every check of [Manager.Ensure]), then created — pinned to that
+//     node (PlacementPinned), or free to run on any node that can apply a
+//     volume subpath (PlacementShared) — and waited for.
+//
+// Concurrent calls end with one service: Swarm refuses a second of one
+// name, and the loser adopts the winner.
+func (s *Swarm) Ensure(ctx context.Context, subdir string, cfg Config) (Result, error) {
+	if err := ValidateSubdir(subdir); err != nil {
+		return Result{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Result{}, err
+	}
+	if err := checkSwarmConfig(cfg); err != nil {
+		return Result{}, err
+	}
+	want := swarmSpecFor(subdir, cfg)
+	for range maxAttempts {
+		svc, err := s.find(ctx, subdir)
+		if err != nil {
+			return Result{}, err
+		}
+		if svc == nil {
+			res, err := s.create(ctx, subdir, cfg)
+			if errors.Is(err, errRace) {
+				continue // another ensure created it first: adopt it
+			}
+			return res, err
+		}
+		res := Result{ID: svc.ID, Name: svc.Spec.Name, Subdir: subdir, Mode: cfg.Mode, Image: cfg.Image, Action: ActionRunning}
+		if cs := svc.Spec.TaskTemplate.ContainerSpec; cs != nil {
+			res.Image = cs.Image
+		}
+		res.Drift = drift(svc.Spec.Labels, want)
+		recreate := cfg.Recreate == RecreateAlways || cfg.Recreate == RecreateIfChanged && len(res.Drift) > 0
+		switch {
+		case recreate:
+			err = s.update(ctx, svc, subdir, cfg)
+			res.Action, res.Drift = ActionRecreated, nil
+		case replicas(svc) == 0:
+			spec := svc.Spec
+			one := uint64(1)
+			spec.Mode.Replicated = &swarm.ReplicatedService{Replicas: &one}
+			_, err = s.client.ServiceUpdate(ctx, svc.ID, svc.Version, spec, swarm.ServiceUpdateOptions{})
+			res.Action = ActionStarted
+		case svc.ServiceStatus != nil && svc.ServiceStatus.RunningTasks > 0:
+			return res, nil
+		}
+		if err != nil {
+			if isSwarmRace(err) {
+				continue // changed meanwhile: look again
+			}
+			return res, fmt.Errorf("update service %s: %w", svc.Spec.Name, err)
+		}
+		hash := ""
+		if recreate {
+			hash = want.hash()
+		}
+		node, err := s.waitRunning(ctx, svc.ID, svc.Spec.Name, hash)
+		res.Node = node
+		return res, err
+	}
+	return Result{}, fmt.Errorf("service %s: it kept changing; gave up after %d attempts", ServiceName(subdir), maxAttempts)
+}
+
+// isSwarmRace: the service was changed (out of sequence) or removed
+// meanwhile, or made by another caller first.
+func isSwarmRace(err error) bool {
+	return cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) || strings.Contains(err.Error(), "update out of sequence") ||
+		strings.Contains(err.Error(), "name conflicts with an existing object")
+}
+
+// create prepares a new workspace's directory on a node and creates its
+// service.
+func (s *Swarm) create(ctx context.Context, subdir string, cfg Config) (Result, error) {
+	node, mounts, err := s.prepare(ctx, subdir, cfg, "")
+	if err != nil {
+		return Result{}, err
+	}
+	constraints, err := s.constraints(ctx, cfg, node)
+	if err != nil {
+		return Result{}, err
+	}
+	spec := s.serviceSpec(subdir, cfg, mounts, constraints)
+	created, err := s.client.ServiceCreate(ctx, spec, swarm.ServiceCreateOptions{QueryRegistry: cfg.Pull == PullAlways})
+	if err != nil {
+		if isSwarmRace(err) {
+			return Result{}, errRace
+		}
+		return Result{}, fmt.Errorf("create service %s: %w", spec.Name, err)
+	}
+	res := Result{ID: created.ID, Name: spec.Name, Subdir: subdir, Mode: cfg.Mode, Image: cfg.Image, Action: ActionCreated}
+	res.Node, err = s.waitRunning(ctx, created.ID, spec.Name, "")
+	return res, err
+}
+
+// update replaces the task of a service with one of the configuration
+// (stop-first), its directory made again where it will run (a changed
+// volume), its pin kept.
+func (s *Swarm) update(ctx context.Context, svc *swarm.Service, subdir string, cfg Config) error {
+	pin := pinnedNode(svc)
+	node, mounts, err := s.prepare(ctx, subdir, cfg, pin)
+	if err != nil {
+		return err
+	}
+	constraints, err := s.constraints(ctx, cfg, node)
+	if err != nil {
+		return err
+	}
+	spec := s.serviceSpec(subdir, cfg, mounts, constraints)
+	spec.TaskTemplate.ForceUpdate = svc.Spec.TaskTemplate.ForceUpdate + 1
+	_, err = s.client.ServiceUpdate(ctx, svc.ID, svc.Version, spec, swarm.ServiceUpdateOptions{})
+	return err
+}
+
+// pinnedNode is the node a service is pinned to ("" when none).
+func pinnedNode(svc *swarm.Service) string {
+	if svc.Spec.TaskTemplate.Placement == nil {
+		return ""
+	}
+	for _, c := range svc.Spec.TaskTemplate.Placement.Constraints {
+		if id, ok := strings.CutPrefix(strings.ReplaceAll(c, " ", ""), "node.id=="); ok {
+			return id
+		}
+	}
+	return ""
+}
+
+// constraints place a new task: on its node (pinned), or away from nodes
+// that cannot apply a volume subpath (shared).
+func (s *Swarm) constraints(ctx context.Context, cfg Config, node swarm.Node) ([]string, error) {
+	if placementOf(cfg) == PlacementPinned {
+		return []string{"node.id==" + node.ID}, nil
+	}
+	nodes, err := s.client.NodeList(ctx, swarm.NodeListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	var out []string
+	for _, n := range nodes {
+		if !canSubpath(n) {
+			out = append(out, "node.id!="+n.ID)
+		}
+	}
+	return out, nil
+}
+
+// canSubpath says whether a node's engine applies a volume subpath in a task.
+func canSubpath(n swarm.Node) bool {
+	v := n.Description.Engine.EngineVersion
+	if i := strings.IndexAny(v, "+-~"); i >= 0 {
+		v = v[:i]
+	}
+	return v != "" && !versions.LessThan(v, minSubpathEngine)
+}
+
+// NodeName is what a node is called: its hostname, else its ID.
+func NodeName(n swarm.Node) string {
+	if n.Description.Hostname != "" {
+		return n.Description.Hostname
+	}
+	return n.ID
+}
+
+// prepare makes the directory and record of a workspace in its volume on
+// a node, through that node's engine: the node pin names (pinned, already
+// placed), else the node with the fewest pinned workspaces among those
+// ready, active, able to apply a volume subpath and with an engine label.
+func (s *Swarm) prepare(ctx context.Context, subdir string, cfg Config, pin string) (swarm.Node, []mount.Mount, error) {
+	nodes, err := s.client.NodeList(ctx, swarm.NodeListOptions{})
+	if err != nil {
+		return swarm.Node{}, nil, fmt.Errorf("list nodes: %w", err)
+	}
+	var node *swarm.Node
+	if pin != "" {
+		for i := range nodes {
+			if nodes[i].ID == pin {
+				node = &nodes[i]
+			}
+		}
+		if node == nil {
+			return swarm.Node{}, nil, fmt.Errorf("workspace %q is pinned to node %s, which is no longer in the Swarm: its data is there; remove the service (docker workspace rm) to make it again elsewhere, empty", subdir, pin)
+		}
+	} else if node, err = s.chooseNode(ctx, subdir, nodes); err != nil {
+		return swarm.Node{}, nil, err
+	}
+	label := node.Spec.Labels[LabelNodeEngine]
+	if label == "" {
+		return *node, nil, fmt.Errorf("node %s has no %s label: its engine is needed to make the workspace's directory there; add one: docker node update --label-add %s=CONTEXT-OR-ENDPOINT %s", NodeName(*node), LabelNodeEngine, LabelNodeEngine, NodeName(*node))
+	}
+	if s.NodeEngine == nil {
+		return *node, nil, errors.New("no way to reach the engines of the nodes")
+	}
+	c, err := s.NodeEngine(ctx, *node, label)
+	if err != nil {
+		return *node, nil, fmt.Errorf("engine of node %s (%s=%s): %w", NodeName(*node), LabelNodeEngine, label, err)
+	}
+	m := NewManager(c)
+	m.Version = s.Version
+	mounts, err := m.prepareOnly(ctx, subdir, cfg)
+	if err != nil {
+		return *node, nil, fmt.Errorf("on node %s: %w", NodeName(*node), err)
+	}
+	return *node, mounts, nil
+}
+
+// chooseNode picks the node of a new workspace: of the ready, active nodes
+// that can apply a volume subpath and have an engine label, the one with
+// the fewest workspaces pinned to it; ties are broken by the subdir, so
+// that concurrent ensures of one workspace pick the same node.
+func (s *Swarm) chooseNode(ctx context.Context, subdir string, nodes []swarm.Node) (*swarm.Node, error) {
+	svcs, err := s.client.ServiceList(ctx, swarm.ServiceListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelSubdir))})
+	if err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	load := map[string]int{}
+	for i := range svcs {
+		load[pinnedNode(&svcs[i])]++
+	}
+	var cands []*swarm.Node
+	var why []string
+	for i := range nodes {
+		n := &nodes[i]
+		switch {
+		case n.Status.State != swarm.NodeStateReady:
+			why = append(why, NodeName(*n)+" is "+string(n.Status.State))
+		case n.Spec.Availability != swarm.NodeAvailabilityActive:
+			why = append(why, NodeName(*n)+" is "+string(n.Spec.Availability))
+		case !canSubpath(*n):
+			why = append(why, fmt.Sprintf("%s runs Engine %s, which does not apply a volume subpath in a task (%s+ does): it would mount the whole volume", NodeName(*n), n.Description.Engine.EngineVersion, minSubpathEngine))
+		case n.Spec.Labels[LabelNodeEngine] == "":
+			why = append(why, fmt.Sprintf("%s has no %s label", NodeName(*n), LabelNodeEngine))
+		default:
+			cands = append(cands, n)
+		}
+	}
+	if len(cands) == 0 {
+		return nil, fmt.Errorf("no node can take workspace %q: %s", subdir, strings.Join(why, "; "))
+	}
+	tie := func(n *swarm.Node) uint32 {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(subdir + "\x00" + n.ID))
+		return h.Sum32()
+	}
+	sort.Slice(cands, func(i, j int) bool {
+		if a, b := load[cands[i].ID], load[cands[j].ID]; a != b {
+			return a < b
+		}
+		return tie(cands[i]) < tie(cands[j])
+	})
+	return cands[0], nil
+}
+
+// waitRunning waits, bounded, until a task of a service runs (with hash,
+// one of that configuration), saying each change of its state on Progress;
+// it returns the task's node. A task that the node rejects ends it.
+func (s *Swarm) waitRunning(ctx context.Context, id, name, hash string) (string, error) {
+	deadline := time.Now().Add(swarmWait)
+	last := ""
+	for {
+		tasks, err := s.client.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", id), filters.Arg("desired-state", "running"))})
+		if err != nil {
+			return "", fmt.Errorf("list the tasks of service %s: %w", name, err)
+		}
+		var cur *swarm.Task
+		for i := range tasks {
+			t := &tasks[i]
+			if hash != "" && (t.Spec.ContainerSpec == nil || t.Spec.ContainerSpec.Labels[LabelConfigHash] != hash) {
+				continue
+			}
+			if cur == nil || t.Meta.CreatedAt.After(cur.Meta.CreatedAt) {
+				cur = t
+			}
+		}
+		if cur != nil {
+			node := cur.NodeID
+			if cur.Status.State == swarm.TaskStateRunning {
+				return node, nil
+			}
+			say := fmt.Sprintf("%s: task %s", name, cur.Status.State)
+			if cur.Status.Err != "" {
+				say += ": " + cur.Status.Err
+			} else if cur.Status.Message != "" && cur.Status.State == swarm.TaskStatePending {
+				say += " (" + cur.Status.Message + ")"
+			}
+			if say != last && s.Progress != nil {
+				_, _ = fmt.Fprintln(s.Progress, say)
+			}
+			last = say
+			switch cur.Status.State {
+			case swarm.TaskStateRejected, swarm.TaskStateFailed:
+				return node, fmt.Errorf("service %s: its task %s on node %s: %s", name, cur.Status.State, node, cur.Status.Err)
+			}
+		}
+		if time.Now().After(deadline) {
+			if last == "" {
+				last = name + ": no task"
+			}
+			return "", fmt.Errorf("service %s: no task running after %s (%s); Swarm keeps trying: `docker service ps %s` tells why", name, swarmWait, last, name)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(swarmPollStep):
+		}
+	}
+}
+
+// waitStopped waits, bounded, until no task of a service runs on a node
+// that answers (one on a node that is down is reported by List).
+func (s *Swarm) waitStopped(ctx context.Context, id, name string) error {
+	deadline := time.Now().Add(swarmWait)
+	for {
+		tasks, err := s.client.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", id))})
+		if err != nil {
+			if cerrdefs.IsNotFound(err) {
+				return nil
+			}
+			return fmt.Errorf("list the tasks of service %s: %w", name, err)
+		}
+		live := 0
+		for _, t := range tasks {
+			if !terminal(t.Status.State) {
+				live++
+			}
+		}
+		if live == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("service %s: %d task(s) still not stopped after %s", name, live, swarmWait)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(swarmPollStep):
+		}
+	}
+}
+
+func terminal(st swarm.TaskState) bool {
+	switch st {
+	case swarm.TaskStateShutdown, swarm.TaskStateComplete, swarm.TaskStateFailed, swarm.TaskStateRejected, swarm.TaskStateRemove, swarm.TaskStateOrphaned:
+		return true
+	}
+	return false
+}
+
+// Stop scales the service of a workspace to 0 and waits until its task has
+// stopped; the data stays. stopped is false when it was stopped already.
+func (s *Swarm) Stop(ctx context.Context, subdir string) (stopped bool, err error) {
+	for range maxAttempts {
+		svc, err := s.find(ctx, subdir)
+		if err != nil {
+			return false, err
+		}
+		if svc == nil {
+			return false, fmt.Errorf("%w: workspace %q has no service", ErrNoSuchWorkspace, subdir)
+		}
+		if replicas(svc) == 0 {
+			return false, s.waitStopped(ctx, svc.ID, svc.Spec.Name)
+		}
+		spec := svc.Spec
+		zero := uint64(0)
+		spec.Mode.Replicated = &swarm.ReplicatedService{Replicas: &zero}
+		if _, err := s.client.ServiceUpdate(ctx, svc.ID, svc.Version, spec, swarm.ServiceUpdateOptions{}); err != nil {
+			if isSwarmRace(err) {
+				continue
+			}
+			return false, fmt.Errorf("scale service %s to 0: %w", svc.Spec.Name, err)
+		}
+		return true, s.waitStopped(ctx, svc.ID, svc.Spec.Name)
+	}
+	return false, fmt.Errorf("service %s: it kept changing; gave up", ServiceName(subdir))
+}
+
+// Remove removes the service of a workspace and waits until its task has
+// stopped; never a volume: the data stays.
+func (s *Swarm) Remove(ctx context.Context, subdir string) (string, error) {
+	svc, err := s.find(ctx, subdir)
+	if err != nil {
+		return "", err
+	}
+	if svc == nil {
+		return "", fmt.Errorf("%w: workspace %q has no service", ErrNoSuchWorkspace, subdir)
+	}
+	if err := s.client.ServiceRemove(ctx, svc.ID); err != nil && !cerrdefs.IsNotFound(err) {
+		return "", fmt.Errorf("remove service %s: %w", svc.Spec.Name, err)
+	}
+	return svc.ID, s.waitStopped(ctx, svc.ID, svc.Spec.Name)
+}
+
+// List returns the workspace services, sorted by name, each with the node
+// and state of its task, and a warning where a container of it may still
+// run on a node that is down (Swarm cannot know: a container outlives its
+// node's engine).
+func (s *Swarm) List(ctx context.Context) ([]Workspace, error) {
+	svcs, err := s.client.ServiceList(ctx, swarm.ServiceListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelSubdir))})
+	if err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	if len(svcs) == 0 {
+		return nil, nil
+	}
+	tasks, err := s.client.TaskList(ctx, swarm.TaskListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list tasks: %w", err)
+	}
+	nodes, err := s.client.NodeList(ctx, swarm.NodeListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	byNode := map[string]swarm.Node{}
+	for _, n := range nodes {
+		byNode[n.ID] = n
+	}
+	bySvc := map[string][]swarm.Task{}
+	for _, t := range tasks {
+		bySvc[t.ServiceID] = append(bySvc[t.ServiceID], t)
+	}
+	out := make([]Workspace, 0, len(svcs))
+	for _, svc := range svcs {
+		w := Workspace{
+			ID: svc.ID, Name: svc.Spec.Name, Subdir: svc.Spec.Labels[LabelSubdir], Mode: MountMode(svc.Spec.Labels[LabelMode]),
+			Created: svc.CreatedAt, Labels: svc.Spec.Labels, State: "stopped", Status: "Scaled to 0",
+		}
+		if cs := svc.Spec.TaskTemplate.ContainerSpec; cs != nil {
+			w.Image = cs.Image
+		}
+		ts := bySvc[svc.ID]
+		sort.Slice(ts, func(i, j int) bool { return ts[i].Meta.CreatedAt.After(ts[j].Meta.CreatedAt) })
+		var cur *swarm.Task
+		for i := range ts {
+			t := &ts[i]
+			n := byNode[t.NodeID]
+			if cur == nil && t.DesiredState == swarm.TaskStateRunning {
+				cur = t
+			}
+			// A task that Swarm gave up (desired shutdown) or cannot
+			// hear from, last seen running on a node that is down: its
+			// container may run on.
+			if t.Status.State == swarm.TaskStateRunning && n.Status.State == swarm.NodeStateDown {
+				w.Warnings = append(w.Warnings, fmt.Sprintf("a container may still run on node %s, which is down (a container outlives its node's engine)", NodeName(n)))
+			}
+		}
+		if replicas(&svc) > 0 {
+			w.State, w.Status = "pending", "No task"
+		}
+		if cur != nil {
+			w.State = string(cur.Status.State)
+			w.Status = fmt.Sprintf("%s %s ago", titleFirst(string(cur.Status.State)), units.HumanDuration(time.Since(cur.Status.Timestamp)))
+			if cur.NodeID != "" {
+				w.Node = NodeName(byNode[cur.NodeID])
+			}
+			if cur.Status.State == swarm.TaskStatePending && cur.Status.Err != "" {
+				w.Status += " (" + cur.Status.Err + ")"
+			}
+			if cur.Status.ContainerStatus != nil {
+				w.ContainerID = cur.Status.ContainerStatus.ContainerID
+			}
+		}
+		if w.Node == "" {
+			if pin := pinnedNode(&svc); pin != "" {
+				w.Node = NodeName(byNode[pin])
+			}
+		}
+		out = append(out, w)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// CheckDrift sets the drift of each workspace service from cfg.
+func (s *Swarm) CheckDrift(ws []Workspace, cfg Config) {
+	for i := range ws {
+		ws[i].Drift = drift(ws[i].Labels, swarmSpecFor(ws[i].Subdir, cfg))
+	}
+}
+
+// Task is where the container of a running workspace service is.
+type Task struct {
+	Service, Name string
+	Node          swarm.Node
+	// EngineLabel is the node's LabelNodeEngine ("" when none).
+	EngineLabel string
+	ContainerID string
+}
+
+// RunningTask finds the running task of a workspace and its node: what
+// exec and cp reach through the node's engine.
+func (s *Swarm) RunningTask(ctx context.Context, subdir string) (Task, error) {
+	svc, err := s.find(ctx, subdir)
+	if err != nil {
+		return Task{}, err
+	}
+	if svc == nil {
+		return Task{}, fmt.Errorf("%w: workspace %q has no service", ErrNoSuchWorkspace, subdir)
+	}
+	tasks, err := s.client.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", svc.ID), filters.Arg("desired-state", "running"))})
+	if err != nil {
+		return Task{}, fmt.Errorf("list the tasks of service %s: %w", svc.Spec.Name, err)
+	}
+	for _, t := range tasks {
+		if t.Status.State != swarm.TaskStateRunning || t.Status.ContainerStatus == nil {
+			continue
+		}
+		nodes, err := s.client.NodeList(ctx, swarm.NodeListOptions{Filters: filters.NewArgs(filters.Arg("id", t.NodeID))})
+		if err != nil {
+			return Task{}, fmt.Errorf("list nodes: %w", err)
+		}
+		for _, n := range nodes {
+			if n.ID != t.NodeID {
+				continue
+			}
+			return Task{Service: svc.ID, Name: svc.Spec.Name, Node: n, EngineLabel: n.Spec.Labels[LabelNodeEngine], ContainerID: t.Status.ContainerStatus.ContainerID}, nil
+		}
+	}
+	return Task{}, fmt.Errorf("workspace %q is not running (service %s has no running task): ensure it", subdir, svc.Spec.Name)
+}
+
+// Nodes lists the nodes of the Swarm.
+func (s *Swarm) Nodes(ctx context.Context) ([]swarm.Node, error) {
+	nodes, err := s.client.NodeList(ctx, swarm.NodeListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	sort.Slice(nodes, func(i, j int) bool { return NodeName(nodes[i]) < NodeName(nodes[j]) })
+	return nodes, nil
+}
+
+// CanSubpath says whether a node's engine applies a volume subpath in a
+// task (Engine 26.1 and later): only such nodes get workspaces.
+func CanSubpath(n swarm.Node) bool { return canSubpath(n) }
+
+func titleFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

@@ -1,0 +1,510 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/api/types/system"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+)
+
+// fakeSwarm is a Swarm manager in memory: services, their tasks (a task runs
+// at once on a node its constraints allow, unless that node is down), nodes.
+type fakeSwarm struct {
+	mu       sync.Mutex
+	state    swarm.LocalNodeState
+	control  bool
+	nodes    []swarm.Node
+	services map[string]*swarm.Service
+	tasks    []swarm.Task
+	calls    []string
+	seq      int
+	engines  map[string]*fakeEngine // by node ID
+}
+
+func newFakeSwarm() *fakeSwarm {
+	f := &fakeSwarm{state: swarm.LocalNodeStateActive, control: true, services: map[string]*swarm.Service{}, engines: map[string]*fakeEngine{}}
+	f.addNode("n1", "sw1", "28.5.2", "sw1")
+	f.addNode("n2", "sw2", "28.5.2", "sw2")
+	f.addNode("n3", "sw3", "28.5.2", "sw3")
+	return f
+}
+
+func (f *fakeSwarm) addNode(id, host, version, label string) {
+	n := swarm.Node{ID: id}
+	n.Description.Hostname = host
+	n.Description.Engine.EngineVersion = version
+	n.Status.State = swarm.NodeStateReady
+	n.Spec.Availability = swarm.NodeAvailabilityActive
+	if label != "" {
+		n.Spec.Labels = map[string]string{LabelNodeEngine: label}
+	}
+	f.nodes = append(f.nodes, n)
+	f.engines[id] = newFakeEngine()
+}
+
+func (f *fakeSwarm) node(id string) *swarm.Node {
+	for i := range f.nodes {
+		if f.nodes[i].ID == id {
+			return &f.nodes[i]
+		}
+	}
+	return nil
+}
+
+func (f *fakeSwarm) record(format string, args ...any) {
+	f.calls = append(f.calls, fmt.Sprintf(format, args...))
+}
+
+func (f *fakeSwarm) callList() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return strings.Join(f.calls, " ")
+}
+
+func (f *fakeSwarm) manager() *Swarm {
+	s := NewSwarm(f)
+	s.NodeEngine = func(_ context.Context, n swarm.Node, label string) (Client, error) {
+		if label != n.Description.Hostname {
+			return nil, fmt.Errorf("label %q is not node %s's", label, n.ID)
+		}
+		return f.engines[n.ID], nil
+	}
+	return s
+}
+
+func (f *fakeSwarm) Info(context.Context) (system.Info, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("info")
+	var info system.Info
+	info.Swarm.LocalNodeState, info.Swarm.ControlAvailable = f.state, f.control
+	return info, nil
+}
+
+func (f *fakeSwarm) NodeList(_ context.Context, opts swarm.NodeListOptions) ([]swarm.Node, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("nodes")
+	var out []swarm.Node
+	for _, n := range f.nodes {
+		if ids := opts.Filters.Get("id"); len(ids) > 0 && ids[0] != n.ID {
+			continue
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func (f *fakeSwarm) ServiceCreate(_ context.Context, spec swarm.ServiceSpec, _ swarm.ServiceCreateOptions) (swarm.ServiceCreateResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("create:%s", spec.Name)
+	for _, s := range f.services {
+		if s.Spec.Name == spec.Name {
+			return swarm.ServiceCreateResponse{}, cerrdefs.ErrConflict.WithMessage("rpc error: code = AlreadyExists desc = name conflicts with an existing object")
+		}
+	}
+	f.seq++
+	svc := &swarm.Service{ID: fmt.Sprintf("svc%d", f.seq), Spec: spec}
+	svc.Version.Index = 1
+	svc.CreatedAt = time.Now()
+	f.services[svc.ID] = svc
+	f.reconcile(svc)
+	return swarm.ServiceCreateResponse{ID: svc.ID}, nil
+}
+
+func (f *fakeSwarm) ServiceList(_ context.Context, opts swarm.ServiceListOptions) ([]swarm.Service, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("services")
+	var out []swarm.Service
+	for _, s := range f.services {
+		if names := opts.Filters.Get("name"); len(names) > 0 && !strings.HasPrefix(s.Spec.Name, names[0]) {
+			continue
+		}
+		if labels := opts.Filters.Get("label"); len(labels) > 0 {
+			if _, ok := s.Spec.Labels[labels[0]]; !ok {
+				continue
+			}
+		}
+		c := *s
+		if opts.Status {
+			c.ServiceStatus = &swarm.ServiceStatus{DesiredTasks: replicas(s)}
+			for _, t := range f.tasks {
+				if t.ServiceID == s.ID && t.Status.State == swarm.TaskStateRunning && t.DesiredState == swarm.TaskStateRunning {
+					c.ServiceStatus.RunningTasks++
+				}
+			}
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (f *fakeSwarm) ServiceUpdate(_ context.Context, id string, v swarm.Version, spec swarm.ServiceSpec, _ swarm.ServiceUpdateOptions) (swarm.ServiceUpdateResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("update:%s:%d", spec.Name, replicas(&swarm.Service{Spec: spec}))
+	svc := f.services[id]
+	if svc == nil {
+		return swarm.ServiceUpdateResponse{}, cerrdefs.ErrNotFound.WithMessage("service " + id + " not found")
+	}
+	if svc.Version.Index != v.Index {
+		return swarm.ServiceUpdateResponse{}, cerrdefs.ErrUnknown.WithMessage("rpc error: code = Unknown desc = update out of sequence")
+	}
+	svc.Spec, svc.Version.Index = spec, svc.Version.Index+1
+	f.reconcile(svc)
+	return swarm.ServiceUpdateResponse{}, nil
+}
+
+func (f *fakeSwarm) ServiceRemove(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("rm:%s", id)
+	if f.services[id] == nil {
+		return cerrdefs.ErrNotFound
+	}
+	delete(f.services, id)
+	kept := f.tasks[:0]
+	for _, t := range f.tasks {
+		if t.ServiceID != id {
+			kept = append(kept, t)
+		}
+	}
+	f.tasks = kept
+	return nil
+}
+
+func (f *fakeSwarm) TaskList(_ context.Context, opts swarm.TaskListOptions) ([]swarm.Task, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("tasks")
+	var out []swarm.Task
+	for _, t := range f.tasks {
+		if ids := opts.Filters.Get("service"); len(ids) > 0 && ids[0] != t.ServiceID {
+			continue
+		}
+		if ds := opts.Filters.Get("desired-state"); len(ds) > 0 && ds[0] != string(t.DesiredState) {
+			continue
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// reconcile makes the tasks of a service what its spec says: one running
+// task of its current template (on a node its constraints allow and that
+// is up), or none.
+func (f *fakeSwarm) reconcile(svc *swarm.Service) {
+	hash := svc.Spec.TaskTemplate.ContainerSpec.Labels[LabelConfigHash]
+	force := svc.Spec.TaskTemplate.ForceUpdate
+	current := false
+	for i := range f.tasks {
+		t := &f.tasks[i]
+		if t.ServiceID != svc.ID || t.DesiredState != swarm.TaskStateRunning {
+			continue
+		}
+		if replicas(svc) == 0 || t.Spec.ContainerSpec.Labels[LabelConfigHash] != hash || t.Spec.ForceUpdate != force {
+			t.DesiredState = swarm.TaskStateShutdown
+			if n := f.node(t.NodeID); n == nil || n.Status.State != swarm.NodeStateDown {
+				t.Status.State = swarm.TaskStateShutdown
+			}
+			continue
+		}
+		current = true
+	}
+	if current || replicas(svc) == 0 {
+		return
+	}
+	f.seq++
+	t := swarm.Task{ID: fmt.Sprintf("task%d", f.seq), ServiceID: svc.ID, Spec: svc.Spec.TaskTemplate, DesiredState: swarm.TaskStateRunning}
+	t.Meta.CreatedAt = time.Now().Add(time.Duration(f.seq))
+	t.Status.State = swarm.TaskStatePending
+	t.Status.Timestamp = time.Now()
+	for _, n := range f.nodes {
+		if n.Status.State == swarm.NodeStateReady && allows(svc.Spec.TaskTemplate.Placement, n.ID) {
+			t.NodeID = n.ID
+			t.Status.State = swarm.TaskStateRunning
+			t.Status.ContainerStatus = &swarm.ContainerStatus{ContainerID: "ctr-" + t.ID}
+			break
+		}
+	}
+	if t.NodeID == "" {
+		t.Status.Err = "no suitable node"
+	}
+	f.tasks = append(f.tasks, t)
+}
+
+func allows(p *swarm.Placement, node string) bool {
+	if p == nil {
+		return true
+	}
+	for _, c := range p.Constraints {
+		if id, ok := strings.CutPrefix(c, "node.id=="); ok && id != node {
+			return false
+		}
+		if id, ok := strings.CutPrefix(c, "node.id!="); ok && id == node {
+			return false
+		}
+	}
+	return true
+}
+
+func swarmConfig() Config {
+	cfg := volumeConfig()
+	cfg.Init = true
+	return cfg
+}
+
+func init() { swarmPollStep = time.Millisecond }
+
+// A new workspace: its directory is made on the node it is pinned to,
+// through that node's engine; its service has one replica, our labels, the
+// subpath mount and stop-first updates. A warm ensure is one call.
+func TestSwarmEnsureCreatesAPinnedService(t *testing.T) {
+	f := newFakeSwarm()
+	f.nodes[0].Description.Engine.EngineVersion = "20.10.24+dfsg1" // cannot apply a subpath
+	delete(f.nodes[1].Spec.Labels, LabelNodeEngine)                 // cannot be reached
+	s := f.manager()
+	cfg := swarmConfig()
+	res, err := s.Ensure(context.Background(), "team/a", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(res.Action, ActionCreated))
+	assert.Check(t, is.Equal(res.Name, "gws-team-a"))
+	assert.Check(t, is.Equal(res.Node, "n3"))
+	svc := f.services[res.ID]
+	assert.Assert(t, svc != nil)
+	assert.Check(t, is.DeepEqual(svc.Spec.TaskTemplate.Placement.Constraints, []string{"node.id==n3"}))
+	assert.Check(t, is.Equal(replicas(svc), uint64(1)))
+	assert.Check(t, is.Equal(svc.Spec.UpdateConfig.Order, swarm.UpdateOrderStopFirst))
+	cs := svc.Spec.TaskTemplate.ContainerSpec
+	assert.Check(t, is.Equal(cs.Labels[LabelSubdir], "team/a"))
+	assert.Check(t, is.Equal(svc.Spec.Labels[LabelPlacement], "pinned"))
+	assert.Check(t, is.DeepEqual([]string(cs.Command), []string{"sleep", "infinity"}))
+	assert.Check(t, is.Equal(cs.Dir, WorkspaceTarget))
+	assert.Check(t, is.Equal(cs.Mounts[0].VolumeOptions.Subpath, "team/a"))
+	assert.Check(t, is.Equal(cs.Mounts[0].Source, "ws"))
+	// Made on n3, owned by the image's user, and recorded there.
+	ws := f.engines["n3"].fs["ws"]
+	assert.Assert(t, ws != nil, "nothing was made on n3")
+	assert.Check(t, ws.entries["team/a"] != nil && ws.entries["team/a"].dir)
+	assert.Check(t, ws.entries[registryPath+"/"+recordName("team/a")] != nil)
+	for _, other := range []string{"n1", "n2"} {
+		assert.Check(t, is.Len(f.engines[other].fs, 0), "made on %s", other)
+	}
+
+	f.calls = nil
+	res, err = s.Ensure(context.Background(), "team/a", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(res.Action, ActionRunning))
+	assert.Check(t, is.Equal(f.callList(), "services"))
+}
+
+// stop scales to 0, ensure back to 1 (on the same node), rm removes the
+// service: the data stays on the node through all three.
+func TestSwarmStopStartRemoveKeepData(t *testing.T) {
+	f := newFakeSwarm()
+	s := f.manager()
+	cfg := swarmConfig()
+	res, err := s.Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+	node := res.Node
+	stopped, err := s.Stop(context.Background(), "a")
+	assert.NilError(t, err)
+	assert.Check(t, stopped)
+	assert.Check(t, is.Equal(replicas(f.services[res.ID]), uint64(0)))
+	stopped, err = s.Stop(context.Background(), "a")
+	assert.NilError(t, err)
+	assert.Check(t, !stopped, "stopped twice")
+	again, err := s.Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(again.Action, ActionStarted))
+	assert.Check(t, is.Equal(again.Node, node))
+	_, err = s.Remove(context.Background(), "a")
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(f.services, 0))
+	assert.Check(t, f.engines[node].fs["ws"].entries["a"] != nil, "the data went with the service")
+	_, err = s.Remove(context.Background(), "a")
+	assert.Check(t, is.ErrorIs(err, ErrNoSuchWorkspace))
+}
+
+// Many ensures at once: one service; the losers adopt it.
+func TestSwarmConcurrentEnsures(t *testing.T) {
+	f := newFakeSwarm()
+	s := f.manager()
+	var wg sync.WaitGroup
+	ids := make([]string, 20)
+	errs := make([]error, 20)
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := s.Ensure(context.Background(), "a", swarmConfig())
+			ids[i], errs[i] = res.ID, err
+		}()
+	}
+	wg.Wait()
+	for i := range ids {
+		assert.Check(t, errs[i])
+		assert.Check(t, is.Equal(ids[i], ids[0]))
+	}
+	assert.Check(t, is.Len(f.services, 1))
+}
+
+// A service of the name that is another workspace's, or nobody's, is
+// refused and left untouched.
+func TestSwarmIdentity(t *testing.T) {
+	f := newFakeSwarm()
+	s := f.manager()
+	_, err := s.Ensure(context.Background(), "a.b", swarmConfig())
+	assert.NilError(t, err)
+	_, err = s.Ensure(context.Background(), "a_b", swarmConfig())
+	assert.Check(t, is.ErrorContains(err, `service gws-a-b belongs to workspace "a.b"`))
+	f.services["x"] = &swarm.Service{ID: "x", Spec: swarm.ServiceSpec{Annotations: swarm.Annotations{Name: "gws-c"}}}
+	_, err = s.Ensure(context.Background(), "c", swarmConfig())
+	assert.Check(t, is.ErrorContains(err, "is not a workspace's"))
+	_, err = s.Stop(context.Background(), "c")
+	assert.Check(t, is.ErrorContains(err, "is not a workspace's"))
+	assert.Check(t, is.Equal(replicas(f.services["x"]), uint64(0)))
+}
+
+// Drift is reported; if-changed updates the service (stop-first, its pin
+// kept) and waits for a task of the new configuration.
+func TestSwarmDriftAndRecreate(t *testing.T) {
+	f := newFakeSwarm()
+	s := f.manager()
+	cfg := swarmConfig()
+	res, err := s.Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+	cfg.Memory = 1 << 30
+	got, err := s.Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(got.Drift, []string{"limits"}))
+	assert.Check(t, is.Equal(got.Action, ActionRunning))
+	cfg.Recreate = RecreateIfChanged
+	got, err = s.Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(got.Action, ActionRecreated))
+	assert.Check(t, is.Equal(got.Node, res.Node))
+	svc := f.services[res.ID]
+	assert.Check(t, is.Equal(svc.Spec.TaskTemplate.Resources.Limits.MemoryBytes, int64(1<<30)))
+	assert.Check(t, is.DeepEqual(svc.Spec.TaskTemplate.Placement.Constraints, []string{"node.id==" + res.Node}))
+	running := 0
+	for _, t := range f.tasks {
+		if t.DesiredState == swarm.TaskStateRunning {
+			running++
+		}
+	}
+	assert.Check(t, is.Equal(running, 1))
+	cfg.Recreate = RecreateAlways
+	got, err = s.Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(got.Action, ActionRecreated))
+	assert.Check(t, is.Equal(f.services[res.ID].Spec.TaskTemplate.ForceUpdate, uint64(2)))
+}
+
+// What a workspace on Swarm cannot be is refused before anything is made.
+func TestSwarmRefusals(t *testing.T) {
+	f := newFakeSwarm()
+	s := f.manager()
+	bind := Config{Image: DefaultImage, Mode: ModeBind, WorkspaceRoot: "/w", SharedDir: "/s"}
+	_, err := s.Ensure(context.Background(), "a", bind)
+	assert.Check(t, is.ErrorContains(err, "need volume_subpath mode"))
+	shared := swarmConfig()
+	shared.Placement = PlacementShared
+	_, err = s.Ensure(context.Background(), "a", shared)
+	assert.Check(t, is.ErrorContains(err, "placement shared needs volumes"))
+	seccomp := swarmConfig()
+	seccomp.SecurityOpt = []string{"seccomp=unconfined"}
+	_, err = s.Ensure(context.Background(), "a", seccomp)
+	assert.Check(t, is.ErrorContains(err, "refused rather than dropped"))
+	compose := swarmConfig()
+	compose.ComposeProject = "p"
+	_, err = s.Ensure(context.Background(), "a", compose)
+	assert.Check(t, is.ErrorContains(err, "Compose projects are not supported on Swarm"))
+	assert.Check(t, is.Len(f.services, 0))
+	assert.Check(t, is.Equal(f.callList(), ""))
+
+	for _, n := range f.nodes {
+		delete(n.Spec.Labels, LabelNodeEngine)
+	}
+	_, err = s.Ensure(context.Background(), "a", swarmConfig())
+	assert.Check(t, is.ErrorContains(err, "sw1 has no docker-workspace.engine label"))
+
+	f.control = false
+	assert.Check(t, is.ErrorContains(s.CheckManager(context.Background()), "is a Swarm worker"))
+	f.state = swarm.LocalNodeStateInactive
+	assert.Check(t, is.ErrorIs(s.CheckManager(context.Background()), ErrNotSwarmManager))
+}
+
+// Shared placement: no pin, old engines kept out; the volumes carry their
+// driver options. When the node of the task goes down and Swarm starts the
+// workspace elsewhere, List says a container may still run there.
+func TestSwarmSharedPlacement(t *testing.T) {
+	f := newFakeSwarm()
+	f.addNode("n4", "old", "20.10.24", "old")
+	s := f.manager()
+	cfg := swarmConfig()
+	cfg.Placement = PlacementShared
+	cfg.VolumeOptions = map[string]string{"type": "nfs", "device": ":/ws"}
+	cfg.SharedVolumeOptions = map[string]string{"type": "nfs", "device": ":/sh"}
+	res, err := s.Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+	svc := f.services[res.ID]
+	assert.Check(t, is.DeepEqual(svc.Spec.TaskTemplate.Placement.Constraints, []string{"node.id!=n4"}))
+	ms := svc.Spec.TaskTemplate.ContainerSpec.Mounts
+	assert.Check(t, is.DeepEqual(ms[0].VolumeOptions.DriverConfig, &mount.Driver{Name: "local", Options: cfg.VolumeOptions}))
+	assert.Check(t, is.DeepEqual(ms[1].VolumeOptions.DriverConfig, &mount.Driver{Name: "local", Options: cfg.SharedVolumeOptions}))
+
+	// The node dies; Swarm moves the task.
+	first := res.Node
+	f.mu.Lock()
+	f.node(first).Status.State = swarm.NodeStateDown
+	svc.Spec.TaskTemplate.ForceUpdate++ // the orchestrator replaces the task
+	f.reconcile(svc)
+	f.mu.Unlock()
+	ws, err := s.List(context.Background())
+	assert.NilError(t, err)
+	assert.Assert(t, is.Len(ws, 1))
+	assert.Check(t, ws[0].Node != "" && ws[0].Node != f.node(first).Description.Hostname, "node %q", ws[0].Node)
+	assert.Check(t, is.Equal(ws[0].State, "running"))
+	assert.Assert(t, is.Len(ws[0].Warnings, 1))
+	assert.Check(t, is.Contains(ws[0].Warnings[0], "may still run on node "+f.node(first).Description.Hostname))
+}
+
+// A pinned workspace whose node is down waits, and says why.
+func TestSwarmPinnedWaitsForItsNode(t *testing.T) {
+	f := newFakeSwarm()
+	s := f.manager()
+	res, err := s.Ensure(context.Background(), "a", swarmConfig())
+	assert.NilError(t, err)
+	_, err = s.Stop(context.Background(), "a")
+	assert.NilError(t, err)
+	f.node(res.Node).Status.State = swarm.NodeStateDown
+	old := swarmWait
+	swarmWait = 20 * time.Millisecond
+	defer func() { swarmWait = old }()
+	var progress strings.Builder
+	s.Progress = &progress
+	_, err = s.Ensure(context.Background(), "a", swarmConfig())
+	assert.Check(t, is.ErrorContains(err, "no task running after"))
+	assert.Check(t, is.Contains(progress.String(), "gws-a: task pending: no suitable node"))
+	for _, t2 := range f.tasks {
+		assert.Check(t, t2.DesiredState != swarm.TaskStateRunning || t2.NodeID == "" || t2.NodeID == res.Node, "a task elsewhere")
+	}
+}
+
+func TestServiceName(t *testing.T) {
+	for subdir, want := range map[string]string{"alice": "gws-alice", "a.b_c": "gws-a-b-c", "Team/Bob": "gws-team-bob", "x_": "gws-x"} {
+		assert.Check(t, is.Equal(ServiceName(subdir), want), subdir)
+	}
+}
