@@ -273,7 +273,7 @@ func init() { swarmPollStep = time.Millisecond }
 func TestSwarmEnsureCreatesAPinnedService(t *testing.T) {
 	f := newFakeSwarm()
 	f.nodes[0].Description.Engine.EngineVersion = "20.10.24+dfsg1" // cannot apply a subpath
-	delete(f.nodes[1].Spec.Labels, LabelNodeEngine)                 // cannot be reached
+	delete(f.nodes[1].Spec.Labels, LabelNodeEngine)                // cannot be reached
 	s := f.manager()
 	cfg := swarmConfig()
 	res, err := s.Ensure(context.Background(), "team/a", cfg)
