@@ -238,6 +238,9 @@ func projectConfig(ctx context.Context, dockerCLI command.Cli, m *sandbox.Manage
 }
 
 func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts *composeOptions, out providerOutput, subdir string) error {
+	if err := notOnSwarm(dockerCLI, opts.flags, "the Compose provider"); err != nil {
+		return err
+	}
 	if on, err := enabled(dockerCLI, opts.flags); err != nil || !on {
 		if err == nil {
 			out.send("info", settingEnabled.env+" is false: no workspace container")
@@ -295,6 +298,9 @@ func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, o
 }
 
 func runComposeDown(ctx context.Context, dockerCLI command.Cli, opts *composeOptions, out providerOutput, subdir string) error {
+	if err := notOnSwarm(dockerCLI, opts.flags, "the Compose provider"); err != nil {
+		return err
+	}
 	if callingCompose().dryRun {
 		out.send("info", fmt.Sprintf("dry run: would remove the container of workspace %q of project %q", subdir, opts.project))
 		return nil
@@ -321,6 +327,9 @@ func runComposeDown(ctx context.Context, dockerCLI command.Cli, opts *composeOpt
 }
 
 func runComposeStop(ctx context.Context, dockerCLI command.Cli, opts *composeOptions, out providerOutput, subdir string) error {
+	if err := notOnSwarm(dockerCLI, opts.flags, "the Compose provider"); err != nil {
+		return err
+	}
 	if callingCompose().dryRun {
 		out.send("info", fmt.Sprintf("dry run: would stop the container of workspace %q of project %q", subdir, opts.project))
 		return nil

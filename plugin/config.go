@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,13 +50,22 @@ var (
 	settingEnv             = setting{"env", "GATEWAY_WORKSPACE_ENV"}
 	settingEnabled         = setting{"enabled", "GATEWAY_WORKSPACE_DOCKER_ENABLED"}
 	settingAPITimeout      = setting{"api-timeout", "GATEWAY_WORKSPACE_API_TIMEOUT"}
+	settingOrchestrator    = setting{"orchestrator", "GATEWAY_WORKSPACE_ORCHESTRATOR"}
+	settingPlacement       = setting{"placement", "GATEWAY_WORKSPACE_PLACEMENT"}
+	settingVolumeDriver    = setting{"volume-driver", "GATEWAY_WORKSPACE_VOLUME_DRIVER"}
+	settingVolumeOpt       = setting{"volume-opt", "GATEWAY_WORKSPACE_VOLUME_OPTS"}
+	settingSharedVolumeOpt = setting{"shared-volume-opt", "GATEWAY_SHARED_VOLUME_OPTS"}
 )
+
+// globalSettings are read by every command, from flags of the root command.
+var globalSettings = []setting{settingAPITimeout, settingOrchestrator}
 
 // configSettings are the settings that define a workspace container, in the
 // order of `ensure --help`; their flags carry configAnnotation.
 var configSettings = []setting{
 	settingImage, settingNetwork, settingMountMode, settingWorkspaceRoot, settingSharedDir, settingWorkspaceVolume,
-	settingSharedVolume, settingPull, settingRecreate, settingProfile, settingInit, settingUser, settingCPUs,
+	settingSharedVolume, settingVolumeDriver, settingVolumeOpt, settingSharedVolumeOpt, settingPlacement,
+	settingPull, settingRecreate, settingProfile, settingInit, settingUser, settingCPUs,
 	settingMemory, settingPidsLimit, settingReadOnly, settingCapAdd, settingCapDrop, settingSecurityOpt,
 	settingLabel, settingEnv,
 }
@@ -75,7 +85,10 @@ func configFlagsChanged(flags *pflag.FlagSet) bool {
 
 // knownKeys are the keys of the plugins.workspace section of config.json.
 func knownKeys() map[string]bool {
-	keys := map[string]bool{settingEnabled.flag: true, settingAPITimeout.flag: true}
+	keys := map[string]bool{settingEnabled.flag: true}
+	for _, s := range globalSettings {
+		keys[s.flag] = true
+	}
 	for _, s := range configSettings {
 		keys[s.flag] = true
 	}
@@ -108,7 +121,7 @@ func environmentHelp() string {
 	var b strings.Builder
 	b.WriteString("Environment variables (a flag wins over its variable, a variable over the same key,\n" +
 		"named as the flag, in the plugins.workspace section of config.json):\n")
-	for _, s := range append(configSettings, settingAPITimeout, settingEnabled) {
+	for _, s := range append(append(configSettings, globalSettings...), settingEnabled) {
 		flag := "--" + s.flag
 		if s == settingEnabled {
 			flag = "(no flag) false makes ensure and stop do nothing"
@@ -173,7 +186,7 @@ func (r *resolver) flag(s setting) *pflag.Flag {
 	if f == nil {
 		return nil
 	}
-	if _, ok := f.Annotations[configAnnotation]; !ok && s != settingAPITimeout {
+	if _, ok := f.Annotations[configAnnotation]; !ok && !slices.Contains(globalSettings, s) {
 		return nil
 	}
 	return f
@@ -307,6 +320,10 @@ func addConfigFlags(dst *pflag.FlagSet, except ...setting) {
 	flags.String(settingSharedDir.flag, filepath.Join(dataHome(), "shared"), "Bind mode: host directory mounted at /home/agent/shared")
 	flags.String(settingWorkspaceVolume.flag, "", "Volume subpath mode: volume that holds one directory per workspace")
 	flags.String(settingSharedVolume.flag, "", "Volume subpath mode: volume mounted at /home/agent/shared")
+	flags.String(settingVolumeDriver.flag, "", `Volume subpath mode: driver that makes a missing workspace or shared volume (default "local")`)
+	flags.StringArray(settingVolumeOpt.flag, nil, "Volume subpath mode: driver option of the workspace volume where it is made (KEY=VALUE, as docker volume create --opt)")
+	flags.StringArray(settingSharedVolumeOpt.flag, nil, "Volume subpath mode: driver option of the shared volume where it is made (KEY=VALUE)")
+	flags.String(settingPlacement.flag, string(sandbox.PlacementPinned), `Swarm: where the data lives: "pinned" (volumes local to the node that first ran the workspace, which it stays on) or "shared" (volumes whose options name storage every node reaches; Swarm may move it)`)
 	flags.String(settingPull.flag, string(sandbox.PullMissing), `Pull the image before creating a container ("missing", "always", "never")`)
 	flags.String(settingRecreate.flag, string(sandbox.RecreateNever), `Replace an existing container ("never", "if-changed": when it drifted from the configuration or is dead, "always"); workspace data is kept`)
 	flags.String(settingProfile.flag, "default", `Defaults for hardening: "default", or "hardened" (--cap-drop ALL, --security-opt no-new-privileges, --pids-limit 512, --read-only, --init); other flags override it`)
@@ -386,6 +403,31 @@ func (r *resolver) config() (cfg sandbox.Config, err error) {
 	for _, e := range cfg.Env {
 		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
 			return cfg, bad(settingEnv, fmt.Errorf("invalid environment variable %q: must be KEY=VALUE", e))
+		}
+	}
+	if v := r.str(settingPlacement); v != "" {
+		if cfg.Placement, err = sandbox.ParsePlacement(v); err != nil {
+			return cfg, bad(settingPlacement, err)
+		}
+	}
+	cfg.VolumeDriver = r.str(settingVolumeDriver)
+	for _, o := range []struct {
+		s   setting
+		dst *map[string]string
+	}{{settingVolumeOpt, &cfg.VolumeOptions}, {settingSharedVolumeOpt, &cfg.SharedVolumeOptions}} {
+		vals, err := r.list(o.s)
+		if err != nil {
+			return cfg, err
+		}
+		for _, kv := range vals {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return cfg, bad(o.s, fmt.Errorf("invalid volume option %q: must be KEY=VALUE", kv))
+			}
+			if *o.dst == nil {
+				*o.dst = map[string]string{}
+			}
+			(*o.dst)[k] = v
 		}
 	}
 	labels, err := r.list(settingLabel)

@@ -80,29 +80,18 @@ func runCopy(ctx context.Context, dockerCLI command.Cli, opts *cpOptions) error 
 	if !path.IsAbs(*p) {
 		*p = path.Join(sandbox.WorkspaceTarget, *p) + trailing(*p)
 	}
-	m, err := newManager(dockerCLI, opts.flags, "")
+	cli, id, err := copyTarget(ctx, dockerCLI, opts, ref)
 	if err != nil {
 		return err
-	}
-	targets, err := m.Resolve(ctx, []string{ref})
-	if err != nil {
-		return err
-	}
-	t := targets[0]
-	switch {
-	case t.Err != nil:
-		return t.Err
-	case t.Container == nil:
-		return fmt.Errorf("%w: workspace %q has none: ensure it first", sandbox.ErrNoSuchWorkspace, ref)
 	}
 	src, dst := srcPath, dstPath
 	if fromWS {
-		src = t.Container.ID + ":" + srcPath
+		src = id + ":" + srcPath
 	} else {
-		dst = t.Container.ID + ":" + dstPath
+		dst = id + ":" + dstPath
 	}
 	// docker cp itself, over the container this command found.
-	cp := clicontainer.NewCopyCommand(dockerCLI)
+	cp := clicontainer.NewCopyCommand(cli)
 	args := []string{src, dst}
 	for flag, set := range map[string]bool{"--archive": opts.archive, "--follow-link": opts.followLink, "--quiet": opts.quiet} {
 		if set {
@@ -110,10 +99,38 @@ func runCopy(ctx context.Context, dockerCLI command.Cli, opts *cpOptions) error 
 		}
 	}
 	cp.SetArgs(args)
-	cp.SetOut(dockerCLI.Out())
-	cp.SetErr(dockerCLI.Err())
+	cp.SetOut(cli.Out())
+	cp.SetErr(cli.Err())
 	cp.SilenceErrors, cp.SilenceUsage = true, true
 	return cp.ExecuteContext(ctx)
+}
+
+// copyTarget is the container of a workspace and the docker CLI of its
+// engine (on Swarm, the running task's, on its node).
+func copyTarget(ctx context.Context, dockerCLI command.Cli, opts *cpOptions, ref string) (command.Cli, string, error) {
+	swarmMode, err := onSwarm(dockerCLI, opts.flags)
+	if err != nil {
+		return nil, "", err
+	}
+	if swarmMode {
+		return swarmTask(ctx, dockerCLI, BuildInfo{}, ref, false, sandbox.Config{})
+	}
+	m, err := newManager(dockerCLI, opts.flags, "")
+	if err != nil {
+		return nil, "", err
+	}
+	targets, err := m.Resolve(ctx, []string{ref})
+	if err != nil {
+		return nil, "", err
+	}
+	t := targets[0]
+	switch {
+	case t.Err != nil:
+		return nil, "", t.Err
+	case t.Container == nil:
+		return nil, "", fmt.Errorf("%w: workspace %q has none: ensure it first", sandbox.ErrNoSuchWorkspace, ref)
+	}
+	return dockerCLI, t.Container.ID, nil
 }
 
 // trailing keeps the meaning docker cp gives a path's trailing "/" or "/.".

@@ -68,23 +68,46 @@ func runEnsure(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts
 	if err != nil {
 		return err
 	}
+	swarmMode, err := onSwarm(dockerCLI, opts.flags)
+	if err != nil {
+		return err
+	}
 	if !on {
 		_, _ = fmt.Fprintf(dockerCLI.Err(), "docker workspace: %s is false: not ensuring any container\n", settingEnabled.env)
 		return nil
 	}
-	cfg, m, err := setup(ctx, dockerCLI, opts.flags, build.Version, opts.project)
-	if err != nil {
-		return err
+	var ensure func(ctx context.Context, subdir string) (sandbox.Result, error)
+	var cfg sandbox.Config
+	if swarmMode {
+		if opts.project != "" {
+			return usageError(errors.New("--compose-project with --orchestrator swarm: Compose runs its services on one engine (use docker stack on Swarm); refused"))
+		}
+		if cfg, err = workspaceConfig(dockerCLI, opts.flags); err != nil {
+			return err
+		}
+		s, _, err := newSwarm(ctx, dockerCLI, build.Version)
+		if err != nil {
+			return err
+		}
+		ensure = func(ctx context.Context, subdir string) (sandbox.Result, error) { return s.Ensure(ctx, subdir, cfg) }
+	} else {
+		var m *sandbox.Manager
+		if cfg, m, err = setup(ctx, dockerCLI, opts.flags, build.Version, opts.project); err != nil {
+			return err
+		}
+		image := m.SharedImage(cfg) // one pull, one inspect, for all
+		ensure = func(ctx context.Context, subdir string) (sandbox.Result, error) {
+			return m.Ensure(ctx, subdir, cfg, sandbox.WithSharedImage(image))
+		}
 	}
 	note := remoteBindNote(dockerCLI, cfg) // said once, when the engine has answered
-	image := m.SharedImage(cfg)            // one pull, one inspect, for all
+	if swarmMode {
+		note = ""
+	}
 	var rows []sandbox.Result
 	var failed failures
 	fctx := formatter.Context{Output: dockerCLI.Out(), Format: format}
-	err = eachParallel(ctx, opts.subdirs, opts.parallel,
-		func(ctx context.Context, subdir string) (sandbox.Result, error) {
-			return m.Ensure(ctx, subdir, cfg, sandbox.WithSharedImage(image))
-		},
+	err = eachParallel(ctx, opts.subdirs, opts.parallel, ensure,
 		func(subdir string, res sandbox.Result, err error) error {
 			if note != "" {
 				_, _ = fmt.Fprintln(dockerCLI.Err(), "warning:", note)
@@ -188,6 +211,7 @@ type ensureContext struct {
 func newEnsureContext() *ensureContext {
 	return &ensureContext{HeaderContext: formatter.HeaderContext{Header: formatter.SubHeaderContext{
 		"ID": "CONTAINER ID", "Name": "NAME", "Subdir": "SUBDIR", "Action": "ACTION", "Mode": "MODE", "Image": "IMAGE", "Drift": "DRIFT",
+		"Node": "NODE",
 	}}}
 }
 
@@ -210,6 +234,9 @@ func (c *ensureContext) Subdir() string { return c.r.Subdir }
 func (c *ensureContext) Action() string { return string(c.r.Action) }
 func (c *ensureContext) Mode() string   { return string(c.r.Mode) }
 func (c *ensureContext) Image() string  { return c.r.Image }
+
+// Node is the Swarm node that runs the workspace (empty on one engine).
+func (c *ensureContext) Node() string { return c.r.Node }
 
 // Drift names what differs from the configuration (empty: nothing).
 func (c *ensureContext) Drift() []string {

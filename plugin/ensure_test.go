@@ -53,7 +53,7 @@ func TestEnsureJSON(t *testing.T) {
 	got := jsonLines(t, c.out.String())
 	assert.Check(t, is.DeepEqual(got, []map[string]any{{
 		"ID": "id-gws-alice", "Name": "gws-alice", "Subdir": "Alice", "Action": "created",
-		"Mode": "bind", "Image": sandbox.DefaultImage, "Drift": []any{},
+		"Mode": "bind", "Image": sandbox.DefaultImage, "Drift": []any{}, "Node": "",
 	}}))
 }
 

@@ -74,7 +74,7 @@ func firstArg(fn cobra.CompletionFunc) cobra.CompletionFunc {
 }
 
 func runExec(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts *execOptions) error {
-	id, err := execTarget(ctx, dockerCLI, opts.flags, build, opts.workspace, opts.noEnsure, func() error {
+	cli, id, err := execTarget(ctx, dockerCLI, opts.flags, build, opts.workspace, opts.noEnsure, func() error {
 		if opts.exec.Privileged && hardened(dockerCLI, opts.flags) {
 			return usageError(fmt.Errorf("--privileged is refused with the hardened profile: it would undo what the profile takes away"))
 		}
@@ -83,29 +83,41 @@ func runExec(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts *
 	if err != nil {
 		return err
 	}
-	return runExecIn(ctx, dockerCLI, id, opts.exec)
+	return runExecIn(ctx, cli, id, opts.exec)
 }
 
-// execTarget is the running container that exec and shell run in: the
+// execTarget is the running container that exec and shell run in, and
+// the docker CLI of its engine (on Swarm, that of its task's node): the
 // reference and the configuration checked (and check, the command's own
 // input), then the workspace ensured, or with noEnsure found.
-func execTarget(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet, build BuildInfo, ref string, noEnsure bool, check func() error) (string, error) {
+func execTarget(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet, build BuildInfo, ref string, noEnsure bool, check func() error) (command.Cli, string, error) {
 	if err := checkExecRef(ref, noEnsure); err != nil {
-		return "", err
+		return nil, "", err
+	}
+	swarmMode, err := onSwarm(dockerCLI, flags)
+	if err != nil {
+		return nil, "", err
 	}
 	var cfg sandbox.Config
 	if !noEnsure {
-		var err error
 		if cfg, err = workspaceConfig(dockerCLI, flags); err != nil {
-			return "", err
+			return nil, "", err
 		}
 	}
 	if check != nil {
 		if err := check(); err != nil {
-			return "", err
+			return nil, "", err
 		}
 	}
-	return workspaceContainer(ctx, dockerCLI, flags, build, ref, noEnsure, cfg)
+	if swarmMode {
+		on, err := enabled(dockerCLI, flags)
+		if err != nil {
+			return nil, "", err
+		}
+		return swarmTask(ctx, dockerCLI, build, ref, on && !noEnsure, cfg)
+	}
+	id, err := workspaceContainer(ctx, dockerCLI, flags, build, ref, noEnsure, cfg)
+	return dockerCLI, id, err
 }
 
 // checkExecRef: ensure takes a subdir; with --no-ensure a name or an ID

@@ -56,6 +56,9 @@ func runInspect(ctx context.Context, dockerCLI command.Cli, opts *inspectOptions
 			return usageError(fmt.Errorf("invalid --format %q: %w", opts.format, err))
 		}
 	}
+	if err := notOnSwarm(dockerCLI, opts.flags, "inspect"); err != nil {
+		return err
+	}
 	m, err := newManager(dockerCLI, opts.flags, "")
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -23,6 +24,10 @@ import (
 )
 
 const defaultListTableFormat = "table {{.Subdir}}\t{{.Name}}\t{{.Status}}\t{{.Mode}}\t{{.Image}}\t{{.RunningFor}}\t{{if .Drift}}{{join .Drift \",\"}}{{else}}no{{end}}"
+
+// defaultSwarmTableFormat is ls's table on Swarm: the node and the state of
+// each workspace's task.
+const defaultSwarmTableFormat = "table {{.Subdir}}\t{{.Name}}\t{{.Node}}\t{{.State}}\t{{.Status}}\t{{.Image}}\t{{if .Drift}}{{join .Drift \",\"}}{{else}}no{{end}}"
 
 type listOptions struct {
 	quiet       bool
@@ -84,7 +89,17 @@ func newListCommand(dockerCLI command.Cli) *cobra.Command {
 
 func runList(ctx context.Context, dockerCLI command.Cli, options *listOptions) error {
 	// Everything is checked before the engine is asked anything.
+	swarmMode, err := onSwarm(dockerCLI, options.flags)
+	if err != nil {
+		return err
+	}
+	if swarmMode && options.allContexts {
+		return usageError(errors.New("--all-contexts lists engines: leave out --orchestrator swarm"))
+	}
 	format := listFormat(options.format, options.quiet, options.allContexts)
+	if swarmMode && (options.format == "" || options.format == formatter.TableFormatKey) && !options.quiet {
+		format = defaultSwarmTableFormat
+	}
 	if err := checkFormat(format, newListContext()); err != nil {
 		return err
 	}
@@ -106,7 +121,7 @@ func runList(ctx context.Context, dockerCLI command.Cli, options *listOptions) e
 	if _, err := apiTimeout(dockerCLI, options.flags); err != nil {
 		return err
 	}
-	lister := &lister{options: options, filters: f, cfg: cfg}
+	lister := &lister{options: options, filters: f, cfg: cfg, swarm: swarmMode}
 	var rows []listContext
 	if options.allContexts {
 		rows = lister.allContexts(ctx, dockerCLI)
@@ -164,9 +179,13 @@ type lister struct {
 	options *listOptions
 	filters filters.Args
 	cfg     *sandbox.Config // with --check-config
+	swarm   bool
 }
 
 func (l *lister) list(ctx context.Context, dockerCLI command.Cli) ([]sandbox.Workspace, error) {
+	if l.swarm {
+		return l.listSwarm(ctx, dockerCLI)
+	}
 	m, err := newManager(dockerCLI, l.options.flags, "")
 	if err != nil {
 		return nil, err
@@ -203,6 +222,44 @@ func (l *lister) list(ctx context.Context, dockerCLI command.Cli) ([]sandbox.Wor
 			}
 		}
 		workspaces = kept
+	}
+	return workspaces, nil
+}
+
+// listSwarm lists the workspace services of a Swarm; what needs an
+// operator (a container that may outlive a node that is down) is said on
+// stderr.
+func (l *lister) listSwarm(ctx context.Context, dockerCLI command.Cli) ([]sandbox.Workspace, error) {
+	s, _, err := newSwarm(ctx, dockerCLI, "")
+	if err != nil {
+		return nil, err
+	}
+	all, err := s.List(ctx)
+	if err != nil {
+		return nil, engineErr(dockerCLI, err)
+	}
+	var workspaces []sandbox.Workspace
+	for _, w := range all {
+		if matches(l.filters, w) {
+			workspaces = append(workspaces, w)
+		}
+	}
+	if l.cfg != nil {
+		s.CheckDrift(workspaces, *l.cfg)
+	}
+	if l.filters.Contains("drift") {
+		kept := workspaces[:0]
+		for _, w := range workspaces {
+			if matchesDrift(l.filters, w.Drift) {
+				kept = append(kept, w)
+			}
+		}
+		workspaces = kept
+	}
+	for _, w := range workspaces {
+		for _, warning := range w.Warnings {
+			_, _ = fmt.Fprintf(dockerCLI.Err(), "warning: workspace %q (service %s): %s\n", w.Subdir, w.Name, warning)
+		}
 	}
 	return workspaces, nil
 }
@@ -361,6 +418,7 @@ func newListContext() *listContext {
 		"Project":    "PROJECT",
 		"Context":    "CONTEXT",
 		"Labels":     "LABELS",
+		"Node":       "NODE",
 	}}}
 }
 
@@ -387,6 +445,9 @@ func (c *listContext) Subdir() string { return printable(c.w.Subdir) }
 func (c *listContext) Mode() string   { return string(c.w.Mode) }
 func (c *listContext) Image() string  { return c.w.Image }
 func (c *listContext) State() string  { return c.w.State }
+
+// Node is the Swarm node of the workspace's task (empty on one engine).
+func (c *listContext) Node() string { return c.w.Node }
 func (c *listContext) Status() string { return c.w.Status }
 
 // Project is the Compose project the container was made for, if any.

@@ -55,6 +55,9 @@ func runPrune(ctx context.Context, dockerCLI command.Cli, options *pruneOptions)
 	if err != nil {
 		return err
 	}
+	if err := notOnSwarm(dockerCLI, options.flags, "prune"); err != nil {
+		return err
+	}
 	m, err := newManager(dockerCLI, options.flags, "")
 	if err != nil {
 		return err

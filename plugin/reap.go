@@ -74,6 +74,9 @@ func runReap(ctx context.Context, dockerCLI command.Cli, options *reapOptions) e
 	if err := checkListFilters(f); err != nil {
 		return err
 	}
+	if err := notOnSwarm(dockerCLI, options.flags, "reap"); err != nil {
+		return err
+	}
 	m, err := newManager(dockerCLI, options.flags, "")
 	if err != nil {
 		return err

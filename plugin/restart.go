@@ -46,6 +46,9 @@ func runRestart(ctx context.Context, dockerCLI command.Cli, opts *restartOptions
 	if opts.timeout < 0 {
 		return usageError(fmt.Errorf("invalid --timeout %d: must not be negative", opts.timeout))
 	}
+	if err := notOnSwarm(dockerCLI, opts.flags, "restart"); err != nil {
+		return err
+	}
 	m, err := newManager(dockerCLI, opts.flags, "")
 	if err != nil {
 		return err

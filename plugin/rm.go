@@ -43,6 +43,11 @@ func runRemove(ctx context.Context, dockerCLI command.Cli, opts *rmOptions) erro
 	if err := validateRefs(opts.refs); err != nil {
 		return err
 	}
+	if swarmMode, err := onSwarm(dockerCLI, opts.flags); err != nil {
+		return err
+	} else if swarmMode {
+		return runSwarmStopOrRemove(ctx, dockerCLI, opts.refs, true, opts.force)
+	}
 	m, err := newManager(dockerCLI, opts.flags, "")
 	if err != nil {
 		return err

@@ -52,6 +52,8 @@ func NewRootCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 	}
 	cmd.PersistentFlags().String(settingAPITimeout.flag, sandbox.DefaultTimeout.String(),
 		"Time limit of each engine call that changes something (calls that only read get a third)")
+	cmd.PersistentFlags().String(settingOrchestrator.flag, orchestratorEngine,
+		`Where workspaces run: "engine" (a container on the context's engine) or "swarm" (a service of the Swarm the context's engine manages)`)
 	cmd.AddCommand(
 		newEnsureCommand(dockerCLI, build),
 		newStopCommand(dockerCLI),

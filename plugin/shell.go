@@ -41,22 +41,22 @@ func newShellCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 }
 
 func runShell(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts *shellOptions) error {
-	id, err := execTarget(ctx, dockerCLI, opts.flags, build, opts.workspace, opts.noEnsure, nil)
+	cli, id, err := execTarget(ctx, dockerCLI, opts.flags, build, opts.workspace, opts.noEnsure, nil)
 	if err != nil {
 		return err
 	}
-	ctr, err := dockerCLI.Client().ContainerInspect(ctx, id)
+	ctr, err := cli.Client().ContainerInspect(ctx, id)
 	if err != nil {
 		return fmt.Errorf("inspect container %s: %w", id, err)
 	}
-	m, err := newManager(dockerCLI, opts.flags, build.Version)
+	m, err := newManager(cli, opts.flags, build.Version)
 	if err != nil {
 		return err
 	}
 	exec := clicontainer.NewExecOptions()
 	exec.Interactive = true
-	exec.TTY = dockerCLI.In().IsTerminal()
+	exec.TTY = cli.In().IsTerminal()
 	exec.Workdir = sandbox.WorkspaceTarget
 	exec.Command = []string{m.LoginShell(ctx, id, ctr.Config.User), "-l"}
-	return runExecIn(ctx, dockerCLI, id, exec)
+	return runExecIn(ctx, cli, id, exec)
 }

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
@@ -54,9 +55,19 @@ func runStop(ctx context.Context, dockerCLI command.Cli, opts *stopOptions) erro
 	if err != nil {
 		return err
 	}
+	swarmMode, err := onSwarm(dockerCLI, opts.flags)
+	if err != nil {
+		return err
+	}
 	if !on {
 		_, _ = fmt.Fprintf(dockerCLI.Err(), "docker workspace: %s is false: not stopping any container\n", settingEnabled.env)
 		return nil
+	}
+	if swarmMode {
+		if opts.signal != "" || opts.flags.Changed("timeout") || opts.flags.Changed("time") {
+			return usageError(errors.New("--signal and --timeout are not for Swarm: a service's stop grace period and signal are its own"))
+		}
+		return runSwarmStopOrRemove(ctx, dockerCLI, opts.refs, false, false)
 	}
 	m, err := newManager(dockerCLI, opts.flags, "")
 	if err != nil {

@@ -303,7 +303,7 @@ func (s *Swarm) Ensure(ctx context.Context, subdir string, cfg Config) (Result, 
 			hash = want.hash()
 		}
 		node, err := s.waitRunning(ctx, svc.ID, svc.Spec.Name, hash)
-		res.Node = node
+		res.Node = s.nodeName(ctx, node)
 		return res, err
 	}
 	return Result{}, fmt.Errorf("service %s: it kept changing; gave up after %d attempts", ServiceName(subdir), maxAttempts)
@@ -336,7 +336,8 @@ func (s *Swarm) create(ctx context.Context, subdir string, cfg Config) (Result, 
 		return Result{}, fmt.Errorf("create service %s: %w", spec.Name, err)
 	}
 	res := Result{ID: created.ID, Name: spec.Name, Subdir: subdir, Mode: cfg.Mode, Image: cfg.Image, Action: ActionCreated}
-	res.Node, err = s.waitRunning(ctx, created.ID, spec.Name, "")
+	ran, err := s.waitRunning(ctx, created.ID, spec.Name, "")
+	res.Node = s.nodeName(ctx, ran)
 	return res, err
 }
 
@@ -398,6 +399,22 @@ func canSubpath(n swarm.Node) bool {
 		v = v[:i]
 	}
 	return v != "" && !versions.LessThan(v, minSubpathEngine)
+}
+
+// nodeName is the name of a node by its ID (the ID when it cannot be told).
+func (s *Swarm) nodeName(ctx context.Context, id string) string {
+	if id == "" {
+		return ""
+	}
+	nodes, err := s.client.NodeList(ctx, swarm.NodeListOptions{Filters: filters.NewArgs(filters.Arg("id", id))})
+	if err == nil {
+		for _, n := range nodes {
+			if n.ID == id {
+				return NodeName(n)
+			}
+		}
+	}
+	return id
 }
 
 // NodeName is what a node is called: its hostname, else its ID.
@@ -621,14 +638,18 @@ func (s *Swarm) Stop(ctx context.Context, subdir string) (stopped bool, err erro
 }
 
 // Remove removes the service of a workspace and waits until its task has
-// stopped; never a volume: the data stays.
-func (s *Swarm) Remove(ctx context.Context, subdir string) (string, error) {
+// stopped; never a volume: the data stays. A service that is not scaled
+// to 0 is removed only with force, as `docker rm` a running container.
+func (s *Swarm) Remove(ctx context.Context, subdir string, force bool) (string, error) {
 	svc, err := s.find(ctx, subdir)
 	if err != nil {
 		return "", err
 	}
 	if svc == nil {
 		return "", fmt.Errorf("%w: workspace %q has no service", ErrNoSuchWorkspace, subdir)
+	}
+	if !force && replicas(svc) > 0 {
+		return "", fmt.Errorf("workspace %q: service %s is running: stop it first, or use --force", subdir, svc.Spec.Name)
 	}
 	if err := s.client.ServiceRemove(ctx, svc.ID); err != nil && !cerrdefs.IsNotFound(err) {
 		return "", fmt.Errorf("remove service %s: %w", svc.Spec.Name, err)

@@ -280,7 +280,7 @@ func TestSwarmEnsureCreatesAPinnedService(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(res.Action, ActionCreated))
 	assert.Check(t, is.Equal(res.Name, "gws-team-a"))
-	assert.Check(t, is.Equal(res.Node, "n3"))
+	assert.Check(t, is.Equal(res.Node, "sw3"))
 	svc := f.services[res.ID]
 	assert.Assert(t, svc != nil)
 	assert.Check(t, is.DeepEqual(svc.Spec.TaskTemplate.Placement.Constraints, []string{"node.id==n3"}))
@@ -317,7 +317,7 @@ func TestSwarmStopStartRemoveKeepData(t *testing.T) {
 	cfg := swarmConfig()
 	res, err := s.Ensure(context.Background(), "a", cfg)
 	assert.NilError(t, err)
-	node := res.Node
+	node := pinnedNode(f.services[res.ID])
 	stopped, err := s.Stop(context.Background(), "a")
 	assert.NilError(t, err)
 	assert.Check(t, stopped)
@@ -328,12 +328,14 @@ func TestSwarmStopStartRemoveKeepData(t *testing.T) {
 	again, err := s.Ensure(context.Background(), "a", cfg)
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(again.Action, ActionStarted))
-	assert.Check(t, is.Equal(again.Node, node))
-	_, err = s.Remove(context.Background(), "a")
+	assert.Check(t, is.Equal(again.Node, f.node(node).Description.Hostname))
+	_, err = s.Remove(context.Background(), "a", false)
+	assert.Check(t, is.ErrorContains(err, "is running: stop it first"))
+	_, err = s.Remove(context.Background(), "a", true)
 	assert.NilError(t, err)
 	assert.Check(t, is.Len(f.services, 0))
 	assert.Check(t, f.engines[node].fs["ws"].entries["a"] != nil, "the data went with the service")
-	_, err = s.Remove(context.Background(), "a")
+	_, err = s.Remove(context.Background(), "a", true)
 	assert.Check(t, is.ErrorIs(err, ErrNoSuchWorkspace))
 }
 
@@ -396,8 +398,9 @@ func TestSwarmDriftAndRecreate(t *testing.T) {
 	assert.Check(t, is.Equal(got.Action, ActionRecreated))
 	assert.Check(t, is.Equal(got.Node, res.Node))
 	svc := f.services[res.ID]
+	pin := pinnedNode(svc)
 	assert.Check(t, is.Equal(svc.Spec.TaskTemplate.Resources.Limits.MemoryBytes, int64(1<<30)))
-	assert.Check(t, is.DeepEqual(svc.Spec.TaskTemplate.Placement.Constraints, []string{"node.id==" + res.Node}))
+	assert.Check(t, is.Equal(f.node(pin).Description.Hostname, res.Node))
 	running := 0
 	for _, t := range f.tasks {
 		if t.DesiredState == swarm.TaskStateRunning {
@@ -466,7 +469,10 @@ func TestSwarmSharedPlacement(t *testing.T) {
 	assert.Check(t, is.DeepEqual(ms[1].VolumeOptions.DriverConfig, &mount.Driver{Name: "local", Options: cfg.SharedVolumeOptions}))
 
 	// The node dies; Swarm moves the task.
-	first := res.Node
+	var first string
+	for _, t := range f.tasks {
+		first = t.NodeID
+	}
 	f.mu.Lock()
 	f.node(first).Status.State = swarm.NodeStateDown
 	svc.Spec.TaskTemplate.ForceUpdate++ // the orchestrator replaces the task
@@ -489,7 +495,8 @@ func TestSwarmPinnedWaitsForItsNode(t *testing.T) {
 	assert.NilError(t, err)
 	_, err = s.Stop(context.Background(), "a")
 	assert.NilError(t, err)
-	f.node(res.Node).Status.State = swarm.NodeStateDown
+	pin := pinnedNode(f.services[res.ID])
+	f.node(pin).Status.State = swarm.NodeStateDown
 	old := swarmWait
 	swarmWait = 20 * time.Millisecond
 	defer func() { swarmWait = old }()
@@ -499,7 +506,7 @@ func TestSwarmPinnedWaitsForItsNode(t *testing.T) {
 	assert.Check(t, is.ErrorContains(err, "no task running after"))
 	assert.Check(t, is.Contains(progress.String(), "gws-a: task pending: no suitable node"))
 	for _, t2 := range f.tasks {
-		assert.Check(t, t2.DesiredState != swarm.TaskStateRunning || t2.NodeID == "" || t2.NodeID == res.Node, "a task elsewhere")
+		assert.Check(t, t2.DesiredState != swarm.TaskStateRunning || t2.NodeID == "" || t2.NodeID == pin, "a task elsewhere")
 	}
 }
 
