@@ -447,7 +447,7 @@ func (c *listContext) Image() string  { return c.w.Image }
 func (c *listContext) State() string  { return c.w.State }
 
 // Node is the Swarm node of the workspace's task (empty on one engine).
-func (c *listContext) Node() string { return c.w.Node }
+func (c *listContext) Node() string   { return c.w.Node }
 func (c *listContext) Status() string { return c.w.Status }
 
 // Project is the Compose project the container was made for, if any.
