@@ -60,7 +60,9 @@ type doctorReport struct {
 	Plan *sandbox.MountPlan `json:",omitempty"`
 	// Leftovers counts temporary containers that killed runs left behind.
 	Leftovers int
-	OK        bool
+	// Swarm is what doctor found of the Swarm (--orchestrator swarm).
+	Swarm *sandbox.SwarmCheck `json:",omitempty"`
+	OK    bool
 }
 
 type engineFacts struct {
@@ -81,6 +83,13 @@ func runDoctor(ctx context.Context, dockerCLI command.Cli, opts *doctorOptions) 
 	rep := doctorReport{
 		Context: dockerCLI.CurrentContext(), Endpoint: dockerCLI.DockerEndpoint().Host, Local: localEngine(dockerCLI),
 		Modes: map[sandbox.MountMode]modeFacts{}, Sources: []sandbox.SourceCheck{}, Problems: []string{},
+	}
+	swarmMode, err := onSwarm(dockerCLI, opts.flags)
+	if err != nil {
+		return err
+	}
+	if swarmMode {
+		return runSwarmDoctor(ctx, dockerCLI, opts, rep)
 	}
 	m, err := newManager(dockerCLI, opts.flags, "")
 	if err != nil {
@@ -122,8 +131,12 @@ func runDoctor(ctx context.Context, dockerCLI command.Cli, opts *doctorOptions) 
 			rep.Warnings = r.Warnings
 		}
 	}
-	rep.OK = len(rep.Problems) == 0
+	return writeDoctorReport(dockerCLI, opts, rep)
+}
 
+// writeDoctorReport prints the report; a problem makes doctor exit 1.
+func writeDoctorReport(dockerCLI command.Cli, opts *doctorOptions, rep doctorReport) error {
+	rep.OK = len(rep.Problems) == 0
 	if opts.format == "json" {
 		if err := json.NewEncoder(dockerCLI.Out()).Encode(rep); err != nil {
 			return err
@@ -151,7 +164,10 @@ func writeDoctor(out io.Writer, r doctorReport) {
 	} else {
 		line("Engine", fmt.Sprintf("%s (%s), API %s", r.Engine.Version, r.Engine.OS, r.Engine.APIVersion))
 		for _, mode := range []sandbox.MountMode{sandbox.ModeBind, sandbox.ModeVolumeSubpath} {
-			f := r.Modes[mode]
+			f, ok := r.Modes[mode]
+			if !ok {
+				continue // on Swarm: per node
+			}
 			v := "yes"
 			if !f.Supported {
 				v = "no: " + f.Reason
@@ -195,6 +211,42 @@ func writeDoctor(out io.Writer, r doctorReport) {
 			line("Mount", fmt.Sprintf("%s %s -> %s", m.Type, src, m.Target))
 		}
 		line("Directories", how)
+	}
+	if sw := r.Swarm; sw != nil {
+		line("Orchestrator", "swarm, placement "+string(sw.Placement))
+		for _, n := range sw.Nodes {
+			can := "takes workspaces"
+			switch {
+			case !n.Subpath:
+				can = "no workspaces: Engine before 26.1 does not apply a volume subpath in a task"
+			case n.EngineError != "":
+				can = "no workspaces: engine " + n.EngineError
+			case n.State != "ready" || n.Availability != "active":
+				can = "no workspaces now"
+			}
+			label := n.EngineLabel
+			if label == "" {
+				label = "-"
+			}
+			line("Node "+n.Name, fmt.Sprintf("%s, %s, %s, Engine %s, engine label %s: %s", n.Role, n.State, n.Availability, n.Engine, label, can))
+		}
+		for _, v := range []struct {
+			what string
+			opts map[string]string
+		}{{"Workspace volume options", sw.VolumeOptions}, {"Shared volume options", sw.SharedVolumeOptions}} {
+			what, opts := v.what, v.opts
+			if len(opts) > 0 {
+				var kv []string
+				for _, k := range sortedKeys(opts) {
+					kv = append(kv, k+"="+opts[k])
+				}
+				driver := sw.VolumeDriver
+				if driver == "" {
+					driver = "local"
+				}
+				line(what, driver+": "+strings.Join(kv, ","))
+			}
+		}
 	}
 	for _, w := range r.Warnings {
 		line("Warning", w)

@@ -186,3 +186,38 @@ func notOnSwarm(dockerCLI command.Cli, flags *pflag.FlagSet, what string) error 
 	}
 	return usageError(fmt.Errorf("%s works on one engine's containers; on Swarm use docker service commands (a workspace is the service named as its container), or ensure, stop, rm, ls, exec, shell, cp and doctor, which support --orchestrator swarm", what))
 }
+
+// runSwarmDoctor checks the Swarm of the context's engine: its nodes, which
+// can take workspaces, which engines answer through their labels, the
+// configuration, and containers that may outlive a node that is down.
+func runSwarmDoctor(ctx context.Context, dockerCLI command.Cli, opts *doctorOptions, rep doctorReport) error {
+	cfg, cfgErr := workspaceConfig(dockerCLI, opts.flags)
+	rep.Mode = cfg.Mode
+	if cfgErr != nil {
+		rep.Problems = append(rep.Problems, cfgErr.Error())
+	}
+	if opts.project != "" {
+		rep.Problems = append(rep.Problems, "--compose-project: Compose is not supported on Swarm")
+	}
+	s, _, err := newSwarm(ctx, dockerCLI, "")
+	if err != nil {
+		if unreachable(err) {
+			rep.Error = engineErr(dockerCLI, err).Error()
+		}
+		rep.Problems = append(rep.Problems, err.Error())
+		return writeDoctorReport(dockerCLI, opts, rep)
+	}
+	if v, err := dockerCLI.Client().ServerVersion(ctx); err == nil {
+		rep.Engine = &engineFacts{Version: v.Version, APIVersion: v.APIVersion, OS: v.Os}
+	}
+	r, err := s.Check(ctx, cfg)
+	if err != nil {
+		return engineErr(dockerCLI, err)
+	}
+	rep.Swarm = &r
+	if cfgErr == nil {
+		rep.Problems = append(rep.Problems, r.Problems...)
+	}
+	rep.Warnings = r.Warnings
+	return writeDoctorReport(dockerCLI, opts, rep)
+}

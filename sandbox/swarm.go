@@ -805,3 +805,89 @@ func titleFirst(s string) string {
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
 }
+
+// SwarmNode is what doctor tells of a node.
+type SwarmNode struct {
+	Name, ID     string
+	Role         string // manager or worker
+	State        string // ready, down, ...
+	Availability string // active, pause, drain
+	Engine       string // its Engine version
+	// Subpath: its Engine applies a volume subpath in a task (26.1+):
+	// only such nodes get workspaces.
+	Subpath bool
+	// EngineLabel is its LabelNodeEngine; EngineError why its engine
+	// could not be reached through it ("" when it answered).
+	EngineLabel string
+	EngineError string `json:",omitempty"`
+}
+
+// SwarmCheck is what [Swarm.Check] found.
+type SwarmCheck struct {
+	Nodes []SwarmNode
+	// Placement is the configured placement; VolumeDriver and the options
+	// what the volumes are made with where they are missing.
+	Placement           Placement
+	VolumeDriver        string            `json:",omitempty"`
+	VolumeOptions       map[string]string `json:",omitempty"`
+	SharedVolumeOptions map[string]string `json:",omitempty"`
+	Problems, Warnings  []string
+}
+
+// Check looks at the Swarm for doctor: each node, whether it can take
+// workspaces and whether its engine answers through its label, the
+// configuration, and the workspaces a container of which may outlive a
+// node that is down.
+func (s *Swarm) Check(ctx context.Context, cfg Config) (SwarmCheck, error) {
+	r := SwarmCheck{Placement: placementOf(cfg), VolumeDriver: cfg.VolumeDriver, VolumeOptions: cfg.VolumeOptions, SharedVolumeOptions: cfg.SharedVolumeOptions, Problems: []string{}}
+	if err := checkSwarmConfig(cfg); err != nil {
+		r.Problems = append(r.Problems, err.Error())
+	}
+	nodes, err := s.Nodes(ctx)
+	if err != nil {
+		return r, err
+	}
+	usable := 0
+	for _, n := range nodes {
+		sn := SwarmNode{
+			Name: NodeName(n), ID: n.ID, Role: string(n.Spec.Role), State: string(n.Status.State),
+			Availability: string(n.Spec.Availability), Engine: n.Description.Engine.EngineVersion,
+			Subpath: canSubpath(n), EngineLabel: n.Spec.Labels[LabelNodeEngine],
+		}
+		switch {
+		case sn.EngineLabel == "":
+			sn.EngineError = "no " + LabelNodeEngine + " label"
+		case s.NodeEngine != nil:
+			c, err := s.NodeEngine(ctx, n, sn.EngineLabel)
+			if err == nil {
+				_, err = c.ServerVersion(ctx)
+			}
+			if err != nil {
+				sn.EngineError = err.Error()
+			}
+		}
+		if !sn.Subpath {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("node %s runs Engine %s, which does not apply a volume subpath in a task: it gets no workspace (%s+ does)", sn.Name, sn.Engine, minSubpathEngine))
+		}
+		if sn.EngineError != "" && n.Status.State == swarm.NodeStateReady {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("node %s: its engine cannot be reached (%s): it gets no new workspace, and exec and cp cannot reach the workspaces on it", sn.Name, sn.EngineError))
+		}
+		if sn.Subpath && sn.EngineError == "" && n.Status.State == swarm.NodeStateReady && n.Spec.Availability == swarm.NodeAvailabilityActive {
+			usable++
+		}
+		r.Nodes = append(r.Nodes, sn)
+	}
+	if usable == 0 {
+		r.Problems = append(r.Problems, "no node can take a new workspace (ready, active, Engine "+minSubpathEngine+"+, its engine reachable through its "+LabelNodeEngine+" label)")
+	}
+	ws, err := s.List(ctx)
+	if err != nil {
+		return r, err
+	}
+	for _, w := range ws {
+		for _, warning := range w.Warnings {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("workspace %q (service %s): %s", w.Subdir, w.Name, warning))
+		}
+	}
+	return r, nil
+}

@@ -515,3 +515,28 @@ func TestServiceName(t *testing.T) {
 		assert.Check(t, is.Equal(ServiceName(subdir), want), subdir)
 	}
 }
+
+// doctor's view: which nodes take workspaces and why not; a configuration
+// Swarm cannot serve is a problem.
+func TestSwarmCheck(t *testing.T) {
+	f := newFakeSwarm()
+	f.nodes[0].Description.Engine.EngineVersion = "20.10.24+dfsg1"
+	delete(f.nodes[1].Spec.Labels, LabelNodeEngine)
+	s := f.manager()
+	r, err := s.Check(context.Background(), swarmConfig())
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(r.Problems, 0))
+	assert.Assert(t, is.Len(r.Nodes, 3))
+	assert.Check(t, !r.Nodes[0].Subpath)
+	assert.Check(t, is.Equal(r.Nodes[1].EngineError, "no docker-workspace.engine label"))
+	assert.Check(t, r.Nodes[2].Subpath && r.Nodes[2].EngineError == "")
+	assert.Check(t, is.Len(r.Warnings, 2))
+
+	delete(f.nodes[2].Spec.Labels, LabelNodeEngine)
+	bind := Config{Image: DefaultImage, Mode: ModeBind, WorkspaceRoot: "/w", SharedDir: "/s"}
+	r, err = s.Check(context.Background(), bind)
+	assert.NilError(t, err)
+	assert.Assert(t, is.Len(r.Problems, 2))
+	assert.Check(t, is.Contains(r.Problems[0], "need volume_subpath mode"))
+	assert.Check(t, is.Contains(r.Problems[1], "no node can take a new workspace"))
+}
