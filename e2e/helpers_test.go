@@ -152,7 +152,8 @@ type containerJSON struct {
 		Labels     map[string]string
 	}
 	HostConfig struct {
-		Init *bool
+		Init   *bool
+		Memory int64
 	}
 	Mounts []struct {
 		Type        string

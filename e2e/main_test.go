@@ -60,6 +60,12 @@ func setup() (int, error) {
 		// (scripts/engines.sh: its certificates, its sshd and Host alias).
 		"tls": envOr("E2E_TLS_HOST", "tcp://127.0.0.1:2376"),
 		"ssh": envOr("E2E_SSH_HOST", "ssh://docker-workspace-ssh"),
+		// The Swarm (scripts/engines.sh up swarm): its manager, and each
+		// node's own engine, which its label docker-workspace.engine names.
+		"swarm": envOr("E2E_SWARM_HOST", "unix:///var/run/docker-sw1.sock"),
+		"sw1":   "unix:///var/run/docker-sw1.sock",
+		"sw2":   "unix:///var/run/docker-sw2.sock",
+		"sw3":   "unix:///var/run/docker-sw3.sock",
 	}
 	tlsOpts := map[string]string{
 		"tls": fmt.Sprintf(",ca=%s/ca.pem,cert=%s/cert.pem,key=%s/key.pem", env.tlsDir, env.tlsDir, env.tlsDir),

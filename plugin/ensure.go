@@ -79,6 +79,9 @@ func runEnsure(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts
 	var ensure func(ctx context.Context, subdir string) (sandbox.Result, error)
 	var cfg sandbox.Config
 	if swarmMode {
+		if format == defaultEnsureTableFormat {
+			format = defaultSwarmEnsureTableFormat
+		}
 		if opts.project != "" {
 			return usageError(errors.New("--compose-project with --orchestrator swarm: Compose runs its services on one engine (use docker stack on Swarm); refused"))
 		}
@@ -191,6 +194,9 @@ func validateSubdirs(subdirs []string) error {
 }
 
 const defaultEnsureTableFormat = "table {{.Subdir}}\t{{.Name}}\t{{.Action}}\t{{.ID}}"
+
+// defaultSwarmEnsureTableFormat adds the node that runs each workspace.
+const defaultSwarmEnsureTableFormat = "table {{.Subdir}}\t{{.Name}}\t{{.Action}}\t{{.Node}}\t{{.ID}}"
 
 func ensureFormat(source string) formatter.Format {
 	switch source {

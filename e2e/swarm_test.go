@@ -1,0 +1,422 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+	"gotest.tools/v3/icmd"
+	"gotest.tools/v3/poll"
+)
+
+// The Swarm of scripts/engines.sh (up swarm): three nodes, each an Engine
+// 28.5 in its own network namespace on this machine; sw1 is the manager.
+// Contexts: "swarm" (the manager) and "sw1".."sw3" (each node's own engine,
+// which the node labels docker-workspace.engine name).
+var swarmNodes = []string{"sw1", "sw2", "sw3"}
+
+// swarmHarness is a harness whose workspaces are services of the Swarm, in
+// volumes of their own, configured as a gateway would: by GATEWAY_*
+// variables (extraEnv adds some); they are removed, and then their volumes
+// on every node, when the test ends.
+type swarmHarness struct {
+	*harness
+	wsVol, shVol string
+}
+
+func newSwarmHarness(t *testing.T, extraEnv ...string) *swarmHarness {
+	t.Helper()
+	requireEngine(t, "swarm")
+	for _, n := range swarmNodes {
+		requireEngine(t, n)
+	}
+	h := newHarness(t)
+	s := &swarmHarness{wsVol: "e2e-sw-ws-" + h.id, shVol: "e2e-sw-sh-" + h.id}
+	s.harness = h.withEnv(append([]string{"GATEWAY_WORKSPACE_ORCHESTRATOR=swarm", "GATEWAY_WORKSPACE_MOUNT_MODE=volume_subpath",
+		"GATEWAY_WORKSPACE_DOCKER_VOLUME=" + s.wsVol, "GATEWAY_SHARED_DOCKER_VOLUME=" + s.shVol}, extraEnv...)...)
+	t.Cleanup(func() {
+		out := h.docker("--context", "swarm", "service", "ls", "-q", "--filter", "label=docker-workspace.subdir").Stdout()
+		for _, id := range strings.Fields(out) {
+			name := strings.TrimSpace(h.docker("--context", "swarm", "service", "inspect", "--format", "{{.Spec.Name}}", id).Stdout())
+			if strings.Contains(name, h.id) {
+				h.docker("--context", "swarm", "service", "rm", id)
+			}
+		}
+		for _, n := range swarmNodes {
+			poll.WaitOn(t, func(poll.LogT) poll.Result {
+				if out := h.docker("--context", n, "ps", "-aq", "--filter", "name=gws-e2e-"+h.id).Stdout(); strings.TrimSpace(out) != "" {
+					h.docker("--context", n, "rm", "-f", strings.Fields(out)[0])
+					return poll.Continue("containers of the test on %s", n)
+				}
+				return poll.Success()
+			}, poll.WithTimeout(60*time.Second), poll.WithDelay(300*time.Millisecond))
+			h.docker("--context", n, "volume", "rm", "-f", s.wsVol, s.shVol)
+		}
+	})
+	return s
+}
+
+// ws runs `docker --context swarm workspace ARGS...`.
+func (s *swarmHarness) ws(args ...string) *icmd.Result {
+	s.t.Helper()
+	return s.docker(append([]string{"--context", "swarm", "workspace"}, args...)...)
+}
+
+// subdir is a short subdir of this run: service names keep 63 characters.
+func (s *swarmHarness) subdir(suffix string) string { return "e2e-" + s.id + suffix }
+
+// task is what `docker service ps` says of the running task of a service.
+func (s *swarmHarness) runningTasks(service string) []string {
+	s.t.Helper()
+	res := s.docker("--context", "swarm", "service", "ps", "--no-trunc", "--filter", "desired-state=running", "--format", "{{.Node}} {{.CurrentState}}", service)
+	res.Assert(s.t, icmd.Success)
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(res.Stdout()), "\n") {
+		if strings.Contains(l, "Running") {
+			out = append(out, strings.Fields(l)[0])
+		}
+	}
+	return out
+}
+
+// containersOf lists the containers of a workspace on a node's engine
+// (running or not).
+func (s *swarmHarness) containersOf(node, subdir, status string) []string {
+	s.t.Helper()
+	args := []string{"--context", node, "ps", "-q", "--filter", "label=docker-workspace.subdir=" + subdir}
+	if status != "" {
+		args = append(args, "--filter", "status="+status)
+	}
+	res := s.docker(args...)
+	res.Assert(s.t, icmd.Success)
+	return strings.Fields(res.Stdout())
+}
+
+// nodeOf is the node ls says a workspace is on.
+func (s *swarmHarness) nodeOf(subdir string) string {
+	s.t.Helper()
+	res := s.ws("ls", "--filter", "subdir="+subdir, "--format", "{{.Node}}")
+	res.Assert(s.t, icmd.Success)
+	return strings.TrimSpace(res.Stdout())
+}
+
+func nodeIndex(node string) string { return strings.TrimPrefix(node, "sw") }
+
+// A workspace on Swarm: a service of one replica with our labels, whose
+// task has the workspace's subpath mounted; exec reaches it through its
+// node's label; stop scales it to 0, ensure back, rm removes the service;
+// the data stays through all of it.
+func TestSwarmLifecycle(t *testing.T) {
+	s := newSwarmHarness(t)
+	a := s.subdir("-a")
+	res := s.ws("ensure", "--format", "{{.Name}} {{.Action}} {{.Node}}", a)
+	res.Assert(t, icmd.Success)
+	f := strings.Fields(res.Stdout())
+	assert.Assert(t, is.Len(f, 3), res.Stdout())
+	name, action, node := f[0], f[1], f[2]
+	assert.Check(t, is.Equal(name, containerName(a)))
+	assert.Check(t, is.Equal(action, "created"))
+	assert.Check(t, is.Contains(swarmNodes, node))
+
+	svc := s.docker("--context", "swarm", "service", "inspect", "--format",
+		`{{.Spec.Mode.Replicated.Replicas}} {{index .Spec.Labels "docker-workspace.subdir"}} {{index .Spec.Labels "docker-workspace.placement"}} {{.Spec.UpdateConfig.Order}} {{join .Spec.TaskTemplate.Placement.Constraints ","}}`, name)
+	svc.Assert(t, icmd.Success)
+	f = strings.Fields(svc.Stdout())
+	assert.Assert(t, is.Len(f, 5), svc.Stdout())
+	assert.Check(t, is.Equal(f[0], "1"))
+	assert.Check(t, is.Equal(f[1], a))
+	assert.Check(t, is.Equal(f[2], "pinned"))
+	assert.Check(t, is.Equal(f[3], "stop-first"))
+	nodeID := strings.TrimSpace(s.docker("--context", "swarm", "node", "inspect", "--format", "{{.ID}}", node).Stdout())
+	assert.Check(t, is.Equal(f[4], "node.id=="+nodeID))
+	assert.Check(t, is.DeepEqual(s.runningTasks(name), []string{node}))
+
+	// The task's container, on its node: the workspace's subpath, the
+	// shared volume, and nothing of it on the other nodes.
+	ids := s.containersOf(node, a, "running")
+	assert.Assert(t, is.Len(ids, 1))
+	c := s.inspect(node, ids[0])
+	typ, vol, _, rw := c.mountAt(t, "/home/agent/workspace")
+	assert.Check(t, is.Equal(typ, "volume"))
+	assert.Check(t, is.Equal(vol, s.wsVol))
+	assert.Check(t, rw)
+	_, vol, _, _ = c.mountAt(t, "/home/agent/shared")
+	assert.Check(t, is.Equal(vol, s.shVol))
+	for _, other := range swarmNodes {
+		if other != node {
+			assert.Check(t, is.Len(s.containersOf(other, a, ""), 0), "a container of %s on %s", a, other)
+		}
+	}
+	// The workspace sees its subdir only, and is the user's.
+	s.ws("exec", a, "sh", "-c", "echo kept > f; ls -A /home/agent/workspace; id -u").
+		Assert(t, icmd.Expected{Out: "f\n1000"})
+	s.ws("ls").Assert(t, icmd.Expected{Out: "NODE"})
+	row := s.ws("ls", "--filter", "subdir="+a, "--format", "{{.Name}} {{.Node}} {{.State}}")
+	row.Assert(t, icmd.Expected{Out: name + " " + node + " running"})
+
+	// Warm: nothing done.
+	s.ws("ensure", "--format", "{{.Action}}", a).Assert(t, icmd.Expected{Out: "running"})
+
+	// Stop: scaled to 0, no container runs, the data stays.
+	s.ws("stop", a).Assert(t, icmd.Expected{Out: a})
+	assert.Check(t, is.Equal(strings.TrimSpace(s.docker("--context", "swarm", "service", "inspect", "--format", "{{.Spec.Mode.Replicated.Replicas}}", name).Stdout()), "0"))
+	assert.Check(t, is.Len(s.containersOf(node, a, "running"), 0))
+	s.ws("ls", "--filter", "subdir="+a, "--format", "{{.State}}").Assert(t, icmd.Expected{Out: "stopped"})
+	s.ws("exec", "--no-ensure", a, "true").Assert(t, icmd.Expected{ExitCode: 1, Err: "is not running"})
+	s.ws("ensure", "--format", "{{.Action}} {{.Node}}", a).Assert(t, icmd.Expected{Out: "started " + node})
+	s.ws("exec", a, "cat", "f").Assert(t, icmd.Expected{Out: "kept"})
+
+	// cp through the node's engine, both ways.
+	local := t.TempDir()
+	assert.NilError(t, os.WriteFile(filepath.Join(local, "in"), []byte("copied\n"), 0o644))
+	s.ws("cp", filepath.Join(local, "in"), a+":in").Assert(t, icmd.Success)
+	s.ws("cp", a+":f", filepath.Join(local, "out")).Assert(t, icmd.Success)
+	got, err := os.ReadFile(filepath.Join(local, "out"))
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(string(got), "kept\n"))
+	s.ws("exec", a, "cat", "in").Assert(t, icmd.Expected{Out: "copied"})
+
+	// rm: a running one only with -f; the service goes, the data stays and
+	// comes back with the next ensure (on the node that has it).
+	s.ws("rm", a).Assert(t, icmd.Expected{ExitCode: 1, Err: "is running: stop it first, or use --force"})
+	s.ws("rm", "-f", a).Assert(t, icmd.Expected{Out: a})
+	s.docker("--context", "swarm", "service", "inspect", name).Assert(t, icmd.Expected{ExitCode: 1, Err: "no such service"})
+	s.ws("rm", "-f", a).Assert(t, icmd.Success) // gone already: no error with -f
+	s.ws("ensure", "--format", "{{.Action}}", a).Assert(t, icmd.Expected{Out: "created"})
+	s.ws("exec", a, "cat", "f").Assert(t, icmd.Expected{Out: "kept"})
+}
+
+// Twenty ensures at once, from twenty processes: one service, one task.
+func TestSwarmConcurrentEnsures(t *testing.T) {
+	s := newSwarmHarness(t)
+	a := s.subdir("-c")
+	var wg sync.WaitGroup
+	results := make([]*icmd.Result, 20)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = s.ws("ensure", "--format", "{{.ID}} {{.Action}}", a)
+		}()
+	}
+	wg.Wait()
+	ids, actions := map[string]int{}, map[string]int{}
+	for _, r := range results {
+		r.Assert(t, icmd.Success)
+		id, action, _ := strings.Cut(strings.TrimSpace(r.Stdout()), " ")
+		ids[id]++
+		actions[action]++
+	}
+	t.Logf("20 concurrent ensure processes on Swarm: services %v, actions %v", ids, actions)
+	assert.Check(t, is.Len(ids, 1))
+	assert.Check(t, is.Equal(actions["created"], 1))
+	out := s.docker("--context", "swarm", "service", "ls", "-q", "--filter", "name="+containerName(a)).Stdout()
+	assert.Check(t, is.Len(strings.Fields(out), 1))
+	assert.Check(t, is.Len(s.runningTasks(containerName(a)), 1))
+}
+
+// Drift is reported; --recreate if-changed replaces the task (stop-first:
+// never two), on the same node, the data kept.
+func TestSwarmDriftAndRecreate(t *testing.T) {
+	s := newSwarmHarness(t)
+	a := s.subdir("-d")
+	res := s.ws("ensure", "--format", "{{.Node}}", a)
+	res.Assert(t, icmd.Success)
+	node := strings.TrimSpace(res.Stdout())
+	s.ws("exec", a, "sh", "-c", "echo kept > f").Assert(t, icmd.Success)
+	before := s.containersOf(node, a, "running")
+
+	s.ws("ensure", "--memory", "256m", a).Assert(t, icmd.Expected{Err: "differs from the configuration (limits)"})
+	s.ws("ls", "--check-config", "--memory", "256m", "--filter", "subdir="+a, "--format", "{{.Drift}}").Assert(t, icmd.Expected{Out: "[limits]"})
+	s.ws("ensure", "--memory", "256m", "--recreate", "if-changed", "--format", "{{.Action}} {{.Node}}", a).
+		Assert(t, icmd.Expected{Out: "recreated " + node})
+	after := s.containersOf(node, a, "running")
+	assert.Assert(t, is.Len(after, 1))
+	assert.Check(t, after[0] != before[0], "the same container")
+	assert.Check(t, is.Equal(s.inspect(node, after[0]).HostConfig.Memory, int64(256<<20)))
+	s.ws("exec", "--memory", "256m", a, "cat", "f").Assert(t, icmd.Expected{Out: "kept"})
+	updates := s.docker("--context", "swarm", "service", "inspect", "--format", "{{.Spec.UpdateConfig.Order}}", containerName(a))
+	updates.Assert(t, icmd.Expected{Out: "stop-first"})
+	s.ws("ensure", "--memory", "256m", "--recreate", "always", "--format", "{{.Action}}", a).Assert(t, icmd.Expected{Out: "recreated"})
+	assert.Check(t, is.Len(s.runningTasks(containerName(a)), 1))
+}
+
+// What a workspace on Swarm cannot be, or where it cannot go, is refused in
+// one line, and nothing is made.
+func TestSwarmRefusals(t *testing.T) {
+	s := newSwarmHarness(t)
+	a := s.subdir("-r")
+	// Not a manager: the modern engine, and a worker.
+	s.docker("--context", "modern", "workspace", "ensure", a).
+		Assert(t, icmd.Expected{ExitCode: 1, Err: "this engine is in no Swarm"})
+	s.docker("--context", "sw2", "workspace", "ls").
+		Assert(t, icmd.Expected{ExitCode: 1, Err: "is a Swarm worker: use a context of a manager"})
+	// Bind mode, a shared placement of local volumes, Compose.
+	s.ws("ensure", "--mount-mode", "bind", "--workspace-root", "/tmp/x", "--shared-dir", "/tmp/y", a).
+		Assert(t, icmd.Expected{ExitCode: 1, Err: "workspaces on Swarm need volume_subpath mode"})
+	s.ws("ensure", "--placement", "shared", a).Assert(t, icmd.Expected{ExitCode: 1, Err: "placement shared needs volumes that name the same storage on every node"})
+	s.ws("ensure", "--compose-project", "p", a).Assert(t, icmd.Expected{ExitCode: 125, Err: "Compose runs its services on one engine"})
+	s.ws("ensure", "--security-opt", "seccomp=unconfined", a).Assert(t, icmd.Expected{ExitCode: 1, Err: "refused rather than dropped"})
+	s.ws("prune", "-f").Assert(t, icmd.Expected{ExitCode: 125, Err: "on Swarm use docker service commands"})
+	s.docker("--context", "swarm", "service", "inspect", containerName(a)).Assert(t, icmd.Expected{ExitCode: 1})
+
+	// A service of the name that is not a workspace's is left alone.
+	other := s.subdir("-o")
+	s.docker("--context", "swarm", "service", "create", "--detach", "--no-resolve-image", "--name", containerName(other), "agent/workspace:latest", "sleep", "infinity").Assert(t, icmd.Success)
+	t.Cleanup(func() { s.docker("--context", "swarm", "service", "rm", containerName(other)) })
+	s.ws("ensure", other).Assert(t, icmd.Expected{ExitCode: 1, Err: "is not a workspace's"})
+	s.ws("stop", other).Assert(t, icmd.Expected{ExitCode: 1, Err: "is not a workspace's"})
+	s.ws("rm", "-f", other).Assert(t, icmd.Expected{ExitCode: 1, Err: "is not a workspace's"})
+
+	// exec needs the node's engine label: without it, an error that says so.
+	s.ws("ensure", a).Assert(t, icmd.Success)
+	node := s.nodeOf(a)
+	s.docker("--context", "swarm", "node", "update", "--label-rm", "docker-workspace.engine", node).Assert(t, icmd.Success)
+	t.Cleanup(func() {
+		s.docker("--context", "swarm", "node", "update", "--label-add", "docker-workspace.engine="+node, node).Assert(t, icmd.Success)
+	})
+	s.ws("exec", a, "true").Assert(t, icmd.Expected{ExitCode: 1,
+		Err: "runs on node " + node + ", which has no docker-workspace.engine label"})
+	s.ws("doctor").Assert(t, icmd.Expected{Out: "Node " + node})
+}
+
+// Pinned: the node of a workspace dies → Swarm runs it nowhere else (no
+// second container, no empty workspace); ls says its container may still
+// run there; when the node is back, the workspace is too, with its data.
+func TestSwarmPinnedNodeFailure(t *testing.T) {
+	s := newSwarmHarness(t)
+	// A workspace on a worker: killing the manager would stop the Swarm.
+	var a, node string
+	for i := range 6 {
+		a = s.subdir(fmt.Sprintf("-p%d", i))
+		s.ws("ensure", a).Assert(t, icmd.Success)
+		if node = s.nodeOf(a); node != "sw1" {
+			break
+		}
+	}
+	assert.Assert(t, node != "sw1", "every workspace landed on the manager")
+	s.ws("exec", a, "sh", "-c", "echo kept > f").Assert(t, icmd.Success)
+
+	swarmNode(t, "kill", node)
+	waitNodeState(t, s, node, "Down")
+	// Swarm has given up the task: nothing runs elsewhere, by Swarm's
+	// account and by each other node's engine.
+	time.Sleep(3 * time.Second)
+	for _, other := range swarmNodes {
+		if other != node {
+			assert.Check(t, is.Len(s.containersOf(other, a, ""), 0), "a container of %s on %s", a, other)
+		}
+	}
+	assert.Check(t, is.Len(s.runningTasks(containerName(a)), 0))
+	res := s.ws("ls", "--filter", "subdir="+a, "--format", "{{.Node}} {{.State}}")
+	res.Assert(t, icmd.Expected{Out: node + " pending", Err: "a container may still run on node " + node + ", which is down"})
+	s.ws("doctor").Assert(t, icmd.Expected{Out: "a container may still run on node " + node})
+
+	swarmNode(t, "start", node)
+	waitNodeState(t, s, node, "Ready")
+	poll.WaitOn(t, func(poll.LogT) poll.Result {
+		if got := s.runningTasks(containerName(a)); len(got) == 1 && got[0] == node {
+			return poll.Success()
+		}
+		return poll.Continue("the workspace is not back on %s", node)
+	}, poll.WithTimeout(90*time.Second), poll.WithDelay(time.Second))
+	s.ws("ensure", "--format", "{{.Action}} {{.Node}}", a).Assert(t, icmd.Expected{Out: "running " + node})
+	s.ws("exec", a, "cat", "f").Assert(t, icmd.Expected{Out: "kept"})
+}
+
+// Shared: the volumes name one storage for every node (a host directory
+// here, standing in for NFS); when the node of a workspace dies, Swarm
+// moves it with its data, and ls and doctor say that the old container may
+// still run on the dead node until that node is back.
+func TestSwarmSharedFailover(t *testing.T) {
+	store := filepath.Join(os.TempDir(), "e2e-swarm-store-"+fmt.Sprint(time.Now().UnixNano()))
+	for _, d := range []string{"ws", "sh"} {
+		assert.NilError(t, os.MkdirAll(filepath.Join(store, d), 0o700))
+	}
+	t.Cleanup(func() { os.RemoveAll(store) })
+	s := newSwarmHarness(t, "GATEWAY_WORKSPACE_PLACEMENT=shared",
+		"GATEWAY_WORKSPACE_VOLUME_OPTS=type=none,o=bind,device="+filepath.Join(store, "ws"),
+		"GATEWAY_SHARED_VOLUME_OPTS=type=none,o=bind,device="+filepath.Join(store, "sh"))
+	a := s.subdir("-s")
+	s.ws("ensure", a).Assert(t, icmd.Success)
+	name := containerName(a)
+	s.docker("--context", "swarm", "service", "inspect", "--format", `{{index .Spec.Labels "docker-workspace.placement"}}`, name).
+		Assert(t, icmd.Expected{Out: "shared"})
+	// Keep it off the manager, whose death would stop the Swarm (the
+	// constraint is the test's, not part of the workspace's spec).
+	if s.nodeOf(a) == "sw1" {
+		s.docker("--context", "swarm", "service", "update", "--detach", "--constraint-add", "node.role==worker", name).Assert(t, icmd.Success)
+		poll.WaitOn(t, func(poll.LogT) poll.Result {
+			if got := s.runningTasks(name); len(got) == 1 && got[0] != "sw1" {
+				return poll.Success()
+			}
+			return poll.Continue("still on the manager")
+		}, poll.WithTimeout(60*time.Second), poll.WithDelay(500*time.Millisecond))
+	} else {
+		s.docker("--context", "swarm", "service", "update", "--detach", "--constraint-add", "node.role==worker", name).Assert(t, icmd.Success)
+	}
+	first := s.nodeOf(a)
+	s.ws("exec", a, "sh", "-c", "echo kept > f").Assert(t, icmd.Success)
+	data, err := os.ReadFile(filepath.Join(store, "ws", a, "f"))
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(string(data), "kept\n"), "not in the shared storage")
+
+	swarmNode(t, "kill", first)
+	waitNodeState(t, s, first, "Down")
+	var second string
+	poll.WaitOn(t, func(poll.LogT) poll.Result {
+		if got := s.runningTasks(name); len(got) == 1 && got[0] != first {
+			second = got[0]
+			return poll.Success()
+		}
+		return poll.Continue("not moved yet")
+	}, poll.WithTimeout(90*time.Second), poll.WithDelay(time.Second))
+	t.Logf("moved from %s to %s", first, second)
+	// The old container outlives its node's engine: ls and doctor say so.
+	res := s.ws("ls", "--filter", "subdir="+a, "--format", "{{.Node}} {{.State}}")
+	res.Assert(t, icmd.Expected{Out: second + " running", Err: "a container may still run on node " + first + ", which is down"})
+	s.ws("doctor").Assert(t, icmd.Expected{Out: "a container may still run on node " + first})
+	s.ws("exec", a, "cat", "f").Assert(t, icmd.Expected{Out: "kept"})
+
+	// Back: its engine ends the old container; the warning goes.
+	swarmNode(t, "start", first)
+	waitNodeState(t, s, first, "Ready")
+	poll.WaitOn(t, func(poll.LogT) poll.Result {
+		res := s.ws("ls", "--filter", "subdir="+a)
+		if res.ExitCode == 0 && !strings.Contains(res.Stderr(), "may still run") {
+			return poll.Success()
+		}
+		return poll.Continue("ls still warns: %s", res.Stderr())
+	}, poll.WithTimeout(60*time.Second), poll.WithDelay(time.Second))
+	assert.Check(t, is.Len(s.containersOf(first, a, "running"), 0))
+}
+
+// swarmNode kills or starts a node's engine (scripts/engines.sh swarm-node).
+func swarmNode(t *testing.T, what, node string) {
+	t.Helper()
+	out, err := exec.Command("bash", "../scripts/engines.sh", "swarm-node", what, nodeIndex(node)).CombinedOutput()
+	assert.NilError(t, err, "swarm-node %s %s: %s", what, node, out)
+	if what == "kill" {
+		// Whatever happens to the test, the node comes back.
+		t.Cleanup(func() { _ = exec.Command("bash", "../scripts/engines.sh", "swarm-node", "start", nodeIndex(node)).Run() })
+	}
+}
+
+// waitNodeState waits until the manager reports a node's state.
+func waitNodeState(t *testing.T, s *swarmHarness, node, state string) {
+	t.Helper()
+	poll.WaitOn(t, func(poll.LogT) poll.Result {
+		got := strings.TrimSpace(s.docker("--context", "swarm", "node", "inspect", "--format", "{{.Status.State}}", node).Stdout())
+		if strings.EqualFold(got, state) {
+			return poll.Success()
+		}
+		return poll.Continue("node %s is %s", node, got)
+	}, poll.WithTimeout(60*time.Second), poll.WithDelay(500*time.Millisecond))
+}
