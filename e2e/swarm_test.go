@@ -405,7 +405,9 @@ func swarmNode(t *testing.T, what, node string) {
 	assert.NilError(t, err, "swarm-node %s %s: %s", what, node, out)
 	if what == "kill" {
 		// Whatever happens to the test, the node comes back.
-		t.Cleanup(func() { _ = exec.Command("bash", "../scripts/engines.sh", "swarm-node", "start", nodeIndex(node)).Run() })
+		t.Cleanup(func() {
+			_ = exec.Command("bash", "../scripts/engines.sh", "swarm-node", "start", nodeIndex(node)).Run()
+		})
 	}
 }
 
