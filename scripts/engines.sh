@@ -379,7 +379,10 @@ node_containerd() { pgrep -f -- "^([^ ]*/)?containerd --config $(re "$(sw_dir "$
 # node_shims N: node N's containerd shims (they outlive its dockerd).
 node_shims() { pgrep -f -- "^([^ ]*/)?containerd-shim[^ ]* .*-address $(re "$(sw_dir "$1")/exec/")" || true; }
 
-# gone PID...: wait (up to 10s) until none of them runs.
+# gone PID...: wait (up to 10s) until none of them exists. A killed process
+# stays a zombie until init reaps it (up to 2s on these VMs); a node's dockerd
+# must be gone before it starts again, as dockerd refuses to start while the
+# pid in its pidfile exists.
 gone() {
 	local _
 	for _ in $(seq 1 100); do
@@ -398,6 +401,11 @@ start_node() {
 	local n=$1 d bin=$ENGINES_DIR/modern run=$ENGINES_DIR/run
 	d=$(sw_dir "$n")
 	mkdir -p "$d/data" "$d/exec" "$run"
+	# The pid a killed daemon left in its pidfile may still exist for a while
+	# (a zombie until init reaps it): dockerd would refuse to start, and would
+	# take that containerd for a running one.
+	[ -n "$(node_dockerd "$n")" ] || rm -f "$d/dockerd.pid"
+	[ -n "$(node_containerd "$n")" ] || rm -f "$d/exec/containerd/containerd.pid"
 	say "starting the sw$n engine (log: $run/sw$n.log)"
 	DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 \
 		PATH="$bin/usr/sbin:$bin/usr/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
@@ -441,9 +449,11 @@ swarm_whole() {
 # swarm_leftovers: whether anything of a swarm rig exists.
 swarm_leftovers() {
 	local n
-	[ -e "$ENGINES_DIR/swarm" ] || ip link show "$SWARM_BRIDGE" >/dev/null 2>&1 && return 0
+	[ -e "$ENGINES_DIR/swarm" ] || ip link show "$SWARM_BRIDGE" >/dev/null 2>&1 ||
+		iptables -C FORWARD -i "$SWARM_BRIDGE" -o "$SWARM_BRIDGE" -j ACCEPT 2>/dev/null && return 0
 	for n in $SWARM_NODES; do
-		[ -e "/var/run/netns/dw-sw$n" ] || [ -e "/var/run/docker-sw$n.sock" ] || [ -n "$(node_dockerd "$n")" ] && return 0
+		[ -e "/var/run/netns/dw-sw$n" ] || [ -e "/var/run/docker-sw$n.sock" ] || ip link show "veth-sw$n" >/dev/null 2>&1 ||
+			[ -n "$(node_dockerd "$n")$(node_shims "$n")" ] && return 0
 	done
 	return 1
 }
@@ -475,6 +485,8 @@ up_swarm() {
 	fi
 	local n
 	swarm_network
+	mkdir -p "$ENGINES_DIR/run"
+	for n in $SWARM_NODES; do : >"$ENGINES_DIR/run/sw$n.log"; done # swarm-node start appends
 	for n in $SWARM_NODES; do start_node "$n"; done
 	for n in $SWARM_NODES; do wait_answer "sw$n"; done
 	sw 1 swarm init --advertise-addr "$SWARM_NET.11" --dispatcher-heartbeat 2s >/dev/null ||
@@ -545,9 +557,18 @@ down_swarm() {
 			echo "$p" | xargs -r -n1 umount -l 2>/dev/null || true
 		done
 	fi
+	# Deleting a namespace takes its veth pair along, asynchronously: a veth
+	# still seen may be gone by the time it is deleted.
 	for n in $SWARM_NODES; do
 		[ ! -e "/var/run/netns/dw-sw$n" ] || ip netns del "dw-sw$n"
-		! ip link show "veth-sw$n" >/dev/null 2>&1 || ip link del "veth-sw$n"
+	done
+	for _ in $(seq 1 50); do
+		local left=
+		for n in $SWARM_NODES; do
+			! ip link show "veth-sw$n" >/dev/null 2>&1 || { left=1; ip link del "veth-sw$n" 2>/dev/null || true; }
+		done
+		[ -n "$left" ] || break
+		sleep 0.1
 	done
 	! ip link show "$SWARM_BRIDGE" >/dev/null 2>&1 || ip link del "$SWARM_BRIDGE"
 	while iptables -D FORWARD -i "$SWARM_BRIDGE" -o "$SWARM_BRIDGE" -j ACCEPT 2>/dev/null; do :; done
@@ -583,17 +604,13 @@ swarm_node() {
 			say "the sw$n engine is not running"
 			return 0
 		fi
+		# Its containerd would die with it anyway (dockerd gives it a
+		# parent-death signal); the shims stay, as they do in a crash.
 		local ctd
 		ctd=$(node_containerd "$n")
 		say "killing the sw$n engine (pid $pid) with SIGKILL"
-		kill -KILL $pid
-		gone $pid || die "the sw$n engine (pid $pid) does not exit"
-		# Its containerd dies with it (dockerd starts it with a parent-death
-		# signal); the shims stay.
-		if [ -n "$ctd" ] && kill -0 $ctd 2>/dev/null; then
-			kill -KILL $ctd 2>/dev/null || true
-			gone $ctd || true
-		fi
+		kill -KILL $pid $ctd 2>/dev/null || true
+		gone $pid $ctd || die "the sw$n engine (pid $pid) does not exit"
 		;;
 	start)
 		[ -e "/var/run/netns/dw-sw$n" ] && [ -d "$(sw_dir "$n")/data/swarm" ] ||
