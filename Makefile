@@ -38,7 +38,7 @@ lint:
 	$(GO) vet ./...
 
 engines:
-	bash scripts/engines.sh up modern legacy ssh
+	bash scripts/engines.sh up modern legacy ssh swarm
 
 engines-down:
 	bash scripts/engines.sh down

@@ -787,6 +787,25 @@ func TestEnsureRemoteBindMadeAtOnce(t *testing.T) {
 	}
 }
 
+// The registry read while another ensure writes a record in it: the
+// engine's archive ends early (a file changed size under the archiver); it
+// is read again.
+func TestEnsureReadsRecordsAgainWhenTheArchiveBreaks(t *testing.T) {
+	f := newFakeEngine()
+	broken := 0
+	f.onCopyFrom = func(p string) io.ReadCloser {
+		if strings.HasSuffix(p, "/"+RegistryDir) && broken < 2 {
+			broken++
+			return io.NopCloser(strings.NewReader("truncated tar header"))
+		}
+		return nil
+	}
+	_, err := NewManager(f).Ensure(context.Background(), "a", volumeConfig())
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(broken, 2))
+	assert.Check(t, f.byName("gws-a") != nil)
+}
+
 // Temporary containers that a killed process left are removed by the next
 // ensure that creates a container; those of live processes are not.
 func TestEnsureCollectsGarbage(t *testing.T) {

@@ -54,6 +54,8 @@ type fakeEngine struct {
 	onWait    func(c *fakeCtr) bool // true: the container disappears
 	onPull    func(ref string) (io.ReadCloser, error)
 	onCopyTo  func(p string) error // before the archive is extracted
+	// onCopyFrom, when it returns a reader, answers CopyFromContainer.
+	onCopyFrom func(p string) io.ReadCloser
 }
 
 type fakeCtr struct {
@@ -476,6 +478,11 @@ func (f *fakeEngine) CopyFromContainer(_ context.Context, id, p string) (io.Read
 		return nil, container.PathStat{}, errNotFound
 	}
 	f.record("copyfrom:%s:%s", kind(c.name), p)
+	if f.onCopyFrom != nil {
+		if rc := f.onCopyFrom(p); rc != nil {
+			return rc, container.PathStat{}, nil
+		}
+	}
 	if p == "/etc/passwd" {
 		if f.passwd == "" {
 			return nil, container.PathStat{}, cerrdefs.ErrNotFound.WithMessage("Could not find the file /etc/passwd")

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"sort"
@@ -116,15 +117,33 @@ func (p *helperPreparer) where() string {
 }
 
 func (p *helperPreparer) records(ctx context.Context) ([]claim, error) {
-	rc, _, err := p.m.client.CopyFromContainer(ctx, p.id, path.Join(p.rootInHelper(), RegistryDir))
-	if cerrdefs.IsNotFound(err) {
-		return nil, nil
+	var subdirs []string
+	var err error
+	// The engine archives the registry as it finds it: a record that
+	// another ensure is writing at that moment can change size under the
+	// archiver, which then ends the stream early. Read again.
+	for attempt := range 5 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Duration(attempt) * 20 * time.Millisecond):
+			}
+		}
+		var rc io.ReadCloser
+		rc, _, err = p.m.client.CopyFromContainer(ctx, p.id, path.Join(p.rootInHelper(), RegistryDir))
+		if cerrdefs.IsNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read the records of %s: %w", p.where(), err)
+		}
+		subdirs, err = recordsFromTar(rc)
+		rc.Close()
+		if err == nil {
+			break
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read the records of %s: %w", p.where(), err)
-	}
-	defer rc.Close()
-	subdirs, err := recordsFromTar(rc)
 	if err != nil {
 		return nil, fmt.Errorf("read the records of %s: %w", p.where(), err)
 	}
@@ -134,8 +153,6 @@ func (p *helperPreparer) records(ctx context.Context) ([]claim, error) {
 	return recordClaims(subdirs, p.cfg.WorkspaceRoot, "", p.where()), nil
 }
 
-// reserve checks the new workspace against the records; its own record is
-// written with its directories (finish).
 // reserve checks the new workspace against the records; its own record is
 // written with its directories (finish). On an engine's host the root is
 // looked at first (and made, saying it is one, when missing).

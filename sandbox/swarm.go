@@ -279,9 +279,10 @@ func (s *Swarm) Ensure(ctx context.Context, subdir string, cfg Config) (Result, 
 		}
 		res.Drift = drift(svc.Spec.Labels, want)
 		recreate := cfg.Recreate == RecreateAlways || cfg.Recreate == RecreateIfChanged && len(res.Drift) > 0
+		var force uint64
 		switch {
 		case recreate:
-			err = s.update(ctx, svc, subdir, cfg)
+			force, err = s.update(ctx, svc, subdir, cfg)
 			res.Action, res.Drift = ActionRecreated, nil
 		case replicas(svc) == 0:
 			spec := svc.Spec
@@ -298,11 +299,14 @@ func (s *Swarm) Ensure(ctx context.Context, subdir string, cfg Config) (Result, 
 			}
 			return res, fmt.Errorf("update service %s: %w", svc.Spec.Name, err)
 		}
-		hash := ""
-		if recreate {
-			hash = want.hash()
+		var ours func(swarm.Task) bool
+		if recreate { // a task of the update, not the one it replaces
+			hash := want.hash()
+			ours = func(t swarm.Task) bool {
+				return t.Spec.ContainerSpec != nil && t.Spec.ContainerSpec.Labels[LabelConfigHash] == hash && t.Spec.ForceUpdate == force
+			}
 		}
-		node, err := s.waitRunning(ctx, svc.ID, svc.Spec.Name, hash)
+		node, err := s.waitRunning(ctx, svc.ID, svc.Spec.Name, ours)
 		res.Node = s.nodeName(ctx, node)
 		return res, err
 	}
@@ -336,28 +340,28 @@ func (s *Swarm) create(ctx context.Context, subdir string, cfg Config) (Result, 
 		return Result{}, fmt.Errorf("create service %s: %w", spec.Name, err)
 	}
 	res := Result{ID: created.ID, Name: spec.Name, Subdir: subdir, Mode: cfg.Mode, Image: cfg.Image, Action: ActionCreated}
-	ran, err := s.waitRunning(ctx, created.ID, spec.Name, "")
+	ran, err := s.waitRunning(ctx, created.ID, spec.Name, nil)
 	res.Node = s.nodeName(ctx, ran)
 	return res, err
 }
 
 // update replaces the task of a service with one of the configuration
 // (stop-first), its directory made again where it will run (a changed
-// volume), its pin kept.
-func (s *Swarm) update(ctx context.Context, svc *swarm.Service, subdir string, cfg Config) error {
+// volume), its pin kept. It returns the new tasks' ForceUpdate counter.
+func (s *Swarm) update(ctx context.Context, svc *swarm.Service, subdir string, cfg Config) (uint64, error) {
 	pin := pinnedNode(svc)
 	node, mounts, err := s.prepare(ctx, subdir, cfg, pin)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	constraints, err := s.constraints(ctx, cfg, node)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	spec := s.serviceSpec(subdir, cfg, mounts, constraints)
 	spec.TaskTemplate.ForceUpdate = svc.Spec.TaskTemplate.ForceUpdate + 1
 	_, err = s.client.ServiceUpdate(ctx, svc.ID, svc.Version, spec, swarm.ServiceUpdateOptions{})
-	return err
+	return spec.TaskTemplate.ForceUpdate, err
 }
 
 // pinnedNode is the node a service is pinned to ("" when none).
@@ -514,10 +518,10 @@ func (s *Swarm) chooseNode(ctx context.Context, subdir string, nodes []swarm.Nod
 	return cands[0], nil
 }
 
-// waitRunning waits, bounded, until a task of a service runs (with hash,
-// one of that configuration), saying each change of its state on Progress;
-// it returns the task's node. A task that the node rejects ends it.
-func (s *Swarm) waitRunning(ctx context.Context, id, name, hash string) (string, error) {
+// waitRunning waits, bounded, until a task of a service runs (with ours,
+// one that ours accepts), saying each change of its state on Progress; it
+// returns the task's node. A task that the node rejects ends it.
+func (s *Swarm) waitRunning(ctx context.Context, id, name string, ours func(swarm.Task) bool) (string, error) {
 	deadline := time.Now().Add(swarmWait)
 	last := ""
 	for {
@@ -528,7 +532,7 @@ func (s *Swarm) waitRunning(ctx context.Context, id, name, hash string) (string,
 		var cur *swarm.Task
 		for i := range tasks {
 			t := &tasks[i]
-			if hash != "" && (t.Spec.ContainerSpec == nil || t.Spec.ContainerSpec.Labels[LabelConfigHash] != hash) {
+			if ours != nil && !ours(*t) {
 				continue
 			}
 			if cur == nil || t.Meta.CreatedAt.After(cur.Meta.CreatedAt) {
