@@ -34,9 +34,10 @@ func onSwarm(dockerCLI command.Cli, flags *pflag.FlagSet) (bool, error) {
 	return false, usageError(fmt.Errorf(`%s: invalid orchestrator %q: must be "engine" or "swarm"`, r.source(settingOrchestrator), v))
 }
 
-// newSwarm is the Swarm of the context's engine, which must be a manager
-// (one line otherwise). The engines of its nodes are reached through their
-// label docker-workspace.engine: a context name, or an endpoint.
+// newSwarm is the Swarm of the context's engine, which must be a manager:
+// its first call says so in one line otherwise (asked only then, so that a
+// warm ensure stays one call). The engines of its nodes are reached through
+// their label docker-workspace.engine: a context name, or an endpoint.
 func newSwarm(ctx context.Context, dockerCLI command.Cli, version string) (*sandbox.Swarm, *nodeEngines, error) {
 	s := sandbox.NewSwarm(dockerCLI.Client())
 	s.Version = version
@@ -48,12 +49,6 @@ func newSwarm(ctx context.Context, dockerCLI command.Cli, version string) (*sand
 			return nil, err
 		}
 		return c.Client(), nil
-	}
-	if err := s.CheckManager(ctx); err != nil {
-		if errors.Is(err, sandbox.ErrNotSwarmManager) {
-			return nil, nil, fmt.Errorf("--orchestrator swarm: context %q (%s): %w", dockerCLI.CurrentContext(), dockerCLI.DockerEndpoint().Host, err)
-		}
-		return nil, nil, engineErr(dockerCLI, err)
 	}
 	return s, engines, nil
 }
@@ -201,17 +196,21 @@ func runSwarmDoctor(ctx context.Context, dockerCLI command.Cli, opts *doctorOpti
 	}
 	s, _, err := newSwarm(ctx, dockerCLI, "")
 	if err != nil {
-		if unreachable(err) {
-			rep.Error = engineErr(dockerCLI, err).Error()
-		}
-		rep.Problems = append(rep.Problems, err.Error())
-		return writeDoctorReport(dockerCLI, opts, rep)
-	}
-	if v, err := dockerCLI.Client().ServerVersion(ctx); err == nil {
-		rep.Engine = &engineFacts{Version: v.Version, APIVersion: v.APIVersion, OS: v.Os}
+		return err
 	}
 	r, err := s.Check(ctx, cfg)
-	if err != nil {
+	if v, verr := dockerCLI.Client().ServerVersion(ctx); verr == nil {
+		rep.Engine = &engineFacts{Version: v.Version, APIVersion: v.APIVersion, OS: v.Os}
+	}
+	switch {
+	case unreachable(err):
+		rep.Error = engineErr(dockerCLI, err).Error()
+		rep.Problems = append(rep.Problems, rep.Error)
+		return writeDoctorReport(dockerCLI, opts, rep)
+	case errors.Is(err, sandbox.ErrNotSwarmManager):
+		rep.Problems = append(rep.Problems, err.Error())
+		return writeDoctorReport(dockerCLI, opts, rep)
+	case err != nil:
 		return engineErr(dockerCLI, err)
 	}
 	rep.Swarm = &r

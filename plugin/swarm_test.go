@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
 	"gotest.tools/v3/assert"
@@ -15,6 +17,19 @@ type swarmAPI struct {
 	*fakeAPI
 	state   swarm.LocalNodeState
 	manager bool
+}
+
+func (s *swarmAPI) notManager(call string) error {
+	s.record(call)
+	return cerrdefs.ErrUnavailable.WithMessage("This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.")
+}
+
+func (s *swarmAPI) ServiceList(context.Context, swarm.ServiceListOptions) ([]swarm.Service, error) {
+	return nil, s.notManager("services")
+}
+
+func (s *swarmAPI) NodeList(context.Context, swarm.NodeListOptions) ([]swarm.Node, error) {
+	return nil, s.notManager("nodes")
 }
 
 func (s *swarmAPI) Info(context.Context) (system.Info, error) {
@@ -50,7 +65,11 @@ func TestOrchestrator(t *testing.T) {
 	api.state, api.calls = swarm.LocalNodeStateActive, nil
 	err = c.run("rm", "--orchestrator", "swarm", "a")
 	assert.Check(t, is.ErrorContains(err, "is a Swarm worker: use a context of a manager"))
-	assert.Check(t, is.DeepEqual(api.calls, []string{"info"}))
+	assert.Check(t, is.DeepEqual(api.calls, []string{"services", "info"}))
+	api.calls = nil
+	err = c.run("doctor", "--orchestrator", "swarm", "--mount-mode", "volume_subpath", "--workspace-volume", "w", "--shared-volume", "s")
+	assert.Check(t, is.ErrorContains(err, "is a Swarm worker"))
+	assert.Check(t, is.Contains(c.out.String(), "Result:"))
 
 	api.calls = nil
 	for _, args := range [][]string{{"prune", "-f"}, {"inspect", "a"}, {"restart", "a"}, {"reap", "--idle-for", "1m"}} {
@@ -66,4 +85,8 @@ func TestOrchestrator(t *testing.T) {
 	err = c.run("ensure", "--mount-mode", "volume_subpath", "--workspace-volume", "w", "--shared-volume", "s", "--volume-opt", "novalue", "a")
 	assert.Check(t, is.ErrorContains(err, `--volume-opt: invalid volume option "novalue"`))
 	assert.Check(t, is.Len(api.calls, 0))
+}
+
+func (s *swarmAPI) ServerVersion(context.Context) (types.Version, error) {
+	return types.Version{Version: "28.5.2", APIVersion: "1.51", Os: "linux"}, nil
 }

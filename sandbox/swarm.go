@@ -72,14 +72,68 @@ type Swarm struct {
 	Progress io.Writer
 }
 
-// NewSwarm returns a Swarm that talks to a manager through c.
+// NewSwarm returns a Swarm that talks to a manager through c. Nothing is
+// asked up front: an engine that is no manager refuses the first call, and
+// that refusal is told in one line (see CheckManager).
 func NewSwarm(c SwarmClient) *Swarm {
-	return &Swarm{client: c}
+	s := &Swarm{}
+	s.client = managerClient{SwarmClient: c, s: s}
+	return s
+}
+
+// managerClient turns the refusal of an engine that is no Swarm manager
+// into the one line of CheckManager (one more call, on that failure only).
+type managerClient struct {
+	SwarmClient
+	s *Swarm
+}
+
+func (c managerClient) check(ctx context.Context, err error) error {
+	if err == nil || !strings.Contains(err.Error(), "not a swarm manager") {
+		return err
+	}
+	if merr := c.s.CheckManager(ctx); merr != nil {
+		return merr
+	}
+	return err
+}
+
+func (c managerClient) NodeList(ctx context.Context, o swarm.NodeListOptions) ([]swarm.Node, error) {
+	out, err := c.SwarmClient.NodeList(ctx, o)
+	return out, c.check(ctx, err)
+}
+
+func (c managerClient) ServiceCreate(ctx context.Context, spec swarm.ServiceSpec, o swarm.ServiceCreateOptions) (swarm.ServiceCreateResponse, error) {
+	out, err := c.SwarmClient.ServiceCreate(ctx, spec, o)
+	return out, c.check(ctx, err)
+}
+
+func (c managerClient) ServiceList(ctx context.Context, o swarm.ServiceListOptions) ([]swarm.Service, error) {
+	out, err := c.SwarmClient.ServiceList(ctx, o)
+	return out, c.check(ctx, err)
+}
+
+func (c managerClient) ServiceUpdate(ctx context.Context, id string, v swarm.Version, spec swarm.ServiceSpec, o swarm.ServiceUpdateOptions) (swarm.ServiceUpdateResponse, error) {
+	out, err := c.SwarmClient.ServiceUpdate(ctx, id, v, spec, o)
+	return out, c.check(ctx, err)
+}
+
+func (c managerClient) ServiceRemove(ctx context.Context, id string) error {
+	return c.check(ctx, c.SwarmClient.ServiceRemove(ctx, id))
+}
+
+func (c managerClient) TaskList(ctx context.Context, o swarm.TaskListOptions) ([]swarm.Task, error) {
+	out, err := c.SwarmClient.TaskList(ctx, o)
+	return out, c.check(ctx, err)
 }
 
 // CheckManager fails, in one line, unless the engine is a Swarm manager.
 func (s *Swarm) CheckManager(ctx context.Context) error {
-	info, err := s.client.Info(ctx)
+	c := s.client
+	if mc, ok := c.(managerClient); ok {
+		c = mc.SwarmClient
+	}
+	info, err := c.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("ask the engine about its Swarm: %w", err)
 	}

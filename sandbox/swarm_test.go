@@ -126,6 +126,9 @@ func (f *fakeSwarm) ServiceList(_ context.Context, opts swarm.ServiceListOptions
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record("services")
+	if f.state != swarm.LocalNodeStateActive || !f.control {
+		return nil, cerrdefs.ErrUnavailable.WithMessage("This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state.")
+	}
 	var out []swarm.Service
 	for _, s := range f.services {
 		if names := opts.Filters.Get("name"); len(names) > 0 && !strings.HasPrefix(s.Spec.Name, names[0]) {
@@ -443,8 +446,14 @@ func TestSwarmRefusals(t *testing.T) {
 	_, err = s.Ensure(context.Background(), "a", swarmConfig())
 	assert.Check(t, is.ErrorContains(err, "sw1 has no docker-workspace.engine label"))
 
-	f.control = false
+	f.control, f.calls = false, nil
 	assert.Check(t, is.ErrorContains(s.CheckManager(context.Background()), "is a Swarm worker"))
+	// Nothing is asked up front: the refusal of the first call is told.
+	f.calls = nil
+	_, err = s.Ensure(context.Background(), "a", swarmConfig())
+	assert.Check(t, is.ErrorIs(err, ErrNotSwarmManager))
+	assert.Check(t, is.ErrorContains(err, "is a Swarm worker: use a context of a manager"))
+	assert.Check(t, is.Equal(f.callList(), "services info"))
 	f.state = swarm.LocalNodeStateInactive
 	assert.Check(t, is.ErrorIs(s.CheckManager(context.Background()), ErrNotSwarmManager))
 }
