@@ -8,6 +8,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -70,6 +71,9 @@ type Swarm struct {
 	// Progress receives a line for each change of state of a task that
 	// Ensure, Stop or Remove waits for; nil discards them.
 	Progress io.Writer
+
+	mu      sync.Mutex
+	placing map[string]int // node ID: workspaces this Swarm is placing there now
 }
 
 // NewSwarm returns a Swarm that talks to a manager through c. Nothing is
@@ -378,6 +382,7 @@ func isSwarmRace(err error) bool {
 // service.
 func (s *Swarm) create(ctx context.Context, subdir string, cfg Config) (Result, error) {
 	node, mounts, err := s.prepare(ctx, subdir, cfg, "")
+	defer s.placed(node.ID)
 	if err != nil {
 		return Result{}, err
 	}
@@ -538,6 +543,13 @@ func (s *Swarm) chooseNode(ctx context.Context, subdir string, nodes []swarm.Nod
 	for i := range svcs {
 		load[pinnedNode(&svcs[i])]++
 	}
+	// The workspaces this process is placing and Swarm does not list yet
+	// (ensure of many at once): counted, so that they spread.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, n := range s.placing {
+		load[id] += n
+	}
 	var cands []*swarm.Node
 	var why []string
 	for i := range nodes {
@@ -569,7 +581,20 @@ func (s *Swarm) chooseNode(ctx context.Context, subdir string, nodes []swarm.Nod
 		}
 		return tie(cands[i]) < tie(cands[j])
 	})
+	if s.placing == nil {
+		s.placing = map[string]int{}
+	}
+	s.placing[cands[0].ID]++
 	return cands[0], nil
+}
+
+// placed ends the placing of a workspace on a node (chooseNode).
+func (s *Swarm) placed(node string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.placing[node] > 0 {
+		s.placing[node]--
+	}
 }
 
 // waitRunning waits, bounded, until a task of a service runs (with ours,

@@ -549,3 +549,24 @@ func TestSwarmCheck(t *testing.T) {
 	assert.Check(t, is.Contains(r.Problems[0], "need volume_subpath mode"))
 	assert.Check(t, is.Contains(r.Problems[1], "no node can take a new workspace"))
 }
+
+// New workspaces spread over the nodes, also when many are placed at once.
+func TestSwarmSpreadsNewWorkspaces(t *testing.T) {
+	f := newFakeSwarm()
+	s := f.manager()
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Ensure(context.Background(), fmt.Sprintf("w%d", i), swarmConfig())
+			assert.Check(t, err)
+		}()
+	}
+	wg.Wait()
+	per := map[string]int{}
+	for _, svc := range f.services {
+		per[pinnedNode(svc)]++
+	}
+	assert.Check(t, is.DeepEqual(per, map[string]int{"n1": 4, "n2": 4, "n3": 4}))
+}
