@@ -135,7 +135,7 @@ func TestSwarmLifecycle(t *testing.T) {
 	assert.Check(t, is.Equal(f[2], "pinned"))
 	assert.Check(t, is.Equal(f[3], "stop-first"))
 	nodeID := strings.TrimSpace(s.docker("--context", "swarm", "node", "inspect", "--format", "{{.ID}}", node).Stdout())
-	assert.Check(t, is.Equal(f[4], "node.id=="+nodeID))
+	assert.Check(t, is.Equal(f[4], "node.labels.docker-workspace.subpath==true,node.id=="+nodeID))
 	assert.Check(t, is.DeepEqual(s.runningTasks(name), []string{node}))
 
 	// The task's container, on its node: the workspace's subpath, the

@@ -30,6 +30,7 @@ type SwarmClient interface {
 	ServiceUpdate(ctx context.Context, serviceID string, version swarm.Version, service swarm.ServiceSpec, options swarm.ServiceUpdateOptions) (swarm.ServiceUpdateResponse, error)
 	ServiceRemove(ctx context.Context, serviceID string) error
 	TaskList(ctx context.Context, options swarm.TaskListOptions) ([]swarm.Task, error)
+	NodeUpdate(ctx context.Context, nodeID string, version swarm.Version, node swarm.NodeSpec) error
 }
 
 // LabelNodeEngine is the node label that names a node's own engine: a
@@ -40,6 +41,13 @@ const LabelNodeEngine = LabelPrefix + "engine"
 
 // LabelPlacement records a workspace service's placement.
 const LabelPlacement = LabelPrefix + "placement"
+
+// LabelSubpathNode is the node label that Ensure keeps on the nodes whose
+// Engine applies a volume subpath in a task ("true"), and only on those:
+// every workspace service is constrained to such nodes, so that a node of
+// an older Engine — one that joins later too — never runs one (it would
+// mount the whole volume: every workspace).
+const LabelSubpathNode = LabelPrefix + "subpath"
 
 // minSubpathEngine is the first Engine that applies a volume subpath in a
 // Swarm task (the API has it since 1.45, the task executor since 26.1).
@@ -124,6 +132,10 @@ func (c managerClient) ServiceUpdate(ctx context.Context, id string, v swarm.Ver
 
 func (c managerClient) ServiceRemove(ctx context.Context, id string) error {
 	return c.check(ctx, c.SwarmClient.ServiceRemove(ctx, id))
+}
+
+func (c managerClient) NodeUpdate(ctx context.Context, id string, v swarm.Version, spec swarm.NodeSpec) error {
+	return c.check(ctx, c.SwarmClient.NodeUpdate(ctx, id, v, spec))
 }
 
 func (c managerClient) TaskList(ctx context.Context, o swarm.TaskListOptions) ([]swarm.Task, error) {
@@ -436,23 +448,48 @@ func pinnedNode(svc *swarm.Service) string {
 	return ""
 }
 
-// constraints place a new task: on its node (pinned), or away from nodes
-// that cannot apply a volume subpath (shared).
+// constraints place a task: on nodes that apply a volume subpath
+// (LabelSubpathNode, which it puts right on every node first), and on its
+// own node (pinned).
 func (s *Swarm) constraints(ctx context.Context, cfg Config, node swarm.Node) ([]string, error) {
+	if err := s.labelSubpathNodes(ctx); err != nil {
+		return nil, err
+	}
+	out := []string{"node.labels." + LabelSubpathNode + "==true"}
 	if placementOf(cfg) == PlacementPinned {
-		return []string{"node.id==" + node.ID}, nil
-	}
-	nodes, err := s.client.NodeList(ctx, swarm.NodeListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list nodes: %w", err)
-	}
-	var out []string
-	for _, n := range nodes {
-		if !canSubpath(n) {
-			out = append(out, "node.id!="+n.ID)
-		}
+		out = append(out, "node.id=="+node.ID)
 	}
 	return out, nil
+}
+
+// labelSubpathNodes gives LabelSubpathNode to the nodes whose Engine
+// applies a volume subpath in a task, and takes it from the others.
+func (s *Swarm) labelSubpathNodes(ctx context.Context) error {
+	nodes, err := s.client.NodeList(ctx, swarm.NodeListOptions{})
+	if err != nil {
+		return fmt.Errorf("list nodes: %w", err)
+	}
+	for _, n := range nodes {
+		want, have := canSubpath(n), n.Spec.Labels[LabelSubpathNode] == "true"
+		if want == have {
+			continue
+		}
+		spec := n.Spec
+		labels := map[string]string{}
+		for k, v := range n.Spec.Labels {
+			labels[k] = v
+		}
+		if want {
+			labels[LabelSubpathNode] = "true"
+		} else {
+			delete(labels, LabelSubpathNode)
+		}
+		spec.Labels = labels
+		if err := s.client.NodeUpdate(ctx, n.ID, n.Version, spec); err != nil && !isSwarmRace(err) {
+			return fmt.Errorf("label node %s %s: %w", NodeName(n), LabelSubpathNode, err)
+		}
+	}
+	return nil
 }
 
 // canSubpath says whether a node's engine applies a volume subpath in a task.
@@ -535,6 +572,10 @@ func (s *Swarm) prepare(ctx context.Context, subdir string, cfg Config, pin stri
 // the fewest workspaces pinned to it; ties are broken by the subdir, so
 // that concurrent ensures of one workspace pick the same node.
 func (s *Swarm) chooseNode(ctx context.Context, subdir string, nodes []swarm.Node) (*swarm.Node, error) {
+	// One choice at a time in this process: what it places is either in
+	// placing or, once created, listed.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	svcs, err := s.client.ServiceList(ctx, swarm.ServiceListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelSubdir))})
 	if err != nil {
 		return nil, fmt.Errorf("list services: %w", err)
@@ -545,8 +586,6 @@ func (s *Swarm) chooseNode(ctx context.Context, subdir string, nodes []swarm.Nod
 	}
 	// The workspaces this process is placing and Swarm does not list yet
 	// (ensure of many at once): counted, so that they spread.
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for id, n := range s.placing {
 		load[id] += n
 	}

@@ -104,6 +104,18 @@ func (f *fakeSwarm) NodeList(_ context.Context, opts swarm.NodeListOptions) ([]s
 	return out, nil
 }
 
+func (f *fakeSwarm) NodeUpdate(_ context.Context, id string, _ swarm.Version, spec swarm.NodeSpec) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("nodeupdate:%s", id)
+	n := f.node(id)
+	if n == nil {
+		return cerrdefs.ErrNotFound
+	}
+	n.Spec = spec
+	return nil
+}
+
 func (f *fakeSwarm) ServiceCreate(_ context.Context, spec swarm.ServiceSpec, _ swarm.ServiceCreateOptions) (swarm.ServiceCreateResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -234,7 +246,11 @@ func (f *fakeSwarm) reconcile(svc *swarm.Service) {
 	t.Status.State = swarm.TaskStatePending
 	t.Status.Timestamp = time.Now()
 	for _, n := range f.nodes {
-		if n.Status.State == swarm.NodeStateReady && allows(svc.Spec.TaskTemplate.Placement, n.ID) {
+		labels := map[string]map[string]string{}
+		for _, m := range f.nodes {
+			labels[m.ID] = m.Spec.Labels
+		}
+		if n.Status.State == swarm.NodeStateReady && allows(svc.Spec.TaskTemplate.Placement, n.ID, labels) {
 			t.NodeID = n.ID
 			t.Status.State = swarm.TaskStateRunning
 			t.Status.ContainerStatus = &swarm.ContainerStatus{ContainerID: "ctr-" + t.ID}
@@ -247,7 +263,7 @@ func (f *fakeSwarm) reconcile(svc *swarm.Service) {
 	f.tasks = append(f.tasks, t)
 }
 
-func allows(p *swarm.Placement, node string) bool {
+func allows(p *swarm.Placement, node string, labels map[string]map[string]string) bool {
 	if p == nil {
 		return true
 	}
@@ -257,6 +273,12 @@ func allows(p *swarm.Placement, node string) bool {
 		}
 		if id, ok := strings.CutPrefix(c, "node.id!="); ok && id == node {
 			return false
+		}
+		if kv, ok := strings.CutPrefix(c, "node.labels."); ok {
+			k, v, _ := strings.Cut(kv, "==")
+			if labels[node][k] != v {
+				return false
+			}
 		}
 	}
 	return true
@@ -286,7 +308,11 @@ func TestSwarmEnsureCreatesAPinnedService(t *testing.T) {
 	assert.Check(t, is.Equal(res.Node, "sw3"))
 	svc := f.services[res.ID]
 	assert.Assert(t, svc != nil)
-	assert.Check(t, is.DeepEqual(svc.Spec.TaskTemplate.Placement.Constraints, []string{"node.id==n3"}))
+	assert.Check(t, is.DeepEqual(svc.Spec.TaskTemplate.Placement.Constraints, []string{"node.labels.docker-workspace.subpath==true", "node.id==n3"}))
+	// Only the nodes that apply a subpath are labelled so.
+	assert.Check(t, is.Equal(f.nodes[0].Spec.Labels[LabelSubpathNode], ""))
+	assert.Check(t, is.Equal(f.nodes[1].Spec.Labels[LabelSubpathNode], "true"))
+	assert.Check(t, is.Equal(f.nodes[2].Spec.Labels[LabelSubpathNode], "true"))
 	assert.Check(t, is.Equal(replicas(svc), uint64(1)))
 	assert.Check(t, is.Equal(svc.Spec.UpdateConfig.Order, swarm.UpdateOrderStopFirst))
 	cs := svc.Spec.TaskTemplate.ContainerSpec
@@ -472,7 +498,8 @@ func TestSwarmSharedPlacement(t *testing.T) {
 	res, err := s.Ensure(context.Background(), "a", cfg)
 	assert.NilError(t, err)
 	svc := f.services[res.ID]
-	assert.Check(t, is.DeepEqual(svc.Spec.TaskTemplate.Placement.Constraints, []string{"node.id!=n4"}))
+	assert.Check(t, is.DeepEqual(svc.Spec.TaskTemplate.Placement.Constraints, []string{"node.labels.docker-workspace.subpath==true"}))
+	assert.Check(t, is.Equal(f.node("n4").Spec.Labels[LabelSubpathNode], ""), "an old Engine labelled")
 	ms := svc.Spec.TaskTemplate.ContainerSpec.Mounts
 	assert.Check(t, is.DeepEqual(ms[0].VolumeOptions.DriverConfig, &mount.Driver{Name: "local", Options: cfg.VolumeOptions}))
 	assert.Check(t, is.DeepEqual(ms[1].VolumeOptions.DriverConfig, &mount.Driver{Name: "local", Options: cfg.SharedVolumeOptions}))
@@ -494,6 +521,13 @@ func TestSwarmSharedPlacement(t *testing.T) {
 	assert.Check(t, is.Equal(ws[0].State, "running"))
 	assert.Assert(t, is.Len(ws[0].Warnings, 1))
 	assert.Check(t, is.Contains(ws[0].Warnings[0], "may still run on node "+f.node(first).Description.Hostname))
+
+	// A node of an old Engine that claims the label loses it at the next
+	// ensure that places a workspace.
+	f.node("n4").Spec.Labels[LabelSubpathNode] = "true"
+	_, err = s.Ensure(context.Background(), "b", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(f.node("n4").Spec.Labels[LabelSubpathNode], ""))
 }
 
 // A pinned workspace whose node is down waits, and says why.
