@@ -128,10 +128,10 @@ func runEnsure(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts
 				rows = append(rows, res) // a table is aligned over all rows
 				return nil
 			}
-			return writeEnsureResults(fctx, res)
+			return writeEnsureResults(fctx, swarmMode, res)
 		})
 	if format.IsTable() && len(rows) > 0 {
-		if werr := writeEnsureResults(fctx, rows...); werr != nil {
+		if werr := writeEnsureResults(fctx, swarmMode, rows...); werr != nil {
 			return werr
 		}
 	}
@@ -221,8 +221,12 @@ func newEnsureContext() *ensureContext {
 	}}}
 }
 
-func writeEnsureResults(fctx formatter.Context, results ...sandbox.Result) error {
-	return fctx.Write(newEnsureContext(), func(format func(formatter.SubContext) error) error {
+func writeEnsureResults(fctx formatter.Context, onSwarm bool, results ...sandbox.Result) error {
+	header := newEnsureContext()
+	if onSwarm { // the ID is a service's
+		header.Header.(formatter.SubHeaderContext)["ID"] = "SERVICE ID"
+	}
+	return fctx.Write(header, func(format func(formatter.SubContext) error) error {
 		for _, r := range results {
 			if err := format(&ensureContext{r: r}); err != nil {
 				return err

@@ -57,6 +57,7 @@ const minSubpathEngine = "26.1"
 var (
 	swarmWait     = 90 * time.Second
 	swarmPollStep = 200 * time.Millisecond
+	swarmQuiet    = 2 * time.Second // waits shorter than this are not said
 )
 
 // ErrNotSwarmManager: the engine is not a manager of a Swarm.
@@ -640,8 +641,9 @@ func (s *Swarm) placed(node string) {
 // one that ours accepts), saying each change of its state on Progress; it
 // returns the task's node. A task that the node rejects ends it.
 func (s *Swarm) waitRunning(ctx context.Context, id, name string, ours func(swarm.Task) bool) (string, error) {
-	deadline := time.Now().Add(swarmWait)
-	last := ""
+	start := time.Now()
+	deadline := start.Add(swarmWait)
+	last, said := "", ""
 	for {
 		tasks, err := s.client.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", id), filters.Arg("desired-state", "running"))})
 		if err != nil {
@@ -668,8 +670,11 @@ func (s *Swarm) waitRunning(ctx context.Context, id, name string, ours func(swar
 			} else if cur.Status.Message != "" && cur.Status.State == swarm.TaskStatePending {
 				say += " (" + cur.Status.Message + ")"
 			}
-			if say != last && s.Progress != nil {
+			// Quiet while it goes as usual (a task runs within a
+			// second or two); then each change is said.
+			if say != said && s.Progress != nil && time.Since(start) >= swarmQuiet {
 				_, _ = fmt.Fprintln(s.Progress, say)
+				said = say
 			}
 			last = say
 			switch cur.Status.State {
@@ -837,7 +842,7 @@ func (s *Swarm) List(ctx context.Context) ([]Workspace, error) {
 		}
 		if cur != nil {
 			w.State = string(cur.Status.State)
-			w.Status = fmt.Sprintf("%s %s ago", titleFirst(string(cur.Status.State)), units.HumanDuration(time.Since(cur.Status.Timestamp)))
+			w.Status = fmt.Sprintf("%s %s ago", titleFirst(string(cur.Status.State)), strings.ToLower(units.HumanDuration(time.Since(cur.Status.Timestamp))))
 			if cur.NodeID != "" {
 				w.Node = NodeName(byNode[cur.NodeID])
 			}

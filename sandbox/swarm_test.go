@@ -290,7 +290,7 @@ func swarmConfig() Config {
 	return cfg
 }
 
-func init() { swarmPollStep = time.Millisecond }
+func init() { swarmPollStep, swarmQuiet = time.Millisecond, 0 }
 
 // A new workspace: its directory is made on the node it is pinned to,
 // through that node's engine; its service has one replica, our labels, the
