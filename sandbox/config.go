@@ -228,8 +228,11 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
-	if c.Mode != ModeVolumeSubpath && (c.VolumeDriver != "" || len(c.VolumeOptions) > 0 || len(c.SharedVolumeOptions) > 0) {
+	if c.Mode != ModeVolumeSubpath && c.hasVolumeDriverConfig() {
 		return errors.New("a volume driver and volume options are for volume_subpath mode")
+	}
+	if err := c.checkVolumeConfig(); err != nil {
+		return err
 	}
 	switch c.Mode {
 	case ModeBind:

@@ -365,6 +365,12 @@ func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config, o
 	if err := m.checkNetwork(ctx, cfg.Network); err != nil {
 		return Result{}, err
 	}
+	if err := m.checkVolumes(ctx, cfg, ""); err != nil {
+		return Result{}, err
+	}
+	if err := m.checkBindDevices(ctx, cfg, img, ""); err != nil {
+		return Result{}, err
+	}
 	p, err := m.newPreparer(ctx, subdir, cfg, img, plan)
 	if err != nil {
 		return Result{}, err

@@ -1559,3 +1559,23 @@ func TestEnsureSharedVolumeHoldingWorkspacesIsRefused(t *testing.T) {
 	assert.Check(t, is.ErrorContains(err, "shared volume sh holds .docker-workspace: it is the workspace volume of other workspaces"))
 	assert.Check(t, is.Len(f.names(), 0))
 }
+
+// On a Swarm node's engine, a workspace that runs as a service's task is
+// not this engine's: ensure refuses a second, standalone container of it,
+// and ls, stop and rm do not see the task's container.
+func TestEnsureRefusesAWorkspaceOfASwarmTask(t *testing.T) {
+	f := newFakeEngine()
+	cfg := volumeConfig()
+	task := f.add("gws-a.1.x7k2", container.StateRunning, container.Config{Labels: map[string]string{
+		LabelSubdir: "a", LabelMode: string(ModeVolumeSubpath), swarmTaskLabel: "x7k2", swarmServiceLabel: "gws-a",
+	}}, container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: "ws", Target: WorkspaceTarget, VolumeOptions: &mount.VolumeOptions{Subpath: "a"}}}})
+	m := NewManager(f)
+	_, err := m.Ensure(context.Background(), "a", cfg)
+	assert.Check(t, is.ErrorIs(err, ErrOverlap))
+	assert.Check(t, is.ErrorContains(err, "as a task of Swarm service gws-a"))
+	assert.Check(t, f.byName("gws-a") == nil)
+	ws, err := m.List(context.Background())
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(ws, 0))
+	assert.Check(t, f.byName(task.name) != nil)
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
@@ -54,6 +55,11 @@ type fakeEngine struct {
 	onWait    func(c *fakeCtr) bool // true: the container disappears
 	onPull    func(ref string) (io.ReadCloser, error)
 	onCopyTo  func(p string) error // before the archive is extracted
+	nodeID    string               // Info: the Swarm node it is
+	// vols are the volumes a mount made, with their driver and options
+	// (the first mount's: the engine keeps a volume as it was made). A
+	// name not in it is a plain local volume that exists.
+	vols map[string]volume.Volume
 	// onCopyFrom, when it returns a reader, answers CopyFromContainer.
 	onCopyFrom func(p string) io.ReadCloser
 }
@@ -174,6 +180,13 @@ func (c *fakeCtr) inspect() container.InspectResponse {
 
 func (f *fakeEngine) ClientVersion() string { return f.version }
 
+// Info says which Swarm node the engine is (as a node's engine does).
+func (f *fakeEngine) Info(context.Context) (system.Info, error) {
+	var info system.Info
+	info.Swarm.NodeID = f.nodeID
+	return info, nil
+}
+
 func (f *fakeEngine) ServerVersion(context.Context) (types.Version, error) {
 	return types.Version{Version: "28.5.2", APIVersion: f.version, Os: "linux"}, nil
 }
@@ -200,6 +213,21 @@ func (f *fakeEngine) ContainerCreate(_ context.Context, cfg *container.Config, h
 	}
 	if !ok {
 		return container.CreateResponse{}, cerrdefs.ErrNotFound.WithMessage("No such image: " + cfg.Image)
+	}
+	for _, m := range hc.Mounts {
+		if m.Type != mount.TypeVolume || m.Source == "" {
+			continue
+		}
+		if f.vols == nil {
+			f.vols = map[string]volume.Volume{}
+		}
+		if _, ok := f.vols[m.Source]; !ok {
+			v := volume.Volume{Name: m.Source, Driver: "local"}
+			if m.VolumeOptions != nil && m.VolumeOptions.DriverConfig != nil {
+				v.Driver, v.Options = m.VolumeOptions.DriverConfig.Name, m.VolumeOptions.DriverConfig.Options
+			}
+			f.vols[m.Source] = v
+		}
 	}
 	c := *cfg
 	if c.User == "" && img.Config != nil {
@@ -596,7 +624,15 @@ func (f *fakeEngine) NetworkList(context.Context, network.ListOptions) ([]networ
 }
 
 func (f *fakeEngine) VolumeInspect(_ context.Context, name string) (volume.Volume, error) {
-	return volume.Volume{Name: name}, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if v, ok := f.vols[name]; ok {
+		return v, nil
+	}
+	if f.nodeID != "" { // a node's engine: only what a mount made
+		return volume.Volume{}, cerrdefs.ErrNotFound.WithMessage("no such volume")
+	}
+	return volume.Volume{Name: name, Driver: "local"}, nil
 }
 
 func (f *fakeEngine) VolumeList(context.Context, volume.ListOptions) (volume.ListResponse, error) {

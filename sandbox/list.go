@@ -41,6 +41,8 @@ type Workspace struct {
 	Node        string
 	ContainerID string
 	Warnings    []string
+
+	unconstrained bool // a Swarm service not kept off old Engines
 }
 
 // List returns the workspace containers of the engine, running or not,
@@ -68,8 +70,8 @@ func workspacesFrom(ctrs []container.Summary) []Workspace {
 				break
 			}
 		}
-		if name == "" {
-			continue
+		if _, task := c.Labels[swarmTaskLabel]; name == "" || task {
+			continue // a Swarm task's container is its service's (see Swarm)
 		}
 		w := Workspace{
 			ID: c.ID, Name: name, Image: c.Image, ImageID: c.ImageID, State: string(c.State), Status: c.Status,

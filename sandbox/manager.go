@@ -11,6 +11,9 @@ import (
 // concurrent use.
 type Manager struct {
 	client Client
+	// onSwarm: a node's engine, on which a Swarm (swarm.go) prepares a
+	// workspace that its tasks run.
+	onSwarm bool
 
 	// PullOutput receives the progress of image pulls, rendered as
 	// `docker run` renders it; nil discards it.

@@ -262,6 +262,15 @@ func (m *Manager) checkNewOverlap(ctx context.Context, self claim, shared claim,
 			continue
 		}
 		var conflict error
+		if _, task := c.Labels[swarmTaskLabel]; task && !m.onSwarm {
+			// On a node of a Swarm, a workspace made as a service runs
+			// as a task's container: a second, standalone container of
+			// it would be two containers of one workspace.
+			if other, ok := containerClaim(c); ok && (samePlace(self, other) || overlaps(self, other)) {
+				return fmt.Errorf("%w: workspace %q: this engine runs it (or one it nests with: %q) as a task of Swarm service %s; use --orchestrator swarm with a manager's context: refused",
+					ErrOverlap, self.subdir, other.subdir, c.Labels[swarmServiceLabel])
+			}
+		}
 		if other, ok := containerClaim(c); ok && overlaps(self, other) {
 			conflict = overlapError(self, other)
 		} else if ok && shared.bind+shared.volume != "" && meets(other, shared) {

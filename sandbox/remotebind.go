@@ -291,13 +291,7 @@ func (p *helperPreparer) checkShared(ctx context.Context) (*hostPathCheck, error
 	}
 	// Some directory above it that other users cannot enter: else they can
 	// run what a tenant (root in its container) leaves there setuid.
-	private := false
-	for i := 0; i < c.existing && i < len(c.elems)-1; i++ {
-		if hdr := p.seen["/"+strings.Join(c.elems[:i+1], "/")]; hdr != nil && hdr.Uid == 0 && hdr.Mode&0o011 == 0 {
-			private = true
-		}
-	}
-	if !private {
+	if !p.privateAbove(c, false) {
 		return nil, fmt.Errorf("%s %s: every directory above it on the engine's host can be entered by other users there, and a tenant, root in its container, can leave a setuid program in the shared directory for them to run: put it below a directory of root's that only root can enter (mode 0700): refused", what, shared)
 	}
 	if c.existing == len(c.elems) {
@@ -308,6 +302,21 @@ func (p *helperPreparer) checkShared(ctx context.Context) (*hostPathCheck, error
 		}
 	}
 	return c, nil
+}
+
+// privateAbove says whether a directory of a path looked at (above it, or
+// with self the path itself too) is root's and closed to other users.
+func (p *helperPreparer) privateAbove(c *hostPathCheck, self bool) bool {
+	n := len(c.elems) - 1
+	if self {
+		n = len(c.elems)
+	}
+	for i := 0; i < c.existing && i < n; i++ {
+		if hdr := p.seen["/"+strings.Join(c.elems[:i+1], "/")]; hdr != nil && hdr.Uid == 0 && hdr.Mode&0o011 == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // makeShared makes a missing shared directory, the container user's, mode

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -31,6 +32,9 @@ type SwarmClient interface {
 	ServiceRemove(ctx context.Context, serviceID string) error
 	TaskList(ctx context.Context, options swarm.TaskListOptions) ([]swarm.Task, error)
 	NodeUpdate(ctx context.Context, nodeID string, version swarm.Version, node swarm.NodeSpec) error
+	ConfigCreate(ctx context.Context, config swarm.ConfigSpec) (swarm.ConfigCreateResponse, error)
+	ConfigList(ctx context.Context, options swarm.ConfigListOptions) ([]swarm.Config, error)
+	ConfigRemove(ctx context.Context, id string) error
 }
 
 // LabelNodeEngine is the node label that names a node's own engine: a
@@ -82,7 +86,8 @@ type Swarm struct {
 	Progress io.Writer
 
 	mu      sync.Mutex
-	placing map[string]int // node ID: workspaces this Swarm is placing there now
+	placing map[string]int  // node ID: workspaces this Swarm is placing there now
+	checked map[string]bool // bind volumes' directories checked, by node
 }
 
 // NewSwarm returns a Swarm that talks to a manager through c. Nothing is
@@ -139,6 +144,16 @@ func (c managerClient) NodeUpdate(ctx context.Context, id string, v swarm.Versio
 	return c.check(ctx, c.SwarmClient.NodeUpdate(ctx, id, v, spec))
 }
 
+func (c managerClient) ConfigCreate(ctx context.Context, spec swarm.ConfigSpec) (swarm.ConfigCreateResponse, error) {
+	out, err := c.SwarmClient.ConfigCreate(ctx, spec)
+	return out, c.check(ctx, err)
+}
+
+func (c managerClient) ConfigList(ctx context.Context, o swarm.ConfigListOptions) ([]swarm.Config, error) {
+	out, err := c.SwarmClient.ConfigList(ctx, o)
+	return out, c.check(ctx, err)
+}
+
 func (c managerClient) TaskList(ctx context.Context, o swarm.TaskListOptions) ([]swarm.Task, error) {
 	out, err := c.SwarmClient.TaskList(ctx, o)
 	return out, c.check(ctx, err)
@@ -183,6 +198,9 @@ func checkSwarmConfig(cfg Config) error {
 	}
 	if cfg.Placement == PlacementShared && (cfg.volumeDriverConfig(cfg.VolumeOptions) == nil || cfg.volumeDriverConfig(cfg.SharedVolumeOptions) == nil) {
 		return errors.New("placement shared needs volumes that name the same storage on every node: set --volume-opt and --shared-volume-opt (and --volume-driver): a plain local volume is empty on another node")
+	}
+	if err := cfg.checkVolumeConfig(); err != nil {
+		return err
 	}
 	if cfg.ComposeProject != "" {
 		return errors.New("Compose projects are not supported on Swarm: Compose runs its services on one engine (use `docker stack` for Swarm) — use --orchestrator engine")
@@ -348,7 +366,7 @@ func (s *Swarm) Ensure(ctx context.Context, subdir string, cfg Config) (Result, 
 		if cs := svc.Spec.TaskTemplate.ContainerSpec; cs != nil {
 			res.Image = cs.Image
 		}
-		res.Drift = drift(svc.Spec.Labels, want)
+		res.Drift = swarmDrift(svc, want)
 		recreate := cfg.Recreate == RecreateAlways || cfg.Recreate == RecreateIfChanged && len(res.Drift) > 0
 		var force uint64
 		switch {
@@ -384,6 +402,27 @@ func (s *Swarm) Ensure(ctx context.Context, subdir string, cfg Config) (Result, 
 	return Result{}, fmt.Errorf("service %s: it kept changing; gave up after %d attempts", ServiceName(subdir), maxAttempts)
 }
 
+// subpathConstraint keeps a workspace's tasks on nodes that apply a subpath.
+const subpathConstraint = "node.labels." + LabelSubpathNode + "==true"
+
+// swarmDrift is the drift of a workspace service from a spec; a service
+// without the constraint that keeps it off old Engines has drifted in its
+// placement (made by an early version).
+func swarmDrift(svc *swarm.Service, want spec) []string {
+	d := drift(svc.Spec.Labels, want)
+	if !keptOffOldEngines(svc) && !slices.Contains(d, "placement") {
+		d = append(d, "placement")
+	}
+	return d
+}
+
+// keptOffOldEngines says whether a service is constrained to the nodes
+// that apply a volume subpath.
+func keptOffOldEngines(svc *swarm.Service) bool {
+	p := svc.Spec.TaskTemplate.Placement
+	return p != nil && slices.Contains(p.Constraints, subpathConstraint)
+}
+
 // isSwarmRace: the service was changed (out of sequence) or removed
 // meanwhile, or made by another caller first.
 func isSwarmRace(err error) bool {
@@ -391,11 +430,43 @@ func isSwarmRace(err error) bool {
 		strings.Contains(err.Error(), "name conflicts with an existing object")
 }
 
-// create prepares a new workspace's directory on a node and creates its
-// service.
+// create claims a new workspace (swarmclaim.go), prepares its directory on
+// a node — the node of its data, pinned; any that can take it, shared —
+// and creates its service.
 func (s *Swarm) create(ctx context.Context, subdir string, cfg Config) (Result, error) {
-	node, mounts, err := s.prepare(ctx, subdir, cfg, "")
-	defer s.placed(node.ID)
+	nodes, err := s.client.NodeList(ctx, swarm.NodeListOptions{})
+	if err != nil {
+		return Result{}, fmt.Errorf("list nodes: %w", err)
+	}
+	var placing []string
+	defer func() {
+		for _, id := range placing {
+			s.placed(id)
+		}
+	}()
+	choose := func() (string, error) {
+		n, err := s.chooseNode(ctx, subdir, nodes)
+		if err != nil {
+			return "", err
+		}
+		placing = append(placing, n.ID)
+		return n.ID, nil
+	}
+	c, err := s.claim(ctx, subdir, cfg, choose)
+	if err != nil {
+		return Result{}, err
+	}
+	pin := c.node
+	if placementOf(cfg) == PlacementShared {
+		// The volumes are checked on every node that may run it.
+		if err := s.checkNodes(ctx, cfg, nodes); err != nil {
+			return Result{}, err
+		}
+		if pin, err = choose(); err != nil {
+			return Result{}, err
+		}
+	}
+	node, mounts, err := s.prepare(ctx, subdir, cfg, pin, nodes)
 	if err != nil {
 		return Result{}, err
 	}
@@ -421,8 +492,23 @@ func (s *Swarm) create(ctx context.Context, subdir string, cfg Config) (Result, 
 // (stop-first), its directory made again where it will run (a changed
 // volume), its pin kept. It returns the new tasks' ForceUpdate counter.
 func (s *Swarm) update(ctx context.Context, svc *swarm.Service, subdir string, cfg Config) (uint64, error) {
+	nodes, err := s.client.NodeList(ctx, swarm.NodeListOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("list nodes: %w", err)
+	}
 	pin := pinnedNode(svc)
-	node, mounts, err := s.prepare(ctx, subdir, cfg, pin)
+	if pin == "" { // shared: checked on every node, prepared on one
+		if err := s.checkNodes(ctx, cfg, nodes); err != nil {
+			return 0, err
+		}
+		n, err := s.chooseNode(ctx, subdir, nodes)
+		if err != nil {
+			return 0, err
+		}
+		s.placed(n.ID)
+		pin = n.ID
+	}
+	node, mounts, err := s.prepare(ctx, subdir, cfg, pin, nodes)
 	if err != nil {
 		return 0, err
 	}
@@ -456,7 +542,7 @@ func (s *Swarm) constraints(ctx context.Context, cfg Config, node swarm.Node) ([
 	if err := s.labelSubpathNodes(ctx); err != nil {
 		return nil, err
 	}
-	out := []string{"node.labels." + LabelSubpathNode + "==true"}
+	out := []string{subpathConstraint}
 	if placementOf(cfg) == PlacementPinned {
 		out = append(out, "node.id=="+node.ID)
 	}
@@ -471,7 +557,9 @@ func (s *Swarm) labelSubpathNodes(ctx context.Context) error {
 		return fmt.Errorf("list nodes: %w", err)
 	}
 	for _, n := range nodes {
-		want, have := canSubpath(n), n.Spec.Labels[LabelSubpathNode] == "true"
+		// A node whose engine cannot be reached cannot have its volumes
+		// checked: it gets no workspace either.
+		want, have := canSubpath(n) && n.Spec.Labels[LabelNodeEngine] != "", n.Spec.Labels[LabelSubpathNode] == "true"
 		if want == have {
 			continue
 		}
@@ -527,45 +615,126 @@ func NodeName(n swarm.Node) string {
 }
 
 // prepare makes the directory and record of a workspace in its volume on
-// a node, through that node's engine: the node pin names (pinned, already
-// placed), else the node with the fewest pinned workspaces among those
-// ready, active, able to apply a volume subpath and with an engine label.
-func (s *Swarm) prepare(ctx context.Context, subdir string, cfg Config, pin string) (swarm.Node, []mount.Mount, error) {
-	nodes, err := s.client.NodeList(ctx, swarm.NodeListOptions{})
-	if err != nil {
-		return swarm.Node{}, nil, fmt.Errorf("list nodes: %w", err)
-	}
+// the node pin, through that node's engine, with the checks of
+// [Manager.Ensure] and those of its volumes (volumeopts.go).
+func (s *Swarm) prepare(ctx context.Context, subdir string, cfg Config, pin string, nodes []swarm.Node) (swarm.Node, []mount.Mount, error) {
 	var node *swarm.Node
-	if pin != "" {
-		for i := range nodes {
-			if nodes[i].ID == pin {
-				node = &nodes[i]
-			}
+	for i := range nodes {
+		if nodes[i].ID == pin {
+			node = &nodes[i]
 		}
-		if node == nil {
-			return swarm.Node{}, nil, fmt.Errorf("workspace %q is pinned to node %s, which is no longer in the Swarm: its data is there; remove the service (docker workspace rm) to make it again elsewhere, empty", subdir, pin)
-		}
-	} else if node, err = s.chooseNode(ctx, subdir, nodes); err != nil {
-		return swarm.Node{}, nil, err
 	}
-	label := node.Spec.Labels[LabelNodeEngine]
-	if label == "" {
-		return *node, nil, fmt.Errorf("node %s has no %s label: its engine is needed to make the workspace's directory there; add one: docker node update --label-add %s=CONTEXT-OR-ENDPOINT %s", NodeName(*node), LabelNodeEngine, LabelNodeEngine, NodeName(*node))
+	if node == nil {
+		return swarm.Node{}, nil, fmt.Errorf("workspace %q: %w (node %s, Swarm config %s): its data is there; `docker config rm` the claim to make it again elsewhere, empty", subdir, ErrClaimNodeGone, pin, claimName(cfg.WorkspaceVolume, subdir))
 	}
-	if s.NodeEngine == nil {
-		return *node, nil, errors.New("no way to reach the engines of the nodes")
-	}
-	c, err := s.NodeEngine(ctx, *node, label)
+	m, err := s.nodeManager(ctx, *node)
 	if err != nil {
-		return *node, nil, fmt.Errorf("engine of node %s (%s=%s): %w", NodeName(*node), LabelNodeEngine, label, err)
+		return *node, nil, err
 	}
-	m := NewManager(c)
-	m.Version = s.Version
+	where := " on node " + NodeName(*node)
+	if err := m.checkVolumes(ctx, cfg, where); err != nil {
+		return *node, nil, err
+	}
+	if placementOf(cfg) == PlacementPinned {
+		if err := s.checkBindDevicesOn(ctx, m, cfg, where); err != nil {
+			return *node, nil, err
+		}
+	}
 	mounts, err := m.prepareOnly(ctx, subdir, cfg)
 	if err != nil {
 		return *node, nil, fmt.Errorf("on node %s: %w", NodeName(*node), err)
 	}
 	return *node, mounts, nil
+}
+
+// nodeManager is a Manager of a node's own engine, reached through its
+// label LabelNodeEngine, which must be that node's (its engine says which
+// node it is).
+func (s *Swarm) nodeManager(ctx context.Context, node swarm.Node) (*Manager, error) {
+	label := node.Spec.Labels[LabelNodeEngine]
+	if label == "" {
+		return nil, fmt.Errorf("node %s has no %s label: its engine is needed to make the workspace's directory there; add one: docker node update --label-add %s=CONTEXT-OR-ENDPOINT %s", NodeName(node), LabelNodeEngine, LabelNodeEngine, NodeName(node))
+	}
+	if s.NodeEngine == nil {
+		return nil, errors.New("no way to reach the engines of the nodes")
+	}
+	c, err := s.NodeEngine(ctx, node, label)
+	if err != nil {
+		return nil, fmt.Errorf("engine of node %s (%s=%s): %w", NodeName(node), LabelNodeEngine, label, err)
+	}
+	if ic, ok := c.(interface {
+		Info(context.Context) (system.Info, error)
+	}); ok {
+		info, err := ic.Info(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("engine of node %s (%s=%s): %w", NodeName(node), LabelNodeEngine, label, err)
+		}
+		if info.Swarm.NodeID != node.ID {
+			return nil, fmt.Errorf("the label %s=%s of node %s names the engine of another node (%q): refused", LabelNodeEngine, label, NodeName(node), info.Swarm.NodeID)
+		}
+	}
+	m := NewManager(c)
+	m.Version = s.Version
+	m.onSwarm = true
+	return m, nil
+}
+
+// The labels Swarm puts on a task's container.
+const (
+	swarmTaskLabel    = "com.docker.swarm.task.id"
+	swarmServiceLabel = "com.docker.swarm.service.name"
+)
+
+// checkNodes checks the volumes of a shared workspace on every node that
+// may run it (labelled LabelNodeEngine, Engine 26.1+): a volume of that
+// name made otherwise, or bind volumes' directories open to others.
+func (s *Swarm) checkNodes(ctx context.Context, cfg Config, nodes []swarm.Node) error {
+	for _, n := range nodes {
+		if !canSubpath(n) || n.Spec.Labels[LabelNodeEngine] == "" {
+			continue
+		}
+		m, err := s.nodeManager(ctx, n)
+		if err != nil {
+			return err
+		}
+		where := " on node " + NodeName(n)
+		if err := m.checkVolumes(ctx, cfg, where); err != nil {
+			return err
+		}
+		if err := s.checkBindDevicesOn(ctx, m, cfg, where); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkBindDevicesOn checks the directories of local bind volumes on a
+// node, once per node and process.
+func (s *Swarm) checkBindDevicesOn(ctx context.Context, m *Manager, cfg Config, where string) error {
+	if ws, shared := cfg.bindDevices(); ws == "" && shared == "" {
+		return nil
+	}
+	key := where + "\x00" + fmt.Sprint(cfg.bindDevices())
+	s.mu.Lock()
+	done := s.checked[key]
+	s.mu.Unlock()
+	if done {
+		return nil
+	}
+	img, err := m.ensureImage(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if err := m.checkBindDevices(ctx, cfg, img, where); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.checked == nil {
+		s.checked = map[string]bool{}
+	}
+	s.checked[key] = true
+	s.mu.Unlock()
+	return nil
 }
 
 // chooseNode picks the node of a new workspace: of the ready, active nodes
@@ -728,6 +897,16 @@ func (s *Swarm) waitStopped(ctx context.Context, id, name string) error {
 	}
 }
 
+// mayRun says whether a task in that state may have a container that runs
+// (or will): from its start on, until it is known to have ended.
+func mayRun(st swarm.TaskState) bool {
+	switch st {
+	case swarm.TaskStatePreparing, swarm.TaskStateStarting, swarm.TaskStateRunning, swarm.TaskStateOrphaned:
+		return true
+	}
+	return false
+}
+
 func terminal(st swarm.TaskState) bool {
 	switch st {
 	case swarm.TaskStateShutdown, swarm.TaskStateComplete, swarm.TaskStateFailed, swarm.TaskStateRejected, swarm.TaskStateRemove, swarm.TaskStateOrphaned:
@@ -814,12 +993,19 @@ func (s *Swarm) List(ctx context.Context) ([]Workspace, error) {
 	}
 	out := make([]Workspace, 0, len(svcs))
 	for _, svc := range svcs {
+		if svc.Spec.Name != ServiceName(svc.Spec.Labels[LabelSubdir]) {
+			continue // labelled as a workspace's, named as none: not one
+		}
 		w := Workspace{
 			ID: svc.ID, Name: svc.Spec.Name, Subdir: svc.Spec.Labels[LabelSubdir], Mode: MountMode(svc.Spec.Labels[LabelMode]),
 			Created: svc.CreatedAt, Labels: svc.Spec.Labels, State: "stopped", Status: "Scaled to 0",
 		}
 		if cs := svc.Spec.TaskTemplate.ContainerSpec; cs != nil {
 			w.Image = cs.Image
+		}
+		if !keptOffOldEngines(&svc) {
+			w.unconstrained = true
+			w.Warnings = append(w.Warnings, "its service is not kept off nodes whose Engine ignores a volume subpath (made by an early version): ensure --recreate if-changed constrains it")
 		}
 		ts := bySvc[svc.ID]
 		sort.Slice(ts, func(i, j int) bool { return ts[i].Meta.CreatedAt.After(ts[j].Meta.CreatedAt) })
@@ -830,11 +1016,15 @@ func (s *Swarm) List(ctx context.Context) ([]Workspace, error) {
 			if cur == nil && t.DesiredState == swarm.TaskStateRunning {
 				cur = t
 			}
-			// A task that Swarm gave up (desired shutdown) or cannot
-			// hear from, last seen running on a node that is down: its
-			// container may run on.
-			if t.Status.State == swarm.TaskStateRunning && n.Status.State == swarm.NodeStateDown {
-				w.Warnings = append(w.Warnings, fmt.Sprintf("a container may still run on node %s, which is down (a container outlives its node's engine)", NodeName(n)))
+			// A task last heard of as started (or starting) on a node
+			// that is down, or no longer in the Swarm, or given up
+			// (orphaned): its container may run on.
+			switch {
+			case t.NodeID == "" || !mayRun(t.Status.State):
+			case n.ID == "":
+				w.Warnings = append(w.Warnings, fmt.Sprintf("a container may still run on node %s, which left the Swarm (a container outlives its node's engine)", t.NodeID))
+			case n.Status.State == swarm.NodeStateDown || n.Status.State == swarm.NodeStateUnknown || t.Status.State == swarm.TaskStateOrphaned:
+				w.Warnings = append(w.Warnings, fmt.Sprintf("a container may still run on node %s, which is %s (a container outlives its node's engine)", NodeName(n), n.Status.State))
 			}
 		}
 		if replicas(&svc) > 0 {
@@ -868,6 +1058,9 @@ func (s *Swarm) List(ctx context.Context) ([]Workspace, error) {
 func (s *Swarm) CheckDrift(ws []Workspace, cfg Config) {
 	for i := range ws {
 		ws[i].Drift = drift(ws[i].Labels, swarmSpecFor(ws[i].Subdir, cfg))
+		if ws[i].unconstrained && !slices.Contains(ws[i].Drift, "placement") {
+			ws[i].Drift = append(ws[i].Drift, "placement")
+		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
+	"github.com/docker/docker/api/types/volume"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 )
@@ -28,6 +29,7 @@ type fakeSwarm struct {
 	calls    []string
 	seq      int
 	engines  map[string]*fakeEngine // by node ID
+	configs  []swarm.Config
 }
 
 func newFakeSwarm() *fakeSwarm {
@@ -49,6 +51,56 @@ func (f *fakeSwarm) addNode(id, host, version, label string) {
 	}
 	f.nodes = append(f.nodes, n)
 	f.engines[id] = newFakeEngine()
+	f.engines[id].nodeID = id
+}
+
+func (f *fakeSwarm) ConfigCreate(_ context.Context, spec swarm.ConfigSpec) (swarm.ConfigCreateResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("configcreate")
+	for _, c := range f.configs {
+		if c.Spec.Name == spec.Name {
+			return swarm.ConfigCreateResponse{}, cerrdefs.ErrConflict.WithMessage("rpc error: code = AlreadyExists desc = config " + spec.Name + " already exists")
+		}
+	}
+	f.seq++
+	c := swarm.Config{ID: fmt.Sprintf("cfg%03d", f.seq), Spec: spec}
+	c.CreatedAt = time.Now()
+	f.configs = append(f.configs, c)
+	return swarm.ConfigCreateResponse{ID: c.ID}, nil
+}
+
+func (f *fakeSwarm) ConfigList(_ context.Context, opts swarm.ConfigListOptions) ([]swarm.Config, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("configs")
+	var out []swarm.Config
+	for _, c := range f.configs {
+		if names := opts.Filters.Get("name"); len(names) > 0 && !strings.HasPrefix(c.Spec.Name, names[0]) {
+			continue
+		}
+		if labels := opts.Filters.Get("label"); len(labels) > 0 {
+			k, v, _ := strings.Cut(labels[0], "=")
+			if got, ok := c.Spec.Labels[k]; !ok || got != v {
+				continue
+			}
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (f *fakeSwarm) ConfigRemove(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("configrm")
+	for i, c := range f.configs {
+		if c.ID == id {
+			f.configs = append(f.configs[:i], f.configs[i+1:]...)
+			return nil
+		}
+	}
+	return cerrdefs.ErrNotFound
 }
 
 func (f *fakeSwarm) node(id string) *swarm.Node {
@@ -311,7 +363,7 @@ func TestSwarmEnsureCreatesAPinnedService(t *testing.T) {
 	assert.Check(t, is.DeepEqual(svc.Spec.TaskTemplate.Placement.Constraints, []string{"node.labels.docker-workspace.subpath==true", "node.id==n3"}))
 	// Only the nodes that apply a subpath are labelled so.
 	assert.Check(t, is.Equal(f.nodes[0].Spec.Labels[LabelSubpathNode], ""))
-	assert.Check(t, is.Equal(f.nodes[1].Spec.Labels[LabelSubpathNode], "true"))
+	assert.Check(t, is.Equal(f.nodes[1].Spec.Labels[LabelSubpathNode], ""), "a node without an engine label cannot be checked")
 	assert.Check(t, is.Equal(f.nodes[2].Spec.Labels[LabelSubpathNode], "true"))
 	assert.Check(t, is.Equal(replicas(svc), uint64(1)))
 	assert.Check(t, is.Equal(svc.Spec.UpdateConfig.Order, swarm.UpdateOrderStopFirst))
@@ -603,4 +655,156 @@ func TestSwarmSpreadsNewWorkspaces(t *testing.T) {
 		per[pinnedNode(svc)]++
 	}
 	assert.Check(t, is.DeepEqual(per, map[string]int{"n1": 4, "n2": 4, "n3": 4}))
+}
+
+// Two nested workspaces ensured at the same moment, from anywhere: the one
+// claimed first is made, the other refused — also when they would be made
+// on two nodes; one ensured later is refused too.
+func TestSwarmNestedWorkspacesAreRefused(t *testing.T) {
+	for round := range 10 {
+		f := newFakeSwarm()
+		s1, s2 := f.manager(), f.manager() // two processes
+		outer, inner := fmt.Sprintf("t%d", round), fmt.Sprintf("t%d/bob", round)
+		cfg := swarmConfig()
+		cfg.Placement = PlacementShared
+		cfg.VolumeOptions = map[string]string{"type": "nfs", "device": ":/ws"}
+		cfg.SharedVolumeOptions = map[string]string{"type": "nfs", "device": ":/sh"}
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, sub := range []string{outer, inner} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = []*Swarm{s1, s2}[i].Ensure(context.Background(), sub, cfg)
+			}()
+		}
+		wg.Wait()
+		made := 0
+		for _, err := range errs {
+			if err == nil {
+				made++
+			} else {
+				assert.Check(t, is.ErrorIs(err, ErrOverlap))
+			}
+		}
+		assert.Check(t, is.Equal(made, 1), "round %d: %v", round, errs)
+		assert.Check(t, is.Len(f.services, 1), "round %d", round)
+		assert.Check(t, is.Len(f.configs, 1), "round %d: the refused one's claim stays", round)
+	}
+	f := newFakeSwarm()
+	s := f.manager()
+	_, err := s.Ensure(context.Background(), "team", swarmConfig())
+	assert.NilError(t, err)
+	_, err = s.Ensure(context.Background(), "team/bob", swarmConfig())
+	assert.Check(t, is.ErrorIs(err, ErrOverlap))
+	assert.Check(t, is.ErrorContains(err, `would nest with workspace "team"`))
+	_, err = s.Ensure(context.Background(), "teamb", swarmConfig())
+	assert.NilError(t, err, "a sibling whose name starts alike nests with nothing")
+}
+
+// A pinned workspace removed and ensured again goes back to the node of
+// its data, whatever the load says now.
+func TestSwarmPinnedComesBackToItsData(t *testing.T) {
+	f := newFakeSwarm()
+	s := f.manager()
+	_, err := s.Ensure(context.Background(), "a", swarmConfig())
+	assert.NilError(t, err)
+	var first string
+	for _, svc := range f.services {
+		first = pinnedNode(svc)
+	}
+	_, err = s.Remove(context.Background(), "a", true)
+	assert.NilError(t, err)
+	// The others get workspaces: the load now points elsewhere.
+	for i := range 4 {
+		_, err := s.Ensure(context.Background(), fmt.Sprintf("o%d", i), swarmConfig())
+		assert.NilError(t, err)
+	}
+	_, err = s.Ensure(context.Background(), "a", swarmConfig())
+	assert.NilError(t, err)
+	for _, svc := range f.services {
+		if svc.Spec.Labels[LabelSubdir] == "a" {
+			assert.Check(t, is.Equal(pinnedNode(svc), first))
+		}
+	}
+}
+
+// An engine keeps a volume as it was made: one of the name made otherwise
+// on a node that may run the workspace is refused, not silently used; so
+// is a node label that names another node's engine.
+func TestSwarmChecksTheNodes(t *testing.T) {
+	f := newFakeSwarm()
+	s := f.manager()
+	cfg := swarmConfig()
+	cfg.Placement = PlacementShared
+	cfg.VolumeOptions = map[string]string{"type": "nfs", "device": ":/ws"}
+	cfg.SharedVolumeOptions = map[string]string{"type": "nfs", "device": ":/sh"}
+	f.engines["n2"].vols = map[string]volume.Volume{"ws": {Name: "ws", Driver: "local"}}
+	_, err := s.Ensure(context.Background(), "a", cfg)
+	assert.Check(t, is.ErrorContains(err, "volume ws on node sw2 exists with driver local and options (none), not with the configured driver local and options device=:/ws,type=nfs"))
+	assert.Check(t, is.Len(f.services, 0))
+
+	f = newFakeSwarm()
+	s = f.manager()
+	s.NodeEngine = func(_ context.Context, n swarm.Node, _ string) (Client, error) { return f.engines["n3"], nil }
+	_, err = s.Ensure(context.Background(), "a", swarmConfig())
+	assert.Check(t, is.ErrorContains(err, "names the engine of another node"))
+	assert.Check(t, is.Len(f.services, 0))
+}
+
+// Bind volumes whose directories overlap, or are relative, are refused
+// before anything is asked.
+func TestVolumeBindDevicesConfig(t *testing.T) {
+	cfg := swarmConfig()
+	cfg.VolumeOptions = map[string]string{"type": "none", "o": "bind", "device": "/srv/store"}
+	cfg.SharedVolumeOptions = map[string]string{"type": "none", "o": "bind", "device": "/srv/store/sh"}
+	assert.Check(t, is.ErrorContains(cfg.Validate(), "overlaps the workspace volume's"))
+	cfg.SharedVolumeOptions["device"] = "/srv/store"
+	assert.Check(t, is.ErrorContains(cfg.Validate(), "overlaps the workspace volume's"))
+	cfg.SharedVolumeOptions["device"] = "srv/sh"
+	assert.Check(t, is.ErrorContains(cfg.Validate(), "must be an absolute path"))
+	cfg.SharedVolumeOptions["device"] = "/srv/sh"
+	assert.Check(t, cfg.Validate())
+}
+
+// A service that is not kept off old Engines (an early version's) has
+// drifted in its placement, and recreate puts the constraint on; a task of
+// a node that left the Swarm may still run; a service labelled as a
+// workspace's but named as none is not one.
+func TestSwarmListAndDriftEdges(t *testing.T) {
+	f := newFakeSwarm()
+	s := f.manager()
+	res, err := s.Ensure(context.Background(), "a", swarmConfig())
+	assert.NilError(t, err)
+	svc := f.services[res.ID]
+	svc.Spec.TaskTemplate.Placement.Constraints = []string{"node.id==" + pinnedNode(svc)}
+	got, err := s.Ensure(context.Background(), "a", swarmConfig())
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(got.Drift, []string{"placement"}))
+	ws, err := s.List(context.Background())
+	assert.NilError(t, err)
+	assert.Assert(t, is.Len(ws, 1))
+	assert.Check(t, is.Len(ws[0].Warnings, 1))
+	cfg := swarmConfig()
+	cfg.Recreate = RecreateIfChanged
+	got, err = s.Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(got.Action, ActionRecreated))
+	assert.Check(t, keptOffOldEngines(f.services[res.ID]))
+
+	// Its node leaves the Swarm (docker node rm --force) with its task.
+	f.mu.Lock()
+	for i := range f.tasks {
+		if f.tasks[i].DesiredState == swarm.TaskStateRunning {
+			f.tasks[i].DesiredState = swarm.TaskStateShutdown
+			f.tasks[i].NodeID = "gone-node"
+		}
+	}
+	f.services["fake"] = &swarm.Service{ID: "fake", Spec: swarm.ServiceSpec{Annotations: swarm.Annotations{Name: "gws-fake", Labels: map[string]string{LabelSubdir: "other"}}}}
+	f.mu.Unlock()
+	ws, err = s.List(context.Background())
+	assert.NilError(t, err)
+	assert.Assert(t, is.Len(ws, 1), "a service named as no workspace is listed")
+	assert.Assert(t, is.Len(ws[0].Warnings, 1))
+	assert.Check(t, is.Contains(ws[0].Warnings[0], "may still run on node gone-node, which left the Swarm"))
 }
