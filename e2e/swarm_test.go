@@ -423,3 +423,75 @@ func waitNodeState(t *testing.T, s *swarmHarness, node, state string) {
 		return poll.Continue("node %s is %s", node, got)
 	}, poll.WithTimeout(60*time.Second), poll.WithDelay(500*time.Millisecond))
 }
+
+// The attacks of the Swarm attack round, each a case that must fail.
+func TestSwarmAttacksAreRefused(t *testing.T) {
+	s := newSwarmHarness(t)
+
+	// Nested workspaces ensured at once (one call, in parallel): one of
+	// each pair is made, the other refused; later, refused too.
+	for round := range 3 {
+		outer := s.subdir(fmt.Sprintf("-n%d", round))
+		res := s.ws("ensure", "--format", "{{.Subdir}}", outer, outer+"/bob")
+		made := strings.Fields(res.Stdout())
+		assert.Check(t, is.Len(made, 1), "round %d: %s %s", round, res.Stdout(), res.Stderr())
+		assert.Check(t, is.Contains(res.Stderr(), "would nest with workspace"), "round %d", round)
+	}
+	team := s.subdir("-team")
+	s.ws("ensure", team).Assert(t, icmd.Success)
+	s.ws("ensure", team+"/bob").Assert(t, icmd.Expected{ExitCode: 1, Err: `would nest with workspace "` + team + `"`})
+
+	// A standalone container of a workspace that runs as a task, made on
+	// the task's node's engine: refused; rm there does not kill the task.
+	node := s.nodeOf(team)
+	engine := s.withEnv("GATEWAY_WORKSPACE_ORCHESTRATOR=engine")
+	engine.docker("--context", node, "workspace", "ensure", team).Assert(t, icmd.Expected{ExitCode: 1, Err: "as a task of Swarm service " + containerName(team)})
+	engine.docker("--context", node, "workspace", "rm", "-f", team).Assert(t, icmd.Success)
+	assert.Check(t, is.Len(s.containersOf(node, team, "running"), 1))
+	assert.Check(t, is.Len(s.runningTasks(containerName(team)), 1))
+}
+
+// Shared placement: a volume of the name made otherwise on a node is
+// refused (the engine would mount it as it is); bind volumes' directories
+// that others could redirect or enter, or that overlap, are refused.
+func TestSwarmSharedVolumesAreChecked(t *testing.T) {
+	store := filepath.Join(os.TempDir(), "e2e-swarm-chk-"+fmt.Sprint(time.Now().UnixNano()))
+	assert.NilError(t, os.MkdirAll(filepath.Join(store, "ws"), 0o700))
+	assert.NilError(t, os.MkdirAll(filepath.Join(store, "sh"), 0o700))
+	t.Cleanup(func() { os.RemoveAll(store) })
+	opts := func(ws, sh string) []string {
+		return []string{"GATEWAY_WORKSPACE_PLACEMENT=shared",
+			"GATEWAY_WORKSPACE_VOLUME_OPTS=type=none,o=bind,device=" + ws,
+			"GATEWAY_SHARED_VOLUME_OPTS=type=none,o=bind,device=" + sh}
+	}
+	s := newSwarmHarness(t, opts(filepath.Join(store, "ws"), filepath.Join(store, "sh"))...)
+	a := s.subdir("-v")
+
+	// A plain volume of the workspace volume's name on sw2.
+	s.docker("--context", "sw2", "volume", "create", s.wsVol).Assert(t, icmd.Success)
+	s.ws("ensure", a).Assert(t, icmd.Expected{ExitCode: 1, Err: "volume " + s.wsVol + " on node sw2 exists with driver local and options (none)"})
+	s.docker("--context", "sw2", "volume", "rm", s.wsVol).Assert(t, icmd.Success)
+
+	// Overlapping directories: refused before anything is asked.
+	overlap := s.withEnv(opts(store, filepath.Join(store, "sh"))...)
+	overlap.docker("--context", "swarm", "workspace", "ensure", a).Assert(t, icmd.Expected{ExitCode: 125, Err: "overlaps the workspace volume's"})
+
+	// A directory in one a local user owns (they could swap it for a
+	// symlink), and one every local user can enter (they could read the
+	// workspaces, or run what a tenant leaves setuid).
+	open := filepath.Join(store, "open")
+	for _, d := range []string{store, open, filepath.Join(open, "ws"), filepath.Join(open, "sh")} {
+		assert.NilError(t, os.MkdirAll(d, 0o755))
+		assert.NilError(t, os.Chmod(d, 0o755))
+	}
+	entered := s.withEnv(opts(filepath.Join(open, "ws"), filepath.Join(open, "sh"))...)
+	entered.docker("--context", "swarm", "workspace", "ensure", a).Assert(t, icmd.Expected{ExitCode: 1, Err: "closed to other users"})
+	assert.NilError(t, os.Chmod(filepath.Join(open, "ws"), 0o700))
+	assert.NilError(t, os.Chown(open, 1000, 1000))
+	entered.docker("--context", "swarm", "workspace", "ensure", a).Assert(t, icmd.Expected{ExitCode: 1, Err: "is owned by uid 1000"})
+	assert.NilError(t, os.Chmod(store, 0o700))
+
+	// As it should be: made.
+	s.ws("ensure", a).Assert(t, icmd.Success)
+	s.docker("--context", "swarm", "service", "inspect", containerName(a)).Assert(t, icmd.Success)
+}

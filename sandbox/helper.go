@@ -57,7 +57,7 @@ func (m *Manager) newHelperPreparer(ctx context.Context, subdir string, cfg Conf
 	p := &helperPreparer{m: m, subdir: subdir, cfg: cfg, plan: plan}
 	if cfg.Mode == ModeVolumeSubpath {
 		p.self = claim{subdir: subdir, volume: cfg.WorkspaceVolume, subpath: subdir}
-	} else {
+	} else if len(plan.Mounts) > 0 {
 		p.self = claim{subdir: subdir, bind: plan.Mounts[0].Source}
 	}
 	hc := &container.HostConfig{NetworkMode: "none", Mounts: append(plan.Helper, volumeShadows(img, plan.Helper)...)}
