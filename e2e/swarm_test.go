@@ -352,17 +352,14 @@ func TestSwarmSharedFailover(t *testing.T) {
 		Assert(t, icmd.Expected{Out: "shared"})
 	// Keep it off the manager, whose death would stop the Swarm (the
 	// constraint is the test's, not part of the workspace's spec).
-	if s.nodeOf(a) == "sw1" {
-		s.docker("--context", "swarm", "service", "update", "--detach", "--constraint-add", "node.role==worker", name).Assert(t, icmd.Success)
-		poll.WaitOn(t, func(poll.LogT) poll.Result {
-			if got := s.runningTasks(name); len(got) == 1 && got[0] != "sw1" {
-				return poll.Success()
-			}
-			return poll.Continue("still on the manager")
-		}, poll.WithTimeout(60*time.Second), poll.WithDelay(500*time.Millisecond))
-	} else {
-		s.docker("--context", "swarm", "service", "update", "--detach", "--constraint-add", "node.role==worker", name).Assert(t, icmd.Success)
-	}
+	s.docker("--context", "swarm", "service", "update", "--detach", "--constraint-add", "node.role==worker", name).Assert(t, icmd.Success)
+	poll.WaitOn(t, func(poll.LogT) poll.Result {
+		state := strings.TrimSpace(s.docker("--context", "swarm", "service", "inspect", "--format", "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}", name).Stdout())
+		if got := s.runningTasks(name); len(got) == 1 && got[0] != "sw1" && (state == "" || state == "completed") {
+			return poll.Success()
+		}
+		return poll.Continue("the update has not settled on a worker (%s)", state)
+	}, poll.WithTimeout(60*time.Second), poll.WithDelay(500*time.Millisecond))
 	first := s.nodeOf(a)
 	s.ws("exec", a, "sh", "-c", "echo kept > f").Assert(t, icmd.Success)
 	data, err := os.ReadFile(filepath.Join(store, "ws", a, "f"))

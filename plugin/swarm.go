@@ -154,14 +154,21 @@ func swarmTask(ctx context.Context, dockerCLI command.Cli, build BuildInfo, ref 
 	if err != nil {
 		return nil, "", err
 	}
-	if ensure {
-		if _, err := s.Ensure(ctx, ref, cfg); err != nil {
+	var t sandbox.Task
+	for attempt := 0; ; attempt++ {
+		if ensure {
+			if _, err := s.Ensure(ctx, ref, cfg); err != nil {
+				return nil, "", err
+			}
+		}
+		if t, err = s.RunningTask(ctx, ref); err == nil {
+			break
+		}
+		// Its task was replaced between the two (an update of the
+		// service): ensure again, which waits for the new one.
+		if !ensure || attempt == 2 {
 			return nil, "", err
 		}
-	}
-	t, err := s.RunningTask(ctx, ref)
-	if err != nil {
-		return nil, "", err
 	}
 	c, err := engines.taskCLI(t)
 	if err != nil {
