@@ -11,26 +11,36 @@
 #           a Host block this script adds to ~/.ssh/config)
 #   legacy  Engine 20.10 (Debian 12), API 1.41, unix:///var/run/docker-legacy.sock
 #           context "legacy", its own bridge br-legacy
-#   swarm   (only when named) a real 3-node Docker Swarm on this one machine:
-#           three Engine 28.5 daemons sw1, sw2, sw3 (the modern engine's
-#           binaries), each in its own network namespace dw-swN (address
-#           172.31.0.1N on the host bridge br-swarm, 172.31.0.1/24) and its
-#           own UTS namespace (hostname swN), on unix:///var/run/docker-swN.sock,
-#           its state in $ENGINES_DIR/swarm/swN. sw1 is the only manager
-#           (heartbeat 2s), sw2 and sw3 workers. Contexts "swarm" (the manager)
-#           and "sw1", "sw2", "sw3" (each node's engine); each node carries the
-#           label docker-workspace.engine=swN (the context of its engine). The
-#           daemons run with DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1: a task uses
-#           the node's local image and never tries a pull (there is no registry).
+#   swarm   (only when named) a real 4-node Docker Swarm on this one machine:
+#           four daemons sw1..sw4, each in its own network namespace dw-swN
+#           (address 172.31.0.1N on the host bridge br-swarm, 172.31.0.1/24)
+#           and its own UTS namespace (hostname swN), on
+#           unix:///var/run/docker-swN.sock, its state (data-root, exec-root,
+#           pidfile, and so its own containerd) in $ENGINES_DIR/swarm/swN.
+#           sw1, sw2, sw3 run Engine 28.5 (the modern engine's binaries); sw4
+#           runs Debian 12's Engine 20.10, API 1.41 (the legacy engine's
+#           binaries: its dockerd, containerd 1.6, runc, docker-proxy), with
+#           the default docker0 bridge and iptables inside its own namespace:
+#           a node on which no volume-subpath workspace may ever be placed.
+#           sw1 is the only manager (heartbeat 2s), sw2..sw4 workers. Contexts
+#           "swarm" (the manager) and "sw1".."sw4" (each node's engine); each
+#           node carries the label docker-workspace.engine=swN (the context of
+#           its engine). The daemons run with DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1:
+#           a task uses the node's local image and never tries a pull (there
+#           is no registry).
 #
 # and the test image agent/workspace:latest on each, built offline from static
 # busybox (compose/image/Dockerfile.busybox). It is idempotent: an engine that already answers is
 # used as it is and never restarted; only what is missing is installed/started.
-# The swarm is used as it is when sw1 answers as the manager of 3 Ready nodes;
-# anything less (a half rig left by a killed run) is cleared and made afresh.
+# The swarm is used as it is when sw1 answers as the manager of exactly the 4
+# nodes sw1..sw4, all Ready. When sw1..sw3 are whole but sw4 is not (a swarm
+# made before sw4 existed, or sw4 crashed), sw4 alone is (re)made and joined
+# and the manager's stale entries for it removed: sw1..sw3, their state and
+# their services are not touched. Anything less (a half rig left by a killed
+# run) is cleared and made afresh.
 #
 # Usage: scripts/engines.sh [up|down|status] [modern|legacy|ssh|swarm...]
-#        scripts/engines.sh swarm-node kill|start N
+#        scripts/engines.sh swarm-node kill|start N   (N: 1..4, node swN)
 #   up      (default) bring up the named engines (default: modern legacy ssh)
 #   down    stop the daemons that this script started (never any other): all
 #           of them, or only those named; the swarm goes as a whole (its
@@ -68,7 +78,7 @@ host_of() {
 	modern | ssh) echo "unix://$MODERN_SOCK" ;;
 	legacy) echo "unix://$LEGACY_SOCK" ;;
 	swarm) echo "unix:///var/run/docker-sw1.sock" ;; # the manager
-	sw[1-3]) echo "unix:///var/run/docker-$1.sock" ;;
+	sw[1-4]) echo "unix:///var/run/docker-$1.sock" ;;
 	esac
 }
 
@@ -346,17 +356,24 @@ build_image() {
 	rm -rf "$ctx"
 }
 
-# ---- swarm: three nodes on one machine (../shared/ENGINES.md, "A multi-node
-# Swarm on one machine"). Node N (1..3) is the engine swN: network namespace
+# ---- swarm: four nodes on one machine (../shared/ENGINES.md, "A multi-node
+# Swarm on one machine"). Node N (1..4) is the engine swN: network namespace
 # dw-swN (veth veth-swN on the bridge br-swarm, address 172.31.0.1N), its own
 # UTS namespace (hostname swN), socket /var/run/docker-swN.sock, state in
-# $ENGINES_DIR/swarm/swN/{data,exec,dockerd.pid}, containers' cgroups under
-# /dw-swN, log in $ENGINES_DIR/run/swN.log.
+# $ENGINES_DIR/swarm/swN/{data,exec,dockerd.pid} (its containerd's too:
+# exec/containerd, data/containerd), containers' cgroups under /dw-swN, log in
+# $ENGINES_DIR/run/swN.log. sw1..sw3 (the core, made together) run Engine
+# 28.5; sw4 runs Debian 12's Engine 20.10 and may be added to a whole core.
 SWARM_BRIDGE=br-swarm
 SWARM_NET=172.31.0 # the bridge is .1, node N is .1N
-SWARM_NODES="1 2 3"
+SWARM_NODES="1 2 3 4"
+SWARM_CORE="1 2 3"
+SWARM_LEGACY="4" # nodes that run Debian 12's Engine 20.10 (the legacy engine's binaries)
 
 sw_dir() { echo "$ENGINES_DIR/swarm/sw$1"; }
+
+# in_list WORD LIST: whether WORD is one of the words of LIST.
+in_list() { [[ " $2 " == *" $1 "* ]]; }
 
 # sw N ARGS...: the docker CLI against node N's engine.
 sw() {
@@ -373,7 +390,7 @@ re() { printf '%s' "$1" | sed 's/[][\.*^$+?(){}|]/\\&/g'; }
 node_dockerd() { pgrep -f -- "^([^ ]*/)?dockerd .*unix://$(re "/var/run/docker-sw$1.sock")( |\$)" || true; }
 
 # node_containerd N: the containerd node N's dockerd runs (it normally dies
-# with its dockerd).
+# with its dockerd). Both engines start it with --config in their exec-root.
 node_containerd() { pgrep -f -- "^([^ ]*/)?containerd --config $(re "$(sw_dir "$1")/exec/containerd/")" || true; }
 
 # node_shims N: node N's containerd shims (they outlive its dockerd).
@@ -396,10 +413,17 @@ gone() {
 # us), in a UTS namespace of its own (hostname swN, what `docker node ls`
 # shows) and in the network namespace dw-swN. nsenter, NOT `ip netns exec`,
 # which remounts /sys (dockerd then dies: "Devices cgroup isn't mounted").
-# setsid, unshare, sh and nsenter all exec: $! is the dockerd.
+# setsid, unshare, sh and nsenter all exec: $! is the dockerd. A core node
+# runs the modern engine's binaries (first on PATH; runc and docker-init are
+# Debian 12's), a legacy node the system's, as the legacy engine does:
+# Debian 12's dockerd 20.10, containerd 1.6 and its shim, runc, docker-proxy.
+# Either starts a containerd of its own (config, socket and state under its
+# exec-root and data-root) and owns the docker0 of its network namespace.
 start_node() {
-	local n=$1 d bin=$ENGINES_DIR/modern run=$ENGINES_DIR/run
+	local n=$1 d bin=$ENGINES_DIR/modern run=$ENGINES_DIR/run prefix
 	d=$(sw_dir "$n")
+	prefix="$bin/usr/sbin:$bin/usr/bin:"
+	! in_list "$n" "$SWARM_LEGACY" || prefix=
 	mkdir -p "$d/data" "$d/exec" "$run"
 	# The pid a killed daemon left in its pidfile may still exist for a while
 	# (a zombie until init reaps it): dockerd would refuse to start, and would
@@ -408,7 +432,7 @@ start_node() {
 	[ -n "$(node_containerd "$n")" ] || rm -f "$d/exec/containerd/containerd.pid"
 	say "starting the sw$n engine (log: $run/sw$n.log)"
 	DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 \
-		PATH="$bin/usr/sbin:$bin/usr/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+		PATH="$prefix/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
 		setsid unshare --uts sh -c 'echo "$0" >/proc/sys/kernel/hostname && ns=$1 && shift && exec nsenter --net="$ns" -- "$@"' \
 		"sw$n" "/var/run/netns/dw-sw$n" dockerd -H "$(host_of "sw$n")" \
 		--data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/dockerd.pid" --cgroup-parent "/dw-sw$n" \
@@ -416,34 +440,67 @@ start_node() {
 	started "sw$n" $!
 }
 
-# swarm_network: the bridge, the FORWARD rule (the host's FORWARD policy is
-# DROP, and bridged frames go through it), a namespace and a veth per node.
-swarm_network() {
-	local n ns
-	ip link add "$SWARM_BRIDGE" type bridge
-	ip addr add "$SWARM_NET.1/24" dev "$SWARM_BRIDGE"
-	ip link set "$SWARM_BRIDGE" up
+# swarm_bridge: the bridge and the FORWARD rule (the host's FORWARD policy is
+# DROP, and bridged frames go through it).
+swarm_bridge() {
+	ip link show "$SWARM_BRIDGE" >/dev/null 2>&1 || {
+		ip link add "$SWARM_BRIDGE" type bridge
+		ip addr add "$SWARM_NET.1/24" dev "$SWARM_BRIDGE"
+		ip link set "$SWARM_BRIDGE" up
+	}
 	iptables -C FORWARD -i "$SWARM_BRIDGE" -o "$SWARM_BRIDGE" -j ACCEPT 2>/dev/null ||
 		iptables -I FORWARD -i "$SWARM_BRIDGE" -o "$SWARM_BRIDGE" -j ACCEPT
+}
+
+# node_network N: node N's namespace and its veth on the bridge.
+node_network() {
+	local n=$1 ns=dw-sw$1
+	ip netns add "$ns"
+	ip link add "veth-sw$n" type veth peer name eth0 netns "$ns"
+	ip link set "veth-sw$n" master "$SWARM_BRIDGE" up
+	ip -n "$ns" addr add "$SWARM_NET.1$n/24" dev eth0
+	ip -n "$ns" link set lo up
+	ip -n "$ns" link set eth0 up
+	ip -n "$ns" route add default via "$SWARM_NET.1"
+}
+
+# swarm_state: whether sw1 answers as the manager of an active swarm; if so
+# it sets NODE_ID (every node's, as its own engine tells it), SWARM_LIST (the
+# manager's "ID STATUS" lines) and SWARM_READY (" N N ": the nodes that
+# answer and are, by their own node ID, Ready on that manager). Docker CLI
+# calls cost 0.1-0.5s each here: one round of them.
+SWARM_LIST=
+SWARM_READY=" "
+swarm_state() {
+	local n st
+	SWARM_LIST=
+	SWARM_READY=" "
+	st=$(sw 1 info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.NodeID}}' 2>/dev/null) || return 1
+	[[ $st == "active true "* ]] || return 1
+	NODE_ID[1]=${st##* }
+	SWARM_LIST=$(sw 1 node ls --format '{{.ID}} {{.Status}}' 2>/dev/null) || return 1
+	node_ids $(printf '%s\n' $SWARM_NODES | grep -vx 1)
 	for n in $SWARM_NODES; do
-		ns=dw-sw$n
-		ip netns add "$ns"
-		ip link add "veth-sw$n" type veth peer name eth0 netns "$ns"
-		ip link set "veth-sw$n" master "$SWARM_BRIDGE" up
-		ip -n "$ns" addr add "$SWARM_NET.1$n/24" dev eth0
-		ip -n "$ns" link set lo up
-		ip -n "$ns" link set eth0 up
-		ip -n "$ns" route add default via "$SWARM_NET.1"
+		[ -z "${NODE_ID[$n]}" ] || ! grep -qxF "${NODE_ID[$n]} Ready" <<<"$SWARM_LIST" || SWARM_READY+="$n "
 	done
 }
 
-# swarm_whole: sw1 answers as the manager of an active swarm of exactly 3
-# Ready nodes, and every node's engine answers.
-swarm_whole() {
+# all_ready N...: whether all these nodes were Ready at the last swarm_state.
+all_ready() {
 	local n
-	for n in $SWARM_NODES; do answers "sw$n" >/dev/null || return 1; done
-	[ "$(sw 1 info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>/dev/null)" = "active true" ] || return 1
-	[ "$(sw 1 node ls --format '{{.Status}}' 2>/dev/null | tr '\n' ' ')" = "Ready Ready Ready " ]
+	for n in "$@"; do in_list "$n" "$SWARM_READY" || return 1; done
+}
+
+# swarm_whole: sw1 manages exactly the nodes sw1..sw4, all Ready.
+swarm_whole() {
+	swarm_state && all_ready $SWARM_NODES && [ "$(wc -l <<<"$SWARM_LIST")" -eq "$(wc -w <<<"$SWARM_NODES")" ]
+}
+
+# node_leftovers N: whether anything of node N exists.
+node_leftovers() {
+	local n=$1
+	[ -e "$(sw_dir "$n")" ] || [ -e "/var/run/netns/dw-sw$n" ] || [ -e "/var/run/docker-sw$n.sock" ] ||
+		ip link show "veth-sw$n" >/dev/null 2>&1 || [ -n "$(node_dockerd "$n")$(node_shims "$n")" ]
 }
 
 # swarm_leftovers: whether anything of a swarm rig exists.
@@ -451,27 +508,84 @@ swarm_leftovers() {
 	local n
 	[ -e "$ENGINES_DIR/swarm" ] || ip link show "$SWARM_BRIDGE" >/dev/null 2>&1 ||
 		iptables -C FORWARD -i "$SWARM_BRIDGE" -o "$SWARM_BRIDGE" -j ACCEPT 2>/dev/null && return 0
-	for n in $SWARM_NODES; do
-		[ -e "/var/run/netns/dw-sw$n" ] || [ -e "/var/run/docker-sw$n.sock" ] || ip link show "veth-sw$n" >/dev/null 2>&1 ||
-			[ -n "$(node_dockerd "$n")$(node_shims "$n")" ] && return 0
-	done
+	for n in $SWARM_NODES; do node_leftovers "$n" && return 0; done
 	return 1
 }
 
-# node_id N: node N's swarm node ID (from its own engine).
-node_id() { sw "$1" info --format '{{.Swarm.NodeID}}'; }
-
-# wait_node_ready N: until the manager sees node N Ready (60s at most).
-wait_node_ready() {
-	local n=$1 id st=
-	id=$(node_id "$n")
-	[ -n "$id" ] || die "the sw$n engine is in no swarm"
-	for _ in $(seq 1 120); do
-		st=$(sw 1 node inspect "$id" --format '{{.Status.State}}' 2>/dev/null || true)
-		[ "$st" = ready ] && return 0
-		sleep 0.5
+# node_ids N...: NODE_ID[N], node N's swarm node ID as its own engine tells
+# it ("" when it does not answer or is in no swarm); the engines are asked
+# at once.
+declare -A NODE_ID=()
+node_ids() {
+	local n tmp pids=()
+	tmp=$(mktemp -d)
+	for n in "$@"; do
+		sw "$n" info --format '{{.Swarm.NodeID}}' >"$tmp/$n" 2>/dev/null &
+		pids+=($!)
 	done
-	die "node sw$n ($id) is not Ready on the manager after 60s (state: ${st:-unknown})"
+	wait "${pids[@]}" 2>/dev/null || true
+	for n in "$@"; do NODE_ID[$n]=$(cat "$tmp/$n"); done
+	rm -rf "$tmp"
+}
+
+# wait_ready N...: until the manager sees all these nodes Ready (60s at most).
+wait_ready() {
+	local n list= left=
+	node_ids "$@"
+	for n in "$@"; do [ -n "${NODE_ID[$n]}" ] || die "the sw$n engine is in no swarm"; done
+	for _ in $(seq 1 240); do
+		list=$(sw 1 node ls --format '{{.ID}} {{.Status}}' 2>/dev/null || true)
+		left=
+		for n in "$@"; do grep -qxF "${NODE_ID[$n]} Ready" <<<"$list" || left+=" sw$n"; done
+		[ -n "$left" ] || return 0
+		sleep 0.25
+	done
+	die "not Ready on the manager after 60s:$left"
+}
+
+# join_node N TOKEN: node N joins sw1's swarm as a worker (without
+# --advertise-addr the join times out).
+join_node() {
+	sw "$1" swarm join --token "$2" --advertise-addr "$SWARM_NET.1$1" "$SWARM_NET.11:2377" >/dev/null
+}
+
+# forget_stale: remove from the manager the entries of our nodes' host names
+# (swN) that are Down and none of our nodes' current node IDs: what a remade
+# node leaves behind. Any other node is left alone, with a warning.
+forget_stale() {
+	local n ids=" " id host st others=
+	for n in $SWARM_NODES; do
+		[ -n "${NODE_ID[$n]:-}" ] || node_ids "$n"
+		ids+="${NODE_ID[$n]} "
+	done
+	while read -r id host st; do
+		in_list "$id" "$ids" && continue
+		if [[ $host =~ ^sw[0-9]+$ ]] && in_list "${host#sw}" "$SWARM_NODES" && [ "$st" = Down ]; then
+			say "removing the stale node entry $id ($host, $st) from the manager"
+			sw 1 node rm --force "$id" >/dev/null || true
+		else
+			others+=" $host ($id, $st)"
+		fi
+	done < <(sw 1 node ls --format '{{.ID}} {{.Hostname}} {{.Status}}' 2>/dev/null)
+	[ -z "$others" ] || say "warning: the swarm has nodes other than sw1..sw4:$others"
+}
+
+# add_node N: node N alone, (re)made from nothing and joined to the running
+# swarm of the core (whatever was left of it goes first).
+add_node() {
+	local n=$1
+	if node_leftovers "$n"; then
+		say "clearing what is left of node sw$n"
+		clear_nodes "$n"
+	fi
+	node_network "$n"
+	: >"$ENGINES_DIR/run/sw$n.log"
+	start_node "$n"
+	wait_answer "sw$n"
+	join_node "$n" "$(sw 1 swarm join-token -q worker)" ||
+		die "sw$n did not join the swarm (log: $ENGINES_DIR/run/sw$n.log)"
+	wait_ready "$n"
+	say "node sw$n joined the swarm: $(sw "$n" version --format 'Engine {{.Server.Version}}, API {{.Server.APIVersion}}')"
 }
 
 up_swarm() {
@@ -479,13 +593,24 @@ up_swarm() {
 	need_root swarm
 	install_base
 	install_modern
+	local n
+	mkdir -p "$ENGINES_DIR/run"
+	# (swarm_whole has just run swarm_state)
+	if all_ready $SWARM_CORE; then
+		# The core is whole (and may run other people's services): leave it
+		# as it is and (re)make only the other nodes that are not Ready.
+		for n in $SWARM_NODES; do
+			all_ready "$n" || add_node "$n"
+		done
+		forget_stale
+		return 0
+	fi
 	if swarm_leftovers; then
 		say "clearing what a previous swarm rig left"
 		down_swarm
 	fi
-	local n
-	swarm_network
-	mkdir -p "$ENGINES_DIR/run"
+	swarm_bridge
+	for n in $SWARM_NODES; do node_network "$n"; done
 	for n in $SWARM_NODES; do : >"$ENGINES_DIR/run/sw$n.log"; done # swarm-node start appends
 	for n in $SWARM_NODES; do start_node "$n"; done
 	for n in $SWARM_NODES; do wait_answer "sw$n"; done
@@ -495,52 +620,79 @@ up_swarm() {
 	token=$(sw 1 swarm join-token -q worker)
 	for n in $SWARM_NODES; do
 		[ "$n" = 1 ] && continue
-		sw "$n" swarm join --token "$token" --advertise-addr "$SWARM_NET.1$n" "$SWARM_NET.11:2377" >/dev/null &
+		join_node "$n" "$token" &
 		pids+=($!)
 	done
 	for n in "${pids[@]}"; do wait "$n" || die "a worker did not join the swarm (logs: $ENGINES_DIR/run/sw*.log)"; done
-	for n in $SWARM_NODES; do wait_node_ready "$n"; done
-	say "swarm: sw1 manages sw1, sw2, sw3, all Ready"
+	wait_ready $SWARM_NODES
+	say "swarm: sw1 manages sw$(echo $SWARM_NODES | sed 's/ /, sw/g'), all Ready"
 }
 
 # swarm_apply: contexts, node labels and the test image, (re)applied each
 # `up swarm`.
 swarm_apply() {
-	local n id want
-	ensure_context swarm "$(host_of swarm)"
-	for n in $SWARM_NODES; do ensure_context "sw$n" "$(host_of "sw$n")"; done
+	local n name have ids=() labels want
+	have=$(docker context ls --format '{{.Name}} {{.DockerEndpoint}}' 2>/dev/null || true)
+	for name in swarm $(printf 'sw%s ' $SWARM_NODES); do
+		grep -qxF "$name $(host_of "$name")" <<<"$have" || ensure_context "$name" "$(host_of "$name")"
+	done
 	for n in $SWARM_NODES; do
-		id=$(node_id "$n")
-		[ "$(sw 1 node inspect "$id" --format '{{index .Spec.Labels "docker-workspace.engine"}}')" = "sw$n" ] ||
-			sw 1 node update --label-add "docker-workspace.engine=sw$n" "$id" >/dev/null
+		[ -n "${NODE_ID[$n]:-}" ] || node_ids "$n"
+		ids+=("${NODE_ID[$n]}")
+	done
+	labels=$(sw 1 node inspect "${ids[@]}" --format '{{.ID}} {{index .Spec.Labels "docker-workspace.engine"}}')
+	for n in $SWARM_NODES; do
+		grep -qxF "${NODE_ID[$n]} sw$n" <<<"$labels" ||
+			sw 1 node update --label-add "docker-workspace.engine=sw$n" "${NODE_ID[$n]}" >/dev/null
 	done
 	build_image sw1
 	want=$(image_hash)
+	local todo=() pids=() tar
 	for n in $SWARM_NODES; do
 		[ "$n" = 1 ] && continue
-		[ "$(sw "$n" image inspect "$IMAGE" --format '{{index .Config.Labels "docker-workspace.image-definition"}}' 2>/dev/null)" = "$want" ] &&
-			continue
-		say "copying $IMAGE from the sw1 engine to the sw$n engine"
-		sw 1 save "$IMAGE" | sw "$n" load -q >/dev/null || die "copying $IMAGE to the sw$n engine failed"
+		[ "$(sw "$n" image inspect "$IMAGE" --format '{{index .Config.Labels "docker-workspace.image-definition"}}' 2>/dev/null)" = "$want" ] ||
+			todo+=("$n")
+	done
+	[ ${#todo[@]} -gt 0 ] || return 0
+	say "copying $IMAGE from the sw1 engine to the $(printf 'sw%s ' "${todo[@]}")engine(s)"
+	tar=$(mktemp)
+	sw 1 save "$IMAGE" >"$tar" || die "docker save $IMAGE on the sw1 engine failed"
+	for n in "${todo[@]}"; do
+		sw "$n" load -q <"$tar" >/dev/null &
+		pids+=($!)
+	done
+	for n in "${!todo[@]}"; do wait "${pids[$n]}" || die "copying $IMAGE to the sw${todo[$n]} engine failed"; done
+	rm -f "$tar"
+}
+
+# unmount_under DIR: lazily unmount whatever is still mounted under DIR.
+unmount_under() {
+	local top p _
+	[ -d "$1" ] || return 0
+	top=$(readlink -f "$1")
+	for _ in 1 2 3; do
+		p=$(awk -v top="$top/" 'index($2, top) == 1 { print $2 }' /proc/self/mounts | sort -r)
+		[ -n "$p" ] || break
+		echo "$p" | xargs -r -n1 umount -l 2>/dev/null || true
 	done
 }
 
-# down_swarm: all of the rig, whoever started its daemons: the daemons
-# (SIGKILL: their state is test state and goes too), the shims they left and
-# the containers these hold, the containers' cgroups, whatever is still
-# mounted under the nodes' state (lazily), the namespaces (their veths go
-# with them), the bridge, the FORWARD rule, the nodes' state and sockets.
-down_swarm() {
-	local n pids=() p top
-	swarm_leftovers || return 0
-	for n in $SWARM_NODES; do pids+=($(node_dockerd "$n") $(node_containerd "$n")); done
+# clear_nodes N...: all of these nodes, whoever started their daemons: the
+# daemons and their containerd (SIGKILL: their state is test state and goes
+# too), the shims they left and the containers these hold, the containers'
+# cgroups, whatever is still mounted under the nodes' state (lazily), the
+# namespaces (their veths go with them), the nodes' state, sockets and
+# bookkeeping. The bridge, the FORWARD rule and any other node stay.
+clear_nodes() {
+	local n pids=() p
+	for n in "$@"; do pids+=($(node_dockerd "$n") $(node_containerd "$n")); done
 	if [ ${#pids[@]} -gt 0 ]; then
-		say "killing the swarm nodes' engines (pids ${pids[*]})"
+		say "killing the engines of sw$(echo "$@" | sed 's/ /, sw/g') (pids ${pids[*]})"
 		kill -KILL "${pids[@]}" 2>/dev/null || true
 		gone "${pids[@]}" || die "the swarm nodes' engines (pids ${pids[*]}) do not exit"
 	fi
 	pids=()
-	for n in $SWARM_NODES; do
+	for n in "$@"; do
 		for p in $(node_shims "$n"); do pids+=("$p" $(pgrep -P "$p" || true)); done
 	done
 	if [ ${#pids[@]} -gt 0 ]; then
@@ -548,32 +700,39 @@ down_swarm() {
 		kill -KILL "${pids[@]}" 2>/dev/null || true
 		gone "${pids[@]}" || die "the swarm nodes' shims (pids ${pids[*]}) do not exit"
 	fi
-	for n in $SWARM_NODES; do clear_cgroups "/dw-sw$n"; done
-	if [ -d "$ENGINES_DIR/swarm" ]; then
-		top=$(readlink -f "$ENGINES_DIR/swarm")
-		for _ in 1 2 3; do
-			p=$(awk -v top="$top/" 'index($2, top) == 1 { print $2 }' /proc/self/mounts | sort -r)
-			[ -n "$p" ] || break
-			echo "$p" | xargs -r -n1 umount -l 2>/dev/null || true
-		done
-	fi
+	for n in "$@"; do
+		clear_cgroups "/dw-sw$n"
+		unmount_under "$(sw_dir "$n")"
+	done
 	# Deleting a namespace takes its veth pair along, asynchronously: a veth
 	# still seen may be gone by the time it is deleted.
-	for n in $SWARM_NODES; do
+	for n in "$@"; do
 		[ ! -e "/var/run/netns/dw-sw$n" ] || ip netns del "dw-sw$n"
 	done
 	for _ in $(seq 1 50); do
 		local left=
-		for n in $SWARM_NODES; do
+		for n in "$@"; do
 			! ip link show "veth-sw$n" >/dev/null 2>&1 || { left=1; ip link del "veth-sw$n" 2>/dev/null || true; }
 		done
 		[ -n "$left" ] || break
 		sleep 0.1
 	done
+	for n in "$@"; do
+		NODE_ID[$n]=
+		[ ! -e "$(sw_dir "$n")" ] || rm -rf --one-file-system "$(sw_dir "$n")"
+		rm -f "/var/run/docker-sw$n.sock" "$ENGINES_DIR/run/sw$n.started"
+	done
+}
+
+# down_swarm: all of the rig (clear_nodes of every node), then the bridge,
+# the FORWARD rule and the swarm's state directory.
+down_swarm() {
+	swarm_leftovers || return 0
+	clear_nodes $SWARM_NODES
+	unmount_under "$ENGINES_DIR/swarm"
 	! ip link show "$SWARM_BRIDGE" >/dev/null 2>&1 || ip link del "$SWARM_BRIDGE"
 	while iptables -D FORWARD -i "$SWARM_BRIDGE" -o "$SWARM_BRIDGE" -j ACCEPT 2>/dev/null; do :; done
 	rm -rf --one-file-system "$ENGINES_DIR/swarm"
-	for n in $SWARM_NODES; do rm -f "/var/run/docker-sw$n.sock" "$ENGINES_DIR/run/sw$n.started"; done
 	say "swarm rig removed"
 }
 
@@ -595,8 +754,9 @@ clear_cgroups() {
 
 # swarm_node kill|start N: a crash of node N's engine, or its restart.
 swarm_node() {
-	local action=${1:-} n=${2:-} pid
-	case $n in 1 | 2 | 3) ;; *) die "usage: $0 swarm-node kill|start 1|2|3" ;; esac
+	local action=${1:-} n=${2:-} pid usage
+	usage="usage: $0 swarm-node kill|start $(echo $SWARM_NODES | tr ' ' '|')"
+	[ -n "$n" ] && in_list "$n" "$SWARM_NODES" || die "$usage"
 	case $action in
 	kill)
 		pid=$(node_dockerd "$n")
@@ -619,10 +779,10 @@ swarm_node() {
 			[ -n "$(node_dockerd "$n")" ] || start_node "$n"
 			wait_answer "sw$n"
 		fi
-		wait_node_ready "$n"
+		wait_ready "$n"
 		say "node sw$n is Ready"
 		;;
-	*) die "usage: $0 swarm-node kill|start 1|2|3" ;;
+	*) die "$usage" ;;
 	esac
 }
 
@@ -649,7 +809,7 @@ down() {
 		keep=$(mktemp)
 		while read -r name pid; do
 			case $name in
-			sw[1-3]) if asked swarm; then swarm=1; else echo "$name $pid" >>"$keep"; fi ;;
+			sw[1-4]) if asked swarm; then swarm=1; else echo "$name $pid" >>"$keep"; fi ;;
 			sshd) if asked ssh; then stop_daemon "$name" "$pid"; else echo "$name $pid" >>"$keep"; fi ;;
 			*) if asked "$name"; then stop_daemon "$name" "$pid"; else echo "$name $pid" >>"$keep"; fi ;;
 			esac
