@@ -66,6 +66,7 @@ func setup() (int, error) {
 		"sw1":   "unix:///var/run/docker-sw1.sock",
 		"sw2":   "unix:///var/run/docker-sw2.sock",
 		"sw3":   "unix:///var/run/docker-sw3.sock",
+		"sw4":   "unix:///var/run/docker-sw4.sock", // Engine 20.10: no volume subpaths
 	}
 	tlsOpts := map[string]string{
 		"tls": fmt.Sprintf(",ca=%s/ca.pem,cert=%s/cert.pem,key=%s/key.pem", env.tlsDir, env.tlsDir, env.tlsDir),

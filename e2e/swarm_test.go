@@ -17,9 +17,10 @@ import (
 )
 
 // The Swarm of scripts/engines.sh (up swarm): three nodes, each an Engine
-// 28.5 in its own network namespace on this machine; sw1 is the manager.
-// Contexts: "swarm" (the manager) and "sw1".."sw3" (each node's own engine,
-// which the node labels docker-workspace.engine name).
+// 28.5 in its own network namespace on this machine, sw1 the manager, and
+// sw4, an Engine 20.10, which ignores volume subpaths. Contexts: "swarm"
+// (the manager) and "sw1".."sw4" (each node's own engine, which the node
+// labels docker-workspace.engine name).
 var swarmNodes = []string{"sw1", "sw2", "sw3"}
 
 // swarmHarness is a harness whose workspaces are services of the Swarm, in
@@ -491,4 +492,36 @@ func TestSwarmSharedVolumesAreChecked(t *testing.T) {
 	// As it should be: made.
 	s.ws("ensure", a).Assert(t, icmd.Success)
 	s.docker("--context", "swarm", "service", "inspect", containerName(a)).Assert(t, icmd.Success)
+}
+
+// A node whose Engine ignores volume subpaths (sw4, Engine 20.10) never
+// runs a workspace: it never gets the label that every workspace service
+// is constrained to, and a task that only it could take stays pending;
+// doctor says why.
+func TestSwarmOldEngineNodeGetsNoWorkspace(t *testing.T) {
+	requireEngine(t, "sw4")
+	s := newSwarmHarness(t)
+	a := s.subdir("-old")
+	s.ws("ensure", a).Assert(t, icmd.Success)
+	s.docker("--context", "swarm", "node", "inspect", "--format", `{{index .Spec.Labels "docker-workspace.subpath"}}`, "sw4").
+		Assert(t, icmd.Expected{Out: ""})
+	assert.Check(t, is.Equal(strings.TrimSpace(s.docker("--context", "swarm", "node", "inspect", "--format", `{{index .Spec.Labels "docker-workspace.subpath"}}`, "sw2").Stdout()), "true"))
+	s.ws("doctor").Assert(t, icmd.Expected{Out: "Node sw4:         worker, ready, active, Engine 20.10"})
+	s.ws("doctor").Assert(t, icmd.Expected{Out: "no workspaces: Engine before 26.1 does not apply a volume subpath in a task"})
+
+	// Swarm is told that sw4 alone may run it (the test's constraint,
+	// as if the others were gone): the task stays pending.
+	name := containerName(a)
+	s.docker("--context", "swarm", "service", "update", "--detach", "--constraint-add", "node.hostname==sw4", name).Assert(t, icmd.Success)
+	poll.WaitOn(t, func(poll.LogT) poll.Result {
+		out := s.docker("--context", "swarm", "service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}} {{.CurrentState}} {{.Error}}", name).Stdout()
+		if strings.Contains(out, "Pending") {
+			return poll.Success()
+		}
+		return poll.Continue("no pending task: %s", out)
+	}, poll.WithTimeout(30*time.Second), poll.WithDelay(500*time.Millisecond))
+	time.Sleep(3 * time.Second)
+	assert.Check(t, is.Len(s.containersOf("sw4", a, ""), 0), "a workspace container on the old Engine")
+	assert.Check(t, is.Len(s.runningTasks(name), 0))
+	s.ws("ls", "--filter", "subdir="+a, "--format", "{{.State}}").Assert(t, icmd.Expected{Out: "pending"})
 }
