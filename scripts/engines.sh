@@ -430,12 +430,19 @@ start_node() {
 	# take that containerd for a running one.
 	[ -n "$(node_dockerd "$n")" ] || rm -f "$d/dockerd.pid"
 	[ -n "$(node_containerd "$n")" ] || rm -f "$d/exec/containerd/containerd.pid"
+	local conf=()
+	if in_list "$n" "$SWARM_LEGACY"; then
+		# Engine 20.10 takes its ID from /etc/docker/key.json, the legacy
+		# engine's: a key of its own, or the two are one engine to clients.
+		printf '{"deprecated-key-path": "%s"}\n' "$d/key.json" >"$d/daemon.json"
+		conf=(--config-file "$d/daemon.json")
+	fi
 	say "starting the sw$n engine (log: $run/sw$n.log)"
 	DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 \
 		PATH="$prefix/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
 		setsid unshare --uts sh -c 'echo "$0" >/proc/sys/kernel/hostname && ns=$1 && shift && exec nsenter --net="$ns" -- "$@"' \
 		"sw$n" "/var/run/netns/dw-sw$n" dockerd -H "$(host_of "sw$n")" \
-		--data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/dockerd.pid" --cgroup-parent "/dw-sw$n" \
+		--data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/dockerd.pid" --cgroup-parent "/dw-sw$n" "${conf[@]}" \
 		</dev/null >>"$run/sw$n.log" 2>&1 &
 	started "sw$n" $!
 }
