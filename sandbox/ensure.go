@@ -527,8 +527,12 @@ func (m *Manager) create(ctx context.Context, subdir, name string, cfg Config, o
 
 // prepareOnly makes on m's engine what the mounts of a new workspace need
 // (its directory, given to its user, and its record), with every check of
-// a new container (see create), but no container: an orchestrator runs the
-// workspace (swarm.go). It needs a helper (volume_subpath mode).
+// a new container (see create), but no workspace container: an
+// orchestrator runs the workspace (swarm.go). Like create, it holds the
+// workspace's place with a temporary container (never started) while it
+// checks and prepares, so that ensures on this engine — of a Swarm, or of
+// the engine itself — order themselves by it. It needs a helper
+// (volume_subpath mode).
 func (m *Manager) prepareOnly(ctx context.Context, subdir string, cfg Config) ([]mount.Mount, error) {
 	img, err := m.ensureImage(ctx, cfg)
 	if err != nil {
@@ -546,21 +550,31 @@ func (m *Manager) prepareOnly(ctx context.Context, subdir string, cfg Config) ([
 		return nil, err
 	}
 	defer p.close(ctx)
+	id, err := m.createTemp(ctx, tempPrefix, &container.Config{
+		Image: img.ID, Entrypoint: sleepForever, Labels: temporaryLabels(map[string]string{LabelSubdir: subdir, LabelMode: string(cfg.Mode)}),
+	}, &container.HostConfig{NetworkMode: "none", Mounts: append(p.mounts(), volumeShadows(img, p.mounts())...)})
+	if err != nil {
+		return nil, fmt.Errorf("create a placeholder container: %w", err)
+	}
+	defer func() { _ = m.removeTemp(ctx, id) }()
 	ctrs, err := m.listClaimants(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if err := p.reserve(ctx, func(records []claim) error {
 		shared, _ := sharedClaim(p.mounts())
-		return m.checkNewOverlap(ctx, p.claim(), shared, "", ctrs, records)
+		return m.checkNewOverlap(ctx, p.claim(), shared, id, ctrs, records)
 	}); err != nil {
+		if errors.Is(err, errRace) {
+			err = errors.New("the placeholder container was removed meanwhile; try again")
+		}
 		return nil, err
 	}
 	user := cfg.User
 	if user == "" && img.Config != nil {
 		user = img.Config.User
 	}
-	own, err := m.resolveOwner(ctx, p.userDB(""), user)
+	own, err := m.resolveOwner(ctx, p.userDB(id), user)
 	if err != nil {
 		return nil, err
 	}

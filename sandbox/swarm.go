@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -468,6 +470,11 @@ func (s *Swarm) create(ctx context.Context, subdir string, cfg Config) (Result, 
 	}
 	node, mounts, err := s.prepare(ctx, subdir, cfg, pin, nodes)
 	if err != nil {
+		if c.created && !errors.Is(err, ErrClaimNodeGone) {
+			// Refused or failed before its directory was made: the claim
+			// made here holds nothing.
+			_ = s.client.ConfigRemove(context.WithoutCancel(ctx), c.cfg.ID)
+		}
 		return Result{}, err
 	}
 	constraints, err := s.constraints(ctx, cfg, node)
@@ -545,6 +552,8 @@ func (s *Swarm) constraints(ctx context.Context, cfg Config, node swarm.Node) ([
 	out := []string{subpathConstraint}
 	if placementOf(cfg) == PlacementPinned {
 		out = append(out, "node.id=="+node.ID)
+	} else {
+		out = append(out, "node.labels."+storageLabel(cfg)+"==true")
 	}
 	return out, nil
 }
@@ -559,9 +568,20 @@ func (s *Swarm) labelSubpathNodes(ctx context.Context) error {
 	for _, n := range nodes {
 		// A node whose engine cannot be reached cannot have its volumes
 		// checked: it gets no workspace either.
-		want, have := canSubpath(n) && n.Spec.Labels[LabelNodeEngine] != "", n.Spec.Labels[LabelSubpathNode] == "true"
-		if want == have {
-			continue
+		want := canSubpath(n) && n.Spec.Labels[LabelNodeEngine] != ""
+		if err := s.setNodeLabel(ctx, n, LabelSubpathNode, want); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setNodeLabel puts label=true on a node, or takes it away; a node changed
+// meanwhile is read again.
+func (s *Swarm) setNodeLabel(ctx context.Context, n swarm.Node, label string, want bool) error {
+	for attempt := 0; ; attempt++ {
+		if (n.Spec.Labels[label] == "true") == want {
+			return nil
 		}
 		spec := n.Spec
 		labels := map[string]string{}
@@ -569,16 +589,33 @@ func (s *Swarm) labelSubpathNodes(ctx context.Context) error {
 			labels[k] = v
 		}
 		if want {
-			labels[LabelSubpathNode] = "true"
+			labels[label] = "true"
 		} else {
-			delete(labels, LabelSubpathNode)
+			delete(labels, label)
 		}
 		spec.Labels = labels
-		if err := s.client.NodeUpdate(ctx, n.ID, n.Version, spec); err != nil && !isSwarmRace(err) {
-			return fmt.Errorf("label node %s %s: %w", NodeName(n), LabelSubpathNode, err)
+		err := s.client.NodeUpdate(ctx, n.ID, n.Version, spec)
+		if err == nil {
+			return nil
 		}
+		if !isSwarmRace(err) || attempt == 3 {
+			return fmt.Errorf("label node %s %s: %w", NodeName(n), label, err)
+		}
+		nodes, lerr := s.client.NodeList(ctx, swarm.NodeListOptions{Filters: filters.NewArgs(filters.Arg("id", n.ID))})
+		if lerr != nil || len(nodes) == 0 {
+			return fmt.Errorf("label node %s %s: %w", NodeName(n), label, err)
+		}
+		n = nodes[0]
 	}
-	return nil
+}
+
+// storageLabel is the node label that says a node's volumes were checked
+// for the storage of a shared configuration (checkNodes); its workspaces
+// run only on such nodes, so that a node that comes later (with a volume
+// of the name made otherwise, say) gets none before it was checked.
+func storageLabel(cfg Config) string {
+	sum := sha256.Sum256([]byte(cfg.workspaceStorage() + "\x00" + cfg.sharedStorage() + "\x00" + cfg.WorkspaceVolume + "\x00" + cfg.SharedVolume))
+	return LabelPrefix + "storage." + hex.EncodeToString(sum[:6])
 }
 
 // canSubpath says whether a node's engine applies a volume subpath in a task.
@@ -625,7 +662,7 @@ func (s *Swarm) prepare(ctx context.Context, subdir string, cfg Config, pin stri
 		}
 	}
 	if node == nil {
-		return swarm.Node{}, nil, fmt.Errorf("workspace %q: %w (node %s, Swarm config %s): its data is there; `docker config rm` the claim to make it again elsewhere, empty", subdir, ErrClaimNodeGone, pin, claimName(cfg.WorkspaceVolume, subdir))
+		return swarm.Node{}, nil, fmt.Errorf("workspace %q: %w (node %s, Swarm config %s): its data is there; `docker config rm` the claim to make it again elsewhere, empty", subdir, ErrClaimNodeGone, pin, claimName(cfg.workspaceStorage(), subdir))
 	}
 	m, err := s.nodeManager(ctx, *node)
 	if err != nil {
@@ -702,6 +739,9 @@ func (s *Swarm) checkNodes(ctx context.Context, cfg Config, nodes []swarm.Node) 
 			return err
 		}
 		if err := s.checkBindDevicesOn(ctx, m, cfg, where); err != nil {
+			return err
+		}
+		if err := s.setNodeLabel(ctx, n, storageLabel(cfg), true); err != nil {
 			return err
 		}
 	}

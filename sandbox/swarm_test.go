@@ -80,8 +80,8 @@ func (f *fakeSwarm) ConfigList(_ context.Context, opts swarm.ConfigListOptions) 
 			continue
 		}
 		if labels := opts.Filters.Get("label"); len(labels) > 0 {
-			k, v, _ := strings.Cut(labels[0], "=")
-			if got, ok := c.Spec.Labels[k]; !ok || got != v {
+			k, v, hasValue := strings.Cut(labels[0], "=")
+			if got, ok := c.Spec.Labels[k]; !ok || hasValue && got != v {
 				continue
 			}
 		}
@@ -550,7 +550,13 @@ func TestSwarmSharedPlacement(t *testing.T) {
 	res, err := s.Ensure(context.Background(), "a", cfg)
 	assert.NilError(t, err)
 	svc := f.services[res.ID]
-	assert.Check(t, is.DeepEqual(svc.Spec.TaskTemplate.Placement.Constraints, []string{"node.labels.docker-workspace.subpath==true"}))
+	storage := storageLabel(cfg)
+	assert.Check(t, is.DeepEqual(svc.Spec.TaskTemplate.Placement.Constraints, []string{"node.labels.docker-workspace.subpath==true", "node.labels." + storage + "==true"}))
+	// The nodes whose volumes were checked for that storage, and only they.
+	for _, n := range []string{"n1", "n2", "n3"} {
+		assert.Check(t, is.Equal(f.node(n).Spec.Labels[storage], "true"), n)
+	}
+	assert.Check(t, is.Equal(f.node("n4").Spec.Labels[storage], ""))
 	assert.Check(t, is.Equal(f.node("n4").Spec.Labels[LabelSubpathNode], ""), "an old Engine labelled")
 	ms := svc.Spec.TaskTemplate.ContainerSpec.Mounts
 	assert.Check(t, is.DeepEqual(ms[0].VolumeOptions.DriverConfig, &mount.Driver{Name: "local", Options: cfg.VolumeOptions}))
@@ -807,4 +813,40 @@ func TestSwarmListAndDriftEdges(t *testing.T) {
 	assert.Assert(t, is.Len(ws, 1), "a service named as no workspace is listed")
 	assert.Assert(t, is.Len(ws[0].Warnings, 1))
 	assert.Check(t, is.Contains(ws[0].Warnings[0], "may still run on node gone-node, which left the Swarm"))
+}
+
+// Claims compare storages, not names: two volume names of one directory
+// are one storage; a shared directory in, or above, the workspaces of
+// another configuration meets them; workspace storages that nest meet.
+func TestSwarmClaimsCompareStorages(t *testing.T) {
+	bindCfg := func(vol, ws, sh string) Config {
+		cfg := swarmConfig()
+		cfg.Placement, cfg.WorkspaceVolume, cfg.SharedVolume = PlacementShared, vol, vol+"-sh"
+		cfg.VolumeOptions = map[string]string{"type": "none", "o": "bind", "device": ws}
+		cfg.SharedVolumeOptions = map[string]string{"type": "none", "o": "bind", "device": sh}
+		return cfg
+	}
+	f := newFakeSwarm()
+	for _, e := range f.engines { // the nodes' directories: below /srv, root's, 0700
+		e.setHost("/srv", &memEntry{dir: true, mode: 0o700})
+		for _, d := range []string{"/srv/p/dev", "/srv/p/shared", "/srv/q/dev", "/srv/p/shared/x", "/srv/r/shared", "/srv/p/dev/deeper", "/srv/r/shared2", "/srv/other/dev", "/srv/other/shared"} {
+			e.setHost(d, &memEntry{dir: true})
+		}
+	}
+	s := f.manager()
+	_, err := s.Ensure(context.Background(), "solo", bindCfg("v1", "/srv/p/dev", "/srv/p/shared"))
+	assert.NilError(t, err)
+	_, err = s.Ensure(context.Background(), "solo/bob", bindCfg("v2", "/srv/p/dev/", "/srv/p/shared"))
+	assert.Check(t, is.ErrorIs(err, ErrOverlap))
+	assert.Check(t, is.ErrorContains(err, `would nest with workspace "solo" in one storage (bind:/srv/p/dev)`))
+	_, err = s.Ensure(context.Background(), "cb", bindCfg("v3", "/srv/q/dev", "/srv/p/dev/solo"))
+	assert.Check(t, is.ErrorContains(err, `would share a directory (bind:/srv/p/dev/solo) that meets the workspaces' storage of workspace "solo"`))
+	_, err = s.Ensure(context.Background(), "cc", bindCfg("v4", "/srv/p/shared/x", "/srv/r/shared"))
+	assert.Check(t, is.ErrorContains(err, `that meets the shared directory of workspace "solo"`))
+	_, err = s.Ensure(context.Background(), "cd", bindCfg("v5", "/srv/p/dev/deeper", "/srv/r/shared2"))
+	assert.Check(t, is.ErrorContains(err, `nests with that of workspace "solo"`))
+	_, err = s.Ensure(context.Background(), "ok", bindCfg("v6", "/srv/other/dev", "/srv/other/shared"))
+	assert.NilError(t, err)
+	// The refused ones' claims are gone: nothing of theirs was made.
+	assert.Check(t, is.Len(f.configs, 2))
 }

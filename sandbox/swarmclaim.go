@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/docker/docker/api/types/filters"
@@ -23,16 +24,47 @@ import (
 // data does too — so that the next ensure puts the workspace back where its
 // data is; `docker config rm` forgets it.
 const (
-	// LabelClaim marks a claim; its value is the workspace volume.
+	// LabelClaim marks a claim; its value is the storage of the workspace
+	// volume (see storageKey).
 	LabelClaim = LabelPrefix + "claim"
+	// LabelClaimShared is the storage of the shared volume.
+	LabelClaimShared = LabelPrefix + "claim-shared"
+	// LabelClaimVolume is the workspace volume's name.
+	LabelClaimVolume = LabelPrefix + "volume"
 	// LabelClaimNode is the node ID of a pinned workspace's data.
 	LabelClaimNode = LabelPrefix + "node"
 	claimPrefix    = "gws-claim-"
 )
 
-// claimName is the name of the claim of subdir in the volume vol.
-func claimName(vol, subdir string) string {
-	sum := sha256.Sum256([]byte(vol + "\x00" + subdir))
+// storageKey names the storage of a volume, as claims compare it: the
+// directory of a local bind volume ("bind:/srv/ws"), the driver and its
+// options for another made with options ("local:device=:/ws,o=addr=…,type=nfs"),
+// the name of a plain one ("volume:gw_workspaces"). Two volume names with
+// one storage are one storage.
+func storageKey(cfg Config, name string, opts map[string]string) string {
+	ws, shared := cfg.bindDevices()
+	switch {
+	case name == cfg.WorkspaceVolume && ws != "":
+		return "bind:" + path.Clean(ws)
+	case name == cfg.SharedVolume && shared != "":
+		return "bind:" + path.Clean(shared)
+	case cfg.VolumeDriver != "" || len(opts) > 0:
+		return cfg.volumeDriverName() + ":" + optsString(opts)
+	}
+	return "volume:" + name
+}
+
+func (c Config) workspaceStorage() string {
+	return storageKey(c, c.WorkspaceVolume, c.VolumeOptions)
+}
+
+func (c Config) sharedStorage() string {
+	return storageKey(c, c.SharedVolume, c.SharedVolumeOptions)
+}
+
+// claimName is the name of the claim of subdir in a storage.
+func claimName(storage, subdir string) string {
+	sum := sha256.Sum256([]byte(storage + "\x00" + subdir))
 	return claimPrefix + hex.EncodeToString(sum[:20])
 }
 
@@ -47,7 +79,7 @@ type claimed struct {
 // of a pinned one), then refuses the workspace when an earlier claim of the
 // same volume nests with it (and takes back a claim it made).
 func (s *Swarm) claim(ctx context.Context, subdir string, cfg Config, choose func() (string, error)) (claimed, error) {
-	name := claimName(cfg.WorkspaceVolume, subdir)
+	name := claimName(cfg.workspaceStorage(), subdir)
 	var c claimed
 	for attempt := 0; ; attempt++ {
 		found, err := s.findClaim(ctx, name, subdir)
@@ -67,7 +99,10 @@ func (s *Swarm) claim(ctx context.Context, subdir string, cfg Config, choose fun
 				return c, err
 			}
 		}
-		labels := map[string]string{LabelClaim: cfg.WorkspaceVolume, LabelSubdir: subdir, LabelPlacement: string(placementOf(cfg))}
+		labels := map[string]string{
+			LabelClaim: cfg.workspaceStorage(), LabelClaimShared: cfg.sharedStorage(), LabelClaimVolume: cfg.WorkspaceVolume,
+			LabelSubdir: subdir, LabelPlacement: string(placementOf(cfg)),
+		}
 		if node != "" {
 			labels[LabelClaimNode] = node
 		}
@@ -91,7 +126,7 @@ func (s *Swarm) claim(ctx context.Context, subdir string, cfg Config, choose fun
 		c = claimed{cfg: *mine, node: node, created: true}
 		break
 	}
-	if err := s.checkClaims(ctx, c.cfg, subdir, cfg.WorkspaceVolume); err != nil {
+	if err := s.checkClaims(ctx, c.cfg, subdir); err != nil {
 		if c.created {
 			_ = s.client.ConfigRemove(context.WithoutCancel(ctx), c.cfg.ID)
 		}
@@ -119,24 +154,52 @@ func (s *Swarm) findClaim(ctx context.Context, name, subdir string) (*swarm.Conf
 	return nil, nil
 }
 
-// checkClaims refuses a workspace that nests with another of the same
-// volume claimed before it (an earlier claim, or one as old with a smaller
-// ID): of two claimed at once, one is made.
-func (s *Swarm) checkClaims(ctx context.Context, mine swarm.Config, subdir, vol string) error {
-	all, err := s.client.ConfigList(ctx, swarm.ConfigListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelClaim+"="+vol))})
+// checkClaims refuses a workspace that meets another claimed before it (an
+// earlier claim, or one as old with a smaller ID): of two claimed at once,
+// one is made. They meet when they nest in one storage, when their
+// storages are bind directories that nest, or when the shared storage of
+// one is in, or holds, the workspace storage of the other (its containers
+// would see the other's workspaces).
+func (s *Swarm) checkClaims(ctx context.Context, mine swarm.Config, subdir string) error {
+	all, err := s.client.ConfigList(ctx, swarm.ConfigListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelClaim))})
 	if err != nil {
 		return fmt.Errorf("list the claims of workspaces (Swarm configs): %w", err)
 	}
+	ws, shared := mine.Spec.Labels[LabelClaim], mine.Spec.Labels[LabelClaimShared]
 	for _, o := range all {
-		other := o.Spec.Labels[LabelSubdir]
-		if o.ID == mine.ID || o.Spec.Labels[LabelClaim] != vol || !strings.HasPrefix(o.Spec.Name, claimPrefix) || !subdirsNest(subdir, other) {
+		if o.ID == mine.ID || !strings.HasPrefix(o.Spec.Name, claimPrefix) {
+			continue
+		}
+		other, ows, oshared := o.Spec.Labels[LabelSubdir], o.Spec.Labels[LabelClaim], o.Spec.Labels[LabelClaimShared]
+		var why string
+		switch {
+		case ws == ows && subdirsNest(subdir, other):
+			why = fmt.Sprintf("would nest with workspace %q in one storage (%s)", other, ws)
+		case ws != ows && storagesNest(ws, ows):
+			why = fmt.Sprintf("is in a storage (%s) that nests with that of workspace %q (%s)", ws, other, ows)
+		case storagesNest(shared, ows):
+			why = fmt.Sprintf("would share a directory (%s) that meets the workspaces' storage of workspace %q (%s): its containers would see them", shared, other, ows)
+		case storagesNest(ws, oshared):
+			why = fmt.Sprintf("would be in a storage (%s) that meets the shared directory of workspace %q (%s): that workspace's containers would see it", ws, other, oshared)
+		default:
 			continue
 		}
 		if o.CreatedAt.Before(mine.CreatedAt) || o.CreatedAt.Equal(mine.CreatedAt) && o.ID < mine.ID {
-			return fmt.Errorf("%w: workspace %q would nest with workspace %q in volume %s on the Swarm (claimed first, Swarm config %s): the outer one's tenants could read and redirect the inner one; refused", ErrOverlap, subdir, other, vol, o.Spec.Name)
+			return fmt.Errorf("%w: workspace %q %s, claimed first (Swarm config %s): refused", ErrOverlap, subdir, why, o.Spec.Name)
 		}
 	}
 	return nil
+}
+
+// storagesNest says whether two storages are one, or bind directories one
+// in the other.
+func storagesNest(a, b string) bool {
+	if a == b {
+		return true
+	}
+	pa, okA := strings.CutPrefix(a, "bind:")
+	pb, okB := strings.CutPrefix(b, "bind:")
+	return okA && okB && overlapPaths(pa, pb)
 }
 
 // subdirsNest says whether one subdir is the other or below it.
