@@ -525,3 +525,62 @@ func TestSwarmOldEngineNodeGetsNoWorkspace(t *testing.T) {
 	assert.Check(t, is.Len(s.runningTasks(name), 0))
 	s.ws("ls", "--filter", "subdir="+a, "--format", "{{.State}}").Assert(t, icmd.Expected{Out: "pending"})
 }
+
+// The second Swarm attack round's cases: two volume names of one directory
+// (nested workspaces ensured at once through each), a Swarm ensure racing
+// an engine's ensure of a nested workspace on a node, and a shared
+// directory that is another configuration's workspace.
+func TestSwarmStoragesAreCompared(t *testing.T) {
+	store := filepath.Join(os.TempDir(), "e2e-swarm-stor-"+fmt.Sprint(time.Now().UnixNano()))
+	for _, d := range []string{"dev", "shared", "other", "other-shared"} {
+		assert.NilError(t, os.MkdirAll(filepath.Join(store, d), 0o700))
+	}
+	t.Cleanup(func() { os.RemoveAll(store) })
+	env := func(vol, dev, shared string) []string {
+		return []string{"GATEWAY_WORKSPACE_PLACEMENT=shared", "GATEWAY_WORKSPACE_DOCKER_VOLUME=" + vol,
+			"GATEWAY_WORKSPACE_VOLUME_OPTS=type=none,o=bind,device=" + filepath.Join(store, dev),
+			"GATEWAY_SHARED_VOLUME_OPTS=type=none,o=bind,device=" + filepath.Join(store, shared)}
+	}
+	s := newSwarmHarness(t, env("e2e-stor-v1-x", "dev", "shared")...)
+	v1 := s.withEnv(env("e2e-stor-v1-"+s.id, "dev", "shared")...)
+	v2 := s.withEnv(env("e2e-stor-v2-"+s.id, "dev", "shared")...)
+	t.Cleanup(func() {
+		for _, n := range swarmNodes {
+			s.docker("--context", n, "volume", "rm", "-f", "e2e-stor-v1-"+s.id, "e2e-stor-v2-"+s.id, "e2e-stor-v3-"+s.id)
+		}
+	})
+	for round := range 3 {
+		outer := s.subdir(fmt.Sprintf("-x%d", round))
+		var wg sync.WaitGroup
+		var r1, r2 *icmd.Result
+		wg.Add(2)
+		go func() { defer wg.Done(); r1 = v1.docker("--context", "swarm", "workspace", "ensure", outer) }()
+		go func() { defer wg.Done(); r2 = v2.docker("--context", "swarm", "workspace", "ensure", outer+"/bob") }()
+		wg.Wait()
+		assert.Check(t, (r1.ExitCode == 0) != (r2.ExitCode == 0), "round %d: both or neither made: %s | %s", round, r1.Stderr(), r2.Stderr())
+	}
+
+	// A Swarm ensure and, on a node, an engine's ensure of a nested one.
+	for round := range 3 {
+		outer := s.subdir(fmt.Sprintf("-e%d", round))
+		engine := v1.withEnv("GATEWAY_WORKSPACE_ORCHESTRATOR=engine", "GATEWAY_WORKSPACE_PLACEMENT=")
+		var wg sync.WaitGroup
+		var r1, r2 *icmd.Result
+		wg.Add(2)
+		go func() { defer wg.Done(); r1 = v1.docker("--context", "swarm", "workspace", "ensure", outer) }()
+		go func() {
+			defer wg.Done()
+			r2 = engine.docker("--context", "sw2", "workspace", "ensure", outer+"/bob")
+		}()
+		wg.Wait()
+		t.Cleanup(func() { s.docker("--context", "sw2", "rm", "-f", containerName(outer+"/bob")) })
+		assert.Check(t, (r1.ExitCode == 0) != (r2.ExitCode == 0), "round %d: both or neither made: %s | %s", round, r1.Stderr(), r2.Stderr())
+	}
+
+	// A shared directory that is a workspace of another configuration.
+	solo := s.subdir("-solo")
+	v1.docker("--context", "swarm", "workspace", "ensure", solo).Assert(t, icmd.Success)
+	v3 := s.withEnv(env("e2e-stor-v3-"+s.id, "other", filepath.Join("dev", solo))...)
+	v3.docker("--context", "swarm", "workspace", "ensure", s.subdir("-cb")).
+		Assert(t, icmd.Expected{ExitCode: 1, Err: "that meets the workspaces' storage of workspace"})
+}
