@@ -50,6 +50,13 @@ func newSwarmHarness(t *testing.T, extraEnv ...string) *swarmHarness {
 				h.docker("--context", "swarm", "service", "rm", id)
 			}
 		}
+		// The claims of its workspaces (docker workspace rm keeps them).
+		out = h.docker("--context", "swarm", "config", "ls", "--filter", "label=docker-workspace.claim", "--format", `{{.ID}} {{index .Labels "docker-workspace.subdir"}}`).Stdout()
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if id, subdir, ok := strings.Cut(l, " "); ok && strings.Contains(subdir, h.id) {
+				h.docker("--context", "swarm", "config", "rm", id)
+			}
+		}
 		for _, n := range swarmNodes {
 			poll.WaitOn(t, func(poll.LogT) poll.Result {
 				if out := h.docker("--context", n, "ps", "-aq", "--filter", "name=gws-e2e-"+h.id).Stdout(); strings.TrimSpace(out) != "" {

@@ -23,6 +23,9 @@ cleanup() {
 	local ids
 	ids=$(docker --context swarm service ls -q --filter "name=gws-$id-" 2>/dev/null || true)
 	[ -z "$ids" ] || docker --context swarm service rm $ids >/dev/null 2>&1 || true
+	# The claims of its workspaces (rm keeps them, as the data).
+	docker --context swarm config ls --filter label=docker-workspace.claim --format '{{.ID}} {{index .Labels "docker-workspace.subdir"}}' 2>/dev/null |
+		awk -v p="$id-" 'index($2, p) == 1 {print $1}' | xargs -r docker --context swarm config rm >/dev/null 2>&1 || true
 	for n in sw1 sw2 sw3; do
 		for _ in $(seq 1 120); do
 			[ -z "$(docker --context "$n" ps -aq --filter "name=gws-$id-" 2>/dev/null)" ] && break
