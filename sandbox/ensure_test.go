@@ -754,11 +754,12 @@ func TestEnsureRemoteBind(t *testing.T) {
 func TestEnsureRemoteBindMadeAtOnce(t *testing.T) {
 	for _, tc := range []struct {
 		failures int
-		err      string
+		msg, err string
 	}{
-		{failures: 1},
-		{failures: 2},
-		{failures: 3, err: "mkdirat workspaces: file exists"},
+		{failures: 1, msg: "mkdirat workspaces: file exists"},
+		{failures: 2, msg: "mkdirat workspaces: file exists"},
+		{failures: 2, msg: `failed to Lchown ".docker-workspace/workspaces/x" for UID 0, GID 0: lchownat .docker-workspace/workspaces/x: no such file or directory`},
+		{failures: 5, msg: "mkdirat workspaces: file exists", err: "mkdirat workspaces: file exists"},
 	} {
 		cfg := bindConfig(t)
 		cfg.CreateHostDirs = false
@@ -771,7 +772,7 @@ func TestEnsureRemoteBindMadeAtOnce(t *testing.T) {
 			copies++
 			if left > 0 && copies == 1 || left > 0 && left < tc.failures {
 				left--
-				return errors.New("Error response from daemon: mkdirat workspaces: file exists")
+				return errors.New("Error response from daemon: " + tc.msg)
 			}
 			return nil
 		}

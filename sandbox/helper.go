@@ -250,17 +250,27 @@ func (p *helperPreparer) prepare(ctx context.Context, own owner) error {
 }
 
 // copyIn extracts an archive of directories (and records) into the helper.
-// The engine makes a directory of the archive that it found missing with
-// mkdir, which fails with EEXIST when another ensure made it in between (two
-// workspaces of one root made at once, on an engine's host): the archive is
-// extracted again then, and the engine keeps the directory that is there now,
-// giving it the owner and mode of the archive. Who could have made it is
-// root alone: each directory is made only where nobody else can write.
+// Another ensure may extract the same entries at the same moment (two
+// workspaces of one root or volume made at once): the engine makes a
+// directory it found missing with mkdir, which fails with EEXIST when the
+// other made it in between, and replaces a file (a record) by removing and
+// making it, so that its chown can find it gone (ENOENT). The archive is
+// extracted again then: the engine keeps the directory that is there now,
+// giving it the owner and mode of the archive, and writes the record again.
+// Who could have made them is root alone: each directory is made only
+// where nobody else can write.
 func (p *helperPreparer) copyIn(ctx context.Context, dst string, archive []byte) error {
 	var err error
-	for range 3 {
+	for attempt := range 5 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(attempt) * 10 * time.Millisecond):
+			}
+		}
 		err = p.m.client.CopyToContainer(ctx, p.id, dst, bytes.NewReader(archive), container.CopyToContainerOptions{})
-		if err == nil || !strings.Contains(err.Error(), "file exists") {
+		if err == nil || !strings.Contains(err.Error(), "file exists") && !strings.Contains(err.Error(), "no such file or directory") {
 			return err
 		}
 	}
