@@ -194,12 +194,7 @@ func (l *lister) list(ctx context.Context, dockerCLI command.Cli) ([]sandbox.Wor
 	if err != nil {
 		return nil, engineErr(dockerCLI, err)
 	}
-	var workspaces []sandbox.Workspace
-	for _, w := range all {
-		if matches(l.filters, w) {
-			workspaces = append(workspaces, w)
-		}
-	}
+	workspaces := l.keep(all, matches)
 	if l.options.quiet && !l.filters.Contains("drift") {
 		return workspaces, nil
 	}
@@ -214,16 +209,26 @@ func (l *lister) list(ctx context.Context, dockerCLI command.Cli) ([]sandbox.Wor
 	} else if err := m.ImageDrift(ctx, workspaces); err != nil {
 		return nil, engineErr(dockerCLI, err)
 	}
-	if l.filters.Contains("drift") {
-		kept := workspaces[:0]
-		for _, w := range workspaces {
-			if matchesDrift(l.filters, w.Drift) {
-				kept = append(kept, w)
-			}
+	return l.keepDrift(workspaces), nil
+}
+
+// keep keeps the workspaces that match the filters as match says.
+func (l *lister) keep(ws []sandbox.Workspace, match func(filters.Args, sandbox.Workspace) bool) []sandbox.Workspace {
+	var kept []sandbox.Workspace
+	for _, w := range ws {
+		if match(l.filters, w) {
+			kept = append(kept, w)
 		}
-		workspaces = kept
 	}
-	return workspaces, nil
+	return kept
+}
+
+// keepDrift applies the drift filter, once drift is known.
+func (l *lister) keepDrift(ws []sandbox.Workspace) []sandbox.Workspace {
+	if !l.filters.Contains("drift") {
+		return ws
+	}
+	return l.keep(ws, func(f filters.Args, w sandbox.Workspace) bool { return matchesDrift(f, w.Drift) })
 }
 
 // listSwarm lists the workspace services of a Swarm; what needs an
@@ -238,24 +243,11 @@ func (l *lister) listSwarm(ctx context.Context, dockerCLI command.Cli) ([]sandbo
 	if err != nil {
 		return nil, engineErr(dockerCLI, err)
 	}
-	var workspaces []sandbox.Workspace
-	for _, w := range all {
-		if matches(l.filters, w) {
-			workspaces = append(workspaces, w)
-		}
-	}
+	workspaces := l.keep(all, matches)
 	if l.cfg != nil {
 		s.CheckDrift(workspaces, *l.cfg)
 	}
-	if l.filters.Contains("drift") {
-		kept := workspaces[:0]
-		for _, w := range workspaces {
-			if matchesDrift(l.filters, w.Drift) {
-				kept = append(kept, w)
-			}
-		}
-		workspaces = kept
-	}
+	workspaces = l.keepDrift(workspaces)
 	for _, w := range workspaces {
 		for _, warning := range w.Warnings {
 			_, _ = fmt.Fprintf(dockerCLI.Err(), "warning: workspace %q (service %s): %s\n", w.Subdir, w.Name, warning)
