@@ -1155,10 +1155,6 @@ func (s *Swarm) Nodes(ctx context.Context) ([]swarm.Node, error) {
 	return nodes, nil
 }
 
-// CanSubpath says whether a node's engine applies a volume subpath in a
-// task (Engine 26.1 and later): only such nodes get workspaces.
-func CanSubpath(n swarm.Node) bool { return canSubpath(n) }
-
 func titleFirst(s string) string {
 	if s == "" {
 		return s
