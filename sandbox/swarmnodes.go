@@ -1,0 +1,310 @@
+package sandbox
+
+// The nodes of a Swarm: which can take a workspace, their labels, the
+// engine of each (through which a workspace's directory is made and its
+// volumes are checked), and where a new workspace goes.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"strings"
+
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/api/types/system"
+	"github.com/docker/docker/api/types/versions"
+)
+
+// labelSubpathNodes gives LabelSubpathNode to the nodes whose Engine
+// applies a volume subpath in a task, and takes it from the others.
+func (s *Swarm) labelSubpathNodes(ctx context.Context) error {
+	nodes, err := s.client.NodeList(ctx, swarm.NodeListOptions{})
+	if err != nil {
+		return fmt.Errorf("list nodes: %w", err)
+	}
+	for _, n := range nodes {
+		// A node whose engine cannot be reached cannot have its volumes
+		// checked: it gets no workspace either.
+		want := canSubpath(n) && n.Spec.Labels[LabelNodeEngine] != ""
+		if err := s.setNodeLabel(ctx, n, LabelSubpathNode, want); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setNodeLabel puts label=true on a node, or takes it away; a node changed
+// meanwhile is read again.
+func (s *Swarm) setNodeLabel(ctx context.Context, n swarm.Node, label string, want bool) error {
+	for attempt := 0; ; attempt++ {
+		if (n.Spec.Labels[label] == "true") == want {
+			return nil
+		}
+		spec := n.Spec
+		labels := map[string]string{}
+		for k, v := range n.Spec.Labels {
+			labels[k] = v
+		}
+		if want {
+			labels[label] = "true"
+		} else {
+			delete(labels, label)
+		}
+		spec.Labels = labels
+		err := s.client.NodeUpdate(ctx, n.ID, n.Version, spec)
+		if err == nil {
+			return nil
+		}
+		if !isSwarmRace(err) || attempt == 3 {
+			return fmt.Errorf("label node %s %s: %w", NodeName(n), label, err)
+		}
+		nodes, lerr := s.client.NodeList(ctx, swarm.NodeListOptions{Filters: filters.NewArgs(filters.Arg("id", n.ID))})
+		if lerr != nil || len(nodes) == 0 {
+			return fmt.Errorf("label node %s %s: %w", NodeName(n), label, err)
+		}
+		n = nodes[0]
+	}
+}
+
+// storageLabel is the node label that says a node's volumes were checked
+// for the storage of a shared configuration (checkNodes); its workspaces
+// run only on such nodes, so that a node that comes later (with a volume
+// of the name made otherwise, say) gets none before it was checked.
+func storageLabel(cfg Config) string {
+	sum := sha256.Sum256([]byte(cfg.workspaceStorage() + "\x00" + cfg.sharedStorage() + "\x00" + cfg.WorkspaceVolume + "\x00" + cfg.SharedVolume))
+	return LabelPrefix + "storage." + hex.EncodeToString(sum[:6])
+}
+
+// canSubpath says whether a node's engine applies a volume subpath in a task.
+func canSubpath(n swarm.Node) bool {
+	v := n.Description.Engine.EngineVersion
+	if i := strings.IndexAny(v, "+-~"); i >= 0 {
+		v = v[:i]
+	}
+	return v != "" && !versions.LessThan(v, minSubpathEngine)
+}
+
+// nodeName is the name of a node by its ID (the ID when it cannot be told).
+func (s *Swarm) nodeName(ctx context.Context, id string) string {
+	if id == "" {
+		return ""
+	}
+	nodes, err := s.client.NodeList(ctx, swarm.NodeListOptions{Filters: filters.NewArgs(filters.Arg("id", id))})
+	if err == nil {
+		for _, n := range nodes {
+			if n.ID == id {
+				return NodeName(n)
+			}
+		}
+	}
+	return id
+}
+
+// NodeName is what a node is called: its hostname, else its ID.
+func NodeName(n swarm.Node) string {
+	if n.Description.Hostname != "" {
+		return n.Description.Hostname
+	}
+	return n.ID
+}
+
+// prepare makes the directory and record of a workspace in its volume on
+// the node pin, through that node's engine, with the checks of
+// [Manager.Ensure] and those of its volumes (volumeopts.go).
+func (s *Swarm) prepare(ctx context.Context, subdir string, cfg Config, pin string, nodes []swarm.Node) (swarm.Node, []mount.Mount, error) {
+	var node *swarm.Node
+	for i := range nodes {
+		if nodes[i].ID == pin {
+			node = &nodes[i]
+		}
+	}
+	if node == nil {
+		return swarm.Node{}, nil, fmt.Errorf("workspace %q: %w (node %s, Swarm config %s): its data is there; `docker config rm` the claim to make it again elsewhere, empty", subdir, ErrClaimNodeGone, pin, claimName(cfg.workspaceStorage(), subdir))
+	}
+	m, err := s.nodeManager(ctx, *node)
+	if err != nil {
+		return *node, nil, err
+	}
+	where := " on node " + NodeName(*node)
+	if err := m.checkVolumes(ctx, cfg, where); err != nil {
+		return *node, nil, err
+	}
+	if placementOf(cfg) == PlacementPinned {
+		if err := s.checkBindDevicesOn(ctx, m, cfg, where); err != nil {
+			return *node, nil, err
+		}
+	}
+	mounts, err := m.prepareOnly(ctx, subdir, cfg)
+	if err != nil {
+		return *node, nil, fmt.Errorf("on node %s: %w", NodeName(*node), err)
+	}
+	return *node, mounts, nil
+}
+
+// nodeManager is a Manager of a node's own engine, reached through its
+// label LabelNodeEngine, which must be that node's (its engine says which
+// node it is).
+func (s *Swarm) nodeManager(ctx context.Context, node swarm.Node) (*Manager, error) {
+	label := node.Spec.Labels[LabelNodeEngine]
+	if label == "" {
+		return nil, fmt.Errorf("node %s has no %s label: its engine is needed to make the workspace's directory there; add one: docker node update --label-add %s=CONTEXT-OR-ENDPOINT %s", NodeName(node), LabelNodeEngine, LabelNodeEngine, NodeName(node))
+	}
+	if s.NodeEngine == nil {
+		return nil, errors.New("no way to reach the engines of the nodes")
+	}
+	c, err := s.NodeEngine(ctx, node, label)
+	if err != nil {
+		return nil, fmt.Errorf("engine of node %s (%s=%s): %w", NodeName(node), LabelNodeEngine, label, err)
+	}
+	if ic, ok := c.(interface {
+		Info(context.Context) (system.Info, error)
+	}); ok {
+		info, err := ic.Info(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("engine of node %s (%s=%s): %w", NodeName(node), LabelNodeEngine, label, err)
+		}
+		if info.Swarm.NodeID != node.ID {
+			return nil, fmt.Errorf("the label %s=%s of node %s names the engine of another node (%q): refused", LabelNodeEngine, label, NodeName(node), info.Swarm.NodeID)
+		}
+	}
+	m := NewManager(c)
+	m.Version = s.Version
+	m.onSwarm = true
+	return m, nil
+}
+
+// The labels Swarm puts on a task's container.
+const (
+	swarmTaskLabel    = "com.docker.swarm.task.id"
+	swarmServiceLabel = "com.docker.swarm.service.name"
+)
+
+// checkNodes checks the volumes of a shared workspace on every node that
+// may run it (labelled LabelNodeEngine, Engine 26.1+): a volume of that
+// name made otherwise, or bind volumes' directories open to others.
+func (s *Swarm) checkNodes(ctx context.Context, cfg Config, nodes []swarm.Node) error {
+	for _, n := range nodes {
+		if !canSubpath(n) || n.Spec.Labels[LabelNodeEngine] == "" {
+			continue
+		}
+		m, err := s.nodeManager(ctx, n)
+		if err != nil {
+			return err
+		}
+		where := " on node " + NodeName(n)
+		if err := m.checkVolumes(ctx, cfg, where); err != nil {
+			return err
+		}
+		if err := s.checkBindDevicesOn(ctx, m, cfg, where); err != nil {
+			return err
+		}
+		if err := s.setNodeLabel(ctx, n, storageLabel(cfg), true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkBindDevicesOn checks the directories of local bind volumes on a
+// node, once per node and process.
+func (s *Swarm) checkBindDevicesOn(ctx context.Context, m *Manager, cfg Config, where string) error {
+	if ws, shared := cfg.bindDevices(); ws == "" && shared == "" {
+		return nil
+	}
+	key := where + "\x00" + fmt.Sprint(cfg.bindDevices())
+	s.mu.Lock()
+	done := s.checked[key]
+	s.mu.Unlock()
+	if done {
+		return nil
+	}
+	img, err := m.ensureImage(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if err := m.checkBindDevices(ctx, cfg, img, where); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.checked == nil {
+		s.checked = map[string]bool{}
+	}
+	s.checked[key] = true
+	s.mu.Unlock()
+	return nil
+}
+
+// chooseNode picks the node of a new workspace: of the ready, active nodes
+// that can apply a volume subpath and have an engine label, the one with
+// the fewest workspaces pinned to it; ties are broken by the subdir, so
+// that concurrent ensures of one workspace pick the same node.
+func (s *Swarm) chooseNode(ctx context.Context, subdir string, nodes []swarm.Node) (*swarm.Node, error) {
+	// One choice at a time in this process: what it places is either in
+	// placing or, once created, listed.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	svcs, err := s.client.ServiceList(ctx, swarm.ServiceListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelSubdir))})
+	if err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	load := map[string]int{}
+	for i := range svcs {
+		load[pinnedNode(&svcs[i])]++
+	}
+	// The workspaces this process is placing and Swarm does not list yet
+	// (ensure of many at once): counted, so that they spread.
+	for id, n := range s.placing {
+		load[id] += n
+	}
+	var cands []*swarm.Node
+	var why []string
+	for i := range nodes {
+		n := &nodes[i]
+		switch {
+		case n.Status.State != swarm.NodeStateReady:
+			why = append(why, NodeName(*n)+" is "+string(n.Status.State))
+		case n.Spec.Availability != swarm.NodeAvailabilityActive:
+			why = append(why, NodeName(*n)+" is "+string(n.Spec.Availability))
+		case !canSubpath(*n):
+			why = append(why, fmt.Sprintf("%s runs Engine %s, which does not apply a volume subpath in a task (%s+ does): it would mount the whole volume", NodeName(*n), n.Description.Engine.EngineVersion, minSubpathEngine))
+		case n.Spec.Labels[LabelNodeEngine] == "":
+			why = append(why, fmt.Sprintf("%s has no %s label", NodeName(*n), LabelNodeEngine))
+		default:
+			cands = append(cands, n)
+		}
+	}
+	if len(cands) == 0 {
+		return nil, fmt.Errorf("no node can take workspace %q: %s", subdir, strings.Join(why, "; "))
+	}
+	tie := func(n *swarm.Node) uint32 {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(subdir + "\x00" + n.ID))
+		return h.Sum32()
+	}
+	sort.Slice(cands, func(i, j int) bool {
+		if a, b := load[cands[i].ID], load[cands[j].ID]; a != b {
+			return a < b
+		}
+		return tie(cands[i]) < tie(cands[j])
+	})
+	if s.placing == nil {
+		s.placing = map[string]int{}
+	}
+	s.placing[cands[0].ID]++
+	return cands[0], nil
+}
+
+// placed ends the placing of a workspace on a node (chooseNode).
+func (s *Swarm) placed(node string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.placing[node] > 0 {
+		s.placing[node]--
+	}
+}
