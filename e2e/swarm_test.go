@@ -591,3 +591,47 @@ func TestSwarmStoragesAreCompared(t *testing.T) {
 	v3.docker("--context", "swarm", "workspace", "ensure", s.subdir("-cb")).
 		Assert(t, icmd.Expected{ExitCode: 1, Err: "that meets the workspaces' storage of workspace"})
 }
+
+// The third Swarm attack round's cases: an overlay volume over host
+// directories; engine mode making workspaces of a storage that a Swarm's
+// nodes share; a shared directory in another configuration's workspaces;
+// a second volume name of one directory on a node.
+func TestSwarmVolumesOverHostPathsAreRefused(t *testing.T) {
+	store := filepath.Join(os.TempDir(), "e2e-swarm-host-"+fmt.Sprint(time.Now().UnixNano()))
+	for _, d := range []string{"ws", "sh", "lo", "wk"} {
+		assert.NilError(t, os.MkdirAll(filepath.Join(store, d), 0o700))
+	}
+	t.Cleanup(func() { os.RemoveAll(store) })
+	s := newSwarmHarness(t, "GATEWAY_WORKSPACE_PLACEMENT=shared",
+		"GATEWAY_WORKSPACE_VOLUME_OPTS=type=none,o=bind,device="+filepath.Join(store, "ws"),
+		"GATEWAY_SHARED_VOLUME_OPTS=type=none,o=bind,device="+filepath.Join(store, "sh"))
+	a := s.subdir("-h")
+
+	// An overlay over host directories, a block device: refused first.
+	s.ws("ensure", "--volume-opt", "type=overlay", "--volume-opt", "device=overlay",
+		"--volume-opt", "o=lowerdir=/srv,upperdir="+filepath.Join(store, "ws")+",workdir="+filepath.Join(store, "wk"), a).
+		Assert(t, icmd.Expected{ExitCode: 125, Err: "a local volume over host directories (lowerdir="})
+	s.ws("ensure", "--volume-opt", "type=ext4", "--volume-opt", "device=/dev/vda", a).
+		Assert(t, icmd.Expected{ExitCode: 125, Err: "type=ext4: a local volume of that type mounts host storage"})
+
+	// Engine mode, on a node, with a storage the nodes may share.
+	engine := s.withEnv("GATEWAY_WORKSPACE_ORCHESTRATOR=engine", "GATEWAY_WORKSPACE_PLACEMENT=")
+	engine.docker("--context", "sw2", "workspace", "ensure", a).Assert(t, icmd.Expected{ExitCode: 1, Err: "this engine is a node of a Swarm"})
+
+	// A shared directory in the workspaces of a bind-mode root (it holds
+	// their records).
+	root := filepath.Join(store, "root")
+	s.withEnv("GATEWAY_WORKSPACE_ORCHESTRATOR=engine", "GATEWAY_WORKSPACE_MOUNT_MODE=bind", "GATEWAY_WORKSPACE_ROOT="+root,
+		"GATEWAY_SHARED_DIR="+filepath.Join(store, "bind-shared"), "GATEWAY_WORKSPACE_VOLUME_OPTS=", "GATEWAY_SHARED_VOLUME_OPTS=", "GATEWAY_WORKSPACE_PLACEMENT=").
+		docker("--context", "modern", "workspace", "ensure", s.track(s.subdir("-eve"))).Assert(t, icmd.Success)
+	inRoot := s.withEnv("GATEWAY_SHARED_VOLUME_OPTS=type=none,o=bind,device=" + filepath.Join(root, s.subdir("-eve")))
+	inRoot.docker("--context", "swarm", "workspace", "ensure", a).Assert(t, icmd.Expected{ExitCode: 1, Err: "the root of other workspaces"})
+
+	// A volume of another name on the workspace volume's directory.
+	alias := "e2e-alias-" + s.id
+	s.docker("--context", "sw1", "volume", "create", "--opt", "type=none", "--opt", "o=bind", "--opt", "device="+filepath.Join(store, "ws"), alias).Assert(t, icmd.Success)
+	t.Cleanup(func() { s.docker("--context", "sw1", "volume", "rm", "-f", alias) })
+	s.ws("ensure", a).Assert(t, icmd.Expected{ExitCode: 1, Err: "that meets that of volume " + alias})
+	s.docker("--context", "sw1", "volume", "rm", alias).Assert(t, icmd.Success)
+	s.ws("ensure", a).Assert(t, icmd.Success)
+}

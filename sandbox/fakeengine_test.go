@@ -24,6 +24,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
@@ -184,6 +185,9 @@ func (f *fakeEngine) ClientVersion() string { return f.version }
 func (f *fakeEngine) Info(context.Context) (system.Info, error) {
 	var info system.Info
 	info.Swarm.NodeID = f.nodeID
+	if f.nodeID != "" {
+		info.Swarm.LocalNodeState = swarm.LocalNodeStateActive
+	}
 	return info, nil
 }
 
@@ -629,14 +633,21 @@ func (f *fakeEngine) VolumeInspect(_ context.Context, name string) (volume.Volum
 	if v, ok := f.vols[name]; ok {
 		return v, nil
 	}
-	if f.nodeID != "" { // a node's engine: only what a mount made
+	if f.nodeID != "" || f.vols != nil { // only what a mount made, or a test set
 		return volume.Volume{}, cerrdefs.ErrNotFound.WithMessage("no such volume")
 	}
 	return volume.Volume{Name: name, Driver: "local"}, nil
 }
 
 func (f *fakeEngine) VolumeList(context.Context, volume.ListOptions) (volume.ListResponse, error) {
-	return volume.ListResponse{}, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out volume.ListResponse
+	for _, name := range sortedKeys(f.vols) {
+		v := f.vols[name]
+		out.Volumes = append(out.Volumes, &v)
+	}
+	return out, nil
 }
 
 // names lists the containers' names, sorted, with their states.

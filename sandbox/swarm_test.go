@@ -850,3 +850,63 @@ func TestSwarmClaimsCompareStorages(t *testing.T) {
 	// The refused ones' claims are gone: nothing of theirs was made.
 	assert.Check(t, is.Len(f.configs, 2))
 }
+
+// The third Swarm attack round's cases: local volumes over host paths in
+// any other form than a checked bind directory; a bind directory in the
+// workspaces of another configuration; a second volume name of one
+// storage on an engine; volumes with options made in engine mode on a
+// Swarm node, where only the Swarm orders the nodes.
+func TestVolumeOptionsThatNameHostPaths(t *testing.T) {
+	base := swarmConfig()
+	for _, tc := range []struct {
+		opts map[string]string
+		err  string
+	}{
+		{map[string]string{"type": "overlay", "device": "overlay", "o": "lowerdir=/srv,upperdir=/srv/u,workdir=/srv/w"}, "over host directories (lowerdir="},
+		{map[string]string{"type": "ext4", "device": "/dev/vda"}, "type=ext4: a local volume of that type mounts host storage"},
+		{map[string]string{"type": "nfs", "device": "/export/ws", "o": "addr=10.0.0.2"}, "device=/export/ws: a host path is a bind volume's"},
+		{map[string]string{"type": "nfs", "device": ":/export/ws", "o": "addr=10.0.0.2,rw"}, ""},
+		{map[string]string{"type": "cifs", "device": "//server/share", "o": "username=u"}, ""},
+		{map[string]string{"type": "tmpfs", "device": "tmpfs"}, ""},
+	} {
+		cfg := base
+		cfg.VolumeOptions = tc.opts
+		cfg.SharedVolumeOptions = map[string]string{"type": "nfs", "device": ":/sh", "o": "addr=10.0.0.2"}
+		err := cfg.Validate()
+		if tc.err == "" {
+			assert.Check(t, err, "%v", tc.opts)
+		} else {
+			assert.Check(t, is.ErrorContains(err, tc.err), "%v", tc.opts)
+		}
+	}
+
+	// A shared bind directory in another configuration's workspaces (a
+	// directory that holds records), on one engine.
+	f := newFakeEngine()
+	f.vols = map[string]volume.Volume{}
+	f.setHost("/srv", &memEntry{dir: true, mode: 0o700})
+	f.setHost("/srv/ws", &memEntry{dir: true})
+	f.setHost("/srv/other", &memEntry{dir: true})
+	f.setHost("/srv/other/"+RegistryDir, &memEntry{dir: true, mode: 0o700})
+	f.setHost("/srv/other/eve", &memEntry{dir: true})
+	cfg := base
+	cfg.VolumeOptions = map[string]string{"type": "none", "o": "bind", "device": "/srv/ws"}
+	cfg.SharedVolumeOptions = map[string]string{"type": "none", "o": "bind", "device": "/srv/other/eve"}
+	_, err := NewManager(f).Ensure(context.Background(), "a", cfg)
+	assert.Check(t, is.ErrorContains(err, "the root of other workspaces"))
+	assert.Check(t, f.byName("gws-a") == nil)
+
+	// A volume of another name on the same directory.
+	f = newFakeEngine()
+	f.vols = map[string]volume.Volume{"alias": {Name: "alias", Driver: "local", Options: map[string]string{"type": "none", "o": "bind", "device": "/srv/ws/"}}}
+	cfg.SharedVolumeOptions = map[string]string{"type": "none", "o": "bind", "device": "/srv/sh"}
+	_, err = NewManager(f).Ensure(context.Background(), "a", cfg)
+	assert.Check(t, is.ErrorContains(err, "meets that of volume alias (bind:/srv/ws)"))
+
+	// Engine mode on a node of a Swarm.
+	f = newFakeEngine()
+	f.nodeID = "n1"
+	_, err = NewManager(f).Ensure(context.Background(), "a", cfg)
+	assert.Check(t, is.ErrorContains(err, "this engine is a node of a Swarm"))
+	assert.Check(t, f.byName("gws-a") == nil)
+}

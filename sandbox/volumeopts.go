@@ -11,6 +11,9 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/api/types/system"
+	"github.com/docker/docker/api/types/volume"
 )
 
 // Volumes made with a driver configuration (--volume-driver, --volume-opt,
@@ -69,6 +72,44 @@ func (c Config) checkVolumeConfig() error {
 			return fmt.Errorf("a bind volume's directory cannot be /")
 		}
 	}
+	if c.volumeDriverName() == "local" {
+		for what, o := range map[string]struct {
+			opts map[string]string
+			bind string
+		}{"--volume-opt": {c.VolumeOptions, ws}, "--shared-volume-opt": {c.SharedVolumeOptions, shared}} {
+			if err := checkLocalOptions(what, o.opts, o.bind); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// localNetworkTypes are the file systems of the local driver that name
+// storage of the network, or none: they expose no host path.
+var localNetworkTypes = map[string]bool{"nfs": true, "nfs4": true, "cifs": true, "smb3": true, "tmpfs": true}
+
+// checkLocalOptions refuses options of the local driver that name a host
+// path or device in any other form than a bind directory (which is
+// checked): an overlay's lowerdir/upperdir/workdir, a block device, any
+// file system type but network storage and tmpfs. Such a volume would
+// mount host files that no check here looks at.
+func checkLocalOptions(what string, opts map[string]string, bind string) error {
+	if len(opts) == 0 || bind != "" {
+		return nil
+	}
+	typ, dev, o := opts["type"], opts["device"], opts["o"]
+	for _, k := range []string{"lowerdir=", "upperdir=", "workdir="} {
+		if strings.Contains(o, k) {
+			return fmt.Errorf("%s o=%s: a local volume over host directories (%s…) is refused: use o=bind,device=DIR, a directory that is checked, or network storage (type=nfs, cifs)", what, o, k)
+		}
+	}
+	if !localNetworkTypes[typ] {
+		return fmt.Errorf("%s type=%s: a local volume of that type mounts host storage that no check here looks at: use o=bind,device=DIR (checked), network storage (type=nfs, nfs4, cifs) or tmpfs; refused", what, typ)
+	}
+	if strings.HasPrefix(dev, "/") && !strings.HasPrefix(dev, "//") {
+		return fmt.Errorf("%s device=%s: a host path is a bind volume's (o=bind) or nothing; refused", what, dev)
+	}
 	return nil
 }
 
@@ -79,6 +120,12 @@ func (c Config) checkVolumeConfig() error {
 func (m *Manager) checkVolumes(ctx context.Context, cfg Config, where string) error {
 	if !cfg.hasVolumeDriverConfig() {
 		return nil
+	}
+	if err := m.checkNotSwarmNode(ctx); err != nil {
+		return err
+	}
+	if err := m.checkVolumeAliases(ctx, cfg, where); err != nil {
+		return err
 	}
 	for _, v := range []struct {
 		name string
@@ -94,6 +141,59 @@ func (m *Manager) checkVolumes(ctx context.Context, cfg Config, where string) er
 		if vol.Driver != cfg.volumeDriverName() || !maps.Equal(nilIfEmpty(vol.Options), nilIfEmpty(v.opts)) {
 			return fmt.Errorf("volume %s%s exists with driver %s and options %s, not with the configured driver %s and options %s: the engine would mount it as it is; refused (remove it, or configure what it is)",
 				v.name, where, vol.Driver, optsString(vol.Options), cfg.volumeDriverName(), optsString(v.opts))
+		}
+	}
+	return nil
+}
+
+// checkNotSwarmNode refuses, in engine mode, volumes made with options on
+// an engine that is a node of a Swarm: its nodes may share that storage,
+// and only the Swarm's claims order the workspaces that nodes make in it
+// at once (records in the storage cannot: nothing there can be locked
+// through an engine).
+func (m *Manager) checkNotSwarmNode(ctx context.Context) error {
+	if m.onSwarm {
+		return nil
+	}
+	var c any = m.client
+	if b, ok := c.(boundedClient); ok {
+		c = b.c
+	}
+	ic, ok := c.(interface {
+		Info(context.Context) (system.Info, error)
+	})
+	if !ok {
+		return nil
+	}
+	info, err := ic.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("ask the engine whether it is a Swarm node: %w", err)
+	}
+	if info.Swarm.LocalNodeState == swarm.LocalNodeStateActive {
+		return fmt.Errorf("this engine is a node of a Swarm, whose nodes may share the storage that --volume-opt names: workspaces of that storage are made through the Swarm (--orchestrator swarm, with a manager's context), whose claims order them across nodes; refused")
+	}
+	return nil
+}
+
+// checkVolumeAliases refuses a configuration whose volumes' storage is
+// also that of a volume of another name on the engine (the same bind
+// directory, or one in or above it; the same driver and options): the
+// workspaces of the two names would meet, and nothing would compare them.
+func (m *Manager) checkVolumeAliases(ctx context.Context, cfg Config, where string) error {
+	list, err := m.client.VolumeList(ctx, volume.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list volumes%s: %w", where, err)
+	}
+	mine := map[string]string{cfg.WorkspaceVolume: cfg.workspaceStorage(), cfg.SharedVolume: cfg.sharedStorage()}
+	for _, v := range list.Volumes {
+		if v == nil || v.Name == cfg.WorkspaceVolume || v.Name == cfg.SharedVolume || len(v.Options) == 0 {
+			continue
+		}
+		theirs := storageKey(Config{VolumeDriver: v.Driver, VolumeOptions: v.Options, WorkspaceVolume: v.Name}, v.Name, v.Options)
+		for name, key := range mine {
+			if storagesNest(key, theirs) {
+				return fmt.Errorf("volume %s%s names storage (%s) that meets that of volume %s (%s): the workspaces of the two names would meet and nothing would compare them; use one volume name per storage: refused", name, where, key, v.Name, theirs)
+			}
 		}
 	}
 	return nil
@@ -165,6 +265,13 @@ func (m *Manager) checkBindDevices(ctx context.Context, cfg Config, img image.In
 		}
 		if !p.privateAbove(c, true) {
 			return fmt.Errorf("%s %s%s: no directory of its path (itself included) is root's and closed to other users (mode 0700): a local user could read the workspaces, or run what a tenant leaves setuid there; refused", d.what, d.path, where)
+		}
+		// Not in the workspaces of another configuration (a directory
+		// that holds their records: the root of a bind mode, or the
+		// directory of a workspace volume), nor the shared one such a
+		// directory itself.
+		if err := p.checkNoRootAbove(ctx, c, d.what, !d.isWS); err != nil {
+			return fmt.Errorf("%w%s", err, where)
 		}
 	}
 	return nil
