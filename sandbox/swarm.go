@@ -452,24 +452,27 @@ func (s *Swarm) create(ctx context.Context, subdir string, cfg Config) (Result, 
 	if err != nil {
 		return Result{}, err
 	}
+	// Refused or failed before its directory was made: a claim made here
+	// holds nothing, and is taken back.
+	fail := func(err error) (Result, error) {
+		if c.created && !errors.Is(err, ErrClaimNodeGone) {
+			_ = s.client.ConfigRemove(context.WithoutCancel(ctx), c.cfg.ID)
+		}
+		return Result{}, err
+	}
 	pin := c.node
 	if placementOf(cfg) == PlacementShared {
 		// The volumes are checked on every node that may run it.
 		if err := s.checkNodes(ctx, cfg, nodes); err != nil {
-			return Result{}, err
+			return fail(err)
 		}
 		if pin, err = choose(); err != nil {
-			return Result{}, err
+			return fail(err)
 		}
 	}
 	node, mounts, err := s.prepare(ctx, subdir, cfg, pin, nodes)
 	if err != nil {
-		if c.created && !errors.Is(err, ErrClaimNodeGone) {
-			// Refused or failed before its directory was made: the claim
-			// made here holds nothing.
-			_ = s.client.ConfigRemove(context.WithoutCancel(ctx), c.cfg.ID)
-		}
-		return Result{}, err
+		return fail(err)
 	}
 	constraints, err := s.constraints(ctx, cfg, node)
 	if err != nil {
