@@ -615,6 +615,13 @@ func TestSwarmVolumesOverHostPathsAreRefused(t *testing.T) {
 		Assert(t, icmd.Expected{ExitCode: 125, Err: "a local volume over host directories (lowerdir="})
 	s.ws("ensure", "--volume-opt", "type=ext4", "--volume-opt", "device=/dev/vda", a).
 		Assert(t, icmd.Expected{ExitCode: 125, Err: "type=ext4: a local volume of that type mounts host storage"})
+	// A directory with ".." after a part a local user could make a
+	// symlink (the kernel resolves ".." after it): refused on Swarm and on
+	// one engine, as written.
+	dotdot := "GATEWAY_SHARED_VOLUME_OPTS=type=none,o=bind,device=/tmp/e2e-lnk-" + s.id + "/../" + filepath.Base(store) + "/sh"
+	s.withEnv(dotdot).docker("--context", "swarm", "workspace", "ensure", a).Assert(t, icmd.Expected{ExitCode: 125, Err: "must be a clean path"})
+	s.withEnv(dotdot, "GATEWAY_WORKSPACE_ORCHESTRATOR=engine", "GATEWAY_WORKSPACE_PLACEMENT=").
+		docker("--context", "modern", "workspace", "ensure", a).Assert(t, icmd.Expected{ExitCode: 125, Err: "must be a clean path"})
 
 	// Engine mode, on a node, with a storage the nodes may share.
 	engine := s.withEnv("GATEWAY_WORKSPACE_ORCHESTRATOR=engine", "GATEWAY_WORKSPACE_PLACEMENT=")

@@ -769,6 +769,10 @@ func TestVolumeBindDevicesConfig(t *testing.T) {
 	assert.Check(t, is.ErrorContains(cfg.Validate(), "overlaps the workspace volume's"))
 	cfg.SharedVolumeOptions["device"] = "srv/sh"
 	assert.Check(t, is.ErrorContains(cfg.Validate(), "must be an absolute path"))
+	for _, d := range []string{"/tmp/lnk/../sh", "/srv/./sh", "/srv//sh", "/srv/sh/"} {
+		cfg.SharedVolumeOptions["device"] = d
+		assert.Check(t, is.ErrorContains(cfg.Validate(), "must be a clean path"), d)
+	}
 	cfg.SharedVolumeOptions["device"] = "/srv/sh"
 	assert.Check(t, cfg.Validate())
 }
@@ -836,7 +840,7 @@ func TestSwarmClaimsCompareStorages(t *testing.T) {
 	s := f.manager()
 	_, err := s.Ensure(context.Background(), "solo", bindCfg("v1", "/srv/p/dev", "/srv/p/shared"))
 	assert.NilError(t, err)
-	_, err = s.Ensure(context.Background(), "solo/bob", bindCfg("v2", "/srv/p/dev/", "/srv/p/shared"))
+	_, err = s.Ensure(context.Background(), "solo/bob", bindCfg("v2", "/srv/p/dev", "/srv/p/shared"))
 	assert.Check(t, is.ErrorIs(err, ErrOverlap))
 	assert.Check(t, is.ErrorContains(err, `would nest with workspace "solo" in one storage (bind:/srv/p/dev)`))
 	_, err = s.Ensure(context.Background(), "cb", bindCfg("v3", "/srv/q/dev", "/srv/p/dev/solo"))

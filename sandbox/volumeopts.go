@@ -63,6 +63,12 @@ func (c Config) checkVolumeConfig() error {
 		if d != "" && !path.IsAbs(d) {
 			return fmt.Errorf("%s=%s: a bind volume's directory must be an absolute path", what, d)
 		}
+		// The engine gives the path as it is to the kernel, which
+		// resolves ".." after the symlinks before it: what is checked
+		// (the clean path) must be what is mounted.
+		if d != "" && d != path.Clean(d) {
+			return fmt.Errorf("%s=%s: a bind volume's directory must be a clean path (no \"..\", \".\", \"//\" or trailing \"/\"): the kernel would resolve it otherwise than it reads; give %s", what, d, path.Clean(d))
+		}
 	}
 	if ws != "" && shared != "" && overlapPaths(path.Clean(ws), path.Clean(shared)) {
 		return fmt.Errorf("the shared volume's directory %s overlaps the workspace volume's %s: every workspace container would see the other's content; they must be apart (nothing was changed)", shared, ws)
