@@ -539,7 +539,7 @@ func TestSwarmOldEngineNodeGetsNoWorkspace(t *testing.T) {
 // directory that is another configuration's workspace.
 func TestSwarmStoragesAreCompared(t *testing.T) {
 	store := filepath.Join(os.TempDir(), "e2e-swarm-stor-"+fmt.Sprint(time.Now().UnixNano()))
-	for _, d := range []string{"dev", "shared", "other", "other-shared"} {
+	for _, d := range []string{"dev", "dev2", "shared", "other", "other-shared"} {
 		assert.NilError(t, os.MkdirAll(filepath.Join(store, d), 0o700))
 	}
 	t.Cleanup(func() { os.RemoveAll(store) })
@@ -553,7 +553,7 @@ func TestSwarmStoragesAreCompared(t *testing.T) {
 	v2 := s.withEnv(env("e2e-stor-v2-"+s.id, "dev", "shared")...)
 	t.Cleanup(func() {
 		for _, n := range swarmNodes {
-			s.docker("--context", n, "volume", "rm", "-f", "e2e-stor-v1-"+s.id, "e2e-stor-v2-"+s.id, "e2e-stor-v3-"+s.id)
+			s.docker("--context", n, "volume", "rm", "-f", "e2e-stor-v1-"+s.id, "e2e-stor-v2-"+s.id, "e2e-stor-v3-"+s.id, "e2e-stor-v5-"+s.id)
 		}
 	})
 	for round := range 3 {
@@ -588,8 +588,9 @@ func TestSwarmStoragesAreCompared(t *testing.T) {
 
 	// A shared directory that is a workspace of another configuration.
 	solo := s.subdir("-solo")
-	v1.docker("--context", "swarm", "workspace", "ensure", solo).Assert(t, icmd.Success)
-	v3 := s.withEnv(env("e2e-stor-v3-"+s.id, "other", filepath.Join("dev", solo))...)
+	v5 := s.withEnv(env("e2e-stor-v5-"+s.id, "dev2", "shared")...)
+	v5.docker("--context", "swarm", "workspace", "ensure", solo).Assert(t, icmd.Success)
+	v3 := s.withEnv(env("e2e-stor-v3-"+s.id, "other", filepath.Join("dev2", solo))...)
 	v3.docker("--context", "swarm", "workspace", "ensure", s.subdir("-cb")).
 		Assert(t, icmd.Expected{ExitCode: 1, Err: "that meets the workspaces' storage of workspace"})
 }
