@@ -82,7 +82,7 @@ type Swarm struct {
 	Progress io.Writer
 
 	mu      sync.Mutex
-	placing map[string]int  // node ID: workspaces this Swarm is placing there now
+	placing map[string]string // subdir: the node this Swarm is placing it on now
 	checked map[string]bool // bind volumes' directories checked, by node
 }
 
@@ -434,18 +434,12 @@ func (s *Swarm) create(ctx context.Context, subdir string, cfg Config) (Result, 
 	if err != nil {
 		return Result{}, fmt.Errorf("list nodes: %w", err)
 	}
-	var placing []string
-	defer func() {
-		for _, id := range placing {
-			s.placed(id)
-		}
-	}()
+	defer s.placed(subdir)
 	choose := func() (string, error) {
 		n, err := s.chooseNode(ctx, subdir, nodes)
 		if err != nil {
 			return "", err
 		}
-		placing = append(placing, n.ID)
 		return n.ID, nil
 	}
 	c, err := s.claim(ctx, subdir, cfg, choose)
@@ -506,10 +500,10 @@ func (s *Swarm) update(ctx context.Context, svc *swarm.Service, subdir string, c
 			return 0, err
 		}
 		n, err := s.chooseNode(ctx, subdir, nodes)
+		s.placed(subdir)
 		if err != nil {
 			return 0, err
 		}
-		s.placed(n.ID)
 		pin = n.ID
 	}
 	node, mounts, err := s.prepare(ctx, subdir, cfg, pin, nodes)

@@ -245,8 +245,8 @@ func (s *Swarm) checkBindDevicesOn(ctx context.Context, m *Manager, cfg Config, 
 // the fewest workspaces pinned to it; ties are broken by the subdir, so
 // that concurrent ensures of one workspace pick the same node.
 func (s *Swarm) chooseNode(ctx context.Context, subdir string, nodes []swarm.Node) (*swarm.Node, error) {
-	// One choice at a time in this process: what it places is either in
-	// placing or, once created, listed.
+	// One choice at a time in this process: what it places is in placing
+	// until done, and counted from there until Swarm lists it.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	svcs, err := s.client.ServiceList(ctx, swarm.ServiceListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelSubdir))})
@@ -254,13 +254,17 @@ func (s *Swarm) chooseNode(ctx context.Context, subdir string, nodes []swarm.Nod
 		return nil, fmt.Errorf("list services: %w", err)
 	}
 	load := map[string]int{}
+	listed := map[string]bool{}
 	for i := range svcs {
 		load[pinnedNode(&svcs[i])]++
+		listed[svcs[i].Spec.Labels[LabelSubdir]] = true
 	}
 	// The workspaces this process is placing and Swarm does not list yet
 	// (ensure of many at once): counted, so that they spread.
-	for id, n := range s.placing {
-		load[id] += n
+	for sub, id := range s.placing {
+		if !listed[sub] && sub != subdir {
+			load[id]++
+		}
 	}
 	var cands []*swarm.Node
 	var why []string
@@ -294,17 +298,15 @@ func (s *Swarm) chooseNode(ctx context.Context, subdir string, nodes []swarm.Nod
 		return tie(cands[i]) < tie(cands[j])
 	})
 	if s.placing == nil {
-		s.placing = map[string]int{}
+		s.placing = map[string]string{}
 	}
-	s.placing[cands[0].ID]++
+	s.placing[subdir] = cands[0].ID
 	return cands[0], nil
 }
 
-// placed ends the placing of a workspace on a node (chooseNode).
-func (s *Swarm) placed(node string) {
+// placed ends the placing of a workspace (chooseNode).
+func (s *Swarm) placed(subdir string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.placing[node] > 0 {
-		s.placing[node]--
-	}
+	delete(s.placing, subdir)
 }
