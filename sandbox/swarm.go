@@ -83,7 +83,7 @@ type Swarm struct {
 
 	mu      sync.Mutex
 	placing map[string]string // subdir: the node this Swarm is placing it on now
-	checked map[string]bool // bind volumes' directories checked, by node
+	checked map[string]bool   // bind volumes' directories checked, by node
 }
 
 // NewSwarm returns a Swarm that talks to a manager through c. Nothing is
