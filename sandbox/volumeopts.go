@@ -277,6 +277,9 @@ func (m *Manager) checkBindDevices(ctx context.Context, cfg Config, img image.In
 		// directory of a workspace volume), nor the shared one such a
 		// directory itself.
 		if err := p.checkNoRootAbove(ctx, c, d.what, !d.isWS); err != nil {
+			if !d.isWS {
+				return fmt.Errorf("%w%s (every workspace container can write the shared directory: if %s is in it, a tenant may have made it; remove it)", err, where, RegistryDir)
+			}
 			return fmt.Errorf("%w%s", err, where)
 		}
 	}
