@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -197,4 +198,53 @@ func TestOnePullForManyWorkspaces(t *testing.T) {
 	// Pulled (tried) once, and said once for all three.
 	assert.Check(t, is.Equal(strings.Count(res.Stderr(), "pull image e2e/nowhere:"+h.id), 1), res.Stderr())
 	assert.Check(t, is.Contains(res.Stderr(), `workspaces "`+a+`", "`+b+`", "`+c+`": pull image e2e/nowhere:`+h.id))
+}
+
+// The docker CLI asks the plugin for its metadata before every command: the
+// answer is the plugin's (docker info shows its version), and on
+// linux/amd64 the binary gives it before the Go runtime starts (GODEBUG's
+// trace of package initialisation, which the runtime would write, is empty).
+// The run that follows builds the command it runs; help still lists all.
+func TestPluginMetadata(t *testing.T) {
+	h := newHarness(t)
+	version := strings.Fields(h.ws("version").Assert(t, icmd.Success).Stdout())[2]
+	version = strings.TrimSuffix(version, ",")
+	plugins := h.docker("info", "--format", "{{json .ClientInfo.Plugins}}").Assert(t, icmd.Success).Stdout()
+	var listed []struct{ Name, Vendor, Version, ShortDescription, Err string }
+	assert.NilError(t, json.Unmarshal([]byte(plugins), &listed))
+	var found bool
+	for _, p := range listed {
+		if p.Name == "workspace" {
+			found = true
+			assert.Check(t, is.Equal(p.Err, ""))
+			assert.Check(t, is.Equal(p.Vendor, "docker-workspace"))
+			assert.Check(t, is.Equal(p.Version, version))
+			assert.Check(t, is.Equal(p.ShortDescription, "Manage workspace sandbox containers"))
+		}
+	}
+	assert.Check(t, found, "docker info lists no workspace plugin: %s", plugins)
+
+	bin := filepath.Join(env.configDir, "plugins", "docker-workspace")
+	res := icmd.RunCmd(icmd.Command(bin, "docker-cli-plugin-metadata"), icmd.WithEnv(append(h.env, "GODEBUG=inittrace=1")...))
+	res.Assert(t, icmd.Success)
+	var meta map[string]string
+	assert.NilError(t, json.Unmarshal([]byte(res.Stdout()), &meta), res.Stdout())
+	assert.Check(t, is.DeepEqual(meta, map[string]string{
+		"SchemaVersion":    "0.1.0",
+		"Vendor":           "docker-workspace",
+		"Version":          version,
+		"ShortDescription": "Manage workspace sandbox containers",
+		"URL":              "https://github.com/docker-workspace/docker-workspace",
+	}))
+	if runtime.GOOS == "linux" && runtime.GOARCH == "amd64" {
+		assert.Check(t, is.Equal(res.Stderr(), ""), "the Go runtime started to answer the metadata call")
+	}
+	// A closed standard output: an error, not a hang or a crash.
+	closed := icmd.RunCmd(icmd.Command("sh", "-c", `"$0" docker-cli-plugin-metadata >&-`, bin), icmd.WithEnv(h.env...))
+	assert.Check(t, is.Equal(closed.ExitCode, 1))
+
+	help := h.ws("--help").Assert(t, icmd.Success).Stdout()
+	for _, c := range []string{"ensure", "stop", "rm", "ls", "doctor", "version", "exec", "shell", "cp", "inspect", "restart", "prune", "reap"} {
+		assert.Check(t, is.Contains(help, "\n  "+c+" "), "help lists no %s", c)
+	}
 }

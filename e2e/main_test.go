@@ -46,9 +46,10 @@ func setup() (int, error) {
 	}
 	env.configDir = dir
 	pluginDir := filepath.Join(dir, "plugins")
-	// Static, as make build: the reaper's image (compose/reaper) holds it alone.
-	build := exec.Command("go", "build", "-o", filepath.Join(pluginDir, "docker-workspace"), "../cmd/docker-workspace")
-	build.Stdout, build.Stderr, build.Env = os.Stderr, os.Stderr, append(os.Environ(), "CGO_ENABLED=0")
+	// As make build makes it (static: the reaper's image, compose/reaper,
+	// holds it alone; with its own entry point where there is one).
+	build := exec.Command("make", "-s", "-C", "..", "build", "BIN="+filepath.Join(pluginDir, "docker-workspace"))
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		return 0, fmt.Errorf("build the plugin: %w", err)
 	}

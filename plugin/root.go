@@ -26,8 +26,17 @@ type BuildInfo struct {
 	Commit  string
 }
 
-// NewRootCommand returns the `workspace` command and its subcommands.
+// NewRootCommand returns the `workspace` command and all its subcommands.
 func NewRootCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
+	return NewRootCommandFor(dockerCLI, build, nil)
+}
+
+// NewRootCommandFor returns the `workspace` command with the subcommands
+// that args (the command line it is to run) name; with all of them when args
+// name none (help, completion of a command's name). Each subcommand takes
+// its share of the time a command spends before it does anything: a run
+// builds only the one it runs.
+func NewRootCommandFor(dockerCLI command.Cli, build BuildInfo, args []string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   Name,
 		Short: "Manage workspace sandbox containers",
@@ -54,24 +63,54 @@ func NewRootCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 		"Time limit of each engine call that changes something (calls that only read get a third)")
 	cmd.PersistentFlags().String(settingOrchestrator.flag, orchestratorEngine,
 		`Where workspaces run: "engine" (a container on the context's engine) or "swarm" (a service of the Swarm the context's engine manages)`)
-	cmd.AddCommand(
-		newEnsureCommand(dockerCLI, build),
-		newStopCommand(dockerCLI),
-		newRemoveCommand(dockerCLI),
-		newListCommand(dockerCLI),
-		newDoctorCommand(dockerCLI),
-		newVersionCommand(dockerCLI, build),
-		newComposeCommand(dockerCLI, build),
-		newExecCommand(dockerCLI, build),
-		newShellCommand(dockerCLI, build),
-		newCopyCommand(dockerCLI),
-		newInspectCommand(dockerCLI),
-		newRestartCommand(dockerCLI),
-		newPruneCommand(dockerCLI),
-		newReapCommand(dockerCLI),
-	)
+	subs := subcommands(dockerCLI, build)
+	named := make(map[string]bool, len(args))
+	for _, a := range args {
+		named[a] = true
+	}
+	var some []subcommand
+	for _, sc := range subs {
+		for _, n := range sc.names {
+			if named[n] {
+				some = append(some, sc)
+				break
+			}
+		}
+	}
+	if len(some) > 0 {
+		subs = some
+	}
+	for _, sc := range subs {
+		cmd.AddCommand(sc.make())
+	}
 	wrapRun(cmd, dockerCLI)
 	return cmd
+}
+
+// subcommand is a command of `docker workspace`: the names it answers to
+// (its name and aliases) and how it is made.
+type subcommand struct {
+	names []string
+	make  func() *cobra.Command
+}
+
+func subcommands(dockerCLI command.Cli, build BuildInfo) []subcommand {
+	return []subcommand{
+		{[]string{"ensure"}, func() *cobra.Command { return newEnsureCommand(dockerCLI, build) }},
+		{[]string{"stop"}, func() *cobra.Command { return newStopCommand(dockerCLI) }},
+		{[]string{"rm", "remove"}, func() *cobra.Command { return newRemoveCommand(dockerCLI) }},
+		{[]string{"ls", "list", "ps"}, func() *cobra.Command { return newListCommand(dockerCLI) }},
+		{[]string{"doctor"}, func() *cobra.Command { return newDoctorCommand(dockerCLI) }},
+		{[]string{"version"}, func() *cobra.Command { return newVersionCommand(dockerCLI, build) }},
+		{[]string{"compose"}, func() *cobra.Command { return newComposeCommand(dockerCLI, build) }},
+		{[]string{"exec"}, func() *cobra.Command { return newExecCommand(dockerCLI, build) }},
+		{[]string{"shell"}, func() *cobra.Command { return newShellCommand(dockerCLI, build) }},
+		{[]string{"cp"}, func() *cobra.Command { return newCopyCommand(dockerCLI) }},
+		{[]string{"inspect"}, func() *cobra.Command { return newInspectCommand(dockerCLI) }},
+		{[]string{"restart"}, func() *cobra.Command { return newRestartCommand(dockerCLI) }},
+		{[]string{"prune"}, func() *cobra.Command { return newPruneCommand(dockerCLI) }},
+		{[]string{"reap"}, func() *cobra.Command { return newReapCommand(dockerCLI) }},
+	}
 }
 
 // wrapRun gives every command what all share. Its errors are told for a

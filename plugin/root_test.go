@@ -54,3 +54,32 @@ func exitCode(err error) int {
 	}
 	return 0
 }
+
+// The names a subcommand is found by before it is made are those it has.
+func TestSubcommandNames(t *testing.T) {
+	c := newTestCLI(t, &fakeAPI{}, "")
+	for _, sc := range subcommands(c, BuildInfo{}) {
+		cmd := sc.make()
+		assert.Check(t, is.DeepEqual(sc.names, append([]string{cmd.Name()}, cmd.Aliases...)))
+	}
+}
+
+// A run builds the subcommands its command line names, all when it names
+// none.
+func TestRootBuildsWhatRuns(t *testing.T) {
+	c := newTestCLI(t, &fakeAPI{}, "")
+	names := func(args ...string) []string {
+		var out []string
+		for _, cmd := range NewRootCommandFor(c, BuildInfo{}, args).Commands() {
+			out = append(out, cmd.Name())
+		}
+		return out
+	}
+	assert.Check(t, is.DeepEqual(names("workspace", "--orchestrator", "engine", "exec", "-it", "alice", "sh"), []string{"exec"}))
+	assert.Check(t, is.DeepEqual(names("workspace", "ps", "-a"), []string{"ls"}))
+	assert.Check(t, is.DeepEqual(names("workspace", "ensure", "stop"), []string{"ensure", "stop"}))
+	all := names("workspace", "--help")
+	assert.Check(t, is.Len(all, len(subcommands(c, BuildInfo{}))))
+	assert.Check(t, is.DeepEqual(names(), all))
+	assert.Check(t, is.DeepEqual(names("workspace", "__complete", "e"), all))
+}

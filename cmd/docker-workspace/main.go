@@ -2,7 +2,6 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
 
 	"github.com/docker-workspace/docker-workspace/plugin"
@@ -18,27 +17,50 @@ var (
 	commit  = "unknown"
 )
 
-func main() {
-	build := plugin.BuildInfo{Version: version, Commit: commit}
-	meta := metadata.Metadata{
+const (
+	vendor           = "docker-workspace"
+	shortDescription = "Manage workspace sandbox containers"
+	url              = "https://github.com/docker-workspace/docker-workspace"
+)
+
+// The docker CLI runs a plugin twice for every command: first with the one
+// argument metadataArg, for the plugin's metadata, then for the command.
+// Starting the Go runtime and the packages of the docker CLI is most of what
+// the first costs, so where the binary can (see entry_linux_amd64.s) it
+// answers before any of that, with these bytes: metadataPrefix, version,
+// metadataSuffix. They are the JSON of metadata() (a test holds them to it).
+// They are variables, set when the binary is loaded, as the entry reads them.
+var (
+	metadataArg    = metadata.MetadataSubcommandName
+	metadataPrefix = `{"SchemaVersion":"0.1.0","Vendor":"` + vendor + `","Version":"`
+	metadataSuffix = `","ShortDescription":"` + shortDescription + `","URL":"` + url + "\"}\n"
+)
+
+func pluginMetadata() metadata.Metadata {
+	return metadata.Metadata{
 		SchemaVersion:    "0.1.0",
-		Vendor:           "docker-workspace",
+		Vendor:           vendor,
 		Version:          version,
-		ShortDescription: "Manage workspace sandbox containers",
-		URL:              "https://github.com/docker-workspace/docker-workspace",
+		ShortDescription: shortDescription,
+		URL:              url,
 	}
-	if len(os.Args) == 2 && os.Args[1] == metadata.MetadataSubcommandName {
-		// The docker CLI asks for this before every `docker workspace …`:
-		// answered before anything is set up, it costs little.
-		_ = json.NewEncoder(os.Stdout).Encode(meta)
+}
+
+func main() {
+	if len(os.Args) == 2 && os.Args[1] == metadataArg {
+		// Where the entry did not answer already.
+		if _, err := os.Stdout.WriteString(metadataPrefix + version + metadataSuffix); err != nil {
+			os.Exit(1)
+		}
 		return
 	}
+	build := plugin.BuildInfo{Version: version, Commit: commit}
 	if cliplugin.RunningStandalone() {
 		// Run directly (docker-workspace ensure …), or by Compose as a
 		// provider: not through `docker`.
 		os.Exit(plugin.RunStandalone(build, os.Args[1:]))
 	}
 	cliplugin.Run(func(dockerCLI command.Cli) *cobra.Command {
-		return plugin.NewRootCommand(dockerCLI, build)
-	}, meta)
+		return plugin.NewRootCommandFor(dockerCLI, build, os.Args[1:])
+	}, pluginMetadata())
 }
