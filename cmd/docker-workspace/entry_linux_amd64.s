@@ -4,10 +4,12 @@
 // -E main.entry (the Makefile does so on linux/amd64). It answers the
 // docker CLI's metadata call, `docker-workspace docker-cli-plugin-metadata`,
 // before the Go runtime starts: three writes (metadataPrefix, version,
-// metadataSuffix) and exit 0. Every other command line goes on to the Go
-// runtime's own entry with the process as the kernel made it: entry moves no
-// stack pointer and leaves DX (the one register the ABI gives a meaning at
-// entry) alone.
+// metadataSuffix) and exit 0, or exit 1 when standard output takes none of
+// it. Every other command line, and a version that JSON would not take as
+// it is (only a non-empty one of printable ASCII but for " \ < > & is
+// written raw; Go's main answers for the others), goes on to the Go runtime's own entry with the
+// process as the kernel made it: entry moves no stack pointer and leaves DX
+// (the one register the ABI gives a meaning at entry) alone.
 TEXT ·entry(SB), NOSPLIT|NOFRAME, $0
 	MOVQ	0(SP), AX // argc
 	CMPQ	AX, $2
@@ -30,15 +32,46 @@ terminated:
 	MOVB	(SI)(BX*1), AX
 	CMPB	AL, $0
 	JNE	run
-	MOVQ	·metadataPrefix(SB), SI
-	MOVQ	·metadataPrefix+8(SB), DX
-	CALL	write(SB)
+
+	// The version: plain (and not empty, which JSON leaves out), or Go
+	// answers.
 	MOVQ	·version(SB), SI
-	MOVQ	·version+8(SB), DX
-	CALL	write(SB)
-	MOVQ	·metadataSuffix(SB), SI
-	MOVQ	·metadataSuffix+8(SB), DX
-	CALL	write(SB)
+	MOVQ	·version+8(SB), CX
+	CMPQ	CX, $0
+	JEQ	run
+	XORQ	BX, BX
+
+plain:
+	CMPQ	BX, CX
+	JEQ	answer
+	MOVBQZX	(SI)(BX*1), AX
+	CMPQ	AX, $0x20
+	JLT	run
+	CMPQ	AX, $0x7e
+	JGT	run
+	CMPQ	AX, $'"'
+	JEQ	run
+	CMPQ	AX, $'\\'
+	JEQ	run
+	CMPQ	AX, $'<'
+	JEQ	run
+	CMPQ	AX, $'>'
+	JEQ	run
+	CMPQ	AX, $'&'
+	JEQ	run
+	INCQ	BX
+	JMP	plain
+
+answer:
+	MOVQ	·metadataPrefix(SB), R8
+	MOVQ	·metadataPrefix+8(SB), R9
+	CALL	write<>(SB)
+	MOVQ	·version(SB), R8
+	MOVQ	·version+8(SB), R9
+	CALL	write<>(SB)
+	MOVQ	·metadataSuffix(SB), R8
+	MOVQ	·metadataSuffix+8(SB), R9
+	CALL	write<>(SB)
 	MOVQ	$0, DI
 	MOVQ	$231, AX // exit_group
 	SYSCALL
@@ -51,19 +84,23 @@ run:
 	XORQ	DI, DI
 	JMP	_rt0_amd64_linux(SB)
 
-// write writes DX bytes at SI to standard output, all of them (a pipe may
-// take fewer at a time); on an error it exits 1.
-TEXT write(SB), NOSPLIT|NOFRAME, $0
+// write<> writes R9 bytes at R8 to standard output, all of them: a pipe may
+// take fewer at a time, a signal may interrupt, a non-blocking one may be
+// full (it waits in poll); on any other error, or a write of nothing, it
+// exits 1.
+TEXT write<>(SB), NOSPLIT|NOFRAME, $0
 again:
-	CMPQ	DX, $0
+	CMPQ	R9, $0
 	JLE	done
 	MOVQ	$1, DI
+	MOVQ	R8, SI
+	MOVQ	R9, DX
 	MOVQ	$1, AX // write
 	SYSCALL
 	CMPQ	AX, $0
-	JLT	failed
-	ADDQ	AX, SI
-	SUBQ	AX, DX
+	JLE	failed
+	ADDQ	AX, R8
+	SUBQ	AX, R9
 	JMP	again
 
 done:
@@ -72,6 +109,23 @@ done:
 failed:
 	CMPQ	AX, $-4 // EINTR
 	JEQ	again
+	CMPQ	AX, $-11 // EAGAIN
+	JNE	exit1
+	// poll({fd 1, POLLOUT}, 1, -1), the pollfd below the stack pointer:
+	// nothing else runs on this stack yet.
+	MOVQ	$0x400000001, AX
+	MOVQ	AX, -16(SP)
+	LEAQ	-16(SP), DI
+	MOVQ	$1, SI
+	MOVQ	$-1, DX
+	MOVQ	$7, AX // poll
+	SYSCALL
+	CMPQ	AX, $0
+	JGT	again
+	CMPQ	AX, $-4 // EINTR
+	JEQ	again
+
+exit1:
 	MOVQ	$1, DI
 	MOVQ	$231, AX // exit_group
 	SYSCALL

@@ -2,6 +2,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 
 	"github.com/docker-workspace/docker-workspace/plugin"
@@ -28,8 +29,10 @@ const (
 // Starting the Go runtime and the packages of the docker CLI is most of what
 // the first costs, so where the binary can (see entry_linux_amd64.s) it
 // answers before any of that, with these bytes: metadataPrefix, version,
-// metadataSuffix. They are the JSON of metadata() (a test holds them to it).
-// They are variables, set when the binary is loaded, as the entry reads them.
+// metadataSuffix, for a version JSON takes as it is. They are the JSON of
+// pluginMetadata() (a test holds them to it); Go's main writes that JSON
+// itself. They are variables, set when the binary is loaded, as the entry
+// reads them.
 var (
 	metadataArg    = metadata.MetadataSubcommandName
 	metadataPrefix = `{"SchemaVersion":"0.1.0","Vendor":"` + vendor + `","Version":"`
@@ -49,7 +52,11 @@ func pluginMetadata() metadata.Metadata {
 func main() {
 	if len(os.Args) == 2 && os.Args[1] == metadataArg {
 		// Where the entry did not answer already.
-		if _, err := os.Stdout.WriteString(metadataPrefix + version + metadataSuffix); err != nil {
+		b, err := json.Marshal(pluginMetadata())
+		if err == nil {
+			_, err = os.Stdout.Write(append(b, '\n'))
+		}
+		if err != nil {
 			os.Exit(1)
 		}
 		return
