@@ -9,12 +9,6 @@ PLUGIN_DIR := $(or $(DOCKER_CONFIG),$(HOME)/.docker)/cli-plugins
 VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT     ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS    := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
-# On linux/amd64 the binary starts at an entry of its own, which answers the
-# docker CLI's metadata call before the Go runtime starts (see
-# cmd/docker-workspace/entry_linux_amd64.s); elsewhere Go's main answers it.
-ifeq ($(shell $(GO) env GOOS)/$(shell $(GO) env GOARCH),linux/amd64)
-LDFLAGS    += -E main.entry
-endif
 UNIT_PKGS   = $(shell $(GO) list ./... | grep -v /e2e)
 
 .PHONY: all build install unit e2e test lint engines engines-down demo bench bench-engine clean

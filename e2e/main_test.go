@@ -47,7 +47,7 @@ func setup() (int, error) {
 	env.configDir = dir
 	pluginDir := filepath.Join(dir, "plugins")
 	// As make build makes it (static: the reaper's image, compose/reaper,
-	// holds it alone; with its own entry point where there is one).
+	// holds it alone).
 	build := exec.Command("make", "-s", "-C", "..", "build", "BIN="+filepath.Join(pluginDir, "docker-workspace"))
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

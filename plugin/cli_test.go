@@ -225,7 +225,7 @@ func newTestCLI(t *testing.T, api client.APIClient, configJSON string) *testCLI 
 func (c *testCLI) run(args ...string) error {
 	root := &cobra.Command{Use: "docker", SilenceErrors: true, SilenceUsage: true, TraverseChildren: true}
 	cli.SetupPluginRootCommand(root)
-	root.AddCommand(NewRootCommandFor(c, BuildInfo{Version: "v1.2.3", Commit: "abc"}, args))
+	root.AddCommand(NewRootCommand(c, BuildInfo{Version: "v1.2.3", Commit: "abc"}, args))
 	root.SetArgs(append([]string{Name}, args...))
 	root.SetOut(c.out)
 	root.SetErr(c.err)

@@ -26,17 +26,12 @@ type BuildInfo struct {
 	Commit  string
 }
 
-// NewRootCommand returns the `workspace` command and all its subcommands.
-func NewRootCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
-	return NewRootCommandFor(dockerCLI, build, nil)
-}
-
-// NewRootCommandFor returns the `workspace` command with the subcommands
+// NewRootCommand returns the `workspace` command with the subcommands
 // that args (the command line it is to run) name; with all of them when args
 // name none (help, completion of a command's name). Each subcommand takes
 // its share of the time a command spends before it does anything: a run
 // builds only the one it runs.
-func NewRootCommandFor(dockerCLI command.Cli, build BuildInfo, args []string) *cobra.Command {
+func NewRootCommand(dockerCLI command.Cli, build BuildInfo, args []string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   Name,
 		Short: "Manage workspace sandbox containers",

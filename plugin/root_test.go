@@ -70,7 +70,7 @@ func TestRootBuildsWhatRuns(t *testing.T) {
 	c := newTestCLI(t, &fakeAPI{}, "")
 	names := func(args ...string) []string {
 		var out []string
-		for _, cmd := range NewRootCommandFor(c, BuildInfo{}, args).Commands() {
+		for _, cmd := range NewRootCommand(c, BuildInfo{}, args).Commands() {
 			out = append(out, cmd.Name())
 		}
 		return out

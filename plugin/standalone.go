@@ -24,7 +24,7 @@ func RunStandalone(build BuildInfo, args []string) int {
 		_, _ = fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	cmd := NewRootCommandFor(dockerCLI, build, args)
+	cmd := NewRootCommand(dockerCLI, build, args)
 	cmd.Use = StandaloneName + " [OPTIONS] COMMAND"
 	cmd.SilenceUsage = true
 	cmd.SilenceErrors = true

@@ -1,4 +1,5 @@
-// Command docker-workspace is the `docker workspace` CLI plugin.
+// Command docker-workspace is the `docker workspace` CLI plugin; run on its
+// own (or by Compose, as a provider) it is the same commands as a program.
 package main
 
 import (
@@ -18,40 +19,20 @@ var (
 	commit  = "unknown"
 )
 
-const (
-	vendor           = "docker-workspace"
-	shortDescription = "Manage workspace sandbox containers"
-	url              = "https://github.com/docker-workspace/docker-workspace"
-)
-
-// The docker CLI runs a plugin twice for every command: first with the one
-// argument metadataArg, for the plugin's metadata, then for the command.
-// Starting the Go runtime and the packages of the docker CLI is most of what
-// the first costs, so where the binary can (see entry_linux_amd64.s) it
-// answers before any of that, with these bytes: metadataPrefix, version,
-// metadataSuffix, for a version JSON takes as it is. They are the JSON of
-// pluginMetadata() (a test holds them to it); Go's main writes that JSON
-// itself. They are variables, set when the binary is loaded, as the entry
-// reads them.
-var (
-	metadataArg    = metadata.MetadataSubcommandName
-	metadataPrefix = `{"SchemaVersion":"0.1.0","Vendor":"` + vendor + `","Version":"`
-	metadataSuffix = `","ShortDescription":"` + shortDescription + `","URL":"` + url + "\"}\n"
-)
-
 func pluginMetadata() metadata.Metadata {
 	return metadata.Metadata{
 		SchemaVersion:    "0.1.0",
-		Vendor:           vendor,
+		Vendor:           "docker-workspace",
 		Version:          version,
-		ShortDescription: shortDescription,
-		URL:              url,
+		ShortDescription: "Manage workspace sandbox containers",
+		URL:              "https://github.com/docker-workspace/docker-workspace",
 	}
 }
 
 func main() {
-	if len(os.Args) == 2 && os.Args[1] == metadataArg {
-		// Where the entry did not answer already.
+	// The docker CLI asks every plugin for its metadata before each command:
+	// answered before a docker CLI is made.
+	if len(os.Args) == 2 && os.Args[1] == metadata.MetadataSubcommandName {
 		b, err := json.Marshal(pluginMetadata())
 		if err == nil {
 			_, err = os.Stdout.Write(append(b, '\n'))
@@ -68,6 +49,6 @@ func main() {
 		os.Exit(plugin.RunStandalone(build, os.Args[1:]))
 	}
 	cliplugin.Run(func(dockerCLI command.Cli) *cobra.Command {
-		return plugin.NewRootCommandFor(dockerCLI, build, os.Args[1:])
+		return plugin.NewRootCommand(dockerCLI, build, os.Args[1:])
 	}, pluginMetadata())
 }
