@@ -8,11 +8,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/client"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/engine"
 )
 
 // BenchmarkCold compares a cold Ensure (bind mode, local engine, the image's
@@ -45,7 +47,7 @@ func BenchmarkCold(b *testing.B) {
 	cfg := sandbox.Config{
 		Image: image, Mode: sandbox.ModeBind, Init: true, CreateHostDirs: true, WorkspaceRoot: root, SharedDir: shared,
 	}
-	m := sandbox.NewManager(c)
+	m := engine.New(c, engine.Options{})
 	n := 0
 	b.Run("ensure", func(b *testing.B) {
 		for b.Loop() {

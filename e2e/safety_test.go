@@ -10,12 +10,14 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/docker/client"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 	"gotest.tools/v3/fs"
 	"gotest.tools/v3/icmd"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/engine"
 )
 
 // concurrentEnsures is how many processes (and goroutines) race to ensure
@@ -72,7 +74,7 @@ func TestConcurrentGoroutines(t *testing.T) {
 	c, err := client.NewClientWithOpts(client.WithHost(env.hostByCtx["modern"]), client.WithAPIVersionNegotiation())
 	assert.NilError(t, err)
 	defer c.Close()
-	m := sandbox.NewManager(c)
+	m := engine.New(c, engine.Options{})
 	cfg := sandbox.Config{
 		Image: image, Mode: sandbox.ModeBind, Init: true, CreateHostDirs: true,
 		WorkspaceRoot: h.workspaceRoot(), SharedDir: h.sharedDir(),

@@ -3,10 +3,11 @@ package plugin
 import (
 	"slices"
 
-	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
 	"github.com/spf13/cobra"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
 )
 
 // completeWorkspaces completes the subdirs of the engine's workspaces (and
@@ -14,7 +15,11 @@ import (
 // out those already given.
 func completeWorkspaces(dockerCLI command.Cli) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-		workspaces, err := sandbox.NewManager(dockerCLI.Client()).List(cmd.Context())
+		b, err := newBackend(dockerCLI, cmd.Flags(), "")
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		workspaces, err := b.List(cmd.Context())
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveError
 		}

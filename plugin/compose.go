@@ -8,11 +8,12 @@ import (
 	"io"
 	"strings"
 
-	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/cli/cli/command"
 	cliflags "github.com/docker/cli/cli/flags"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
 )
 
 // The Compose provider protocol (docker compose 2.36+): Compose runs
@@ -202,43 +203,47 @@ func contextCLI(dockerCLI command.Cli, name string) (command.Cli, error) {
 	return c, c.Initialize(opts)
 }
 
-// setup is how every command that makes workspace containers starts: the
-// configuration, checked (a bad value is a usage error), and the manager;
-// for a Compose project, its label and its volumes and network by their
-// short names (which asks the engine).
-func setup(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet, version, project string) (sandbox.Config, *sandbox.Manager, error) {
-	cfg, err := workspaceConfig(dockerCLI, flags)
-	if err != nil {
-		return cfg, nil, err
-	}
-	m, err := newManager(dockerCLI, flags, version)
-	if err != nil {
-		return cfg, nil, err
-	}
-	cfg, err = projectConfig(ctx, dockerCLI, m, cfg, project)
-	return cfg, m, err
-}
-
 // projectConfig resolves, for a Compose project, the configuration of its
 // workspaces: the project's label, its volumes and network by their short
 // names.
-func projectConfig(ctx context.Context, dockerCLI command.Cli, m *sandbox.Manager, cfg sandbox.Config, project string) (sandbox.Config, error) {
+func projectConfig(ctx context.Context, b *backend, cfg sandbox.Config, project string) (sandbox.Config, error) {
 	if project == "" {
 		return cfg, nil
 	}
+	c, err := b.containers("a Compose project")
+	if err != nil {
+		return cfg, err
+	}
 	cfg.ComposeProject = project
-	if err := m.ResolveCompose(ctx, &cfg); err != nil {
+	if err := c.ResolveCompose(ctx, &cfg); err != nil {
 		if errors.Is(err, sandbox.ErrNotOnEngine) {
 			return cfg, fmt.Errorf("%w — context %q (%s). Is Compose project %q on another engine? Compose does not pass its context to providers: set the provider option `context: NAME`, or run Compose with DOCKER_CONTEXT=NAME",
-				err, dockerCLI.CurrentContext(), dockerCLI.DockerEndpoint().Host, project)
+				err, b.dockerCLI.CurrentContext(), b.dockerCLI.DockerEndpoint().Host, project)
 		}
-		return cfg, engineErr(dockerCLI, err)
+		return cfg, engineErr(b.dockerCLI, err)
 	}
 	return cfg, nil
 }
 
+// composeBackend is the orchestrator of a provider command, over the
+// docker CLI of its context option: one engine's containers (Compose runs
+// a project's services on one engine).
+func composeBackend(dockerCLI command.Cli, opts *composeOptions, version string) (sandbox.Containers, *backend, error) {
+	cli, err := contextCLI(dockerCLI, opts.context)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := newBackend(cli, opts.flags, version)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := b.containers("the Compose provider")
+	return c, b, err
+}
+
 func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts *composeOptions, out providerOutput, subdir string) error {
-	if err := notOnSwarm(dockerCLI, opts.flags, "the Compose provider"); err != nil {
+	c, b, err := composeBackend(dockerCLI, opts, build.Version)
+	if err != nil {
 		return err
 	}
 	if on, err := enabled(dockerCLI, opts.flags); err != nil || !on {
@@ -252,23 +257,19 @@ func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, o
 		out.send("info", fmt.Sprintf("dry run: would ensure workspace %q as %s", subdir, sandbox.ContainerName(subdir)))
 		return nil
 	}
-	cli, err := contextCLI(dockerCLI, opts.context)
+	cfg, err := commandConfig(ctx, b, opts.flags, opts.project)
 	if err != nil {
-		return err
-	}
-	cfg, m, err := setup(ctx, cli, opts.flags, build.Version, opts.project)
-	if err != nil {
-		return engineErr(cli, err)
+		return engineErr(b.dockerCLI, err)
 	}
 	// The container is the service's, as Compose sees it; like the
 	// project's other services it joins the project's default network
 	// (when there is one) under the service's name, unless the option
 	// `network` says otherwise.
 	cfg.ComposeService = opts.args[0]
-	if r := (&resolver{dockerCLI: cli, flags: opts.flags}); !r.explicit(settingNetwork) {
-		net, err := m.ComposeDefaultNetwork(ctx, opts.project)
+	if r := (&resolver{dockerCLI: b.dockerCLI, flags: opts.flags}); !r.explicit(settingNetwork) {
+		net, err := c.ComposeDefaultNetwork(ctx, opts.project)
 		if err != nil {
-			return engineErr(cli, err)
+			return engineErr(b.dockerCLI, err)
 		}
 		cfg.Network = net
 	}
@@ -276,13 +277,13 @@ func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, o
 	if caller.forceRecreate {
 		cfg.Recreate = sandbox.RecreateAlways // up --force-recreate: replaced, the data kept
 	}
-	if note := remoteBindNote(cli, cfg); note != "" {
+	if note := remoteBindNote(b.dockerCLI, cfg); note != "" {
 		out.send("info", note)
 	}
 	out.send("info", fmt.Sprintf("ensuring workspace %q as %s", subdir, sandbox.ContainerName(subdir)))
-	res, err := m.Ensure(ctx, subdir, cfg)
+	res, err := c.Ensure(ctx, subdir, cfg)
 	if err != nil {
-		return engineErr(cli, withHints(err, subdir))
+		return engineErr(b.dockerCLI, hints(err, subdir))
 	}
 	msg := fmt.Sprintf("%s %s", res.Name, res.Action)
 	if len(res.Drift) > 0 {
@@ -298,28 +299,20 @@ func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, o
 }
 
 func runComposeDown(ctx context.Context, dockerCLI command.Cli, opts *composeOptions, out providerOutput, subdir string) error {
-	if err := notOnSwarm(dockerCLI, opts.flags, "the Compose provider"); err != nil {
+	c, b, err := composeBackend(dockerCLI, opts, "")
+	if err != nil {
 		return err
 	}
 	if callingCompose().dryRun {
 		out.send("info", fmt.Sprintf("dry run: would remove the container of workspace %q of project %q", subdir, opts.project))
 		return nil
 	}
-	cli, err := contextCLI(dockerCLI, opts.context)
-	if err != nil {
-		return err
-	}
-	name := sandbox.ContainerName(subdir)
-	m, err := newManager(cli, opts.flags, "")
-	if err != nil {
-		return err
-	}
-	removed, err := m.RemoveForProject(ctx, opts.project, subdir)
+	removed, err := c.RemoveForProject(ctx, opts.project, subdir)
 	switch {
 	case err != nil:
-		return engineErr(cli, err)
+		return engineErr(b.dockerCLI, err)
 	case removed:
-		out.send("info", fmt.Sprintf("removed %s; the workspace data is kept", name))
+		out.send("info", fmt.Sprintf("removed %s; the workspace data is kept", sandbox.ContainerName(subdir)))
 	default:
 		out.send("info", fmt.Sprintf("no container of project %q for workspace %q: nothing to remove", opts.project, subdir))
 	}
@@ -327,24 +320,17 @@ func runComposeDown(ctx context.Context, dockerCLI command.Cli, opts *composeOpt
 }
 
 func runComposeStop(ctx context.Context, dockerCLI command.Cli, opts *composeOptions, out providerOutput, subdir string) error {
-	if err := notOnSwarm(dockerCLI, opts.flags, "the Compose provider"); err != nil {
+	c, b, err := composeBackend(dockerCLI, opts, "")
+	if err != nil {
 		return err
 	}
 	if callingCompose().dryRun {
 		out.send("info", fmt.Sprintf("dry run: would stop the container of workspace %q of project %q", subdir, opts.project))
 		return nil
 	}
-	cli, err := contextCLI(dockerCLI, opts.context)
+	found, err := c.StopForProject(ctx, opts.project, subdir, sandbox.StopOptions{})
 	if err != nil {
-		return err
-	}
-	m, err := newManager(cli, opts.flags, "")
-	if err != nil {
-		return err
-	}
-	found, err := m.StopForProject(ctx, opts.project, subdir, sandbox.StopOptions{})
-	if err != nil {
-		return engineErr(cli, err)
+		return engineErr(b.dockerCLI, err)
 	}
 	if found {
 		out.send("info", "stopped "+sandbox.ContainerName(subdir))

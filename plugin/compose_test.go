@@ -5,11 +5,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/network"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/sandboxtest"
 )
 
 // messages decodes the provider's stdout, failing on any line that is not
@@ -27,7 +28,7 @@ func messages(t *testing.T, out string) [][2]string {
 }
 
 func TestComposeMetadata(t *testing.T) {
-	c := newTestCLI(t, &fakeAPI{}, "")
+	c := newTestCLI(t, sandboxtest.NewEngine(), "")
 	assert.NilError(t, c.run("compose", "metadata"))
 	var md struct {
 		Description string
@@ -60,15 +61,17 @@ func TestComposeMetadata(t *testing.T) {
 }
 
 func TestComposeUp(t *testing.T) {
-	f, cfg, hc := creatingAPI()
+	f := sandboxtest.NewEngine()
+	f.Images["my/img"] = f.Images[sandbox.DefaultImage]
 	c := newTestCLI(t, f, "")
 	assert.NilError(t, c.run("compose", "--project-name=gw", "up", "--subdir=team/alice", "--image=my/img", "alice"))
+	cfg, hc := created(t, f, "gws-team-alice")
 	got := messages(t, c.out.String())
 	assert.Check(t, is.DeepEqual(got, [][2]string{
 		{"info", `ensuring workspace "team/alice" as gws-team-alice`},
 		{"info", "gws-team-alice created"},
 		{"setenv", "CONTAINER_NAME=gws-team-alice"},
-		{"setenv", "CONTAINER_ID=id-gws-team-alice"},
+		{"setenv", "CONTAINER_ID=" + idOf("team/alice")},
 		{"setenv", "SUBDIR=team/alice"},
 		{"setenv", "MODE=bind"},
 	}))
@@ -89,20 +92,20 @@ func TestComposeUp(t *testing.T) {
 // The project's default network, when Compose made one: the workspace joins
 // it under the service's name; the option network overrides it.
 func TestComposeUpJoinsTheDefaultNetwork(t *testing.T) {
-	f, _, hc := creatingAPI()
-	f.networks = []network.Summary{{Name: "gw_default", Labels: map[string]string{"com.docker.compose.project": "gw", "com.docker.compose.network": "default"}}}
-	var nc *network.NetworkingConfig
-	f.onCreateNet = func(n *network.NetworkingConfig) { nc = n }
+	f := sandboxtest.NewEngine()
+	f.AddNetwork("gw_default", map[string]string{"com.docker.compose.project": "gw", "com.docker.compose.network": "default"})
 	c := newTestCLI(t, f, "")
 	assert.NilError(t, c.run("compose", "--project-name=gw", "up", "--subdir=alice", "alice-svc"))
-	assert.Check(t, is.Equal(string(hc.NetworkMode), "gw_default"))
-	if assert.Check(t, nc != nil && nc.EndpointsConfig["gw_default"] != nil) {
+	ctr := f.ByName("gws-alice")
+	assert.Check(t, is.Equal(string(ctr.HC.NetworkMode), "gw_default"))
+	if nc := ctr.Net; assert.Check(t, nc != nil && nc.EndpointsConfig["gw_default"] != nil) {
 		assert.Check(t, is.DeepEqual(nc.EndpointsConfig["gw_default"].Aliases, []string{"alice-svc"}))
 	}
-	f, _, hc = creatingAPI()
-	f.networks = []network.Summary{{Name: "gw_default", Labels: map[string]string{"com.docker.compose.project": "gw", "com.docker.compose.network": "default"}}}
+	f = sandboxtest.NewEngine()
+	f.AddNetwork("gw_default", map[string]string{"com.docker.compose.project": "gw", "com.docker.compose.network": "default"})
 	c = newTestCLI(t, f, "")
 	assert.NilError(t, c.run("compose", "--project-name=gw", "up", "--subdir=alice", "--network=none", "alice-svc"))
+	_, hc := created(t, f, "gws-alice")
 	assert.Check(t, is.Equal(string(hc.NetworkMode), "none"))
 }
 
@@ -119,37 +122,35 @@ func TestComposeFailuresAreJSONAndNonZero(t *testing.T) {
 		{args: []string{"compose", "--project-name=gw", "up", "--subdir=a", "--no-such-option=1", "svc"}, err: "unknown flag: --no-such-option"},
 		{args: []string{"compose", "--project-name=gw", "up", "--subdir=a", "--context=nowhere", "svc"}, err: `context "nowhere"`},
 	} {
-		f := &fakeAPI{}
+		f := sandboxtest.NewEngine()
 		c := newTestCLI(t, f, "")
 		err := c.run(tc.args...)
 		assert.Check(t, is.ErrorContains(err, tc.err), "%v", tc.args)
 		got := messages(t, c.out.String())
 		assert.Check(t, len(got) == 1 && got[0][0] == "error" && strings.Contains(got[0][1], tc.err), "%v: %v", tc.args, got)
-		assert.Check(t, is.Len(f.calls, 0), "%v", tc.args)
+		assert.Check(t, is.Equal(f.Calls(), ""), "%v", tc.args)
 	}
 }
 
 func TestComposeDownRemovesOnlyTheProjectsContainer(t *testing.T) {
-	var removed []string
-	f := &fakeAPI{
-		inspectFn: func(name string) (container.InspectResponse, error) {
-			ctr, err := ownContainers(container.StateRunning)(name)
-			if name == "gws-ours" {
-				ctr.Config.Labels[sandbox.LabelComposeProject] = "gw"
-			}
-			return ctr, err
-		},
-		removeFn: func(id string, opts container.RemoveOptions) error {
-			assert.Check(t, !opts.RemoveVolumes)
-			removed = append(removed, id)
-			return nil
-		},
+	f := sandboxtest.NewEngine()
+	for _, subdir := range []string{"ours", "by-hand"} {
+		labels := map[string]string{sandbox.LabelSubdir: subdir}
+		if subdir == "ours" {
+			labels[sandbox.LabelComposeProject] = "gw"
+		}
+		f.Add(sandbox.ContainerName(subdir), container.StateRunning, container.Config{Labels: labels}, container.HostConfig{})
+	}
+	f.OnRemove = func(_ *sandboxtest.Ctr, opts container.RemoveOptions) error {
+		assert.Check(t, !opts.RemoveVolumes)
+		return nil
 	}
 	c := newTestCLI(t, f, "")
 	for _, subdir := range []string{"ours", "by-hand", "gone"} {
 		assert.NilError(t, c.run("compose", "--project-name=gw", "down", "--subdir="+subdir, "svc"))
 	}
-	assert.Check(t, is.DeepEqual(removed, []string{"id-gws-ours"}))
+	assert.Check(t, f.ByName("gws-ours") == nil)
+	assert.Check(t, f.ByName("gws-by-hand") != nil)
 	got := messages(t, c.out.String())
 	assert.Check(t, is.DeepEqual(got, [][2]string{
 		{"info", "removed gws-ours; the workspace data is kept"},
@@ -179,11 +180,11 @@ func TestCallingCompose(t *testing.T) {
 
 	// A dry run asks nothing of the engine.
 	parentCmdline = func() ([]string, error) { return []string{"docker-compose", "compose", "--dry-run", "up"}, nil }
-	f, _, _ := creatingAPI()
+	f := sandboxtest.NewEngine()
 	c := newTestCLI(t, f, "")
 	assert.NilError(t, c.run("compose", "--project-name=gw", "up", "--subdir=alice", "alice"))
-	assert.Check(t, is.Len(f.calls, 0), "%v", f.calls)
+	assert.Check(t, is.Equal(f.Calls(), ""))
 	assert.Check(t, is.Contains(c.out.String(), `dry run: would ensure workspace \"alice\" as gws-alice`))
 	assert.NilError(t, c.run("compose", "--project-name=gw", "down", "--subdir=alice", "alice"))
-	assert.Check(t, is.Len(f.calls, 0), "%v", f.calls)
+	assert.Check(t, is.Equal(f.Calls(), ""))
 }

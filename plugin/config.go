@@ -10,11 +10,12 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/opts"
 	"github.com/docker/go-units"
 	"github.com/spf13/pflag"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
 )
 
 // A setting is one configuration value. Its value comes from, first to last:

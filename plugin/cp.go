@@ -7,12 +7,13 @@ import (
 	"path"
 	"strings"
 
-	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	clicontainer "github.com/docker/cli/cli/command/container"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
 )
 
 type cpOptions struct {
@@ -106,31 +107,17 @@ func runCopy(ctx context.Context, dockerCLI command.Cli, opts *cpOptions) error 
 }
 
 // copyTarget is the container of a workspace and the docker CLI of its
-// engine (on Swarm, the running task's, on its node).
+// engine (a node's, on an orchestrator of nodes).
 func copyTarget(ctx context.Context, dockerCLI command.Cli, opts *cpOptions, ref string) (command.Cli, string, error) {
-	swarmMode, err := onSwarm(dockerCLI, opts.flags)
+	b, err := newBackend(dockerCLI, opts.flags, "")
 	if err != nil {
 		return nil, "", err
 	}
-	if swarmMode {
-		return swarmTask(ctx, dockerCLI, BuildInfo{}, ref, false, sandbox.Config{})
+	cli, loc, err := locate(ctx, b, ref, false, sandbox.Config{}, false)
+	if errors.Is(err, sandbox.ErrNoSuchWorkspace) {
+		err = fmt.Errorf("%w: ensure it first", err)
 	}
-	m, err := newManager(dockerCLI, opts.flags, "")
-	if err != nil {
-		return nil, "", err
-	}
-	targets, err := m.Resolve(ctx, []string{ref})
-	if err != nil {
-		return nil, "", err
-	}
-	t := targets[0]
-	switch {
-	case t.Err != nil:
-		return nil, "", t.Err
-	case t.Container == nil:
-		return nil, "", fmt.Errorf("%w: workspace %q has none: ensure it first", sandbox.ErrNoSuchWorkspace, ref)
-	}
-	return dockerCLI, t.Container.ID, nil
+	return cli, loc.ContainerID, err
 }
 
 // trailing keeps the meaning docker cp gives a path's trailing "/" or "/.".

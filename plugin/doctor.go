@@ -3,16 +3,18 @@ package plugin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 
-	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
 )
 
 type doctorOptions struct {
@@ -49,20 +51,27 @@ type doctorReport struct {
 	Endpoint string
 	Local    bool
 	Error    string `json:",omitempty"` // the engine could not be reached
-	Mode     sandbox.MountMode
-	Engine   *engineFacts `json:",omitempty"`
-	Modes    map[sandbox.MountMode]modeFacts
-	Image    *sandbox.ImageCheck `json:",omitempty"`
-	Sources  []sandbox.SourceCheck
-	Problems []string
-	Warnings []string `json:",omitempty"`
+	// Orchestrator is where workspaces run (its name).
+	Orchestrator string
+	Mode         sandbox.MountMode
+	Engine       *engineFacts `json:",omitempty"`
+	Modes        map[sandbox.MountMode]modeFacts
+	Image        *sandbox.ImageCheck `json:",omitempty"`
+	Sources      []sandbox.SourceCheck
+	Problems     []string
+	Warnings     []string `json:",omitempty"`
 	// Plan is how a workspace's container would be mounted.
 	Plan *sandbox.MountPlan `json:",omitempty"`
 	// Leftovers counts temporary containers that killed runs left behind.
 	Leftovers int
-	// Swarm is what doctor found of the Swarm (--orchestrator swarm).
-	Swarm *sandbox.SwarmCheck `json:",omitempty"`
-	OK    bool
+	// Nodes are the nodes of an orchestrator of nodes, Placement where a
+	// workspace's data lives there, and the volumes' driver and options.
+	Nodes               []sandbox.NodeReport `json:",omitempty"`
+	Placement           sandbox.Placement    `json:",omitempty"`
+	VolumeDriver        string               `json:",omitempty"`
+	VolumeOptions       map[string]string    `json:",omitempty"`
+	SharedVolumeOptions map[string]string    `json:",omitempty"`
+	OK                  bool
 }
 
 type engineFacts struct {
@@ -80,58 +89,61 @@ func runDoctor(ctx context.Context, dockerCLI command.Cli, opts *doctorOptions) 
 	if opts.format != "" && opts.format != "json" {
 		return usageError(fmt.Errorf(`invalid --format %q: only "json" is supported`, opts.format))
 	}
+	b, err := newBackend(dockerCLI, opts.flags, "")
+	if err != nil {
+		return err
+	}
 	rep := doctorReport{
 		Context: dockerCLI.CurrentContext(), Endpoint: dockerCLI.DockerEndpoint().Host, Local: localEngine(dockerCLI),
-		Modes: map[sandbox.MountMode]modeFacts{}, Sources: []sandbox.SourceCheck{}, Problems: []string{},
-	}
-	swarmMode, err := onSwarm(dockerCLI, opts.flags)
-	if err != nil {
-		return err
-	}
-	if swarmMode {
-		return runSwarmDoctor(ctx, dockerCLI, opts, rep)
-	}
-	m, err := newManager(dockerCLI, opts.flags, "")
-	if err != nil {
-		return err
+		Orchestrator: b.Traits().Name, Modes: map[sandbox.MountMode]modeFacts{}, Sources: []sandbox.SourceCheck{}, Problems: []string{},
 	}
 	// A bad configuration is a problem to report, not a failure of doctor.
 	cfg, cfgErr := workspaceConfig(dockerCLI, opts.flags)
 	if cfgErr == nil {
-		cfg, cfgErr = projectConfig(ctx, dockerCLI, m, cfg, opts.project)
+		cfg, cfgErr = projectConfig(ctx, b, cfg, opts.project)
 	}
 	rep.Mode = cfg.Mode
-	switch {
-	case unreachable(cfgErr):
+	if sandbox.Unreachable(cfgErr) {
 		rep.Error = engineErr(dockerCLI, cfgErr).Error()
 		rep.Problems = append(rep.Problems, rep.Error)
-	default:
-		if cfgErr != nil {
-			rep.Problems = append(rep.Problems, cfgErr.Error())
-		}
-		r, err := m.Check(ctx, cfg)
-		switch {
-		case unreachable(err):
-			rep.Error = engineErr(dockerCLI, err).Error()
-			rep.Problems = append(rep.Problems, rep.Error)
-		case err != nil:
-			return err
-		default:
-			rep.Engine = &engineFacts{Version: r.EngineVersion, APIVersion: r.APIVersion, OS: r.OS}
-			for mode, why := range r.Modes {
-				rep.Modes[mode] = modeFacts{Supported: why == "", Reason: why}
-			}
-			if cfgErr == nil {
-				rep.Image = &r.Image
-				rep.Sources = append(rep.Sources, r.Sources...)
-				rep.Problems = append(rep.Problems, r.Problems...)
-			}
-			rep.Leftovers = r.Leftovers
-			rep.Plan = r.Plan
-			rep.Warnings = r.Warnings
-		}
+		return writeDoctorReport(dockerCLI, opts, rep)
 	}
+	if cfgErr != nil {
+		rep.Problems = append(rep.Problems, cfgErr.Error())
+	}
+	r, err := b.Check(ctx, cfg)
+	switch {
+	case sandbox.Unreachable(err):
+		rep.Error = engineErr(dockerCLI, err).Error()
+		rep.Problems = append(rep.Problems, rep.Error)
+		return writeDoctorReport(dockerCLI, opts, rep)
+	case errors.Is(err, sandbox.ErrNotManager):
+		rep.Problems = append(rep.Problems, hints(err, "").Error())
+		return writeDoctorReport(dockerCLI, opts, rep)
+	case err != nil:
+		return engineErr(dockerCLI, err)
+	}
+	rep.fill(r, cfgErr == nil)
 	return writeDoctorReport(dockerCLI, opts, rep)
+}
+
+// fill puts in the report what the orchestrator's Check found; with
+// cfgOK, what it found of the configuration too.
+func (rep *doctorReport) fill(r sandbox.Report, cfgOK bool) {
+	if r.EngineVersion != "" {
+		rep.Engine = &engineFacts{Version: r.EngineVersion, APIVersion: r.APIVersion, OS: r.OS}
+	}
+	for mode, why := range r.Modes {
+		rep.Modes[mode] = modeFacts{Supported: why == "", Reason: why}
+	}
+	if cfgOK {
+		rep.Image = r.Image
+		rep.Sources = append(rep.Sources, r.Sources...)
+		rep.Problems = append(rep.Problems, r.Problems...)
+	}
+	rep.Leftovers, rep.Plan, rep.Warnings = r.Leftovers, r.Plan, r.Warnings
+	rep.Nodes, rep.Placement = r.Nodes, r.Placement
+	rep.VolumeDriver, rep.VolumeOptions, rep.SharedVolumeOptions = r.VolumeDriver, r.VolumeOptions, r.SharedVolumeOptions
 }
 
 // writeDoctorReport prints the report; a problem makes doctor exit 1.
@@ -166,7 +178,7 @@ func writeDoctor(out io.Writer, r doctorReport) {
 		for _, mode := range []sandbox.MountMode{sandbox.ModeBind, sandbox.ModeVolumeSubpath} {
 			f, ok := r.Modes[mode]
 			if !ok {
-				continue // on Swarm: per node
+				continue // per node
 			}
 			v := "yes"
 			if !f.Supported {
@@ -212,42 +224,7 @@ func writeDoctor(out io.Writer, r doctorReport) {
 		}
 		line("Directories", how)
 	}
-	if sw := r.Swarm; sw != nil {
-		line("Orchestrator", "swarm, placement "+string(sw.Placement))
-		for _, n := range sw.Nodes {
-			can := "takes workspaces"
-			switch {
-			case !n.Subpath:
-				can = "no workspaces: Engine before 26.1 does not apply a volume subpath in a task"
-			case n.EngineError != "":
-				can = "no workspaces: engine " + n.EngineError
-			case n.State != "ready" || n.Availability != "active":
-				can = "no workspaces now"
-			}
-			label := n.EngineLabel
-			if label == "" {
-				label = "-"
-			}
-			line("Node "+n.Name, fmt.Sprintf("%s, %s, %s, Engine %s, engine label %s: %s", n.Role, n.State, n.Availability, n.Engine, label, can))
-		}
-		for _, v := range []struct {
-			what string
-			opts map[string]string
-		}{{"Workspace volume options", sw.VolumeOptions}, {"Shared volume options", sw.SharedVolumeOptions}} {
-			what, opts := v.what, v.opts
-			if len(opts) > 0 {
-				var kv []string
-				for _, k := range sortedKeys(opts) {
-					kv = append(kv, k+"="+opts[k])
-				}
-				driver := sw.VolumeDriver
-				if driver == "" {
-					driver = "local"
-				}
-				line(what, driver+": "+strings.Join(kv, ","))
-			}
-		}
-	}
+	writeNodes(line, r)
 	for _, w := range r.Warnings {
 		line("Warning", w)
 	}
@@ -268,4 +245,42 @@ func shortID(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// writeNodes writes the nodes of an orchestrator of nodes, and the options
+// its volumes are made with.
+func writeNodes(line func(k, v string), r doctorReport) {
+	if len(r.Nodes) == 0 {
+		return
+	}
+	line("Orchestrator", r.Orchestrator+", placement "+string(r.Placement))
+	for _, n := range r.Nodes {
+		can := "takes workspaces"
+		switch {
+		case !n.Subpath:
+			can = "no workspaces: Engine before 26.1 does not apply a volume subpath in a task"
+		case n.EngineError != "":
+			can = "no workspaces: engine " + n.EngineError
+		case !n.TakesWorkspaces:
+			can = "no workspaces now"
+		}
+		label := n.EngineLabel
+		if label == "" {
+			label = "-"
+		}
+		line("Node "+n.Name, fmt.Sprintf("%s, %s, %s, Engine %s, engine label %s: %s", n.Role, n.State, n.Availability, n.Engine, label, can))
+	}
+	for _, v := range []struct {
+		what string
+		opts map[string]string
+	}{{"Workspace volume options", r.VolumeOptions}, {"Shared volume options", r.SharedVolumeOptions}} {
+		if len(v.opts) == 0 {
+			continue
+		}
+		driver := r.VolumeDriver
+		if driver == "" {
+			driver = "local"
+		}
+		line(v.what, driver+": "+sandbox.OptsString(v.opts))
+	}
 }

@@ -7,12 +7,13 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/formatter"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
 )
 
 // defaultParallel is how many workspaces one ensure handles at once.
@@ -68,7 +69,7 @@ func runEnsure(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts
 	if err != nil {
 		return err
 	}
-	swarmMode, err := onSwarm(dockerCLI, opts.flags)
+	b, err := newBackend(dockerCLI, opts.flags, build.Version)
 	if err != nil {
 		return err
 	}
@@ -76,62 +77,43 @@ func runEnsure(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts
 		_, _ = fmt.Fprintf(dockerCLI.Err(), "docker workspace: %s is false: not ensuring any container\n", settingEnabled.env)
 		return nil
 	}
-	var ensure func(ctx context.Context, subdir string) (sandbox.Result, error)
-	var cfg sandbox.Config
-	if swarmMode {
-		if format == defaultEnsureTableFormat {
-			format = defaultSwarmEnsureTableFormat
-		}
-		if opts.project != "" {
-			return usageError(errors.New("--compose-project with --orchestrator swarm: Compose runs its services on one engine (use docker stack on Swarm); refused"))
-		}
-		if cfg, err = workspaceConfig(dockerCLI, opts.flags); err != nil {
-			return err
-		}
-		s, _, err := newSwarm(ctx, dockerCLI, build.Version)
-		if err != nil {
-			return err
-		}
-		ensure = func(ctx context.Context, subdir string) (sandbox.Result, error) { return s.Ensure(ctx, subdir, cfg) }
-	} else {
-		var m *sandbox.Manager
-		if cfg, m, err = setup(ctx, dockerCLI, opts.flags, build.Version, opts.project); err != nil {
-			return err
-		}
-		image := m.SharedImage(cfg) // one pull, one inspect, for all
-		ensure = func(ctx context.Context, subdir string) (sandbox.Result, error) {
-			return m.Ensure(ctx, subdir, cfg, sandbox.WithSharedImage(image))
-		}
+	cfg, err := commandConfig(ctx, b, opts.flags, opts.project)
+	if err != nil {
+		return err
 	}
+	if format == defaultEnsureTableFormat && b.Traits().Nodes {
+		format = defaultNodesEnsureTableFormat
+	}
+	shared := sandbox.NewShared()          // one pull, one inspect, for all
 	note := remoteBindNote(dockerCLI, cfg) // said once, when the engine has answered
-	if swarmMode {
-		note = ""
-	}
 	var rows []sandbox.Result
 	var failed failures
 	fctx := formatter.Context{Output: dockerCLI.Out(), Format: format}
-	err = eachParallel(ctx, opts.subdirs, opts.parallel, ensure,
+	err = eachParallel(ctx, opts.subdirs, opts.parallel,
+		func(ctx context.Context, subdir string) (sandbox.Result, error) {
+			return b.Ensure(ctx, subdir, cfg, sandbox.WithShared(shared))
+		},
 		func(subdir string, res sandbox.Result, err error) error {
 			if note != "" {
 				_, _ = fmt.Fprintln(dockerCLI.Err(), "warning:", note)
 				note = ""
 			}
 			if err != nil {
-				failed.add(subdir, withHints(err, subdir))
+				failed.add(subdir, hints(err, subdir))
 				return nil
 			}
 			if len(res.Drift) > 0 {
-				_, _ = fmt.Fprintf(dockerCLI.Err(), "warning: workspace %q: container %s differs from the configuration (%s); kept, use --recreate if-changed to replace it\n",
-					subdir, res.Name, strings.Join(res.Drift, ", "))
+				_, _ = fmt.Fprintf(dockerCLI.Err(), "warning: workspace %q: %s %s differs from the configuration (%s); kept, use --recreate if-changed to replace it\n",
+					subdir, b.Traits().Unit, res.Name, strings.Join(res.Drift, ", "))
 			}
 			if format.IsTable() {
 				rows = append(rows, res) // a table is aligned over all rows
 				return nil
 			}
-			return writeEnsureResults(fctx, swarmMode, res)
+			return writeEnsureResults(fctx, b.Traits(), res)
 		})
 	if format.IsTable() && len(rows) > 0 {
-		if werr := writeEnsureResults(fctx, swarmMode, rows...); werr != nil {
+		if werr := writeEnsureResults(fctx, b.Traits(), rows...); werr != nil {
 			return werr
 		}
 	}
@@ -141,46 +123,62 @@ func runEnsure(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts
 	return failed.err()
 }
 
+// commandConfig is the configuration of the workspaces a command makes:
+// resolved and checked, a bad value a usage error naming where it came
+// from; for a Compose project, its label and its volumes and network by
+// their short names (which asks the engine).
+func commandConfig(ctx context.Context, b *backend, flags *pflag.FlagSet, project string) (sandbox.Config, error) {
+	cfg, err := workspaceConfig(b.dockerCLI, flags)
+	if err != nil {
+		return cfg, err
+	}
+	if err := b.Validate(cfg); err != nil {
+		return cfg, usageError(hints(err, ""))
+	}
+	return projectConfig(ctx, b, cfg, project)
+}
+
 // failures are the failures of several workspaces, the same one said once
 // for all it befell (a pull that failed for all).
 type failures struct {
 	subdirs [][]string
-	errs    []error
+	errs    []error // each as the first it befell had it
+	causes  []string
 }
 
 func (f *failures) add(subdir string, err error) {
-	for i, e := range f.errs {
-		if e.Error() == err.Error() {
+	cause := err.Error()
+	var we *sandbox.WorkspaceError
+	if errors.As(err, &we) && we.Subdir == subdir {
+		cause = we.Err.Error()
+	}
+	for i, c := range f.causes {
+		if c == cause {
 			f.subdirs[i] = append(f.subdirs[i], subdir)
 			return
 		}
 	}
-	f.subdirs, f.errs = append(f.subdirs, []string{subdir}), append(f.errs, err)
+	f.subdirs, f.errs, f.causes = append(f.subdirs, []string{subdir}), append(f.errs, err), append(f.causes, cause)
 }
 
 func (f *failures) err() error {
 	var out []error
 	for i, err := range f.errs {
-		quoted := make([]string, len(f.subdirs[i]))
-		for j, s := range f.subdirs[i] {
-			quoted[j] = strconv.Quote(s)
+		var we *sandbox.WorkspaceError
+		switch {
+		case len(f.subdirs[i]) == 1 && errors.As(err, &we):
+			out = append(out, err) // it names its workspace
+		case len(f.subdirs[i]) == 1:
+			out = append(out, fmt.Errorf("workspace %q: %w", f.subdirs[i][0], err))
+		default:
+			quoted := make([]string, len(f.subdirs[i]))
+			for j, s := range f.subdirs[i] {
+				quoted[j] = strconv.Quote(s)
+			}
+			out = append(out, fmt.Errorf("workspaces %s: %s", strings.Join(quoted, ", "), f.causes[i]))
 		}
-		what := "workspace"
-		if len(quoted) > 1 {
-			what = "workspaces"
-		}
-		if len(quoted) == 1 && namesWorkspace(err, f.subdirs[i][0]) {
-			out = append(out, err)
-			continue
-		}
-		out = append(out, fmt.Errorf("%s %s: %w", what, strings.Join(quoted, ", "), err))
 	}
 	return errors.Join(out...)
-}
-
-// namesWorkspace says whether an error begins by naming the workspace.
-func namesWorkspace(err error, subdir string) bool {
-	return strings.HasPrefix(err.Error(), fmt.Sprintf("workspace %q", subdir))
 }
 
 // validateSubdirs refuses, as a usage error, the first invalid subdir.
@@ -195,8 +193,8 @@ func validateSubdirs(subdirs []string) error {
 
 const defaultEnsureTableFormat = "table {{.Subdir}}\t{{.Name}}\t{{.Action}}\t{{.ID}}"
 
-// defaultSwarmEnsureTableFormat adds the node that runs each workspace.
-const defaultSwarmEnsureTableFormat = "table {{.Subdir}}\t{{.Name}}\t{{.Action}}\t{{.Node}}\t{{.ID}}"
+// defaultNodesEnsureTableFormat adds the node that runs each workspace.
+const defaultNodesEnsureTableFormat = "table {{.Subdir}}\t{{.Name}}\t{{.Action}}\t{{.Node}}\t{{.ID}}"
 
 func ensureFormat(source string) formatter.Format {
 	switch source {
@@ -211,7 +209,8 @@ func ensureFormat(source string) formatter.Format {
 // ensureContext renders one sandbox.Result.
 type ensureContext struct {
 	formatter.HeaderContext
-	r sandbox.Result
+	r     sandbox.Result
+	trunc bool // a table shows short IDs, as docker ps does
 }
 
 func newEnsureContext() *ensureContext {
@@ -221,14 +220,12 @@ func newEnsureContext() *ensureContext {
 	}}}
 }
 
-func writeEnsureResults(fctx formatter.Context, onSwarm bool, results ...sandbox.Result) error {
+func writeEnsureResults(fctx formatter.Context, traits sandbox.Traits, results ...sandbox.Result) error {
 	header := newEnsureContext()
-	if onSwarm { // the ID is a service's
-		header.Header.(formatter.SubHeaderContext)["ID"] = "SERVICE ID"
-	}
+	header.Header.(formatter.SubHeaderContext)["ID"] = strings.ToUpper(traits.Unit) + " ID"
 	return fctx.Write(header, func(format func(formatter.SubContext) error) error {
 		for _, r := range results {
-			if err := format(&ensureContext{r: r}); err != nil {
+			if err := format(&ensureContext{r: r, trunc: fctx.Format.IsTable()}); err != nil {
 				return err
 			}
 		}
@@ -238,7 +235,12 @@ func writeEnsureResults(fctx formatter.Context, onSwarm bool, results ...sandbox
 
 func (c *ensureContext) MarshalJSON() ([]byte, error) { return formatter.MarshalJSON(c) }
 
-func (c *ensureContext) ID() string     { return c.r.ID }
+func (c *ensureContext) ID() string {
+	if c.trunc {
+		return formatter.TruncateID(c.r.ID)
+	}
+	return c.r.ID
+}
 func (c *ensureContext) Name() string   { return c.r.Name }
 func (c *ensureContext) Subdir() string { return c.r.Subdir }
 func (c *ensureContext) Action() string { return string(c.r.Action) }

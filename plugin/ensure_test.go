@@ -8,57 +8,36 @@ import (
 	"strings"
 	"testing"
 
-	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker-workspace/docker-workspace/sandbox"
-	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/client"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 	"gotest.tools/v3/golden"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/sandboxtest"
 )
 
-// creatingAPI is an engine without containers that creates whatever it is
-// asked for and records the last create.
-func creatingAPI() (*fakeAPI, *container.Config, *container.HostConfig) {
-	cfg, hc := &container.Config{}, &container.HostConfig{}
-	f := &fakeAPI{
-		inspectFn: func(string) (container.InspectResponse, error) {
-			return container.InspectResponse{}, cerrdefs.ErrNotFound
-		},
-		startFn: func(string) error { return nil },
-	}
-	f.createFn = func(c *container.Config, h *container.HostConfig, name string) (container.CreateResponse, error) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		*cfg, *hc = *c, *h
-		id := "id-" + sandbox.ContainerName(c.Labels[sandbox.LabelSubdir])
-		f.made = append(f.made, &madeContainer{id: id, name: name, labels: c.Labels})
-		return container.CreateResponse{ID: id}, nil
-	}
-	return f, cfg, hc
-}
-
 func TestEnsurePrintsIDs(t *testing.T) {
-	f, _, _ := creatingAPI()
+	f := sandboxtest.NewEngine()
 	c := newTestCLI(t, f, "")
 	assert.NilError(t, c.run("ensure", "alice", "team/bob"))
-	assert.Check(t, is.Equal(c.out.String(), "id-gws-alice\nid-gws-team-bob\n"))
+	assert.Check(t, is.Equal(c.out.String(), idOf("alice")+"\n"+idOf("team/bob")+"\n"))
 }
 
 func TestEnsureJSON(t *testing.T) {
-	f, _, _ := creatingAPI()
+	f := sandboxtest.NewEngine()
 	c := newTestCLI(t, f, "")
 	assert.NilError(t, c.run("ensure", "--format", "json", "Alice"))
 	got := jsonLines(t, c.out.String())
 	assert.Check(t, is.DeepEqual(got, []map[string]any{{
-		"ID": "id-gws-alice", "Name": "gws-alice", "Subdir": "Alice", "Action": "created",
+		"ID": idOf("Alice"), "Name": "gws-alice", "Subdir": "Alice", "Action": "created",
 		"Mode": "bind", "Image": sandbox.DefaultImage, "Drift": []any{}, "Node": "",
 	}}))
 }
 
 func TestEnsureTemplate(t *testing.T) {
-	f, _, _ := creatingAPI()
+	f := sandboxtest.NewEngine()
 	c := newTestCLI(t, f, "")
 	assert.NilError(t, c.run("ensure", "--format", "{{.Name}} {{.Action}}", "a"))
 	assert.Check(t, is.Equal(c.out.String(), "gws-a created\n"))
@@ -81,12 +60,19 @@ func TestEnsureConfigPrecedence(t *testing.T) {
 			args: []string{"--image", "from/flag", "--init"}, image: "from/flag", network: "env-net", init: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, cfg, hc := creatingAPI()
+			f := sandboxtest.NewEngine()
+			for _, img := range []string{"from/config", "from/env", "from/flag"} {
+				f.Images[img] = f.Images[sandbox.DefaultImage]
+			}
+			for _, n := range []string{"config-net", "env-net"} {
+				f.AddNetwork(n, nil)
+			}
 			c := newTestCLI(t, f, configJSON)
 			for k, v := range tc.env {
 				t.Setenv(k, v)
 			}
 			assert.NilError(t, c.run(append(append([]string{"ensure"}, tc.args...), "a")...))
+			cfg, hc := created(t, f, "gws-a")
 			assert.Check(t, is.Equal(cfg.Image, tc.image))
 			assert.Check(t, is.Equal(string(hc.NetworkMode), tc.network))
 			assert.Check(t, is.Equal(*hc.Init, tc.init))
@@ -95,9 +81,10 @@ func TestEnsureConfigPrecedence(t *testing.T) {
 }
 
 func TestEnsureDefaults(t *testing.T) {
-	f, cfg, hc := creatingAPI()
+	f := sandboxtest.NewEngine()
 	c := newTestCLI(t, f, "")
 	assert.NilError(t, c.run("ensure", "a"))
+	cfg, hc := created(t, f, "gws-a")
 	assert.Check(t, is.Equal(cfg.Image, "agent/workspace:latest"))
 	assert.Check(t, *hc.Init)
 	assert.Assert(t, is.Len(hc.Mounts, 2))
@@ -108,10 +95,11 @@ func TestEnsureDefaults(t *testing.T) {
 }
 
 func TestEnsureRelativeRootIsMadeAbsolute(t *testing.T) {
-	f, _, hc := creatingAPI()
+	f := sandboxtest.NewEngine()
 	c := newTestCLI(t, f, "")
 	t.Chdir(t.TempDir())
 	assert.NilError(t, c.run("ensure", "--workspace-root", "ws", "--shared-dir", "sh", "a"))
+	_, hc := created(t, f, "gws-a")
 	assert.Check(t, filepath.IsAbs(hc.Mounts[0].Source), hc.Mounts[0].Source)
 	assert.Check(t, strings.HasSuffix(hc.Mounts[0].Source, filepath.Join("ws", "a")), hc.Mounts[0].Source)
 }
@@ -127,9 +115,14 @@ func TestEnsureRefusesBadInput(t *testing.T) {
 		{args: []string{"ensure", "--pull", "sometimes", "a"}, err: `invalid pull policy "sometimes"`},
 		{args: []string{"ensure", "--mount-mode", "volume_subpath", "--workspace-volume", "ws", "a"},
 			err: "volume_subpath mode needs a workspace volume and a shared volume: set --workspace-volume and --shared-volume (or GATEWAY_WORKSPACE_DOCKER_VOLUME and GATEWAY_SHARED_DOCKER_VOLUME)"},
+		{args: []string{"ensure", "--orchestrator", "kubernetes", "a"}, err: `--orchestrator: invalid orchestrator "kubernetes"`},
+		{args: []string{"ensure", "--orchestrator", "swarm", "a"}, err: "bind mode (a task may start on any node"},
+		{args: []string{"ensure", "--orchestrator", "swarm", "--compose-project", "p", "--mount-mode", "volume_subpath", "--workspace-volume", "w", "--shared-volume", "s", "a"},
+			err: "a Compose project"},
 		{args: []string{"stop", "a/../b"}, err: `invalid workspace subdir "a/../b"`},
 		{args: []string{"stop", "--timeout", "-1", "a"}, err: "invalid --timeout -1"},
 		{args: []string{"stop", "--time", "-1", "a"}, err: "invalid --timeout -1"},
+		{args: []string{"stop", "--orchestrator", "swarm", "--timeout", "3", "a"}, err: "--signal and --timeout (a service's stop grace period and signal are its own) is not supported on swarm"},
 		{args: []string{"rm", "../up"}, err: `invalid workspace subdir "../up"`},
 		{args: []string{"ensure", "--format", "{{.Name", "a", "b"}, err: `invalid --format "{{.Name"`},
 		{args: []string{"ensure", "--format", "{{.Nmae}}", "a"}, err: `can't evaluate field Nmae`},
@@ -140,23 +133,24 @@ func TestEnsureRefusesBadInput(t *testing.T) {
 		{args: []string{"ls", "--filter", "colour=red"}, err: `--filter: invalid filter 'colour'`},
 		{args: []string{"ls", "--filter", "status=sleepy"}, err: `--filter: invalid status "sleepy"`},
 		{args: []string{"doctor", "--format", "yaml"}, err: `invalid --format "yaml"`},
+		{args: []string{"prune", "-f", "--orchestrator", "swarm"}, err: "prune is not supported on swarm"},
 	} {
-		f := &fakeAPI{}
+		f := sandboxtest.NewEngine()
 		c := newTestCLI(t, f, "")
 		err := c.run(tc.args...)
 		assert.Check(t, is.ErrorContains(err, tc.err), "%v", tc.args)
 		assert.Check(t, is.Equal(exitCode(err), 125), "%v: %v", tc.args, err)
-		assert.Check(t, is.Len(f.calls, 0), "%v", tc.args)
+		assert.Check(t, is.Equal(f.Calls(), ""), "%v", tc.args)
 	}
 }
 
 func TestEnsureDisabled(t *testing.T) {
-	f := &fakeAPI{}
+	f := sandboxtest.NewEngine()
 	c := newTestCLI(t, f, "")
 	t.Setenv("GATEWAY_WORKSPACE_DOCKER_ENABLED", "false")
 	assert.NilError(t, c.run("ensure", "a"))
 	assert.NilError(t, c.run("stop", "a"))
-	assert.Check(t, is.Len(f.calls, 0))
+	assert.Check(t, is.Equal(f.Calls(), ""))
 	assert.Check(t, is.Equal(c.out.String(), ""))
 	assert.Check(t, is.Contains(c.err.String(), "GATEWAY_WORKSPACE_DOCKER_ENABLED is false: not ensuring"))
 	assert.Check(t, is.Contains(c.err.String(), "GATEWAY_WORKSPACE_DOCKER_ENABLED is false: not stopping"))
@@ -166,51 +160,45 @@ func TestEnsureDisabled(t *testing.T) {
 }
 
 func TestEnsureGoesOnAfterAFailure(t *testing.T) {
-	f, _, _ := creatingAPI()
-	f.startFn = func(id string) error {
-		if id == "id-gws-b" {
+	f := sandboxtest.NewEngine()
+	f.OnStart = func(c *sandboxtest.Ctr) error {
+		if c.Name == "gws-b" {
 			return errors.New("boom")
 		}
 		return nil
 	}
 	c := newTestCLI(t, f, "")
 	err := c.run("ensure", "a", "b", "c")
-	assert.Check(t, is.ErrorContains(err, "start container gws-b: boom"))
-	assert.Check(t, is.Equal(c.out.String(), "id-gws-a\nid-gws-c\n"))
+	assert.Check(t, is.ErrorContains(err, `workspace "b": start container gws-b: boom`))
+	assert.Check(t, is.Equal(c.out.String(), idOf("a")+"\n"+idOf("c")+"\n"))
 }
 
 func TestUnreachableEngineIsOneLine(t *testing.T) {
-	f := &fakeAPI{
-		inspectFn: func(string) (container.InspectResponse, error) {
-			return container.InspectResponse{}, client.ErrorConnectionFailed("unix:///nowhere.sock")
-		},
-		listFn: func(container.ListOptions) ([]container.Summary, error) {
-			return nil, client.ErrorConnectionFailed("unix:///nowhere.sock")
-		},
-	}
+	f := sandboxtest.NewEngine()
+	f.Down = client.ErrorConnectionFailed("unix:///nowhere.sock")
 	c := newTestCLI(t, f, "")
 	t.Setenv("DOCKER_HOST", "unix:///nowhere.sock")
 	for _, args := range [][]string{{"ensure", "--parallel", "1", "a", "b"}, {"stop", "a", "b"}, {"rm", "a", "b"}, {"ls"}} {
-		f.calls = nil
+		f.CallLog = nil
 		err := c.run(args...)
 		assert.Check(t, is.Error(err, `cannot connect to the Docker engine of context "default" at unix:///nowhere.sock: is it running?`), "%v", args)
-		assert.Check(t, is.Len(f.calls, 1), "%v: went on after the first failure: %v", args, f.calls)
+		assert.Check(t, is.Equal(f.Calls(), "down"), "%v: went on after the first failure", args)
 	}
 }
 
 // Several workspaces, one missing image: one pull, one progress display.
 func TestEnsurePullsOncePerCommand(t *testing.T) {
-	f, _, _ := creatingAPI()
-	f.missing = map[string]bool{"my/img": true}
+	f := sandboxtest.NewEngine()
+	f.Pullable("my/img")
 	c := newTestCLI(t, f, "")
 	assert.NilError(t, c.run("ensure", "--image", "my/img", "a", "b", "c"))
-	assert.Check(t, is.Equal(strings.Count(strings.Join(f.calls, " "), "pull:my/img"), 1), "%v", f.calls)
+	assert.Check(t, is.Equal(strings.Count(f.Calls(), "pull:my/img"), 1), f.Calls())
 	assert.Check(t, is.Equal(strings.Count(c.err.String(), "Pulling my/img"), 1))
-	assert.Check(t, is.Equal(c.out.String(), "id-gws-a\nid-gws-b\nid-gws-c\n"))
+	assert.Check(t, is.Equal(c.out.String(), idOf("a")+"\n"+idOf("b")+"\n"+idOf("c")+"\n"))
 }
 
 func TestEnsureTable(t *testing.T) {
-	f, _, _ := creatingAPI()
+	f := sandboxtest.NewEngine()
 	c := newTestCLI(t, f, "")
 	assert.NilError(t, c.run("ensure", "--format", "table", "a", "team/b"))
 	golden.Assert(t, c.out.String(), "ensure-table.golden")
@@ -228,7 +216,7 @@ func TestBadSettingsNameTheirSource(t *testing.T) {
 		{config: `{"plugins": {"workspace": {"memory": "lots"}}}`, err: `"memory" in the plugins.workspace section of`},
 		{env: "GATEWAY_WORKSPACE_PULL=sometimes", err: `GATEWAY_WORKSPACE_PULL: invalid pull policy "sometimes"`},
 	} {
-		f := &fakeAPI{}
+		f := sandboxtest.NewEngine()
 		c := newTestCLI(t, f, tc.config)
 		if k, v, ok := strings.Cut(tc.env, "="); ok {
 			t.Setenv(k, v)
@@ -236,7 +224,7 @@ func TestBadSettingsNameTheirSource(t *testing.T) {
 		err := c.run(append(append([]string{"ensure"}, tc.args...), "a")...)
 		assert.Check(t, is.ErrorContains(err, tc.err), "%+v", tc)
 		assert.Check(t, is.Equal(exitCode(err), 125))
-		assert.Check(t, is.Len(f.calls, 0))
+		assert.Check(t, is.Equal(f.Calls(), ""))
 		if k, _, ok := strings.Cut(tc.env, "="); ok {
 			os.Unsetenv(k)
 		}
@@ -244,7 +232,7 @@ func TestBadSettingsNameTheirSource(t *testing.T) {
 }
 
 func TestUnknownConfigKeysAreWarnedAbout(t *testing.T) {
-	f, _, _ := creatingAPI()
+	f := sandboxtest.NewEngine()
 	c := newTestCLI(t, f, `{"plugins": {"workspace": {"imgae": "x/y", "memory": "1g"}}}`)
 	assert.NilError(t, c.run("ensure", "a"))
 	assert.Check(t, is.Contains(c.err.String(), `unknown key "imgae" in the plugins.workspace section`))
@@ -253,14 +241,14 @@ func TestUnknownConfigKeysAreWarnedAbout(t *testing.T) {
 
 // doctor against an unreachable engine says so once, after one call.
 func TestDoctorUnreachableOnce(t *testing.T) {
-	f := &fakeAPI{}
+	f := sandboxtest.NewEngine()
 	c := newTestCLI(t, f, "")
 	t.Setenv("DOCKER_HOST", "unix:///nowhere.sock")
-	f.volumeListErr = client.ErrorConnectionFailed("unix:///nowhere.sock")
+	f.Down = client.ErrorConnectionFailed("unix:///nowhere.sock")
 	err := c.run("doctor", "--format", "json", "--compose-project", "gw", "--mount-mode", "volume_subpath", "--workspace-volume", "ws", "--shared-volume", "sh")
 	assert.Check(t, is.ErrorContains(err, "cannot connect to the Docker engine"))
 	var rep struct{ Problems []string }
 	assert.NilError(t, json.Unmarshal(c.out.Bytes(), &rep))
 	assert.Check(t, is.Len(rep.Problems, 1), "%v", rep.Problems)
-	assert.Check(t, is.DeepEqual(f.calls, []string{"volumes"}))
+	assert.Check(t, is.Equal(f.Calls(), "down"))
 }

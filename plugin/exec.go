@@ -2,9 +2,9 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
-	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
@@ -13,6 +13,8 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
 )
 
 type execOptions struct {
@@ -74,7 +76,7 @@ func firstArg(fn cobra.CompletionFunc) cobra.CompletionFunc {
 }
 
 func runExec(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts *execOptions) error {
-	cli, id, err := execTarget(ctx, dockerCLI, opts.flags, build, opts.workspace, opts.noEnsure, func() error {
+	_, cli, loc, err := execTarget(ctx, dockerCLI, opts.flags, build, opts.workspace, opts.noEnsure, func() error {
 		if opts.exec.Privileged && hardened(dockerCLI, opts.flags) {
 			return usageError(fmt.Errorf("--privileged is refused with the hardened profile: it would undo what the profile takes away"))
 		}
@@ -83,41 +85,41 @@ func runExec(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts *
 	if err != nil {
 		return err
 	}
-	return runExecIn(ctx, cli, id, opts.exec)
+	return runExecIn(ctx, cli, loc.ContainerID, opts.exec)
 }
 
 // execTarget is the running container that exec and shell run in, and
-// the docker CLI of its engine (on Swarm, that of its task's node): the
+// the docker CLI of its engine (a node's, on an orchestrator of nodes): the
 // reference and the configuration checked (and check, the command's own
 // input), then the workspace ensured, or with noEnsure found.
-func execTarget(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet, build BuildInfo, ref string, noEnsure bool, check func() error) (command.Cli, string, error) {
+func execTarget(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet, build BuildInfo, ref string, noEnsure bool, check func() error) (*backend, command.Cli, sandbox.Location, error) {
+	fail := func(err error) (*backend, command.Cli, sandbox.Location, error) {
+		return nil, nil, sandbox.Location{}, err
+	}
 	if err := checkExecRef(ref, noEnsure); err != nil {
-		return nil, "", err
+		return fail(err)
 	}
-	swarmMode, err := onSwarm(dockerCLI, flags)
+	b, err := newBackend(dockerCLI, flags, build.Version)
 	if err != nil {
-		return nil, "", err
+		return fail(err)
 	}
+	ensure := !noEnsure
 	var cfg sandbox.Config
-	if !noEnsure {
-		if cfg, err = workspaceConfig(dockerCLI, flags); err != nil {
-			return nil, "", err
+	if ensure {
+		if cfg, err = commandConfig(ctx, b, flags, ""); err != nil {
+			return fail(err)
+		}
+		if ensure, err = enabled(dockerCLI, flags); err != nil {
+			return fail(err)
 		}
 	}
 	if check != nil {
 		if err := check(); err != nil {
-			return nil, "", err
+			return fail(err)
 		}
 	}
-	if swarmMode {
-		on, err := enabled(dockerCLI, flags)
-		if err != nil {
-			return nil, "", err
-		}
-		return swarmTask(ctx, dockerCLI, build, ref, on && !noEnsure, cfg)
-	}
-	id, err := workspaceContainer(ctx, dockerCLI, flags, build, ref, noEnsure, cfg)
-	return dockerCLI, id, err
+	cli, loc, err := locate(ctx, b, ref, ensure, cfg, true)
+	return b, cli, loc, err
 }
 
 // checkExecRef: ensure takes a subdir; with --no-ensure a name or an ID
@@ -136,43 +138,56 @@ func hardened(dockerCLI command.Cli, flags *pflag.FlagSet) bool {
 	return name == "hardened"
 }
 
-// workspaceContainer is the ID of the running container of a workspace:
-// ensured (one inspect when it runs), or, with noEnsure, found (one list).
-func workspaceContainer(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet, build BuildInfo, ref string, noEnsure bool, cfg sandbox.Config) (string, error) {
-	m, err := newManager(dockerCLI, flags, build.Version)
-	if err != nil {
-		return "", err
-	}
-	if !noEnsure {
-		on, err := enabled(dockerCLI, flags)
+// locate is the container of a workspace and the docker CLI of its
+// engine: ensured first (ref a subdir, cfg its configuration: one inspect
+// when it runs), or found. With running, it must run. A task replaced
+// between the ensure and the look (an update of its service) is ensured
+// again.
+func locate(ctx context.Context, b *backend, ref string, ensure bool, cfg sandbox.Config, running bool) (command.Cli, sandbox.Location, error) {
+	for attempt := 0; ; attempt++ {
+		w, err := find(ctx, b, ref, ensure, cfg)
 		if err != nil {
-			return "", err
+			return nil, sandbox.Location{}, err
 		}
-		if on {
-			res, err := m.Ensure(ctx, ref, cfg)
-			if err != nil {
-				if err = withHints(err, ref); namesWorkspace(err, ref) {
-					return "", err
-				}
-				return "", fmt.Errorf("workspace %q: %w", ref, err)
-			}
-			return res.ID, nil
+		if running && w.State != string(container.StateRunning) {
+			return nil, sandbox.Location{}, fmt.Errorf("workspace %q is not running (its %s %s is %s): ensure it, or leave out --no-ensure", ref, b.Traits().Unit, w.Name, w.State)
 		}
+		loc, err := b.Locate(ctx, w)
+		if errors.Is(err, sandbox.ErrNotRunning) && ensure && attempt < 2 {
+			continue
+		}
+		if errors.Is(err, sandbox.ErrNotRunning) {
+			return nil, sandbox.Location{}, fmt.Errorf("workspace %q is not running (%w): ensure it", ref, err)
+		}
+		if err != nil {
+			return nil, sandbox.Location{}, engineErr(b.dockerCLI, hints(err, ref))
+		}
+		cli, err := b.engineCLI(loc)
+		return cli, loc, err
 	}
-	targets, err := m.Resolve(ctx, []string{ref})
+}
+
+// find is the workspace a reference names: ensured, or resolved.
+func find(ctx context.Context, b *backend, ref string, ensure bool, cfg sandbox.Config) (sandbox.Workspace, error) {
+	if ensure {
+		res, err := b.Ensure(ctx, ref, cfg)
+		if err != nil {
+			return sandbox.Workspace{}, engineErr(b.dockerCLI, hints(err, ref))
+		}
+		return sandbox.Workspace{ID: res.ID, Name: res.Name, Subdir: ref, State: string(container.StateRunning)}, nil
+	}
+	targets, err := b.Resolve(ctx, []string{ref})
 	if err != nil {
-		return "", err
+		return sandbox.Workspace{}, engineErr(b.dockerCLI, hints(err, ref))
 	}
-	t := targets[0]
-	switch {
+	switch t := targets[0]; {
 	case t.Err != nil:
-		return "", t.Err
-	case t.Container == nil:
-		return "", fmt.Errorf("%w: workspace %q has none", sandbox.ErrNoSuchWorkspace, ref)
-	case t.Container.State != string(container.StateRunning):
-		return "", fmt.Errorf("workspace %q is not running (its container %s is %s): ensure it, or leave out --no-ensure", ref, t.Container.Name, t.Container.State)
+		return sandbox.Workspace{}, t.Err
+	case t.Workspace == nil:
+		return sandbox.Workspace{}, fmt.Errorf("%w: workspace %q has no %s", sandbox.ErrNoSuchWorkspace, ref, b.Traits().Unit)
+	default:
+		return *t.Workspace, nil
 	}
-	return t.Container.ID, nil
 }
 
 // runExecIn runs docker exec's own code on a container whose existence

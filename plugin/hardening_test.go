@@ -10,25 +10,30 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/sandboxtest"
 )
 
 func TestEnsureHardenedProfile(t *testing.T) {
-	f, cfg, hc := creatingAPI()
+	f := sandboxtest.NewEngine()
 	c := newTestCLI(t, f, "")
 	assert.NilError(t, c.run("ensure", "--profile", "hardened", "a"))
+	cfg, hc := created(t, f, "gws-a")
 	assert.Check(t, is.DeepEqual([]string(hc.CapDrop), []string{"ALL"}))
 	assert.Check(t, is.DeepEqual(hc.SecurityOpt, []string{"no-new-privileges"}))
 	assert.Check(t, hc.PidsLimit != nil && *hc.PidsLimit == 512)
 	assert.Check(t, hc.ReadonlyRootfs)
 	assert.Check(t, is.Contains(hc.Tmpfs, "/tmp"))
 	assert.Check(t, *hc.Init)
-	assert.Check(t, is.Equal(cfg.User, ""))
+	assert.Check(t, is.Equal(cfg.User, "agent"), "the image's user")
 
 	// Explicit values, from flags or the environment, override the profile.
-	f, _, hc = creatingAPI()
+	f = sandboxtest.NewEngine()
 	c = newTestCLI(t, f, "")
 	t.Setenv("GATEWAY_WORKSPACE_PIDS_LIMIT", "64")
 	assert.NilError(t, c.run("ensure", "--profile", "hardened", "--read-only=false", "--cap-drop", "NET_RAW", "--cap-add", "CHOWN", "a"))
+	_, hc = created(t, f, "gws-a")
 	assert.Check(t, is.DeepEqual([]string(hc.CapDrop), []string{"NET_RAW"}))
 	assert.Check(t, is.DeepEqual([]string(hc.CapAdd), []string{"CHOWN"}))
 	assert.Check(t, hc.PidsLimit != nil && *hc.PidsLimit == 64)
@@ -36,19 +41,21 @@ func TestEnsureHardenedProfile(t *testing.T) {
 	assert.Check(t, is.DeepEqual(hc.SecurityOpt, []string{"no-new-privileges"}))
 
 	// The profile itself can come from the environment.
-	f, _, hc = creatingAPI()
+	f = sandboxtest.NewEngine()
 	c = newTestCLI(t, f, "")
 	t.Setenv("GATEWAY_WORKSPACE_PROFILE", "hardened")
 	assert.NilError(t, c.run("ensure", "a"))
+	_, hc = created(t, f, "gws-a")
 	assert.Check(t, is.DeepEqual([]string(hc.CapDrop), []string{"ALL"}))
 }
 
 func TestEnsureLimitsAndLists(t *testing.T) {
-	f, cfg, hc := creatingAPI()
+	f := sandboxtest.NewEngine()
 	c := newTestCLI(t, f, `{"plugins": {"workspace": {"label": "[\"team=blue\", \"note=a,b\"]"}}}`)
 	t.Setenv("GATEWAY_WORKSPACE_SECURITY_OPT", "no-new-privileges, seccomp=unconfined")
 	t.Setenv("GATEWAY_WORKSPACE_MEMORY", "512m")
 	assert.NilError(t, c.run("ensure", "--cpus", "1.5", "--user", "1000:1000", "-e", "A=1,2", "-e", "B=3", "a"))
+	cfg, hc := created(t, f, "gws-a")
 	assert.Check(t, is.Equal(hc.NanoCPUs, int64(1_500_000_000)))
 	assert.Check(t, is.Equal(hc.Memory, int64(512<<20)))
 	assert.Check(t, is.DeepEqual(hc.SecurityOpt, []string{"no-new-privileges", "seccomp=unconfined"}))
@@ -72,21 +79,23 @@ func TestEnsureRefusesBadHardening(t *testing.T) {
 		{args: []string{"--env", "NOVALUE"}, err: "must be KEY=VALUE"},
 		{args: []string{"--parallel", "0"}, err: "invalid --parallel 0"},
 	} {
-		f := &fakeAPI{}
+		f := sandboxtest.NewEngine()
 		c := newTestCLI(t, f, "")
 		err := c.run(append(append([]string{"ensure"}, tc.args...), "a")...)
 		assert.Check(t, is.ErrorContains(err, tc.err), "%v", tc.args)
 		assert.Check(t, is.Equal(exitCode(err), 125), "%v", tc.args)
-		assert.Check(t, is.Len(f.calls, 0), "%v", tc.args)
+		assert.Check(t, is.Equal(f.Calls(), ""), "%v", tc.args)
 	}
 }
 
 // Many subdirs run at once, at most --parallel of them, and print in the
 // order given.
 func TestEnsureParallel(t *testing.T) {
-	f, _, _ := creatingAPI()
+	f := sandboxtest.NewEngine()
 	var running, most atomic.Int32
-	f.startFn = func(id string) error {
+	f.OnStart = func(ctr *sandboxtest.Ctr) error {
+		f.Mu.Unlock() // let the others start meanwhile
+		defer f.Mu.Lock()
 		n := running.Add(1)
 		defer running.Add(-1)
 		for {
@@ -96,7 +105,7 @@ func TestEnsureParallel(t *testing.T) {
 			}
 		}
 		time.Sleep(5 * time.Millisecond)
-		if id == "id-gws-s07" {
+		if ctr.Name == "gws-s07" {
 			return fmt.Errorf("boom")
 		}
 		return nil
@@ -107,7 +116,7 @@ func TestEnsureParallel(t *testing.T) {
 		s := fmt.Sprintf("s%02d", i)
 		subdirs = append(subdirs, s)
 		if s != "s07" {
-			want = append(want, "id-gws-"+s)
+			want = append(want, idOf(s))
 		}
 	}
 	err := c.run(append([]string{"ensure", "--parallel", "4"}, subdirs...)...)
@@ -117,7 +126,8 @@ func TestEnsureParallel(t *testing.T) {
 }
 
 func TestEnsureWarnsOfDrift(t *testing.T) {
-	f := &fakeAPI{inspectFn: ownContainers(container.StateRunning)}
+	f := sandboxtest.NewEngine()
+	f.Add("gws-a", container.StateRunning, container.Config{Labels: map[string]string{sandbox.LabelSubdir: "a"}}, container.HostConfig{})
 	c := newTestCLI(t, f, "")
 	assert.NilError(t, c.run("ensure", "--format", "{{.Action}} {{.Drift}}", "a"))
 	assert.Check(t, is.Equal(c.out.String(), "running [unknown]\n"))

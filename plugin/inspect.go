@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/inspect"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
 )
 
 type inspectOptions struct {
@@ -56,16 +57,17 @@ func runInspect(ctx context.Context, dockerCLI command.Cli, opts *inspectOptions
 			return usageError(fmt.Errorf("invalid --format %q: %w", opts.format, err))
 		}
 	}
-	if err := notOnSwarm(dockerCLI, opts.flags, "inspect"); err != nil {
-		return err
-	}
-	m, err := newManager(dockerCLI, opts.flags, "")
+	b, err := newBackend(dockerCLI, opts.flags, "")
 	if err != nil {
 		return err
 	}
-	targets, err := m.Resolve(ctx, opts.refs)
+	c, err := b.containers("inspect")
 	if err != nil {
 		return err
+	}
+	targets, err := c.Resolve(ctx, opts.refs)
+	if err != nil {
+		return engineErr(dockerCLI, err)
 	}
 	byRef := map[string]sandbox.Target{}
 	for _, t := range targets {
@@ -80,10 +82,10 @@ func runInspect(ctx context.Context, dockerCLI command.Cli, opts *inspectOptions
 		switch {
 		case t.Err != nil:
 			return nil, nil, t.Err
-		case t.Container == nil:
+		case t.Workspace == nil:
 			return nil, nil, fmt.Errorf("%w: %s", sandbox.ErrNoSuchWorkspace, ref)
 		}
-		info, err := m.Inspect(ctx, *t.Container)
+		info, err := c.Inspect(ctx, *t.Workspace)
 		if err != nil {
 			return nil, nil, engineErr(dockerCLI, err)
 		}

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -10,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
@@ -21,13 +19,15 @@ import (
 	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
 )
 
 const defaultListTableFormat = "table {{.Subdir}}\t{{.Name}}\t{{.Status}}\t{{.Mode}}\t{{.Image}}\t{{.RunningFor}}\t{{if .Drift}}{{join .Drift \",\"}}{{else}}no{{end}}"
 
-// defaultSwarmTableFormat is ls's table on Swarm: the node and the state of
-// each workspace's task.
-const defaultSwarmTableFormat = "table {{.Subdir}}\t{{.Name}}\t{{.Node}}\t{{.State}}\t{{.Status}}\t{{.Image}}\t{{if .Drift}}{{join .Drift \",\"}}{{else}}no{{end}}"
+// defaultNodesTableFormat is ls's table on an orchestrator of nodes: the
+// node and the state of each workspace.
+const defaultNodesTableFormat = "table {{.Subdir}}\t{{.Name}}\t{{.Node}}\t{{.State}}\t{{.Status}}\t{{.Image}}\t{{if .Drift}}{{join .Drift \",\"}}{{else}}no{{end}}"
 
 type listOptions struct {
 	quiet       bool
@@ -89,17 +89,11 @@ func newListCommand(dockerCLI command.Cli) *cobra.Command {
 
 func runList(ctx context.Context, dockerCLI command.Cli, options *listOptions) error {
 	// Everything is checked before the engine is asked anything.
-	swarmMode, err := onSwarm(dockerCLI, options.flags)
+	b, err := newBackend(dockerCLI, options.flags, "")
 	if err != nil {
 		return err
 	}
-	if swarmMode && options.allContexts {
-		return usageError(errors.New("--all-contexts lists engines: leave out --orchestrator swarm"))
-	}
-	format := listFormat(options.format, options.quiet, options.allContexts)
-	if swarmMode && (options.format == "" || options.format == formatter.TableFormatKey) && !options.quiet {
-		format = defaultSwarmTableFormat
-	}
+	format := listFormat(options.format, options.quiet, options.allContexts, b.Traits())
 	if err := checkFormat(format, newListContext()); err != nil {
 		return err
 	}
@@ -110,23 +104,17 @@ func runList(ctx context.Context, dockerCLI command.Cli, options *listOptions) e
 	if options.project != "" {
 		f.Add("compose-project", options.project)
 	}
-	var cfg *sandbox.Config
-	if options.checkConfig || configFlagsChanged(options.flags) {
-		c, err := workspaceConfig(dockerCLI, options.flags)
-		if err != nil {
+	lister := &lister{options: options, filters: f, check: options.checkConfig || configFlagsChanged(options.flags)}
+	if lister.check {
+		if _, err := workspaceConfig(dockerCLI, options.flags); err != nil {
 			return err
 		}
-		cfg = &c
 	}
-	if _, err := apiTimeout(dockerCLI, options.flags); err != nil {
-		return err
-	}
-	lister := &lister{options: options, filters: f, cfg: cfg, swarm: swarmMode}
 	var rows []listContext
 	if options.allContexts {
 		rows = lister.allContexts(ctx, dockerCLI)
 	} else {
-		workspaces, err := lister.list(ctx, dockerCLI)
+		workspaces, err := lister.list(ctx, b)
 		if err != nil {
 			return err
 		}
@@ -174,42 +162,41 @@ func checkListFilters(f filters.Args) error {
 	return nil
 }
 
-// lister lists the workspaces of an engine, filtered, with their drift.
+// lister lists the workspaces of an orchestrator, filtered, with their
+// drift.
 type lister struct {
 	options *listOptions
 	filters filters.Args
-	cfg     *sandbox.Config // with --check-config
-	swarm   bool
+	check   bool // compare with the configuration (--check-config)
 }
 
-func (l *lister) list(ctx context.Context, dockerCLI command.Cli) ([]sandbox.Workspace, error) {
-	if l.swarm {
-		return l.listSwarm(ctx, dockerCLI)
-	}
-	m, err := newManager(dockerCLI, l.options.flags, "")
+func (l *lister) list(ctx context.Context, b *backend) ([]sandbox.Workspace, error) {
+	all, err := b.List(ctx)
 	if err != nil {
-		return nil, err
-	}
-	all, err := m.List(ctx)
-	if err != nil {
-		return nil, engineErr(dockerCLI, err)
+		return nil, engineErr(b.dockerCLI, hints(err, ""))
 	}
 	workspaces := l.keep(all, matches)
 	if l.options.quiet && !l.filters.Contains("drift") {
 		return workspaces, nil
 	}
-	if l.cfg != nil {
-		cfg, err := projectConfig(ctx, dockerCLI, m, *l.cfg, l.options.project)
-		if err == nil {
-			err = m.CheckDrift(ctx, workspaces, cfg)
-		}
+	var cfg *sandbox.Config
+	if l.check {
+		c, err := commandConfig(ctx, b, l.options.flags, l.options.project)
 		if err != nil {
-			return nil, engineErr(dockerCLI, err)
+			return nil, engineErr(b.dockerCLI, err)
 		}
-	} else if err := m.ImageDrift(ctx, workspaces); err != nil {
-		return nil, engineErr(dockerCLI, err)
+		cfg = &c
 	}
-	return l.keepDrift(workspaces), nil
+	if err := b.CheckDrift(ctx, workspaces, cfg); err != nil {
+		return nil, engineErr(b.dockerCLI, err)
+	}
+	workspaces = l.keepDrift(workspaces)
+	for _, w := range workspaces {
+		for _, warning := range w.Warnings {
+			_, _ = fmt.Fprintf(b.dockerCLI.Err(), "warning: workspace %q (%s %s): %s\n", w.Subdir, b.Traits().Unit, w.Name, warning)
+		}
+	}
+	return workspaces, nil
 }
 
 // keep keeps the workspaces that match the filters as match says.
@@ -229,31 +216,6 @@ func (l *lister) keepDrift(ws []sandbox.Workspace) []sandbox.Workspace {
 		return ws
 	}
 	return l.keep(ws, func(f filters.Args, w sandbox.Workspace) bool { return matchesDrift(f, w.Drift) })
-}
-
-// listSwarm lists the workspace services of a Swarm; what needs an
-// operator (a container that may outlive a node that is down) is said on
-// stderr.
-func (l *lister) listSwarm(ctx context.Context, dockerCLI command.Cli) ([]sandbox.Workspace, error) {
-	s, _, err := newSwarm(ctx, dockerCLI, "")
-	if err != nil {
-		return nil, err
-	}
-	all, err := s.List(ctx)
-	if err != nil {
-		return nil, engineErr(dockerCLI, err)
-	}
-	workspaces := l.keep(all, matches)
-	if l.cfg != nil {
-		s.CheckDrift(workspaces, *l.cfg)
-	}
-	workspaces = l.keepDrift(workspaces)
-	for _, w := range workspaces {
-		for _, warning := range w.Warnings {
-			_, _ = fmt.Fprintf(dockerCLI.Err(), "warning: workspace %q (service %s): %s\n", w.Subdir, w.Name, warning)
-		}
-	}
-	return workspaces, nil
 }
 
 // matches applies the filters but drift, as docker ps does: the values of
@@ -294,9 +256,9 @@ func matchesDrift(f filters.Args, drift []string) bool {
 	return false
 }
 
-// allContexts lists the workspaces of the engine of every context, each
-// engine once (by its ID), with the contexts that reach it; a context that
-// cannot be reached is reported on stderr.
+// allContexts lists the workspaces of every context, in parallel, each
+// workspace once (by its ID), with the contexts that reach it; a context
+// that cannot be reached is reported on stderr.
 func (l *lister) allContexts(ctx context.Context, dockerCLI command.Cli) []listContext {
 	names := []string{dockerCLI.CurrentContext()}
 	if list, err := dockerCLI.ContextStore().List(); err == nil {
@@ -308,79 +270,64 @@ func (l *lister) allContexts(ctx context.Context, dockerCLI command.Cli) []listC
 		_, _ = fmt.Fprintln(dockerCLI.Err(), "warning: cannot list the contexts:", err)
 	}
 	sort.Strings(names)
-	type engine struct {
-		cli command.Cli
-		id  string
-		err error
-	}
-	engines := make([]engine, len(names))
+	results := make([][]sandbox.Workspace, len(names))
+	errs := make([]error, len(names))
 	var wg sync.WaitGroup
 	for i, name := range names {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cli, err := contextCLI(dockerCLI, name)
-			if err != nil {
-				engines[i].err = fmt.Errorf("context %q: %w", name, err)
-				return
-			}
 			ctx, cancel := context.WithTimeout(ctx, contextTimeout)
 			defer cancel()
-			info, err := cli.Client().Info(ctx)
-			if err != nil {
-				engines[i].err = engineErr(cli, err)
-				return
-			}
-			engines[i] = engine{cli: cli, id: info.ID}
+			results[i], errs[i] = l.listContext(ctx, dockerCLI, name)
 		}()
 	}
 	wg.Wait()
-	// One listing per engine, in the order of its first context.
-	contexts := map[string][]string{}
-	var order []int
-	for i, e := range engines {
-		if e.err != nil {
-			_, _ = fmt.Fprintln(dockerCLI.Err(), "warning:", e.err)
-			continue
-		}
-		if _, seen := contexts[e.id]; !seen {
-			order = append(order, i)
-		}
-		contexts[e.id] = append(contexts[e.id], names[i])
-	}
-	results := make([][]sandbox.Workspace, len(engines))
-	errs := make([]error, len(engines))
-	for _, i := range order {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(ctx, contextTimeout)
-			defer cancel()
-			results[i], errs[i] = l.list(ctx, engines[i].cli)
-		}()
-	}
-	wg.Wait()
+	// One row per workspace, in the order of its first context.
 	var rows []listContext
-	for _, i := range order {
+	byID := map[string]int{}
+	for i, name := range names {
 		if errs[i] != nil {
-			_, _ = fmt.Fprintf(dockerCLI.Err(), "warning: context %q: %v\n", names[i], errs[i])
+			_, _ = fmt.Fprintf(dockerCLI.Err(), "warning: context %q: %v\n", name, errs[i])
 			continue
 		}
 		for _, w := range results[i] {
-			rows = append(rows, listContext{w: w, context: strings.Join(contexts[engines[i].id], ",")})
+			if j, seen := byID[w.ID]; seen {
+				rows[j].context += "," + name
+				continue
+			}
+			byID[w.ID] = len(rows)
+			rows = append(rows, listContext{w: w, context: name})
 		}
 	}
 	return rows
 }
 
-func listFormat(source string, quiet, allContexts bool) formatter.Format {
+// listContext lists the workspaces of one context.
+func (l *lister) listContext(ctx context.Context, dockerCLI command.Cli, name string) ([]sandbox.Workspace, error) {
+	cli, err := contextCLI(dockerCLI, name)
+	if err != nil {
+		return nil, err
+	}
+	b, err := newBackend(cli, l.options.flags, "")
+	if err != nil {
+		return nil, err
+	}
+	return l.list(ctx, b)
+}
+
+func listFormat(source string, quiet, allContexts bool, traits sandbox.Traits) formatter.Format {
+	table := defaultListTableFormat
+	if traits.Nodes {
+		table = defaultNodesTableFormat
+	}
 	switch {
 	case quiet:
 		return formatter.DefaultQuietFormat
 	case (source == "" || source == formatter.TableFormatKey) && allContexts:
-		return formatter.Format("table {{.Context}}\t" + defaultListTableFormat[len("table "):])
+		return formatter.Format("table {{.Context}}\t" + table[len("table "):])
 	case source == "" || source == formatter.TableFormatKey:
-		return defaultListTableFormat
+		return formatter.Format(table)
 	}
 	return formatter.Format(source)
 }
@@ -438,7 +385,7 @@ func (c *listContext) Mode() string   { return string(c.w.Mode) }
 func (c *listContext) Image() string  { return c.w.Image }
 func (c *listContext) State() string  { return c.w.State }
 
-// Node is the Swarm node of the workspace's task (empty on one engine).
+// Node is the node that runs the workspace (empty on one engine).
 func (c *listContext) Node() string   { return c.w.Node }
 func (c *listContext) Status() string { return c.w.Status }
 

@@ -4,39 +4,45 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/docker/api/types/container"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 	"gotest.tools/v3/golden"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/sandboxtest"
 )
 
-func listingAPI() *fakeAPI {
-	created := time.Now().Add(-2 * time.Hour).Unix()
-	return &fakeAPI{listFn: func(container.ListOptions) ([]container.Summary, error) {
-		return []container.Summary{
-			{
-				ID: "b0b0b0b0b0b0b0b0b0b0", Names: []string{"/gws-team-bob"}, Image: "agent/workspace:latest",
-				State: "exited", Status: "Exited (0) 5 minutes ago", Created: created,
-				Labels: map[string]string{sandbox.LabelSubdir: "team/bob", sandbox.LabelMode: "volume_subpath"},
-			},
-			{
-				ID: "a1a1a1a1a1a1a1a1a1a1", Names: []string{"/gws-alice"}, Image: "agent/workspace:latest",
-				State: "running", Status: "Up 2 hours", Created: created,
-				Labels: map[string]string{sandbox.LabelSubdir: "alice", sandbox.LabelMode: "bind"},
-			},
-		}, nil
-	}}
+// listingEngine holds two workspaces made two hours ago: alice (running,
+// bind) and team/bob (exited, volume_subpath).
+func listingEngine() *sandboxtest.Engine {
+	f := sandboxtest.NewEngine()
+	created := time.Now().Add(-2 * time.Hour)
+	for _, w := range []struct{ id, subdir, mode, status string }{
+		{"b0b0b0b0b0b0b0b0b0b0", "team/bob", "volume_subpath", "Exited (0) 5 minutes ago"},
+		{"a1a1a1a1a1a1a1a1a1a1", "alice", "bind", "Up 2 hours"},
+	} {
+		state := container.StateExited
+		if w.subdir == "alice" {
+			state = container.StateRunning
+		}
+		c := f.Add(sandbox.ContainerName(w.subdir), state, container.Config{Image: "agent/workspace:latest",
+			Labels: map[string]string{sandbox.LabelSubdir: w.subdir, sandbox.LabelMode: w.mode}}, container.HostConfig{})
+		c.Status, c.Created = w.status, created
+		f.SetID(c, w.id)
+	}
+	f.CallLog = nil
+	return f
 }
 
 func TestListTable(t *testing.T) {
-	c := newTestCLI(t, listingAPI(), "")
+	c := newTestCLI(t, listingEngine(), "")
 	assert.NilError(t, c.run("ls"))
 	golden.Assert(t, c.out.String(), "ls-table.golden")
 }
 
 func TestListQuiet(t *testing.T) {
-	c := newTestCLI(t, listingAPI(), "")
+	c := newTestCLI(t, listingEngine(), "")
 	assert.NilError(t, c.run("ls", "-q"))
 	assert.Check(t, is.Equal(c.out.String(), "a1a1a1a1a1a1\nb0b0b0b0b0b0\n"))
 	c.out.Reset()
@@ -45,7 +51,7 @@ func TestListQuiet(t *testing.T) {
 }
 
 func TestListJSON(t *testing.T) {
-	c := newTestCLI(t, listingAPI(), "")
+	c := newTestCLI(t, listingEngine(), "")
 	assert.NilError(t, c.run("ls", "--format", "json"))
 	got := jsonLines(t, c.out.String())
 	assert.Assert(t, is.Len(got, 2))
@@ -60,7 +66,7 @@ func TestListJSON(t *testing.T) {
 }
 
 func TestListTemplate(t *testing.T) {
-	c := newTestCLI(t, listingAPI(), "")
+	c := newTestCLI(t, listingEngine(), "")
 	assert.NilError(t, c.run("ls", "--format", "{{.Subdir}}={{.State}}"))
 	assert.Check(t, is.Equal(c.out.String(), "alice=running\nteam/bob=exited\n"))
 	c.out.Reset()
@@ -72,18 +78,12 @@ func TestListTemplate(t *testing.T) {
 // names another image now), one image inspect per reference, without any
 // configuration; --check-config compares with the configuration.
 func TestListDrift(t *testing.T) {
-	f := listingAPI()
-	list := f.listFn
-	f.listFn = func(o container.ListOptions) ([]container.Summary, error) {
-		ctrs, err := list(o)
-		ctrs[0].ImageID = "sha256:old"  // team/bob: the reference moved on
-		ctrs[1].ImageID = "sha256:1111" // alice: what the reference names
-		return ctrs, err
-	}
+	f := listingEngine()
+	f.ByName("gws-team-bob").ImageID = "sha256:old" // the reference moved on
 	c := newTestCLI(t, f, "")
 	assert.NilError(t, c.run("ls", "--format", "{{.Subdir}} {{.Drift}}"))
 	assert.Check(t, is.Equal(c.out.String(), "alice []\nteam/bob [image]\n"))
-	assert.Check(t, is.DeepEqual(f.calls, []string{"list", "image:agent/workspace:latest"}))
+	assert.Check(t, is.Equal(f.Calls(), "list image:agent/workspace:latest"))
 
 	c.out.Reset()
 	assert.NilError(t, c.run("ls", "--check-config", "--format", "{{.Subdir}} {{.Drift}}"))
@@ -91,14 +91,9 @@ func TestListDrift(t *testing.T) {
 }
 
 func TestListFilters(t *testing.T) {
-	f := listingAPI()
-	list := f.listFn
-	f.listFn = func(o container.ListOptions) ([]container.Summary, error) {
-		ctrs, err := list(o)
-		ctrs[0].Labels[sandbox.LabelComposeProject] = "gw"
-		ctrs[0].Labels["team"] = "blue"
-		return ctrs, err
-	}
+	f := listingEngine()
+	f.ByName("gws-team-bob").Cfg.Labels[sandbox.LabelComposeProject] = "gw"
+	f.ByName("gws-team-bob").Cfg.Labels["team"] = "blue"
 	for _, tc := range []struct {
 		filters []string
 		want    string
@@ -129,7 +124,7 @@ func TestListFilters(t *testing.T) {
 
 // The fields docker ps users type work.
 func TestListDockerPsFields(t *testing.T) {
-	f := listingAPI()
+	f := listingEngine()
 	c := newTestCLI(t, f, "")
 	assert.NilError(t, c.run("ls", "--filter", "subdir=alice", "--format", `{{.Names}} {{.Label "docker-workspace.mode"}} {{.Labels}}`))
 	assert.Check(t, is.Equal(c.out.String(), "gws-alice bind docker-workspace.mode=bind,docker-workspace.subdir=alice\n"))
@@ -138,10 +133,8 @@ func TestListDockerPsFields(t *testing.T) {
 // A subdir that would deceive the eye (made by hand: ensure refuses it) is
 // shown escaped.
 func TestListEscapesDeceptiveSubdirs(t *testing.T) {
-	f := &fakeAPI{listFn: func(container.ListOptions) ([]container.Summary, error) {
-		return []container.Summary{{ID: "c1", Names: []string{"/gws-x"}, State: "running",
-			Labels: map[string]string{sandbox.LabelSubdir: "evil\u202egnp.exe", sandbox.LabelMode: "bind"}}}, nil
-	}}
+	f := sandboxtest.NewEngine()
+	f.Add("gws-x", container.StateRunning, container.Config{Labels: map[string]string{sandbox.LabelSubdir: "evil\u202egnp.exe", sandbox.LabelMode: "bind"}}, container.HostConfig{})
 	c := newTestCLI(t, f, "")
 	assert.NilError(t, c.run("ls", "--format", "{{.Subdir}}"))
 	assert.Check(t, is.Equal(c.out.String(), `"evil\u202Egnp.exe"`+"\n"))

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/opts"
@@ -16,6 +15,8 @@ import (
 	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
 )
 
 type pruneOptions struct {
@@ -55,10 +56,11 @@ func runPrune(ctx context.Context, dockerCLI command.Cli, options *pruneOptions)
 	if err != nil {
 		return err
 	}
-	if err := notOnSwarm(dockerCLI, options.flags, "prune"); err != nil {
+	b, err := newBackend(dockerCLI, options.flags, "")
+	if err != nil {
 		return err
 	}
-	m, err := newManager(dockerCLI, options.flags, "")
+	c, err := b.containers("prune")
 	if err != nil {
 		return err
 	}
@@ -71,9 +73,9 @@ func runPrune(ctx context.Context, dockerCLI command.Cli, options *pruneOptions)
 			return errors.New("workspace prune has been cancelled")
 		}
 	}
-	report, err := m.Prune(ctx, po)
+	report, err := c.Prune(ctx, po)
 	if err != nil {
-		return err
+		return engineErr(dockerCLI, err)
 	}
 	if len(report.Removed) > 0 {
 		_, _ = fmt.Fprintln(dockerCLI.Out(), "Deleted Containers:")

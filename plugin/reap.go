@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/opts"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
 )
 
 type reapOptions struct {
@@ -74,14 +75,15 @@ func runReap(ctx context.Context, dockerCLI command.Cli, options *reapOptions) e
 	if err := checkListFilters(f); err != nil {
 		return err
 	}
-	if err := notOnSwarm(dockerCLI, options.flags, "reap"); err != nil {
-		return err
-	}
-	m, err := newManager(dockerCLI, options.flags, "")
+	b, err := newBackend(dockerCLI, options.flags, "")
 	if err != nil {
 		return err
 	}
-	r := m.NewReaper(sandbox.ReapOptions{
+	c, err := b.containers("reap")
+	if err != nil {
+		return err
+	}
+	r := c.NewReaper(sandbox.ReapOptions{
 		IdleFor: options.idleFor, CPU: options.cpu,
 		Select: func(w sandbox.Workspace) bool { return matches(f, w) },
 		Stop:   sandbox.StopOptions{Timeout: &options.timeout},
@@ -118,7 +120,7 @@ func runReap(ctx context.Context, dockerCLI command.Cli, options *reapOptions) e
 			if ctx.Err() != nil {
 				return nil
 			}
-			if unreachable(err) {
+			if sandbox.Unreachable(err) {
 				logf("%v", engineErr(dockerCLI, err)) // the engine may come back
 			} else {
 				return err

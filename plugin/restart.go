@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
 )
 
 type restartOptions struct {
@@ -46,17 +47,17 @@ func runRestart(ctx context.Context, dockerCLI command.Cli, opts *restartOptions
 	if opts.timeout < 0 {
 		return usageError(fmt.Errorf("invalid --timeout %d: must not be negative", opts.timeout))
 	}
-	if err := notOnSwarm(dockerCLI, opts.flags, "restart"); err != nil {
+	b, err := newBackend(dockerCLI, opts.flags, "")
+	if err != nil {
 		return err
 	}
-	m, err := newManager(dockerCLI, opts.flags, "")
+	c, err := b.containers("restart")
 	if err != nil {
 		return err
 	}
 	stop := sandbox.StopOptions{Timeout: &opts.timeout, Signal: opts.signal}
-	local := localEngine(dockerCLI)
-	return eachTarget(ctx, dockerCLI, m, opts.refs, func(ctx context.Context, w sandbox.Workspace) (bool, error) {
-		return m.Restart(ctx, w, stop, local)
+	return eachTarget(ctx, b, opts.refs, func(ctx context.Context, w sandbox.Workspace) error {
+		return c.Restart(ctx, w, stop)
 	}, func(t sandbox.Target) error {
 		return fmt.Errorf("%w: %s", sandbox.ErrNoSuchWorkspace, t.Ref)
 	})

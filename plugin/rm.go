@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
 )
 
 type rmOptions struct {
@@ -43,24 +44,21 @@ func runRemove(ctx context.Context, dockerCLI command.Cli, opts *rmOptions) erro
 	if err := validateRefs(opts.refs); err != nil {
 		return err
 	}
-	if swarmMode, err := onSwarm(dockerCLI, opts.flags); err != nil {
-		return err
-	} else if swarmMode {
-		return runSwarmStopOrRemove(ctx, dockerCLI, opts.refs, true, opts.force)
-	}
-	m, err := newManager(dockerCLI, opts.flags, "")
+	b, err := newBackend(dockerCLI, opts.flags, "")
 	if err != nil {
 		return err
 	}
-	return eachTarget(ctx, dockerCLI, m, opts.refs, func(ctx context.Context, w sandbox.Workspace) (bool, error) {
-		return m.RemoveContainer(ctx, w, opts.force)
+	return eachTarget(ctx, b, opts.refs, func(ctx context.Context, w sandbox.Workspace) error {
+		return b.Remove(ctx, w, sandbox.RemoveOptions{Force: opts.force})
 	}, func(t sandbox.Target) error {
-		switch {
-		case opts.force: // as docker rm -f: what is gone is no error
-			return nil
-		case t.Named:
-			return fmt.Errorf("%w: %s", sandbox.ErrNoSuchWorkspace, t.Ref)
+		err := fmt.Errorf("%w: workspace %q has no %s", sandbox.ErrNoSuchWorkspace, t.Ref, b.Traits().Unit)
+		if t.Named {
+			err = fmt.Errorf("%w: %s", sandbox.ErrNoSuchWorkspace, t.Ref)
 		}
-		return fmt.Errorf("%w: workspace %q has none", sandbox.ErrNoSuchWorkspace, t.Ref)
+		if opts.force { // as docker rm -f: what is gone is said, and no error
+			_, _ = fmt.Fprintln(dockerCLI.Err(), err)
+			return nil
+		}
+		return err
 	})
 }

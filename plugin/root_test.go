@@ -7,10 +7,12 @@ import (
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 	"gotest.tools/v3/golden"
+
+	"github.com/docker-workspace/docker-workspace/sandbox/sandboxtest"
 )
 
 func TestUnknownSubcommandFails(t *testing.T) {
-	c := newTestCLI(t, &fakeAPI{}, "")
+	c := newTestCLI(t, sandboxtest.NewEngine(), "")
 	err := c.run("bogus")
 	var st cli.StatusError
 	assert.Assert(t, errorsAs(err, &st), "%v", err)
@@ -19,7 +21,7 @@ func TestUnknownSubcommandFails(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	c := newTestCLI(t, &fakeAPI{}, "")
+	c := newTestCLI(t, sandboxtest.NewEngine(), "")
 	for args, usage := range map[string]string{"ensure": "SUBDIR [SUBDIR...]", "stop": "WORKSPACE [WORKSPACE...]", "rm": "WORKSPACE [WORKSPACE...]"} {
 		err := c.run(args)
 		assert.Check(t, is.ErrorContains(err, "requires at least 1 argument"), "%v", args)
@@ -30,7 +32,7 @@ func TestUsageErrors(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	for _, name := range []string{"ensure", "stop", "rm", "ls"} {
-		c := newTestCLI(t, &fakeAPI{}, "")
+		c := newTestCLI(t, sandboxtest.NewEngine(), "")
 		t.Setenv("XDG_DATA_HOME", "/home/you/.local/share")
 		assert.NilError(t, c.run(name, "--help"))
 		golden.Assert(t, c.out.String(), name+"-help.golden")
@@ -38,7 +40,7 @@ func TestHelp(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	c := newTestCLI(t, &fakeAPI{}, "")
+	c := newTestCLI(t, sandboxtest.NewEngine(), "")
 	assert.NilError(t, c.run("version"))
 	assert.Check(t, is.Contains(c.out.String(), "docker-workspace version v1.2.3, build abc"))
 }
@@ -57,7 +59,7 @@ func exitCode(err error) int {
 
 // The names a subcommand is found by before it is made are those it has.
 func TestSubcommandNames(t *testing.T) {
-	c := newTestCLI(t, &fakeAPI{}, "")
+	c := newTestCLI(t, sandboxtest.NewEngine(), "")
 	for _, sc := range subcommands(c, BuildInfo{}) {
 		cmd := sc.make()
 		assert.Check(t, is.DeepEqual(sc.names, append([]string{cmd.Name()}, cmd.Aliases...)))
@@ -67,7 +69,7 @@ func TestSubcommandNames(t *testing.T) {
 // A run builds the subcommands its command line names, all when it names
 // none.
 func TestRootBuildsWhatRuns(t *testing.T) {
-	c := newTestCLI(t, &fakeAPI{}, "")
+	c := newTestCLI(t, sandboxtest.NewEngine(), "")
 	names := func(args ...string) []string {
 		var out []string
 		for _, cmd := range NewRootCommand(c, BuildInfo{}, args).Commands() {

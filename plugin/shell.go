@@ -2,14 +2,14 @@ package plugin
 
 import (
 	"context"
-	"fmt"
 
-	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	clicontainer "github.com/docker/cli/cli/command/container"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
 )
 
 type shellOptions struct {
@@ -41,15 +41,7 @@ func newShellCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 }
 
 func runShell(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts *shellOptions) error {
-	cli, id, err := execTarget(ctx, dockerCLI, opts.flags, build, opts.workspace, opts.noEnsure, nil)
-	if err != nil {
-		return err
-	}
-	ctr, err := cli.Client().ContainerInspect(ctx, id)
-	if err != nil {
-		return fmt.Errorf("inspect container %s: %w", id, err)
-	}
-	m, err := newManager(cli, opts.flags, build.Version)
+	b, cli, loc, err := execTarget(ctx, dockerCLI, opts.flags, build, opts.workspace, opts.noEnsure, nil)
 	if err != nil {
 		return err
 	}
@@ -57,6 +49,6 @@ func runShell(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts 
 	exec.Interactive = true
 	exec.TTY = cli.In().IsTerminal()
 	exec.Workdir = sandbox.WorkspaceTarget
-	exec.Command = []string{m.LoginShell(ctx, id, ctr.Config.User), "-l"}
-	return runExecIn(ctx, cli, id, exec)
+	exec.Command = []string{b.LoginShell(ctx, loc), "-l"}
+	return runExecIn(ctx, cli, loc.ContainerID, exec)
 }

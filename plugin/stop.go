@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
 )
 
 type stopOptions struct {
@@ -55,33 +56,30 @@ func runStop(ctx context.Context, dockerCLI command.Cli, opts *stopOptions) erro
 	if err != nil {
 		return err
 	}
-	swarmMode, err := onSwarm(dockerCLI, opts.flags)
+	b, err := newBackend(dockerCLI, opts.flags, "")
 	if err != nil {
 		return err
+	}
+	var stop sandbox.StopOptions
+	if opts.flags.Changed("timeout") || opts.flags.Changed("time") {
+		stop.Timeout = &opts.timeout
+	}
+	stop.Signal = opts.signal
+	if (stop.Timeout != nil || stop.Signal != "") && !b.Traits().StopOptions {
+		return usageError(&sandbox.UnsupportedError{Orchestrator: b.Traits().Name, What: "--signal and --timeout (a " + b.Traits().Unit + "'s stop grace period and signal are its own)"})
 	}
 	if !on {
 		_, _ = fmt.Fprintf(dockerCLI.Err(), "docker workspace: %s is false: not stopping any container\n", settingEnabled.env)
 		return nil
 	}
-	if swarmMode {
-		if opts.signal != "" || opts.flags.Changed("timeout") || opts.flags.Changed("time") {
-			return usageError(errors.New("--signal and --timeout are not for Swarm: a service's stop grace period and signal are its own"))
-		}
-		return runSwarmStopOrRemove(ctx, dockerCLI, opts.refs, false, false)
-	}
-	m, err := newManager(dockerCLI, opts.flags, "")
-	if err != nil {
-		return err
-	}
-	stop := sandbox.StopOptions{Timeout: &opts.timeout, Signal: opts.signal}
-	return eachTarget(ctx, dockerCLI, m, opts.refs, func(ctx context.Context, w sandbox.Workspace) (bool, error) {
-		return m.StopContainer(ctx, w, stop)
+	return eachTarget(ctx, b, opts.refs, func(ctx context.Context, w sandbox.Workspace) error {
+		return b.Stop(ctx, w, stop)
 	}, func(t sandbox.Target) error {
 		if t.Named {
 			return fmt.Errorf("%w: %s", sandbox.ErrNoSuchWorkspace, t.Ref)
 		}
 		// The original module's semantics: nothing to stop is no error.
-		_, _ = fmt.Fprintf(dockerCLI.Err(), "workspace %q has no container: nothing to stop\n", t.Ref)
+		_, _ = fmt.Fprintf(dockerCLI.Err(), "workspace %q has no %s: nothing to stop\n", t.Ref, b.Traits().Unit)
 		return nil
 	})
 }
@@ -97,32 +95,34 @@ func validateRefs(refs []string) error {
 	return nil
 }
 
-// eachTarget resolves the references (one container list), then runs do on
-// each workspace container, in parallel, printing each reference done in
-// order, as docker's commands over several containers do. A reference to
-// no container (or one gone meanwhile) is handed to none.
-func eachTarget(ctx context.Context, dockerCLI command.Cli, m *sandbox.Manager, refs []string,
-	do func(context.Context, sandbox.Workspace) (found bool, err error), none func(sandbox.Target) error,
-) error {
-	targets, err := m.Resolve(ctx, refs)
+// eachTarget resolves the references (one list), then runs do on each
+// workspace, in parallel, printing each reference done in order, as
+// docker's commands over several containers do. A reference to no
+// workspace, or to one gone meanwhile, is handed to none.
+func eachTarget(ctx context.Context, b *backend, refs []string, do func(context.Context, sandbox.Workspace) error, none func(sandbox.Target) error) error {
+	targets, err := b.Resolve(ctx, refs)
 	if err != nil {
-		return err
+		return engineErr(b.dockerCLI, hints(err, ""))
 	}
 	return eachParallel(ctx, targets, defaultParallel,
 		func(ctx context.Context, t sandbox.Target) (bool, error) {
-			if t.Err != nil || t.Container == nil {
+			if t.Err != nil || t.Workspace == nil {
 				return false, t.Err
 			}
-			return do(ctx, *t.Container)
+			err := do(ctx, *t.Workspace)
+			if errors.Is(err, sandbox.ErrNoSuchWorkspace) {
+				return false, nil // gone meanwhile
+			}
+			return true, err
 		},
 		func(t sandbox.Target, found bool, err error) error {
 			switch {
 			case err != nil:
-				return err
+				return engineErr(b.dockerCLI, hints(err, t.Subdir))
 			case !found:
 				return none(t)
 			}
-			_, _ = fmt.Fprintln(dockerCLI.Out(), t.Ref)
+			_, _ = fmt.Fprintln(b.dockerCLI.Out(), t.Ref)
 			return nil
 		})
 }

@@ -4,46 +4,43 @@ import (
 	"errors"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
-	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/docker/api/types/container"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/sandboxtest"
 )
 
-// workspacesAPI is an engine whose workspace containers are a, b and
-// stuck (subdirs "a", "b", "stuck"), in a state; "a-b" is a container of
-// another workspace ("a b" sanitises to its name).
-func workspacesAPI(state container.ContainerState) *fakeAPI {
-	ctr := func(id, subdir string) container.Summary {
-		return container.Summary{ID: id, Names: []string{"/" + sandbox.ContainerName(subdir)}, State: state,
-			Labels: map[string]string{sandbox.LabelSubdir: subdir, sandbox.LabelMode: "bind"}}
+// workspacesEngine is an engine whose workspace containers are those of a,
+// b and stuck (subdirs "a", "b", "stuck"), in a state; "a-b" is a
+// container of another workspace ("a b" sanitises to its name).
+func workspacesEngine(state container.ContainerState) *sandboxtest.Engine {
+	f := sandboxtest.NewEngine()
+	for _, subdir := range []string{"a", "b", "stuck", "a-b"} {
+		f.Add(sandbox.ContainerName(subdir), state, container.Config{Labels: map[string]string{sandbox.LabelSubdir: subdir, sandbox.LabelMode: "bind"}}, container.HostConfig{})
 	}
-	return &fakeAPI{listFn: func(container.ListOptions) ([]container.Summary, error) {
-		return []container.Summary{
-			ctr("aaaaaaaaaaaa1111111111111111111111111111111111111111111111111111", "a"),
-			ctr("bbbbbbbbbbbb2222222222222222222222222222222222222222222222222222", "b"),
-			ctr("cccccccccccc3333333333333333333333333333333333333333333333333333", "stuck"),
-			ctr("dddddddddddd4444444444444444444444444444444444444444444444444444", "a-b"),
-		}, nil
-	}}
+	f.CallLog = nil
+	return f
 }
 
 func TestStop(t *testing.T) {
+	var mu sync.Mutex
 	var stopped []string
 	var timeouts []int
 	var signals []string
-	f := workspacesAPI(container.StateRunning)
-	f.stopFn = func(id string, opts container.StopOptions) error {
-		f.mu.Lock() // stop runs in parallel
-		defer f.mu.Unlock()
+	f := workspacesEngine(container.StateRunning)
+	f.OnStop = func(c *sandboxtest.Ctr, opts container.StopOptions) error {
+		mu.Lock() // stop runs in parallel
+		defer mu.Unlock()
 		timeouts, signals = append(timeouts, *opts.Timeout), append(signals, opts.Signal)
-		if strings.HasPrefix(id, "cccc") {
+		if c.Name == "gws-stuck" {
 			return errors.New("permission denied")
 		}
-		stopped = append(stopped, id[:4])
+		stopped = append(stopped, c.Name)
 		return nil
 	}
 	c := newTestCLI(t, f, "")
@@ -53,82 +50,66 @@ func TestStop(t *testing.T) {
 	assert.Check(t, is.Equal(c.out.String(), "a\ngws-b\n"))
 	assert.Check(t, is.Equal(c.err.String(), "workspace \"gone\" has no container: nothing to stop\n"))
 	sort.Strings(stopped)
-	assert.Check(t, is.DeepEqual(stopped, []string{"aaaa", "bbbb"}))
+	assert.Check(t, is.DeepEqual(stopped, []string{"gws-a", "gws-b"}))
 	assert.Check(t, is.DeepEqual(timeouts, []int{3, 3, 3}))
-	assert.Check(t, is.Equal(strings.Count(strings.Join(f.calls, " "), "list"), 1), "one list for all: %v", f.calls)
+	assert.Check(t, is.Equal(strings.Count(f.Calls(), "list"), 1), "one list for all: %v", f.Calls())
 
 	// By ID, full or its short form; docker's flags; a name or ID of nothing.
 	stopped, timeouts, signals = nil, nil, nil
 	c.out.Reset()
-	assert.NilError(t, c.run("stop", "--timeout", "0", "-s", "SIGKILL", "aaaaaaaaaaaa", "bbbbbbbbbbbb2222222222222222222222222222222222222222222222222222"))
+	a, b := f.ByName("gws-a").ID, f.ByName("gws-b").ID
+	assert.NilError(t, c.run("stop", "--timeout", "0", "-s", "SIGKILL", a[:12], b))
 	sort.Strings(stopped)
-	assert.Check(t, is.DeepEqual(stopped, []string{"aaaa", "bbbb"}))
+	assert.Check(t, is.DeepEqual(stopped, []string{"gws-a", "gws-b"}))
 	assert.Check(t, is.DeepEqual(timeouts, []int{0, 0}))
 	assert.Check(t, is.DeepEqual(signals, []string{"SIGKILL", "SIGKILL"}))
 	err = c.run("stop", "gws-nobody", "eeeeeeeeeeee")
-	assert.Check(t, is.ErrorContains(err, "no such workspace container: gws-nobody"))
-	assert.Check(t, is.ErrorContains(err, "no such workspace container: eeeeeeeeeeee"))
+	assert.Check(t, is.ErrorContains(err, "no such workspace: gws-nobody"))
+	assert.Check(t, is.ErrorContains(err, "no such workspace: eeeeeeeeeeee"))
 	timeouts = nil
 	assert.NilError(t, c.run("stop", "--time", "5", "a")) // deprecated, still taken
 	assert.Check(t, is.DeepEqual(timeouts, []int{5}))
+	timeouts = nil
+	assert.NilError(t, c.run("stop", "a"))
+	assert.Check(t, is.DeepEqual(timeouts, []int{sandbox.DefaultStopTimeout}))
 }
 
 func TestRemove(t *testing.T) {
+	var mu sync.Mutex
 	var removed []string
-	f := workspacesAPI(container.StateExited)
-	f.removeFn = func(id string, opts container.RemoveOptions) error {
+	f := workspacesEngine(container.StateExited)
+	f.OnRemove = func(c *sandboxtest.Ctr, opts container.RemoveOptions) error {
 		assert.Check(t, !opts.RemoveVolumes, "volumes removed")
-		f.mu.Lock() // rm runs in parallel
-		defer f.mu.Unlock()
-		removed = append(removed, id[:4])
+		mu.Lock() // rm runs in parallel
+		defer mu.Unlock()
+		removed = append(removed, c.Name)
 		return nil
 	}
 	c := newTestCLI(t, f, "")
 	assert.NilError(t, c.run("rm", "a", "gws-b"))
 	assert.Check(t, is.Equal(c.out.String(), "a\ngws-b\n"))
 	sort.Strings(removed)
-	assert.Check(t, is.DeepEqual(removed, []string{"aaaa", "bbbb"}))
+	assert.Check(t, is.DeepEqual(removed, []string{"gws-a", "gws-b"}))
 
-	// What names nothing: an error, as docker rm; with -f, nothing at all.
+	// What names nothing: an error, as docker rm; with -f, said on stderr.
 	removed = nil
 	c.out.Reset()
+	f = workspacesEngine(container.StateExited)
+	c = newTestCLI(t, f, "")
 	err := c.run("rm", "gone", "gws-gone", "a")
-	assert.Check(t, is.ErrorContains(err, `no such workspace container: workspace "gone" has none`))
-	assert.Check(t, is.ErrorContains(err, "no such workspace container: gws-gone"))
+	assert.Check(t, is.ErrorContains(err, `no such workspace: workspace "gone" has no container`))
+	assert.Check(t, is.ErrorContains(err, "no such workspace: gws-gone"))
 	assert.Check(t, is.Equal(c.out.String(), "a\n"))
 	c.out.Reset()
 	assert.NilError(t, c.run("rm", "-f", "gone", "gws-gone", "eeeeeeeeeeee"))
 	assert.Check(t, is.Equal(c.out.String(), ""))
+	assert.Check(t, is.Contains(c.err.String(), "no such workspace: eeeeeeeeeeee"))
 
 	// A running one only with -f.
-	f = workspacesAPI(container.StateRunning)
-	f.removeFn = func(id string, _ container.RemoveOptions) error {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		removed = append(removed, id[:4])
-		return nil
-	}
+	f = workspacesEngine(container.StateRunning)
 	c = newTestCLI(t, f, "")
-	removed = nil
 	assert.Check(t, is.ErrorContains(c.run("rm", "a"), "container gws-a is running: stop it first"))
-	assert.Check(t, is.Len(removed, 0))
+	assert.Check(t, f.ByName("gws-a") != nil)
 	assert.NilError(t, c.run("rm", "-f", "a"))
-	assert.Check(t, is.DeepEqual(removed, []string{"aaaa"}))
-}
-
-// ownContainers is an inspect of an engine where every workspace but
-// "gone" has a container of its own in a state.
-func ownContainers(status container.ContainerState) func(string) (container.InspectResponse, error) {
-	return func(name string) (container.InspectResponse, error) {
-		if name == "gws-gone" {
-			return container.InspectResponse{}, cerrdefs.ErrNotFound
-		}
-		return container.InspectResponse{
-			ContainerJSONBase: &container.ContainerJSONBase{
-				ID: "id-" + name, Name: "/" + name,
-				State: &container.State{Status: status, Running: status == container.StateRunning},
-			},
-			Config: &container.Config{Labels: map[string]string{sandbox.LabelSubdir: strings.TrimPrefix(name, sandbox.NamePrefix)}},
-		}, nil
-	}
+	assert.Check(t, f.ByName("gws-a") == nil)
 }

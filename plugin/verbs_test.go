@@ -6,28 +6,33 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/cli/cli/streams"
 	"github.com/docker/docker/api/types/container"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/sandboxtest"
 )
 
-// execAPI is a fake engine whose workspace containers are in a state, and
-// that runs detached execs.
-type execAPI struct {
-	*fakeAPI
+// execEngine is a fake engine that runs detached execs.
+type execEngine struct {
+	*sandboxtest.Engine
 	created []container.ExecOptions
 }
 
-func (e *execAPI) ContainerExecCreate(_ context.Context, ctr string, o container.ExecOptions) (container.ExecCreateResponse, error) {
-	e.record("exec-create:" + ctr)
+func (e *execEngine) ContainerExecCreate(_ context.Context, ctr string, o container.ExecOptions) (container.ExecCreateResponse, error) {
+	e.Mu.Lock()
+	defer e.Mu.Unlock()
+	e.Record("exec-create:%s", ctr)
 	e.created = append(e.created, o)
 	return container.ExecCreateResponse{ID: "exec-1"}, nil
 }
 
-func (e *execAPI) ContainerExecStart(_ context.Context, id string, o container.ExecStartOptions) error {
-	e.record("exec-start:" + id)
+func (e *execEngine) ContainerExecStart(_ context.Context, id string, o container.ExecStartOptions) error {
+	e.Mu.Lock()
+	defer e.Mu.Unlock()
+	e.Record("exec-start:%s", id)
 	return nil
 }
 
@@ -35,10 +40,11 @@ func (e *execAPI) ContainerExecStart(_ context.Context, id string, o container.E
 // own calls: docker exec's check of the container is answered from the
 // ensure.
 func TestExecAddsNoRoundTrip(t *testing.T) {
-	e := &execAPI{fakeAPI: &fakeAPI{inspectFn: ownContainers(container.StateRunning)}}
+	e := &execEngine{Engine: workspacesEngine(container.StateRunning)}
+	id := e.ByName("gws-a").ID
 	c := newTestCLI(t, e, "")
 	assert.NilError(t, c.run("exec", "-d", "-e", "A=1", "a", "sleep", "1"))
-	assert.Check(t, is.DeepEqual(e.calls, []string{"inspect:gws-a", "exec-create:id-gws-a", "exec-start:exec-1"}))
+	assert.Check(t, is.Equal(e.Calls(), "inspect:gws-a exec-create:"+id+" exec-start:exec-1"))
 	assert.Assert(t, is.Len(e.created, 1))
 	assert.Check(t, is.DeepEqual(e.created[0].Cmd, []string{"sleep", "1"}))
 	assert.Check(t, is.Equal(e.created[0].WorkingDir, sandbox.WorkspaceTarget), "the workspace is the default directory")
@@ -46,7 +52,7 @@ func TestExecAddsNoRoundTrip(t *testing.T) {
 
 	// -u and -w are docker exec's, and what follows the workspace is the
 	// command's, flags and all.
-	e.calls, e.created = nil, nil
+	e.CallLog, e.created = nil, nil
 	assert.NilError(t, c.run("exec", "-d", "-u", "0", "-w", "/tmp", "a", "ls", "-l", "--all"))
 	assert.Check(t, is.Equal(e.created[0].User, "0"))
 	assert.Check(t, is.Equal(e.created[0].WorkingDir, "/tmp"))
@@ -55,15 +61,14 @@ func TestExecAddsNoRoundTrip(t *testing.T) {
 
 // --no-ensure: a stopped workspace is not started, and nothing runs.
 func TestExecNoEnsure(t *testing.T) {
-	f := workspacesAPI(container.StateExited)
-	e := &execAPI{fakeAPI: f}
+	e := &execEngine{Engine: workspacesEngine(container.StateExited)}
 	c := newTestCLI(t, e, "")
 	err := c.run("exec", "--no-ensure", "a", "true")
 	assert.Check(t, is.ErrorContains(err, `workspace "a" is not running (its container gws-a is exited)`))
 	err = c.run("exec", "--no-ensure", "nobody", "true")
-	assert.Check(t, is.ErrorContains(err, `no such workspace container: workspace "nobody" has none`))
-	for _, call := range e.calls {
-		assert.Check(t, !strings.HasPrefix(call, "exec-") && !strings.HasPrefix(call, "start"), "%v", e.calls)
+	assert.Check(t, is.ErrorContains(err, `no such workspace: workspace "nobody" has no container`))
+	for _, call := range e.CallLog {
+		assert.Check(t, !strings.HasPrefix(call, "exec-") && !strings.HasPrefix(call, "start"), "%v", e.CallLog)
 	}
 }
 
@@ -85,42 +90,40 @@ func TestVerbsRefuseBadInput(t *testing.T) {
 		{[]string{"prune", "-f", "--filter", "color=red"}, "invalid filter 'color'"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			f := &fakeAPI{}
+			f := sandboxtest.NewEngine()
 			c := newTestCLI(t, f, "")
 			err := c.run(tc.args...)
 			assert.Check(t, is.ErrorContains(err, tc.err))
 			assert.Check(t, is.Equal(exitCode(err), 125), "%v", err)
-			assert.Check(t, is.Len(f.calls, 0), "the engine was asked: %v", f.calls)
+			assert.Check(t, is.Equal(f.Calls(), ""), "the engine was asked")
 		})
 	}
 }
 
 // prune removes stopped workspace containers only, after a yes.
 func TestPrune(t *testing.T) {
-	f := workspacesAPI(container.StateExited)
-	var removed []string
-	f.removeFn = func(id string, opts container.RemoveOptions) error {
+	f := workspacesEngine(container.StateExited)
+	f.OnRemove = func(_ *sandboxtest.Ctr, opts container.RemoveOptions) error {
 		assert.Check(t, !opts.RemoveVolumes, "prune removed volumes")
-		removed = append(removed, id[:4])
 		return nil
 	}
+	ids := f.ByName("gws-a").ID
 	c := newTestCLI(t, f, "")
 	c.in("n\n")
 	err := c.run("prune")
 	assert.Check(t, is.ErrorContains(err, "cancelled"))
-	assert.Check(t, is.Len(removed, 0))
+	assert.Check(t, is.Len(f.Names(), 4))
 	assert.NilError(t, c.run("prune", "-f"))
-	assert.Check(t, is.DeepEqual(removed, []string{"aaaa", "bbbb", "cccc", "dddd"}))
-	assert.Check(t, is.Contains(c.out.String(), "Deleted Containers:\naaaaaaaaaaaa1111"))
+	assert.Check(t, is.Len(f.Names(), 0))
+	assert.Check(t, is.Contains(c.out.String(), "Deleted Containers:\n"))
+	assert.Check(t, is.Contains(c.out.String(), ids))
 	assert.Check(t, is.Contains(c.out.String(), "Total reclaimed space:"))
 
 	// Running ones stay.
-	f = workspacesAPI(container.StateRunning)
-	removed = nil
-	f.removeFn = func(id string, _ container.RemoveOptions) error { removed = append(removed, id); return nil }
+	f = workspacesEngine(container.StateRunning)
 	c = newTestCLI(t, f, "")
 	assert.NilError(t, c.run("prune", "-f"))
-	assert.Check(t, is.Len(removed, 0))
+	assert.Check(t, is.Len(f.Names(), 4))
 }
 
 func TestCopyPaths(t *testing.T) {

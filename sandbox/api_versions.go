@@ -2,12 +2,12 @@ package sandbox
 
 // Engine API versions that change what sandbox may ask of an engine.
 const (
-	// apiVersionSubpath is the first API version whose engines honour
+	// APIVersionSubpath is the first API version whose engines honour
 	// Mount.VolumeOptions.Subpath. Older engines (20.10 is API 1.41) accept
 	// the field and silently mount the whole volume, which would show every
 	// workspace to every workspace container: volume_subpath is refused there.
-	apiVersionSubpath = "1.45"
-	// apiVersionCreateMountpoint is the first API version whose engines
+	APIVersionSubpath = "1.45"
+	// APIVersionCreateMountpoint is the first API version whose engines
 	// create a missing bind source when BindOptions.CreateMountpoint is set.
-	apiVersionCreateMountpoint = "1.42"
+	APIVersionCreateMountpoint = "1.42"
 )

@@ -8,13 +8,14 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// Client is the part of the Docker API client that sandbox uses.
-// *client.Client and docker/cli's command.Cli.Client() satisfy it.
+// Client is the part of the Docker API client that the backends use of an
+// engine. *client.Client and docker/cli's command.Cli.Client() satisfy it.
 type Client interface {
 	ContainerCreate(ctx context.Context, config *container.Config, hostConfig *container.HostConfig, networkingConfig *network.NetworkingConfig, platform *ocispec.Platform, containerName string) (container.CreateResponse, error)
 	ContainerInspect(ctx context.Context, container string) (container.InspectResponse, error)
@@ -39,6 +40,9 @@ type Client interface {
 	ImageInspect(ctx context.Context, image string, _ ...client.ImageInspectOption) (image.InspectResponse, error)
 	ImagePull(ctx context.Context, ref string, options image.PullOptions) (io.ReadCloser, error)
 	ServerVersion(ctx context.Context) (types.Version, error)
+	// Info tells, among the rest, whether the engine is a node of an
+	// orchestrator: a safety check asks it.
+	Info(ctx context.Context) (system.Info, error)
 	// ClientVersion is the API version in use: after the first request of a
 	// negotiating client, the lower of the client's and the engine's.
 	ClientVersion() string

@@ -153,19 +153,22 @@ type Config struct {
 	// Env are KEY=VALUE environment variables of the container.
 	Env []string
 
-	// Placement (Swarm, see [Swarm]) says where a workspace's data lives and
-	// so where it may run; empty means PlacementPinned.
+	// Placement says, on an orchestrator of several nodes, where a
+	// workspace's data lives and so where it may run; empty means
+	// PlacementPinned.
 	Placement Placement
 	// VolumeDriver and VolumeOptions, SharedVolumeOptions (volume_subpath
 	// mode) make the workspace volume and the shared volume where they are
-	// missing, as `docker volume create --driver --opt` does: on Swarm, on
-	// every node a workspace runs on. Empty: the engine's local volumes.
+	// missing, as `docker volume create --driver --opt` does (on an
+	// orchestrator of nodes, on every node a workspace runs on). Empty: the
+	// engine's local volumes.
 	VolumeDriver        string
 	VolumeOptions       map[string]string
 	SharedVolumeOptions map[string]string
 }
 
-// Placement says where the data of a workspace on Swarm lives.
+// Placement says where the data of a workspace lives on an orchestrator of
+// several nodes.
 type Placement string
 
 const (
@@ -173,7 +176,8 @@ const (
 	// that first ran it, and waits for it when it is down.
 	PlacementPinned Placement = "pinned"
 	// PlacementShared: volumes whose driver options name the same storage
-	// on every node; Swarm may move the workspace to another node.
+	// on every node; the orchestrator may move the workspace to another
+	// node.
 	PlacementShared Placement = "shared"
 )
 
@@ -182,9 +186,10 @@ func ParsePlacement(s string) (Placement, error) {
 	return parseChoice("placement", s, PlacementPinned, PlacementShared)
 }
 
-// volumeDriverConfig is the driver configuration of a volume mount that
-// makes the volume where it is missing (nil: the engine's local default).
-func (c Config) volumeDriverConfig(opts map[string]string) *mount.Driver {
+// VolumeDriverConfig is the driver configuration of a volume mount that
+// makes the volume where it is missing, with opts (nil: the engine's local
+// default).
+func (c Config) VolumeDriverConfig(opts map[string]string) *mount.Driver {
 	if c.VolumeDriver == "" && len(opts) == 0 {
 		return nil
 	}
@@ -195,8 +200,16 @@ func (c Config) volumeDriverConfig(opts map[string]string) *mount.Driver {
 	return &mount.Driver{Name: name, Options: opts}
 }
 
-// Validate checks the configuration without asking the engine anything.
+// Validate checks the configuration without asking the engine anything; its
+// errors wrap ErrInvalidConfig.
 func (c Config) Validate() error {
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return nil
+}
+
+func (c Config) validate() error {
 	if c.Image == "" {
 		return errors.New("no image configured")
 	}
@@ -228,7 +241,7 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
-	if c.Mode != ModeVolumeSubpath && c.hasVolumeDriverConfig() {
+	if c.Mode != ModeVolumeSubpath && c.HasVolumeDriverConfig() {
 		return errors.New("a volume driver and volume options are for volume_subpath mode")
 	}
 	if err := c.checkVolumeConfig(); err != nil {
@@ -242,8 +255,8 @@ func (c Config) Validate() error {
 		if !filepath.IsAbs(c.SharedDir) {
 			return fmt.Errorf("bind mode needs an absolute shared directory, got %q", c.SharedDir)
 		}
-		if overlapPaths(filepath.Clean(c.SharedDir), filepath.Clean(c.WorkspaceRoot)) {
-			return sharedOverlapError(c.SharedDir, c.SharedDir, c.WorkspaceRoot)
+		if PathsOverlap(filepath.Clean(c.SharedDir), filepath.Clean(c.WorkspaceRoot)) {
+			return SharedOverlapError(c.SharedDir, c.SharedDir, c.WorkspaceRoot)
 		}
 	case ModeVolumeSubpath:
 		if c.WorkspaceVolume == "" || c.SharedVolume == "" {
@@ -257,4 +270,19 @@ func (c Config) Validate() error {
 		return err
 	}
 	return nil
+}
+
+// PathsOverlap says whether one of two clean absolute paths is the other or
+// below it.
+func PathsOverlap(a, b string) bool {
+	return a == b || strings.HasPrefix(a, b+"/") || strings.HasPrefix(b, a+"/") || a == "/" || b == "/"
+}
+
+// SharedOverlapError is the refusal of a shared directory (given, real
+// path real) that is, holds or lies in the workspace root.
+func SharedOverlapError(given, real, root string) error {
+	if given != real {
+		given += " (" + real + ")"
+	}
+	return fmt.Errorf("%w: the shared directory %s overlaps the workspace root %s: every workspace container would see the shared directory, so the shared directory must be neither the root, nor in it, nor above it (nothing was changed)", ErrOverlap, given, root)
 }

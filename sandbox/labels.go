@@ -27,15 +27,15 @@ const (
 	// LabelHelper marks the short-lived helper containers that prepare a
 	// volume; they are never started.
 	LabelHelper = LabelPrefix + "helper"
-)
-
-// Labels that Docker Compose sets on the resources of a project.
-const (
-	composeProjectLabel = "com.docker.compose.project"
-	composeServiceLabel = "com.docker.compose.service"
-	composeNumberLabel  = "com.docker.compose.container-number"
-	composeOneoffLabel  = "com.docker.compose.oneoff"
-	composeHashLabel    = "com.docker.compose.config-hash"
-	composeVolumeLabel  = "com.docker.compose.volume"
-	composeNetworkLabel = "com.docker.compose.network"
+	// LabelCreator holds the process that made a temporary container:
+	// "<boot id>:<pid>:<start time>".
+	LabelCreator = LabelPrefix + "creator"
+	// LabelPlacement records the placement of a workspace on an
+	// orchestrator of nodes.
+	LabelPlacement = LabelPrefix + "placement"
+	// LabelNodeEngine is the node label that names a node's own engine: a
+	// Docker context name, or an endpoint (unix://, tcp://, ssh://). On an
+	// orchestrator of nodes, workspace directories are made, and exec and
+	// cp reach a workspace's container, through it.
+	LabelNodeEngine = LabelPrefix + "engine"
 )

@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"unicode"
@@ -71,9 +70,6 @@ func keep(r rune) bool {
 	return (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') || r == '.' || r == '_' || r == '-' ||
 		r == '\u0131' || r == '\u017f'
 }
-
-// ErrInvalidSubdir is wrapped by every error of [ValidateSubdir].
-var ErrInvalidSubdir = errors.New("invalid workspace subdir")
 
 // RegistryDir is the directory, right below a workspace root (or in the
 // workspace volume), where sandbox records which subdirs are workspaces. No

@@ -52,8 +52,8 @@ func TestPlanMounts(t *testing.T) {
 			{Type: mount.TypeVolume, Source: "ws", Target: WorkspaceTarget, VolumeOptions: &mount.VolumeOptions{Subpath: "team/a", NoCopy: true}},
 			{Type: mount.TypeVolume, Source: "sh", Target: SharedTarget},
 		}, helper: []mount.Mount{
-			{Type: mount.TypeVolume, Source: "ws", Target: helperMountPoint, VolumeOptions: &mount.VolumeOptions{NoCopy: true}},
-			{Type: mount.TypeVolume, Source: "sh", Target: helperSharedVolume, VolumeOptions: &mount.VolumeOptions{NoCopy: true}},
+			{Type: mount.TypeVolume, Source: "ws", Target: HelperVolumePoint, VolumeOptions: &mount.VolumeOptions{NoCopy: true}},
+			{Type: mount.TypeVolume, Source: "sh", Target: HelperSharedPoint, VolumeOptions: &mount.VolumeOptions{NoCopy: true}},
 		}},
 		{name: "volume, before API 1.45", cfg: volume, api: "1.44", err: "it would silently mount the whole volume"},
 	} {

@@ -1,78 +1,34 @@
 package sandbox
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"strings"
 )
-
-// ErrNoSuchWorkspace is wrapped by the error of a reference that names no
-// workspace container.
-var ErrNoSuchWorkspace = errors.New("no such workspace container")
-
-// A Target is what a reference to a workspace resolves to.
-type Target struct {
-	// Ref is the reference as given.
-	Ref string
-	// Subdir is the workspace's subdir; empty for a container of the
-	// original module named by its name or ID.
-	Subdir string
-	// Container is the workspace's container; nil when it has none.
-	Container *Workspace
-	// Named says that Ref named a container (its name or ID) rather than a
-	// subdir, or looks like it does (gws-…, or 12+ hexadecimal digits).
-	Named bool
-	// Err is why Ref names nothing usable (another workspace's container,
-	// an ambiguous ID prefix, an invalid subdir).
-	Err error
-}
 
 // minIDPrefix is the shortest ID prefix taken as an ID: the short IDs that
 // `docker ps` and `ls -q` print. A shorter hexadecimal word is a subdir.
 const minIDPrefix = 12
 
-// Resolve finds, with one container list, what each reference names: a
-// workspace subdir (the label of its container, or the name of a container
-// of the original module), the name of a workspace container, or its ID,
-// full or a prefix of at least 12 digits. A reference that names no
-// container is a workspace without one when it is a valid subdir whose
-// container name no other workspace's container holds.
-func (m *Manager) Resolve(ctx context.Context, refs []string) ([]Target, error) {
-	workspaces, err := m.List(ctx)
-	if err != nil {
-		return nil, err
-	}
+// ResolveRefs finds what each reference names among the workspaces of a
+// list: a workspace subdir (its container's label, or the name of a
+// container of the original module), the name of a workspace's container
+// or service (or the container name of its subdir), or its ID, full or a
+// prefix of at least 12 digits. A reference that names none of them is a
+// workspace without a container when it is a valid subdir whose name no
+// other workspace holds; otherwise its Err says why it names nothing.
+func ResolveRefs(refs []string, workspaces []Workspace) []Target {
 	out := make([]Target, len(refs))
 	for i, ref := range refs {
 		out[i] = resolve(ref, workspaces)
-		if t := &out[i]; t.Container == nil && t.Err == nil && t.Named {
-			// Not a workspace's: does it name another container?
-			if ctr, err := m.client.ContainerInspect(ctx, ref); err == nil {
-				t.Err = fmt.Errorf("%w: container %s is not a workspace container; nothing was changed", ErrNotThisWorkspace, trimSlash(ctr.Name))
-			}
-		}
 	}
-	return out, nil
+	return out
 }
 
 func resolve(ref string, workspaces []Workspace) Target {
 	t := Target{Ref: ref, Named: looksLikeContainer(ref)}
-	var bySubdir, byName *Workspace
-	var byID []*Workspace
-	for i := range workspaces {
-		w := &workspaces[i]
-		switch {
-		case w.Subdir != "" && w.Subdir == ref:
-			bySubdir = w
-		case w.Name == trimSlash(ref):
-			byName = w
-		case w.ID == ref || len(ref) >= minIDPrefix && isHex(ref) && strings.HasPrefix(w.ID, ref):
-			byID = append(byID, w)
-		}
-	}
+	bySubdir, byName, byID := matchRef(ref, workspaces)
 	if len(byID) > 1 {
-		t.Err = fmt.Errorf("%q matches more than one workspace container: give more of the ID", ref)
+		t.Err = fmt.Errorf("%w: %q matches more than one workspace's ID: give more of it", ErrNoSuchWorkspace, ref)
 		return t
 	}
 	var matches []*Workspace
@@ -84,11 +40,11 @@ func resolve(ref string, workspaces []Workspace) Target {
 	switch len(matches) {
 	case 1:
 		w := matches[0]
-		t.Container, t.Subdir, t.Named = w, w.Subdir, w != bySubdir
+		t.Workspace, t.Subdir, t.Named = w, w.Subdir, w != bySubdir
 		return t
 	case 0:
 	default:
-		t.Err = fmt.Errorf("%q is ambiguous: it is the subdir of %s and names %s; name the container by its ID", ref, bySubdir.Name, matches[1].Name)
+		t.Err = fmt.Errorf("%w: %q is ambiguous: it is the subdir of %s and names %s; name it by its ID", ErrNoSuchWorkspace, ref, bySubdir.Name, matches[1].Name)
 		return t
 	}
 	if err := ValidateSubdir(ref); err != nil {
@@ -104,7 +60,7 @@ func resolve(ref string, workspaces []Workspace) Target {
 	for i := range workspaces {
 		if w := &workspaces[i]; w.Name == name {
 			if w.Subdir == "" {
-				t.Container = w // the original module's container of this subdir
+				t.Workspace = w // the original module's container of this subdir
 				return t
 			}
 			t.Err = fmt.Errorf("%w: container %s belongs to workspace %q, not %q (both names sanitise to %s); nothing was changed",
@@ -113,6 +69,24 @@ func resolve(ref string, workspaces []Workspace) Target {
 		}
 	}
 	return t
+}
+
+// matchRef finds the workspaces a reference names by subdir, by name, by
+// ID (or ID prefix).
+func matchRef(ref string, workspaces []Workspace) (bySubdir, byName *Workspace, byID []*Workspace) {
+	name := trimSlash(ref)
+	for i := range workspaces {
+		w := &workspaces[i]
+		switch {
+		case w.Subdir != "" && w.Subdir == ref:
+			bySubdir = w
+		case w.Name == name || w.Subdir != "" && ContainerName(w.Subdir) == name:
+			byName = w
+		case w.ID == ref || len(ref) >= minIDPrefix && isHex(ref) && strings.HasPrefix(w.ID, ref):
+			byID = append(byID, w)
+		}
+	}
+	return bySubdir, byName, byID
 }
 
 // ValidateRef refuses a reference that can name nothing: neither a valid

@@ -10,10 +10,10 @@ import (
 	"sort"
 )
 
-// spec is everything that defines a workspace container. Its hash
+// Spec is everything that defines a workspace container. Its hash
 // (LabelConfigHash) tells whether a container still matches the
 // configuration; the spec itself (LabelConfig) tells what changed.
-type spec struct {
+type Spec struct {
 	Image       string            `json:"image"`
 	ImageID     string            `json:"imageId,omitempty"`
 	Entrypoint  []string          `json:"entrypoint"`
@@ -36,19 +36,23 @@ type spec struct {
 	// Env is a hash of the sorted entries: values may be secrets, and
 	// labels are readable by anyone who can inspect the container.
 	Env string `json:"env,omitempty"`
-	// Swarm, and volumes made with a driver configuration.
+	// On an orchestrator of nodes, and volumes made with a driver
+	// configuration.
 	Placement        Placement         `json:"placement,omitempty"`
 	VolumeDriver     string            `json:"volumeDriver,omitempty"`
 	VolumeOpts       map[string]string `json:"volumeOpts,omitempty"`
 	SharedVolumeOpts map[string]string `json:"sharedVolumeOpts,omitempty"`
 }
 
-// specFor is the spec of the container of subdir under cfg, with the image
+// SleepForever is the entrypoint that keeps a workspace container alive.
+var SleepForever = []string{"sleep", "infinity"}
+
+// SpecFor is the spec of the container of subdir under cfg, with the image
 // resolved to imageID. It has no side effects: bind paths are the configured
 // ones, not resolved.
-func specFor(subdir string, cfg Config, imageID string) spec {
-	s := spec{
-		Image: cfg.Image, ImageID: imageID, Entrypoint: sleepForever, Mode: cfg.Mode,
+func SpecFor(subdir string, cfg Config, imageID string) Spec {
+	s := Spec{
+		Image: cfg.Image, ImageID: imageID, Entrypoint: SleepForever, Mode: cfg.Mode,
 		Network: cfg.Network, Project: cfg.ComposeProject, User: cfg.User, Init: cfg.Init,
 		NanoCPUs: cfg.NanoCPUs, Memory: cfg.Memory, PidsLimit: cfg.PidsLimit, ReadOnly: cfg.ReadOnly,
 		CapAdd: sorted(cfg.CapAdd), CapDrop: sorted(cfg.CapDrop), SecurityOpt: sorted(cfg.SecurityOpt),
@@ -89,13 +93,15 @@ func sorted(in []string) []string {
 	return out
 }
 
-func (s spec) json() string {
+// JSON is the spec as LabelConfig records it.
+func (s Spec) JSON() string {
 	b, _ := json.Marshal(s) // a struct of strings, numbers and maps: cannot fail
 	return string(b)
 }
 
-func (s spec) hash() string {
-	sum := sha256.Sum256([]byte(s.json()))
+// Hash is the spec's hash, as LabelConfigHash records it.
+func (s Spec) Hash() string {
+	sum := sha256.Sum256([]byte(s.JSON()))
 	return hex.EncodeToString(sum[:])
 }
 
@@ -103,15 +109,20 @@ func (s spec) hash() string {
 // (made by the original module, or by hand).
 const DriftUnknown = "unknown"
 
-// drift names what differs between the spec a container recorded and the
-// one wanted: "image", "mounts", "network", "compose-project", "entrypoint", "user", "init",
-// "limits", "read-only", "capabilities", "security-opt", "labels", "env".
-// It is empty when they match.
-func drift(labels map[string]string, want spec) []string {
-	if labels[LabelConfigHash] == want.hash() {
+// DriftImage is the drift of a container whose image reference names
+// another image than the one it runs.
+const DriftImage = "image"
+
+// Drift names what differs between the spec a container recorded in its
+// labels and the one wanted: "image", "mounts", "placement", "network",
+// "compose-project", "entrypoint", "user", "init", "limits", "read-only",
+// "capabilities", "security-opt", "labels", "env"; DriftUnknown when it
+// recorded none. It is empty when they match.
+func Drift(labels map[string]string, want Spec) []string {
+	if labels[LabelConfigHash] == want.Hash() {
 		return nil
 	}
-	var have spec
+	var have Spec
 	if err := json.Unmarshal([]byte(labels[LabelConfig]), &have); err != nil || labels[LabelConfig] == "" {
 		return []string{DriftUnknown}
 	}

@@ -1,0 +1,191 @@
+package plugin
+
+// The seam between the commands and the orchestrators: --orchestrator is
+// resolved here, once per command, into a sandbox.Orchestrator, and no
+// other file of this package asks which one answers. A verb that only one
+// engine's containers have is refused here, in one place.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docker/cli/cli/command"
+	cliflags "github.com/docker/cli/cli/flags"
+	swarmtypes "github.com/docker/docker/api/types/swarm"
+	"github.com/spf13/pflag"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/engine"
+	"github.com/docker-workspace/docker-workspace/sandbox/swarm"
+)
+
+// The orchestrators: where workspaces run.
+const (
+	orchestratorEngine = "engine"
+	orchestratorSwarm  = "swarm"
+)
+
+// backend is where a command's workspaces are: the orchestrator over the
+// docker CLI's context, and the docker CLIs of the engines that run its
+// containers.
+type backend struct {
+	sandbox.Orchestrator
+	dockerCLI command.Cli
+	engines   *nodeEngines
+}
+
+// checkOrchestrator resolves --orchestrator (flag,
+// GATEWAY_WORKSPACE_ORCHESTRATOR, config.json) without making anything: a
+// bad value is a usage error before the engine is asked anything.
+func checkOrchestrator(dockerCLI command.Cli, flags *pflag.FlagSet) (string, error) {
+	r := &resolver{dockerCLI: dockerCLI, flags: flags}
+	v, _ := r.lookup(settingOrchestrator)
+	switch name := strings.ToLower(strings.TrimSpace(v)); name {
+	case "", orchestratorEngine:
+		return orchestratorEngine, nil
+	case orchestratorSwarm:
+		return name, nil
+	}
+	return "", usageError(fmt.Errorf(`%s: invalid orchestrator %q: must be "engine" or "swarm"`, r.source(settingOrchestrator), v))
+}
+
+// newBackend is the orchestrator of the command, over dockerCLI's client,
+// which follows --context, DOCKER_CONTEXT and DOCKER_HOST: call it only in a
+// command's run function (the client is made once the global flags are
+// read). It asks the engine nothing: a Swarm manager that is none says so at
+// its first call, in one line. Every call of it, to the manager and to the
+// nodes' engines alike, is bounded by --api-timeout.
+func newBackend(dockerCLI command.Cli, flags *pflag.FlagSet, version string) (*backend, error) {
+	name, err := checkOrchestrator(dockerCLI, flags)
+	if err != nil {
+		return nil, err
+	}
+	timeout, err := apiTimeout(dockerCLI, flags)
+	if err != nil {
+		return nil, err
+	}
+	opts := engine.Options{
+		PullOutput: dockerCLI.Err(),
+		RegistryAuth: func(_ context.Context, image string) (string, error) {
+			return command.RetrieveAuthTokenFromImage(dockerCLI.ConfigFile(), image)
+		},
+		Version: version,
+		Timeout: timeout,
+		Local:   localEngine(dockerCLI),
+	}
+	b := &backend{dockerCLI: dockerCLI, engines: &nodeEngines{dockerCLI: dockerCLI, clis: map[string]command.Cli{}}}
+	if name == orchestratorSwarm {
+		b.Orchestrator = swarm.New(dockerCLI.Client(), swarm.Options{
+			NodeEngine: func(_ context.Context, _ swarmtypes.Node, label string) (sandbox.Client, error) {
+				c, err := b.engines.cli(label)
+				if err != nil {
+					return nil, err
+				}
+				return c.Client(), nil
+			},
+			Version: version, Progress: dockerCLI.Err(), Timeout: timeout, Node: opts,
+		})
+		return b, nil
+	}
+	b.Orchestrator = engine.New(dockerCLI.Client(), opts)
+	return b, nil
+}
+
+// containers is the orchestrator as one engine's containers, for a verb
+// that only they have; any other is refused, in one line.
+func (b *backend) containers(verb string) (sandbox.Containers, error) {
+	if c, ok := b.Orchestrator.(sandbox.Containers); ok {
+		return c, nil
+	}
+	return nil, usageError(fmt.Errorf("%w: %s works on one engine's containers; use --orchestrator engine (on %s, a workspace is the %s named as its container)",
+		&sandbox.UnsupportedError{Orchestrator: b.Traits().Name, What: verb}, verb, b.Traits().Name, b.Traits().Unit))
+}
+
+// engineCLI is the docker CLI of the engine that runs a located container:
+// the context's own, or a node's.
+func (b *backend) engineCLI(loc sandbox.Location) (command.Cli, error) {
+	if loc.Engine == "" {
+		return b.dockerCLI, nil
+	}
+	c, err := b.engines.cli(loc.Engine)
+	if err != nil {
+		return nil, fmt.Errorf("the engine %s: %w", loc.Engine, err)
+	}
+	return c, nil
+}
+
+// nodeEngines are docker CLIs of the nodes' engines, made once each.
+type nodeEngines struct {
+	dockerCLI command.Cli
+	mu        sync.Mutex
+	clis      map[string]command.Cli
+}
+
+// cli is the docker CLI of a node's engine, named by its label: an
+// endpoint (unix://, tcp://, ssh://), or a context of this docker CLI.
+func (e *nodeEngines) cli(label string) (command.Cli, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c, ok := e.clis[label]; ok {
+		return c, nil
+	}
+	var c command.Cli
+	var err error
+	if strings.Contains(label, "://") {
+		var dc *command.DockerCli
+		if dc, err = command.NewDockerCli(command.WithInputStream(e.dockerCLI.In()), command.WithOutputStream(e.dockerCLI.Out()), command.WithErrorStream(e.dockerCLI.Err())); err == nil {
+			opts := cliflags.NewClientOptions()
+			opts.Hosts = []string{label}
+			err = dc.Initialize(opts)
+		}
+		c = dc
+	} else {
+		c, err = contextCLI(e.dockerCLI, label)
+	}
+	if err != nil {
+		return nil, err
+	}
+	e.clis[label] = c
+	return c, nil
+}
+
+// apiTimeout resolves --api-timeout.
+func apiTimeout(dockerCLI command.Cli, flags *pflag.FlagSet) (time.Duration, error) {
+	r := &resolver{dockerCLI: dockerCLI, flags: flags}
+	v := r.str(settingAPITimeout)
+	if v == "" {
+		return sandbox.DefaultTimeout, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, usageError(fmt.Errorf("%s: invalid duration %q: must be positive, such as 30s or 2m", r.source(settingAPITimeout), v))
+	}
+	return d, nil
+}
+
+// hints adds to an error what a user of the CLI can do about it: the
+// commands and flags that the library does not name.
+func hints(err error, subdir string) error {
+	var ne *sandbox.NodeEngineError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sandbox.ErrStaleTask):
+		return fmt.Errorf("%w: `docker workspace ensure --recreate always %s` or `docker workspace rm -f %s` recovers", err, subdir, subdir)
+	case errors.Is(err, sandbox.ErrOrchestrated):
+		return fmt.Errorf("%w: use --orchestrator swarm, with a context of a manager of its Swarm", err)
+	case errors.Is(err, sandbox.ErrNotManager):
+		return fmt.Errorf("%w: use a context of a Swarm manager, or --orchestrator engine", err)
+	case errors.Is(err, sandbox.ErrNodeGone):
+		return fmt.Errorf("%w (`docker config rm` it)", err)
+	case errors.As(err, &ne) && ne.Label == "":
+		return fmt.Errorf("%w: add one: docker node update --label-add %s=CONTEXT-OR-ENDPOINT %s", err, sandbox.LabelNodeEngine, ne.Node)
+	case errors.Is(err, sandbox.ErrNotSupported), errors.Is(err, sandbox.ErrInvalidConfig):
+		return usageError(err)
+	}
+	return err
+}

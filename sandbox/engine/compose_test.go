@@ -1,0 +1,125 @@
+package engine
+
+import (
+	"context"
+	"testing"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/volume"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/sandboxtest"
+)
+
+func projectVolume(project, name string) volume.Volume {
+	return volume.Volume{Name: project + "_" + name, Labels: map[string]string{composeProjectLabel: project, composeVolumeLabel: name}}
+}
+
+func TestResolveCompose(t *testing.T) {
+	f := sandboxtest.NewEngine()
+	for _, v := range []volume.Volume{projectVolume("gw", "workspaces"), projectVolume("other", "shared"), {Name: "ext-shared"}} {
+		f.AddVolume(v)
+	}
+	f.AddNetwork("gw_agents", map[string]string{composeProjectLabel: "gw", composeNetworkLabel: "agents"})
+	cfg := volumeConfig()
+	cfg.ComposeProject = "gw"
+	cfg.WorkspaceVolume, cfg.SharedVolume, cfg.Network = "workspaces", "ext-shared", "agents"
+	assert.NilError(t, newManager(f).ResolveCompose(context.Background(), &cfg))
+	assert.Check(t, is.Equal(cfg.WorkspaceVolume, "gw_workspaces"))
+	assert.Check(t, is.Equal(cfg.SharedVolume, "ext-shared"), "an external volume is used as is")
+	assert.Check(t, is.Equal(cfg.Network, "gw_agents"))
+
+	// "shared" is a volume of another project only: not on this engine.
+	cfg = volumeConfig()
+	cfg.ComposeProject = "gw"
+	cfg.WorkspaceVolume, cfg.SharedVolume = "workspaces", "shared"
+	err := newManager(f).ResolveCompose(context.Background(), &cfg)
+	assert.Check(t, is.ErrorIs(err, sandbox.ErrNotOnEngine))
+	assert.Check(t, is.ErrorContains(err, `volume "shared" is neither a volume of Compose project "gw" nor an existing (external) volume on this engine`))
+
+	// Without a project, or for built-in networks, nothing is looked up.
+	f = sandboxtest.NewEngine()
+	cfg = volumeConfig()
+	assert.NilError(t, newManager(f).ResolveCompose(context.Background(), &cfg))
+	cfg = bindConfig(t)
+	cfg.ComposeProject, cfg.Network = "gw", "bridge"
+	assert.NilError(t, newManager(f).ResolveCompose(context.Background(), &cfg))
+	assert.Check(t, is.Equal(f.Calls(), ""))
+}
+
+func TestComposeProjectIdentity(t *testing.T) {
+	cfg := bindConfig(t)
+	cfg.ComposeProject = "one"
+	f := sandboxtest.NewEngine()
+	ours(f, "a", cfg, container.StateRunning).Cfg.Labels[sandbox.LabelComposeProject] = "one"
+	res, err := newManager(f).Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(res.Action, sandbox.ActionRunning))
+	assert.Check(t, is.Len(res.Drift, 0))
+
+	other := cfg
+	other.ComposeProject = "two"
+	_, err = newManager(f).Ensure(context.Background(), "a", other)
+	assert.Check(t, is.ErrorIs(err, sandbox.ErrNotThisWorkspace))
+	assert.Check(t, is.ErrorContains(err, `belongs to Compose project "one", not "two"`))
+
+	// down of another project leaves the container alone.
+	f.CallLog = nil
+	removed, err := newManager(f).RemoveForProject(context.Background(), "two", "a")
+	assert.Check(t, !removed && err == nil)
+	removed, err = newManager(f).RemoveForProject(context.Background(), "one", "a")
+	assert.Check(t, removed && err == nil)
+	assert.Check(t, is.Equal(f.Calls(), "inspect:gws-a inspect:gws-a remove:gws-a"))
+}
+
+func TestCreateLabelsComposeProject(t *testing.T) {
+	cfg := bindConfig(t)
+	cfg.ComposeProject = "gw"
+	f := sandboxtest.NewEngine()
+	_, err := newManager(f).Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(f.ByName("gws-a").Cfg.Labels[sandbox.LabelComposeProject], "gw"))
+}
+
+// compose stop and down touch only the project's container.
+func TestStopForProject(t *testing.T) {
+	cfg := bindConfig(t)
+	cfg.ComposeProject = "one"
+	f := sandboxtest.NewEngine()
+	c := placed(t, f, "a", cfg, container.StateRunning)
+	c.Cfg.Labels[sandbox.LabelComposeProject] = "one"
+	found, err := newManager(f).StopForProject(context.Background(), "two", "a", sandbox.StopOptions{})
+	assert.Check(t, !found && err == nil)
+	assert.Check(t, is.Equal(c.State, container.StateRunning))
+	found, err = newManager(f).StopForProject(context.Background(), "one", "a", sandbox.StopOptions{})
+	assert.Check(t, found && err == nil)
+	assert.Check(t, is.Equal(c.State, container.StateExited))
+}
+
+// A workspace made for a Compose project carries Compose's labels: the
+// service is the one given, else the container's name without gws-.
+func TestEnsureForAComposeProjectCarriesComposeLabels(t *testing.T) {
+	cfg := bindConfig(t)
+	cfg.ComposeProject = "gw"
+	f := sandboxtest.NewEngine()
+	_, err := newManager(f).Ensure(context.Background(), "team/alice", cfg)
+	assert.NilError(t, err)
+	labels := f.ByName("gws-team-alice").Cfg.Labels
+	assert.Check(t, is.Equal(labels[composeProjectLabel], "gw"))
+	assert.Check(t, is.Equal(labels[composeServiceLabel], "team-alice"))
+	assert.Check(t, is.Equal(labels[composeOneoffLabel], "False"))
+	assert.Check(t, is.Equal(labels[composeNumberLabel], "1"))
+	assert.Check(t, is.Equal(labels[composeHashLabel], labels[sandbox.LabelConfigHash]))
+	cfg.ComposeService = "alice"
+	_, err = newManager(f).Ensure(context.Background(), "bob", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(f.ByName("gws-bob").Cfg.Labels[composeServiceLabel], "alice"))
+	// Without a project, none of them.
+	cfg.ComposeProject = ""
+	_, err = newManager(f).Ensure(context.Background(), "carol", cfg)
+	assert.NilError(t, err)
+	_, has := f.ByName("gws-carol").Cfg.Labels[composeProjectLabel]
+	assert.Check(t, !has)
+}

@@ -1,0 +1,100 @@
+package engine
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+)
+
+// checkIdentity refuses a container that holds the name of subdir but
+// belongs to another workspace (its subdir label differs: "a b" and "a-b",
+// "Ab" and "ab", two long subdirs alike in their first 50 characters), or
+// that has no label of ours (made by the original module) and does not
+// mount the workspace that we would mount.
+func checkIdentity(subdir string, cfg sandbox.Config, ctr container.InspectResponse) error {
+	name := trimSlash(ctr.Name)
+	if p := ctr.Config.Labels[sandbox.LabelComposeProject]; p != "" && cfg.ComposeProject != "" && p != cfg.ComposeProject {
+		return fmt.Errorf("%w: container %s belongs to Compose project %q, not %q; nothing was changed",
+			sandbox.ErrNotThisWorkspace, name, p, cfg.ComposeProject)
+	}
+	if _, ok := ctr.Config.Labels[sandbox.LabelSubdir]; ok {
+		return checkOwner(subdir, ctr)
+	}
+	var mp *container.MountPoint
+	for i := range ctr.Mounts {
+		if ctr.Mounts[i].Destination == sandbox.WorkspaceTarget {
+			mp = &ctr.Mounts[i]
+		}
+	}
+	refuse := func(what string) error {
+		return fmt.Errorf("%w: container %s has no docker-workspace labels and %s; refusing to adopt it for workspace %q (nothing was changed)",
+			sandbox.ErrNotThisWorkspace, name, what, subdir)
+	}
+	if mp == nil {
+		return refuse("no mount at " + sandbox.WorkspaceTarget)
+	}
+	switch cfg.Mode {
+	case sandbox.ModeVolumeSubpath:
+		subpath := ""
+		if ctr.HostConfig != nil {
+			for _, m := range ctr.HostConfig.Mounts {
+				if m.Target == sandbox.WorkspaceTarget && m.VolumeOptions != nil {
+					subpath = m.VolumeOptions.Subpath
+				}
+			}
+		}
+		if mp.Type != mount.TypeVolume || mp.Name != cfg.WorkspaceVolume || subpath != subdir {
+			return refuse(fmt.Sprintf("mounts %s (%s, subpath %q) at %s, not the subpath %q of volume %s",
+				describe(mp), mp.Type, subpath, sandbox.WorkspaceTarget, subdir, cfg.WorkspaceVolume))
+		}
+	default:
+		want := filepath.Join(cfg.WorkspaceRoot, filepath.FromSlash(subdir))
+		if mp.Type != mount.TypeBind || (mp.Source != want && mp.Source != resolved(want)) {
+			return refuse(fmt.Sprintf("mounts %s at %s, not %s", describe(mp), sandbox.WorkspaceTarget, want))
+		}
+	}
+	return nil
+}
+
+func describe(mp *container.MountPoint) string {
+	if mp.Type == mount.TypeVolume {
+		return "volume " + mp.Name
+	}
+	return mp.Source
+}
+
+// resolved is p with its symlinks resolved, or p if that fails.
+func resolved(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return p
+}
+
+// checkOwner is the identity check of stop and rm, which have no mount
+// configuration to compare: a labelled container must be subdir's; one
+// without labels must at least be a workspace container (made by the
+// original module: a mount at sandbox.WorkspaceTarget).
+func checkOwner(subdir string, ctr container.InspectResponse) error {
+	name := trimSlash(ctr.Name)
+	if ctr.Config != nil {
+		if owner, ok := ctr.Config.Labels[sandbox.LabelSubdir]; ok {
+			if owner != subdir {
+				return fmt.Errorf("%w: container %s belongs to workspace %q, not %q (both names sanitise to %s); nothing was changed",
+					sandbox.ErrNotThisWorkspace, name, owner, subdir, name)
+			}
+			return nil
+		}
+	}
+	for _, mp := range ctr.Mounts {
+		if mp.Destination == sandbox.WorkspaceTarget {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: container %s is no workspace container (no docker-workspace labels, no mount at %s); nothing was changed",
+		sandbox.ErrNotThisWorkspace, name, sandbox.WorkspaceTarget)
+}

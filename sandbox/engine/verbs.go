@@ -1,0 +1,138 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/internal/claims"
+)
+
+// Restart restarts a workspace container that Resolve found, waiting
+// opts.Timeout seconds before it kills it, as `docker restart`: after the
+// checks of every start (no overlap; on a local engine, no symlink on its
+// path), since a restart mounts the workspace again. One gone meanwhile
+// gives an error that wraps sandbox.ErrNoSuchWorkspace.
+func (m *Manager) Restart(ctx context.Context, w sandbox.Workspace, opts sandbox.StopOptions) error {
+	gone := fmt.Errorf("%w: container %s is gone", sandbox.ErrNoSuchWorkspace, w.Name)
+	ctr, err := m.client.ContainerInspect(ctx, w.ID)
+	if cerrdefs.IsNotFound(err) {
+		return gone
+	}
+	if err != nil {
+		return fmt.Errorf("inspect container %s: %w", w.Name, err)
+	}
+	subdir := w.Subdir
+	if subdir == "" {
+		subdir = ctr.Config.Labels[sandbox.LabelSubdir]
+	}
+	if err := m.checkStart(ctx, subdir, m.opts.Local, "", ctr); err != nil {
+		if errors.Is(err, errRace) {
+			return gone
+		}
+		return err
+	}
+	t := opts.Seconds()
+	err = m.client.ContainerRestart(ctx, w.ID, container.StopOptions{Timeout: &t, Signal: opts.Signal})
+	switch {
+	case err == nil:
+		return nil
+	case cerrdefs.IsNotFound(err):
+		return gone
+	}
+	return fmt.Errorf("restart container %s: %w", w.Name, err)
+}
+
+// Inspect tells what a workspace container that [Manager.Resolve] found is.
+func (m *Manager) Inspect(ctx context.Context, w sandbox.Workspace) (sandbox.Info, error) {
+	ctr, err := m.client.ContainerInspect(ctx, w.ID)
+	if err != nil {
+		return sandbox.Info{}, fmt.Errorf("inspect container %s: %w", w.Name, err)
+	}
+	info := sandbox.Info{
+		ID: ctr.ID, Name: trimSlash(ctr.Name), Subdir: w.Subdir, Mode: w.Mode, Created: ctr.Created, State: ctr.State,
+		Image: ctr.Config.Image, ImageID: ctr.Image, Mounts: ctr.Mounts, Labels: ctr.Config.Labels,
+		ComposeProject: ctr.Config.Labels[sandbox.LabelComposeProject], Drift: []string{},
+	}
+	if raw := ctr.Config.Labels[sandbox.LabelConfig]; json.Valid([]byte(raw)) {
+		info.Config = json.RawMessage(raw)
+	} else {
+		info.Config = json.RawMessage("null")
+	}
+	ws := []sandbox.Workspace{{ID: ctr.ID, Image: info.Image, ImageID: info.ImageID}}
+	if err := m.imageDrift(ctx, ws); err != nil {
+		return info, err
+	}
+	if ws[0].Drift != nil {
+		info.Drift = ws[0].Drift
+	}
+	return info, nil
+}
+
+// Prune removes the stopped workspace containers of ours (labelled), and
+// the temporary containers whose process is gone (gws_new_…, gws_helper_…)
+// or that a killed replacement set aside (gws_old_…). Never a running
+// container, never a volume, never a directory: the data stays, and the
+// next ensure makes a new container. A container of the original module
+// (no labels) is left alone.
+func (m *Manager) Prune(ctx context.Context, opts sandbox.PruneOptions) (sandbox.PruneReport, error) {
+	f := filters.NewArgs(filters.Arg("name", "^/?gws[-_]"))
+	ctrs, err := m.client.ContainerList(ctx, container.ListOptions{All: true, Size: true, Filters: f})
+	if err != nil {
+		return sandbox.PruneReport{}, fmt.Errorf("list containers: %w", err)
+	}
+	labels := filters.NewArgs()
+	for _, l := range opts.Labels {
+		labels.Add("label", l)
+	}
+	var report sandbox.PruneReport
+	var now int64
+	for _, c := range ctrs {
+		now = max(now, c.Created)
+	}
+	for _, c := range ctrs {
+		name := trimSlash(claims.FirstName(&c))
+		_, labelled := c.Labels[sandbox.LabelSubdir]
+		_, helper := c.Labels[sandbox.LabelHelper]
+		temp := isTempName(claims.FirstName(&c))
+		switch {
+		case c.State == container.StateRunning || c.State == container.StatePaused || c.State == container.StateRestarting:
+			continue
+		case !labelled && !helper, claims.IsTask(&c):
+			continue // not ours for sure; an orchestrator's task's
+		case temp && !strings.HasPrefix(name, oldPrefix) && !garbage(c, now):
+			continue // an ensure is making it now
+		case !opts.Until.IsZero() && !time.Unix(c.Created, 0).Before(opts.Until):
+			continue
+		case !labels.MatchKVList("label", c.Labels):
+			continue
+		case opts.ComposeProject != "" && c.Labels[sandbox.LabelComposeProject] != opts.ComposeProject:
+			continue
+		}
+		// A fresh temporary container's anonymous volumes are its own; the
+		// volumes of a workspace container are never removed.
+		rmVolumes := temp && !strings.HasPrefix(name, oldPrefix)
+		err := m.client.ContainerRemove(ctx, c.ID, container.RemoveOptions{RemoveVolumes: rmVolumes})
+		switch {
+		case cerrdefs.IsNotFound(err):
+			continue
+		case cerrdefs.IsConflict(err):
+			continue // started, or being removed, meanwhile
+		case err != nil:
+			return report, fmt.Errorf("remove container %s: %w", name, err)
+		}
+		report.Removed = append(report.Removed, sandbox.Workspace{ID: c.ID, Name: name, Subdir: c.Labels[sandbox.LabelSubdir]})
+		if c.SizeRw > 0 {
+			report.SpaceReclaimed += uint64(c.SizeRw)
+		}
+	}
+	return report, nil
+}

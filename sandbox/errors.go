@@ -1,0 +1,157 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors that callers tell apart with errors.Is. The messages say what was
+// found; what a user can do about it is the caller's to say (the CLI adds
+// the commands and flags).
+var (
+	// ErrInvalidSubdir is wrapped by every error of [ValidateSubdir].
+	ErrInvalidSubdir = errors.New("invalid workspace subdir")
+	// ErrInvalidConfig is wrapped by the error of a configuration that can
+	// never work (see [Config.Validate]), and of an option the
+	// orchestrator cannot honour: nothing was asked of the engine.
+	ErrInvalidConfig = errors.New("invalid configuration")
+	// ErrNotThisWorkspace is wrapped by the error of a container (or
+	// service) that holds a workspace's name but is not that workspace's.
+	ErrNotThisWorkspace = errors.New("the container is not this workspace's")
+	// ErrOverlap is wrapped by the error of a workspace that would overlap
+	// another: one directory holding the other's, or a shared directory
+	// meeting a workspace.
+	ErrOverlap = errors.New("workspaces must not overlap")
+	// ErrNoSuchWorkspace is wrapped by the error of a reference that names
+	// no workspace, or of a workspace that has no container (or service).
+	ErrNoSuchWorkspace = errors.New("no such workspace")
+	// ErrStaleTask is wrapped by the error of a container that the engine
+	// cannot start because its containerd still holds a task of it, as
+	// after an engine restart. Replacing the container (RecreateAlways) or
+	// removing it recovers; the workspace data is in the mounts.
+	ErrStaleTask = errors.New("the engine's containerd still holds a task of this container, as after an engine restart")
+	// ErrNotOnEngine is wrapped by the error of a volume or network that
+	// the engine does not have: a Compose project on another engine.
+	ErrNotOnEngine = errors.New("on this engine")
+	// ErrNotRunning is wrapped by the error of a workspace that does not
+	// run where it was looked for (exec, cp).
+	ErrNotRunning = errors.New("the workspace is not running")
+	// ErrNotSupported is wrapped by the error of a verb or an option that
+	// the orchestrator does not have (see [UnsupportedError]).
+	ErrNotSupported = errors.New("not supported by this orchestrator")
+	// ErrOrchestrated is wrapped by the refusal to make a container of a
+	// workspace that an orchestrator runs on the same engine (as a task of
+	// a service): two containers of one workspace.
+	ErrOrchestrated = errors.New("run by an orchestrator")
+	// ErrNotManager: the engine is not a manager of the orchestrator the
+	// configuration asks for.
+	ErrNotManager = errors.New("the engine cannot manage workspaces as services")
+	// ErrNodeGone: the node that holds a pinned workspace's data left.
+	ErrNodeGone = errors.New("the node of the workspace's data is no longer there")
+	// ErrNodeEngine: the engine of a node cannot be reached through what
+	// names it (see [NodeEngineError]).
+	ErrNodeEngine = errors.New("the engine of a node cannot be reached")
+)
+
+// WorkspaceError is the error of an operation on one workspace.
+type WorkspaceError struct {
+	Subdir string
+	// Op is what was done: "ensure", "stop", "remove", "start", "prepare"…
+	Op  string
+	Err error
+}
+
+func (e *WorkspaceError) Error() string {
+	return fmt.Sprintf("workspace %q: %v", e.Subdir, e.Err)
+}
+
+func (e *WorkspaceError) Unwrap() error { return e.Err }
+
+// WorkspaceErr is the error of op on the workspace subdir: err, named with
+// the workspace once (an error that names it already is returned as it is;
+// nil stays nil).
+func WorkspaceErr(subdir, op string, err error) error {
+	var we *WorkspaceError
+	if err == nil || errors.As(err, &we) && we.Subdir == subdir {
+		return err
+	}
+	return &WorkspaceError{Subdir: subdir, Op: op, Err: err}
+}
+
+// TimeoutError is the error of an engine call that got no answer in time.
+type TimeoutError struct {
+	Op    string // what was asked, e.g. "inspect container gws-a"
+	After time.Duration
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("the engine did not answer (%s) within %s", e.Op, e.After)
+}
+
+// Is makes a TimeoutError match context.DeadlineExceeded too.
+func (e *TimeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// UnreachableReason says why an engine could not be reached.
+type UnreachableReason string
+
+// Why an engine could not be reached.
+const (
+	UnreachableDown       UnreachableReason = "down"        // nothing answers at the endpoint
+	UnreachableTLSNeeded  UnreachableReason = "tls-needed"  // the engine speaks TLS, the client not
+	UnreachableUntrusted  UnreachableReason = "untrusted"   // the engine's certificate is not trusted
+	UnreachableClientCert UnreachableReason = "client-cert" // the engine refused the client's certificate
+	UnreachableSSH        UnreachableReason = "ssh"         // the ssh connection failed
+	UnreachableDenied     UnreachableReason = "denied"      // permission denied on the socket
+)
+
+// UnreachableError is the error of an engine that could not be reached.
+type UnreachableError struct {
+	Reason UnreachableReason
+	// Detail is the part of the client's message that tells more (the TLS
+	// or ssh error).
+	Detail string
+	Err    error
+}
+
+func (e *UnreachableError) Error() string { return e.Err.Error() }
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// Unreachable says whether err means that the engine could not be reached,
+// or did not answer in time: a next call would fail the same way.
+func Unreachable(err error) bool {
+	var te *TimeoutError
+	var ue *UnreachableError
+	return errors.As(err, &te) || errors.As(err, &ue)
+}
+
+// UnsupportedError is the error of a verb or an option that an
+// orchestrator does not have.
+type UnsupportedError struct {
+	Orchestrator string // its Traits.Name
+	What         string // "restart", "a stop signal", …
+}
+
+func (e *UnsupportedError) Error() string {
+	return fmt.Sprintf("%s is not supported on %s", e.What, e.Orchestrator)
+}
+
+func (e *UnsupportedError) Is(target error) bool { return target == ErrNotSupported }
+
+// NodeEngineError is the error of a node whose own engine cannot be
+// reached: its label names none, names another node's, or does not answer.
+type NodeEngineError struct {
+	Node  string // its name
+	Label string // what names its engine ("" when nothing does)
+	Err   error
+}
+
+func (e *NodeEngineError) Error() string {
+	if e.Label == "" {
+		return fmt.Sprintf("node %s: %v", e.Node, e.Err)
+	}
+	return fmt.Sprintf("engine of node %s (%s=%s): %v", e.Node, LabelNodeEngine, e.Label, e.Err)
+}
+
+func (e *NodeEngineError) Unwrap() []error { return []error{ErrNodeEngine, e.Err} }

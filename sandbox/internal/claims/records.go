@@ -1,0 +1,95 @@
+package claims
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+)
+
+// The registry records which subdirs of a workspace root (or volume) are
+// workspaces, so that a workspace whose container was removed still counts:
+// its directory holds its data, and no other workspace may be made above or
+// below it (see overlap.go). It is the directory RegistryDir/workspaces of
+// the root or volume, one file per workspace, named by the sha256 of the
+// subdir and holding the subdir. Records are written once a new workspace has
+// won its overlap check, and never removed by a command that keeps the
+// data (all of them).
+const RegistryWorkspaces = "workspaces"
+
+// RegistryPath is the registry's path relative to the root.
+var RegistryPath = path.Join(sandbox.RegistryDir, RegistryWorkspaces)
+
+// MaxRecordLen bounds what is read of one record.
+const MaxRecordLen = 64 << 10
+
+// RecordFor is the file name and content of subdir's record.
+func RecordFor(subdir string) (name string, content []byte) {
+	sum := sha256.Sum256([]byte(subdir))
+	return hex.EncodeToString(sum[:]), []byte(subdir)
+}
+
+// ParseRecord accepts a record whose name matches its content and whose
+// content is a valid subdir; anything else in the directory is ignored.
+func ParseRecord(name string, content []byte) (string, bool) {
+	subdir := string(content)
+	if want, _ := RecordFor(subdir); want != name || sandbox.ValidateSubdir(subdir) != nil {
+		return "", false
+	}
+	return subdir, true
+}
+
+// RecordsFromTar reads the records from a tar of the registry's parent
+// directory (RegistryDir), as CopyFromContainer returns it: the directory
+// itself first, then "workspaces/", then "workspaces/<name>" files. A
+// registry that is not made of directories (a symlink, a file) is refused:
+// read as empty, it would let an overlap through.
+func RecordsFromTar(r io.Reader) ([]string, error) {
+	tr := tar.NewReader(r)
+	var subdirs []string
+	for first := true; ; first = false {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return subdirs, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		name := strings.TrimSuffix(hdr.Name, "/")
+		depth := strings.Count(name, "/")
+		switch {
+		case first || depth == 1 && path.Base(name) == RegistryWorkspaces:
+			if hdr.Typeflag != tar.TypeDir {
+				return nil, fmt.Errorf("%s is not a directory (%s): refused", name, typeName(hdr.Typeflag))
+			}
+			continue
+		case depth != 2 || hdr.Typeflag != tar.TypeReg || path.Base(path.Dir(name)) != RegistryWorkspaces:
+			continue // not a record
+		}
+		b, err := io.ReadAll(io.LimitReader(tr, MaxRecordLen))
+		if err != nil {
+			return nil, err
+		}
+		if s, ok := ParseRecord(path.Base(name), b); ok {
+			subdirs = append(subdirs, s)
+		}
+	}
+}
+
+func typeName(t byte) string {
+	switch t {
+	case tar.TypeSymlink:
+		return "a symlink"
+	case tar.TypeReg:
+		return "a file"
+	case tar.TypeDir:
+		return "a directory"
+	}
+	return "not a directory"
+}

@@ -1,0 +1,354 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+)
+
+// Orchestrator is where workspaces run: the containers of one engine
+// (package engine), or the services of an orchestrator of several nodes
+// (package swarm). Every command reaches workspaces through it, and never
+// asks which one answers; a verb that only some orchestrators have is on a
+// narrower interface ([Containers]).
+type Orchestrator interface {
+	// Traits tells what the orchestrator is and can do.
+	Traits() Traits
+	// Validate refuses, before anything is asked of anyone, a
+	// configuration that the orchestrator cannot serve; its errors wrap
+	// ErrInvalidConfig or ErrNotSupported.
+	Validate(cfg Config) error
+	// Ensure makes sure the workspace of subdir exists and runs.
+	Ensure(ctx context.Context, subdir string, cfg Config, opts ...EnsureOption) (Result, error)
+	// List returns the workspaces, sorted by name.
+	List(ctx context.Context) ([]Workspace, error)
+	// Resolve finds what each reference names: a subdir, the name of a
+	// workspace's container (or service), its ID or a unique prefix of it.
+	Resolve(ctx context.Context, refs []string) ([]Target, error)
+	// Stop stops a workspace that Resolve found; its data stays. One that
+	// is gone meanwhile gives an error that wraps ErrNoSuchWorkspace.
+	Stop(ctx context.Context, w Workspace, opts StopOptions) error
+	// Remove removes the container (or service) of a workspace that
+	// Resolve found: never a volume, never a directory. One that is gone
+	// meanwhile gives an error that wraps ErrNoSuchWorkspace.
+	Remove(ctx context.Context, w Workspace, opts RemoveOptions) error
+	// CheckDrift fills in the Drift of each workspace: what differs from
+	// the container (or service) cfg defines, or, with a nil cfg, what
+	// changed under it since it was made.
+	CheckDrift(ctx context.Context, ws []Workspace, cfg *Config) error
+	// Locate finds the container of a workspace that Resolve or Ensure
+	// found, for exec and cp; one without a container there (a service
+	// without a running task) gives an error that wraps ErrNotRunning.
+	Locate(ctx context.Context, w Workspace) (Location, error)
+	// LoginShell is the login shell of the user a located container runs
+	// as ("sh" when its /etc/passwd does not tell).
+	LoginShell(ctx context.Context, loc Location) string
+	// Check tells whether the orchestrator can serve cfg (doctor); it
+	// changes nothing.
+	Check(ctx context.Context, cfg Config) (Report, error)
+}
+
+// Containers is an [Orchestrator] of one engine's containers, with the
+// verbs that only it has. A caller asks for it by a type assertion, and
+// refuses in one place what the orchestrator in use does not have.
+type Containers interface {
+	Orchestrator
+	// Restart restarts a workspace's container, after the checks of every
+	// start.
+	Restart(ctx context.Context, w Workspace, opts StopOptions) error
+	// Inspect tells what a workspace's container is.
+	Inspect(ctx context.Context, w Workspace) (Info, error)
+	// Prune removes stopped workspace containers (never their data) and
+	// leftovers of interrupted runs.
+	Prune(ctx context.Context, opts PruneOptions) (PruneReport, error)
+	// NewReaper returns a reaper of idle workspaces.
+	NewReaper(opts ReapOptions) Reaper
+	// ResolveCompose turns the volume and network names of cfg, written as
+	// a Compose file writes them, into those of cfg.ComposeProject.
+	ResolveCompose(ctx context.Context, cfg *Config) error
+	// ComposeDefaultNetwork is the default network of a Compose project
+	// ("" when it has none).
+	ComposeDefaultNetwork(ctx context.Context, project string) (string, error)
+	// StopForProject and RemoveForProject stop or remove the container of
+	// subdir if it was made for the Compose project; found is false when
+	// there is none of that project.
+	StopForProject(ctx context.Context, project, subdir string, opts StopOptions) (found bool, err error)
+	RemoveForProject(ctx context.Context, project, subdir string) (found bool, err error)
+}
+
+// Traits are what an orchestrator is and can do, for what a caller shows
+// and asks.
+type Traits struct {
+	// Name is the orchestrator's name: "engine", "swarm".
+	Name string
+	// Unit is what a workspace is there: "container", "service".
+	Unit string
+	// Nodes: workspaces run on nodes; results and lists say which.
+	Nodes bool
+	// StopOptions: Stop honours a timeout and a signal.
+	StopOptions bool
+	// BindMode: bind mode can be served.
+	BindMode bool
+}
+
+// Action says what Ensure did.
+type Action string
+
+const (
+	// ActionCreated: the container did not exist; it was created and started.
+	ActionCreated Action = "created"
+	// ActionRecreated: the container was replaced (drift, dead, or
+	// RecreateAlways), keeping the workspace data.
+	ActionRecreated Action = "recreated"
+	// ActionStarted: the container existed, stopped; it was started.
+	ActionStarted Action = "started"
+	// ActionUnpaused: the container existed, paused; it was unpaused.
+	ActionUnpaused Action = "unpaused"
+	// ActionRunning: the container was running; nothing was done.
+	ActionRunning Action = "running"
+)
+
+// Result describes the workspace after Ensure.
+type Result struct {
+	ID     string
+	Name   string
+	Subdir string
+	Action Action
+	Mode   MountMode
+	Image  string
+	// Drift names what of the container differs from the configuration
+	// (see [Drift]); empty when it matches or was (re)created.
+	Drift []string
+	// Node is the node that runs the workspace (orchestrators of nodes).
+	Node string
+}
+
+// Workspace is a workspace as List finds it.
+type Workspace struct {
+	// ID is its container's (or service's) ID, Name its name.
+	ID   string
+	Name string
+	// Subdir is the workspace subdir; empty for a container made by the
+	// original gateway module, which recorded none.
+	Subdir string
+	Mode   MountMode
+	// Image is the image reference the container was made from; ImageID
+	// the image it runs.
+	Image   string
+	ImageID string
+	// State is the engine's state word ("running", "exited", ...), Status
+	// its human text ("Up 2 minutes").
+	State   string
+	Status  string
+	Created time.Time
+	Labels  map[string]string
+	// Drift names what differs (see CheckDrift).
+	Drift []string
+	// On an orchestrator of nodes: Node is where it runs (or the node it
+	// is pinned to), ContainerID its container there, and Warnings what
+	// needs an operator.
+	Node        string
+	ContainerID string
+	Warnings    []string
+}
+
+// A Target is what a reference to a workspace resolves to.
+type Target struct {
+	// Ref is the reference as given.
+	Ref string
+	// Subdir is the workspace's subdir; empty for a container of the
+	// original module named by its name or ID.
+	Subdir string
+	// Workspace is what Ref names; nil when it names a valid subdir that
+	// has no container (or service).
+	Workspace *Workspace
+	// Named says that Ref named a container or service (its name or ID)
+	// rather than a subdir, or looks like it does (gws-…, or 12+
+	// hexadecimal digits).
+	Named bool
+	// Err is why Ref names nothing usable (another workspace's container,
+	// an ambiguous ID prefix, an invalid subdir, nothing at all).
+	Err error
+}
+
+// DefaultTimeout bounds each engine call that changes something (create,
+// start, remove, copy…); calls that only read (inspect, list, version) get a
+// third of it, at least a second. A pull is not bounded: it takes as long as
+// the image takes.
+const DefaultTimeout = 60 * time.Second
+
+// DefaultStopTimeout is how long Stop waits, in seconds, before it kills.
+const DefaultStopTimeout = 15
+
+// StopOptions say how a workspace is stopped.
+type StopOptions struct {
+	// Timeout is how long to wait, in seconds, after the stop signal before
+	// killing the container; nil: DefaultStopTimeout.
+	Timeout *int
+	// Signal is the stop signal ("SIGTERM", "9"…); empty: the container's.
+	Signal string
+}
+
+// Seconds is the stop timeout in seconds.
+func (o StopOptions) Seconds() int {
+	if o.Timeout != nil {
+		return *o.Timeout
+	}
+	return DefaultStopTimeout
+}
+
+// RemoveOptions say how a workspace's container (or service) is removed.
+type RemoveOptions struct {
+	// Force removes a running one too (it is killed).
+	Force bool
+}
+
+// Location is where the running container of a workspace is.
+type Location struct {
+	ContainerID string
+	// Engine names the engine that runs it when it is not the
+	// orchestrator's own (a node's: a Docker context name or an endpoint);
+	// "" for the orchestrator's own engine.
+	Engine string
+	// User is the user the container runs as (its Config.User).
+	User string
+}
+
+// Info is what Inspect tells of a workspace.
+type Info struct {
+	ID      string
+	Name    string
+	Subdir  string
+	Mode    MountMode
+	Created string
+	State   *container.State
+	Image   string
+	ImageID string
+	// Mounts are the container's mounts as the engine reports them.
+	Mounts []container.MountPoint
+	// Config is the configuration the container was made with, as it
+	// recorded it (environment values hashed); null for a container of the
+	// original module.
+	Config json.RawMessage
+	// Drift names what changed under the container since it was made
+	// ("image": its image reference names another image now).
+	Drift          []string
+	ComposeProject string `json:",omitempty"`
+	Labels         map[string]string
+}
+
+// PruneOptions say which stopped workspace containers Prune removes.
+type PruneOptions struct {
+	// Until: only those made before it (zero: any).
+	Until time.Time
+	// Labels: only those with each label ("key" or "key=value").
+	Labels []string
+	// ComposeProject: only those made for this Compose project.
+	ComposeProject string
+}
+
+// PruneReport is what Prune removed.
+type PruneReport struct {
+	Removed        []Workspace
+	SpaceReclaimed uint64
+}
+
+// A Reaper stops the workspaces that stay idle; see [ReapOptions].
+type Reaper interface {
+	// Pass looks at every running workspace once, at now, and stops those
+	// that have been idle for IdleFor.
+	Pass(ctx context.Context, now time.Time) ([]Decision, error)
+	// Once is the pass of a reaper that does not stay (cron): it stops the
+	// workspaces that have run for IdleFor and are idle over window.
+	Once(ctx context.Context, window time.Duration) ([]Decision, error)
+}
+
+// ReapOptions configure a Reaper.
+type ReapOptions struct {
+	// IdleFor is how long a workspace must be idle to be stopped.
+	IdleFor time.Duration
+	// CPU is the share of one CPU above which a workspace is busy
+	// (0: DefaultReapCPU).
+	CPU float64
+	// Select, when set, chooses the workspaces the Reaper looks after.
+	Select func(Workspace) bool
+	// Stop is how a workspace is stopped.
+	Stop StopOptions
+}
+
+// DefaultReapCPU is the CPU use (a share of one CPU) below which a
+// workspace counts as idle.
+const DefaultReapCPU = 0.01
+
+// A Decision is what a Reaper concluded about one workspace in one pass.
+type Decision struct {
+	Workspace Workspace
+	// Action is "busy", "idle" (for IdleSince so far) or "stopped".
+	Action    string
+	Why       string
+	IdleSince time.Time
+}
+
+// EnsureOption changes what Ensure does.
+type EnsureOption func(*EnsureOptions)
+
+// EnsureOptions are the options of one Ensure, as an orchestrator reads
+// them.
+type EnsureOptions struct {
+	// Shared is what the Ensure calls of one command share.
+	Shared *Shared
+}
+
+// WithShared makes Ensure share with the other Ensure calls of one command
+// what they all need once (the image, inspected and pulled at most once).
+func WithShared(s *Shared) EnsureOption {
+	return func(o *EnsureOptions) { o.Shared = s }
+}
+
+// EnsureOpts collects the options.
+func EnsureOpts(opts []EnsureOption) EnsureOptions {
+	var o EnsureOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// Shared holds what the Ensure calls of one command need once: each value
+// is made by the first call that needs it. Safe for concurrent use.
+type Shared struct {
+	mu     sync.Mutex
+	values map[string]*sharedValue
+}
+
+type sharedValue struct {
+	once sync.Once
+	v    any
+	err  error
+}
+
+// NewShared returns what one command's Ensure calls share.
+func NewShared() *Shared { return &Shared{} }
+
+// Do returns the value of key, made by make the first time it is asked.
+// A nil Shared makes it every time.
+func (s *Shared) Do(key string, make func() (any, error)) (any, error) {
+	if s == nil {
+		return make()
+	}
+	s.mu.Lock()
+	if s.values == nil {
+		s.values = map[string]*sharedValue{}
+	}
+	v, ok := s.values[key]
+	if !ok {
+		v = &sharedValue{}
+		s.values[key] = v
+	}
+	s.mu.Unlock()
+	v.once.Do(func() { v.v, v.err = make() })
+	return v.v, v.err
+}
