@@ -72,8 +72,8 @@ func TestWorkspacesByNameAndID(t *testing.T) {
 	assert.Check(t, !h.exists("modern", containerName(a)))
 	assert.Check(t, !h.exists("modern", containerName(b)))
 	h.ws(append([]string{"rm", "-f"}, ids...)...).Assert(t, icmd.Expected{Out: "", Err: ""})
-	h.ws("rm", ids[0]).Assert(t, icmd.Expected{ExitCode: 1, Err: "no such workspace container: " + ids[0]})
-	h.ws("stop", containerName(a)).Assert(t, icmd.Expected{ExitCode: 1, Err: "no such workspace container: " + containerName(a)})
+	h.ws("rm", ids[0]).Assert(t, icmd.Expected{ExitCode: 1, Err: "no such workspace: " + ids[0]})
+	h.ws("stop", containerName(a)).Assert(t, icmd.Expected{ExitCode: 1, Err: "no such workspace: " + containerName(a)})
 	h.ws("stop", a).Assert(t, icmd.Expected{ExitCode: 0, Err: "has no container: nothing to stop"})
 }
 

@@ -29,20 +29,19 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv("E2E_RACER_DIR"); dir != "" {
 		os.Exit(runRacer(dir, os.Getenv("E2E_RACER_TARGET")))
 	}
-	code, err := setup()
-	if err != nil {
+	if err := setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e setup:", err)
 		os.Exit(1)
 	}
-	defer os.RemoveAll(env.configDir)
-	code = m.Run()
+	code := m.Run()
+	_ = os.RemoveAll(env.configDir)
 	os.Exit(code)
 }
 
-func setup() (int, error) {
+func setup() error {
 	dir, err := os.MkdirTemp("", "docker-workspace-e2e-")
 	if err != nil {
-		return 0, err
+		return err
 	}
 	env.configDir = dir
 	pluginDir := filepath.Join(dir, "plugins")
@@ -51,7 +50,7 @@ func setup() (int, error) {
 	build := exec.Command("make", "-s", "-C", "..", "build", "BIN="+filepath.Join(pluginDir, "docker-workspace"))
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		return 0, fmt.Errorf("build the plugin: %w", err)
+		return fmt.Errorf("build the plugin: %w", err)
 	}
 	env.tlsDir = envOr("E2E_TLS_DIR", "/var/lib/docker-workspace/engines/tls")
 	env.hostByCtx = map[string]string{
@@ -76,7 +75,7 @@ func setup() (int, error) {
 	for name, host := range env.hostByCtx {
 		out, err := exec.Command("docker", "--config", dir, "context", "create", name, "--docker", "host="+host+tlsOpts[name]).CombinedOutput()
 		if err != nil {
-			return 0, fmt.Errorf("create context %s: %v: %s", name, err, out)
+			return fmt.Errorf("create context %s: %w: %s", name, err, out)
 		}
 		v, err := exec.Command("docker", "--config", dir, "--context", name, "version", "--format", "{{.Server.APIVersion}}").Output()
 		if err == nil {
@@ -85,9 +84,9 @@ func setup() (int, error) {
 	}
 	cfg, err := json.Marshal(map[string]any{"cliPluginsExtraDirs": []string{pluginDir}, "currentContext": "modern"})
 	if err != nil {
-		return 0, err
+		return err
 	}
-	return 0, os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o600)
+	return os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o600)
 }
 
 func envOr(k, def string) string {

@@ -326,7 +326,7 @@ func TestRemoveKeepsData(t *testing.T) {
 	h.ws("rm", "-f", b, v).Assert(t, icmd.Expected{Out: b + "\n" + v})
 	assert.Check(t, !h.exists("modern", containerName(b)))
 	assert.Check(t, !h.exists("modern", containerName(v)))
-	h.ws("rm", b).Assert(t, icmd.Expected{ExitCode: 1, Err: `no such workspace container: workspace "` + b + `" has none`})
+	h.ws("rm", b).Assert(t, icmd.Expected{ExitCode: 1, Err: `no such workspace: workspace "` + b + `" has no container`})
 	h.ws("rm", "-f", b).Assert(t, icmd.Expected{ExitCode: 0, Out: "", Err: ""})
 
 	got, err := os.ReadFile(filepath.Join(h.workspaceRoot(), b, "f"))

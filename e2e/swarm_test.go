@@ -193,7 +193,7 @@ func TestSwarmLifecycle(t *testing.T) {
 
 	// rm: a running one only with -f; the service goes, the data stays and
 	// comes back with the next ensure (on the node that has it).
-	s.ws("rm", a).Assert(t, icmd.Expected{ExitCode: 1, Err: "is running: stop it first, or use --force"})
+	s.ws("rm", a).Assert(t, icmd.Expected{ExitCode: 1, Err: "is running: stop it first, or remove it with force"})
 	s.ws("rm", "-f", a).Assert(t, icmd.Expected{Out: a})
 	s.docker("--context", "swarm", "service", "inspect", name).Assert(t, icmd.Expected{ExitCode: 1, Err: "no such service"})
 	s.ws("rm", "-f", a).Assert(t, icmd.Success) // gone already: no error with -f
@@ -265,14 +265,14 @@ func TestSwarmRefusals(t *testing.T) {
 	s.docker("--context", "modern", "workspace", "ensure", a).
 		Assert(t, icmd.Expected{ExitCode: 1, Err: "this engine is in no Swarm"})
 	s.docker("--context", "sw2", "workspace", "ls").
-		Assert(t, icmd.Expected{ExitCode: 1, Err: "is a Swarm worker: use a context of a manager"})
+		Assert(t, icmd.Expected{ExitCode: 1, Err: "is a Swarm worker, not a manager: use a context of a Swarm manager"})
 	// Bind mode, a shared placement of local volumes, Compose.
 	s.ws("ensure", "--mount-mode", "bind", "--workspace-root", "/tmp/x", "--shared-dir", "/tmp/y", a).
-		Assert(t, icmd.Expected{ExitCode: 1, Err: "workspaces on Swarm need volume_subpath mode"})
-	s.ws("ensure", "--placement", "shared", a).Assert(t, icmd.Expected{ExitCode: 1, Err: "placement shared needs volumes that name the same storage on every node"})
+		Assert(t, icmd.Expected{ExitCode: 125, Err: "bind mode (a task may start on any node, and only volumes go with it: use volume_subpath mode) is not supported on swarm"})
+	s.ws("ensure", "--placement", "shared", a).Assert(t, icmd.Expected{ExitCode: 125, Err: "placement shared needs volumes whose driver options name the same storage on every node"})
 	s.ws("ensure", "--compose-project", "p", a).Assert(t, icmd.Expected{ExitCode: 125, Err: "Compose runs its services on one engine"})
-	s.ws("ensure", "--security-opt", "seccomp=unconfined", a).Assert(t, icmd.Expected{ExitCode: 1, Err: "refused rather than dropped"})
-	s.ws("prune", "-f").Assert(t, icmd.Expected{ExitCode: 125, Err: "on Swarm use docker service commands"})
+	s.ws("ensure", "--security-opt", "seccomp=unconfined", a).Assert(t, icmd.Expected{ExitCode: 125, Err: "refused rather than dropped"})
+	s.ws("prune", "-f").Assert(t, icmd.Expected{ExitCode: 125, Err: "prune is not supported on swarm"})
 	s.docker("--context", "swarm", "service", "inspect", containerName(a)).Assert(t, icmd.Expected{ExitCode: 1})
 
 	// A service of the name that is not a workspace's is left alone.
@@ -474,7 +474,7 @@ func TestSwarmSharedVolumesAreChecked(t *testing.T) {
 
 	// A plain volume of the workspace volume's name on sw2.
 	s.docker("--context", "sw2", "volume", "create", s.wsVol).Assert(t, icmd.Success)
-	s.ws("ensure", a).Assert(t, icmd.Expected{ExitCode: 1, Err: "volume " + s.wsVol + " on node sw2 exists with driver local and options (none)"})
+	s.ws("ensure", a).Assert(t, icmd.Expected{ExitCode: 1, Err: "on node sw2: volume " + s.wsVol + " exists with driver local and options (none)"})
 	s.docker("--context", "sw2", "volume", "rm", s.wsVol).Assert(t, icmd.Success)
 
 	// Overlapping directories: refused before anything is asked.

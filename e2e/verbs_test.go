@@ -59,7 +59,7 @@ func TestExec(t *testing.T) {
 	h.ws("stop", "-t", "0", s).Assert(t, icmd.Success)
 	h.ws("exec", "--no-ensure", s, "true").Assert(t, icmd.Expected{ExitCode: 1, Err: "is not running"})
 	assert.Check(t, is.Equal(h.inspect("modern", containerName(s)).State.Status, "exited"))
-	h.ws("exec", "--no-ensure", h.subdir("-none"), "true").Assert(t, icmd.Expected{ExitCode: 1, Err: "no such workspace container"})
+	h.ws("exec", "--no-ensure", h.subdir("-none"), "true").Assert(t, icmd.Expected{ExitCode: 1, Err: "no such workspace"})
 	h.ws("exec", s, "true").Assert(t, icmd.Success) // ensured again
 	h.ws("exec", "--no-ensure", containerName(s), "true").Assert(t, icmd.Success)
 	// The hardened profile refuses --privileged.
@@ -135,7 +135,7 @@ func TestCopy(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Check(t, is.Contains(string(b), "agent:x:1000:1000"), "not the container's /etc/passwd")
 	// Not a workspace's; between two; none.
-	h.ws("cp", "nobody-"+h.id+":x", out).Assert(t, icmd.Expected{ExitCode: 1, Err: "no such workspace container"})
+	h.ws("cp", "nobody-"+h.id+":x", out).Assert(t, icmd.Expected{ExitCode: 1, Err: "no such workspace"})
 	h.ws("cp", s+":a", s+":b").Assert(t, icmd.Expected{ExitCode: 125, Err: "copying between workspaces is not supported"})
 }
 
@@ -164,7 +164,7 @@ func TestInspectAndRestart(t *testing.T) {
 	assert.Check(t, is.Len(got[0].Mounts, 2))
 	assert.Check(t, is.DeepEqual(got[0].Drift, []string{}))
 	h.ws("inspect", "--format", "{{.Subdir}} {{.State.Status}}", a).Assert(t, icmd.Expected{Out: a + " running"})
-	h.ws("inspect", a, "gws-nobody-"+h.id).Assert(t, icmd.Expected{ExitCode: 1, Err: "no such workspace container: gws-nobody-" + h.id})
+	h.ws("inspect", a, "gws-nobody-"+h.id).Assert(t, icmd.Expected{ExitCode: 1, Err: "no such workspace: gws-nobody-" + h.id})
 
 	before := h.inspect("modern", containerName(a))
 	h.ws("restart", "-t", "0", a).Assert(t, icmd.Expected{Out: a})

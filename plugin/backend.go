@@ -29,6 +29,12 @@ const (
 	orchestratorSwarm  = "swarm"
 )
 
+// addOrchestratorFlag declares --orchestrator.
+func addOrchestratorFlag(flags *pflag.FlagSet) {
+	flags.String(settingOrchestrator.flag, orchestratorEngine,
+		`Where workspaces run: "engine" (a container on the context's engine) or "swarm" (a service of the Swarm the context's engine manages)`)
+}
+
 // backend is where a command's workspaces are: the orchestrator over the
 // docker CLI's context, and the docker CLIs of the engines that run its
 // containers.

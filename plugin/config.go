@@ -324,10 +324,14 @@ func addConfigFlags(dst *pflag.FlagSet, except ...setting) {
 	flags.String(settingVolumeDriver.flag, "", `Volume subpath mode: driver that makes a missing workspace or shared volume (default "local")`)
 	flags.StringArray(settingVolumeOpt.flag, nil, "Volume subpath mode: driver option of the workspace volume where it is made (KEY=VALUE, as docker volume create --opt)")
 	flags.StringArray(settingSharedVolumeOpt.flag, nil, "Volume subpath mode: driver option of the shared volume where it is made (KEY=VALUE)")
-	flags.String(settingPlacement.flag, string(sandbox.PlacementPinned), `Swarm: where the data lives: "pinned" (volumes local to the node that first ran the workspace, which it stays on) or "shared" (volumes whose options name storage every node reaches; Swarm may move it)`)
+	flags.String(settingPlacement.flag, string(sandbox.PlacementPinned),
+		`With --orchestrator swarm, where the data lives: "pinned" (volumes local to the node that first ran the workspace, which it stays on) `+
+			`or "shared" (volumes whose options name storage every node reaches; it may move)`)
 	flags.String(settingPull.flag, string(sandbox.PullMissing), `Pull the image before creating a container ("missing", "always", "never")`)
-	flags.String(settingRecreate.flag, string(sandbox.RecreateNever), `Replace an existing container ("never", "if-changed": when it drifted from the configuration or is dead, "always"); workspace data is kept`)
-	flags.String(settingProfile.flag, "default", `Defaults for hardening: "default", or "hardened" (--cap-drop ALL, --security-opt no-new-privileges, --pids-limit 512, --read-only, --init); other flags override it`)
+	flags.String(settingRecreate.flag, string(sandbox.RecreateNever),
+		`Replace an existing container ("never", "if-changed": when it drifted from the configuration or is dead, "always"); workspace data is kept`)
+	flags.String(settingProfile.flag, "default",
+		`Defaults for hardening: "default", or "hardened" (--cap-drop ALL, --security-opt no-new-privileges, --pids-limit 512, --read-only, --init); other flags override it`)
 	flags.Bool(settingInit.flag, true, "Run an init (tini) as PID 1 of new containers, to reap zombies and forward signals")
 	flags.StringP(settingUser.flag, "u", "", `User of new containers ("name", "uid", "uid:gid"); new workspace directories are given to it`)
 	flags.String(settingCPUs.flag, "", "Number of CPUs of new containers (e.g. 1.5)")
@@ -353,120 +357,145 @@ func workspaceConfig(dockerCLI command.Cli, flags *pflag.FlagSet) (sandbox.Confi
 	return cfg, usageError(err)
 }
 
-func (r *resolver) config() (cfg sandbox.Config, err error) {
-	cfg = sandbox.Config{
+func (r *resolver) config() (sandbox.Config, error) {
+	cfg := sandbox.Config{
 		Image:           r.str(settingImage),
 		Network:         r.str(settingNetwork),
 		WorkspaceVolume: r.str(settingWorkspaceVolume),
 		SharedVolume:    r.str(settingSharedVolume),
 		User:            r.str(settingUser),
+		VolumeDriver:    r.str(settingVolumeDriver),
 		CreateHostDirs:  localEngine(r.dockerCLI),
 	}
-	bad := func(s setting, err error) error { return fmt.Errorf("%s: %w", r.source(s), err) }
+	for _, step := range []func(*sandbox.Config) error{r.choices, r.limits, r.lists, r.volumeOptions, r.labels, r.mounts} {
+		if err := step(&cfg); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+// bad names where a bad value came from.
+func (r *resolver) bad(s setting, err error) error { return fmt.Errorf("%s: %w", r.source(s), err) }
+
+// choices resolves the settings that take one of a few words.
+func (r *resolver) choices(cfg *sandbox.Config) (err error) {
 	if cfg.Mode, err = sandbox.ParseMountMode(r.str(settingMountMode)); err != nil {
-		return cfg, bad(settingMountMode, err)
+		return r.bad(settingMountMode, err)
 	}
 	if cfg.Pull, err = sandbox.ParsePullPolicy(r.str(settingPull)); err != nil {
-		return cfg, bad(settingPull, err)
+		return r.bad(settingPull, err)
 	}
 	if cfg.Recreate, err = sandbox.ParseRecreatePolicy(r.str(settingRecreate)); err != nil {
-		return cfg, bad(settingRecreate, err)
+		return r.bad(settingRecreate, err)
+	}
+	if v := r.str(settingPlacement); v != "" {
+		if cfg.Placement, err = sandbox.ParsePlacement(v); err != nil {
+			return r.bad(settingPlacement, err)
+		}
 	}
 	if cfg.Init, err = r.bool(settingInit); err != nil {
-		return cfg, err
+		return err
 	}
-	if cfg.ReadOnly, err = r.bool(settingReadOnly); err != nil {
-		return cfg, err
-	}
+	cfg.ReadOnly, err = r.bool(settingReadOnly)
+	return err
+}
+
+// limits resolves the limits: CPUs, memory, processes.
+func (r *resolver) limits(cfg *sandbox.Config) (err error) {
 	if v := r.str(settingCPUs); v != "" {
 		if cfg.NanoCPUs, err = opts.ParseCPUs(v); err != nil {
-			return cfg, bad(settingCPUs, fmt.Errorf("invalid number of CPUs %q: %w", v, err))
+			return r.bad(settingCPUs, fmt.Errorf("invalid number of CPUs %q: %w", v, err))
 		}
 	}
 	if v := r.str(settingMemory); v != "" {
 		if cfg.Memory, err = units.RAMInBytes(v); err != nil {
-			return cfg, bad(settingMemory, fmt.Errorf("invalid memory limit %q: %w", v, err))
+			return r.bad(settingMemory, fmt.Errorf("invalid memory limit %q: %w", v, err))
 		}
 	}
 	if v := r.str(settingPidsLimit); v != "" {
 		if cfg.PidsLimit, err = strconv.ParseInt(v, 10, 64); err != nil {
-			return cfg, bad(settingPidsLimit, fmt.Errorf("invalid process limit %q: must be a number", v))
+			return r.bad(settingPidsLimit, fmt.Errorf("invalid process limit %q: must be a number", v))
 		}
 	}
+	return nil
+}
+
+// lists resolves the list settings: capabilities, security options, env.
+func (r *resolver) lists(cfg *sandbox.Config) (err error) {
 	for _, l := range []struct {
 		s   setting
 		dst *[]string
 	}{{settingCapAdd, &cfg.CapAdd}, {settingCapDrop, &cfg.CapDrop}, {settingSecurityOpt, &cfg.SecurityOpt}, {settingEnv, &cfg.Env}} {
 		if *l.dst, err = r.list(l.s); err != nil {
-			return cfg, err
+			return err
 		}
 	}
 	for _, e := range cfg.Env {
 		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
-			return cfg, bad(settingEnv, fmt.Errorf("invalid environment variable %q: must be KEY=VALUE", e))
+			return r.bad(settingEnv, fmt.Errorf("invalid environment variable %q: must be KEY=VALUE", e))
 		}
 	}
-	if v := r.str(settingPlacement); v != "" {
-		if cfg.Placement, err = sandbox.ParsePlacement(v); err != nil {
-			return cfg, bad(settingPlacement, err)
-		}
+	return nil
+}
+
+// keyValues resolves a list setting of KEY=VALUE pairs (keyless is
+// refused; without "=", the value is empty when valueless is set).
+func (r *resolver) keyValues(s setting, what string, valueless bool) (map[string]string, error) {
+	vals, err := r.list(s)
+	if err != nil || len(vals) == 0 {
+		return nil, err
 	}
-	cfg.VolumeDriver = r.str(settingVolumeDriver)
-	for _, o := range []struct {
-		s   setting
-		dst *map[string]string
-	}{{settingVolumeOpt, &cfg.VolumeOptions}, {settingSharedVolumeOpt, &cfg.SharedVolumeOptions}} {
-		vals, err := r.list(o.s)
-		if err != nil {
-			return cfg, err
+	out := map[string]string{}
+	for _, kv := range vals {
+		k, v, ok := strings.Cut(kv, "=")
+		if k == "" || !ok && !valueless {
+			return nil, r.bad(s, fmt.Errorf("invalid %s %q: must be KEY=VALUE", what, kv))
 		}
-		for _, kv := range vals {
-			k, v, ok := strings.Cut(kv, "=")
-			if !ok || k == "" {
-				return cfg, bad(o.s, fmt.Errorf("invalid volume option %q: must be KEY=VALUE", kv))
-			}
-			if *o.dst == nil {
-				*o.dst = map[string]string{}
-			}
-			(*o.dst)[k] = v
-		}
+		out[k] = v
 	}
-	labels, err := r.list(settingLabel)
-	if err != nil {
-		return cfg, err
+	return out, nil
+}
+
+// volumeOptions resolves the driver options of the volumes.
+func (r *resolver) volumeOptions(cfg *sandbox.Config) (err error) {
+	if cfg.VolumeOptions, err = r.keyValues(settingVolumeOpt, "volume option", false); err != nil {
+		return err
 	}
-	for _, l := range labels {
-		k, v, _ := strings.Cut(l, "=")
-		if k == "" {
-			return cfg, bad(settingLabel, fmt.Errorf("invalid label %q: must be KEY=VALUE", l))
-		}
-		if cfg.Labels == nil {
-			cfg.Labels = map[string]string{}
-		}
-		cfg.Labels[k] = v
-	}
+	cfg.SharedVolumeOptions, err = r.keyValues(settingSharedVolumeOpt, "volume option", false)
+	return err
+}
+
+// labels resolves the labels of new containers.
+func (r *resolver) labels(cfg *sandbox.Config) (err error) {
+	cfg.Labels, err = r.keyValues(settingLabel, "label", true)
+	return err
+}
+
+// mounts resolves the volumes (volume_subpath) or the host paths (bind) of
+// the mount mode.
+func (r *resolver) mounts(cfg *sandbox.Config) (err error) {
 	if cfg.Mode == sandbox.ModeVolumeSubpath && (cfg.WorkspaceVolume == "" || cfg.SharedVolume == "") {
-		return cfg, fmt.Errorf("volume_subpath mode needs a workspace volume and a shared volume: set --%s and --%s (or %s and %s)",
+		return fmt.Errorf("volume_subpath mode needs a workspace volume and a shared volume: set --%s and --%s (or %s and %s)",
 			settingWorkspaceVolume.flag, settingSharedVolume.flag, settingWorkspaceVolume.env, settingSharedVolume.env)
 	}
-	if cfg.Mode == sandbox.ModeBind {
-		if !cfg.CreateHostDirs {
-			// The defaults are this machine's paths: meaningless on another host.
-			for _, s := range []setting{settingWorkspaceRoot, settingSharedDir} {
-				if !r.explicit(s) {
-					return cfg, fmt.Errorf("bind mode on a remote engine (context %q, %s) needs --%s and --%s: absolute paths of directories on the engine's host (or use volume_subpath mode)",
-						r.dockerCLI.CurrentContext(), r.dockerCLI.DockerEndpoint().Host, settingWorkspaceRoot.flag, settingSharedDir.flag)
-				}
+	if cfg.Mode != sandbox.ModeBind {
+		return nil
+	}
+	if !cfg.CreateHostDirs {
+		// The defaults are this machine's paths: meaningless on another host.
+		for _, s := range []setting{settingWorkspaceRoot, settingSharedDir} {
+			if !r.explicit(s) {
+				return fmt.Errorf("bind mode on a remote engine (context %q, %s) needs --%s and --%s: absolute paths of directories on the engine's host (or use volume_subpath mode)",
+					r.dockerCLI.CurrentContext(), r.dockerCLI.DockerEndpoint().Host, settingWorkspaceRoot.flag, settingSharedDir.flag)
 			}
 		}
-		if cfg.WorkspaceRoot, err = r.hostPath(cfg.CreateHostDirs, settingWorkspaceRoot); err != nil {
-			return cfg, err
-		}
-		if cfg.SharedDir, err = r.hostPath(cfg.CreateHostDirs, settingSharedDir); err != nil {
-			return cfg, err
-		}
 	}
-	return cfg, cfg.Validate()
+	if cfg.WorkspaceRoot, err = r.hostPath(cfg.CreateHostDirs, settingWorkspaceRoot); err != nil {
+		return err
+	}
+	cfg.SharedDir, err = r.hostPath(cfg.CreateHostDirs, settingSharedDir)
+	return err
 }
 
 // hostPath makes a bind path absolute: against the working directory when the

@@ -92,7 +92,7 @@ func runCopy(ctx context.Context, dockerCLI command.Cli, opts *cpOptions) error 
 		dst = id + ":" + dstPath
 	}
 	// docker cp itself, over the container this command found.
-	cp := clicontainer.NewCopyCommand(cli)
+	cp := clicontainer.NewCopyCommand(cli) //nolint:staticcheck // docker cp itself, of the docker CLI this module pins (v28.5)
 	args := []string{src, dst}
 	for flag, set := range map[string]bool{"--archive": opts.archive, "--follow-link": opts.followLink, "--quiet": opts.quiet} {
 		if set {

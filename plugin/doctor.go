@@ -171,25 +171,51 @@ func writeDoctor(out io.Writer, r doctorReport) {
 	line := func(k, v string) { _, _ = fmt.Fprintf(w, "%s:\t%s\n", k, v) }
 	line("Context", r.Context)
 	line("Endpoint", fmt.Sprintf("%s (%s)", r.Endpoint, where))
-	if r.Engine == nil {
-		line("Engine", "unreachable")
-	} else {
-		line("Engine", fmt.Sprintf("%s (%s), API %s", r.Engine.Version, r.Engine.OS, r.Engine.APIVersion))
-		for _, mode := range []sandbox.MountMode{sandbox.ModeBind, sandbox.ModeVolumeSubpath} {
-			f, ok := r.Modes[mode]
-			if !ok {
-				continue // per node
-			}
-			v := "yes"
-			if !f.Supported {
-				v = "no: " + f.Reason
-			}
-			line("Mode "+string(mode), v)
-		}
-	}
+	writeEngine(line, r)
 	if r.Mode != "" {
 		line("Configured mode", string(r.Mode))
 	}
+	writeSources(line, r)
+	writePlan(line, r.Plan)
+	writeNodes(line, r)
+	for _, w := range r.Warnings {
+		line("Warning", w)
+	}
+	if r.Leftovers > 0 {
+		line("Leftovers", fmt.Sprintf("%d temporary container(s) of interrupted runs (gws_new_…, gws_old_…, gws_helper_…); "+
+			"the next ensure that creates a container removes those whose process is gone", r.Leftovers))
+	}
+	if r.OK {
+		line("Result", "ok")
+	} else {
+		line("Result", "ensure cannot work: "+strings.Join(r.Problems, "; "))
+	}
+	_ = w.Flush()
+}
+
+// writeEngine writes the engine and the mount modes it can serve.
+func writeEngine(line func(k, v string), r doctorReport) {
+	if r.Engine == nil {
+		line("Engine", "unreachable")
+		return
+	}
+	line("Engine", fmt.Sprintf("%s (%s), API %s", r.Engine.Version, r.Engine.OS, r.Engine.APIVersion))
+	for _, mode := range []sandbox.MountMode{sandbox.ModeBind, sandbox.ModeVolumeSubpath} {
+		f, ok := r.Modes[mode]
+		if !ok {
+			continue // per node
+		}
+		v := "yes"
+		if !f.Supported {
+			v = "no: " + f.Reason
+		}
+		line("Mode "+string(mode), v)
+	}
+}
+
+// writeSources writes the image, and the paths or volumes, as the engine
+// has them.
+func writeSources(line func(k, v string), r doctorReport) {
 	if r.Image != nil {
 		v := "present (" + shortID(r.Image.ID) + ")"
 		if !r.Image.Present {
@@ -209,34 +235,25 @@ func writeDoctor(out io.Writer, r doctorReport) {
 		}
 		line(strings.ToUpper(s.Kind[:1])+s.Kind[1:], s.Name+": "+v)
 	}
-	if r.Plan != nil {
-		how := map[string]string{
-			sandbox.PrepareHere:   "missing directories are made on this host",
-			sandbox.PrepareHelper: "missing directories are made by a helper container on the engine's side",
-			sandbox.PrepareNone:   "the directories must exist: this engine can neither make nor bind a missing one",
-		}[r.Plan.Prepare]
-		for _, m := range r.Plan.Mounts {
-			src := m.Source
-			if m.VolumeOptions != nil && m.VolumeOptions.Subpath != "" {
-				src += ", subpath " + m.VolumeOptions.Subpath
-			}
-			line("Mount", fmt.Sprintf("%s %s -> %s", m.Type, src, m.Target))
+}
+
+// writePlan writes how a workspace's container would be mounted.
+func writePlan(line func(k, v string), plan *sandbox.MountPlan) {
+	if plan == nil {
+		return
+	}
+	for _, m := range plan.Mounts {
+		src := m.Source
+		if m.VolumeOptions != nil && m.VolumeOptions.Subpath != "" {
+			src += ", subpath " + m.VolumeOptions.Subpath
 		}
-		line("Directories", how)
+		line("Mount", fmt.Sprintf("%s %s -> %s", m.Type, src, m.Target))
 	}
-	writeNodes(line, r)
-	for _, w := range r.Warnings {
-		line("Warning", w)
-	}
-	if r.Leftovers > 0 {
-		line("Leftovers", fmt.Sprintf("%d temporary container(s) of interrupted runs (gws_new_…, gws_old_…, gws_helper_…); the next ensure that creates a container removes those whose process is gone", r.Leftovers))
-	}
-	if r.OK {
-		line("Result", "ok")
-	} else {
-		line("Result", "ensure cannot work: "+strings.Join(r.Problems, "; "))
-	}
-	_ = w.Flush()
+	line("Directories", map[string]string{
+		sandbox.PrepareHere:   "missing directories are made on this host",
+		sandbox.PrepareHelper: "missing directories are made by a helper container on the engine's side",
+		sandbox.PrepareNone:   "the directories must exist: this engine can neither make nor bind a missing one",
+	}[plan.Prepare])
 }
 
 func shortID(id string) string {

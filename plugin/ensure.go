@@ -55,14 +55,8 @@ func newEnsureCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 
 func runEnsure(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts *ensureOptions) error {
 	// Everything is checked before the engine is asked anything.
-	if err := validateSubdirs(opts.subdirs); err != nil {
-		return err
-	}
-	if opts.parallel < 1 {
-		return usageError(fmt.Errorf("invalid --parallel %d: must be at least 1", opts.parallel))
-	}
-	format := ensureFormat(opts.format)
-	if err := checkFormat(format, &ensureContext{}); err != nil {
+	format, err := checkEnsureOptions(opts)
+	if err != nil {
 		return err
 	}
 	on, err := enabled(dockerCLI, opts.flags)
@@ -84,43 +78,73 @@ func runEnsure(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts
 	if format == defaultEnsureTableFormat && b.Traits().Nodes {
 		format = defaultNodesEnsureTableFormat
 	}
-	shared := sandbox.NewShared()          // one pull, one inspect, for all
-	note := remoteBindNote(dockerCLI, cfg) // said once, when the engine has answered
-	var rows []sandbox.Result
-	var failed failures
-	fctx := formatter.Context{Output: dockerCLI.Out(), Format: format}
-	err = eachParallel(ctx, opts.subdirs, opts.parallel,
-		func(ctx context.Context, subdir string) (sandbox.Result, error) {
-			return b.Ensure(ctx, subdir, cfg, sandbox.WithShared(shared))
-		},
-		func(subdir string, res sandbox.Result, err error) error {
-			if note != "" {
-				_, _ = fmt.Fprintln(dockerCLI.Err(), "warning:", note)
-				note = ""
-			}
-			if err != nil {
-				failed.add(subdir, hints(err, subdir))
-				return nil
-			}
-			if len(res.Drift) > 0 {
-				_, _ = fmt.Fprintf(dockerCLI.Err(), "warning: workspace %q: %s %s differs from the configuration (%s); kept, use --recreate if-changed to replace it\n",
-					subdir, b.Traits().Unit, res.Name, strings.Join(res.Drift, ", "))
-			}
-			if format.IsTable() {
-				rows = append(rows, res) // a table is aligned over all rows
-				return nil
-			}
-			return writeEnsureResults(fctx, b.Traits(), res)
-		})
-	if format.IsTable() && len(rows) > 0 {
-		if werr := writeEnsureResults(fctx, b.Traits(), rows...); werr != nil {
-			return werr
-		}
+	shared := sandbox.NewShared() // one pull, one inspect, for all
+	rep := &ensureReport{
+		dockerCLI: dockerCLI, traits: b.Traits(), fctx: formatter.Context{Output: dockerCLI.Out(), Format: format},
+		note: remoteBindNote(dockerCLI, cfg), // said once, when the engine has answered
+	}
+	err = eachParallel(ctx, opts.subdirs, opts.parallel, func(ctx context.Context, subdir string) (sandbox.Result, error) {
+		return b.Ensure(ctx, subdir, cfg, sandbox.WithShared(shared))
+	}, rep.add)
+	if werr := rep.flush(); werr != nil {
+		return werr
 	}
 	if err != nil {
 		return err
 	}
-	return failed.err()
+	return rep.failed.err()
+}
+
+// checkEnsureOptions refuses bad subdirs and options, and returns the
+// output's format.
+func checkEnsureOptions(opts *ensureOptions) (formatter.Format, error) {
+	if err := validateSubdirs(opts.subdirs); err != nil {
+		return "", err
+	}
+	if opts.parallel < 1 {
+		return "", usageError(fmt.Errorf("invalid --parallel %d: must be at least 1", opts.parallel))
+	}
+	format := ensureFormat(opts.format)
+	return format, checkFormat(format, &ensureContext{})
+}
+
+// ensureReport tells what ensure did of each workspace, in the order
+// given: a table once all are done, any other format as each is.
+type ensureReport struct {
+	dockerCLI command.Cli
+	traits    sandbox.Traits
+	fctx      formatter.Context
+	note      string
+	rows      []sandbox.Result
+	failed    failures
+}
+
+func (r *ensureReport) add(subdir string, res sandbox.Result, err error) error {
+	if r.note != "" {
+		_, _ = fmt.Fprintln(r.dockerCLI.Err(), "warning:", r.note)
+		r.note = ""
+	}
+	if err != nil {
+		r.failed.add(subdir, hints(err, subdir))
+		return nil
+	}
+	if len(res.Drift) > 0 {
+		_, _ = fmt.Fprintf(r.dockerCLI.Err(), "warning: workspace %q: %s %s differs from the configuration (%s); kept, use --recreate if-changed to replace it\n",
+			subdir, r.traits.Unit, res.Name, strings.Join(res.Drift, ", "))
+	}
+	if r.fctx.Format.IsTable() {
+		r.rows = append(r.rows, res) // a table is aligned over all rows
+		return nil
+	}
+	return writeEnsureResults(r.fctx, r.traits, res)
+}
+
+// flush writes the table, if any.
+func (r *ensureReport) flush() error {
+	if !r.fctx.Format.IsTable() || len(r.rows) == 0 {
+		return nil
+	}
+	return writeEnsureResults(r.fctx, r.traits, r.rows...)
 }
 
 // commandConfig is the configuration of the workspaces a command makes:
@@ -247,7 +271,7 @@ func (c *ensureContext) Action() string { return string(c.r.Action) }
 func (c *ensureContext) Mode() string   { return string(c.r.Mode) }
 func (c *ensureContext) Image() string  { return c.r.Image }
 
-// Node is the Swarm node that runs the workspace (empty on one engine).
+// Node is the node that runs the workspace (empty on one engine).
 func (c *ensureContext) Node() string { return c.r.Node }
 
 // Drift names what differs from the configuration (empty: nothing).

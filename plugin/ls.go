@@ -65,7 +65,7 @@ func newListCommand(dockerCLI command.Cli) *cobra.Command {
 			options.flags = cmd.Flags()
 			return runList(cmd.Context(), dockerCLI, &options)
 		},
-		ValidArgsFunction:     completion.NoComplete,
+		ValidArgsFunction:     cobra.NoFileCompletions,
 		DisableFlagsInUseLine: true,
 	}
 	flags := cmd.Flags()

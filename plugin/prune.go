@@ -65,7 +65,7 @@ func runPrune(ctx context.Context, dockerCLI command.Cli, options *pruneOptions)
 		return err
 	}
 	if !options.force {
-		ok, err := command.PromptForConfirmation(ctx, dockerCLI.In(), dockerCLI.Out(), pruneWarning)
+		ok, err := command.PromptForConfirmation(ctx, dockerCLI.In(), dockerCLI.Out(), pruneWarning) //nolint:staticcheck // docker prune's own prompt (docker CLI v28.5)
 		if err != nil {
 			return err
 		}

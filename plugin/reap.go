@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/docker/cli/cli"
@@ -61,15 +62,8 @@ func newReapCommand(dockerCLI command.Cli) *cobra.Command {
 }
 
 func runReap(ctx context.Context, dockerCLI command.Cli, options *reapOptions) error {
-	switch {
-	case options.idleFor <= 0:
-		return usageError(errors.New("--idle-for is required: how long a workspace must be idle to be stopped (e.g. 30m)"))
-	case options.interval <= 0:
-		return usageError(fmt.Errorf("invalid --interval %s: must be positive", options.interval))
-	case options.cpu <= 0 || options.cpu > 64:
-		return usageError(fmt.Errorf("invalid --cpu %g: a share of one CPU, such as 0.01", options.cpu))
-	case options.timeout < 0:
-		return usageError(fmt.Errorf("invalid --timeout %d: must not be negative", options.timeout))
+	if err := checkReapOptions(options); err != nil {
+		return err
 	}
 	f := options.filter.Value()
 	if err := checkListFilters(f); err != nil {
@@ -88,49 +82,67 @@ func runReap(ctx context.Context, dockerCLI command.Cli, options *reapOptions) e
 		Select: func(w sandbox.Workspace) bool { return matches(f, w) },
 		Stop:   sandbox.StopOptions{Timeout: &options.timeout},
 	})
-	logf := func(format string, args ...any) {
-		_, _ = fmt.Fprintf(dockerCLI.Err(), time.Now().UTC().Format(time.RFC3339)+" "+format+"\n", args...)
-	}
-	report := func(ds []sandbox.Decision) {
-		for _, d := range ds {
-			who := d.Workspace.Name
-			if d.Workspace.Subdir != "" {
-				who = fmt.Sprintf("%s (%s)", d.Workspace.Subdir, d.Workspace.Name)
-			}
-			switch d.Action {
-			case "idle":
-				logf("%s: idle for %s (%s)", who, time.Since(d.IdleSince).Round(time.Second), d.Why)
-			default:
-				logf("%s: %s: %s", who, d.Action, d.Why)
-			}
-		}
-	}
+	log := reapLog{dockerCLI.Err()}
 	if options.once {
 		ds, err := r.Once(ctx, time.Second)
-		report(ds)
+		log.decisions(ds)
 		return err
 	}
-	logf("reaping workspaces idle for %s, every %s, on context %q", options.idleFor, options.interval, dockerCLI.CurrentContext())
+	log.printf("reaping workspaces idle for %s, every %s, on context %q", options.idleFor, options.interval, dockerCLI.CurrentContext())
 	tick := time.NewTicker(options.interval)
 	defer tick.Stop()
 	for {
 		ds, err := r.Pass(ctx, time.Now())
-		report(ds)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if sandbox.Unreachable(err) {
-				logf("%v", engineErr(dockerCLI, err)) // the engine may come back
-			} else {
-				return err
-			}
+		log.decisions(ds)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return nil
+		case sandbox.Unreachable(err):
+			log.printf("%v", engineErr(dockerCLI, err)) // the engine may come back
+		case err != nil:
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			logf("stopped")
+			log.printf("stopped")
 			return nil
 		case <-tick.C:
+		}
+	}
+}
+
+// checkReapOptions refuses options that make no sense.
+func checkReapOptions(options *reapOptions) error {
+	switch {
+	case options.idleFor <= 0:
+		return usageError(errors.New("--idle-for is required: how long a workspace must be idle to be stopped (e.g. 30m)"))
+	case options.interval <= 0:
+		return usageError(fmt.Errorf("invalid --interval %s: must be positive", options.interval))
+	case options.cpu <= 0 || options.cpu > 64:
+		return usageError(fmt.Errorf("invalid --cpu %g: a share of one CPU, such as 0.01", options.cpu))
+	case options.timeout < 0:
+		return usageError(fmt.Errorf("invalid --timeout %d: must not be negative", options.timeout))
+	}
+	return nil
+}
+
+// reapLog is the reaper's log: one line per decision, with the time.
+type reapLog struct{ w io.Writer }
+
+func (l reapLog) printf(format string, args ...any) {
+	_, _ = fmt.Fprintf(l.w, time.Now().UTC().Format(time.RFC3339)+" "+format+"\n", args...)
+}
+
+func (l reapLog) decisions(ds []sandbox.Decision) {
+	for _, d := range ds {
+		who := d.Workspace.Name
+		if d.Workspace.Subdir != "" {
+			who = fmt.Sprintf("%s (%s)", d.Workspace.Subdir, d.Workspace.Name)
+		}
+		if d.Action == "idle" {
+			l.printf("%s: idle for %s (%s)", who, time.Since(d.IdleSince).Round(time.Second), d.Why)
+		} else {
+			l.printf("%s: %s: %s", who, d.Action, d.Why)
 		}
 	}
 }

@@ -56,8 +56,7 @@ func NewRootCommand(dockerCLI command.Cli, build BuildInfo, args []string) *cobr
 	}
 	cmd.PersistentFlags().String(settingAPITimeout.flag, sandbox.DefaultTimeout.String(),
 		"Time limit of each engine call that changes something (calls that only read get a third)")
-	cmd.PersistentFlags().String(settingOrchestrator.flag, orchestratorEngine,
-		`Where workspaces run: "engine" (a container on the context's engine) or "swarm" (a service of the Swarm the context's engine manages)`)
+	addOrchestratorFlag(cmd.PersistentFlags())
 	subs := subcommands(dockerCLI, build)
 	named := make(map[string]bool, len(args))
 	for _, a := range args {

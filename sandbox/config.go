@@ -172,10 +172,10 @@ type Config struct {
 type Placement string
 
 const (
-	// PlacementPinned: node-local volumes; the workspace runs on the node
+	// PlacementPinned means node-local volumes; the workspace runs on the node
 	// that first ran it, and waits for it when it is down.
 	PlacementPinned Placement = "pinned"
-	// PlacementShared: volumes whose driver options name the same storage
+	// PlacementShared means volumes whose driver options name the same storage
 	// on every node; the orchestrator may move the workspace to another
 	// node.
 	PlacementShared Placement = "shared"
@@ -210,9 +210,16 @@ func (c Config) Validate() error {
 }
 
 func (c Config) validate() error {
-	if c.Image == "" {
-		return errors.New("no image configured")
+	for _, check := range []func() error{c.checkChoices, c.checkContainer, c.checkVolumeConfig, c.checkMounts} {
+		if err := check(); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// checkChoices refuses a policy or placement of no known name.
+func (c Config) checkChoices() error {
 	if c.Pull != "" {
 		if _, err := ParsePullPolicy(string(c.Pull)); err != nil {
 			return err
@@ -222,6 +229,20 @@ func (c Config) validate() error {
 		if _, err := ParseRecreatePolicy(string(c.Recreate)); err != nil {
 			return err
 		}
+	}
+	if c.Placement != "" {
+		if _, err := ParsePlacement(string(c.Placement)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkContainer refuses what no container can be: no image, negative
+// limits, a reserved label, an environment variable without a name.
+func (c Config) checkContainer() error {
+	if c.Image == "" {
+		return errors.New("no image configured")
 	}
 	if c.NanoCPUs < 0 || c.Memory < 0 || c.PidsLimit < 0 {
 		return errors.New("cpus, memory and pids limits must not be negative")
@@ -236,16 +257,14 @@ func (c Config) validate() error {
 			return fmt.Errorf("environment variable %q: must be KEY=VALUE", e)
 		}
 	}
-	if c.Placement != "" {
-		if _, err := ParsePlacement(string(c.Placement)); err != nil {
-			return err
-		}
-	}
+	return nil
+}
+
+// checkMounts refuses mounts of the mode that cannot be made, or would show
+// one workspace to another.
+func (c Config) checkMounts() error {
 	if c.Mode != ModeVolumeSubpath && c.HasVolumeDriverConfig() {
 		return errors.New("a volume driver and volume options are for volume_subpath mode")
-	}
-	if err := c.checkVolumeConfig(); err != nil {
-		return err
 	}
 	switch c.Mode {
 	case ModeBind:
@@ -263,7 +282,8 @@ func (c Config) validate() error {
 			return errors.New("volume_subpath mode needs both a workspace volume and a shared volume")
 		}
 		if c.WorkspaceVolume == c.SharedVolume {
-			return fmt.Errorf("the shared volume %s is the workspace volume: every workspace container would see every workspace under %s; use another volume (nothing was changed)", c.SharedVolume, SharedTarget)
+			return fmt.Errorf("the shared volume %s is the workspace volume: every workspace container "+
+				"would see every workspace under %s; use another volume (nothing was changed)", c.SharedVolume, SharedTarget)
 		}
 	default:
 		_, err := ParseMountMode(string(c.Mode))
@@ -284,5 +304,6 @@ func SharedOverlapError(given, real, root string) error {
 	if given != real {
 		given += " (" + real + ")"
 	}
-	return fmt.Errorf("%w: the shared directory %s overlaps the workspace root %s: every workspace container would see the shared directory, so the shared directory must be neither the root, nor in it, nor above it (nothing was changed)", ErrOverlap, given, root)
+	return fmt.Errorf("%w: the shared directory %s overlaps the workspace root %s: every workspace container would see the shared "+
+		"directory, so the shared directory must be neither the root, nor in it, nor above it (nothing was changed)", ErrOverlap, given, root)
 }

@@ -137,6 +137,7 @@ func (e *UnsupportedError) Error() string {
 	return fmt.Sprintf("%s is not supported on %s", e.What, e.Orchestrator)
 }
 
+// Is makes an UnsupportedError match ErrNotSupported.
 func (e *UnsupportedError) Is(target error) bool { return target == ErrNotSupported }
 
 // NodeEngineError is the error of a node whose own engine cannot be

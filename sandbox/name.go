@@ -92,51 +92,66 @@ const (
 // deceptively: control, format (bidi overrides, zero-width), private-use and
 // separator characters other than the plain space.
 func ValidateSubdir(subdir string) error {
-	bad := func(why string) error {
-		return fmt.Errorf("%w %q: %s", ErrInvalidSubdir, subdir, why)
-	}
 	if subdir == "" {
 		return fmt.Errorf("%w: it is empty", ErrInvalidSubdir)
 	}
-	if !utf8.ValidString(subdir) {
-		return bad("it is not valid UTF-8")
+	why := subdirText(subdir)
+	if why == "" {
+		why = subdirPath(subdir)
 	}
-	if len(subdir) > maxSubdirLen {
-		return bad(fmt.Sprintf("it is longer than %d bytes", maxSubdirLen))
+	if why != "" {
+		return fmt.Errorf("%w %q: %s", ErrInvalidSubdir, subdir, why)
 	}
-	if !norm.NFC.IsNormalString(subdir) {
+	return nil
+}
+
+// subdirText is why a subdir's text is refused: its encoding, length,
+// form, or a character that cannot be in a name or deceives the eye.
+func subdirText(subdir string) string {
+	switch {
+	case !utf8.ValidString(subdir):
+		return "it is not valid UTF-8"
+	case len(subdir) > maxSubdirLen:
+		return fmt.Sprintf("it is longer than %d bytes", maxSubdirLen)
+	case !norm.NFC.IsNormalString(subdir):
 		// "é" as e + U+0301 would be another workspace than "é", and look
 		// the same.
-		return bad(fmt.Sprintf("it is not in Unicode normal form C (write it as %q)", norm.NFC.String(subdir)))
+		return fmt.Sprintf("it is not in Unicode normal form C (write it as %q)", norm.NFC.String(subdir))
 	}
 	for _, r := range subdir {
 		switch {
 		case unicode.IsControl(r):
-			return bad("it contains a control character")
+			return "it contains a control character"
 		case r == '\u0131' || r == '\u017f':
-			return bad(fmt.Sprintf("%q cannot be part of a container name", r))
+			return fmt.Sprintf("%q cannot be part of a container name", r)
 		case r != ' ' && (unicode.In(r, unicode.Cf, unicode.Co, unicode.Zs, unicode.Zl, unicode.Zp) || r == '\ufffd'):
-			return bad(fmt.Sprintf("it contains %U, a character that displays deceptively or not at all", r))
+			return fmt.Sprintf("it contains %U, a character that displays deceptively or not at all", r)
 		}
 	}
+	return ""
+}
+
+// subdirPath is why a subdir's path is refused: absolute, with an empty,
+// "." or ".." element, one too long, or the records' name.
+func subdirPath(subdir string) string {
 	if strings.HasPrefix(subdir, "/") {
-		return bad("it must be relative to the workspace root, not absolute")
+		return "it must be relative to the workspace root, not absolute"
 	}
 	for _, elem := range strings.Split(subdir, "/") {
 		switch {
 		case elem == "..":
-			return bad(`it must not contain ".."`)
+			return `it must not contain ".."`
 		case elem == ".":
-			return bad(`it must not contain "." elements`)
+			return `it must not contain "." elements`
 		case elem == "":
-			return bad("it must not contain empty path elements (//, or a trailing /)")
+			return "it must not contain empty path elements (//, or a trailing /)"
 		case len(elem) > maxElemLen:
-			return bad(fmt.Sprintf("a path element is longer than %d bytes", maxElemLen))
+			return fmt.Sprintf("a path element is longer than %d bytes", maxElemLen)
 		case elem == RegistryDir:
-			return bad(fmt.Sprintf("%q is reserved for the tool's records", RegistryDir))
+			return fmt.Sprintf("%q is reserved for the tool's records", RegistryDir)
 		}
 	}
-	return nil
+	return ""
 }
 
 func trimSlash(name string) string {

@@ -98,16 +98,16 @@ type Traits struct {
 type Action string
 
 const (
-	// ActionCreated: the container did not exist; it was created and started.
+	// ActionCreated means: the container did not exist; it was created and started.
 	ActionCreated Action = "created"
-	// ActionRecreated: the container was replaced (drift, dead, or
+	// ActionRecreated means: the container was replaced (drift, dead, or
 	// RecreateAlways), keeping the workspace data.
 	ActionRecreated Action = "recreated"
-	// ActionStarted: the container existed, stopped; it was started.
+	// ActionStarted means: the container existed, stopped; it was started.
 	ActionStarted Action = "started"
-	// ActionUnpaused: the container existed, paused; it was unpaused.
+	// ActionUnpaused means: the container existed, paused; it was unpaused.
 	ActionUnpaused Action = "unpaused"
-	// ActionRunning: the container was running; nothing was done.
+	// ActionRunning means: the container was running; nothing was done.
 	ActionRunning Action = "running"
 )
 

@@ -45,7 +45,8 @@ type MountPlan struct {
 func PlanMounts(cfg Config, subdir, apiVersion string) (MountPlan, error) {
 	if cfg.Mode == ModeVolumeSubpath {
 		if versions.LessThan(apiVersion, APIVersionSubpath) {
-			return MountPlan{}, fmt.Errorf("volume_subpath mode needs Docker Engine API %s or later (Engine 26+), but this engine speaks API %s: it would silently mount the whole volume and show every workspace to every workspace container; use bind mode or a newer engine", APIVersionSubpath, apiVersion)
+			return MountPlan{}, fmt.Errorf("volume_subpath mode needs Docker Engine API %s or later (Engine 26+), but this engine speaks API %s: it would silently "+
+				"mount the whole volume and show every workspace to every workspace container; use bind mode or a newer engine", APIVersionSubpath, apiVersion)
 		}
 		// With a driver configuration, the engine makes a missing volume
 		// as it says (on an orchestrator of nodes: on every node).

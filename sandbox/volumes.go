@@ -60,13 +60,15 @@ func (c Config) checkVolumeConfig() error {
 			// The engine gives the path as it is to the kernel, which
 			// resolves ".." after the symlinks before it: what is checked
 			// (the clean path) must be what is mounted.
-			return fmt.Errorf("%s %s: a bind volume's directory must be a clean path (no \"..\", \".\", \"//\" or trailing \"/\"): the kernel would resolve it otherwise than it reads; give %s", d.what, d.dir, path.Clean(d.dir))
+			return fmt.Errorf("%s %s: a bind volume's directory must be a clean path (no \"..\", \".\", \"//\" "+
+				"or trailing \"/\"): the kernel would resolve it otherwise than it reads; give %s", d.what, d.dir, path.Clean(d.dir))
 		case d.dir == "/":
 			return fmt.Errorf("%s: a bind volume's directory cannot be /", d.what)
 		}
 	}
 	if ws != "" && shared != "" && PathsOverlap(ws, shared) {
-		return fmt.Errorf("the shared volume's directory %s overlaps the workspace volume's %s: every workspace container would see the other's content; they must be apart (nothing was changed)", shared, ws)
+		return fmt.Errorf("the shared volume's directory %s overlaps the workspace volume's %s: every workspace "+
+			"container would see the other's content; they must be apart (nothing was changed)", shared, ws)
 	}
 	if c.VolumeDriverName() != "local" {
 		return nil
@@ -97,7 +99,8 @@ func checkLocalOptions(whose string, opts map[string]string, bind string) error 
 		}
 	}
 	if !localNetworkTypes[typ] {
-		return fmt.Errorf("%s option type=%s: a local volume of that type mounts host storage that no check here looks at: use o=bind,device=DIR (checked), network storage (type=nfs, nfs4, cifs) or tmpfs; refused", whose, typ)
+		return fmt.Errorf("%s option type=%s: a local volume of that type mounts host storage that no check here looks "+
+			"at: use o=bind,device=DIR (checked), network storage (type=nfs, nfs4, cifs) or tmpfs; refused", whose, typ)
 	}
 	if strings.HasPrefix(dev, "/") && !strings.HasPrefix(dev, "//") {
 		return fmt.Errorf("%s option device=%s: a host path is a bind volume's (o=bind) or nothing; refused", whose, dev)

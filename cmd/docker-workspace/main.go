@@ -6,11 +6,12 @@ import (
 	"encoding/json"
 	"os"
 
-	"github.com/docker-workspace/docker-workspace/plugin"
 	"github.com/docker/cli/cli-plugins/metadata"
 	cliplugin "github.com/docker/cli/cli-plugins/plugin"
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
+
+	"github.com/docker-workspace/docker-workspace/plugin"
 )
 
 // Stamped by the linker (see the Makefile).

@@ -27,7 +27,9 @@ type boundedClient struct {
 	limits bounded.Limits
 }
 
-func (b boundedClient) ContainerCreate(ctx context.Context, config *container.Config, hostConfig *container.HostConfig, networkingConfig *network.NetworkingConfig, platform *ocispec.Platform, name string) (container.CreateResponse, error) {
+func (b boundedClient) ContainerCreate(ctx context.Context, config *container.Config, hostConfig *container.HostConfig, networkingConfig *network.NetworkingConfig,
+	platform *ocispec.Platform, name string,
+) (container.CreateResponse, error) {
 	return bounded.Do(ctx, b.limits.Write, "create container "+name, false, func(ctx context.Context) (container.CreateResponse, error) {
 		return b.c.ContainerCreate(ctx, config, hostConfig, networkingConfig, platform, name)
 	})

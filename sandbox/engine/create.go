@@ -195,7 +195,8 @@ func (r *rollback) run(ctx context.Context) {
 
 // containerConfig is the container of subdir under cfg, with its image and
 // its mounts (those of old's anonymous volumes carried over).
-func (m *Manager) containerConfig(subdir string, cfg sandbox.Config, imageID string, mounts []mount.Mount, old *container.InspectResponse) (*container.Config, *container.HostConfig, *network.NetworkingConfig) {
+func (m *Manager) containerConfig(subdir string, cfg sandbox.Config, imageID string, mounts []mount.Mount, old *container.InspectResponse,
+) (*container.Config, *container.HostConfig, *network.NetworkingConfig) {
 	s := sandbox.SpecFor(subdir, cfg, imageID)
 	labels := map[string]string{
 		sandbox.LabelSubdir: subdir, sandbox.LabelMode: string(cfg.Mode),

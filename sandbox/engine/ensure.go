@@ -209,61 +209,84 @@ func (e *ensurer) image(ctx context.Context, maybe bool) (*image.InspectResponse
 
 // apply does a step; errRace means: look again.
 func (e *ensurer) apply(ctx context.Context, s step, o observed) (sandbox.Result, error) {
-	res := e.result(o)
 	switch s {
-	case stepCreate:
-		r, err := e.m.create(ctx, e, nil, o.img)
-		if err == nil && e.replaced {
-			r.Action = sandbox.ActionRecreated
-		}
-		return r, e.wait(ctx, err, "being created and removed")
-	case stepRecreate:
+	case stepCreate, stepRecreate:
+		return e.make(ctx, s == stepRecreate, o)
+	case stepWaitRemoved, stepRemoveDead:
+		return e.result(o), e.letGo(ctx, s == stepRemoveDead, o)
+	case stepUnpause:
+		return e.unpause(ctx, o)
+	case stepStart:
+		return e.start(ctx, o)
+	case stepWait:
+		return e.result(o), e.wait(ctx, errRace, "restarting")
+	case stepKeep:
+		return e.result(o), nil
+	}
+	return e.result(o), fmt.Errorf("container %s is in an unknown state %q", e.name, o.state)
+}
+
+// make creates the container, or replaces the one observed.
+func (e *ensurer) make(ctx context.Context, replace bool, o observed) (sandbox.Result, error) {
+	if replace {
 		r, err := e.m.create(ctx, e, o.ctr, o.img)
 		e.replaced = true
 		if err == nil {
 			r.Action = sandbox.ActionRecreated
 		}
 		return r, err
-	case stepWaitRemoved:
-		if err := e.m.waitRemoved(ctx, o.ctr.ID, removeTimeout); err != nil {
-			return res, fmt.Errorf("container %s is being removed: %w", e.name, err)
-		}
-		return res, errRace
-	case stepRemoveDead:
-		// It can never run again. Dead is a step of a removal (another
-		// `rm -f`, or a replacement that was killed): give that removal a
-		// moment, then finish it.
-		if e.m.waitRemoved(ctx, o.ctr.ID, deadWait) != nil {
-			if err := e.m.remove(ctx, o.ctr.ID, e.name); err != nil {
-				return res, err
-			}
-		}
-		e.replaced = true
-		return res, errRace
-	case stepKeep:
-		return res, nil
-	case stepUnpause:
-		if err := e.m.client.ContainerUnpause(ctx, o.ctr.ID); err != nil {
-			if cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) {
-				return res, errRace // removed or unpaused meanwhile
-			}
-			return res, fmt.Errorf("unpause container %s: %w", e.name, err)
-		}
-		res.Action = sandbox.ActionUnpaused
-		return res, nil
-	case stepStart:
-		if err := e.m.checkStart(ctx, e.subdir, e.cfg.CreateHostDirs, e.cfg.WorkspaceRoot, *o.ctr); err != nil {
-			return res, err
-		}
-		if err := e.m.start(ctx, o.ctr.ID, e.name); err != nil {
-			return res, err // errRace: removed meanwhile, or being removed
-		}
-		res.Action = sandbox.ActionStarted
-		return res, nil
-	case stepWait:
-		return res, e.wait(ctx, errRace, "restarting")
 	}
-	return res, fmt.Errorf("container %s is in an unknown state %q", e.name, o.state)
+	r, err := e.m.create(ctx, e, nil, o.img)
+	if err == nil && e.replaced {
+		r.Action = sandbox.ActionRecreated
+	}
+	return r, e.wait(ctx, err, "being created and removed")
+}
+
+// letGo waits for a container being removed to be gone; a dead one (it can
+// never run again: dead is a step of a removal, another `rm -f`, or a
+// replacement that was killed) is given a moment, then its removal is
+// finished. errRace: look again.
+func (e *ensurer) letGo(ctx context.Context, dead bool, o observed) error {
+	if !dead {
+		if err := e.m.waitRemoved(ctx, o.ctr.ID, removeTimeout); err != nil {
+			return fmt.Errorf("container %s is being removed: %w", e.name, err)
+		}
+		return errRace
+	}
+	if e.m.waitRemoved(ctx, o.ctr.ID, deadWait) != nil {
+		if err := e.m.remove(ctx, o.ctr.ID, e.name); err != nil {
+			return err
+		}
+	}
+	e.replaced = true
+	return errRace
+}
+
+// unpause unpauses the container observed.
+func (e *ensurer) unpause(ctx context.Context, o observed) (sandbox.Result, error) {
+	res := e.result(o)
+	if err := e.m.client.ContainerUnpause(ctx, o.ctr.ID); err != nil {
+		if cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) {
+			return res, errRace // removed or unpaused meanwhile
+		}
+		return res, fmt.Errorf("unpause container %s: %w", e.name, err)
+	}
+	res.Action = sandbox.ActionUnpaused
+	return res, nil
+}
+
+// start starts the container observed, after the checks of every start.
+func (e *ensurer) start(ctx context.Context, o observed) (sandbox.Result, error) {
+	res := e.result(o)
+	if err := e.m.checkStart(ctx, e.subdir, e.cfg.CreateHostDirs, e.cfg.WorkspaceRoot, *o.ctr); err != nil {
+		return res, err
+	}
+	if err := e.m.start(ctx, o.ctr.ID, e.name); err != nil {
+		return res, err // errRace: removed meanwhile, or being removed
+	}
+	res.Action = sandbox.ActionStarted
+	return res, nil
 }
 
 // wait waits, with a growing backoff, before the next look when err is

@@ -164,7 +164,8 @@ func (p *helperPreparer) reserve(ctx context.Context, check func([]claims.Claim)
 		_, err := p.m.client.ContainerStatPath(ctx, p.id, path.Join(sandbox.HelperSharedPoint, sandbox.RegistryDir))
 		switch {
 		case err == nil:
-			return fmt.Errorf("shared volume %s holds %s: it is the workspace volume of other workspaces, which every workspace container would see; refused (every workspace container can write the shared volume: if a tenant made %s there, remove it)", p.cfg.SharedVolume, sandbox.RegistryDir, sandbox.RegistryDir)
+			return fmt.Errorf("shared volume %s holds %s: it is the workspace volume of other workspaces, which every workspace container "+
+				"would see; refused (every workspace container can write the shared volume: if a tenant made %s there, remove it)", p.cfg.SharedVolume, sandbox.RegistryDir, sandbox.RegistryDir)
 		case !cerrdefs.IsNotFound(err):
 			return fmt.Errorf("look at shared volume %s: %w", p.cfg.SharedVolume, err)
 		}

@@ -24,21 +24,27 @@ func checkIdentity(subdir string, cfg sandbox.Config, ctr container.InspectRespo
 	if _, ok := ctr.Config.Labels[sandbox.LabelSubdir]; ok {
 		return checkOwner(subdir, ctr)
 	}
+	if why := seedMismatch(subdir, cfg, ctr); why != "" {
+		return fmt.Errorf("%w: container %s has no docker-workspace labels and %s; refusing to adopt it for workspace %q (nothing was changed)",
+			sandbox.ErrNotThisWorkspace, name, why, subdir)
+	}
+	return nil
+}
+
+// seedMismatch is why a container without labels of ours is not the
+// original module's container of subdir: its workspace mount is not the one
+// cfg makes ("" when it is).
+func seedMismatch(subdir string, cfg sandbox.Config, ctr container.InspectResponse) string {
 	var mp *container.MountPoint
 	for i := range ctr.Mounts {
 		if ctr.Mounts[i].Destination == sandbox.WorkspaceTarget {
 			mp = &ctr.Mounts[i]
 		}
 	}
-	refuse := func(what string) error {
-		return fmt.Errorf("%w: container %s has no docker-workspace labels and %s; refusing to adopt it for workspace %q (nothing was changed)",
-			sandbox.ErrNotThisWorkspace, name, what, subdir)
-	}
 	if mp == nil {
-		return refuse("no mount at " + sandbox.WorkspaceTarget)
+		return "no mount at " + sandbox.WorkspaceTarget
 	}
-	switch cfg.Mode {
-	case sandbox.ModeVolumeSubpath:
+	if cfg.Mode == sandbox.ModeVolumeSubpath {
 		subpath := ""
 		if ctr.HostConfig != nil {
 			for _, m := range ctr.HostConfig.Mounts {
@@ -48,16 +54,16 @@ func checkIdentity(subdir string, cfg sandbox.Config, ctr container.InspectRespo
 			}
 		}
 		if mp.Type != mount.TypeVolume || mp.Name != cfg.WorkspaceVolume || subpath != subdir {
-			return refuse(fmt.Sprintf("mounts %s (%s, subpath %q) at %s, not the subpath %q of volume %s",
-				describe(mp), mp.Type, subpath, sandbox.WorkspaceTarget, subdir, cfg.WorkspaceVolume))
+			return fmt.Sprintf("mounts %s (%s, subpath %q) at %s, not the subpath %q of volume %s",
+				describe(mp), mp.Type, subpath, sandbox.WorkspaceTarget, subdir, cfg.WorkspaceVolume)
 		}
-	default:
-		want := filepath.Join(cfg.WorkspaceRoot, filepath.FromSlash(subdir))
-		if mp.Type != mount.TypeBind || (mp.Source != want && mp.Source != resolved(want)) {
-			return refuse(fmt.Sprintf("mounts %s at %s, not %s", describe(mp), sandbox.WorkspaceTarget, want))
-		}
+		return ""
 	}
-	return nil
+	want := filepath.Join(cfg.WorkspaceRoot, filepath.FromSlash(subdir))
+	if mp.Type != mount.TypeBind || (mp.Source != want && mp.Source != resolved(want)) {
+		return fmt.Sprintf("mounts %s at %s, not %s", describe(mp), sandbox.WorkspaceTarget, want)
+	}
+	return ""
 }
 
 func describe(mp *container.MountPoint) string {

@@ -88,14 +88,33 @@ func (m *Manager) Resolve(ctx context.Context, refs []string) ([]sandbox.Target,
 	}
 	out := sandbox.ResolveRefs(refs, workspaces)
 	for i := range out {
-		if t := &out[i]; t.Workspace == nil && t.Err == nil && t.Named {
-			// Not a workspace's: does it name another container?
-			if ctr, err := m.client.ContainerInspect(ctx, t.Ref); err == nil {
-				t.Err = fmt.Errorf("%w: container %s is not a workspace container; nothing was changed", sandbox.ErrNotThisWorkspace, trimSlash(ctr.Name))
-			}
+		t := &out[i]
+		if t.Workspace != nil || t.Err != nil {
+			continue
+		}
+		// No workspace's: does the reference, or the subdir's name, name
+		// another container?
+		name := t.Ref
+		if !t.Named {
+			name = sandbox.ContainerName(t.Subdir)
+		}
+		if ctr, err := m.client.ContainerInspect(ctx, name); err == nil {
+			t.Err = notWorkspace(ctr)
 		}
 	}
 	return out, nil
+}
+
+// notWorkspace is the refusal of a container that is no workspace
+// container of this engine.
+func notWorkspace(ctr container.InspectResponse) error {
+	if ctr.Config != nil {
+		if svc, ok := ctr.Config.Labels[claims.ServiceLabel]; ok {
+			return fmt.Errorf("%w: container %s is a task of Swarm service %s, not a workspace container of this engine (%w); nothing was changed",
+				sandbox.ErrNotThisWorkspace, trimSlash(ctr.Name), svc, sandbox.ErrOrchestrated)
+		}
+	}
+	return fmt.Errorf("%w: container %s is not a workspace container; nothing was changed", sandbox.ErrNotThisWorkspace, trimSlash(ctr.Name))
 }
 
 // CheckDrift fills in the Drift of each workspace. With cfg: what differs

@@ -29,7 +29,7 @@ func TestListKeepsWorkspaceContainers(t *testing.T) {
 	f.Add("gws-b", container.StateExited, labels(sandbox.LabelSubdir, "B", sandbox.LabelMode, "volume_subpath"), container.HostConfig{})
 	a := f.Add("gws-a", container.StateRunning, labels(sandbox.LabelSubdir, "a", sandbox.LabelMode, "bind"), container.HostConfig{})
 	f.Add("gws-seed", container.StateRunning, labels("image.label", "x"), wsMount(mount.TypeVolume))
-	f.Add("gws-other", container.StateRunning, labels(), container.HostConfig{})                      // no label, no workspace mount
+	f.Add("gws-other", container.StateRunning, labels(), container.HostConfig{})                       // no label, no workspace mount
 	f.Add("x-gws-a", container.StateRunning, labels(sandbox.LabelSubdir, "x"), container.HostConfig{}) // not our name
 	f.Add("gws-seed-bind", container.StateRunning, labels(), wsMount(mount.TypeBind))
 	f.Add("gws-task", container.StateRunning, labels(sandbox.LabelSubdir, "t", claims.TaskLabel, "x"), container.HostConfig{}) // a service's

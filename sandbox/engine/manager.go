@@ -48,7 +48,7 @@ func New(c sandbox.Client, opts Options) *Manager {
 
 var _ sandbox.Containers = (*Manager)(nil)
 
-// Traits: a workspace is a container of this engine.
+// Traits says that a workspace is a container of this engine.
 func (m *Manager) Traits() sandbox.Traits {
 	return sandbox.Traits{Name: "engine", Unit: "container", StopOptions: true, BindMode: true}
 }

@@ -103,7 +103,8 @@ func newLocalPreparer(subdir string, cfg sandbox.Config, lockLimit time.Duration
 	if _, err := os.Lstat(cfg.SharedDir); errors.Is(err, os.ErrNotExist) {
 		parent := filepath.Dir(filepath.Clean(cfg.SharedDir))
 		if fi, err := os.Stat(parent); err == nil && fi.Mode().Perm()&0o022 != 0 {
-			return nil, fmt.Errorf("shared directory %s does not exist, and %s can be written by others, who could make it first or move it: make it there yourself, or put it elsewhere: refused", cfg.SharedDir, parent)
+			return nil, fmt.Errorf("shared directory %s does not exist, and %s can be written by others, who could "+
+				"make it first or move it: make it there yourself, or put it elsewhere: refused", cfg.SharedDir, parent)
 		}
 	}
 	if p.shared, p.sharedCreated, err = hostfs.MkdirAllSafe(cfg.SharedDir, "shared directory", 0o700); err != nil {

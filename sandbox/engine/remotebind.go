@@ -99,7 +99,8 @@ func (p *helperPreparer) checkHostPath(ctx context.Context, hostPath, what strin
 			if i > 0 {
 				parent := p.seen["/"+strings.Join(c.elems[:i], "/")]
 				if parent.Mode&0o022 != 0 {
-					return nil, fmt.Errorf("%s %s does not exist on the engine's host, and %s can be written by others, who could make it first: make %s there yourself, root's, mode 0700", what, c.path, path.Dir(cur), cur)
+					return nil, fmt.Errorf("%s %s does not exist on the engine's host, and %s can be written by "+
+						"others, who could make it first: make %s there yourself, root's, mode 0700", what, c.path, path.Dir(cur), cur)
 				}
 			}
 			return c, nil
@@ -116,7 +117,8 @@ func (p *helperPreparer) checkHostPath(ctx context.Context, hostPath, what strin
 		case hdr.Uid != 0:
 			return nil, fmt.Errorf("%s %s: %s on the engine's host is owned by uid %d: whoever owns a directory above it can redirect it; make it root's: refused", what, c.path, cur, hdr.Uid)
 		case hdr.Mode&0o022 != 0 && hdr.Mode&0o1000 == 0:
-			return nil, fmt.Errorf("%s %s: %s on the engine's host is writable by its group or by others (mode %04o) and not sticky: whoever can write a directory above it can redirect it: refused", what, c.path, cur, hdr.Mode&0o7777)
+			return nil, fmt.Errorf("%s %s: %s on the engine's host is writable by its group or by others (mode %04o) "+
+				"and not sticky: whoever can write a directory above it can redirect it: refused", what, c.path, cur, hdr.Mode&0o7777)
 		}
 		c.existing = i + 1
 	}
@@ -186,7 +188,8 @@ func (p *helperPreparer) checkRoot(ctx context.Context) error {
 		case hdr.Uid != 0:
 			return fmt.Errorf("%s %s on the engine's host is owned by uid %d: whoever owns it can redirect any workspace in it; make it root's: refused", what, p.cfg.WorkspaceRoot, hdr.Uid)
 		case hdr.Mode&0o022 != 0:
-			return fmt.Errorf("%s %s on the engine's host is writable by its group or by others (mode %04o): whoever can write it can redirect any workspace in it: refused", what, p.cfg.WorkspaceRoot, hdr.Mode&0o7777)
+			return fmt.Errorf("%s %s on the engine's host is writable by its group or by others (mode "+
+				"%04o): whoever can write it can redirect any workspace in it: refused", what, p.cfg.WorkspaceRoot, hdr.Mode&0o7777)
 		}
 		return nil
 	})
@@ -208,7 +211,8 @@ func (p *helperPreparer) checkRoot(ctx context.Context) error {
 	} else if found, err := p.hasMarker(ctx, c.path); err != nil {
 		return err
 	} else if !found {
-		if err := p.makeHostDirs(ctx, &hostPathCheck{path: c.path + "/" + sandbox.RegistryDir, elems: append(c.elems[:len(c.elems):len(c.elems)], sandbox.RegistryDir), existing: len(c.elems)}, hostfs.Owner{}, 0o700, nil); err != nil {
+		marker := &hostPathCheck{path: c.path + "/" + sandbox.RegistryDir, elems: append(c.elems[:len(c.elems):len(c.elems)], sandbox.RegistryDir), existing: len(c.elems)}
+		if err := p.makeHostDirs(ctx, marker, hostfs.Owner{}, 0o700, nil); err != nil {
 			return err
 		}
 	}
@@ -235,7 +239,8 @@ func (p *helperPreparer) lookAtHostElem(ctx context.Context, where string, paren
 	case parent && hdr.Uid != 0:
 		return false, fmt.Errorf("workspace %q: %s in %s is owned by uid %d: whoever owns a directory on the path of a workspace can redirect it; make it root's: refused", p.subdir, rel, p.where(), hdr.Uid)
 	case parent && hdr.Mode&0o022 != 0:
-		return false, fmt.Errorf("workspace %q: %s in %s is writable by its group or by others (mode %04o): whoever can write a directory on the path of a workspace can redirect it: refused", p.subdir, rel, p.where(), hdr.Mode&0o7777)
+		return false, fmt.Errorf("workspace %q: %s in %s is writable by its group or by others (mode %04o): "+
+			"whoever can write a directory on the path of a workspace can redirect it: refused", p.subdir, rel, p.where(), hdr.Mode&0o7777)
 	}
 	if found, err := p.hasMarker(ctx, hostPath); err != nil {
 		return false, err
@@ -255,7 +260,8 @@ func (p *helperPreparer) checkShared(ctx context.Context) (*hostPathCheck, error
 		// In a directory others can write (sticky: /tmp), only its hostfs.Owner
 		// can rename it: it must be root's.
 		if parent := p.seen[path.Dir(shared)]; parent != nil && parent.Mode&0o022 != 0 && hdr.Uid != 0 {
-			return fmt.Errorf("%s %s on the engine's host is owned by uid %d in %s, which others can write: its hostfs.Owner could swap it for a symlink; make it root's, or put it elsewhere: refused", what, shared, hdr.Uid, path.Dir(shared))
+			return fmt.Errorf("%s %s on the engine's host is owned by uid %d in %s, which others can write: its "+
+				"hostfs.Owner could swap it for a symlink; make it root's, or put it elsewhere: refused", what, shared, hdr.Uid, path.Dir(shared))
 		}
 		return nil
 	})
@@ -268,7 +274,8 @@ func (p *helperPreparer) checkShared(ctx context.Context) (*hostPathCheck, error
 	// Some directory above it that other users cannot enter: else they can
 	// run what a tenant (root in its container) leaves there setuid.
 	if !p.privateAbove(c, false) {
-		return nil, fmt.Errorf("%s %s: every directory above it on the engine's host can be entered by other users there, and a tenant, root in its container, can leave a setuid program in the shared directory for them to run: put it below a directory of root's that only root can enter (mode 0700): refused", what, shared)
+		return nil, fmt.Errorf("%s %s: every directory above it on the engine's host can be entered by other users there, and a tenant, root in its container, can leave "+
+			"a setuid program in the shared directory for them to run: put it below a directory of root's that only root can enter (mode 0700): refused", what, shared)
 	}
 	if c.existing == len(c.elems) {
 		if found, err := p.hasMarker(ctx, shared); err != nil {

@@ -89,43 +89,23 @@ func (m *Manager) Prune(ctx context.Context, opts sandbox.PruneOptions) (sandbox
 	if err != nil {
 		return sandbox.PruneReport{}, fmt.Errorf("list containers: %w", err)
 	}
-	labels := filters.NewArgs()
-	for _, l := range opts.Labels {
-		labels.Add("label", l)
-	}
 	var report sandbox.PruneReport
 	var now int64
 	for _, c := range ctrs {
 		now = max(now, c.Created)
 	}
 	for _, c := range ctrs {
-		name := trimSlash(claims.FirstName(&c))
-		_, labelled := c.Labels[sandbox.LabelSubdir]
-		_, helper := c.Labels[sandbox.LabelHelper]
-		temp := isTempName(claims.FirstName(&c))
-		switch {
-		case c.State == container.StateRunning || c.State == container.StatePaused || c.State == container.StateRestarting:
-			continue
-		case !labelled && !helper, claims.IsTask(&c):
-			continue // not ours for sure; an orchestrator's task's
-		case temp && !strings.HasPrefix(name, oldPrefix) && !garbage(c, now):
-			continue // an ensure is making it now
-		case !opts.Until.IsZero() && !time.Unix(c.Created, 0).Before(opts.Until):
-			continue
-		case !labels.MatchKVList("label", c.Labels):
-			continue
-		case opts.ComposeProject != "" && c.Labels[sandbox.LabelComposeProject] != opts.ComposeProject:
+		if !prunable(c, opts, now) {
 			continue
 		}
+		name := trimSlash(claims.FirstName(&c))
 		// A fresh temporary container's anonymous volumes are its own; the
 		// volumes of a workspace container are never removed.
-		rmVolumes := temp && !strings.HasPrefix(name, oldPrefix)
+		rmVolumes := isTempName(name) && !strings.HasPrefix(name, oldPrefix)
 		err := m.client.ContainerRemove(ctx, c.ID, container.RemoveOptions{RemoveVolumes: rmVolumes})
 		switch {
-		case cerrdefs.IsNotFound(err):
-			continue
-		case cerrdefs.IsConflict(err):
-			continue // started, or being removed, meanwhile
+		case cerrdefs.IsNotFound(err), cerrdefs.IsConflict(err):
+			continue // removed, started, or being removed, meanwhile
 		case err != nil:
 			return report, fmt.Errorf("remove container %s: %w", name, err)
 		}
@@ -135,4 +115,31 @@ func (m *Manager) Prune(ctx context.Context, opts sandbox.PruneOptions) (sandbox
 		}
 	}
 	return report, nil
+}
+
+// prunable says whether prune removes a container of a list (now: the
+// engine's time): a stopped one of ours that matches the options — never a
+// running one, one of nobody's or of an orchestrator's task, nor a
+// temporary one an ensure is making now.
+func prunable(c container.Summary, opts sandbox.PruneOptions, now int64) bool {
+	name := trimSlash(claims.FirstName(&c))
+	_, labelled := c.Labels[sandbox.LabelSubdir]
+	_, helper := c.Labels[sandbox.LabelHelper]
+	labels := filters.NewArgs()
+	for _, l := range opts.Labels {
+		labels.Add("label", l)
+	}
+	switch {
+	case c.State == container.StateRunning || c.State == container.StatePaused || c.State == container.StateRestarting:
+		return false
+	case !labelled && !helper, claims.IsTask(&c):
+		return false // not ours for sure; an orchestrator's task's
+	case isTempName(name) && !strings.HasPrefix(name, oldPrefix) && !garbage(c, now):
+		return false // an ensure is making it now
+	case !opts.Until.IsZero() && !time.Unix(c.Created, 0).Before(opts.Until):
+		return false
+	case opts.ComposeProject != "" && c.Labels[sandbox.LabelComposeProject] != opts.ComposeProject:
+		return false
+	}
+	return labels.MatchKVList("label", c.Labels)
 }

@@ -55,7 +55,8 @@ func (m *Manager) CheckVolumes(ctx context.Context, cfg sandbox.Config, forTask 
 			return fmt.Errorf("inspect volume %s: %w", v.name, err)
 		}
 		if vol.Driver != cfg.VolumeDriverName() || !maps.Equal(nilIfEmpty(vol.Options), nilIfEmpty(v.opts)) {
-			return fmt.Errorf("volume %s exists with driver %s and options %s, not with the configured driver %s and options %s: the engine would mount it as it is; refused (remove it, or configure what it is)",
+			return fmt.Errorf("volume %s exists with driver %s and options %s, not with the configured driver %s and "+
+				"options %s: the engine would mount it as it is; refused (remove it, or configure what it is)",
 				v.name, vol.Driver, sandbox.OptsString(vol.Options), cfg.VolumeDriverName(), sandbox.OptsString(v.opts))
 		}
 	}
@@ -70,7 +71,8 @@ func (m *Manager) checkNotNode(ctx context.Context) error {
 		return fmt.Errorf("ask the engine whether it is a node of an orchestrator: %w", err)
 	}
 	if info.Swarm.LocalNodeState == swarm.LocalNodeStateActive {
-		return fmt.Errorf("this engine is a node of a Swarm, whose nodes may share the storage that the volume options name: workspaces of that storage are made through the Swarm, whose claims order them across nodes (%w); refused", sandbox.ErrOrchestrated)
+		return fmt.Errorf("this engine is a node of a Swarm, whose nodes may share the storage that the volume options name: "+
+			"workspaces of that storage are made through the Swarm, whose claims order them across nodes (%w); refused", sandbox.ErrOrchestrated)
 	}
 	return nil
 }
@@ -92,7 +94,8 @@ func (m *Manager) checkVolumeAliases(ctx context.Context, cfg sandbox.Config) er
 		theirs := claims.StorageKey(sandbox.Config{VolumeDriver: v.Driver, VolumeOptions: v.Options, WorkspaceVolume: v.Name}, v.Name, v.Options)
 		for name, key := range mine {
 			if claims.StoragesNest(key, theirs) {
-				return fmt.Errorf("volume %s names storage (%s) that meets that of volume %s (%s): the workspaces of the two names would meet and nothing would compare them; use one volume name per storage: refused", name, key, v.Name, theirs)
+				return fmt.Errorf("volume %s names storage (%s) that meets that of volume %s (%s): the workspaces of the two "+
+					"names would meet and nothing would compare them; use one volume name per storage: refused", name, key, v.Name, theirs)
 			}
 		}
 	}
@@ -161,7 +164,8 @@ func (p *helperPreparer) checkBindDevice(ctx context.Context, dir, what string, 
 	}
 	c, err := p.checkHostPath(ctx, dir, what, func(hdr *tar.Header) error {
 		if isWS && (hdr.Uid != 0 || hdr.Mode&0o022 != 0) {
-			return fmt.Errorf("%s %s is owned by uid %d, mode %04o: it holds every workspace, and whoever owns it or can write it can redirect them; make it root's, writable by root alone: refused", what, dir, hdr.Uid, hdr.Mode&0o7777)
+			return fmt.Errorf("%s %s is owned by uid %d, mode %04o: it holds every workspace, and whoever owns it "+
+				"or can write it can redirect them; make it root's, writable by root alone: refused", what, dir, hdr.Uid, hdr.Mode&0o7777)
 		}
 		return nil
 	})
@@ -172,7 +176,8 @@ func (p *helperPreparer) checkBindDevice(ctx context.Context, dir, what string, 
 		return fmt.Errorf("%s %s does not exist: the local driver binds a directory that exists; make it, root's, below a directory only root can enter", what, dir)
 	}
 	if !p.privateAbove(c, true) {
-		return fmt.Errorf("%s %s: no directory of its path (itself included) is root's and closed to other users (mode 0700): a local user could read the workspaces, or run what a tenant leaves setuid there; refused", what, dir)
+		return fmt.Errorf("%s %s: no directory of its path (itself included) is root's and closed to other users (mode "+
+			"0700): a local user could read the workspaces, or run what a tenant leaves setuid there; refused", what, dir)
 	}
 	// Not in the workspaces of another configuration (a directory that
 	// holds their records: the root of a bind mode, or the directory of a

@@ -266,32 +266,11 @@ func (f *Engine) ContainerCreate(_ context.Context, cfg *container.Config, hc *c
 	if f.Find(name) != nil {
 		return container.CreateResponse{}, ErrConflict
 	}
-	img, ok := f.Images[cfg.Image]
-	if !ok {
-		for _, i := range f.Images {
-			if i.ID == cfg.Image {
-				img, ok = i, true
-			}
-		}
-	}
+	img, ok := f.image(cfg.Image)
 	if !ok {
 		return container.CreateResponse{}, cerrdefs.ErrNotFound.WithMessage("No such image: " + cfg.Image)
 	}
-	for _, m := range hc.Mounts {
-		if m.Type != mount.TypeVolume || m.Source == "" {
-			continue
-		}
-		if f.Vols == nil {
-			f.Vols = map[string]volume.Volume{}
-		}
-		if _, ok := f.Vols[m.Source]; !ok {
-			v := volume.Volume{Name: m.Source, Driver: "local"}
-			if m.VolumeOptions != nil && m.VolumeOptions.DriverConfig != nil {
-				v.Driver, v.Options = m.VolumeOptions.DriverConfig.Name, m.VolumeOptions.DriverConfig.Options
-			}
-			f.Vols[m.Source] = v
-		}
-	}
+	f.makeVolumes(hc.Mounts)
 	c := *cfg
 	if c.User == "" && img.Config != nil {
 		c.User = img.Config.User
@@ -864,6 +843,7 @@ type MemEntry struct {
 	Mode     int // of a directory; 0: 0755
 }
 
+// NewMemFS is an empty tree.
 func NewMemFS() *MemFS { return &MemFS{Entries: map[string]*MemEntry{"": {Dir: true}}} }
 
 // archive is what CopyFromContainer of p returns: the entry itself first
@@ -907,6 +887,7 @@ func (fs *MemFS) archive(p string) (io.ReadCloser, error) {
 	return io.NopCloser(&buf), nil
 }
 
+// TarOf is a tar stream of the files (name: content).
 func TarOf(files map[string]string) io.ReadCloser {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -940,4 +921,38 @@ func (f *Engine) SetID(c *Ctr, id string) {
 	delete(f.Ctrs, c.ID)
 	c.ID = id
 	f.Ctrs[id] = c
+}
+
+// image is the image a reference or an ID names.
+func (f *Engine) image(ref string) (image.InspectResponse, bool) {
+	if img, ok := f.Images[ref]; ok {
+		return img, true
+	}
+	for _, i := range f.Images {
+		if i.ID == ref {
+			return i, true
+		}
+	}
+	return image.InspectResponse{}, false
+}
+
+// makeVolumes makes the volumes that mounts name and the engine lacks, as
+// their driver configuration says (the engine keeps a volume as it was
+// made).
+func (f *Engine) makeVolumes(mounts []mount.Mount) {
+	for _, m := range mounts {
+		if m.Type != mount.TypeVolume || m.Source == "" {
+			continue
+		}
+		if f.Vols == nil {
+			f.Vols = map[string]volume.Volume{}
+		}
+		if _, ok := f.Vols[m.Source]; !ok {
+			v := volume.Volume{Name: m.Source, Driver: "local"}
+			if m.VolumeOptions != nil && m.VolumeOptions.DriverConfig != nil {
+				v.Driver, v.Options = m.VolumeOptions.DriverConfig.Name, m.VolumeOptions.DriverConfig.Options
+			}
+			f.Vols[m.Source] = v
+		}
+	}
 }

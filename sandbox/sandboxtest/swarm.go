@@ -34,6 +34,8 @@ type Swarm struct {
 	Configs  []swarmtypes.Config
 }
 
+// NewSwarm is an active Swarm of three ready nodes of Engine 28.5 (n1 to
+// n3, hostnames and engine labels sw1 to sw3), each with an engine.
 func NewSwarm() *Swarm {
 	f := &Swarm{State: swarmtypes.LocalNodeStateActive, Control: true, Services: map[string]*swarmtypes.Service{}, Engines: map[string]*Engine{}}
 	f.AddNode("n1", "sw1", "28.5.2", "sw1")

@@ -133,7 +133,35 @@ func (s *Swarm) Resolve(ctx context.Context, refs []string) ([]sandbox.Target, e
 	if err != nil {
 		return nil, err
 	}
-	return sandbox.ResolveRefs(refs, ws), nil
+	out := sandbox.ResolveRefs(refs, ws)
+	for i := range out {
+		t := &out[i]
+		if t.Workspace != nil || t.Err != nil {
+			continue
+		}
+		// No workspace's: is its name another service's?
+		if t.Named {
+			t.Err = s.foreign(ctx, t.Ref)
+		} else if _, err := s.find(ctx, t.Subdir); err != nil {
+			t.Err = err
+		}
+	}
+	return out, nil
+}
+
+// foreign is the refusal of a service that a reference names and that is
+// no workspace's (nil when there is none).
+func (s *Swarm) foreign(ctx context.Context, ref string) error {
+	svcs, err := s.client.ServiceList(ctx, swarmtypes.ServiceListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, svc := range svcs {
+		if svc.Spec.Name == ref || svc.ID == ref {
+			return fmt.Errorf("%w: service %s is not a workspace's; nothing was changed", sandbox.ErrNotThisWorkspace, svc.Spec.Name)
+		}
+	}
+	return nil
 }
 
 // CheckDrift sets the drift of each workspace service: from cfg, or, with
@@ -173,7 +201,8 @@ func (s *Swarm) Locate(ctx context.Context, w sandbox.Workspace) (sandbox.Locati
 			}
 			label := n.Spec.Labels[sandbox.LabelNodeEngine]
 			if label == "" {
-				return sandbox.Location{}, &sandbox.NodeEngineError{Node: NodeName(n), Err: fmt.Errorf("service %s runs there, and it has no %s label: a task's container is reached through its node's engine", w.Name, sandbox.LabelNodeEngine)}
+				return sandbox.Location{}, &sandbox.NodeEngineError{Node: NodeName(n), Err: fmt.Errorf("service %s runs there, and it has no %s label: a "+
+					"task's container is reached through its node's engine", w.Name, sandbox.LabelNodeEngine)}
 			}
 			return sandbox.Location{ContainerID: t.Status.ContainerStatus.ContainerID, Engine: label}, nil
 		}

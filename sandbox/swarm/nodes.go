@@ -130,7 +130,8 @@ func (s *Swarm) prepare(ctx context.Context, subdir string, cfg sandbox.Config, 
 		}
 	}
 	if node == nil {
-		return swarmtypes.Node{}, nil, fmt.Errorf("%w (node %s, Swarm config %s): its data is there; removing the claim makes it again elsewhere, empty", sandbox.ErrNodeGone, pin, claimName(claims.WorkspaceStorage(cfg), subdir))
+		return swarmtypes.Node{}, nil, fmt.Errorf("%w (node %s, Swarm config %s): its data is there; "+
+			"removing the claim makes it again elsewhere, empty", sandbox.ErrNodeGone, pin, claimName(claims.WorkspaceStorage(cfg), subdir))
 	}
 	m, err := s.nodeManager(ctx, *node)
 	if err != nil {
@@ -276,7 +277,8 @@ func (s *Swarm) chooseNode(ctx context.Context, subdir string, nodes []swarmtype
 		case n.Spec.Availability != swarmtypes.NodeAvailabilityActive:
 			why = append(why, NodeName(*n)+" is "+string(n.Spec.Availability))
 		case !canSubpath(*n):
-			why = append(why, fmt.Sprintf("%s runs Engine %s, which does not apply a volume subpath in a task (%s+ does): it would mount the whole volume", NodeName(*n), n.Description.Engine.EngineVersion, minSubpathEngine))
+			why = append(why, fmt.Sprintf("%s runs Engine %s, which does not apply a volume subpath "+
+				"in a task (%s+ does): it would mount the whole volume", NodeName(*n), n.Description.Engine.EngineVersion, minSubpathEngine))
 		case n.Spec.Labels[sandbox.LabelNodeEngine] == "":
 			why = append(why, fmt.Sprintf("%s has no %s label", NodeName(*n), sandbox.LabelNodeEngine))
 		default:

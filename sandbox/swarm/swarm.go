@@ -106,7 +106,7 @@ func New(c Client, opts Options) *Swarm {
 	return s
 }
 
-// Traits: a workspace is a service, whose task runs on a node.
+// Traits says that a workspace is a service, whose task runs on a node.
 func (s *Swarm) Traits() sandbox.Traits {
 	return sandbox.Traits{Name: "swarm", Unit: "service", Nodes: true}
 }
@@ -200,9 +200,7 @@ func (s *Swarm) serviceSpec(subdir string, cfg sandbox.Config, mounts []mount.Mo
 		Dir: sandbox.WorkspaceTarget, Init: &init, ReadOnly: cfg.ReadOnly, CapabilityAdd: cfg.CapAdd,
 		CapabilityDrop: cfg.CapDrop, Privileges: priv,
 	}
-	for _, m := range mounts {
-		cs.Mounts = append(cs.Mounts, m)
-	}
+	cs.Mounts = append(cs.Mounts, mounts...)
 	if cfg.ReadOnly {
 		cs.Mounts = append(cs.Mounts, mount.Mount{Type: mount.TypeTmpfs, Target: "/tmp", TmpfsOptions: &mount.TmpfsOptions{Mode: 0o1777}})
 	}
@@ -518,31 +516,15 @@ func (s *Swarm) waitRunning(ctx context.Context, id, name string, ours func(swar
 	deadline := start.Add(swarmWait)
 	last, said := "", ""
 	for {
-		tasks, err := s.client.TaskList(ctx, swarmtypes.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", id), filters.Arg("desired-state", "running"))})
+		cur, err := s.newestTask(ctx, id, name, ours)
 		if err != nil {
-			return "", fmt.Errorf("list the tasks of service %s: %w", name, err)
-		}
-		var cur *swarmtypes.Task
-		for i := range tasks {
-			t := &tasks[i]
-			if ours != nil && !ours(*t) {
-				continue
-			}
-			if cur == nil || t.Meta.CreatedAt.After(cur.Meta.CreatedAt) {
-				cur = t
-			}
+			return "", err
 		}
 		if cur != nil {
-			node := cur.NodeID
 			if cur.Status.State == swarmtypes.TaskStateRunning {
-				return node, nil
+				return cur.NodeID, nil
 			}
-			say := fmt.Sprintf("%s: task %s", name, cur.Status.State)
-			if cur.Status.Err != "" {
-				say += ": " + cur.Status.Err
-			} else if cur.Status.Message != "" && cur.Status.State == swarmtypes.TaskStatePending {
-				say += " (" + cur.Status.Message + ")"
-			}
+			say := taskState(name, cur)
 			// Quiet while it goes as usual (a task runs within a
 			// second or two); then each change is said.
 			if say != said && s.opts.Progress != nil && time.Since(start) >= swarmQuiet {
@@ -550,16 +532,15 @@ func (s *Swarm) waitRunning(ctx context.Context, id, name string, ours func(swar
 				said = say
 			}
 			last = say
-			switch cur.Status.State {
-			case swarmtypes.TaskStateRejected, swarmtypes.TaskStateFailed:
-				return node, fmt.Errorf("service %s: its task %s on node %s: %s", name, cur.Status.State, node, cur.Status.Err)
+			if cur.Status.State == swarmtypes.TaskStateRejected || cur.Status.State == swarmtypes.TaskStateFailed {
+				return cur.NodeID, fmt.Errorf("service %s: its task %s on node %s: %s", name, cur.Status.State, cur.NodeID, cur.Status.Err)
 			}
 		}
 		if time.Now().After(deadline) {
 			if last == "" {
 				last = name + ": no task"
 			}
-			return "", fmt.Errorf("service %s: no task running after %s (%s); Swarm keeps trying: `docker service ps %s` tells why", name, swarmWait, last, name)
+			return "", fmt.Errorf("service %s: no task running after %s (%s); Swarm keeps trying", name, swarmWait, last)
 		}
 		select {
 		case <-ctx.Done():
@@ -567,6 +548,37 @@ func (s *Swarm) waitRunning(ctx context.Context, id, name string, ours func(swar
 		case <-time.After(swarmPollStep):
 		}
 	}
+}
+
+// newestTask is the newest task of a service that is to run (with ours,
+// that ours accepts); nil when there is none.
+func (s *Swarm) newestTask(ctx context.Context, id, name string, ours func(swarmtypes.Task) bool) (*swarmtypes.Task, error) {
+	tasks, err := s.client.TaskList(ctx, swarmtypes.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", id), filters.Arg("desired-state", "running"))})
+	if err != nil {
+		return nil, fmt.Errorf("list the tasks of service %s: %w", name, err)
+	}
+	var cur *swarmtypes.Task
+	for i := range tasks {
+		t := &tasks[i]
+		if ours != nil && !ours(*t) {
+			continue
+		}
+		if cur == nil || t.CreatedAt.After(cur.CreatedAt) {
+			cur = t
+		}
+	}
+	return cur, nil
+}
+
+// taskState says the state of a task, and why when it tells.
+func taskState(name string, t *swarmtypes.Task) string {
+	say := fmt.Sprintf("%s: task %s", name, t.Status.State)
+	if t.Status.Err != "" {
+		say += ": " + t.Status.Err
+	} else if t.Status.Message != "" && t.Status.State == swarmtypes.TaskStatePending {
+		say += " (" + t.Status.Message + ")"
+	}
+	return say
 }
 
 // waitStopped waits, bounded, until no task of a service runs on a node

@@ -28,9 +28,10 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
 )
 
 // A Claim is a workspace's hold on a directory.
@@ -293,7 +294,8 @@ func conflict(n New, c *container.Summary) error {
 		// One shared directory in another: the tenants of the outer one
 		// could read the inner one's data and swap it for a symlink, the
 		// mount of the other's containers.
-		return fmt.Errorf("%w: the shared directory of workspace %q would hold or lie in the shared directory of %s: the tenants of the outer one could read and redirect the inner one; share one directory, or two apart; nothing was changed",
+		return fmt.Errorf("%w: the shared directory of workspace %q would hold or lie in the shared directory of %s: the tenants of "+
+			"the outer one could read and redirect the inner one; share one directory, or two apart; nothing was changed",
 			sandbox.ErrOverlap, n.Self.Subdir, theirs)
 	}
 	return nil
@@ -349,7 +351,8 @@ func OverlappingPairs(ctrs []container.Summary, records []Claim) []string {
 
 // OverlapError is the refusal of self, which overlaps other.
 func OverlapError(self, other Claim) error {
-	return fmt.Errorf("%w: workspace %q overlaps %s: the directory of one holds the other's, so one container would see the other's data; nested workspaces are refused (nesting below a plain directory is fine), nothing was changed",
+	return fmt.Errorf("%w: workspace %q overlaps %s: the directory of one holds the other's, so one container would see the "+
+		"other's data; nested workspaces are refused (nesting below a plain directory is fine), nothing was changed",
 		sandbox.ErrOverlap, self.Subdir, other)
 }
 
@@ -357,7 +360,8 @@ func OverlapError(self, other Claim) error {
 // or whose workspace meets other's.
 func SharedMeetError(self Claim, selfShared bool, other Claim) error {
 	if selfShared {
-		return fmt.Errorf("%w: the shared directory of workspace %q would be, hold or lie in the directory of %s: that workspace's tenant would see the shared data of others, and they its data; nothing was changed",
+		return fmt.Errorf("%w: the shared directory of workspace %q would be, hold or lie in the directory of %s: that "+
+			"workspace's tenant would see the shared data of others, and they its data; nothing was changed",
 			sandbox.ErrOverlap, self.Subdir, other)
 	}
 	return fmt.Errorf("%w: workspace %q would be, hold or lie in the shared directory of %s: every container that shares it would see the workspace; nothing was changed",

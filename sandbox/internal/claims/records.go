@@ -13,6 +13,8 @@ import (
 	"github.com/docker-workspace/docker-workspace/sandbox"
 )
 
+// RegistryWorkspaces is the directory of the registry, in RegistryDir.
+//
 // The registry records which subdirs of a workspace root (or volume) are
 // workspaces, so that a workspace whose container was removed still counts:
 // its directory holds its data, and no other workspace may be made above or

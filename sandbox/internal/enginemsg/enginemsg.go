@@ -24,26 +24,26 @@ func has(err error, words ...string) bool {
 	return false
 }
 
-// StaleTask: a start refused because containerd still holds a task of the
+// StaleTask says: a start refused because containerd still holds a task of the
 // container (after an engine restart).
 func StaleTask(err error) bool { return has(err, "already exists") }
 
-// ExtractRace: an archive extracted into a container met a directory that
+// ExtractRace says: an archive extracted into a container met a directory that
 // another extraction made (mkdir: file exists), or a file it replaced
 // (chown: no such file or directory).
 func ExtractRace(err error) bool { return has(err, "file exists", "no such file or directory") }
 
-// NotManager: a Swarm call to an engine that is no manager of a Swarm.
+// NotManager says: a Swarm call to an engine that is no manager of a Swarm.
 func NotManager(err error) bool { return has(err, "not a swarm manager") }
 
-// SwarmRace: a Swarm object changed (out of sequence), or was made by
+// SwarmRace says: a Swarm object changed (out of sequence), or was made by
 // another caller first (name conflict), meanwhile.
 func SwarmRace(err error) bool {
 	return cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) ||
 		has(err, "update out of sequence", "name conflicts with an existing object")
 }
 
-// MissingBindSource: a container create refused because a bind mount's
+// MissingBindSource says: a container create refused because a bind mount's
 // source does not exist.
 func MissingBindSource(err error) bool {
 	return has(err, "bind source path does not exist", "no such file or directory")

@@ -13,9 +13,10 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker-workspace/docker-workspace/sandbox/internal/claims"
-	"golang.org/x/sys/unix"
 )
 
 // Package hostfs holds what is done to the files of a local engine's host
@@ -45,6 +46,7 @@ type Dir struct {
 	Path string // for messages, and for the engine: the real path
 }
 
+// Close closes the directory (nil: nothing).
 func (d *Dir) Close() error {
 	if d == nil || d.f == nil {
 		return nil
@@ -112,6 +114,7 @@ func mkdiratMode(dir *Dir, elem string, mode uint32) (d *Dir, created bool, err 
 	return d, created, nil
 }
 
+// Stat stats the directory through its descriptor.
 func (d *Dir) Stat() (unix.Stat_t, error) {
 	var st unix.Stat_t
 	err := unix.Fstat(d.fd(), &st)
@@ -166,116 +169,153 @@ func MkdirAllSafe(p, what string, mode uint32) (d *Dir, created bool, err error)
 // maxSymlinks bounds the symlinks a path may go through, as the kernel does.
 const maxSymlinks = 40
 
-func walkSafe(p, what string, create bool, mode uint32) (_ *Dir, created bool, err error) {
+func walkSafe(p, what string, create bool, mode uint32) (*Dir, bool, error) {
 	if !filepath.IsAbs(p) {
 		return nil, false, fmt.Errorf("%s %s: not an absolute path", what, p)
 	}
-	fail := func(err error) (*Dir, bool, error) { return nil, false, fmt.Errorf("%s %s: %w", what, p, err) }
-	openRoot := func() (*Dir, error) {
-		fd, err := unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return nil, &os.PathError{Op: "open", Path: "/", Err: err}
-		}
-		return &Dir{f: os.NewFile(uintptr(fd), "/"), Path: "/"}, nil
-	}
-	cur, err := openRoot()
+	root, err := openFSRoot()
 	if err != nil {
-		return fail(err)
+		return nil, false, fmt.Errorf("%s %s: %w", what, p, err)
 	}
-	defer func() {
-		if err != nil {
-			cur.Close()
+	w := &walker{cur: root, queue: strings.Split(p, "/"), create: create, mode: mode, euid: uint32(os.Geteuid())}
+	for len(w.queue) > 0 {
+		if err := w.step(); err != nil {
+			w.cur.Close()
+			return nil, false, fmt.Errorf("%s %s: %w", what, p, err)
 		}
-	}()
-	euid := uint32(os.Geteuid())
-	queue := strings.Split(p, "/")
-	hops := 0
-	for len(queue) > 0 {
-		elem := queue[0]
-		queue = queue[1:]
-		last := len(queue) == 0
-		if elem == "" || elem == "." {
-			continue
-		}
-		dirSt, err := cur.Stat()
-		if err == nil {
-			err = notWritableByOthers(cur.Path, "directory", dirSt, true)
-		}
-		if err != nil {
-			return fail(err)
-		}
-		othersWrite := dirSt.Mode&0o022 != 0 // sticky, else refused above
-		if elem == ".." {
-			next, err := openat(cur.fd(), cur.Path, "..")
-			if err != nil {
-				return fail(err)
-			}
-			next.Path = filepath.Dir(cur.Path)
-			cur.Close()
-			cur = next
-			continue
-		}
-		var st unix.Stat_t
-		err = unix.Fstatat(cur.fd(), elem, &st, unix.AT_SYMLINK_NOFOLLOW)
-		switch {
-		case errors.Is(err, unix.ENOENT) && create:
-			m := uint32(0o755)
-			if last {
-				m = mode
-			}
-			next, made, err := mkdiratMode(cur, elem, m)
-			if err != nil {
-				return fail(err)
-			}
-			if err := next.checkEntry(othersWrite, cur.Path); err != nil {
-				next.Close()
-				return fail(err)
-			}
-			created = made && last
-			cur.Close()
-			cur = next
-			continue
-		case err != nil:
-			return fail(&os.PathError{Op: "stat", Path: filepath.Join(cur.Path, elem), Err: err})
-		case st.Mode&unix.S_IFMT == unix.S_IFLNK:
-			lp := filepath.Join(cur.Path, elem)
-			if st.Uid != 0 && st.Uid != euid {
-				return fail(fmt.Errorf("%s is a symlink owned by uid %d: whoever owns a symlink on the path can redirect it; refused", lp, st.Uid))
-			}
-			if hops++; hops > maxSymlinks {
-				return fail(fmt.Errorf("%s: too many symlinks", lp))
-			}
-			target, err := readlinkat(cur.fd(), elem)
-			if err != nil {
-				return fail(&os.PathError{Op: "readlink", Path: lp, Err: err})
-			}
-			queue = append(strings.Split(target, "/"), queue...)
-			if filepath.IsAbs(target) {
-				root, err := openRoot()
-				if err != nil {
-					return fail(err)
-				}
-				cur.Close()
-				cur = root
-			}
-			continue
-		}
-		next, err := openat(cur.fd(), cur.Path, elem)
-		if err != nil {
-			return fail(err)
-		}
-		if nst, err := next.Stat(); err != nil || nst.Dev != st.Dev || nst.Ino != st.Ino {
-			next.Close()
-			return fail(fmt.Errorf("%s changed while it was looked at: refused", next.Path))
-		}
-		if err := next.checkEntry(othersWrite, cur.Path); err != nil {
-			next.Close()
-			return fail(err)
-		}
-		cur.Close()
-		cur = next
 	}
-	return cur, created, nil
+	return w.cur, w.created, nil
+}
+
+// openFSRoot opens "/".
+func openFSRoot() (*Dir, error) {
+	fd, err := unix.Open("/", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: "/", Err: err}
+	}
+	return &Dir{f: os.NewFile(uintptr(fd), "/"), Path: "/"}, nil
+}
+
+// walker walks a path element by element from an open directory (see
+// walkSafe); cur is where it stands, queue what is left to walk.
+type walker struct {
+	cur     *Dir
+	queue   []string
+	hops    int // symlinks followed
+	create  bool
+	mode    uint32
+	created bool // the last element was made
+	euid    uint32
+}
+
+// moveTo stands the walker in next.
+func (w *walker) moveTo(next *Dir) {
+	w.cur.Close()
+	w.cur = next
+}
+
+// step walks the next element: into a directory that nobody else could
+// change, through a symlink of root's or the caller's, or, with create, a
+// missing directory made.
+func (w *walker) step() error {
+	elem := w.queue[0]
+	w.queue = w.queue[1:]
+	if elem == "" || elem == "." {
+		return nil
+	}
+	dirSt, err := w.cur.Stat()
+	if err == nil {
+		err = notWritableByOthers(w.cur.Path, "directory", dirSt, true)
+	}
+	if err != nil {
+		return err
+	}
+	othersWrite := dirSt.Mode&0o022 != 0 // sticky, else refused above
+	if elem == ".." {
+		next, err := openat(w.cur.fd(), w.cur.Path, "..")
+		if err != nil {
+			return err
+		}
+		next.Path = filepath.Dir(w.cur.Path)
+		w.moveTo(next)
+		return nil
+	}
+	var st unix.Stat_t
+	err = unix.Fstatat(w.cur.fd(), elem, &st, unix.AT_SYMLINK_NOFOLLOW)
+	switch {
+	case errors.Is(err, unix.ENOENT) && w.create:
+		return w.make(elem, othersWrite)
+	case err != nil:
+		return &os.PathError{Op: "stat", Path: filepath.Join(w.cur.Path, elem), Err: err}
+	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		return w.follow(elem, st)
+	}
+	return w.enter(elem, st, othersWrite)
+}
+
+// make makes the missing directory elem (mode for the last element, 0755
+// for the others) and enters it.
+func (w *walker) make(elem string, othersWrite bool) error {
+	last := len(w.queue) == 0
+	m := uint32(0o755)
+	if last {
+		m = w.mode
+	}
+	next, made, err := mkdiratMode(w.cur, elem, m)
+	if err != nil {
+		return err
+	}
+	if err := next.checkEntry(othersWrite, w.cur.Path); err != nil {
+		next.Close()
+		return err
+	}
+	w.created = made && last
+	w.moveTo(next)
+	return nil
+}
+
+// follow puts the target of the symlink elem (st) in front of what is left
+// to walk: only a symlink of root's or the caller's, and not more than the
+// kernel would follow.
+func (w *walker) follow(elem string, st unix.Stat_t) error {
+	lp := filepath.Join(w.cur.Path, elem)
+	if st.Uid != 0 && st.Uid != w.euid {
+		return fmt.Errorf("%s is a symlink owned by uid %d: whoever owns a symlink on the path can redirect it; refused", lp, st.Uid)
+	}
+	if w.hops++; w.hops > maxSymlinks {
+		return fmt.Errorf("%s: too many symlinks", lp)
+	}
+	target, err := readlinkat(w.cur.fd(), elem)
+	if err != nil {
+		return &os.PathError{Op: "readlink", Path: lp, Err: err}
+	}
+	w.queue = append(strings.Split(target, "/"), w.queue...)
+	if filepath.IsAbs(target) {
+		root, err := openFSRoot()
+		if err != nil {
+			return err
+		}
+		w.moveTo(root)
+	}
+	return nil
+}
+
+// enter opens the directory elem, which must be the one looked at (st).
+func (w *walker) enter(elem string, st unix.Stat_t, othersWrite bool) error {
+	next, err := openat(w.cur.fd(), w.cur.Path, elem)
+	if err != nil {
+		return err
+	}
+	if nst, err := next.Stat(); err != nil || nst.Dev != st.Dev || nst.Ino != st.Ino {
+		next.Close()
+		return fmt.Errorf("%s changed while it was looked at: refused", next.Path)
+	}
+	if err := next.checkEntry(othersWrite, w.cur.Path); err != nil {
+		next.Close()
+		return err
+	}
+	w.moveTo(next)
+	return nil
 }
 
 // checkEntry refuses a directory that sits in a (sticky) directory others
@@ -325,7 +365,7 @@ func (d *Dir) OwnInPrivateParent(o Owner, created bool) error {
 	return d.Own(o, created)
 }
 
-// own gives a directory to the container user, through its descriptor: when
+// Own gives a directory to the container user, through its descriptor: when
 // this call created it, or when it is empty and still the calling user's (a
 // workspace directory that an interrupted ensure made and could not give
 // away yet). A directory with content keeps its Owner.
@@ -435,7 +475,7 @@ func RootHolding(dir string) string {
 	}
 }
 
-// lock takes the root's lock (flock on sandbox.RegistryDir/lock), which orders the
+// Lock takes the root's lock (flock on sandbox.RegistryDir/lock), which orders the
 // checks and records of processes that use the root through different
 // engines (whose container lists do not see each other's). It waits at most
 // until ctx ends or limit passes: a process stopped while it holds the lock
@@ -585,7 +625,7 @@ func (r *Root) registry(create bool) (*Dir, error) {
 	return cur, nil
 }
 
-// records reads the registry: the subdirs recorded as workspaces.
+// Records reads the registry: the subdirs recorded as workspaces.
 func (r *Root) Records() ([]string, error) {
 	reg, err := r.registry(false)
 	if err != nil || reg == nil {
@@ -611,7 +651,7 @@ func (r *Root) Records() ([]string, error) {
 	return subdirs, nil
 }
 
-// record writes the registry entry of subdir, whole or not at all (written
+// Record writes the registry entry of subdir, whole or not at all (written
 // aside, then linked into place); created is false when a valid one existed
 // already.
 func (r *Root) Record(subdir string) (created bool, err error) {

@@ -36,7 +36,8 @@ func CheckSharedPath(shared string) error {
 		}
 	}
 	if PrivateAncestor(clean) == "" {
-		return fmt.Errorf("shared directory %s: every directory above it can be entered by other local users, and a tenant, root in its container, can leave a setuid program in the shared directory for them to run: put it below a directory that only root (or you) can enter (mode 0700), or make one on its path so: refused",
+		return fmt.Errorf("shared directory %s: every directory above it can be entered by other local users, and a tenant, root in its container, can leave a setuid program "+
+			"in the shared directory for them to run: put it below a directory that only root (or you) can enter (mode 0700), or make one on its path so: refused",
 			shared)
 	}
 	return nil
@@ -61,14 +62,16 @@ func PrivateAncestor(p string) string {
 
 // SharedSymlinkError refuses a shared directory given through a symlink.
 func SharedSymlinkError(given, real string) error {
-	return fmt.Errorf("shared directory %s is %s: its path goes through a symlink, which may be a tenant's (every workspace container can write its shared directory); give its real path: refused", given, real)
+	return fmt.Errorf("shared directory %s is %s: its path goes through a symlink, which may be a tenant's "+
+		"(every workspace container can write its shared directory); give its real path: refused", given, real)
 }
 
 // SharedIsRootError refuses a shared directory that holds the marker of a
 // root of workspaces. Every workspace container can write the shared
 // directory, so the marker may be a tenant's doing.
 func SharedIsRootError(shared string) error {
-	return fmt.Errorf("%w: the shared directory %s holds %s: it is the root of workspaces, which every workspace container would see; refused (every workspace container can write the shared directory: if a tenant made %s there, remove it)",
+	return fmt.Errorf("%w: the shared directory %s holds %s: it is the root of workspaces, which every workspace container would "+
+		"see; refused (every workspace container can write the shared directory: if a tenant made %s there, remove it)",
 		sandbox.ErrOverlap, shared, sandbox.RegistryDir, sandbox.RegistryDir)
 }
 
