@@ -1,6 +1,7 @@
 # docker-workspace — build, install, test.
 #   make demo   build, install, bring up an engine and the image if none, ensure and list a demo workspace
-#   make test   unit tests, then e2e tests on real engines (brought up if none answers)
+#   make test   lint, unit tests, then e2e tests on real engines (brought up if none answers)
+#   make docs   the command reference of docs/reference, from the cobra tree
 
 SHELL      := /bin/bash
 GO         ?= go
@@ -10,8 +11,11 @@ VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo d
 COMMIT     ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS    := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 UNIT_PKGS   = $(shell $(GO) list ./... | grep -v /e2e)
+# golangci-lint, pinned, built once into bin/tools (the gates: .golangci.yml).
+GOLANGCI_VERSION := v2.15.0
+GOLANGCI         := bin/tools/golangci-lint-$(GOLANGCI_VERSION)
 
-.PHONY: all build install unit e2e test lint engines engines-down demo bench bench-engine clean
+.PHONY: all build install unit e2e test lint docs docs-check engines engines-down demo bench bench-engine clean
 
 all: build
 
@@ -33,9 +37,25 @@ e2e: engines
 
 test: lint unit e2e
 
-lint:
+lint: $(GOLANGCI) docs-check
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GOLANGCI) run ./...
+
+$(GOLANGCI):
+	mkdir -p bin/tools
+	GOBIN=$(CURDIR)/bin/tools $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
+	mv bin/tools/golangci-lint $@
+
+# The command reference: usage and flags between the markers of each page of
+# docs/reference, from the cobra tree; what is around them is written by hand.
+docs:
+	$(GO) run ./docs/generate docs/reference
+
+# Fails when docs/reference is not what `make docs` writes.
+docs-check:
+	@tmp=$$(mktemp -d) && cp docs/reference/*.md $$tmp/ && $(GO) run ./docs/generate $$tmp 2>/dev/null && \
+	  if ! diff -ru docs/reference $$tmp; then rm -rf $$tmp; echo "docs/reference is stale: run make docs"; exit 1; fi; rm -rf $$tmp
 
 engines:
 	bash scripts/engines.sh up modern legacy ssh swarm
@@ -56,7 +76,9 @@ bench-engine: install engines
 demo: install
 	bash scripts/engines.sh up modern
 	docker workspace ensure demo
-	docker workspace ls
+	docker workspace ls --filter subdir=demo
+	@echo
+	@echo "Next: docker workspace exec demo sh -c 'echo hello from \$$PWD'"
 
 clean:
 	rm -rf bin

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -203,13 +204,14 @@ func TestFailedReplacementKeepsTheOldContainer(t *testing.T) {
 	assert.Check(t, is.Len(h.leftovers(), 0))
 }
 
-// An engine that accepts and never answers: every command gives up in time,
-// with one line naming the context and the endpoint.
-func TestHungEngine(t *testing.T) {
-	h := newHarness(t)
+// hungSocket is a unix socket that accepts and never answers, as a hung
+// engine: its path.
+func hungSocket(t *testing.T) string {
+	t.Helper()
 	sock := filepath.Join(t.TempDir(), "hung.sock")
 	l, err := net.Listen("unix", sock)
 	assert.NilError(t, err)
+	var mu sync.Mutex
 	var conns []net.Conn
 	go func() {
 		for {
@@ -217,10 +219,27 @@ func TestHungEngine(t *testing.T) {
 			if err != nil {
 				return
 			}
+			mu.Lock()
 			conns = append(conns, c) // held, never answered
+			mu.Unlock()
 		}
 	}()
-	t.Cleanup(func() { l.Close() })
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return sock
+}
+
+// An engine that accepts and never answers: every command gives up in time,
+// with one line naming the context and the endpoint.
+func TestHungEngine(t *testing.T) {
+	h := newHarness(t)
+	sock := hungSocket(t)
 	name := "e2e-hung-" + h.id
 	h.docker("context", "create", name, "--docker", "host=unix://"+sock).Assert(t, icmd.Success)
 	t.Cleanup(func() { h.docker("context", "rm", "-f", name) })
@@ -238,6 +257,64 @@ func TestHungEngine(t *testing.T) {
 		assert.Check(t, is.Equal(strings.TrimSpace(res.Stderr()),
 			fmt.Sprintf("the Docker engine of context %q at unix://%s did not answer within 1s (%s): is it hung? --api-timeout sets the limit", name, sock, tc.op)))
 	}
+}
+
+// A Swarm manager, or a node's engine, that accepts and never answers:
+// every Swarm-mode command ends within --api-timeout and 2 s, with one line.
+func TestHungSwarm(t *testing.T) {
+	s := newSwarmHarness(t)
+	const limit = 3 * time.Second
+	timed := func(h *harness, args ...string) (*icmd.Result, time.Duration) {
+		t.Helper()
+		start := time.Now()
+		cmd := icmd.Command("docker", append([]string{"--config", env.configDir}, args...)...)
+		res := icmd.RunCmd(cmd, icmd.WithEnv(h.env...), icmd.WithTimeout(2*time.Minute))
+		return res, time.Since(start)
+	}
+
+	// The manager.
+	sock := hungSocket(t)
+	mgr := "e2e-hung-mgr-" + s.id
+	s.docker("context", "create", mgr, "--docker", "host=unix://"+sock).Assert(t, icmd.Success)
+	t.Cleanup(func() { s.docker("context", "rm", "-f", mgr) })
+	for _, args := range [][]string{
+		{"ls"}, {"ensure", "a"}, {"stop", "a"}, {"rm", "-f", "a"}, {"exec", "a", "true"}, {"cp", "a:x", "-"}, {"doctor"},
+	} {
+		res, took := timed(s.harness, append([]string{"--context", mgr, "workspace", "--api-timeout", limit.String()}, args...)...)
+		assert.Check(t, is.Equal(res.ExitCode, 1), "%v: %s", args, res.Combined())
+		assert.Check(t, took < limit+2*time.Second, "%v took %s", args, took)
+		assert.Check(t, is.Contains(res.Stderr(), "did not answer within"), "%v", args)
+		assert.Check(t, is.Equal(strings.Count(strings.TrimSpace(res.Stderr()), "\n"), 0), "%v: more than one line: %s", args, res.Stderr())
+	}
+
+	// A node's engine: a workspace that runs on sw2, whose label then names
+	// the hung socket.
+	var a string
+	for i := range 6 {
+		w := s.subdir(fmt.Sprintf("-n%d", i))
+		node := strings.TrimSpace(s.ws("ensure", "--format", "{{.Node}}", w).Assert(t, icmd.Success).Stdout())
+		if node == "sw2" {
+			a = w
+			break
+		}
+	}
+	assert.Assert(t, a != "", "no workspace landed on sw2")
+	id := strings.TrimSpace(s.docker("--context", "swarm", "node", "inspect", "--format", "{{.ID}}", "sw2").Assert(t, icmd.Success).Stdout())
+	s.docker("--context", "swarm", "node", "update", "--label-add", "docker-workspace.engine=unix://"+sock, id).Assert(t, icmd.Success)
+	t.Cleanup(func() {
+		s.docker("--context", "swarm", "node", "update", "--label-add", "docker-workspace.engine=sw2", id)
+	})
+	for _, args := range [][]string{{"exec", a, "true"}, {"cp", a + ":x", "-"}, {"shell", a}} {
+		res, took := timed(s.harness, append([]string{"--context", "swarm", "workspace", "--api-timeout", limit.String()}, args...)...)
+		assert.Check(t, is.Equal(res.ExitCode, 1), "%v: %s", args, res.Combined())
+		assert.Check(t, took < limit+2*time.Second, "%v took %s", args, took)
+		assert.Check(t, is.Contains(res.Stderr(), "unix://"+sock), "%v", args)
+		assert.Check(t, is.Equal(strings.Count(strings.TrimSpace(res.Stderr()), "\n"), 0), "%v: more than one line: %s", args, res.Stderr())
+	}
+	res, took := timed(s.harness, "--context", "swarm", "workspace", "--api-timeout", limit.String(), "doctor")
+	assert.Check(t, took < limit+2*time.Second, "doctor took %s", took)
+	assert.Check(t, is.Contains(res.Stdout(), "Node sw2"), res.Combined())
+	assert.Check(t, is.Contains(res.Stdout(), "did not answer within"), res.Combined())
 }
 
 // Ctrl-C while a replacement is under way: the old container is back,

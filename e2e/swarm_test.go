@@ -270,7 +270,7 @@ func TestSwarmRefusals(t *testing.T) {
 	s.ws("ensure", "--mount-mode", "bind", "--workspace-root", "/tmp/x", "--shared-dir", "/tmp/y", a).
 		Assert(t, icmd.Expected{ExitCode: 125, Err: "bind mode (a task may start on any node, and only volumes go with it: use volume_subpath mode) is not supported on swarm"})
 	s.ws("ensure", "--placement", "shared", a).Assert(t, icmd.Expected{ExitCode: 125, Err: "placement shared needs volumes whose driver options name the same storage on every node"})
-	s.ws("ensure", "--compose-project", "p", a).Assert(t, icmd.Expected{ExitCode: 125, Err: "Compose runs its services on one engine"})
+	s.ws("ensure", "--compose-project", "p", a).Assert(t, icmd.Expected{ExitCode: 125, Err: "a Compose project is not supported on swarm"})
 	s.ws("ensure", "--security-opt", "seccomp=unconfined", a).Assert(t, icmd.Expected{ExitCode: 125, Err: "refused rather than dropped"})
 	s.ws("prune", "-f").Assert(t, icmd.Expected{ExitCode: 125, Err: "prune is not supported on swarm"})
 	s.docker("--context", "swarm", "service", "inspect", containerName(a)).Assert(t, icmd.Expected{ExitCode: 1})

@@ -42,6 +42,7 @@ type backend struct {
 	sandbox.Orchestrator
 	dockerCLI command.Cli
 	engines   *nodeEngines
+	timeout   time.Duration // --api-timeout
 }
 
 // checkOrchestrator resolves --orchestrator (flag,
@@ -83,7 +84,7 @@ func newBackend(dockerCLI command.Cli, flags *pflag.FlagSet, version string) (*b
 		Timeout: timeout,
 		Local:   localEngine(dockerCLI),
 	}
-	b := &backend{dockerCLI: dockerCLI, engines: &nodeEngines{dockerCLI: dockerCLI, clis: map[string]command.Cli{}}}
+	b := &backend{dockerCLI: dockerCLI, engines: &nodeEngines{dockerCLI: dockerCLI, clis: map[string]command.Cli{}}, timeout: timeout}
 	if name == orchestratorSwarm {
 		b.Orchestrator = swarm.New(dockerCLI.Client(), swarm.Options{
 			NodeEngine: func(_ context.Context, _ swarmtypes.Node, label string) (sandbox.Client, error) {

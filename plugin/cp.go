@@ -107,7 +107,7 @@ func runCopy(ctx context.Context, dockerCLI command.Cli, opts *cpOptions) error 
 }
 
 // copyTarget is the container of a workspace and the docker CLI of its
-// engine (a node's, on an orchestrator of nodes).
+// engine (a node's, on an orchestrator of nodes), for docker cp's code.
 func copyTarget(ctx context.Context, dockerCLI command.Cli, opts *cpOptions, ref string) (command.Cli, string, error) {
 	b, err := newBackend(dockerCLI, opts.flags, "")
 	if err != nil {
@@ -115,9 +115,12 @@ func copyTarget(ctx context.Context, dockerCLI command.Cli, opts *cpOptions, ref
 	}
 	cli, loc, err := locate(ctx, b, ref, false, sandbox.Config{}, false)
 	if errors.Is(err, sandbox.ErrNoSuchWorkspace) {
-		err = fmt.Errorf("%w: ensure it first", err)
+		return nil, "", fmt.Errorf("%w: ensure it first", err)
 	}
-	return cli, loc.ContainerID, err
+	if err != nil {
+		return nil, "", err
+	}
+	return knownCLI(cli, loc.ContainerID, b.timeout), loc.ContainerID, nil
 }
 
 // trailing keeps the meaning docker cp gives a path's trailing "/" or "/.".

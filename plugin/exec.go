@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"time"
 
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
 	clicontainer "github.com/docker/cli/cli/command/container"
+	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
 	"github.com/spf13/cobra"
@@ -76,7 +79,7 @@ func firstArg(fn cobra.CompletionFunc) cobra.CompletionFunc {
 }
 
 func runExec(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts *execOptions) error {
-	_, cli, loc, err := execTarget(ctx, dockerCLI, opts.flags, build, opts.workspace, opts.noEnsure, func() error {
+	b, cli, loc, err := execTarget(ctx, dockerCLI, opts.flags, build, opts.workspace, opts.noEnsure, func() error {
 		if opts.exec.Privileged && hardened(dockerCLI, opts.flags) {
 			return usageError(fmt.Errorf("--privileged is refused with the hardened profile: it would undo what the profile takes away"))
 		}
@@ -85,7 +88,7 @@ func runExec(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts *
 	if err != nil {
 		return err
 	}
-	return runExecIn(ctx, cli, loc.ContainerID, opts.exec)
+	return runExecIn(ctx, cli, loc.ContainerID, b.timeout, opts.exec)
 }
 
 // execTarget is the running container that exec and shell run in, and
@@ -193,9 +196,17 @@ func find(ctx context.Context, b *backend, ref string, ensure bool, cfg sandbox.
 // runExecIn runs docker exec's own code on a container whose existence
 // this command has established already: its check of the container is
 // answered from that, so an exec costs no round trip beyond ensure's.
-func runExecIn(ctx context.Context, dockerCLI command.Cli, id string, opts clicontainer.ExecOptions) error {
-	cli := knownContainerCLI{Cli: dockerCLI, api: knownContainer{APIClient: dockerCLI.Client(), id: id}}
-	return clicontainer.RunExec(ctx, cli, id, opts)
+func runExecIn(ctx context.Context, dockerCLI command.Cli, id string, timeout time.Duration, opts clicontainer.ExecOptions) error {
+	return clicontainer.RunExec(ctx, knownCLI(dockerCLI, id, timeout), id, opts)
+}
+
+// knownCLI is the docker CLI of a container's engine, for docker exec's and
+// docker cp's own code: it knows the container exists, and each call gets
+// an answer within timeout (a stream, once it answered, takes as long as
+// it takes), as every call of ours does.
+func knownCLI(dockerCLI command.Cli, id string, timeout time.Duration) command.Cli {
+	where := " at " + dockerCLI.DockerEndpoint().Host
+	return knownContainerCLI{Cli: dockerCLI, api: knownContainer{APIClient: dockerCLI.Client(), id: id, timeout: timeout, where: where}}
 }
 
 // knownContainerCLI is the docker CLI with a client that knows a container.
@@ -206,15 +217,78 @@ type knownContainerCLI struct {
 
 func (c knownContainerCLI) Client() client.APIClient { return c.api }
 
-// knownContainer answers the inspect of one container it knows exists.
+// knownContainer answers the inspect of one container it knows exists, and
+// bounds the calls docker exec and docker cp make.
 type knownContainer struct {
 	client.APIClient
-	id string
+	id      string
+	timeout time.Duration
+	where   string // the engine, for messages
 }
 
 func (k knownContainer) ContainerInspect(ctx context.Context, ref string) (container.InspectResponse, error) {
 	if ref == k.id {
 		return container.InspectResponse{ContainerJSONBase: &container.ContainerJSONBase{ID: k.id}}, nil
 	}
-	return k.APIClient.ContainerInspect(ctx, ref)
+	return answered(ctx, k.timeout, "inspect container "+ref+k.where, func(ctx context.Context) (container.InspectResponse, error) {
+		return k.APIClient.ContainerInspect(ctx, ref)
+	})
+}
+
+func (k knownContainer) ContainerExecCreate(ctx context.Context, ctr string, o container.ExecOptions) (container.ExecCreateResponse, error) {
+	return answered(ctx, k.timeout, "create an exec in container "+ctr+k.where, func(ctx context.Context) (container.ExecCreateResponse, error) {
+		return k.APIClient.ContainerExecCreate(ctx, ctr, o)
+	})
+}
+
+func (k knownContainer) ContainerExecAttach(ctx context.Context, id string, o container.ExecAttachOptions) (types.HijackedResponse, error) {
+	return answered(ctx, k.timeout, "attach to exec "+id+k.where, func(ctx context.Context) (types.HijackedResponse, error) {
+		return k.APIClient.ContainerExecAttach(ctx, id, o)
+	})
+}
+
+func (k knownContainer) ContainerExecStart(ctx context.Context, id string, o container.ExecStartOptions) error {
+	_, err := answered(ctx, k.timeout, "start exec "+id+k.where, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, k.APIClient.ContainerExecStart(ctx, id, o)
+	})
+	return err
+}
+
+func (k knownContainer) ContainerExecInspect(ctx context.Context, id string) (container.ExecInspect, error) {
+	return answered(ctx, k.timeout, "inspect exec "+id+k.where, func(ctx context.Context) (container.ExecInspect, error) {
+		return k.APIClient.ContainerExecInspect(ctx, id)
+	})
+}
+
+func (k knownContainer) ContainerStatPath(ctx context.Context, ctr, p string) (container.PathStat, error) {
+	return answered(ctx, k.timeout, "stat "+p+" in container "+ctr+k.where, func(ctx context.Context) (container.PathStat, error) {
+		return k.APIClient.ContainerStatPath(ctx, ctr, p)
+	})
+}
+
+func (k knownContainer) CopyFromContainer(ctx context.Context, ctr, p string) (io.ReadCloser, container.PathStat, error) {
+	var stat container.PathStat
+	rc, err := answered(ctx, k.timeout, "copy "+p+" from container "+ctr+k.where, func(ctx context.Context) (io.ReadCloser, error) {
+		rc, st, err := k.APIClient.CopyFromContainer(ctx, ctr, p)
+		stat = st
+		return rc, err
+	})
+	return rc, stat, err
+}
+
+// answered runs fn, and gives up when it has not answered within d: the
+// deadline ends with the answer (a stream it returns may then take as long
+// as it takes). A deadline that passes is a *sandbox.TimeoutError naming
+// op.
+func answered[T any](ctx context.Context, d time.Duration, op string, fn func(context.Context) (T, error)) (T, error) {
+	cctx, cancel := context.WithCancel(ctx)
+	timer := time.AfterFunc(d, cancel)
+	v, err := fn(cctx)
+	if !timer.Stop() && ctx.Err() == nil {
+		return v, &sandbox.TimeoutError{Op: op, After: d}
+	}
+	if err != nil {
+		cancel()
+	}
+	return v, err
 }

@@ -50,5 +50,5 @@ func runShell(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts 
 	exec.TTY = cli.In().IsTerminal()
 	exec.Workdir = sandbox.WorkspaceTarget
 	exec.Command = []string{b.LoginShell(ctx, loc), "-l"}
-	return runExecIn(ctx, cli, loc.ContainerID, exec)
+	return runExecIn(ctx, cli, loc.ContainerID, b.timeout, exec)
 }
