@@ -229,7 +229,7 @@ func hungSocket(t *testing.T) string {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, c := range conns {
-			c.Close()
+			_ = c.Close()
 		}
 	})
 	return sock

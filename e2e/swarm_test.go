@@ -291,7 +291,7 @@ func TestSwarmRefusals(t *testing.T) {
 		s.docker("--context", "swarm", "node", "update", "--label-add", "docker-workspace.engine="+node, node).Assert(t, icmd.Success)
 	})
 	s.ws("exec", a, "true").Assert(t, icmd.Expected{ExitCode: 1,
-		Err: "runs on node " + node + ", which has no docker-workspace.engine label"})
+		Err: "node " + node + ": service " + containerName(a) + " runs there, and it has no docker-workspace.engine label"})
 	s.ws("doctor").Assert(t, icmd.Expected{Out: "Node " + node})
 }
 

@@ -14,8 +14,9 @@ import (
 	"time"
 
 	"github.com/docker/cli/cli/command"
-	cliflags "github.com/docker/cli/cli/flags"
+	"github.com/docker/cli/cli/context/docker"
 	swarmtypes "github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/client"
 	"github.com/spf13/pflag"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
@@ -140,24 +141,72 @@ func (e *nodeEngines) cli(label string) (command.Cli, error) {
 	if c, ok := e.clis[label]; ok {
 		return c, nil
 	}
-	var c command.Cli
-	var err error
-	if strings.Contains(label, "://") {
-		var dc *command.DockerCli
-		if dc, err = command.NewDockerCli(command.WithInputStream(e.dockerCLI.In()), command.WithOutputStream(e.dockerCLI.Out()), command.WithErrorStream(e.dockerCLI.Err())); err == nil {
-			opts := cliflags.NewClientOptions()
-			opts.Hosts = []string{label}
-			err = dc.Initialize(opts)
-		}
-		c = dc
-	} else {
-		c, err = contextCLI(e.dockerCLI, label)
-	}
+	c, err := newNodeCLI(e.dockerCLI, label)
 	if err != nil {
 		return nil, err
 	}
 	e.clis[label] = c
 	return c, nil
+}
+
+// nodeCLI is this docker CLI (its streams, its configuration) with the
+// client of a node's engine. Its client is made here, not by a docker CLI
+// of its own: that would ask the engine for its version, unbounded by
+// --api-timeout, before the first call; this client asks within it.
+type nodeCLI struct {
+	command.Cli
+	api      client.APIClient
+	context  string // the context the label names, or "" for an endpoint
+	endpoint docker.Endpoint
+}
+
+func (c nodeCLI) Client() client.APIClient        { return c.api }
+func (c nodeCLI) DockerEndpoint() docker.Endpoint { return c.endpoint }
+func (c nodeCLI) CurrentContext() string          { return c.context }
+func (c nodeCLI) CurrentVersion() string          { return c.api.ClientVersion() }
+func (c nodeCLI) ServerInfo() command.ServerInfo  { return command.ServerInfo{} }
+
+// newNodeCLI is the docker CLI of the engine a node's label names.
+func newNodeCLI(dockerCLI command.Cli, label string) (nodeCLI, error) {
+	ep, name, err := nodeEndpoint(dockerCLI, label)
+	if err != nil {
+		return nodeCLI{}, err
+	}
+	opts, err := ep.ClientOpts()
+	if err != nil {
+		return nodeCLI{}, err
+	}
+	opts = append(opts, client.WithUserAgent(command.UserAgent()))
+	if h := dockerCLI.ConfigFile().HTTPHeaders; len(h) > 0 {
+		opts = append(opts, client.WithHTTPHeaders(h))
+	}
+	api, err := client.NewClientWithOpts(opts...)
+	if err != nil {
+		return nodeCLI{}, err
+	}
+	return nodeCLI{Cli: dockerCLI, api: api, context: name, endpoint: ep}, nil
+}
+
+// nodeEndpoint is the endpoint a node's label names: the label itself
+// when it has a scheme, else the docker endpoint of the context it names.
+func nodeEndpoint(dockerCLI command.Cli, label string) (docker.Endpoint, string, error) {
+	if strings.Contains(label, "://") {
+		return docker.Endpoint{EndpointMeta: docker.EndpointMeta{Host: label}}, "", nil
+	}
+	s := dockerCLI.ContextStore()
+	meta, err := s.GetMetadata(label)
+	if err != nil {
+		return docker.Endpoint{}, "", fmt.Errorf("context %q: %w", label, err)
+	}
+	epMeta, err := docker.EndpointFromContext(meta)
+	if err != nil {
+		return docker.Endpoint{}, "", fmt.Errorf("context %q: %w", label, err)
+	}
+	ep, err := docker.WithTLSData(s, label, epMeta)
+	if err != nil {
+		return docker.Endpoint{}, "", fmt.Errorf("context %q: %w", label, err)
+	}
+	return ep, label, nil
 }
 
 // apiTimeout resolves --api-timeout.

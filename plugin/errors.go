@@ -35,7 +35,7 @@ func engineErr(dockerCLI command.Cli, err error) error {
 	if err == nil || errors.As(err, &ee) {
 		return err
 	}
-	where := fmt.Sprintf("the Docker engine of context %q at %s", dockerCLI.CurrentContext(), dockerCLI.DockerEndpoint().Host)
+	where := engineWhere(dockerCLI)
 	var te *sandbox.TimeoutError
 	if errors.As(err, &te) {
 		return &engineError{err: err, msg: fmt.Sprintf("%s did not answer within %s (%s): is it hung? --api-timeout sets the limit", where, te.After, te.Op)}
@@ -45,6 +45,15 @@ func engineErr(dockerCLI command.Cli, err error) error {
 		return &engineError{err: err, msg: fmt.Sprintf("cannot connect to %s: %s", where, unreachableCause(ue))}
 	}
 	return err
+}
+
+// engineWhere names the engine of dockerCLI for a person: its context
+// and endpoint, or the endpoint a node's label names.
+func engineWhere(dockerCLI command.Cli) string {
+	if n, ok := dockerCLI.(nodeCLI); ok && n.context == "" {
+		return fmt.Sprintf("the Docker engine at %s (a node's %s label)", n.endpoint.Host, sandbox.LabelNodeEngine)
+	}
+	return fmt.Sprintf("the Docker engine of context %q at %s", dockerCLI.CurrentContext(), dockerCLI.DockerEndpoint().Host)
 }
 
 // unreachableCause says, for a person, why the engine could not be reached.

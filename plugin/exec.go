@@ -205,8 +205,7 @@ func runExecIn(ctx context.Context, dockerCLI command.Cli, id string, timeout ti
 // an answer within timeout (a stream, once it answered, takes as long as
 // it takes), as every call of ours does.
 func knownCLI(dockerCLI command.Cli, id string, timeout time.Duration) command.Cli {
-	where := " at " + dockerCLI.DockerEndpoint().Host
-	return knownContainerCLI{Cli: dockerCLI, api: knownContainer{APIClient: dockerCLI.Client(), id: id, timeout: timeout, where: where}}
+	return knownContainerCLI{Cli: dockerCLI, api: knownContainer{APIClient: dockerCLI.Client(), id: id, timeout: timeout, cli: dockerCLI}}
 }
 
 // knownContainerCLI is the docker CLI with a client that knows a container.
@@ -223,52 +222,52 @@ type knownContainer struct {
 	client.APIClient
 	id      string
 	timeout time.Duration
-	where   string // the engine, for messages
+	cli     command.Cli // of the engine, for messages
 }
 
 func (k knownContainer) ContainerInspect(ctx context.Context, ref string) (container.InspectResponse, error) {
 	if ref == k.id {
 		return container.InspectResponse{ContainerJSONBase: &container.ContainerJSONBase{ID: k.id}}, nil
 	}
-	return answered(ctx, k.timeout, "inspect container "+ref+k.where, func(ctx context.Context) (container.InspectResponse, error) {
+	return answered(ctx, k, "inspect container "+ref, func(ctx context.Context) (container.InspectResponse, error) {
 		return k.APIClient.ContainerInspect(ctx, ref)
 	})
 }
 
 func (k knownContainer) ContainerExecCreate(ctx context.Context, ctr string, o container.ExecOptions) (container.ExecCreateResponse, error) {
-	return answered(ctx, k.timeout, "create an exec in container "+ctr+k.where, func(ctx context.Context) (container.ExecCreateResponse, error) {
+	return answered(ctx, k, "create an exec in container "+ctr, func(ctx context.Context) (container.ExecCreateResponse, error) {
 		return k.APIClient.ContainerExecCreate(ctx, ctr, o)
 	})
 }
 
 func (k knownContainer) ContainerExecAttach(ctx context.Context, id string, o container.ExecAttachOptions) (types.HijackedResponse, error) {
-	return answered(ctx, k.timeout, "attach to exec "+id+k.where, func(ctx context.Context) (types.HijackedResponse, error) {
+	return answered(ctx, k, "attach to exec "+id, func(ctx context.Context) (types.HijackedResponse, error) {
 		return k.APIClient.ContainerExecAttach(ctx, id, o)
 	})
 }
 
 func (k knownContainer) ContainerExecStart(ctx context.Context, id string, o container.ExecStartOptions) error {
-	_, err := answered(ctx, k.timeout, "start exec "+id+k.where, func(ctx context.Context) (struct{}, error) {
+	_, err := answered(ctx, k, "start exec "+id, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, k.APIClient.ContainerExecStart(ctx, id, o)
 	})
 	return err
 }
 
 func (k knownContainer) ContainerExecInspect(ctx context.Context, id string) (container.ExecInspect, error) {
-	return answered(ctx, k.timeout, "inspect exec "+id+k.where, func(ctx context.Context) (container.ExecInspect, error) {
+	return answered(ctx, k, "inspect exec "+id, func(ctx context.Context) (container.ExecInspect, error) {
 		return k.APIClient.ContainerExecInspect(ctx, id)
 	})
 }
 
 func (k knownContainer) ContainerStatPath(ctx context.Context, ctr, p string) (container.PathStat, error) {
-	return answered(ctx, k.timeout, "stat "+p+" in container "+ctr+k.where, func(ctx context.Context) (container.PathStat, error) {
+	return answered(ctx, k, "stat "+p+" in container "+ctr, func(ctx context.Context) (container.PathStat, error) {
 		return k.APIClient.ContainerStatPath(ctx, ctr, p)
 	})
 }
 
 func (k knownContainer) CopyFromContainer(ctx context.Context, ctr, p string) (io.ReadCloser, container.PathStat, error) {
 	var stat container.PathStat
-	rc, err := answered(ctx, k.timeout, "copy "+p+" from container "+ctr+k.where, func(ctx context.Context) (io.ReadCloser, error) {
+	rc, err := answered(ctx, k, "copy "+p+" from container "+ctr, func(ctx context.Context) (io.ReadCloser, error) {
 		rc, st, err := k.APIClient.CopyFromContainer(ctx, ctr, p)
 		stat = st
 		return rc, err
@@ -276,16 +275,17 @@ func (k knownContainer) CopyFromContainer(ctx context.Context, ctr, p string) (i
 	return rc, stat, err
 }
 
-// answered runs fn, and gives up when it has not answered within d: the
-// deadline ends with the answer (a stream it returns may then take as long
-// as it takes). A deadline that passes is a *sandbox.TimeoutError naming
-// op.
-func answered[T any](ctx context.Context, d time.Duration, op string, fn func(context.Context) (T, error)) (T, error) {
+// answered runs fn, and gives up when k's engine has not answered within
+// k.timeout: the deadline ends with the answer (a stream it returns may
+// then take as long as it takes). A deadline that passes is a
+// *sandbox.TimeoutError naming op, told for a person with the engine that
+// did not answer (a node's, when it is not the context's).
+func answered[T any](ctx context.Context, k knownContainer, op string, fn func(context.Context) (T, error)) (T, error) {
 	cctx, cancel := context.WithCancel(ctx)
-	timer := time.AfterFunc(d, cancel)
+	timer := time.AfterFunc(k.timeout, cancel)
 	v, err := fn(cctx)
 	if !timer.Stop() && ctx.Err() == nil {
-		return v, &sandbox.TimeoutError{Op: op, After: d}
+		return v, engineErr(k.cli, &sandbox.TimeoutError{Op: op, After: k.timeout})
 	}
 	if err != nil {
 		cancel()
