@@ -128,7 +128,7 @@ func TestEnsureNestedVolumeSubdir(t *testing.T) {
 	wsVol, shVol := h.volume("modern", "ws"), h.volume("modern", "sh")
 	team := h.subdir("")
 	alice := team + "/alice"
-	h.t.Cleanup(func() { h.docker("rm", "-f", containerName(alice)) })
+	h.t.Cleanup(func() { h.docker("rm", "-f", "-v", containerName(alice)) })
 	h.withEnv("GATEWAY_WORKSPACE_MOUNT_MODE=volume_subpath", "GATEWAY_WORKSPACE_DOCKER_VOLUME="+wsVol,
 		"GATEWAY_SHARED_DOCKER_VOLUME="+shVol).ws("ensure", alice).Assert(t, icmd.Success)
 	h.docker("exec", containerName(alice), "touch", "/home/agent/workspace/x").Assert(t, icmd.Success)

@@ -169,7 +169,7 @@ func TestKilledReplacementRecovers(t *testing.T) {
 	for _, name := range h.leftovers() {
 		assert.Check(t, strings.HasPrefix(name, "gws_old_"), "%s was not collected", name)
 		assert.Check(t, is.Equal(h.inspect("modern", name).State.Status, "exited"))
-		h.docker("rm", "-f", name)
+		h.docker("rm", "-f", "-v", name)
 	}
 }
 
@@ -347,7 +347,7 @@ func TestInterruptedReplacementKeepsTheOldContainer(t *testing.T) {
 	h.ws("ensure", h.subdir("-collector")).Assert(t, icmd.Success)
 	for _, name := range h.leftovers() {
 		assert.Check(t, strings.HasPrefix(name, "gws_old_"), "%s left", name)
-		h.docker("rm", "-f", name)
+		h.docker("rm", "-f", "-v", name)
 	}
 }
 

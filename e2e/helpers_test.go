@@ -97,18 +97,24 @@ func (h *harness) track(subdir string) string {
 	name := containerName(subdir)
 	h.t.Cleanup(func() {
 		for _, ctx := range []string{"modern", "legacy"} {
-			h.docker("--context", ctx, "rm", "-f", name)
+			h.docker("--context", ctx, "rm", "-f", "-v", name)
 		}
 	})
 	return subdir
 }
 
-// volume creates a volume on a context, removed when the test ends.
+// volume creates a volume on a context, removed when the test ends with
+// the containers that use it (whichever cleanup was registered first).
 func (h *harness) volume(ctx, suffix string) string {
 	h.t.Helper()
 	name := "e2e-vol-" + h.id + "-" + suffix
 	h.docker("--context", ctx, "volume", "create", name).Assert(h.t, icmd.Success)
-	h.t.Cleanup(func() { h.docker("--context", ctx, "volume", "rm", "-f", name) })
+	h.t.Cleanup(func() {
+		if ids := strings.Fields(h.docker("--context", ctx, "ps", "-aq", "--filter", "volume="+name).Stdout()); len(ids) > 0 {
+			h.docker(append([]string{"--context", ctx, "rm", "-f", "-v"}, ids...)...)
+		}
+		h.docker("--context", ctx, "volume", "rm", "-f", name)
+	})
 	return name
 }
 

@@ -396,7 +396,7 @@ func TestNestedRootsAreRefused(t *testing.T) {
 	root := filepath.Join(base, "root")
 	p := h.short("-p")
 	h.ws("ensure", "--workspace-root", root, p+"/q").Assert(t, icmd.Success)
-	h.track("q")
+	h.track(p + "/q")
 	h.ws("ensure", "--workspace-root", filepath.Join(root, p), "q").Assert(t, icmd.Expected{ExitCode: 1, Err: "the root of other workspaces: roots must not nest"})
 	h.track("root")
 	h.ws("ensure", "--workspace-root", base, "root").Assert(t, icmd.Expected{ExitCode: 1, Err: "is the root of other workspaces: roots must not nest"})

@@ -156,7 +156,7 @@ func TestNameCollisions(t *testing.T) {
 	} {
 		t.Run(tc.second, func(t *testing.T) {
 			name := containerName(strings.ToLower(tc.first))
-			t.Cleanup(func() { h.docker("rm", "-f", name) })
+			t.Cleanup(func() { h.docker("rm", "-f", "-v", name) })
 			h.ws("ensure", tc.first).Assert(t, icmd.Success)
 			before := h.inspect("modern", name)
 			assert.Check(t, is.Equal(before.Config.Labels["docker-workspace.subdir"], tc.first))

@@ -30,6 +30,7 @@ var swarmNodes = []string{"sw1", "sw2", "sw3"}
 type swarmHarness struct {
 	*harness
 	wsVol, shVol string
+	volumes      []string // more volumes to remove, after the services
 }
 
 func newSwarmHarness(t *testing.T, extraEnv ...string) *swarmHarness {
@@ -51,7 +52,7 @@ func newSwarmHarness(t *testing.T, extraEnv ...string) *swarmHarness {
 			}
 		}
 		// The claims of its workspaces (docker workspace rm keeps them).
-		out = h.docker("--context", "swarm", "config", "ls", "--filter", "label=docker-workspace.claim", "--format", `{{.ID}} {{index .Labels "docker-workspace.subdir"}}`).Stdout()
+		out = h.docker("--context", "swarm", "config", "ls", "--filter", "label=docker-workspace.claim", "--format", `{{.ID}} {{.Label "docker-workspace.subdir"}}`).Stdout()
 		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 			if id, subdir, ok := strings.Cut(l, " "); ok && strings.Contains(subdir, h.id) {
 				h.docker("--context", "swarm", "config", "rm", id)
@@ -60,12 +61,12 @@ func newSwarmHarness(t *testing.T, extraEnv ...string) *swarmHarness {
 		for _, n := range swarmNodes {
 			poll.WaitOn(t, func(poll.LogT) poll.Result {
 				if out := h.docker("--context", n, "ps", "-aq", "--filter", "name=gws-e2e-"+h.id).Stdout(); strings.TrimSpace(out) != "" {
-					h.docker("--context", n, "rm", "-f", strings.Fields(out)[0])
+					h.docker("--context", n, "rm", "-f", "-v", strings.Fields(out)[0])
 					return poll.Continue("containers of the test on %s", n)
 				}
 				return poll.Success()
 			}, poll.WithTimeout(60*time.Second), poll.WithDelay(300*time.Millisecond))
-			h.docker("--context", n, "volume", "rm", "-f", s.wsVol, s.shVol)
+			h.docker(append([]string{"--context", n, "volume", "rm", "-f", s.wsVol, s.shVol}, s.volumes...)...)
 		}
 	})
 	return s
@@ -551,11 +552,7 @@ func TestSwarmStoragesAreCompared(t *testing.T) {
 	s := newSwarmHarness(t, env("e2e-stor-v1-x", "dev", "shared")...)
 	v1 := s.withEnv(env("e2e-stor-v1-"+s.id, "dev", "shared")...)
 	v2 := s.withEnv(env("e2e-stor-v2-"+s.id, "dev", "shared")...)
-	t.Cleanup(func() {
-		for _, n := range swarmNodes {
-			s.docker("--context", n, "volume", "rm", "-f", "e2e-stor-v1-"+s.id, "e2e-stor-v2-"+s.id, "e2e-stor-v3-"+s.id, "e2e-stor-v5-"+s.id)
-		}
-	})
+	s.volumes = append(s.volumes, "e2e-stor-v1-"+s.id, "e2e-stor-v2-"+s.id, "e2e-stor-v3-"+s.id, "e2e-stor-v5-"+s.id)
 	for round := range 3 {
 		outer := s.subdir(fmt.Sprintf("-x%d", round))
 		var wg sync.WaitGroup
@@ -582,7 +579,7 @@ func TestSwarmStoragesAreCompared(t *testing.T) {
 			r2 = engine.docker("--context", "sw2", "workspace", "ensure", outer+"/bob")
 		}()
 		wg.Wait()
-		t.Cleanup(func() { s.docker("--context", "sw2", "rm", "-f", containerName(outer+"/bob")) })
+		t.Cleanup(func() { s.docker("--context", "sw2", "rm", "-f", "-v", containerName(outer+"/bob")) })
 		assert.Check(t, r1.ExitCode != 0 || r2.ExitCode != 0, "round %d: both made: %s | %s", round, r1.Stderr(), r2.Stderr())
 	}
 

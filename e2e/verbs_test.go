@@ -185,7 +185,7 @@ func TestPrune(t *testing.T) {
 	h.ws("stop", "-t", "0", stopped).Assert(t, icmd.Success)
 	other := "e2e-other-" + h.id
 	h.docker("create", "--name", other, "--label", "docker-workspace.note=not-a-workspace", image, "true").Assert(t, icmd.Success)
-	t.Cleanup(func() { h.docker("rm", "-f", other) })
+	t.Cleanup(func() { h.docker("rm", "-f", "-v", other) })
 	// Refused without confirmation.
 	res := icmd.RunCmd(icmd.Command("docker", "--config", env.configDir, "workspace", "prune"), icmd.WithEnv(h.env...), icmd.WithStdin(strings.NewReader("n\n")))
 	assert.Check(t, is.Contains(res.Combined(), "Are you sure you want to continue?"))

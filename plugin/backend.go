@@ -31,6 +31,11 @@ const (
 )
 
 // addOrchestratorFlag declares --orchestrator.
+// placementUsage is the help of --placement, which orchestrators of nodes
+// read.
+const placementUsage = `With --orchestrator swarm, where the data lives: "pinned" (volumes local to the node that first ran the workspace, which it stays on) ` +
+	`or "shared" (volumes whose options name storage every node reaches; it may move)`
+
 func addOrchestratorFlag(flags *pflag.FlagSet) {
 	flags.String(settingOrchestrator.flag, orchestratorEngine,
 		`Where workspaces run: "engine" (a container on the context's engine) or "swarm" (a service of the Swarm the context's engine manages)`)

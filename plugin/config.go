@@ -324,9 +324,7 @@ func addConfigFlags(dst *pflag.FlagSet, except ...setting) {
 	flags.String(settingVolumeDriver.flag, "", `Volume subpath mode: driver that makes a missing workspace or shared volume (default "local")`)
 	flags.StringArray(settingVolumeOpt.flag, nil, "Volume subpath mode: driver option of the workspace volume where it is made (KEY=VALUE, as docker volume create --opt)")
 	flags.StringArray(settingSharedVolumeOpt.flag, nil, "Volume subpath mode: driver option of the shared volume where it is made (KEY=VALUE)")
-	flags.String(settingPlacement.flag, string(sandbox.PlacementPinned),
-		`With --orchestrator swarm, where the data lives: "pinned" (volumes local to the node that first ran the workspace, which it stays on) `+
-			`or "shared" (volumes whose options name storage every node reaches; it may move)`)
+	flags.String(settingPlacement.flag, string(sandbox.PlacementPinned), placementUsage)
 	flags.String(settingPull.flag, string(sandbox.PullMissing), `Pull the image before creating a container ("missing", "always", "never")`)
 	flags.String(settingRecreate.flag, string(sandbox.RecreateNever),
 		`Replace an existing container ("never", "if-changed": when it drifted from the configuration or is dead, "always"); workspace data is kept`)

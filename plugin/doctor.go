@@ -277,7 +277,7 @@ func writeNodes(line func(k, v string), r doctorReport) {
 		case !n.Subpath:
 			can = "no workspaces: Engine before 26.1 does not apply a volume subpath in a task"
 		case n.EngineError != "":
-			can = "no workspaces: engine " + n.EngineError
+			can = "no workspaces: its engine cannot be reached: " + n.EngineError
 		case !n.TakesWorkspaces:
 			can = "no workspaces now"
 		}

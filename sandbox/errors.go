@@ -87,7 +87,7 @@ type TimeoutError struct {
 }
 
 func (e *TimeoutError) Error() string {
-	return fmt.Sprintf("the engine did not answer (%s) within %s", e.Op, e.After)
+	return fmt.Sprintf("the engine did not answer within %s (%s)", e.After, e.Op)
 }
 
 // Is makes a TimeoutError match context.DeadlineExceeded too.

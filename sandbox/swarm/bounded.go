@@ -13,20 +13,20 @@ import (
 
 // managerClient bounds every call to the manager by the Swarm's limits
 // (reads by Read, what changes something by Write), and turns the refusal
-// of an engine that is no Swarm manager into the one line of CheckManager
+// of an engine that is no Swarm manager into the one line of checkManager
 // (one more call, on that failure only).
 type managerClient struct {
 	c Client
 	s *Swarm
 }
 
-// check turns a refusal by an engine that is no manager into CheckManager's
+// check turns a refusal by an engine that is no manager into checkManager's
 // line.
 func (m managerClient) check(ctx context.Context, err error) error {
 	if err == nil || !enginemsg.NotManager(err) {
 		return err
 	}
-	if merr := m.s.CheckManager(ctx); merr != nil {
+	if merr := m.s.checkManager(ctx); merr != nil {
 		return merr
 	}
 	return err

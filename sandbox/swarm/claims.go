@@ -26,15 +26,15 @@ import (
 // data does too — so that the next ensure puts the workspace back where its
 // data is; removing the claim (a Swarm config) forgets it.
 const (
-	// LabelClaim marks a claim; its value is the storage of the workspace
+	// labelClaim marks a claim; its value is the storage of the workspace
 	// volume (see claims.StorageKey).
-	LabelClaim = sandbox.LabelPrefix + "claim"
-	// LabelClaimShared is the storage of the shared volume.
-	LabelClaimShared = sandbox.LabelPrefix + "claim-shared"
-	// LabelClaimVolume is the workspace volume's name.
-	LabelClaimVolume = sandbox.LabelPrefix + "volume"
-	// LabelClaimNode is the node ID of a pinned workspace's data.
-	LabelClaimNode = sandbox.LabelPrefix + "node"
+	labelClaim = sandbox.LabelPrefix + "claim"
+	// labelClaimShared is the storage of the shared volume.
+	labelClaimShared = sandbox.LabelPrefix + "claim-shared"
+	// labelClaimVolume is the workspace volume's name.
+	labelClaimVolume = sandbox.LabelPrefix + "volume"
+	// labelClaimNode is the node ID of a pinned workspace's data.
+	labelClaimNode = sandbox.LabelPrefix + "node"
 	claimPrefix    = "gws-claim-"
 )
 
@@ -63,7 +63,7 @@ func (s *Swarm) claim(ctx context.Context, subdir string, cfg sandbox.Config, ch
 			return c, err
 		}
 		if found != nil {
-			c = claimed{cfg: *found, node: found.Spec.Labels[LabelClaimNode]}
+			c = claimed{cfg: *found, node: found.Spec.Labels[labelClaimNode]}
 			break
 		}
 		if attempt > 0 {
@@ -76,11 +76,11 @@ func (s *Swarm) claim(ctx context.Context, subdir string, cfg sandbox.Config, ch
 			}
 		}
 		labels := map[string]string{
-			LabelClaim: claims.WorkspaceStorage(cfg), LabelClaimShared: claims.SharedStorage(cfg), LabelClaimVolume: cfg.WorkspaceVolume,
+			labelClaim: claims.WorkspaceStorage(cfg), labelClaimShared: claims.SharedStorage(cfg), labelClaimVolume: cfg.WorkspaceVolume,
 			sandbox.LabelSubdir: subdir, sandbox.LabelPlacement: string(placementOf(cfg)),
 		}
 		if node != "" {
-			labels[LabelClaimNode] = node
+			labels[labelClaimNode] = node
 		}
 		resp, err := s.client.ConfigCreate(ctx, swarmtypes.ConfigSpec{
 			Annotations: swarmtypes.Annotations{Name: name, Labels: labels},
@@ -137,16 +137,16 @@ func (s *Swarm) findClaim(ctx context.Context, name, subdir string) (*swarmtypes
 // one is in, or holds, the workspace storage of the other (its containers
 // would see the other's workspaces).
 func (s *Swarm) checkClaims(ctx context.Context, mine swarmtypes.Config, subdir string) error {
-	all, err := s.client.ConfigList(ctx, swarmtypes.ConfigListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelClaim))})
+	all, err := s.client.ConfigList(ctx, swarmtypes.ConfigListOptions{Filters: filters.NewArgs(filters.Arg("label", labelClaim))})
 	if err != nil {
 		return fmt.Errorf("list the claims of workspaces (Swarm configs): %w", err)
 	}
-	ws, shared := mine.Spec.Labels[LabelClaim], mine.Spec.Labels[LabelClaimShared]
+	ws, shared := mine.Spec.Labels[labelClaim], mine.Spec.Labels[labelClaimShared]
 	for _, o := range all {
 		if o.ID == mine.ID || !strings.HasPrefix(o.Spec.Name, claimPrefix) {
 			continue
 		}
-		other, ows, oshared := o.Spec.Labels[sandbox.LabelSubdir], o.Spec.Labels[LabelClaim], o.Spec.Labels[LabelClaimShared]
+		other, ows, oshared := o.Spec.Labels[sandbox.LabelSubdir], o.Spec.Labels[labelClaim], o.Spec.Labels[labelClaimShared]
 		var why string
 		switch {
 		case ws == ows && claims.SubdirsNest(subdir, other):

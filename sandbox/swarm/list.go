@@ -56,7 +56,7 @@ func (s *Swarm) List(ctx context.Context) ([]sandbox.Workspace, error) {
 	}
 	out := make([]sandbox.Workspace, 0, len(svcs))
 	for i := range svcs {
-		if svcs[i].Spec.Name != ServiceName(svcs[i].Spec.Labels[sandbox.LabelSubdir]) {
+		if svcs[i].Spec.Name != serviceName(svcs[i].Spec.Labels[sandbox.LabelSubdir]) {
 			continue // labelled as a workspace's, named as none: not one
 		}
 		out = append(out, workspaceOf(&svcs[i], bySvc[svcs[i].ID], byNode))
@@ -95,7 +95,7 @@ func workspaceOf(svc *swarmtypes.Service, ts []swarmtypes.Task, byNode map[strin
 		w.State = string(cur.Status.State)
 		w.Status = fmt.Sprintf("%s %s ago", titleFirst(string(cur.Status.State)), strings.ToLower(units.HumanDuration(time.Since(cur.Status.Timestamp))))
 		if cur.NodeID != "" {
-			w.Node = NodeName(byNode[cur.NodeID])
+			w.Node = nodeName(byNode[cur.NodeID])
 		}
 		if cur.Status.State == swarmtypes.TaskStatePending && cur.Status.Err != "" {
 			w.Status += " (" + cur.Status.Err + ")"
@@ -105,7 +105,7 @@ func workspaceOf(svc *swarmtypes.Service, ts []swarmtypes.Task, byNode map[strin
 		}
 	}
 	if pin := pinnedNode(svc); w.Node == "" && pin != "" {
-		w.Node = NodeName(byNode[pin])
+		w.Node = nodeName(byNode[pin])
 	}
 	return w
 }
@@ -120,7 +120,7 @@ func mayOutlive(t swarmtypes.Task, byNode map[string]swarmtypes.Node) string {
 	case n.ID == "":
 		return fmt.Sprintf("a container may still run on node %s, which left the Swarm (a container outlives its node's engine)", t.NodeID)
 	case n.Status.State == swarmtypes.NodeStateDown || n.Status.State == swarmtypes.NodeStateUnknown || t.Status.State == swarmtypes.TaskStateOrphaned:
-		return fmt.Sprintf("a container may still run on node %s, which is %s (a container outlives its node's engine)", NodeName(n), n.Status.State)
+		return fmt.Sprintf("a container may still run on node %s, which is %s (a container outlives its node's engine)", nodeName(n), n.Status.State)
 	}
 	return ""
 }
@@ -201,7 +201,7 @@ func (s *Swarm) Locate(ctx context.Context, w sandbox.Workspace) (sandbox.Locati
 			}
 			label := n.Spec.Labels[sandbox.LabelNodeEngine]
 			if label == "" {
-				return sandbox.Location{}, &sandbox.NodeEngineError{Node: NodeName(n), Err: fmt.Errorf("service %s runs there, and it has no %s label: a "+
+				return sandbox.Location{}, &sandbox.NodeEngineError{Node: nodeName(n), Err: fmt.Errorf("service %s runs there, and it has no %s label: a "+
 					"task's container is reached through its node's engine", w.Name, sandbox.LabelNodeEngine)}
 			}
 			return sandbox.Location{ContainerID: t.Status.ContainerStatus.ContainerID, Engine: label}, nil
@@ -229,7 +229,7 @@ func (s *Swarm) nodes(ctx context.Context) ([]swarmtypes.Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
-	sort.Slice(nodes, func(i, j int) bool { return NodeName(nodes[i]) < NodeName(nodes[j]) })
+	sort.Slice(nodes, func(i, j int) bool { return nodeName(nodes[i]) < nodeName(nodes[j]) })
 	return nodes, nil
 }
 
@@ -249,7 +249,7 @@ func (s *Swarm) Check(ctx context.Context, cfg sandbox.Config) (sandbox.Report, 
 		Placement: placementOf(cfg), VolumeDriver: cfg.VolumeDriver, VolumeOptions: cfg.VolumeOptions, SharedVolumeOptions: cfg.SharedVolumeOptions,
 		Sources: []sandbox.SourceCheck{}, Problems: []string{},
 	}
-	if err := s.CheckManager(ctx); err != nil {
+	if err := s.checkManager(ctx); err != nil {
 		return r, err
 	}
 	if v, err := bounded.Do(ctx, s.limits.Read, "version", false, s.raw.ServerVersion); err == nil {
@@ -297,7 +297,7 @@ func (s *Swarm) Check(ctx context.Context, cfg sandbox.Config) (sandbox.Report, 
 // through its label, and whether it takes workspaces.
 func (s *Swarm) checkNode(ctx context.Context, n swarmtypes.Node) sandbox.NodeReport {
 	nr := sandbox.NodeReport{
-		Name: NodeName(n), ID: n.ID, Role: string(n.Spec.Role), State: string(n.Status.State),
+		Name: nodeName(n), ID: n.ID, Role: string(n.Spec.Role), State: string(n.Status.State),
 		Availability: string(n.Spec.Availability), Engine: n.Description.Engine.EngineVersion,
 		Subpath: canSubpath(n), EngineLabel: n.Spec.Labels[sandbox.LabelNodeEngine],
 	}

@@ -26,7 +26,7 @@ import (
 	"github.com/docker-workspace/docker-workspace/sandbox/internal/enginemsg"
 )
 
-// labelSubpathNodes gives LabelSubpathNode to the nodes whose Engine
+// labelSubpathNodes gives labelSubpathNode to the nodes whose Engine
 // applies a volume subpath in a task, and takes it from the others.
 func (s *Swarm) labelSubpathNodes(ctx context.Context) error {
 	nodes, err := s.client.NodeList(ctx, swarmtypes.NodeListOptions{})
@@ -37,7 +37,7 @@ func (s *Swarm) labelSubpathNodes(ctx context.Context) error {
 		// A node whose engine cannot be reached cannot have its volumes
 		// checked: it gets no workspace either.
 		want := canSubpath(n) && n.Spec.Labels[sandbox.LabelNodeEngine] != ""
-		if err := s.setNodeLabel(ctx, n, LabelSubpathNode, want); err != nil {
+		if err := s.setNodeLabel(ctx, n, labelSubpathNode, want); err != nil {
 			return err
 		}
 	}
@@ -67,11 +67,11 @@ func (s *Swarm) setNodeLabel(ctx context.Context, n swarmtypes.Node, label strin
 			return nil
 		}
 		if !enginemsg.SwarmRace(err) || attempt == 3 {
-			return fmt.Errorf("label node %s %s: %w", NodeName(n), label, err)
+			return fmt.Errorf("label node %s %s: %w", nodeName(n), label, err)
 		}
 		nodes, lerr := s.client.NodeList(ctx, swarmtypes.NodeListOptions{Filters: filters.NewArgs(filters.Arg("id", n.ID))})
 		if lerr != nil || len(nodes) == 0 {
-			return fmt.Errorf("label node %s %s: %w", NodeName(n), label, err)
+			return fmt.Errorf("label node %s %s: %w", nodeName(n), label, err)
 		}
 		n = nodes[0]
 	}
@@ -104,15 +104,15 @@ func (s *Swarm) nodeName(ctx context.Context, id string) string {
 	if err == nil {
 		for _, n := range nodes {
 			if n.ID == id {
-				return NodeName(n)
+				return nodeName(n)
 			}
 		}
 	}
 	return id
 }
 
-// NodeName is what a node is called: its hostname, else its ID.
-func NodeName(n swarmtypes.Node) string {
+// nodeName is what a node is called: its hostname, else its ID.
+func nodeName(n swarmtypes.Node) string {
 	if n.Description.Hostname != "" {
 		return n.Description.Hostname
 	}
@@ -137,7 +137,7 @@ func (s *Swarm) prepare(ctx context.Context, subdir string, cfg sandbox.Config, 
 	if err != nil {
 		return *node, nil, err
 	}
-	onNode := func(err error) error { return fmt.Errorf("on node %s: %w", NodeName(*node), err) }
+	onNode := func(err error) error { return fmt.Errorf("on node %s: %w", nodeName(*node), err) }
 	if err := m.CheckVolumes(ctx, cfg, true); err != nil {
 		return *node, nil, onNode(err)
 	}
@@ -170,7 +170,7 @@ func (s *Swarm) nodeManager(ctx context.Context, node swarmtypes.Node) (*engine.
 // node's.
 func (s *Swarm) nodeClient(ctx context.Context, node swarmtypes.Node) (sandbox.Client, error) {
 	label := node.Spec.Labels[sandbox.LabelNodeEngine]
-	fail := func(err error) error { return &sandbox.NodeEngineError{Node: NodeName(node), Label: label, Err: err} }
+	fail := func(err error) error { return &sandbox.NodeEngineError{Node: nodeName(node), Label: label, Err: err} }
 	switch {
 	case label == "":
 		return nil, fail(fmt.Errorf("it has no %s label: its engine is needed to make the workspace's directory there", sandbox.LabelNodeEngine))
@@ -181,7 +181,7 @@ func (s *Swarm) nodeClient(ctx context.Context, node swarmtypes.Node) (sandbox.C
 	if err != nil {
 		return nil, fail(err)
 	}
-	info, err := bounded.Do(ctx, s.limits.Read, "info of node "+NodeName(node), false, c.Info)
+	info, err := bounded.Do(ctx, s.limits.Read, "info of node "+nodeName(node), false, c.Info)
 	if err != nil {
 		return nil, fail(err)
 	}
@@ -204,10 +204,10 @@ func (s *Swarm) checkNodes(ctx context.Context, cfg sandbox.Config, nodes []swar
 			return err
 		}
 		if err := m.CheckVolumes(ctx, cfg, true); err != nil {
-			return fmt.Errorf("on node %s: %w", NodeName(n), err)
+			return fmt.Errorf("on node %s: %w", nodeName(n), err)
 		}
 		if err := s.checkBindDevicesOn(ctx, m, n, cfg); err != nil {
-			return fmt.Errorf("on node %s: %w", NodeName(n), err)
+			return fmt.Errorf("on node %s: %w", nodeName(n), err)
 		}
 		if err := s.setNodeLabel(ctx, n, storageLabel(cfg), true); err != nil {
 			return err
@@ -273,14 +273,14 @@ func (s *Swarm) chooseNode(ctx context.Context, subdir string, nodes []swarmtype
 		n := &nodes[i]
 		switch {
 		case n.Status.State != swarmtypes.NodeStateReady:
-			why = append(why, NodeName(*n)+" is "+string(n.Status.State))
+			why = append(why, nodeName(*n)+" is "+string(n.Status.State))
 		case n.Spec.Availability != swarmtypes.NodeAvailabilityActive:
-			why = append(why, NodeName(*n)+" is "+string(n.Spec.Availability))
+			why = append(why, nodeName(*n)+" is "+string(n.Spec.Availability))
 		case !canSubpath(*n):
 			why = append(why, fmt.Sprintf("%s runs Engine %s, which does not apply a volume subpath "+
-				"in a task (%s+ does): it would mount the whole volume", NodeName(*n), n.Description.Engine.EngineVersion, minSubpathEngine))
+				"in a task (%s+ does): it would mount the whole volume", nodeName(*n), n.Description.Engine.EngineVersion, minSubpathEngine))
 		case n.Spec.Labels[sandbox.LabelNodeEngine] == "":
-			why = append(why, fmt.Sprintf("%s has no %s label", NodeName(*n), sandbox.LabelNodeEngine))
+			why = append(why, fmt.Sprintf("%s has no %s label", nodeName(*n), sandbox.LabelNodeEngine))
 		default:
 			cands = append(cands, n)
 		}

@@ -40,12 +40,12 @@ type Client interface {
 	ConfigRemove(ctx context.Context, id string) error
 }
 
-// LabelSubpathNode is the node label that Ensure keeps on the nodes whose
+// labelSubpathNode is the node label that Ensure keeps on the nodes whose
 // Engine applies a volume subpath in a task ("true"), and only on those:
 // every workspace service is constrained to such nodes, so that a node of
 // an older Engine — one that joins later too — never runs one (it would
 // mount the whole volume: every workspace).
-const LabelSubpathNode = sandbox.LabelPrefix + "subpath"
+const labelSubpathNode = sandbox.LabelPrefix + "subpath"
 
 // minSubpathEngine is the first Engine that applies a volume subpath in a
 // Swarm task (the API has it since 1.45, the task executor since 26.1).
@@ -80,7 +80,7 @@ type Options struct {
 
 // Swarm manages workspaces as services of a Docker Swarm: each workspace is
 // a service of one replica, named after its container name under Swarm's
-// rules (ServiceName), labelled as a container is. Its data is in volumes
+// rules (serviceName), labelled as a container is. Its data is in volumes
 // (volume_subpath mode): on the node it is pinned to (PlacementPinned), or
 // in storage every node reaches (PlacementShared). It implements
 // sandbox.Orchestrator.
@@ -99,7 +99,7 @@ var _ sandbox.Orchestrator = (*Swarm)(nil)
 
 // New returns a Swarm that talks to a manager through c. Nothing is asked
 // up front: an engine that is no manager refuses the first call, and that
-// refusal is told in one line (see CheckManager).
+// refusal is told in one line (see checkManager).
 func New(c Client, opts Options) *Swarm {
 	s := &Swarm{raw: c, limits: bounded.NewLimits(opts.Timeout), opts: opts}
 	s.client = managerClient{c: c, s: s}
@@ -111,8 +111,8 @@ func (s *Swarm) Traits() sandbox.Traits {
 	return sandbox.Traits{Name: "swarm", Unit: "service", Nodes: true}
 }
 
-// CheckManager fails, in one line, unless the engine is a Swarm manager.
-func (s *Swarm) CheckManager(ctx context.Context) error {
+// checkManager fails, in one line, unless the engine is a Swarm manager.
+func (s *Swarm) checkManager(ctx context.Context) error {
 	info, err := bounded.Do(ctx, s.limits.Read, "info", false, s.raw.Info)
 	if err != nil {
 		return fmt.Errorf("ask the engine about its Swarm: %w", err)
@@ -126,10 +126,10 @@ func (s *Swarm) CheckManager(ctx context.Context) error {
 	return nil
 }
 
-// ServiceName is the name of the service of a workspace: its container
+// serviceName is the name of the service of a workspace: its container
 // name with what Swarm refuses in a name ("." and "_") replaced by "-".
 // Two subdirs whose names meet are refused as for containers.
-func ServiceName(subdir string) string {
+func serviceName(subdir string) string {
 	name := strings.Map(func(r rune) rune {
 		if r == '.' || r == '_' {
 			return '-'
@@ -214,7 +214,7 @@ func (s *Swarm) serviceSpec(subdir string, cfg sandbox.Config, mounts []mount.Mo
 	}
 	one := uint64(1)
 	return swarmtypes.ServiceSpec{
-		Annotations: swarmtypes.Annotations{Name: ServiceName(subdir), Labels: labels},
+		Annotations: swarmtypes.Annotations{Name: serviceName(subdir), Labels: labels},
 		TaskTemplate: swarmtypes.TaskSpec{
 			ContainerSpec: cs,
 			Resources:     res,
@@ -246,7 +246,7 @@ func specFor(subdir string, cfg sandbox.Config) sandbox.Spec {
 // find returns the service of a workspace, with its task counts; nil when
 // there is none. One API call.
 func (s *Swarm) find(ctx context.Context, subdir string) (*swarmtypes.Service, error) {
-	name := ServiceName(subdir)
+	name := serviceName(subdir)
 	svcs, err := s.client.ServiceList(ctx, swarmtypes.ServiceListOptions{Filters: filters.NewArgs(filters.Arg("name", name)), Status: true})
 	if err != nil {
 		return nil, fmt.Errorf("list services: %w", err)
@@ -310,7 +310,7 @@ func (s *Swarm) Ensure(ctx context.Context, subdir string, cfg sandbox.Config, _
 			return res, sandbox.WorkspaceErr(subdir, "ensure", err)
 		}
 	}
-	return sandbox.Result{}, sandbox.WorkspaceErr(subdir, "ensure", fmt.Errorf("service %s: it kept changing; gave up after %d attempts", ServiceName(subdir), maxAttempts))
+	return sandbox.Result{}, sandbox.WorkspaceErr(subdir, "ensure", fmt.Errorf("service %s: it kept changing; gave up after %d attempts", serviceName(subdir), maxAttempts))
 }
 
 // ensureOnce looks at the service once and does what it needs; errRace:
@@ -365,7 +365,7 @@ func (s *Swarm) scale(ctx context.Context, svc *swarmtypes.Service, n uint64) er
 }
 
 // subpathConstraint keeps a workspace's tasks on nodes that apply a subpath.
-const subpathConstraint = "node.labels." + LabelSubpathNode + "==true"
+const subpathConstraint = "node.labels." + labelSubpathNode + "==true"
 
 // serviceDrift is the drift of a workspace service from a spec; a service
 // without the constraint that keeps it off old Engines has drifted in its
@@ -493,7 +493,7 @@ func pinnedNode(svc *swarmtypes.Service) string {
 }
 
 // constraints place a task: on nodes that apply a volume subpath
-// (LabelSubpathNode, which it puts right on every node first), and on its
+// (labelSubpathNode, which it puts right on every node first), and on its
 // own node (pinned).
 func (s *Swarm) constraints(ctx context.Context, cfg sandbox.Config, node swarmtypes.Node) ([]string, error) {
 	if err := s.labelSubpathNodes(ctx); err != nil {

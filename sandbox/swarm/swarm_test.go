@@ -56,9 +56,9 @@ func TestSwarmEnsureCreatesAPinnedService(t *testing.T) {
 	assert.Assert(t, svc != nil)
 	assert.Check(t, is.DeepEqual(svc.Spec.TaskTemplate.Placement.Constraints, []string{"node.labels.docker-workspace.subpath==true", "node.id==n3"}))
 	// Only the nodes that apply a subpath are labelled so.
-	assert.Check(t, is.Equal(f.Nodes[0].Spec.Labels[LabelSubpathNode], ""))
-	assert.Check(t, is.Equal(f.Nodes[1].Spec.Labels[LabelSubpathNode], ""), "a node without an engine label cannot be checked")
-	assert.Check(t, is.Equal(f.Nodes[2].Spec.Labels[LabelSubpathNode], "true"))
+	assert.Check(t, is.Equal(f.Nodes[0].Spec.Labels[labelSubpathNode], ""))
+	assert.Check(t, is.Equal(f.Nodes[1].Spec.Labels[labelSubpathNode], ""), "a node without an engine label cannot be checked")
+	assert.Check(t, is.Equal(f.Nodes[2].Spec.Labels[labelSubpathNode], "true"))
 	assert.Check(t, is.Equal(replicas(svc), uint64(1)))
 	assert.Check(t, is.Equal(svc.Spec.UpdateConfig.Order, swarmtypes.UpdateOrderStopFirst))
 	cs := svc.Spec.TaskTemplate.ContainerSpec
@@ -235,7 +235,7 @@ func TestSwarmRefusals(t *testing.T) {
 	assert.Check(t, is.ErrorContains(err, "no node can take workspace \"a\": sw1 has no docker-workspace.engine label"))
 
 	f.Control, f.CallLog = false, nil
-	assert.Check(t, is.ErrorContains(s.CheckManager(context.Background()), "is a Swarm worker"))
+	assert.Check(t, is.ErrorContains(s.checkManager(context.Background()), "is a Swarm worker"))
 	// Nothing is asked up front: the refusal of the first call is told.
 	f.CallLog = nil
 	_, err = s.Ensure(context.Background(), "a", swarmConfig())
@@ -243,7 +243,7 @@ func TestSwarmRefusals(t *testing.T) {
 	assert.Check(t, is.ErrorContains(err, "is a Swarm worker, not a manager"))
 	assert.Check(t, is.Equal(f.Calls(), "services info"))
 	f.State = swarmtypes.LocalNodeStateInactive
-	assert.Check(t, is.ErrorIs(s.CheckManager(context.Background()), sandbox.ErrNotManager))
+	assert.Check(t, is.ErrorIs(s.checkManager(context.Background()), sandbox.ErrNotManager))
 }
 
 // sandbox.Shared placement: no pin, old engines kept out; the volumes carry their
@@ -267,7 +267,7 @@ func TestSwarmSharedPlacement(t *testing.T) {
 		assert.Check(t, is.Equal(f.Node(n).Spec.Labels[storage], "true"), n)
 	}
 	assert.Check(t, is.Equal(f.Node("n4").Spec.Labels[storage], ""))
-	assert.Check(t, is.Equal(f.Node("n4").Spec.Labels[LabelSubpathNode], ""), "an old Engine labelled")
+	assert.Check(t, is.Equal(f.Node("n4").Spec.Labels[labelSubpathNode], ""), "an old Engine labelled")
 	ms := svc.Spec.TaskTemplate.ContainerSpec.Mounts
 	assert.Check(t, is.DeepEqual(ms[0].VolumeOptions.DriverConfig, &mount.Driver{Name: "local", Options: cfg.VolumeOptions}))
 	assert.Check(t, is.DeepEqual(ms[1].VolumeOptions.DriverConfig, &mount.Driver{Name: "local", Options: cfg.SharedVolumeOptions}))
@@ -292,10 +292,10 @@ func TestSwarmSharedPlacement(t *testing.T) {
 
 	// A node of an old Engine that claims the label loses it at the next
 	// ensure that places a workspace.
-	f.Node("n4").Spec.Labels[LabelSubpathNode] = "true"
+	f.Node("n4").Spec.Labels[labelSubpathNode] = "true"
 	_, err = s.Ensure(context.Background(), "b", cfg)
 	assert.NilError(t, err)
-	assert.Check(t, is.Equal(f.Node("n4").Spec.Labels[LabelSubpathNode], ""))
+	assert.Check(t, is.Equal(f.Node("n4").Spec.Labels[labelSubpathNode], ""))
 }
 
 // A pinned workspace whose node is down waits, and says why.
@@ -322,7 +322,7 @@ func TestSwarmPinnedWaitsForItsNode(t *testing.T) {
 
 func TestServiceName(t *testing.T) {
 	for subdir, want := range map[string]string{"alice": "gws-alice", "a.b_c": "gws-a-b-c", "Team/Bob": "gws-team-bob", "x_": "gws-x"} {
-		assert.Check(t, is.Equal(ServiceName(subdir), want), subdir)
+		assert.Check(t, is.Equal(serviceName(subdir), want), subdir)
 	}
 }
 

@@ -39,7 +39,7 @@ func Do[T any](ctx context.Context, d time.Duration, op string, keep bool, fn fu
 	}()
 	v, err := fn(cctx)
 	if err != nil {
-		return v, Classify(ctx, cctx, op, d, err)
+		return v, classify(ctx, cctx, op, d, err)
 	}
 	if rc, ok := any(v).(io.ReadCloser); ok && keep {
 		handedOver = true
@@ -54,9 +54,9 @@ func Run(ctx context.Context, d time.Duration, op string, fn func(context.Contex
 	return err
 }
 
-// Classify turns the failure of a call made under cctx (derived from ctx
+// classify turns the failure of a call made under cctx (derived from ctx
 // with a deadline d) into a typed error.
-func Classify(ctx, cctx context.Context, op string, d time.Duration, err error) error {
+func classify(ctx, cctx context.Context, op string, d time.Duration, err error) error {
 	if ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
 		return &sandbox.TimeoutError{Op: op, After: d}
 	}

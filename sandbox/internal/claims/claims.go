@@ -59,8 +59,8 @@ func (c Claim) String() string {
 	}
 }
 
-// Below says whether a's directory is a strict ancestor of b's.
-func Below(a, b Claim) bool {
+// below says whether a's directory is a strict ancestor of b's.
+func below(a, b Claim) bool {
 	switch {
 	case a.Bind != "" && b.Bind != "":
 		return strings.HasPrefix(b.Bind, strings.TrimSuffix(a.Bind, "/")+"/")
@@ -74,7 +74,7 @@ func Below(a, b Claim) bool {
 // other's, or both are one directory for two workspaces (two roots that
 // meet: root/a/b and root/a with b).
 func Overlaps(a, b Claim) bool {
-	return Below(a, b) || Below(b, a) || SamePlace(a, b) && a.key() != b.key()
+	return below(a, b) || below(b, a) || SamePlace(a, b) && a.key() != b.key()
 }
 
 // SamePlace says whether two claims hold one directory.
@@ -94,12 +94,12 @@ func (c Claim) key() string {
 	return ""
 }
 
-// Meets says whether a workspace's directory and a shared directory (of
+// meets says whether a workspace's directory and a shared directory (of
 // any configuration) meet: one is, holds or lies in the other. Every
 // container that mounts the shared directory would see the workspace, or
 // the workspace's tenant the shared directory of others.
-func Meets(ws, shared Claim) bool {
-	return Below(ws, shared) || Below(shared, ws) || SamePlace(ws, shared) ||
+func meets(ws, shared Claim) bool {
+	return below(ws, shared) || below(shared, ws) || SamePlace(ws, shared) ||
 		ws.Volume != "" && ws.Volume == shared.Volume
 }
 
@@ -125,9 +125,9 @@ func OfContainer(c *container.Summary) (Claim, bool) {
 	return Claim{}, false
 }
 
-// OfShared is the hold of a container of a list on its shared directory or
+// ofShared is the hold of a container of a list on its shared directory or
 // volume.
-func OfShared(c *container.Summary) (Claim, bool) {
+func ofShared(c *container.Summary) (Claim, bool) {
 	if _, helper := c.Labels[sandbox.LabelHelper]; helper {
 		return Claim{}, false
 	}
@@ -281,16 +281,16 @@ func conflict(n New, c *container.Summary) error {
 	if ok && Overlaps(n.Self, other) {
 		return OverlapError(n.Self, other)
 	}
-	if ok && n.Shared.Bind+n.Shared.Volume != "" && Meets(other, n.Shared) {
-		return SharedMeetError(n.Self, true, other)
+	if ok && n.Shared.Bind+n.Shared.Volume != "" && meets(other, n.Shared) {
+		return sharedMeetError(n.Self, true, other)
 	}
-	theirs, ok := OfShared(c)
+	theirs, ok := ofShared(c)
 	switch {
 	case !ok:
 		return nil
-	case Meets(n.Self, theirs):
-		return SharedMeetError(n.Self, false, theirs)
-	case Below(n.Shared, theirs) || Below(theirs, n.Shared):
+	case meets(n.Self, theirs):
+		return sharedMeetError(n.Self, false, theirs)
+	case below(n.Shared, theirs) || below(theirs, n.Shared):
 		// One shared directory in another: the tenants of the outer one
 		// could read the inner one's data and swap it for a symlink, the
 		// mount of the other's containers.
@@ -356,9 +356,9 @@ func OverlapError(self, other Claim) error {
 		sandbox.ErrOverlap, self.Subdir, other)
 }
 
-// SharedMeetError is the refusal of self whose shared directory (selfShared)
+// sharedMeetError is the refusal of self whose shared directory (selfShared)
 // or whose workspace meets other's.
-func SharedMeetError(self Claim, selfShared bool, other Claim) error {
+func sharedMeetError(self Claim, selfShared bool, other Claim) error {
 	if selfShared {
 		return fmt.Errorf("%w: the shared directory of workspace %q would be, hold or lie in the directory of %s: that "+
 			"workspace's tenant would see the shared data of others, and they its data; nothing was changed",

@@ -46,4 +46,4 @@ func (d *Dir) Stat() (struct{ Mode uint32 }, error) { return struct{ Mode uint32
 
 func RootHolding(string) string { return "" }
 
-func FileOwner(os.FileInfo) (int, bool) { return 0, false }
+func fileOwner(os.FileInfo) (int, bool) { return 0, false }

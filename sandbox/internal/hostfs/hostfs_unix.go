@@ -722,8 +722,8 @@ func (r *Root) Unrecord(subdir string) {
 	_ = unix.Unlinkat(reg.fd(), name, 0)
 }
 
-// FileOwner is the Owner of what fi describes.
-func FileOwner(fi os.FileInfo) (int, bool) {
+// fileOwner is the Owner of what fi describes.
+func fileOwner(fi os.FileInfo) (int, bool) {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return 0, false

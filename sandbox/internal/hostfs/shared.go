@@ -35,7 +35,7 @@ func CheckSharedPath(shared string) error {
 			break
 		}
 	}
-	if PrivateAncestor(clean) == "" {
+	if privateAncestor(clean) == "" {
 		return fmt.Errorf("shared directory %s: every directory above it can be entered by other local users, and a tenant, root in its container, can leave a setuid program "+
 			"in the shared directory for them to run: put it below a directory that only root (or you) can enter (mode 0700), or make one on its path so: refused",
 			shared)
@@ -43,14 +43,14 @@ func CheckSharedPath(shared string) error {
 	return nil
 }
 
-// PrivateAncestor is the first directory above p that other local users
+// privateAncestor is the first directory above p that other local users
 // cannot enter (root's or the caller's, without group or other search), or
 // "".
-func PrivateAncestor(p string) string {
+func privateAncestor(p string) string {
 	euid := os.Geteuid()
 	for dir := filepath.Dir(p); ; dir = filepath.Dir(dir) {
 		if fi, err := os.Lstat(dir); err == nil && fi.IsDir() && fi.Mode().Perm()&0o011 == 0 {
-			if uid, ok := FileOwner(fi); ok && (uid == 0 || uid == euid) {
+			if uid, ok := fileOwner(fi); ok && (uid == 0 || uid == euid) {
 				return dir
 			}
 		}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Warm ensure (the workspace runs) against `docker inspect` of its container,
+# on the engine of the current context, interleaved.
+#
+#   scripts/bench-warm.sh [N]      N rounds (default 30)
+#
+# Each round runs in turn:
+#   inspect     docker inspect gws-SUBDIR
+#   plugin      docker workspace ensure SUBDIR       (through the docker CLI)
+#   standalone  docker-workspace ensure SUBDIR       (the binary on its own)
+# and prints the median wall time of each and its ratio to `inspect`. A warm
+# ensure is one API call, as docker inspect is. The plugin must be installed
+# (make install). What it makes is removed at the end.
+set -euo pipefail
+N=${1:-30}
+PLUGIN=$(docker info --format '{{range .ClientInfo.Plugins}}{{if eq .Name "workspace"}}{{.Path}}{{end}}{{end}}' 2>/dev/null || true)
+[ -x "$PLUGIN" ] || { echo "bench-warm: the workspace plugin is not installed (make install)" >&2; exit 1; }
+base=$(mktemp -d /tmp/bench-warm-XXXXXX)
+chmod 700 "$base"
+s=bw$$
+args=(--workspace-root "$base/workspaces" --shared-dir "$base/shared")
+cleanup() {
+	docker rm -f "gws-$s" >/dev/null 2>&1 || true
+	rm -rf "$base"
+}
+trap cleanup EXIT
+docker workspace ensure "${args[@]}" "$s" >/dev/null
+docker inspect "gws-$s" >/dev/null
+
+now() { date +%s%N; }
+declare -a t_inspect t_plugin t_standalone
+for _ in $(seq 1 "$N"); do
+	t0=$(now)
+	docker inspect "gws-$s" >/dev/null
+	t1=$(now)
+	docker workspace ensure "${args[@]}" "$s" >/dev/null
+	t2=$(now)
+	"$PLUGIN" ensure "${args[@]}" "$s" >/dev/null
+	t3=$(now)
+	t_inspect+=($(((t1 - t0) / 1000000)))
+	t_plugin+=($(((t2 - t1) / 1000000)))
+	t_standalone+=($(((t3 - t2) / 1000000)))
+done
+. "$(dirname "$0")/bench-report.sh"
+report inspect plugin standalone
