@@ -9,7 +9,8 @@ BIN        := bin/docker-workspace
 PLUGIN_DIR := $(or $(DOCKER_CONFIG),$(HOME)/.docker)/cli-plugins
 VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT     ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-LDFLAGS    := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+META       := github.com/docker-workspace/docker-workspace/cmd/docker-workspace/internal/meta
+LDFLAGS    := -s -w -X $(META).version=$(VERSION) -X $(META).commit=$(COMMIT)
 UNIT_PKGS   = $(shell $(GO) list ./... | grep -v /e2e)
 # golangci-lint, pinned, built once into bin/tools (the gates: .golangci.yml).
 GOLANGCI_VERSION := v2.15.0

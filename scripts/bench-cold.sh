@@ -43,9 +43,9 @@ for i in $(seq 1 "$N"); do
 	t2=$(now)
 	"$PLUGIN" ensure --workspace-root "$root" --shared-dir "$shared" "$tag-s$i" >/dev/null
 	t3=$(now)
-	t_run+=($(((t1 - t0) / 1000000)))
-	t_plugin+=($(((t2 - t1) / 1000000)))
-	t_standalone+=($(((t3 - t2) / 1000000)))
+	t_run+=($(((t1 - t0) / 1000)))
+	t_plugin+=($(((t2 - t1) / 1000)))
+	t_standalone+=($(((t3 - t2) / 1000)))
 done
 . "$(dirname "$0")/bench-report.sh"
 report run plugin standalone

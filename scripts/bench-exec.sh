@@ -38,9 +38,9 @@ for _ in $(seq 1 "$N"); do
 	t2=$(now)
 	"$PLUGIN" exec "${flags[@]}" "$ws" true
 	t3=$(now)
-	t_docker+=($(((t1 - t0) / 1000000)))
-	t_plugin+=($(((t2 - t1) / 1000000)))
-	t_standalone+=($(((t3 - t2) / 1000000)))
+	t_docker+=($(((t1 - t0) / 1000)))
+	t_plugin+=($(((t2 - t1) / 1000)))
+	t_standalone+=($(((t3 - t2) / 1000)))
 done
 . "$(dirname "$0")/bench-report.sh"
 report docker plugin standalone

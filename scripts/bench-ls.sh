@@ -27,8 +27,8 @@ for _ in $(seq 1 "$N"); do
 	t1=$(now)
 	docker workspace ls >/dev/null
 	t2=$(now)
-	t_ps+=($(((t1 - t0) / 1000000)))
-	t_ls+=($(((t2 - t1) / 1000000)))
+	t_ps+=($(((t1 - t0) / 1000)))
+	t_ls+=($(((t2 - t1) / 1000)))
 done
 . "$(dirname "$0")/bench-report.sh"
 report ps ls

@@ -33,10 +33,10 @@ for r in $(seq 1 "$N"); do
 			--mount "type=bind,src=$shared,dst=/home/agent/shared" "$IMAGE" infinity >/dev/null
 	done
 	t1=$(now)
-	docker workspace ensure --workspace-root "$root" --shared-dir "$shared" $(for i in $(seq 1 "$M"); do echo "$tag-$r-$i"; done) >/dev/null
+	docker workspace ensure ${PARALLEL:+--parallel $PARALLEL} --workspace-root "$root" --shared-dir "$shared" $(for i in $(seq 1 "$M"); do echo "$tag-$r-$i"; done) >/dev/null
 	t2=$(now)
-	t_run+=($(((t1 - t0) / 1000000)))
-	t_ensure+=($(((t2 - t1) / 1000000)))
+	t_run+=($(((t1 - t0) / 1000)))
+	t_ensure+=($(((t2 - t1) / 1000)))
 	clean
 done
 . "$(dirname "$0")/bench-report.sh"

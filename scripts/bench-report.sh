@@ -1,6 +1,6 @@
 # Sourced by the bench scripts: median() and report BASE NAME..., which
-# prints the median of each array t_NAME (milliseconds) and its ratio to
-# that of t_BASE, then the rounds ($N), the engine and the cores.
+# prints the median of each array t_NAME (microseconds) in milliseconds and
+# its ratio to that of t_BASE, then the rounds ($N), the engine and the cores.
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 report() {
 	local base name m
@@ -8,7 +8,7 @@ report() {
 	printf '%-12s %8s %8s\n' "" "median" "ratio"
 	for name in "$@"; do
 		eval "m=\$(median \"\${t_$name[@]}\")"
-		printf '%-12s %6sms %8s\n' "$name" "$m" "$(awk -v a="$m" -v b="$base" 'BEGIN {printf "%.2fx", a/b}')"
+		printf '%-12s %8s %8s\n' "$name" "$(awk -v a="$m" 'BEGIN {printf "%.1fms", a/1000}')" "$(awk -v a="$m" -v b="$base" 'BEGIN {printf "%.2fx", a/b}')"
 	done
 	echo "($N rounds on $(docker version --format '{{.Server.Version}}'), $(nproc) cores)"
 }

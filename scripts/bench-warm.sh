@@ -37,9 +37,9 @@ for _ in $(seq 1 "$N"); do
 	t2=$(now)
 	"$PLUGIN" ensure "${args[@]}" "$s" >/dev/null
 	t3=$(now)
-	t_inspect+=($(((t1 - t0) / 1000000)))
-	t_plugin+=($(((t2 - t1) / 1000000)))
-	t_standalone+=($(((t3 - t2) / 1000000)))
+	t_inspect+=($(((t1 - t0) / 1000)))
+	t_plugin+=($(((t2 - t1) / 1000)))
+	t_standalone+=($(((t3 - t2) / 1000)))
 done
 . "$(dirname "$0")/bench-report.sh"
 report inspect plugin standalone

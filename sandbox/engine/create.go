@@ -70,7 +70,7 @@ func (m *Manager) create(ctx context.Context, e *ensurer, old *container.Inspect
 			return sandbox.Result{}, errRace // Ensure looks again, and starts it
 		}
 	}
-	if err := m.reserveAndOwn(ctx, p, cfg, *img, id, ctrs, false); err != nil {
+	if err := m.reserveAndOwn(ctx, p, cfg, *img, reservation{self: id, ctrs: ctrs, shared: e.shared}); err != nil {
 		return sandbox.Result{}, rb.fail(ctx, err)
 	}
 	if err := m.commit(ctx, e, id, old); err != nil {
@@ -80,26 +80,44 @@ func (m *Manager) create(ctx context.Context, e *ensurer, old *container.Inspect
 	return sandbox.Result{ID: id, Name: e.name, Subdir: subdir, Action: sandbox.ActionCreated, Mode: cfg.Mode, Image: cfg.Image}, nil
 }
 
+// reservation is a new workspace's place: held by a container of its own
+// (self: the new container under its temporary name, or a placeholder),
+// among the containers listed once it was (ctrs).
+type reservation struct {
+	self    string
+	ctrs    []container.Summary
+	forTask bool
+	shared  *sandbox.Shared // of the command's other Ensure calls (nil: none)
+}
+
 // reserveAndOwn is what every new workspace goes through once its place is
-// held by a container of its own (selfID: the new container under its
-// temporary name, or a placeholder): checked against every other workspace
-// and recorded, its directories made and given to the user it runs as.
-func (m *Manager) reserveAndOwn(ctx context.Context, p preparer, cfg sandbox.Config, img image.InspectResponse, selfID string, ctrs []container.Summary, forTask bool) error {
-	if err := p.reserve(ctx, func(records []claims.Claim) error {
-		shared, _ := claims.OfSharedMount(p.mounts())
-		return m.checkNew(ctx, claims.New{Self: p.claim(), Shared: shared, SelfID: selfID, ForTask: forTask}, ctrs, records)
-	}); err != nil {
-		return err
-	}
+// held: checked against every other workspace and recorded, its
+// directories made and given to the user it runs as. That user is resolved
+// meanwhile (a read of the image's /etc/passwd, once per image and user
+// for a command's Ensure calls): the check and the record do not wait for
+// it, nor it for them.
+func (m *Manager) reserveAndOwn(ctx context.Context, p preparer, cfg sandbox.Config, img image.InspectResponse, r reservation) error {
 	user := cfg.User
 	if user == "" && img.Config != nil {
 		user = img.Config.User
 	}
-	own, err := m.resolveOwner(ctx, p.userDB(selfID), user)
-	if err != nil {
+	owner := make(chan ownerResult, 1)
+	go func() {
+		own, err := m.owner(ctx, r.shared, img.ID, user, p.userDB(r.self))
+		owner <- ownerResult{own, err}
+	}()
+	err := p.reserve(ctx, func(records []claims.Claim) error {
+		shared, _ := claims.OfSharedMount(p.mounts())
+		return m.checkNew(ctx, claims.New{Self: p.claim(), Shared: shared, SelfID: r.self, ForTask: r.forTask}, r.ctrs, records)
+	})
+	own := <-owner
+	switch {
+	case err != nil:
 		return err
+	case own.err != nil:
+		return own.err
 	}
-	return p.finish(ctx, own)
+	return p.finish(ctx, own.own)
 }
 
 // commit gives the new container (id) the workspace's name and starts it;
@@ -277,7 +295,7 @@ func (m *Manager) PrepareForTask(ctx context.Context, subdir string, cfg sandbox
 	if err != nil {
 		return nil, err
 	}
-	if err := m.reserveAndOwn(ctx, p, cfg, img, id, ctrs, true); err != nil {
+	if err := m.reserveAndOwn(ctx, p, cfg, img, reservation{self: id, ctrs: ctrs, forTask: true}); err != nil {
 		if errors.Is(err, errRace) {
 			err = errors.New("the placeholder container was removed meanwhile; try again")
 		}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -78,6 +79,18 @@ func placed(t *testing.T, f *sandboxtest.Engine, subdir string, cfg sandbox.Conf
 		}
 	}
 	return f.Add(sandbox.ContainerName(subdir), state, container.Config{Image: cfg.Image, Labels: labels}, container.HostConfig{Mounts: mounts})
+}
+
+// withoutCall is calls without the one call call (made concurrently with
+// others, so in no fixed place), and whether it was there.
+func withoutCall(calls, call string) (string, bool) {
+	fields := strings.Fields(calls)
+	for i, f := range fields {
+		if f == call {
+			return strings.Join(append(fields[:i:i], fields[i+1:]...), " "), true
+		}
+	}
+	return calls, false
 }
 
 const coldBind = "image:agent/workspace:latest create:gws_new list copyfrom:gws_new:/etc/passwd rename:gws_new->%s start:%s"
@@ -320,7 +333,8 @@ func TestEnsureOverlapRace(t *testing.T) {
 				assert.Check(t, is.DeepEqual(f.Names(), []string{"gws-team-bob:running", "gws_new:created"}))
 			}
 			// Same second in the list: the exact creation times decide.
-			assert.Check(t, strings.Contains(f.Calls(), "list inspect:"), f.Calls())
+			_, afterList, _ := strings.Cut(f.Calls(), " list ")
+			assert.Check(t, strings.Contains(afterList, "inspect:gws_new"), f.Calls())
 		})
 	}
 }
@@ -610,8 +624,12 @@ func TestEnsureCreatesVolumeSubpath(t *testing.T) {
 	res, err := newManager(f).Ensure(context.Background(), "team/alice/src", cfg)
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(res.Action, sandbox.ActionCreated))
-	assert.Check(t, is.Equal(f.Calls(), "inspect:gws-team-alice-src image:agent/workspace:latest create:gws_helper create:gws_new list "+
-		"stat:/shared-volume/.docker-workspace copyfrom:gws_helper:/workspaces/.docker-workspace copyfrom:gws_helper:/etc/passwd "+
+	// The image's user is resolved (through the helper) while the
+	// workspace is checked and recorded.
+	calls, resolved := withoutCall(f.Calls(), "copyfrom:gws_helper:/etc/passwd")
+	assert.Check(t, resolved, f.Calls())
+	assert.Check(t, is.Equal(calls, "inspect:gws-team-alice-src image:agent/workspace:latest create:gws_helper create:gws_new list "+
+		"stat:/shared-volume/.docker-workspace copyfrom:gws_helper:/workspaces/.docker-workspace "+
 		"stat:/workspaces/team stat:/workspaces/team/alice copyto:gws_helper:/workspaces remove:gws_helper "+
 		"rename:gws_new->gws-team-alice-src start:gws-team-alice-src"))
 	assert.Check(t, is.DeepEqual(f.Names(), []string{"gws-team-alice-src:running"}), "the helper was left behind")
@@ -1547,4 +1565,52 @@ func TestEnsureRefusesAWorkspaceOfASwarmTask(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Check(t, is.Len(ws, 0))
 	assert.Check(t, f.ByName(task.Name) != nil)
+}
+
+// The Ensure calls of one command resolve the image's user once: one read
+// of its /etc/passwd for all, each workspace's directory given to it; a
+// failure to resolve it is not shared, and calls of separate commands read
+// it each.
+func TestEnsureResolvesTheUserOncePerCommand(t *testing.T) {
+	cfg := bindConfig(t)
+	f := sandboxtest.NewEngine()
+	agent := os.Getuid()
+	if os.Geteuid() == 0 {
+		agent = 1000 // as root, the workspace really goes to another user
+	}
+	f.Passwd = fmt.Sprintf("root:x:0:0::/root:/bin/sh\nagent:x:%d:%d::/home/agent:/bin/sh\n", agent, agent)
+	m := newManager(f)
+	shared := sandbox.NewShared()
+	for _, s := range []string{"a", "b", "c"} {
+		_, err := m.Ensure(context.Background(), s, cfg, sandbox.WithShared(shared))
+		assert.NilError(t, err)
+	}
+	assert.Check(t, is.Equal(strings.Count(f.Calls(), "copyfrom:gws_new:/etc/passwd"), 1), f.Calls())
+	for _, s := range []string{"a", "b", "c"} {
+		fi, err := os.Stat(filepath.Join(cfg.WorkspaceRoot, s))
+		assert.NilError(t, err)
+		assert.Check(t, is.Equal(int(fi.Sys().(*syscall.Stat_t).Uid), agent), s)
+	}
+
+	_, err := m.Ensure(context.Background(), "d", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(strings.Count(f.Calls(), "copyfrom:gws_new:/etc/passwd"), 2), "a command of its own reads it again")
+
+	// The first read fails (the file is unreadable for that one call): the
+	// next call of the command reads it through its own container.
+	reads := 0
+	f.OnCopyFrom = func(path string) io.ReadCloser {
+		if path == "/etc/passwd" {
+			if reads++; reads == 1 {
+				return io.NopCloser(iotest.ErrReader(errors.New("read failed")))
+			}
+		}
+		return nil
+	}
+	shared = sandbox.NewShared()
+	_, err = m.Ensure(context.Background(), "e", cfg, sandbox.WithShared(shared))
+	assert.Check(t, is.ErrorContains(err, "read failed"))
+	_, err = m.Ensure(context.Background(), "f", cfg, sandbox.WithShared(shared))
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(reads, 2))
 }

@@ -33,6 +33,32 @@ func numericOwner(user string) (own hostfs.Owner, named bool) {
 	return hostfs.Owner{UID: uid, GID: gid, Set: true}, false
 }
 
+// ownerResult is a resolved owner, or why it could not be.
+type ownerResult struct {
+	own hostfs.Owner
+	err error
+}
+
+// owner resolves user (of the containers of image imageID) through the
+// /etc/passwd and /etc/group of container db: once for the Ensure calls
+// that share s (an image's files do not change). A failure is not shared:
+// each call that meets one resolves through its own container.
+func (m *Manager) owner(ctx context.Context, s *sandbox.Shared, imageID, user, db string) (hostfs.Owner, error) {
+	if _, named := numericOwner(user); !named {
+		return m.resolveOwner(ctx, db, user)
+	}
+	made := false
+	v, _ := s.Do("owner:"+imageID+":"+user, func() (any, error) {
+		made = true
+		own, err := m.resolveOwner(ctx, db, user)
+		return ownerResult{own, err}, nil
+	})
+	if r := v.(ownerResult); r.err == nil || made {
+		return r.own, r.err
+	}
+	return m.resolveOwner(ctx, db, user)
+}
+
 // resolveOwner resolves the user a container runs as to numbers: through
 // the /etc/passwd and /etc/group of the container (of the image) from,
 // when it is given by name.
