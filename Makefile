@@ -36,7 +36,11 @@ unit:
 e2e: engines
 	$(GO) test -count=1 -timeout 20m -v ./e2e/
 
-test: lint unit e2e
+# The engines come up while lint and the unit tests run (each target's
+# output printed whole when it ends), then the e2e tests run on them.
+test:
+	$(MAKE) --no-print-directory -j3 --output-sync=target engines lint unit
+	$(MAKE) --no-print-directory e2e
 
 lint: $(GOLANGCI) docs-check
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
