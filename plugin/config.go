@@ -3,6 +3,7 @@ package plugin
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -146,16 +147,7 @@ var profiles = map[string]map[setting]string{
 
 // profileNames are the profiles, sorted.
 func profileNames() []string {
-	return sortedKeys(profiles)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+	return slices.Sorted(maps.Keys(profiles))
 }
 
 // resolver resolves settings for one command run.

@@ -3,7 +3,9 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -410,7 +412,7 @@ func (c *listContext) RunningFor() string {
 // Labels are the container's labels, "k=v" joined by commas, as docker ps.
 func (c *listContext) Labels() string {
 	var out []string
-	for _, k := range sortedKeys(c.w.Labels) {
+	for _, k := range slices.Sorted(maps.Keys(c.w.Labels)) {
 		out = append(out, k+"="+c.w.Labels[k])
 	}
 	return strings.Join(out, ",")

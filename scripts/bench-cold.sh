@@ -12,9 +12,9 @@
 # and prints the median wall time of each and its ratio to `run`. The plugin
 # must be installed (make install). Everything it makes is removed at the end.
 set -euo pipefail
+. "$(dirname "$0")/bench-report.sh"
 N=${1:-20}
-PLUGIN=$(docker info --format '{{range .ClientInfo.Plugins}}{{if eq .Name "workspace"}}{{.Path}}{{end}}{{end}}' 2>/dev/null || true)
-[ -x "$PLUGIN" ] || { echo "bench-cold: the workspace plugin is not installed (make install)" >&2; exit 1; }
+PLUGIN=$(plugin_path bench-cold)
 IMAGE=${IMAGE:-agent/workspace:latest}
 base=$(mktemp -d /tmp/bench-cold-XXXXXX)
 chmod 700 "$base" # nobody else reaches the shared directory
@@ -27,7 +27,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-now() { date +%s%N; }
 declare -a t_run t_plugin t_standalone
 # One of each first, not counted: caches warm.
 docker run -d --name "$tag-run-warm" --init --entrypoint sleep "$IMAGE" infinity >/dev/null
@@ -47,5 +46,4 @@ for i in $(seq 1 "$N"); do
 	t_plugin+=($(((t2 - t1) / 1000)))
 	t_standalone+=($(((t3 - t2) / 1000)))
 done
-. "$(dirname "$0")/bench-report.sh"
 report run plugin standalone

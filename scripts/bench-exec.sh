@@ -11,9 +11,9 @@
 # and prints the median wall time of each and its ratio to `docker`. The
 # plugin must be installed (make install). The workspace is removed at the end.
 set -euo pipefail
+. "$(dirname "$0")/bench-report.sh"
 N=${1:-30}
-PLUGIN=$(docker info --format '{{range .ClientInfo.Plugins}}{{if eq .Name "workspace"}}{{.Path}}{{end}}{{end}}' 2>/dev/null || true)
-[ -x "$PLUGIN" ] || { echo "bench-exec: the workspace plugin is not installed (make install)" >&2; exit 1; }
+PLUGIN=$(plugin_path bench-exec)
 base=$(mktemp -d /tmp/bench-exec-XXXXXX)
 chmod 700 "$base" # nobody else reaches the shared directory
 ws=be$$
@@ -25,7 +25,6 @@ cleanup() {
 trap cleanup EXIT
 docker workspace ensure "${flags[@]}" "$ws" >/dev/null
 
-now() { date +%s%N; }
 declare -a t_docker t_plugin t_standalone
 # One of each first, not counted: caches warm.
 docker exec "gws-$ws" true
@@ -42,5 +41,4 @@ for _ in $(seq 1 "$N"); do
 	t_plugin+=($(((t2 - t1) / 1000)))
 	t_standalone+=($(((t3 - t2) / 1000)))
 done
-. "$(dirname "$0")/bench-report.sh"
 report docker plugin standalone

@@ -10,6 +10,8 @@
 # and prints the median wall time of each and its ratio to `ps`. The plugin
 # must be installed (make install). What it makes is removed at the end.
 set -euo pipefail
+. "$(dirname "$0")/bench-report.sh"
+plugin_path bench-ls >/dev/null
 M=${1:-200}
 N=${2:-20}
 base=$(mktemp -d /tmp/bench-ls-XXXXXX)
@@ -19,7 +21,6 @@ trap 'docker ps -aq --filter "name=^/gws-$tag-" | xargs -r docker rm -f >/dev/nu
 docker workspace ensure --parallel 16 --workspace-root "$base/workspaces" --shared-dir "$base/shared" \
 	$(for i in $(seq 1 "$M"); do echo "$tag-$i"; done) >/dev/null
 
-now() { date +%s%N; }
 declare -a t_ps t_ls
 for _ in $(seq 1 "$N"); do
 	t0=$(now)
@@ -30,6 +31,5 @@ for _ in $(seq 1 "$N"); do
 	t_ps+=($(((t1 - t0) / 1000)))
 	t_ls+=($(((t2 - t1) / 1000)))
 done
-. "$(dirname "$0")/bench-report.sh"
 report ps ls
 echo "($(docker ps -aq --filter label=docker-workspace.subdir | wc -l) workspace containers on the engine)"

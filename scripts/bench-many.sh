@@ -10,6 +10,8 @@
 # and prints the median wall time of each and its ratio to `run`. The plugin
 # must be installed (make install). What it makes is removed after each round.
 set -euo pipefail
+. "$(dirname "$0")/bench-report.sh"
+plugin_path bench-many >/dev/null
 M=${1:-60}
 N=${2:-3}
 IMAGE=${IMAGE:-agent/workspace:latest}
@@ -21,7 +23,6 @@ tag=bm$$
 clean() { docker ps -aq --filter "name=^/gws-$tag-" --filter "name=^/$tag-run-" | xargs -r docker rm -f >/dev/null; }
 trap 'clean; rm -rf "$base"' EXIT
 
-now() { date +%s%N; }
 declare -a t_run t_ensure
 docker workspace ensure --workspace-root "$root" --shared-dir "$shared" "$tag-warm" >/dev/null
 for r in $(seq 1 "$N"); do
@@ -39,6 +40,5 @@ for r in $(seq 1 "$N"); do
 	t_ensure+=($(((t2 - t1) / 1000)))
 	clean
 done
-. "$(dirname "$0")/bench-report.sh"
 report run ensure
 echo "($M workspaces a round)"

@@ -10,13 +10,13 @@
 # Everything it makes (services, volumes, containers) is removed at the end;
 # the plugin must be installed (make install).
 set -euo pipefail
+. "$(dirname "$0")/bench-report.sh"
 N=${1:-200}
 P=${2:-16}
 id=bsw$$
 export GATEWAY_WORKSPACE_MOUNT_MODE=volume_subpath GATEWAY_WORKSPACE_DOCKER_VOLUME=$id-ws GATEWAY_SHARED_DOCKER_VOLUME=$id-sh
 SW=(env GATEWAY_WORKSPACE_ORCHESTRATOR=swarm docker --context swarm workspace)
 ENG=(env GATEWAY_WORKSPACE_ORCHESTRATOR=engine docker --context modern workspace)
-now() { date +%s%N; }
 ms() { echo $((($2 - $1) / 1000000)); }
 
 cleanup() {
@@ -70,7 +70,6 @@ calls() {
 	command -v strace >/dev/null || { echo "(no strace)"; return; }
 	strace -f -e trace=write,sendto -s 200 "$@" 2>&1 >/dev/null | grep -oE '"(GET|POST|HEAD|PUT|DELETE) /[^ ?]*' | sed 's/^"//; s#/v1\.[0-9]*##' | sort | uniq -c | awk '{printf "%s %s x%d; ", $2, $3, $1}'
 }
-. "$(dirname "$0")/bench-report.sh"
 echo
 echo "ensure of $N new workspaces, --parallel $P: ${cold} ms ($(awk -v a="$cold" -v n="$N" 'BEGIN {printf "%.0f", a/n}') ms each)"
 echo "spread over nodes: $spread"

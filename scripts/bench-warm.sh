@@ -12,9 +12,9 @@
 # ensure is one API call, as docker inspect is. The plugin must be installed
 # (make install). What it makes is removed at the end.
 set -euo pipefail
+. "$(dirname "$0")/bench-report.sh"
 N=${1:-30}
-PLUGIN=$(docker info --format '{{range .ClientInfo.Plugins}}{{if eq .Name "workspace"}}{{.Path}}{{end}}{{end}}' 2>/dev/null || true)
-[ -x "$PLUGIN" ] || { echo "bench-warm: the workspace plugin is not installed (make install)" >&2; exit 1; }
+PLUGIN=$(plugin_path bench-warm)
 base=$(mktemp -d /tmp/bench-warm-XXXXXX)
 chmod 700 "$base"
 s=bw$$
@@ -27,7 +27,6 @@ trap cleanup EXIT
 docker workspace ensure "${args[@]}" "$s" >/dev/null
 docker inspect "gws-$s" >/dev/null
 
-now() { date +%s%N; }
 declare -a t_inspect t_plugin t_standalone
 for _ in $(seq 1 "$N"); do
 	t0=$(now)
@@ -41,5 +40,4 @@ for _ in $(seq 1 "$N"); do
 	t_plugin+=($(((t2 - t1) / 1000)))
 	t_standalone+=($(((t3 - t2) / 1000)))
 done
-. "$(dirname "$0")/bench-report.sh"
 report inspect plugin standalone

@@ -6,9 +6,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -75,7 +76,7 @@ func volumeShadows(img image.InspectResponse, mounts []mount.Mount) []mount.Moun
 		return nil
 	}
 	var out []mount.Mount
-	for _, v := range sortedKeys(img.Config.Volumes) {
+	for _, v := range slices.Sorted(maps.Keys(img.Config.Volumes)) {
 		taken := false
 		for _, m := range mounts {
 			taken = taken || path.Clean(v) == m.Target || strings.HasPrefix(path.Clean(v), m.Target+"/")
@@ -85,15 +86,6 @@ func volumeShadows(img image.InspectResponse, mounts []mount.Mount) []mount.Moun
 		}
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func (p *helperPreparer) mounts() []mount.Mount { return p.plan.Mounts }

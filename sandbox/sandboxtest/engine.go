@@ -14,9 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -710,7 +712,7 @@ func (f *Engine) NetworkList(_ context.Context, opts network.ListOptions) ([]net
 	defer f.Mu.Unlock()
 	f.Record("networks")
 	var out []network.Summary
-	for _, name := range sortedKeys(f.Networks) {
+	for _, name := range slices.Sorted(maps.Keys(f.Networks)) {
 		if n := f.Networks[name]; matchLabels(opts.Filters.Get("label"), n.Labels) {
 			out = append(out, n)
 		}
@@ -749,7 +751,7 @@ func (f *Engine) VolumeList(_ context.Context, opts volume.ListOptions) (volume.
 	defer f.Mu.Unlock()
 	f.Record("volumes")
 	var out volume.ListResponse
-	for _, name := range sortedKeys(f.Vols) {
+	for _, name := range slices.Sorted(maps.Keys(f.Vols)) {
 		if v := f.Vols[name]; matchLabels(opts.Filters.Get("label"), v.Labels) {
 			out.Volumes = append(out.Volumes, &v)
 		}
@@ -801,15 +803,6 @@ func matchLabels(filters []string, labels map[string]string) bool {
 		}
 	}
 	return true
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // names lists the containers' names, sorted, with their states.
@@ -877,7 +870,7 @@ func (fs *MemFS) archive(p string) (io.ReadCloser, error) {
 	}
 	write(base, e)
 	if e.Dir {
-		for _, name := range sortedKeys(fs.Entries) {
+		for _, name := range slices.Sorted(maps.Keys(fs.Entries)) {
 			if p == "" && name != "" || strings.HasPrefix(name, p+"/") {
 				write(path.Join(base, strings.TrimPrefix(strings.TrimPrefix(name, p), "/")), fs.Entries[name])
 			}
@@ -891,7 +884,7 @@ func (fs *MemFS) archive(p string) (io.ReadCloser, error) {
 func TarOf(files map[string]string) io.ReadCloser {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	for _, name := range sortedKeys(files) {
+	for _, name := range slices.Sorted(maps.Keys(files)) {
 		_ = tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(files[name]))})
 		_, _ = tw.Write([]byte(files[name]))
 	}
