@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -17,6 +18,7 @@ import (
 	is "gotest.tools/v3/assert/cmp"
 	"gotest.tools/v3/fs"
 	"gotest.tools/v3/icmd"
+	"gotest.tools/v3/poll"
 )
 
 // Faults: interrupted and killed runs, races with removal, failures of the
@@ -60,6 +62,14 @@ func (h *harness) interrupt(sig syscall.Signal, maxDelay time.Duration, args ...
 	time.Sleep(time.Duration(rand.Int64N(int64(maxDelay))))
 	_ = syscall.Kill(-cmd.Process.Pid, sig)
 	_ = cmd.Wait()
+	// The docker CLI may end before the plugin it ran has undone what it
+	// began: the command is over when its whole process group is.
+	poll.WaitOn(h.t, func(poll.LogT) poll.Result {
+		if err := syscall.Kill(-cmd.Process.Pid, 0); errors.Is(err, syscall.ESRCH) {
+			return poll.Success()
+		}
+		return poll.Continue("the plugin of the interrupted command still runs")
+	}, poll.WithTimeout(time.Minute), poll.WithDelay(20*time.Millisecond))
 	return interrupted{ExitCode: cmd.ProcessState.ExitCode(), Stderr: stderr.String()}
 }
 
@@ -337,8 +347,23 @@ func TestInterruptedReplacementKeepsTheOldContainer(t *testing.T) {
 				out := h.docker("ps", "-a", "--filter", "name=^/"+containerName(s)+"$", "--format", "{{.Names}}").Stdout()
 				assert.Check(t, is.Equal(strings.TrimSpace(out), containerName(s)), "after %s the workspace has no container", sig)
 			}
-			h.ws("ensure", "--image", img, s).Assert(t, icmd.Success)
-			h.docker("exec", containerName(s), "cat", "/home/agent/data/f").Assert(t, icmd.Expected{Out: "precious"})
+			if sig != syscall.SIGKILL {
+				h.ws("ensure", "--image", img, s).Assert(t, icmd.Success)
+				h.docker("exec", containerName(s), "cat", "/home/agent/data/f").Assert(t, icmd.Expected{Out: "precious"})
+				continue
+			}
+			// A killed process's last request may still be under way in the
+			// engine (a rename of the replaced container aside): the next
+			// ensures take the workspace back once it has landed.
+			poll.WaitOn(t, func(poll.LogT) poll.Result {
+				if res := h.ws("ensure", "--image", img, s); res.ExitCode != 0 {
+					return poll.Continue("ensure: %s", res.Stderr())
+				}
+				if res := h.docker("exec", containerName(s), "cat", "/home/agent/data/f"); strings.TrimSpace(res.Stdout()) != "precious" {
+					return poll.Continue("exec: %s", res.Combined())
+				}
+				return poll.Success()
+			}, poll.WithTimeout(30*time.Second), poll.WithDelay(100*time.Millisecond))
 		}
 	}
 	// kill -9 just after the replacement took the name leaves the replaced
