@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/egress"
 )
 
 // completeWorkspaces completes the subdirs of the engine's workspaces (and
@@ -43,6 +44,10 @@ func completeConfigFlags(cmd *cobra.Command, dockerCLI command.Cli) {
 	for flag, fn := range map[string]cobra.CompletionFunc{
 		settingImage.flag:           completion.ImageNames(dockerCLI, -1),
 		settingNetwork.flag:         completion.NetworkNames(dockerCLI),
+		settingEgress.flag:          completion.FromList(string(egress.ModeOpen), string(egress.ModeNone), string(egress.ModeAllowlist), string(egress.ModePublic)),
+		settingAllow.flag:           cobra.NoFileCompletions,
+		settingEgressNetwork.flag:   completion.NetworkNames(dockerCLI),
+		settingEgressDNS.flag:       cobra.NoFileCompletions,
 		settingMountMode.flag:       completion.FromList(string(sandbox.ModeBind), string(sandbox.ModeVolumeSubpath)),
 		settingPull.flag:            completion.FromList(string(sandbox.PullMissing), string(sandbox.PullAlways), string(sandbox.PullNever)),
 		settingRecreate.flag:        completion.FromList(string(sandbox.RecreateNever), string(sandbox.RecreateIfChanged), string(sandbox.RecreateAlways)),

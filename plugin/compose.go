@@ -242,6 +242,10 @@ func composeBackend(dockerCLI command.Cli, opts *composeOptions, version string)
 	return c, b, err
 }
 
+// composeDefaultNetwork is the option network's value that names the
+// project's default network.
+const composeDefaultNetwork = "default"
+
 func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts *composeOptions, out providerOutput, subdir string) error {
 	c, b, err := composeBackend(dockerCLI, opts, build.Version)
 	if err != nil {
@@ -262,19 +266,25 @@ func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, o
 	if err != nil {
 		return engineErr(b.dockerCLI, err)
 	}
-	// The container is the service's, as Compose sees it; like the
-	// project's other services it joins the project's default network
-	// (when there is one) under the service's name, unless the option
-	// `network` says otherwise.
+	// The container is the service's, as Compose sees it. It joins a
+	// network of the project only when the option `network` names one
+	// ("default": the project's default network), under the service's
+	// name; else its egress mode decides (open: no other workspace, and no
+	// service of the project, can reach it).
 	cfg.ComposeService = opts.args[0]
-	if r := (&resolver{dockerCLI: b.dockerCLI, flags: opts.flags}); !r.explicit(settingNetwork) {
+	if cfg.Network == composeDefaultNetwork {
 		net, err := c.ComposeDefaultNetwork(ctx, opts.project)
 		if err != nil {
 			return engineErr(b.dockerCLI, err)
 		}
+		if net == "" {
+			return fmt.Errorf("option network: project %q has no default network on this engine", opts.project)
+		}
 		cfg.Network = net
 	}
-	cfg.NetworkAliases = []string{opts.args[0]}
+	if cfg.Network != "" {
+		cfg.NetworkAliases = []string{opts.args[0]}
+	}
 	if caller.forceRecreate {
 		cfg.Recreate = sandbox.RecreateAlways // up --force-recreate: replaced, the data kept
 	}

@@ -86,16 +86,18 @@ func TestComposeUp(t *testing.T) {
 		assert.Check(t, is.Equal(cfg.Labels[k], v), k)
 	}
 	assert.Check(t, cfg.Labels["com.docker.compose.config-hash"] != "")
-	assert.Check(t, is.Equal(string(hc.NetworkMode), ""), "no default network: the engine's")
+	assert.Check(t, is.Equal(string(hc.NetworkMode), "gws.open"), "open mode: a network where no other container reaches it")
 }
 
-// The project's default network, when Compose made one: the workspace joins
-// it under the service's name; the option network overrides it.
-func TestComposeUpJoinsTheDefaultNetwork(t *testing.T) {
+// The project's default network only when the option network says so:
+// the workspace joins it under the service's name. Without it, open mode.
+func TestComposeUpJoinsTheDefaultNetworkWhenAsked(t *testing.T) {
 	f := sandboxtest.NewEngine()
 	f.AddNetwork("gw_default", map[string]string{"com.docker.compose.project": "gw", "com.docker.compose.network": "default"})
 	c := newTestCLI(t, f, "")
-	assert.NilError(t, c.run("compose", "--project-name=gw", "up", "--subdir=alice", "alice-svc"))
+	assert.NilError(t, c.run("compose", "--project-name=gw", "up", "--subdir=bob", "bob-svc"))
+	assert.Check(t, is.Equal(string(f.ByName("gws-bob").HC.NetworkMode), "gws.open"), "not the project's network unless asked")
+	assert.NilError(t, c.run("compose", "--project-name=gw", "up", "--subdir=alice", "--network=default", "alice-svc"))
 	ctr := f.ByName("gws-alice")
 	assert.Check(t, is.Equal(string(ctr.HC.NetworkMode), "gw_default"))
 	if nc := ctr.Net; assert.Check(t, nc != nil && nc.EndpointsConfig["gw_default"] != nil) {

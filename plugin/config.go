@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/egress"
 )
 
 // A setting is one configuration value. Its value comes from, first to last:
@@ -57,6 +58,10 @@ var (
 	settingVolumeDriver    = setting{"volume-driver", "GATEWAY_WORKSPACE_VOLUME_DRIVER"}
 	settingVolumeOpt       = setting{"volume-opt", "GATEWAY_WORKSPACE_VOLUME_OPTS"}
 	settingSharedVolumeOpt = setting{"shared-volume-opt", "GATEWAY_SHARED_VOLUME_OPTS"}
+	settingEgress          = setting{"egress", "GATEWAY_WORKSPACE_EGRESS"}
+	settingAllow           = setting{"allow", "GATEWAY_WORKSPACE_ALLOW"}
+	settingEgressNetwork   = setting{"egress-network", "GATEWAY_WORKSPACE_EGRESS_NETWORK"}
+	settingEgressDNS       = setting{"egress-dns", "GATEWAY_WORKSPACE_EGRESS_DNS"}
 )
 
 // globalSettings are read by every command, from flags of the root command.
@@ -65,7 +70,7 @@ var globalSettings = []setting{settingAPITimeout, settingOrchestrator}
 // configSettings are the settings that define a workspace container, in the
 // order of `ensure --help`; their flags carry configAnnotation.
 var configSettings = []setting{
-	settingImage, settingNetwork, settingMountMode, settingWorkspaceRoot, settingSharedDir, settingWorkspaceVolume,
+	settingImage, settingNetwork, settingEgress, settingAllow, settingEgressNetwork, settingEgressDNS, settingMountMode, settingWorkspaceRoot, settingSharedDir, settingWorkspaceVolume,
 	settingSharedVolume, settingVolumeDriver, settingVolumeOpt, settingSharedVolumeOpt, settingPlacement,
 	settingPull, settingRecreate, settingProfile, settingInit, settingUser, settingCPUs,
 	settingMemory, settingPidsLimit, settingReadOnly, settingCapAdd, settingCapDrop, settingSecurityOpt,
@@ -307,7 +312,13 @@ func addConfigFlags(dst *pflag.FlagSet, except ...setting) {
 		dst.AddFlag(f)
 	})
 	flags.String(settingImage.flag, sandbox.DefaultImage, "Image of new workspace containers")
-	flags.String(settingNetwork.flag, "", "Network that new workspace containers join")
+	flags.String(settingNetwork.flag, "", "Network that new workspace containers join, instead of one where they cannot reach each other (open mode)")
+	flags.String(settingEgress.flag, string(egress.ModeOpen),
+		`What a workspace reaches: "open" (the internet, no other workspace), "none" (no network), "allowlist" (only what --allow names, `+
+			`through its egress proxy), "public" (every public address over HTTP(S), and what --allow names; never the host, the LAN or another workspace)`)
+	flags.StringArray(settingAllow.flag, nil, "Allowlist and public modes: a destination a new workspace's proxy allows: HOST[:PORT], *.DOMAIN[:PORT] or CIDR[:PORT] (ports 443 and 80 when none)")
+	flags.String(settingEgressNetwork.flag, "", "Allowlist and public modes: network the egress proxies reach out through (default: one the tool makes, on which they cannot reach each other)")
+	flags.String(settingEgressDNS.flag, "", "Allowlist and public modes: address of the DNS server the egress proxies resolve names with (default: the engine's)")
 	flags.String(settingMountMode.flag, string(sandbox.ModeBind), `Mount mode: "bind" (host directories) or "volume_subpath" (named volumes)`)
 	flags.String(settingWorkspaceRoot.flag, filepath.Join(dataHome(), "workspaces"), "Bind mode: host directory that holds one directory per workspace")
 	flags.String(settingSharedDir.flag, filepath.Join(dataHome(), "shared"), "Bind mode: host directory mounted at /home/agent/shared")
@@ -357,7 +368,7 @@ func (r *resolver) config() (sandbox.Config, error) {
 		VolumeDriver:    r.str(settingVolumeDriver),
 		CreateHostDirs:  localEngine(r.dockerCLI),
 	}
-	for _, step := range []func(*sandbox.Config) error{r.choices, r.limits, r.lists, r.volumeOptions, r.labels, r.mounts} {
+	for _, step := range []func(*sandbox.Config) error{r.choices, r.limits, r.lists, r.volumeOptions, r.labels, r.mounts, r.egress} {
 		if err := step(&cfg); err != nil {
 			return cfg, err
 		}
@@ -460,6 +471,41 @@ func (r *resolver) volumeOptions(cfg *sandbox.Config) (err error) {
 func (r *resolver) labels(cfg *sandbox.Config) (err error) {
 	cfg.Labels, err = r.keyValues(settingLabel, "label", true)
 	return err
+}
+
+// egress resolves the egress mode, its rules and its proxy's settings, and
+// refuses the combinations that would be weaker than they say, naming
+// where each setting came from.
+func (r *resolver) egress(cfg *sandbox.Config) (err error) {
+	if cfg.Egress, err = egress.ParseMode(r.str(settingEgress)); err != nil {
+		return r.bad(settingEgress, err)
+	}
+	if cfg.Allow, err = r.list(settingAllow); err != nil {
+		return err
+	}
+	rules, err := egress.ParseRules(cfg.Allow)
+	if err != nil {
+		return r.bad(settingAllow, err)
+	}
+	cfg.Allow = egress.Strings(rules)
+	cfg.EgressNetwork, cfg.EgressDNS = r.str(settingEgressNetwork), r.str(settingEgressDNS)
+	mode := cfg.EgressMode()
+	if mode.Proxied() {
+		if cfg.Network != "" {
+			return fmt.Errorf("%s with %s %s: the workspace is alone on a network of its own with its egress proxy, which no other network may join",
+				r.source(settingNetwork), r.source(settingEgress), mode)
+		}
+		return nil
+	}
+	for _, s := range []setting{settingAllow, settingEgressNetwork, settingEgressDNS} {
+		if r.explicit(s) {
+			return fmt.Errorf("%s is for the allowlist and public modes, not egress %s (%s)", r.source(s), mode, r.source(settingEgress))
+		}
+	}
+	if mode == egress.ModeNone && cfg.Network != "" {
+		return fmt.Errorf("%s with egress none: a workspace of mode none has no network", r.source(settingNetwork))
+	}
+	return nil
 }
 
 // mounts resolves the volumes (volume_subpath) or the host paths (bind) of

@@ -84,6 +84,13 @@ func runPrune(ctx context.Context, dockerCLI command.Cli, options *pruneOptions)
 		}
 		_, _ = fmt.Fprintln(dockerCLI.Out())
 	}
+	if len(report.Egress) > 0 {
+		_, _ = fmt.Fprintln(dockerCLI.Out(), "Deleted Egress Proxies:")
+		for _, name := range report.Egress {
+			_, _ = fmt.Fprintln(dockerCLI.Out(), name)
+		}
+		_, _ = fmt.Fprintln(dockerCLI.Out())
+	}
 	_, _ = fmt.Fprintln(dockerCLI.Out(), "Total reclaimed space:", units.HumanSize(float64(report.SpaceReclaimed)))
 	return nil
 }

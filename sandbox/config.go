@@ -3,11 +3,14 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/docker/docker/api/types/mount"
+
+	"github.com/docker-workspace/docker-workspace/sandbox/egress"
 )
 
 // Defaults and fixed paths inside a workspace container.
@@ -127,6 +130,21 @@ type Config struct {
 	// services reach it by that name.
 	NetworkAliases []string
 
+	// Egress is how the workspace reaches the network (see package
+	// egress); empty means egress.ModeOpen. Network, when set, is the
+	// operator's choice instead (open mode only).
+	Egress egress.Mode
+	// Allow are the rules a new workspace's egress proxy starts with
+	// (allowlist and public modes; egress.ParseRule reads them).
+	Allow []string
+	// EgressNetwork is the network the egress proxies reach outward
+	// through; empty: one the backend makes, on which they cannot reach
+	// each other.
+	EgressNetwork string
+	// EgressDNS is the address of the DNS server the egress proxies
+	// resolve names with; empty: the engine's.
+	EgressDNS string
+
 	// Recreate is the recreate policy; empty means RecreateNever.
 	Recreate RecreatePolicy
 
@@ -210,7 +228,7 @@ func (c Config) Validate() error {
 }
 
 func (c Config) validate() error {
-	for _, check := range []func() error{c.checkChoices, c.checkContainer, c.checkVolumeConfig, c.checkMounts} {
+	for _, check := range []func() error{c.checkChoices, c.checkContainer, c.checkVolumeConfig, c.checkMounts, c.checkEgress} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -306,4 +324,77 @@ func SharedOverlapError(given, real, root string) error {
 	}
 	return fmt.Errorf("%w: the shared directory %s overlaps the workspace root %s: every workspace container would see the shared "+
 		"directory, so the shared directory must be neither the root, nor in it, nor above it (nothing was changed)", ErrOverlap, given, root)
+}
+
+// EgressMode is the egress mode, ModeOpen when none is set.
+func (c Config) EgressMode() egress.Mode {
+	if c.Egress == "" {
+		return egress.ModeOpen
+	}
+	return c.Egress
+}
+
+// proxyEnv are the variables a proxied workspace's clients read to find
+// its proxy: they are set by the backend, not by the configuration.
+var proxyEnv = []string{"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"}
+
+// checkEgress refuses an egress configuration that would be weaker than
+// it says: rules or a proxy's settings where there is no proxy, a network
+// of the operator's where the workspace must be alone, the capabilities or
+// proxy variables that would let a proxied workspace go around its proxy.
+func (c Config) checkEgress() error {
+	if c.Egress != "" {
+		if _, err := egress.ParseMode(string(c.Egress)); err != nil {
+			return err
+		}
+	}
+	if _, err := egress.ParseRules(c.Allow); err != nil {
+		return err
+	}
+	mode := c.EgressMode()
+	if !mode.Proxied() {
+		return c.checkUnproxied(mode)
+	}
+	if c.Network != "" {
+		return fmt.Errorf("egress mode %s puts the workspace alone on a network of its own, with its proxy: a network may not be given", mode)
+	}
+	if c.EgressDNS != "" {
+		if _, err := netip.ParseAddr(c.EgressDNS); err != nil {
+			return fmt.Errorf("egress DNS server %q: must be an IP address", c.EgressDNS)
+		}
+	}
+	return c.checkAroundProxy(mode)
+}
+
+// checkUnproxied refuses what is for a proxy in a mode without one.
+func (c Config) checkUnproxied(mode egress.Mode) error {
+	switch {
+	case len(c.Allow) > 0:
+		return fmt.Errorf("egress mode %s: %w", mode, egress.ErrNoRules)
+	case c.EgressNetwork != "" || c.EgressDNS != "":
+		return fmt.Errorf("egress mode %s has no egress proxy: an egress network or DNS server is for the allowlist and public modes", mode)
+	case mode == egress.ModeNone && c.Network != "":
+		return errors.New("egress mode none has no network: a network may not be given")
+	}
+	return nil
+}
+
+// checkAroundProxy refuses the capabilities and proxy variables that
+// would let a proxied workspace go around its proxy.
+func (c Config) checkAroundProxy(mode egress.Mode) error {
+	for _, capability := range c.CapAdd {
+		switch strings.TrimPrefix(strings.ToUpper(capability), "CAP_") {
+		case "ALL", "NET_RAW", "NET_ADMIN":
+			return fmt.Errorf("egress mode %s: capability %s would let the workspace go around its proxy", mode, capability)
+		}
+	}
+	for _, e := range c.Env {
+		k, _, _ := strings.Cut(e, "=")
+		for _, p := range proxyEnv {
+			if strings.EqualFold(k, p) {
+				return fmt.Errorf("egress mode %s: %s is set to the workspace's proxy, not by the configuration", mode, k)
+			}
+		}
+	}
+	return nil
 }

@@ -38,4 +38,12 @@ const (
 	// orchestrator of nodes, workspace directories are made, and exec and
 	// cp reach a workspace's container, through it.
 	LabelNodeEngine = LabelPrefix + "engine"
+	// LabelEgress marks what carries a workspace's egress: its egress proxy
+	// container, the proxy's state volume and the workspace's own network
+	// ("proxy", "state", "network"), or a network its backend shares
+	// between workspaces ("open", "egress").
+	LabelEgress = LabelPrefix + "egress"
+	// LabelEgressOf holds the subdir of the workspace that a proxy, its
+	// state volume or a network of its own belongs to.
+	LabelEgressOf = LabelPrefix + "egress-of"
 )

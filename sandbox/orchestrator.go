@@ -254,6 +254,10 @@ type PruneOptions struct {
 type PruneReport struct {
 	Removed        []Workspace
 	SpaceReclaimed uint64
+	// Egress are the egress proxies removed (with their state and
+	// network): those of the workspaces removed, and those left without
+	// a workspace.
+	Egress []string
 }
 
 // A Reaper stops the workspaces that stay idle; see [ReapOptions].

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+
+	"github.com/docker-workspace/docker-workspace/sandbox/egress"
 )
 
 // Spec is everything that defines a workspace container. Its hash
@@ -22,6 +24,7 @@ type Spec struct {
 	Subpath     string            `json:"subpath,omitempty"`
 	Shared      string            `json:"shared"` // bind: host path; volume_subpath: volume
 	Network     string            `json:"network,omitempty"`
+	Egress      egress.Mode       `json:"egress,omitempty"`
 	Project     string            `json:"composeProject,omitempty"`
 	User        string            `json:"user,omitempty"`
 	Init        bool              `json:"init,omitempty"`
@@ -53,7 +56,7 @@ var SleepForever = []string{"sleep", "infinity"}
 func SpecFor(subdir string, cfg Config, imageID string) Spec {
 	s := Spec{
 		Image: cfg.Image, ImageID: imageID, Entrypoint: SleepForever, Mode: cfg.Mode,
-		Network: cfg.Network, Project: cfg.ComposeProject, User: cfg.User, Init: cfg.Init,
+		Network: cfg.Network, Egress: cfg.EgressMode(), Project: cfg.ComposeProject, User: cfg.User, Init: cfg.Init,
 		NanoCPUs: cfg.NanoCPUs, Memory: cfg.Memory, PidsLimit: cfg.PidsLimit, ReadOnly: cfg.ReadOnly,
 		CapAdd: sorted(cfg.CapAdd), CapDrop: sorted(cfg.CapDrop), SecurityOpt: sorted(cfg.SecurityOpt),
 		Labels:       cfg.Labels,
@@ -114,7 +117,7 @@ const DriftUnknown = "unknown"
 const DriftImage = "image"
 
 // Drift names what differs between the spec a container recorded in its
-// labels and the one wanted: "image", "mounts", "placement", "network",
+// labels and the one wanted: "image", "mounts", "placement", "network", "egress",
 // "compose-project", "entrypoint", "user", "init", "limits", "read-only",
 // "capabilities", "security-opt", "labels", "env"; DriftUnknown when it
 // recorded none. It is empty when they match.
@@ -137,6 +140,7 @@ func Drift(labels map[string]string, want Spec) []string {
 		have.VolumeDriver != want.VolumeDriver || !maps.Equal(have.VolumeOpts, want.VolumeOpts) || !maps.Equal(have.SharedVolumeOpts, want.SharedVolumeOpts))
 	add("placement", have.Placement != want.Placement)
 	add("network", have.Network != want.Network)
+	add("egress", have.Egress != want.Egress)
 	add("compose-project", have.Project != want.Project)
 	add("entrypoint", !slices.Equal(have.Entrypoint, want.Entrypoint))
 	add("user", have.User != want.User)

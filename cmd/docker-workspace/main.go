@@ -14,9 +14,11 @@ import (
 
 	"github.com/docker-workspace/docker-workspace/cmd/docker-workspace/internal/meta"
 	"github.com/docker-workspace/docker-workspace/plugin"
+	"github.com/docker-workspace/docker-workspace/sandbox/egress/proxy"
 )
 
 func main() {
+	proxy.RunIfProxy() // the egress proxy's image runs this binary
 	build := plugin.BuildInfo{Version: meta.Version(), Commit: meta.Commit()}
 	if cliplugin.RunningStandalone() {
 		// Run directly (docker-workspace ensure …), or by Compose as a

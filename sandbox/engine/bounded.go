@@ -139,6 +139,62 @@ func (b boundedClient) CopyToContainer(ctx context.Context, id, path string, con
 	})
 }
 
+// ContainerLogs is bounded until it answers: a followed log takes as long
+// as it is read.
+func (b boundedClient) ContainerLogs(ctx context.Context, id string, options container.LogsOptions) (io.ReadCloser, error) {
+	return bounded.Do(ctx, b.limits.Read, "read the log of container "+short(id), true, func(ctx context.Context) (io.ReadCloser, error) {
+		return b.c.ContainerLogs(ctx, id, options)
+	})
+}
+
+func (b boundedClient) ContainerExecCreate(ctx context.Context, id string, options container.ExecOptions) (container.ExecCreateResponse, error) {
+	return bounded.Do(ctx, b.limits.Write, "create an exec in container "+short(id), false, func(ctx context.Context) (container.ExecCreateResponse, error) {
+		return b.c.ContainerExecCreate(ctx, id, options)
+	})
+}
+
+// ContainerExecAttach is bounded by its caller (a stream).
+func (b boundedClient) ContainerExecAttach(ctx context.Context, id string, config container.ExecAttachOptions) (types.HijackedResponse, error) {
+	return b.c.ContainerExecAttach(ctx, id, config)
+}
+
+func (b boundedClient) NetworkCreate(ctx context.Context, name string, options network.CreateOptions) (network.CreateResponse, error) {
+	return bounded.Do(ctx, b.limits.Write, "create network "+name, false, func(ctx context.Context) (network.CreateResponse, error) {
+		return b.c.NetworkCreate(ctx, name, options)
+	})
+}
+
+func (b boundedClient) NetworkConnect(ctx context.Context, name, id string, config *network.EndpointSettings) error {
+	return bounded.Run(ctx, b.limits.Write, "connect container "+short(id)+" to network "+name, func(ctx context.Context) error {
+		return b.c.NetworkConnect(ctx, name, id, config)
+	})
+}
+
+func (b boundedClient) NetworkRemove(ctx context.Context, name string) error {
+	return bounded.Run(ctx, b.limits.Write, "remove network "+name, func(ctx context.Context) error {
+		return b.c.NetworkRemove(ctx, name)
+	})
+}
+
+func (b boundedClient) VolumeRemove(ctx context.Context, name string, force bool) error {
+	return bounded.Run(ctx, b.limits.Write, "remove volume "+name, func(ctx context.Context) error {
+		return b.c.VolumeRemove(ctx, name, force)
+	})
+}
+
+// ImageLoad is bounded as a write until the engine answers; the load
+// itself takes as long as the image takes.
+func (b boundedClient) ImageLoad(ctx context.Context, input io.Reader, opts ...client.ImageLoadOption) (image.LoadResponse, error) {
+	var resp image.LoadResponse
+	body, err := bounded.Do(ctx, b.limits.Write, "load an image", true, func(ctx context.Context) (io.ReadCloser, error) {
+		var err error
+		resp, err = b.c.ImageLoad(ctx, input, opts...)
+		return resp.Body, err
+	})
+	resp.Body = body
+	return resp, err
+}
+
 func (b boundedClient) NetworkInspect(ctx context.Context, name string, options network.InspectOptions) (network.Inspect, error) {
 	return bounded.Do(ctx, b.limits.Read, "inspect network "+name, false, func(ctx context.Context) (network.Inspect, error) {
 		return b.c.NetworkInspect(ctx, name, options)

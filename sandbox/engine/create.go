@@ -26,33 +26,18 @@ import (
 // it already.
 func (m *Manager) create(ctx context.Context, e *ensurer, old *container.InspectResponse, img *image.InspectResponse) (sandbox.Result, error) {
 	subdir, cfg := e.subdir, e.cfg
-	plan, err := sandbox.PlanMounts(cfg, subdir, m.client.ClientVersion())
-	if err != nil {
-		return sandbox.Result{}, err
-	}
-	if img == nil {
-		if img, err = e.image(ctx, false); err != nil {
-			return sandbox.Result{}, err
-		}
-	}
-	if err := m.checkCreate(ctx, cfg, *img, false); err != nil {
-		return sandbox.Result{}, err
-	}
-	p, err := m.newPreparer(ctx, subdir, cfg, *img, plan)
+	p, net, img, err := m.prepareCreate(ctx, e, img)
 	if err != nil {
 		return sandbox.Result{}, err
 	}
 	defer p.close(ctx)
 	ccfg, hc, nc := m.containerConfig(subdir, cfg, img.ID, p.mounts(), old)
+	net.apply(ccfg, hc)
 	id, err := m.createTemp(ctx, tempPrefix, ccfg, hc, nc)
 	if err != nil {
-		if p.gone() {
-			return sandbox.Result{}, errRace // a concurrent ensure that failed removed the directory: made again
-		}
-		p.undo(context.WithoutCancel(ctx))
-		return sandbox.Result{}, fmt.Errorf("create container %s: %w", e.name, err)
+		return sandbox.Result{}, m.failedCreate(ctx, e, p, net, err)
 	}
-	rb := &rollback{m: m, p: p, subdir: subdir, id: id}
+	rb := &rollback{m: m, p: p, e: e, subdir: subdir, id: id}
 	defer rb.run(ctx)
 	ctrs, err := m.listClaimants(ctx)
 	if err != nil {
@@ -77,7 +62,57 @@ func (m *Manager) create(ctx context.Context, e *ensurer, old *container.Inspect
 		return sandbox.Result{}, rb.fail(ctx, err)
 	}
 	rb.commit()
+	if old != nil && old.Config != nil && recordedEgress(old.Config.Labels).Proxied() && !net.mode.Proxied() {
+		_ = m.removeEgress(ctx, e.name, subdir) // the replaced container's proxy and network: nothing uses them now
+	}
 	return sandbox.Result{ID: id, Name: e.name, Subdir: subdir, Action: sandbox.ActionCreated, Mode: cfg.Mode, Image: cfg.Image}, nil
+}
+
+// prepareCreate is what a new container of e needs before it is made:
+// the image (img when the caller has it), the checks of the
+// configuration against the engine, its egress (networks, a running
+// proxy), and its mounts being prepared.
+func (m *Manager) prepareCreate(ctx context.Context, e *ensurer, img *image.InspectResponse) (preparer, egressPlan, *image.InspectResponse, error) {
+	plan, err := sandbox.PlanMounts(e.cfg, e.subdir, m.client.ClientVersion())
+	if err != nil {
+		return nil, egressPlan{}, nil, err
+	}
+	if img == nil {
+		if img, err = e.image(ctx, false); err != nil {
+			return nil, egressPlan{}, nil, err
+		}
+	}
+	if err := m.checkCreate(ctx, e.cfg, *img, false); err != nil {
+		return nil, egressPlan{}, nil, err
+	}
+	net, err := m.egressFor(ctx, e)
+	if err != nil {
+		m.undoEgress(ctx, e, "")
+		return nil, egressPlan{}, nil, err
+	}
+	p, err := m.newPreparer(ctx, e.subdir, e.cfg, *img, plan)
+	if err != nil {
+		m.undoEgress(ctx, e, "")
+		return nil, egressPlan{}, nil, err
+	}
+	return p, net, img, nil
+}
+
+// failedCreate undoes what a create whose container could not be made
+// prepared, and says why: errRace when a concurrent ensure that failed
+// removed what it needed (its directory, its network), which is made
+// again.
+func (m *Manager) failedCreate(ctx context.Context, e *ensurer, p preparer, net egressPlan, err error) error {
+	if p.gone() {
+		return errRace
+	}
+	p.undo(context.WithoutCancel(ctx))
+	if cerrdefs.IsNotFound(err) && strings.Contains(err.Error(), "network") && net.network != e.cfg.Network {
+		m.sharedNets.Delete(net.network) // removed by hand, if it was a shared one
+		return errRace
+	}
+	m.undoEgress(ctx, e, "")
+	return fmt.Errorf("create container %s: %w", e.name, err)
 }
 
 // reservation is a new workspace's place: held by a container of its own
@@ -171,6 +206,7 @@ func (m *Manager) commit(ctx context.Context, e *ensurer, id string, old *contai
 type rollback struct {
 	m        *Manager
 	p        preparer
+	e        *ensurer
 	subdir   string
 	id       string
 	tempGone bool
@@ -187,6 +223,7 @@ func (r *rollback) fail(ctx context.Context, err error) error {
 	r.dropTemp(ctx) // the container first: one that holds the name must find its directory
 	if !errors.Is(err, errRace) && !r.m.othersMake(ctx, r.subdir, r.id) {
 		r.p.undo(context.WithoutCancel(ctx))
+		r.m.undoEgress(ctx, r.e, r.id)
 	}
 	r.done = true
 	return err

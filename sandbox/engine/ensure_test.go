@@ -93,7 +93,7 @@ func withoutCall(calls, call string) (string, bool) {
 	return calls, false
 }
 
-const coldBind = "image:agent/workspace:latest create:gws_new list copyfrom:gws_new:/etc/passwd rename:gws_new->%s start:%s"
+const coldBind = "image:agent/workspace:latest network:gws.open netcreate:gws.open create:gws_new list copyfrom:gws_new:/etc/passwd rename:gws_new->%s start:%s"
 
 func cold(name string) string { return fmt.Sprintf(coldBind, name, name) }
 
@@ -447,7 +447,7 @@ func TestEnsureReplaceWithoutGap(t *testing.T) {
 		assert.Check(t, is.Equal(res.Action, sandbox.ActionRecreated))
 		assert.Check(t, res.ID != old.ID)
 		assert.Check(t, is.DeepEqual(f.Names(), []string{"gws-a:running"}))
-		assert.Check(t, is.Equal(f.Calls(), "inspect:gws-a image:agent/workspace:latest create:gws_new list copyfrom:gws_new:/etc/passwd "+
+		assert.Check(t, is.Equal(f.Calls(), "inspect:gws-a image:agent/workspace:latest network:gws.open netcreate:gws.open create:gws_new list copyfrom:gws_new:/etc/passwd "+
 			"stop:gws-a rename:gws-a->gws_old rename:gws_new->gws-a start:gws-a remove:gws_old"))
 		// The old container's anonymous volume lives on in the new one.
 		assert.Check(t, is.Contains(f.ByName("gws-a").HC.Mounts, mount.Mount{Type: mount.TypeVolume, Source: "0123anon", Target: "/data"}))
@@ -628,7 +628,7 @@ func TestEnsureCreatesVolumeSubpath(t *testing.T) {
 	// workspace is checked and recorded.
 	calls, resolved := withoutCall(f.Calls(), "copyfrom:gws_helper:/etc/passwd")
 	assert.Check(t, resolved, f.Calls())
-	assert.Check(t, is.Equal(calls, "inspect:gws-team-alice-src image:agent/workspace:latest create:gws_helper create:gws_new list "+
+	assert.Check(t, is.Equal(calls, "inspect:gws-team-alice-src image:agent/workspace:latest network:gws.open netcreate:gws.open create:gws_helper create:gws_new list "+
 		"stat:/shared-volume/.docker-workspace copyfrom:gws_helper:/workspaces/.docker-workspace "+
 		"stat:/workspaces/team stat:/workspaces/team/alice copyto:gws_helper:/workspaces remove:gws_helper "+
 		"rename:gws_new->gws-team-alice-src start:gws-team-alice-src"))
@@ -733,7 +733,7 @@ func TestEnsureRemoteBind(t *testing.T) {
 	f.APIVersion = "1.41"
 	_, err = newManager(f).Ensure(context.Background(), "a", cfg)
 	assert.NilError(t, err)
-	assert.Check(t, is.Equal(f.Calls(), "inspect:gws-a image:agent/workspace:latest create:gws_new list rename:gws_new->gws-a start:gws-a"))
+	assert.Check(t, is.Equal(f.Calls(), "inspect:gws-a image:agent/workspace:latest network:gws.open netcreate:gws.open create:gws_new list rename:gws_new->gws-a start:gws-a"))
 }
 
 // Two ensures that make one root (or one parent) at once: the engine's
@@ -1026,7 +1026,7 @@ func TestEnsurePullsMissingImage(t *testing.T) {
 	res, err := newManager(f).Ensure(context.Background(), "a", bindConfig(t))
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(res.Action, sandbox.ActionCreated))
-	assert.Check(t, strings.HasPrefix(f.Calls(), "inspect:gws-a image:agent/workspace:latest pull:agent/workspace:latest image:agent/workspace:latest create:gws_new"), f.Calls())
+	assert.Check(t, strings.HasPrefix(f.Calls(), "inspect:gws-a image:agent/workspace:latest pull:agent/workspace:latest image:agent/workspace:latest network:gws.open netcreate:gws.open create:gws_new"), f.Calls())
 }
 
 func TestEnsurePullFailureNamesImage(t *testing.T) {

@@ -6,6 +6,7 @@ package engine
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/pkg/jsonmessage"
@@ -30,6 +31,10 @@ type Options struct {
 	// Local says that the engine runs on this host (a unix socket): what a
 	// start checks of a bind workspace's path is looked at here.
 	Local bool
+	// ProxyProgram is the path of the static Linux program that the egress
+	// proxy's image runs as `PROGRAM egress-proxy serve …` (see
+	// proxy.RunIfProxy); empty: this program.
+	ProxyProgram string
 }
 
 // Manager manages the workspaces of one engine as containers. It is safe
@@ -38,6 +43,9 @@ type Manager struct {
 	client sandbox.Client // every call bounded
 	limits bounded.Limits
 	opts   Options
+	proxy  proxyProgram // read once
+	// sharedNets are the shared networks (open, egress) checked already.
+	sharedNets sync.Map
 }
 
 // New returns a Manager that talks to the engine through c.

@@ -14,7 +14,11 @@ import (
 // stays as it is. One gone meanwhile gives an error that wraps
 // sandbox.ErrNoSuchWorkspace.
 func (m *Manager) Stop(ctx context.Context, w sandbox.Workspace, opts sandbox.StopOptions) error {
-	return m.stopContainer(ctx, w.ID, w.Name, opts)
+	if err := m.stopContainer(ctx, w.ID, w.Name, opts); err != nil {
+		return err
+	}
+	m.stopProxy(ctx, w.Labels)
+	return nil
 }
 
 func (m *Manager) stopContainer(ctx context.Context, id, name string, opts sandbox.StopOptions) error {
@@ -34,7 +38,13 @@ func (m *Manager) stopContainer(ctx context.Context, id, name string, opts sandb
 // is refused unless opts.Force. One gone meanwhile gives an error that
 // wraps sandbox.ErrNoSuchWorkspace.
 func (m *Manager) Remove(ctx context.Context, w sandbox.Workspace, opts sandbox.RemoveOptions) error {
-	return m.removeContainer(ctx, w.ID, w.Name, container.ContainerState(w.State), opts.Force)
+	if err := m.removeContainer(ctx, w.ID, w.Name, container.ContainerState(w.State), opts.Force); err != nil {
+		return err
+	}
+	if recordedEgress(w.Labels).Proxied() {
+		return m.removeEgress(ctx, w.Name, w.Subdir)
+	}
+	return nil
 }
 
 // removeContainer removes a container; a running one only with force. Of

@@ -113,8 +113,32 @@ func (m *Manager) Prune(ctx context.Context, opts sandbox.PruneOptions) (sandbox
 		if c.SizeRw > 0 {
 			report.SpaceReclaimed += uint64(c.SizeRw)
 		}
+		if subdir := c.Labels[sandbox.LabelSubdir]; recordedEgress(c.Labels).Proxied() && !isTempName(name) {
+			if err := m.removeEgress(ctx, name, subdir); err != nil {
+				return report, err
+			}
+			proxyName, _ := egressNames(name)
+			report.Egress = append(report.Egress, proxyName)
+		}
 	}
-	return report, nil
+	return report, m.pruneOrphanProxies(ctx, &report)
+}
+
+// pruneOrphanProxies removes the egress proxies (with their state and
+// network) whose workspace has no container.
+func (m *Manager) pruneOrphanProxies(ctx context.Context, report *sandbox.PruneReport) error {
+	orphans, err := m.orphanProxies(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range orphans {
+		subdir := p.Labels[sandbox.LabelEgressOf]
+		if err := m.removeEgress(ctx, sandbox.ContainerName(subdir), subdir); err != nil {
+			return err
+		}
+		report.Egress = append(report.Egress, trimSlash(claims.FirstName(&p)))
+	}
+	return nil
 }
 
 // prunable says whether prune removes a container of a list (now: the

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/netip"
 	"os"
 	"path"
 	"regexp"
@@ -100,8 +101,10 @@ type Ctr struct {
 	Execs    map[string]bool // exec sessions: running or not
 	Size     int64           // SizeRw
 	Status   string          // what a list says of it ("Up 2 hours")
-	// Net is the networking config it was created with.
-	Net *network.NetworkingConfig
+	// Net is the networking config it was created with; Connected the
+	// networks it was connected to since.
+	Net       *network.NetworkingConfig
+	Connected []string
 }
 
 // NewEngine returns an engine of API 1.51 with the image of
@@ -720,6 +723,123 @@ func (f *Engine) NetworkList(_ context.Context, opts network.ListOptions) ([]net
 	return out, nil
 }
 
+// NetworkCreate makes a network; a name taken is a conflict, a subnet
+// that overlaps another network's is refused.
+func (f *Engine) NetworkCreate(_ context.Context, name string, opts network.CreateOptions) (network.CreateResponse, error) {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	f.Record("netcreate:%s", name)
+	if _, ok := f.Networks[name]; ok {
+		return network.CreateResponse{}, cerrdefs.ErrConflict.WithMessage("network with name " + name + " already exists")
+	}
+	n := network.Summary{Name: name, ID: IDOf("net:"+name, 1), Driver: opts.Driver, Internal: opts.Internal, Options: opts.Options, Labels: opts.Labels}
+	if opts.IPAM != nil {
+		n.IPAM = *opts.IPAM
+		for _, c := range opts.IPAM.Config {
+			for _, other := range f.Networks {
+				for _, oc := range other.IPAM.Config {
+					if overlaps(c.Subnet, oc.Subnet) {
+						return network.CreateResponse{}, cerrdefs.ErrPermissionDenied.WithMessage("Pool overlaps with other one on this address space")
+					}
+				}
+			}
+		}
+	}
+	f.Networks[name] = n
+	return network.CreateResponse{ID: n.ID}, nil
+}
+
+// NetworkConnect connects a container to a network.
+func (f *Engine) NetworkConnect(_ context.Context, name, ref string, _ *network.EndpointSettings) error {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	c := f.Find(ref)
+	if c == nil {
+		return ErrNotFound
+	}
+	f.Record("netconnect:%s:%s", name, Kind(c.Name))
+	if _, ok := f.Networks[name]; !ok {
+		return cerrdefs.ErrNotFound.WithMessage("network " + name + " not found")
+	}
+	c.Connected = append(c.Connected, name)
+	return nil
+}
+
+// NetworkRemove removes a network, by name or ID.
+func (f *Engine) NetworkRemove(_ context.Context, ref string) error {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	for name, n := range f.Networks {
+		if name == ref || n.ID == ref {
+			f.Record("netrm:%s", name)
+			delete(f.Networks, name)
+			return nil
+		}
+	}
+	return cerrdefs.ErrNotFound.WithMessage("network " + ref + " not found")
+}
+
+// VolumeRemove removes a volume.
+func (f *Engine) VolumeRemove(_ context.Context, name string, _ bool) error {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	f.Record("volrm:%s", name)
+	if _, ok := f.Vols[name]; !ok {
+		return cerrdefs.ErrNotFound.WithMessage("no such volume")
+	}
+	delete(f.Vols, name)
+	return nil
+}
+
+// ImageLoad loads an image archive (as docker save writes one): its tags
+// name the image its config describes.
+func (f *Engine) ImageLoad(_ context.Context, input io.Reader, _ ...client.ImageLoadOption) (image.LoadResponse, error) {
+	files := map[string][]byte{}
+	tr := tar.NewReader(input)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return image.LoadResponse{}, err
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			return image.LoadResponse{}, err
+		}
+		files[h.Name] = b
+	}
+	var manifest []struct {
+		Config   string
+		RepoTags []string
+	}
+	if err := json.Unmarshal(files["manifest.json"], &manifest); err != nil || len(manifest) != 1 {
+		return image.LoadResponse{}, fmt.Errorf("bad manifest: %w", err)
+	}
+	var cfg struct {
+		Config dockerspec.DockerOCIImageConfig `json:"config"`
+	}
+	if err := json.Unmarshal(files[manifest[0].Config], &cfg); err != nil {
+		return image.LoadResponse{}, err
+	}
+	sum := sha256.Sum256(files[manifest[0].Config])
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	f.Record("load")
+	for _, tag := range manifest[0].RepoTags {
+		f.Images[tag] = image.InspectResponse{ID: "sha256:" + hex.EncodeToString(sum[:]), RepoTags: manifest[0].RepoTags, Config: &cfg.Config}
+	}
+	return image.LoadResponse{Body: io.NopCloser(strings.NewReader(`{"stream":"Loaded image"}` + "\n"))}, nil
+}
+
+// overlaps says whether two CIDRs share an address.
+func overlaps(a, b string) bool {
+	pa, err1 := netip.ParsePrefix(a)
+	pb, err2 := netip.ParsePrefix(b)
+	return err1 == nil && err2 == nil && pa.Overlaps(pb)
+}
+
 // AddNetwork puts a network on the engine.
 func (f *Engine) AddNetwork(name string, labels map[string]string) {
 	f.Mu.Lock()
@@ -944,6 +1064,9 @@ func (f *Engine) makeVolumes(mounts []mount.Mount) {
 			v := volume.Volume{Name: m.Source, Driver: "local"}
 			if m.VolumeOptions != nil && m.VolumeOptions.DriverConfig != nil {
 				v.Driver, v.Options = m.VolumeOptions.DriverConfig.Name, m.VolumeOptions.DriverConfig.Options
+			}
+			if m.VolumeOptions != nil {
+				v.Labels = m.VolumeOptions.Labels
 			}
 			f.Vols[m.Source] = v
 		}

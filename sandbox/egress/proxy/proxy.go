@@ -1,0 +1,257 @@
+// Package proxy is a workspace's egress proxy: it runs in a container of
+// its own, the workspace's only neighbour on the workspace's internal
+// network, and serves there an HTTP proxy (CONNECT included), a TLS
+// listener routed by server name, an HTTP listener routed by Host, and the
+// workspace's DNS. Every connection is decided by an egress.Policy before
+// anything is looked up, and every decision is written, one JSON line
+// each, to the log (the container's output).
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/docker-workspace/docker-workspace/sandbox/egress"
+)
+
+// Ports are the ports the proxy serves on its address.
+type Ports struct {
+	Proxy, TLS, HTTP, DNS int
+}
+
+// DefaultPorts are the ports a workspace's clients expect.
+var DefaultPorts = Ports{Proxy: 3128, TLS: 443, HTTP: 80, DNS: 53}
+
+// Resolver looks host names up (net.Resolver does).
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// Config is what a proxy serves.
+type Config struct {
+	Listen    netip.Addr    // the address on the workspace's network
+	Ports     Ports         // zero: DefaultPorts
+	Workspace string        // named in each log line
+	State     string        // the directory of the policy it keeps (and its control socket); "": none
+	Policy    egress.Policy // the policy when State holds none
+	Log       io.Writer     // the decisions, a JSON line each
+	Resolver  Resolver      // nil: net.DefaultResolver
+	Dial      func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Server is a running proxy.
+type Server struct {
+	cfg     Config
+	mu      sync.RWMutex
+	policy  egress.Policy
+	checker *egress.Checker
+	tunnels map[*tunnel]struct{} // open connections, checked again when the policy changes
+	logMu   sync.Mutex
+}
+
+// tunnel is an open connection to a destination.
+type tunnel struct {
+	host  string
+	port  uint16
+	conns []io.Closer
+}
+
+// New makes a proxy of cfg, with the policy its state holds, or else
+// cfg.Policy.
+func New(cfg Config) (*Server, error) {
+	if cfg.Ports == (Ports{}) {
+		cfg.Ports = DefaultPorts
+	}
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
+	}
+	if cfg.Dial == nil {
+		d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+		cfg.Dial = d.DialContext
+	}
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	s := &Server{cfg: cfg}
+	p := cfg.Policy
+	if kept, err := s.readState(); err == nil {
+		p = kept
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if err := s.set(p, false); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Policy is the policy in force.
+func (s *Server) Policy() egress.Policy {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.policy
+}
+
+// SetPolicy puts p in force, and keeps it in the state.
+func (s *Server) SetPolicy(p egress.Policy) error { return s.set(p, true) }
+
+func (s *Server) set(p egress.Policy, keep bool) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	c, err := p.Checker()
+	if err != nil {
+		return err
+	}
+	if keep {
+		if err := s.writeState(p); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	s.policy, s.checker = p, c
+	var cut []*tunnel
+	for t := range s.tunnels {
+		if !allowed(c, t.host, t.port) {
+			cut = append(cut, t)
+		}
+	}
+	s.mu.Unlock()
+	for _, t := range cut {
+		for _, conn := range t.conns {
+			_ = conn.Close()
+		}
+	}
+	return nil
+}
+
+// allowed says whether the policy of c allows host (a name or an address)
+// on port now.
+func allowed(c *egress.Checker, host string, port uint16) bool {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return c.Addr(a, port).Allowed
+	}
+	return c.Name(host, port).Allowed
+}
+
+// track keeps an open connection to host:port until untrack: a change of
+// the policy that denies it closes it.
+func (s *Server) track(host string, port uint16, conns ...io.Closer) (untrack func()) {
+	t := &tunnel{host: host, port: port, conns: conns}
+	s.mu.Lock()
+	if s.tunnels == nil {
+		s.tunnels = map[*tunnel]struct{}{}
+	}
+	s.tunnels[t] = struct{}{}
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.tunnels, t)
+		s.mu.Unlock()
+	}
+}
+
+func (s *Server) check() *egress.Checker {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.checker
+}
+
+const stateFile = "policy.json"
+
+func (s *Server) readState() (egress.Policy, error) {
+	var p egress.Policy
+	if s.cfg.State == "" {
+		return p, os.ErrNotExist
+	}
+	b, err := os.ReadFile(filepath.Join(s.cfg.State, stateFile))
+	if err != nil {
+		return p, err
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("the kept policy: %w", err)
+	}
+	return p, nil
+}
+
+func (s *Server) writeState(p egress.Policy) error {
+	if s.cfg.State == "" {
+		return nil
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(s.cfg.State, stateFile+".new")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(s.cfg.State, stateFile))
+}
+
+// Entry is one decision, as the log records it.
+type Entry struct {
+	Time      time.Time `json:"time"`
+	Workspace string    `json:"workspace,omitempty"`
+	Kind      string    `json:"kind"` // dns, connect, tls, http
+	Host      string    `json:"host"`
+	Port      uint16    `json:"port,omitempty"`
+	Decision  string    `json:"decision"` // allow, deny
+	Rule      string    `json:"rule,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	Addr      string    `json:"addr,omitempty"` // the address dialled
+}
+
+func (s *Server) log(kind, host string, port uint16, d egress.Decision, addr string) {
+	e := Entry{Time: time.Now().UTC(), Workspace: s.cfg.Workspace, Kind: kind, Host: host, Port: port, Decision: "deny", Rule: d.Rule, Reason: d.Reason, Addr: addr}
+	if d.Allowed {
+		e.Decision = "allow"
+	}
+	b, _ := json.Marshal(e)
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	_, _ = s.cfg.Log.Write(append(b, '\n'))
+}
+
+// Serve serves until ctx ends or a listener fails.
+func (s *Server) Serve(parent context.Context) error {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	addr := func(port int) string { return net.JoinHostPort(s.cfg.Listen.String(), strconv.Itoa(port)) }
+	var lc net.ListenConfig
+	serves := []func(context.Context) error{
+		func(ctx context.Context) error { return s.serveDNS(ctx, &lc, addr(s.cfg.Ports.DNS)) },
+		func(ctx context.Context) error { return s.serveProxy(ctx, &lc, addr(s.cfg.Ports.Proxy)) },
+		func(ctx context.Context) error { return s.serveTLS(ctx, &lc, addr(s.cfg.Ports.TLS)) },
+		func(ctx context.Context) error { return s.serveHTTP(ctx, &lc, addr(s.cfg.Ports.HTTP)) },
+	}
+	if s.cfg.State != "" {
+		serves = append(serves, s.serveControl)
+	}
+	var wg sync.WaitGroup
+	var once sync.Once
+	var err error
+	for _, serve := range serves {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := serve(ctx)
+			once.Do(func() { err = e; cancel() }) // the first to end ends them all
+		}()
+	}
+	wg.Wait()
+	if parent.Err() != nil {
+		return nil
+	}
+	return err
+}

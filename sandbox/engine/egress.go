@@ -1,0 +1,453 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/network"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/egress"
+	"github.com/docker-workspace/docker-workspace/sandbox/egress/proxy"
+)
+
+// What carries a workspace's egress, on one engine:
+//   - open: the shared network openNetwork, a bridge on which containers
+//     cannot reach each other (inter-container traffic off);
+//   - none: no network;
+//   - allowlist and public: a network of its own (internal, no address of
+//     the host on it), whose only other member is its egress proxy, a
+//     container of the proxy image at the network's second address, that
+//     also joins the egress network (shared, inter-container traffic off)
+//     to reach out. The proxy keeps its policy in a volume of its own.
+const (
+	openNetwork   = "gws.open"
+	egressNetwork = "gws.egress"
+	egressPrefix  = "gws."          // of the names below, never a workspace's (gws-…)
+	proxyUID      = 65534           // nobody
+	subnetPool    = "10.213.0.0/16" // where each workspace's network gets a /29
+	optICC        = "com.docker.network.bridge.enable_icc"
+	optNoHostIP   = "com.docker.network.bridge.inhibit_ipv4"
+	proxyMemory   = 256 << 20
+	proxyPids     = 256
+	subnetBits    = 29
+	subnetRetries = 8
+)
+
+// egressNames are the names of what carries the egress of the workspace
+// whose container is named name: its proxy container and the proxy's
+// state volume ("gws.egress.<name>"), its network ("gws.net.<name>").
+func egressNames(name string) (proxyName, netName string) {
+	rest := strings.TrimPrefix(name, sandbox.NamePrefix)
+	return egressPrefix + "egress." + rest, egressPrefix + "net." + rest
+}
+
+// egressPlan is how a new workspace container reaches the network.
+type egressPlan struct {
+	mode    egress.Mode
+	network string     // its network ("none": none)
+	proxyIP netip.Addr // its proxy (allowlist, public)
+}
+
+// egressFor makes what the egress of e's new container needs: the shared
+// network of open mode, or the network of its own and the running proxy
+// of a proxied mode. A proxy that cannot be made fails it: a workspace is
+// never made more open than its mode.
+func (m *Manager) egressFor(ctx context.Context, e *ensurer) (egressPlan, error) {
+	cfg := e.cfg
+	plan := egressPlan{mode: cfg.EgressMode(), network: cfg.Network}
+	switch {
+	case plan.mode == egress.ModeNone:
+		plan.network = string(container.NetworkMode("none"))
+	case plan.mode == egress.ModeOpen && cfg.Network == "":
+		if err := m.sharedNetwork(ctx, e.shared, openNetwork, "open"); err != nil {
+			return plan, err
+		}
+		plan.network = openNetwork
+	case plan.mode.Proxied():
+		proxyName, netName := egressNames(e.name)
+		ip, err := m.workspaceNetwork(ctx, netName, e.subdir)
+		if err != nil {
+			return plan, err
+		}
+		plan.network, plan.proxyIP = netName, ip
+		if err := m.runProxy(ctx, e.shared, proxyName, netName, e.subdir, ip, cfg); err != nil {
+			return plan, err
+		}
+	}
+	return plan, nil
+}
+
+// apply sets the plan on a new container's configuration: its network;
+// for a proxied mode, the proxy as its DNS server and in the proxy
+// variables, raw sockets and IPv6 taken away.
+func (p egressPlan) apply(cc *container.Config, hc *container.HostConfig) {
+	if p.network != "" {
+		hc.NetworkMode = container.NetworkMode(p.network)
+	}
+	if !p.mode.Proxied() {
+		return
+	}
+	hc.DNS = []string{p.proxyIP.String()}
+	hc.DNSSearch, hc.DNSOptions, hc.ExtraHosts = nil, nil, nil
+	if !slices.ContainsFunc(hc.CapDrop, func(c string) bool { return strings.EqualFold(c, "ALL") }) {
+		hc.CapDrop = append(slices.Clone(hc.CapDrop), "NET_RAW")
+	}
+	hc.Sysctls = map[string]string{"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
+	url := "http://" + p.proxyIP.String() + ":" + strconv.Itoa(proxy.DefaultPorts.Proxy)
+	cc.Env = append(slices.Clone(cc.Env),
+		"HTTP_PROXY="+url, "HTTPS_PROXY="+url, "http_proxy="+url, "https_proxy="+url,
+		"NO_PROXY=localhost,127.0.0.1,::1", "no_proxy=localhost,127.0.0.1,::1")
+}
+
+// sharedNetwork makes sure the engine has the shared network name (open,
+// or the proxies' egress), made by this tool: inter-container traffic
+// off. A network of that name made otherwise is refused, not used.
+func (m *Manager) sharedNetwork(ctx context.Context, s *sandbox.Shared, name, role string) error {
+	if _, ok := m.sharedNets.Load(name); ok {
+		return nil // checked by an earlier call of this Manager (a create that misses it forgets it)
+	}
+	_, err := s.Do("network:"+name, func() (any, error) {
+		for range 2 {
+			n, err := m.client.NetworkInspect(ctx, name, network.InspectOptions{})
+			if err == nil {
+				if err := checkShared(n, role); err != nil {
+					return nil, err
+				}
+				m.sharedNets.Store(name, true)
+				return nil, nil
+			}
+			if !cerrdefs.IsNotFound(err) {
+				return nil, fmt.Errorf("inspect network %s: %w", name, err)
+			}
+			_, err = m.client.NetworkCreate(ctx, name, network.CreateOptions{
+				Driver: "bridge", Options: map[string]string{optICC: "false"},
+				Labels: map[string]string{sandbox.LabelEgress: role},
+			})
+			if err == nil || !cerrdefs.IsConflict(err) {
+				return nil, wrapErr(err, "create network "+name)
+			}
+		}
+		return nil, fmt.Errorf("network %s: made and removed meanwhile; try again", name)
+	})
+	return err
+}
+
+func checkShared(n network.Inspect, role string) error {
+	if n.Labels[sandbox.LabelEgress] != role || n.Options[optICC] != "false" || n.Driver != "bridge" {
+		return fmt.Errorf("%w: network %s was not made by this tool (a bridge with %s=false, labelled %s=%s): "+
+			"its containers could reach each other; remove it or give another network", sandbox.ErrNotSupported, n.Name, optICC, sandbox.LabelEgress, role)
+	}
+	return nil
+}
+
+// egressNetworkOf makes sure the network the proxies reach out through
+// exists: the configured one, or the tool's own.
+func (m *Manager) egressNetworkOf(ctx context.Context, s *sandbox.Shared, cfg sandbox.Config) (string, error) {
+	if cfg.EgressNetwork == "" {
+		return egressNetwork, m.sharedNetwork(ctx, s, egressNetwork, "egress")
+	}
+	if _, err := m.client.NetworkInspect(ctx, cfg.EgressNetwork, network.InspectOptions{}); err != nil {
+		return "", fmt.Errorf("egress network %s: %w", cfg.EgressNetwork, err)
+	}
+	return cfg.EgressNetwork, nil
+}
+
+// workspaceNetwork makes sure the workspace has its network (internal: no
+// route out; no address of the host on it), and returns its proxy's
+// address: the subnet's second one.
+func (m *Manager) workspaceNetwork(ctx context.Context, name, subdir string) (netip.Addr, error) {
+	for attempt := 0; ; attempt++ {
+		n, err := m.client.NetworkInspect(ctx, name, network.InspectOptions{})
+		if err == nil {
+			return workspaceNetworkProxyIP(n, subdir)
+		}
+		if !cerrdefs.IsNotFound(err) {
+			return netip.Addr{}, fmt.Errorf("inspect network %s: %w", name, err)
+		}
+		subnet, err := m.freeSubnet(ctx, name, attempt)
+		if err != nil {
+			return netip.Addr{}, err
+		}
+		no := false
+		_, err = m.client.NetworkCreate(ctx, name, network.CreateOptions{
+			Driver: "bridge", Internal: true, EnableIPv6: &no,
+			IPAM:    &network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet.String()}}},
+			Options: map[string]string{optNoHostIP: "true", optICC: "true"},
+			Labels:  map[string]string{sandbox.LabelEgress: "network", sandbox.LabelEgressOf: subdir},
+		})
+		switch {
+		case err == nil, cerrdefs.IsConflict(err) && attempt < subnetRetries:
+			continue // look at what is there now
+		case attempt < subnetRetries && strings.Contains(err.Error(), "overlaps"):
+			continue // another network took the subnet meanwhile
+		}
+		return netip.Addr{}, fmt.Errorf("create network %s: %w", name, err)
+	}
+}
+
+// workspaceNetworkProxyIP checks that network n is the one this tool made
+// for subdir, and returns its proxy's address.
+func workspaceNetworkProxyIP(n network.Inspect, subdir string) (netip.Addr, error) {
+	if n.Labels[sandbox.LabelEgress] != "network" || n.Labels[sandbox.LabelEgressOf] != subdir || !n.Internal || n.Options[optNoHostIP] != "true" {
+		return netip.Addr{}, fmt.Errorf("%w: network %s is not the one this tool makes for workspace %q (internal, no address of the host, labelled %s=%s)",
+			sandbox.ErrNotSupported, n.Name, subdir, sandbox.LabelEgressOf, subdir)
+	}
+	for _, c := range n.IPAM.Config {
+		if p, err := netip.ParsePrefix(c.Subnet); err == nil && p.Addr().Is4() {
+			return p.Masked().Addr().Next().Next(), nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("network %s has no IPv4 subnet", n.Name)
+}
+
+// freeSubnet is a /29 of the pool that no network of the engine overlaps:
+// the first one from a place that name decides (attempt moves it on).
+func (m *Manager) freeSubnet(ctx context.Context, name string, attempt int) (netip.Prefix, error) {
+	nets, err := m.client.NetworkList(ctx, network.ListOptions{})
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("list networks: %w", err)
+	}
+	var used []netip.Prefix
+	for _, n := range nets {
+		for _, c := range n.IPAM.Config {
+			if p, err := netip.ParsePrefix(c.Subnet); err == nil {
+				used = append(used, p.Masked())
+			}
+		}
+	}
+	pool := netip.MustParsePrefix(subnetPool)
+	blocks := 1 << (subnetBits - pool.Bits())
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(name))
+	start := int(h.Sum32()%uint32(blocks)) + attempt*7919
+	for i := range blocks {
+		p := nthSubnet(pool, (start+i)%blocks)
+		if !slices.ContainsFunc(used, p.Overlaps) {
+			return p, nil
+		}
+	}
+	return netip.Prefix{}, fmt.Errorf("no free /%d left in %s for network %s", subnetBits, subnetPool, name)
+}
+
+func nthSubnet(pool netip.Prefix, n int) netip.Prefix {
+	b := pool.Addr().As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	v += uint32(n) << (32 - subnetBits)
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), subnetBits)
+}
+
+// runProxy makes sure the workspace's egress proxy runs: made (at ip, on
+// the workspace's network and the egress network) when missing, made
+// again when it runs another image than this program's, started when it
+// is not running.
+func (m *Manager) runProxy(ctx context.Context, s *sandbox.Shared, name, netName, subdir string, ip netip.Addr, cfg sandbox.Config) error {
+	img, err := m.proxyImage(ctx, s)
+	if err != nil {
+		return err
+	}
+	for range 3 {
+		c, err := m.client.ContainerInspect(ctx, name)
+		switch {
+		case cerrdefs.IsNotFound(err):
+			if err := m.makeProxy(ctx, s, name, netName, subdir, ip, img, cfg); err != nil && !errors.Is(err, errRace) {
+				return err
+			}
+			continue
+		case err != nil:
+			return fmt.Errorf("inspect container %s: %w", name, err)
+		}
+		if err := checkProxy(c, subdir); err != nil {
+			return err
+		}
+		if c.Config.Image != img {
+			if err := m.client.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+				return fmt.Errorf("remove the egress proxy %s of another version: %w", name, err)
+			}
+			continue
+		}
+		if c.State != nil && c.State.Running {
+			return nil
+		}
+		if err := m.client.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("start the egress proxy %s: %w", name, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("the egress proxy %s was removed while it was made; try again", name)
+}
+
+// checkProxy refuses a container of the proxy's name that this tool did
+// not make for subdir.
+func checkProxy(c container.InspectResponse, subdir string) error {
+	if c.Config == nil || c.Config.Labels[sandbox.LabelEgress] != "proxy" || c.Config.Labels[sandbox.LabelEgressOf] != subdir {
+		return fmt.Errorf("%w: container %s is not the egress proxy of workspace %q", sandbox.ErrNotThisWorkspace, trimSlash(c.Name), subdir)
+	}
+	return nil
+}
+
+func (m *Manager) makeProxy(ctx context.Context, s *sandbox.Shared, name, netName, subdir string, ip netip.Addr, img string, cfg sandbox.Config) error {
+	outNet, err := m.egressNetworkOf(ctx, s, cfg)
+	if err != nil {
+		return err
+	}
+	policy, _ := json.Marshal(egress.Policy{Mode: cfg.EgressMode(), Allow: cfg.Allow})
+	labels := map[string]string{sandbox.LabelEgress: "proxy", sandbox.LabelEgressOf: subdir}
+	init := false
+	hc := &container.HostConfig{
+		NetworkMode: container.NetworkMode(netName), CapDrop: []string{"ALL"}, SecurityOpt: []string{"no-new-privileges"}, ReadonlyRootfs: true,
+		Sysctls:       map[string]string{"net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ip_forward": "0"},
+		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped},
+		Init:          &init,
+		Resources:     container.Resources{Memory: proxyMemory, PidsLimit: ptr(int64(proxyPids))},
+		Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: name, Target: proxy.StateDir,
+			VolumeOptions: &mount.VolumeOptions{Labels: map[string]string{sandbox.LabelEgress: "state", sandbox.LabelEgressOf: subdir}}}},
+	}
+	if cfg.EgressDNS != "" {
+		hc.DNS = []string{cfg.EgressDNS}
+	}
+	resp, err := m.client.ContainerCreate(ctx, &container.Config{
+		Image: img, User: fmt.Sprintf("%d:%d", proxyUID, proxyUID), Labels: labels,
+		Cmd: []string{"serve", "--listen", ip.String(), "--workspace", subdir, "--policy", string(policy)},
+	}, hc, &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+		netName: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: ip.String()}},
+	}}, nil, name)
+	if cerrdefs.IsConflict(err) {
+		return errRace // another ensure made it: look again
+	}
+	if err != nil {
+		return fmt.Errorf("create the egress proxy %s: %w", name, err)
+	}
+	if err := m.client.NetworkConnect(ctx, outNet, resp.ID, nil); err != nil {
+		_ = m.cleanup(ctx, func(ctx context.Context) error {
+			return m.client.ContainerRemove(ctx, resp.ID, container.RemoveOptions{Force: true})
+		})
+		return fmt.Errorf("connect the egress proxy %s to network %s: %w", name, outNet, err)
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// removeEgress removes what carried the egress of the workspace whose
+// container is named name (its proxy, the proxy's state, its network),
+// when the workspace has no container any more; never data of the
+// workspace. What is gone already is fine.
+func (m *Manager) removeEgress(ctx context.Context, name, subdir string) error {
+	proxyName, netName := egressNames(name)
+	return m.cleanup(ctx, func(ctx context.Context) error {
+		if c, err := m.client.ContainerInspect(ctx, proxyName); err == nil && checkProxy(c, subdir) == nil {
+			if err := m.client.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+				return fmt.Errorf("remove the egress proxy %s: %w", proxyName, err)
+			}
+		}
+		if v, err := m.client.VolumeInspect(ctx, proxyName); err == nil && v.Labels[sandbox.LabelEgressOf] == subdir {
+			if err := m.client.VolumeRemove(ctx, proxyName, true); err != nil && !cerrdefs.IsNotFound(err) {
+				return fmt.Errorf("remove volume %s: %w", proxyName, err)
+			}
+		}
+		if n, err := m.client.NetworkInspect(ctx, netName, network.InspectOptions{}); err == nil && n.Labels[sandbox.LabelEgressOf] == subdir {
+			if err := m.client.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) {
+				return fmt.Errorf("remove network %s: %w", netName, err)
+			}
+		}
+		return nil
+	})
+}
+
+// recordedEgress is the egress mode a container recorded (open for one
+// that recorded none: it was made on a shared network).
+func recordedEgress(labels map[string]string) egress.Mode {
+	var s sandbox.Spec
+	if json.Unmarshal([]byte(labels[sandbox.LabelConfig]), &s) == nil && s.Egress != "" {
+		return s.Egress
+	}
+	return egress.ModeOpen
+}
+
+// proxyOf makes sure the egress proxy of an existing proxied workspace
+// runs (before the workspace is started): made again at its address when
+// it is gone, with the policy its state kept, or else cfg's rules.
+func (m *Manager) proxyOf(ctx context.Context, s *sandbox.Shared, ctr container.InspectResponse, cfg sandbox.Config) error {
+	if ctr.Config == nil || !recordedEgress(ctr.Config.Labels).Proxied() {
+		return nil
+	}
+	subdir := ctr.Config.Labels[sandbox.LabelSubdir]
+	name := sandbox.ContainerName(subdir)
+	proxyName, netName := egressNames(name)
+	ip, err := m.workspaceNetwork(ctx, netName, subdir)
+	if err != nil {
+		return err
+	}
+	cfg.Egress = recordedEgress(ctr.Config.Labels)
+	return m.runProxy(ctx, s, proxyName, netName, subdir, ip, cfg)
+}
+
+// stopProxy stops the egress proxy of a workspace that was stopped (best
+// effort: a proxy left running only serves a stopped workspace).
+func (m *Manager) stopProxy(ctx context.Context, labels map[string]string) {
+	if !recordedEgress(labels).Proxied() {
+		return
+	}
+	proxyName, _ := egressNames(sandbox.ContainerName(labels[sandbox.LabelSubdir]))
+	_ = m.cleanup(ctx, func(ctx context.Context) error {
+		t := 5
+		return m.client.ContainerStop(ctx, proxyName, container.StopOptions{Timeout: &t})
+	})
+}
+
+// orphanProxies are the egress proxies of this engine whose workspace has
+// no container (left by an ensure that was killed, or a workspace removed
+// by hand), made more than staleAfter ago.
+func (m *Manager) orphanProxies(ctx context.Context) ([]container.Summary, error) {
+	proxies, err := m.client.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", sandbox.LabelEgress+"=proxy"))})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	ours, err := m.listOurs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	have := map[string]bool{}
+	for _, c := range ours {
+		have[c.Labels[sandbox.LabelSubdir]] = true
+	}
+	var out []container.Summary
+	for _, p := range proxies {
+		if !have[p.Labels[sandbox.LabelEgressOf]] && time.Since(time.Unix(p.Created, 0)) > staleAfter {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// wrapErr names what failed, or is nil.
+func wrapErr(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// undoEgress removes what a failed create of e made for its egress (the
+// proxy and the network of a proxied mode), unless another container of
+// the workspace (made, being made, or being replaced) uses it. self is the
+// failed create's own container, if it made one.
+func (m *Manager) undoEgress(ctx context.Context, e *ensurer, self string) {
+	if !e.cfg.EgressMode().Proxied() || m.othersMake(ctx, e.subdir, self) {
+		return
+	}
+	_ = m.removeEgress(ctx, e.name, e.subdir)
+}
