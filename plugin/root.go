@@ -104,6 +104,7 @@ func subcommands(dockerCLI command.Cli, build BuildInfo) []subcommand {
 		{[]string{"restart"}, func() *cobra.Command { return newRestartCommand(dockerCLI) }},
 		{[]string{"prune"}, func() *cobra.Command { return newPruneCommand(dockerCLI) }},
 		{[]string{"reap"}, func() *cobra.Command { return newReapCommand(dockerCLI) }},
+		{[]string{"egress"}, func() *cobra.Command { return newEgressCommand(dockerCLI) }},
 	}
 }
 

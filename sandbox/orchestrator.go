@@ -3,10 +3,13 @@ package sandbox
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+
+	"github.com/docker-workspace/docker-workspace/sandbox/egress"
 )
 
 // Orchestrator is where workspaces run: the containers of one engine
@@ -49,6 +52,39 @@ type Orchestrator interface {
 	// Check tells whether the orchestrator can serve cfg (doctor); it
 	// changes nothing.
 	Check(ctx context.Context, cfg Config) (Report, error)
+	// Egress tells how a workspace that Resolve found reaches the network,
+	// and its proxy's rules in force (allowlist, public); with a change,
+	// the rules are changed first, live, without a restart.
+	Egress(ctx context.Context, w Workspace, change *EgressChange) (EgressState, error)
+	// EgressLog streams the decisions of a workspace's egress proxy, one
+	// JSON line each (proxy.Entry).
+	EgressLog(ctx context.Context, w Workspace, opts EgressLogOptions) (io.ReadCloser, error)
+}
+
+// EgressChange adds rules to a workspace proxy's allow list (Allow) or
+// to its deny list; a rule moves from the other list.
+type EgressChange struct {
+	Allow bool
+	Rules []string
+}
+
+// EgressState is how a workspace reaches the network.
+type EgressState struct {
+	Mode egress.Mode
+	// Network is the network it is on: its own (proxied modes), the
+	// shared one of open mode, or the operator's.
+	Network string
+	// Proxy is its egress proxy's container, and Policy its rules in
+	// force (proxied modes).
+	Proxy  string
+	Policy *egress.Policy
+}
+
+// EgressLogOptions say which decisions EgressLog streams.
+type EgressLogOptions struct {
+	Follow bool      // and those to come
+	Since  time.Time // only those since (zero: all)
+	Tail   string    // only the last N ("all": all)
 }
 
 // Containers is an [Orchestrator] of one engine's containers, with the

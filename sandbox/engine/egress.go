@@ -451,3 +451,40 @@ func (m *Manager) undoEgress(ctx context.Context, e *ensurer, self string) {
 	}
 	_ = m.removeEgress(ctx, e.name, e.subdir)
 }
+
+// OpenConfigNetwork and OpenConfigSubnet are, on each node of an
+// orchestrator of nodes, the configuration of its open network: a bridge
+// on which containers cannot reach each other, that the orchestrator's
+// network of open mode is made from.
+const (
+	OpenConfigNetwork = "gws.open.config"
+	OpenConfigSubnet  = "10.214.0.0/16"
+)
+
+// MakeOpenConfig makes sure this engine (a node's) has the configuration
+// network of the orchestrator's open network; one of that name made
+// otherwise is refused, not used.
+func (m *Manager) MakeOpenConfig(ctx context.Context) error {
+	for range 2 {
+		n, err := m.client.NetworkInspect(ctx, OpenConfigNetwork, network.InspectOptions{})
+		if err == nil {
+			if !n.ConfigOnly || n.Labels[sandbox.LabelEgress] != "open-config" || n.Options[optICC] != "false" {
+				return fmt.Errorf("%w: network %s was not made by this tool (a configuration network with %s=false): its containers could reach each other",
+					sandbox.ErrNotSupported, OpenConfigNetwork, optICC)
+			}
+			return nil
+		}
+		if !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("inspect network %s: %w", OpenConfigNetwork, err)
+		}
+		_, err = m.client.NetworkCreate(ctx, OpenConfigNetwork, network.CreateOptions{
+			ConfigOnly: true, Options: map[string]string{optICC: "false"},
+			IPAM:   &network.IPAM{Config: []network.IPAMConfig{{Subnet: OpenConfigSubnet}}},
+			Labels: map[string]string{sandbox.LabelEgress: "open-config"},
+		})
+		if err == nil || !cerrdefs.IsConflict(err) {
+			return wrapErr(err, "create network "+OpenConfigNetwork)
+		}
+	}
+	return fmt.Errorf("network %s: made and removed meanwhile; try again", OpenConfigNetwork)
+}

@@ -732,7 +732,7 @@ func (f *Engine) NetworkCreate(_ context.Context, name string, opts network.Crea
 	if _, ok := f.Networks[name]; ok {
 		return network.CreateResponse{}, cerrdefs.ErrConflict.WithMessage("network with name " + name + " already exists")
 	}
-	n := network.Summary{Name: name, ID: IDOf("net:"+name, 1), Driver: opts.Driver, Internal: opts.Internal, Options: opts.Options, Labels: opts.Labels}
+	n := network.Summary{Name: name, ID: IDOf("net:"+name, 1), Driver: opts.Driver, Scope: opts.Scope, Internal: opts.Internal, ConfigOnly: opts.ConfigOnly, Options: opts.Options, Labels: opts.Labels}
 	if opts.IPAM != nil {
 		n.IPAM = *opts.IPAM
 		for _, c := range opts.IPAM.Config {

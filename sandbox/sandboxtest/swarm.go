@@ -9,6 +9,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/network"
 	swarmtypes "github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/client"
@@ -32,6 +33,7 @@ type Swarm struct {
 	seq      int
 	Engines  map[string]*Engine // by node ID
 	Configs  []swarmtypes.Config
+	Networks map[string]network.Inspect // Swarm-scoped
 }
 
 // NewSwarm is an active Swarm of three ready nodes of Engine 28.5 (n1 to
@@ -56,6 +58,36 @@ func (f *Swarm) AddNode(id, host, version, label string) {
 	f.Nodes = append(f.Nodes, n)
 	f.Engines[id] = NewEngine()
 	f.Engines[id].NodeID = id
+}
+
+// NetworkInspect answers for the Swarm's networks.
+func (f *Swarm) NetworkInspect(_ context.Context, name string, _ network.InspectOptions) (network.Inspect, error) {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	f.Record("network:%s", name)
+	if n, ok := f.Networks[name]; ok {
+		return n, nil
+	}
+	return network.Inspect{}, cerrdefs.ErrNotFound.WithMessage("network " + name + " not found")
+}
+
+// NetworkCreate makes a Swarm network.
+func (f *Swarm) NetworkCreate(_ context.Context, name string, opts network.CreateOptions) (network.CreateResponse, error) {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	f.Record("netcreate:%s", name)
+	if _, ok := f.Networks[name]; ok {
+		return network.CreateResponse{}, cerrdefs.ErrConflict.WithMessage("network with name " + name + " already exists")
+	}
+	if f.Networks == nil {
+		f.Networks = map[string]network.Inspect{}
+	}
+	n := network.Inspect{Name: name, ID: "net-" + name, Driver: opts.Driver, Scope: opts.Scope, Labels: opts.Labels}
+	if opts.ConfigFrom != nil {
+		n.ConfigFrom = *opts.ConfigFrom
+	}
+	f.Networks[name] = n
+	return network.CreateResponse{ID: n.ID}, nil
 }
 
 func (f *Swarm) ConfigCreate(_ context.Context, spec swarmtypes.ConfigSpec) (swarmtypes.ConfigCreateResponse, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/network"
 	swarmtypes "github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
 
@@ -98,4 +99,12 @@ func (m managerClient) ConfigList(ctx context.Context, o swarmtypes.ConfigListOp
 func (m managerClient) ConfigRemove(ctx context.Context, id string) error {
 	_, err := do(ctx, m, true, "remove config "+id, func(ctx context.Context) (struct{}, error) { return struct{}{}, m.c.ConfigRemove(ctx, id) })
 	return err
+}
+
+func (m managerClient) NetworkInspect(ctx context.Context, name string, o network.InspectOptions) (network.Inspect, error) {
+	return do(ctx, m, false, "inspect network "+name, func(ctx context.Context) (network.Inspect, error) { return m.c.NetworkInspect(ctx, name, o) })
+}
+
+func (m managerClient) NetworkCreate(ctx context.Context, name string, o network.CreateOptions) (network.CreateResponse, error) {
+	return do(ctx, m, true, "create network "+name, func(ctx context.Context) (network.CreateResponse, error) { return m.c.NetworkCreate(ctx, name, o) })
 }

@@ -14,10 +14,12 @@ import (
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/network"
 	swarmtypes "github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/egress"
 	"github.com/docker-workspace/docker-workspace/sandbox/engine"
 	"github.com/docker-workspace/docker-workspace/sandbox/internal/bounded"
 	"github.com/docker-workspace/docker-workspace/sandbox/internal/enginemsg"
@@ -38,6 +40,8 @@ type Client interface {
 	ConfigCreate(ctx context.Context, config swarmtypes.ConfigSpec) (swarmtypes.ConfigCreateResponse, error)
 	ConfigList(ctx context.Context, options swarmtypes.ConfigListOptions) ([]swarmtypes.Config, error)
 	ConfigRemove(ctx context.Context, id string) error
+	NetworkInspect(ctx context.Context, network string, options network.InspectOptions) (network.Inspect, error)
+	NetworkCreate(ctx context.Context, name string, options network.CreateOptions) (network.CreateResponse, error)
 }
 
 // labelSubpathNode is the node label that Ensure keeps on the nodes whose
@@ -93,6 +97,9 @@ type Swarm struct {
 	mu      sync.Mutex
 	placing map[string]string // subdir: the node this Swarm is placing it on now
 	checked map[string]bool   // bind volumes' directories checked, by node
+	// openReady: the open network and the nodes' configuration of it are
+	// there (checked once per process).
+	openReady bool
 }
 
 var _ sandbox.Orchestrator = (*Swarm)(nil)
@@ -157,6 +164,10 @@ func checkConfig(cfg sandbox.Config) error {
 		return fmt.Errorf("%w: placement shared needs volumes whose driver options name the same storage on every node: a plain local volume is empty on another node", sandbox.ErrInvalidConfig)
 	case cfg.ComposeProject != "":
 		return &sandbox.UnsupportedError{Orchestrator: "swarm", What: "a Compose project (Compose runs its services on one engine)"}
+	case cfg.EgressMode() == egress.ModeNone:
+		return &sandbox.UnsupportedError{Orchestrator: "swarm", What: "egress mode none (a Swarm task cannot be without a network)"}
+	case cfg.EgressMode().Proxied():
+		return &sandbox.UnsupportedError{Orchestrator: "swarm", What: "egress mode " + string(cfg.EgressMode()) + " (a Swarm holds no egress proxy; use open, or --orchestrator engine)"}
 	}
 	_, err := privileges(cfg.SecurityOpt)
 	return err
@@ -208,7 +219,7 @@ func (s *Swarm) serviceSpec(subdir string, cfg sandbox.Config, mounts []mount.Mo
 	if cfg.NanoCPUs > 0 || cfg.Memory > 0 || cfg.PidsLimit > 0 {
 		res = &swarmtypes.ResourceRequirements{Limits: &swarmtypes.Limit{NanoCPUs: cfg.NanoCPUs, MemoryBytes: cfg.Memory, Pids: cfg.PidsLimit}}
 	}
-	var nets []swarmtypes.NetworkAttachmentConfig
+	nets := []swarmtypes.NetworkAttachmentConfig{{Target: openNetwork}}
 	if cfg.Network != "" {
 		nets = []swarmtypes.NetworkAttachmentConfig{{Target: cfg.Network, Aliases: cfg.NetworkAliases}}
 	}
@@ -393,6 +404,11 @@ func (s *Swarm) create(ctx context.Context, subdir string, cfg sandbox.Config) (
 	if err != nil {
 		return sandbox.Result{}, fmt.Errorf("list nodes: %w", err)
 	}
+	if cfg.Network == "" {
+		if err := s.openNetworkReady(ctx, nodes); err != nil {
+			return sandbox.Result{}, err
+		}
+	}
 	defer s.placed(subdir)
 	choose := func() (string, error) {
 		n, err := s.chooseNode(ctx, subdir, nodes)
@@ -452,6 +468,11 @@ func (s *Swarm) update(ctx context.Context, svc *swarmtypes.Service, subdir stri
 	nodes, err := s.client.NodeList(ctx, swarmtypes.NodeListOptions{})
 	if err != nil {
 		return 0, fmt.Errorf("list nodes: %w", err)
+	}
+	if cfg.Network == "" {
+		if err := s.openNetworkReady(ctx, nodes); err != nil {
+			return 0, err
+		}
 	}
 	pin := pinnedNode(svc)
 	if pin == "" { // shared: checked on every node, prepared on one
