@@ -302,13 +302,18 @@ func TestComposeLifecycle(t *testing.T) {
 	h.docker("exec", containerName(alice), "cat", "/home/agent/workspace/note").Assert(t, icmd.Expected{Out: "from-compose-exec"})
 	p("logs", "alice").Assert(t, icmd.Success)
 	p("top", "alice").Assert(t, icmd.Expected{Out: "sleep infinity"})
-	// The project's other services reach a workspace by its service name.
+	// The project's other services reach a workspace by its service name
+	// when its option network says so (alice), and not otherwise (bob).
 	p("exec", "-T", "gateway", "nslookup", "alice").Assert(t, icmd.Success)
 	ws := h.inspect("modern", containerName(alice))
 	ep := ws.NetworkSettings.Networks[project+"_default"]
 	if assert.Check(t, ep != nil, "not on the project's network: %v", ws.NetworkSettings.Networks) {
 		assert.Check(t, is.Contains(ep.Aliases, "alice"))
 	}
+	p("exec", "-T", "gateway", "nslookup", "bob").Assert(t, icmd.Expected{ExitCode: 1})
+	wsBob := h.inspect("modern", containerName(bob))
+	assert.Check(t, wsBob.NetworkSettings.Networks[project+"_default"] == nil, "bob joined the project's network: %v", wsBob.NetworkSettings.Networks)
+	assert.Check(t, wsBob.NetworkSettings.Networks["gws.open"] != nil, "bob is not in open mode: %v", wsBob.NetworkSettings.Networks)
 
 	p("stop", "alice").Assert(t, icmd.Success)
 	assert.Check(t, is.Equal(state(alice), "exited"))

@@ -267,10 +267,11 @@ func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, o
 		return engineErr(b.dockerCLI, err)
 	}
 	// The container is the service's, as Compose sees it. It joins a
-	// network of the project only when the option `network` names one
-	// ("default": the project's default network), under the service's
-	// name; else its egress mode decides (open: no other workspace, and no
-	// service of the project, can reach it).
+	// network of the project only when the option `network` names one (by
+	// its name in the Compose file; "default": the project's default
+	// network, not the engine's), under the service's name; else its
+	// egress mode decides (open: no other workspace, and no service of the
+	// project, reaches it).
 	cfg.ComposeService = opts.args[0]
 	if cfg.Network == composeDefaultNetwork {
 		net, err := c.ComposeDefaultNetwork(ctx, opts.project)
@@ -278,7 +279,7 @@ func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, o
 			return engineErr(b.dockerCLI, err)
 		}
 		if net == "" {
-			return fmt.Errorf("option network: project %q has no default network on this engine", opts.project)
+			return fmt.Errorf("option network: Compose project %q has no default network on this engine", opts.project)
 		}
 		cfg.Network = net
 	}

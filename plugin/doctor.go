@@ -60,6 +60,8 @@ type doctorReport struct {
 	Sources      []sandbox.SourceCheck
 	Problems     []string
 	Warnings     []string `json:",omitempty"`
+	// Egress is what a workspace of the configuration reaches.
+	Egress string `json:",omitempty"`
 	// Plan is how a workspace's container would be mounted.
 	Plan *sandbox.MountPlan `json:",omitempty"`
 	// Leftovers counts temporary containers that killed runs left behind.
@@ -141,7 +143,7 @@ func (rep *doctorReport) fill(r sandbox.Report, cfgOK bool) {
 		rep.Sources = append(rep.Sources, r.Sources...)
 		rep.Problems = append(rep.Problems, r.Problems...)
 	}
-	rep.Leftovers, rep.Plan, rep.Warnings = r.Leftovers, r.Plan, r.Warnings
+	rep.Leftovers, rep.Plan, rep.Warnings, rep.Egress = r.Leftovers, r.Plan, r.Warnings, r.Egress
 	rep.Nodes, rep.Placement = r.Nodes, r.Placement
 	rep.VolumeDriver, rep.VolumeOptions, rep.SharedVolumeOptions = r.VolumeDriver, r.VolumeOptions, r.SharedVolumeOptions
 }
@@ -176,6 +178,9 @@ func writeDoctor(out io.Writer, r doctorReport) {
 		line("Configured mode", string(r.Mode))
 	}
 	writeSources(line, r)
+	if r.Egress != "" {
+		line("Egress", r.Egress)
+	}
 	writePlan(line, r.Plan)
 	writeNodes(line, r)
 	for _, w := range r.Warnings {

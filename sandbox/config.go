@@ -398,3 +398,23 @@ func (c Config) checkAroundProxy(mode egress.Mode) error {
 	}
 	return nil
 }
+
+// DescribeEgress says what a workspace of the configuration reaches on
+// the network (for doctor): mode by mode, what each still reaches.
+func (c Config) DescribeEgress() string {
+	mode := c.EgressMode()
+	switch {
+	case mode == egress.ModeNone:
+		return "none: no network (loopback only)"
+	case mode == egress.ModeAllowlist:
+		return "allowlist: only what its rules name, through its egress proxy; not the host, the LAN, a metadata address or another workspace"
+	case mode == egress.ModePublic:
+		return "public: public addresses over HTTP(S), and what its rules name, through its egress proxy; not the host, the LAN, " +
+			"a metadata address or another workspace"
+	case c.Network != "":
+		return fmt.Sprintf("open, on network %s (the operator's): workspaces on one shared network reach each other, and "+
+			"it reaches what that network reaches", c.Network)
+	}
+	return "open: the internet by any protocol, no other workspace; it still reaches the services of the engine's host " +
+		"on its network's gateway, and the LAN (egress public or allowlist close them)"
+}

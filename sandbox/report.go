@@ -26,6 +26,9 @@ type Report struct {
 	VolumeDriver        string            `json:",omitempty"`
 	VolumeOptions       map[string]string `json:",omitempty"`
 	SharedVolumeOptions map[string]string `json:",omitempty"`
+	// Egress says what a workspace of the configuration reaches on the
+	// network, and what it still reaches that it should perhaps not.
+	Egress string `json:",omitempty"`
 	// Problems are what would make Ensure fail with this configuration.
 	Problems []string
 	// Warnings are what Ensure works with, but should not be so.

@@ -25,6 +25,9 @@ type Spec struct {
 	Shared      string            `json:"shared"` // bind: host path; volume_subpath: volume
 	Network     string            `json:"network,omitempty"`
 	Egress      egress.Mode       `json:"egress,omitempty"`
+	// The egress proxy's network out and DNS server (proxied modes).
+	EgressNetwork string `json:"egressNetwork,omitempty"`
+	EgressDNS     string `json:"egressDns,omitempty"`
 	Project     string            `json:"composeProject,omitempty"`
 	User        string            `json:"user,omitempty"`
 	Init        bool              `json:"init,omitempty"`
@@ -56,7 +59,7 @@ var SleepForever = []string{"sleep", "infinity"}
 func SpecFor(subdir string, cfg Config, imageID string) Spec {
 	s := Spec{
 		Image: cfg.Image, ImageID: imageID, Entrypoint: SleepForever, Mode: cfg.Mode,
-		Network: cfg.Network, Egress: cfg.EgressMode(), Project: cfg.ComposeProject, User: cfg.User, Init: cfg.Init,
+		Network: cfg.Network, Egress: cfg.EgressMode(), EgressNetwork: cfg.EgressNetwork, EgressDNS: cfg.EgressDNS, Project: cfg.ComposeProject, User: cfg.User, Init: cfg.Init,
 		NanoCPUs: cfg.NanoCPUs, Memory: cfg.Memory, PidsLimit: cfg.PidsLimit, ReadOnly: cfg.ReadOnly,
 		CapAdd: sorted(cfg.CapAdd), CapDrop: sorted(cfg.CapDrop), SecurityOpt: sorted(cfg.SecurityOpt),
 		Labels:       cfg.Labels,
@@ -140,7 +143,7 @@ func Drift(labels map[string]string, want Spec) []string {
 		have.VolumeDriver != want.VolumeDriver || !maps.Equal(have.VolumeOpts, want.VolumeOpts) || !maps.Equal(have.SharedVolumeOpts, want.SharedVolumeOpts))
 	add("placement", have.Placement != want.Placement)
 	add("network", have.Network != want.Network)
-	add("egress", have.Egress != want.Egress)
+	add("egress", have.Egress != want.Egress || have.EgressNetwork != want.EgressNetwork || have.EgressDNS != want.EgressDNS)
 	add("compose-project", have.Project != want.Project)
 	add("entrypoint", !slices.Equal(have.Entrypoint, want.Entrypoint))
 	add("user", have.User != want.User)

@@ -111,7 +111,11 @@ func (m *Manager) RemoveForProject(ctx context.Context, project, subdir string) 
 	if err != nil || !found {
 		return false, err
 	}
-	return foundUnlessGone(m.removeContainer(ctx, ctr.ID, trimSlash(ctr.Name), stateOf(ctr), true))
+	err = m.removeContainer(ctx, ctr.ID, trimSlash(ctr.Name), stateOf(ctr), true)
+	if err == nil && recordedEgress(ctr.Config.Labels).Proxied() {
+		err = m.removeEgress(ctx, trimSlash(ctr.Name), subdir)
+	}
+	return foundUnlessGone(err)
 }
 
 // StopForProject stops the container of subdir if it was made for the
@@ -122,7 +126,11 @@ func (m *Manager) StopForProject(ctx context.Context, project, subdir string, op
 	if err != nil || !found {
 		return false, err
 	}
-	return foundUnlessGone(m.stopContainer(ctx, ctr.ID, trimSlash(ctr.Name), opts))
+	err = m.stopContainer(ctx, ctr.ID, trimSlash(ctr.Name), opts)
+	if err == nil {
+		m.stopProxy(ctx, ctr.Config.Labels)
+	}
+	return foundUnlessGone(err)
 }
 
 // foundUnlessGone: a container that was gone when it was acted on was not

@@ -38,6 +38,12 @@ func (m *Manager) Check(ctx context.Context, cfg sandbox.Config) (sandbox.Report
 		r.Problems = append(r.Problems, err.Error())
 		return r, nil
 	}
+	r.Egress = cfg.DescribeEgress()
+	if cfg.EgressMode().Proxied() {
+		if err := m.checkProxyProgram(); err != nil {
+			r.Problems = append(r.Problems, err.Error())
+		}
+	}
 	// The plan ensure follows, for a workspace SUBDIR.
 	if plan, err := sandbox.PlanMounts(cfg, "SUBDIR", r.APIVersion); err != nil {
 		r.Problems = append(r.Problems, err.Error())

@@ -370,28 +370,35 @@ func (m *Manager) removeEgress(ctx context.Context, name, subdir string) error {
 // recordedEgress is the egress mode a container recorded (open for one
 // that recorded none: it was made on a shared network).
 func recordedEgress(labels map[string]string) egress.Mode {
-	var s sandbox.Spec
-	if json.Unmarshal([]byte(labels[sandbox.LabelConfig]), &s) == nil && s.Egress != "" {
+	if s := recordedSpec(labels); s.Egress != "" {
 		return s.Egress
 	}
 	return egress.ModeOpen
 }
 
+// recordedSpec is the spec a container recorded (zero when none).
+func recordedSpec(labels map[string]string) sandbox.Spec {
+	var s sandbox.Spec
+	_ = json.Unmarshal([]byte(labels[sandbox.LabelConfig]), &s)
+	return s
+}
+
 // proxyOf makes sure the egress proxy of an existing proxied workspace
-// runs (before the workspace is started): made again at its address when
-// it is gone, with the policy its state kept, or else cfg's rules.
-func (m *Manager) proxyOf(ctx context.Context, s *sandbox.Shared, ctr container.InspectResponse, cfg sandbox.Config) error {
-	if ctr.Config == nil || !recordedEgress(ctr.Config.Labels).Proxied() {
+// (its labels) runs: made again when it is gone, at its address, out
+// through the network and with the DNS server the workspace recorded, with
+// the policy its state kept (or else cfg's rules).
+func (m *Manager) proxyOf(ctx context.Context, s *sandbox.Shared, labels map[string]string, cfg sandbox.Config) error {
+	spec := recordedSpec(labels)
+	if !spec.Egress.Proxied() {
 		return nil
 	}
-	subdir := ctr.Config.Labels[sandbox.LabelSubdir]
-	name := sandbox.ContainerName(subdir)
-	proxyName, netName := egressNames(name)
+	subdir := labels[sandbox.LabelSubdir]
+	proxyName, netName := egressNames(sandbox.ContainerName(subdir))
 	ip, err := m.workspaceNetwork(ctx, netName, subdir)
 	if err != nil {
 		return err
 	}
-	cfg.Egress = recordedEgress(ctr.Config.Labels)
+	cfg.Egress, cfg.EgressNetwork, cfg.EgressDNS = spec.Egress, spec.EgressNetwork, spec.EgressDNS
 	return m.runProxy(ctx, s, proxyName, netName, subdir, ip, cfg)
 }
 
@@ -450,41 +457,4 @@ func (m *Manager) undoEgress(ctx context.Context, e *ensurer, self string) {
 		return
 	}
 	_ = m.removeEgress(ctx, e.name, e.subdir)
-}
-
-// OpenConfigNetwork and OpenConfigSubnet are, on each node of an
-// orchestrator of nodes, the configuration of its open network: a bridge
-// on which containers cannot reach each other, that the orchestrator's
-// network of open mode is made from.
-const (
-	OpenConfigNetwork = "gws.open.config"
-	OpenConfigSubnet  = "10.214.0.0/16"
-)
-
-// MakeOpenConfig makes sure this engine (a node's) has the configuration
-// network of the orchestrator's open network; one of that name made
-// otherwise is refused, not used.
-func (m *Manager) MakeOpenConfig(ctx context.Context) error {
-	for range 2 {
-		n, err := m.client.NetworkInspect(ctx, OpenConfigNetwork, network.InspectOptions{})
-		if err == nil {
-			if !n.ConfigOnly || n.Labels[sandbox.LabelEgress] != "open-config" || n.Options[optICC] != "false" {
-				return fmt.Errorf("%w: network %s was not made by this tool (a configuration network with %s=false): its containers could reach each other",
-					sandbox.ErrNotSupported, OpenConfigNetwork, optICC)
-			}
-			return nil
-		}
-		if !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("inspect network %s: %w", OpenConfigNetwork, err)
-		}
-		_, err = m.client.NetworkCreate(ctx, OpenConfigNetwork, network.CreateOptions{
-			ConfigOnly: true, Options: map[string]string{optICC: "false"},
-			IPAM:   &network.IPAM{Config: []network.IPAMConfig{{Subnet: OpenConfigSubnet}}},
-			Labels: map[string]string{sandbox.LabelEgress: "open-config"},
-		})
-		if err == nil || !cerrdefs.IsConflict(err) {
-			return wrapErr(err, "create network "+OpenConfigNetwork)
-		}
-	}
-	return fmt.Errorf("network %s: made and removed meanwhile; try again", OpenConfigNetwork)
 }

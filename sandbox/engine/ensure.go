@@ -282,7 +282,7 @@ func (e *ensurer) start(ctx context.Context, o observed) (sandbox.Result, error)
 	if err := e.m.checkStart(ctx, e.subdir, e.cfg.CreateHostDirs, e.cfg.WorkspaceRoot, *o.ctr); err != nil {
 		return res, err
 	}
-	if err := e.m.proxyOf(ctx, e.shared, *o.ctr, e.cfg); err != nil {
+	if err := e.m.proxyOf(ctx, e.shared, o.ctr.Config.Labels, e.cfg); err != nil {
 		return res, err // never started without its proxy
 	}
 	if err := e.m.start(ctx, o.ctr.ID, e.name); err != nil {

@@ -64,6 +64,13 @@ func (p *proxyProgram) read(path string) {
 	p.prog, p.tag = prog, proxyRepository+":"+hex.EncodeToString(sum[:8])
 }
 
+// checkProxyProgram fails when the program of the proxy image cannot be
+// one (for doctor).
+func (m *Manager) checkProxyProgram() error {
+	m.proxy.once.Do(func() { m.proxy.read(m.opts.ProxyProgram) })
+	return m.proxy.err
+}
+
 // proxyImage is the tag of the engine's proxy image, loaded first when the
 // engine lacks it: once for the Ensure calls that share s.
 func (m *Manager) proxyImage(ctx context.Context, s *sandbox.Shared) (string, error) {

@@ -40,6 +40,9 @@ func (m *Manager) Restart(ctx context.Context, w sandbox.Workspace, opts sandbox
 		}
 		return err
 	}
+	if err := m.proxyOf(ctx, nil, ctr.Config.Labels, sandbox.Config{}); err != nil {
+		return err // never started without its proxy
+	}
 	t := opts.Seconds()
 	err = m.client.ContainerRestart(ctx, w.ID, container.StopOptions{Timeout: &t, Signal: opts.Signal})
 	switch {

@@ -90,6 +90,20 @@ func (f *Swarm) NetworkCreate(_ context.Context, name string, opts network.Creat
 	return network.CreateResponse{ID: n.ID}, nil
 }
 
+// NetworkRemove removes a Swarm network, by name or ID.
+func (f *Swarm) NetworkRemove(_ context.Context, ref string) error {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	for name, n := range f.Networks {
+		if name == ref || n.ID == ref {
+			f.Record("netrm:%s", name)
+			delete(f.Networks, name)
+			return nil
+		}
+	}
+	return cerrdefs.ErrNotFound.WithMessage("network " + ref + " not found")
+}
+
 func (f *Swarm) ConfigCreate(_ context.Context, spec swarmtypes.ConfigSpec) (swarmtypes.ConfigCreateResponse, error) {
 	f.Mu.Lock()
 	defer f.Mu.Unlock()

@@ -108,3 +108,8 @@ func (m managerClient) NetworkInspect(ctx context.Context, name string, o networ
 func (m managerClient) NetworkCreate(ctx context.Context, name string, o network.CreateOptions) (network.CreateResponse, error) {
 	return do(ctx, m, true, "create network "+name, func(ctx context.Context) (network.CreateResponse, error) { return m.c.NetworkCreate(ctx, name, o) })
 }
+
+func (m managerClient) NetworkRemove(ctx context.Context, name string) error {
+	_, err := do(ctx, m, true, "remove network "+name, func(ctx context.Context) (struct{}, error) { return struct{}{}, m.c.NetworkRemove(ctx, name) })
+	return err
+}

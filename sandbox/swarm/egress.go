@@ -26,7 +26,7 @@ func (s *Swarm) Egress(_ context.Context, w sandbox.Workspace, change *sandbox.E
 	return st, nil
 }
 
-// EgressLog: a Swarm holds no egress proxy.
+// EgressLog is refused: a Swarm holds no egress proxy.
 func (s *Swarm) EgressLog(context.Context, sandbox.Workspace, sandbox.EgressLogOptions) (io.ReadCloser, error) {
 	return nil, fmt.Errorf("%w", &sandbox.UnsupportedError{Orchestrator: "swarm", What: "the egress log"})
 }

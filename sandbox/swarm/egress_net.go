@@ -2,76 +2,82 @@ package swarm
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"strings"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/network"
-	swarmtypes "github.com/docker/docker/api/types/swarm"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
-	"github.com/docker-workspace/docker-workspace/sandbox/engine"
 )
 
-// openNetwork is the network of the Swarm's open mode: a bridge of each
-// node made from its configuration network (engine.OpenConfigNetwork), on
-// which a node's tasks cannot reach each other. (A Swarm-scoped bridge made
-// with options of its own does not apply them: observed on Engine 28.5.)
-const openNetwork = "gws-open" // a Swarm network's name is a DNS name component: no dots
+// Open mode on a Swarm: each workspace's service alone on an overlay
+// network of its own; its task reaches out through the node's
+// docker_gwbridge, on which containers cannot reach each other. (A
+// Swarm-scoped bridge with inter-container traffic off would need a
+// configuration network on each node, and a node's restart leaves that
+// network's attachment behind: the task cannot come back. Observed on
+// Engine 28.5.)
 
-// openNetworkReady makes sure every node that takes workspaces has the
-// configuration network, and the Swarm the open network made from it.
-func (s *Swarm) openNetworkReady(ctx context.Context, nodes []swarmtypes.Node) error {
-	s.mu.Lock()
-	done := s.openReady
-	s.mu.Unlock()
-	if done {
-		return nil
+// networkName is the network of the service of subdir: a Swarm network's
+// name is a DNS label (no dots, 63 characters).
+func networkName(subdir string) string {
+	name := "gwsnet-" + strings.TrimPrefix(serviceName(subdir), "gws-")
+	if len(name) > 63 {
+		sum := sha256.Sum256([]byte(subdir))
+		name = name[:50] + "-" + hex.EncodeToString(sum[:6])
 	}
-	for _, n := range nodes {
-		if !canSubpath(n) || n.Spec.Labels[sandbox.LabelNodeEngine] == "" {
-			continue // takes no workspace
-		}
-		m, err := s.nodeManager(ctx, n)
-		if err != nil {
-			return err
-		}
-		if err := m.MakeOpenConfig(ctx); err != nil {
-			return fmt.Errorf("on node %s: %w", nodeName(n), err)
-		}
-	}
-	if err := s.openNetwork(ctx); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.openReady = true
-	s.mu.Unlock()
-	return nil
+	return name
 }
 
-func (s *Swarm) openNetwork(ctx context.Context) error {
+// workspaceNetwork makes sure the workspace's overlay network exists, made
+// by this tool for subdir; one of that name made otherwise is refused.
+func (s *Swarm) workspaceNetwork(ctx context.Context, subdir string) (string, error) {
+	name := networkName(subdir)
 	for range 2 {
-		n, err := s.client.NetworkInspect(ctx, openNetwork, network.InspectOptions{})
+		n, err := s.client.NetworkInspect(ctx, name, network.InspectOptions{})
 		if err == nil {
-			// (A network made from a configuration network takes no labels
-			// of its own: what it is made from tells it is this tool's.)
-			if n.Scope != "swarm" || n.ConfigFrom.Network != engine.OpenConfigNetwork {
-				return fmt.Errorf("%w: network %s was not made by this tool (a Swarm network made from %s): its tasks could reach each other",
-					sandbox.ErrNotSupported, openNetwork, engine.OpenConfigNetwork)
+			if n.Driver != "overlay" || n.Labels[sandbox.LabelEgress] != "network" || n.Labels[sandbox.LabelEgressOf] != subdir {
+				return "", fmt.Errorf("%w: network %s is not the one this tool makes for workspace %q (an overlay network labelled %s=%s)",
+					sandbox.ErrNotSupported, name, subdir, sandbox.LabelEgressOf, subdir)
 			}
-			return nil
+			return name, nil
 		}
 		if !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("inspect network %s: %w", openNetwork, err)
+			return "", fmt.Errorf("inspect network %s: %w", name, err)
 		}
-		_, err = s.client.NetworkCreate(ctx, openNetwork, network.CreateOptions{
-			Driver: "bridge", Scope: "swarm", ConfigFrom: &network.ConfigReference{Network: engine.OpenConfigNetwork},
+		_, err = s.client.NetworkCreate(ctx, name, network.CreateOptions{
+			Driver: "overlay", Labels: map[string]string{sandbox.LabelEgress: "network", sandbox.LabelEgressOf: subdir},
 		})
 		if err == nil {
-			return nil
+			return name, nil
 		}
 		if !cerrdefs.IsConflict(err) {
-			return fmt.Errorf("create network %s: %w", openNetwork, err)
+			return "", fmt.Errorf("create network %s: %w", name, err)
 		}
 	}
-	return fmt.Errorf("network %s: made and removed meanwhile; try again", openNetwork)
+	return "", fmt.Errorf("network %s: made and removed meanwhile; try again", name)
+}
+
+// removeNetwork removes the workspace's network once its service is gone
+// (best effort: the task's endpoint may take a moment to leave it).
+func (s *Swarm) removeNetwork(ctx context.Context, subdir string) {
+	name := networkName(subdir)
+	for range 10 {
+		n, err := s.client.NetworkInspect(ctx, name, network.InspectOptions{})
+		if err != nil || n.Labels[sandbox.LabelEgressOf] != subdir {
+			return
+		}
+		if err := s.client.NetworkRemove(ctx, n.ID); err == nil || cerrdefs.IsNotFound(err) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/docker/go-units"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/egress"
 	"github.com/docker-workspace/docker-workspace/sandbox/engine"
 	"github.com/docker-workspace/docker-workspace/sandbox/internal/bounded"
 )
@@ -251,6 +252,12 @@ func (s *Swarm) Check(ctx context.Context, cfg sandbox.Config) (sandbox.Report, 
 	}
 	if err := s.checkManager(ctx); err != nil {
 		return r, err
+	}
+	if cfg.Network == "" && cfg.EgressMode() == egress.ModeOpen {
+		r.Egress = "open: the internet by any protocol, each workspace alone on an overlay network of its own; its task still reaches " +
+			"the services of its node on the node's docker_gwbridge gateway, and the LAN"
+	} else {
+		r.Egress = cfg.DescribeEgress()
 	}
 	if v, err := bounded.Do(ctx, s.limits.Read, "version", false, s.raw.ServerVersion); err == nil {
 		r.EngineVersion, r.APIVersion, r.OS = v.Version, v.APIVersion, v.Os

@@ -42,6 +42,7 @@ type Client interface {
 	ConfigRemove(ctx context.Context, id string) error
 	NetworkInspect(ctx context.Context, network string, options network.InspectOptions) (network.Inspect, error)
 	NetworkCreate(ctx context.Context, name string, options network.CreateOptions) (network.CreateResponse, error)
+	NetworkRemove(ctx context.Context, network string) error
 }
 
 // labelSubpathNode is the node label that Ensure keeps on the nodes whose
@@ -97,9 +98,6 @@ type Swarm struct {
 	mu      sync.Mutex
 	placing map[string]string // subdir: the node this Swarm is placing it on now
 	checked map[string]bool   // bind volumes' directories checked, by node
-	// openReady: the open network and the nodes' configuration of it are
-	// there (checked once per process).
-	openReady bool
 }
 
 var _ sandbox.Orchestrator = (*Swarm)(nil)
@@ -219,7 +217,7 @@ func (s *Swarm) serviceSpec(subdir string, cfg sandbox.Config, mounts []mount.Mo
 	if cfg.NanoCPUs > 0 || cfg.Memory > 0 || cfg.PidsLimit > 0 {
 		res = &swarmtypes.ResourceRequirements{Limits: &swarmtypes.Limit{NanoCPUs: cfg.NanoCPUs, MemoryBytes: cfg.Memory, Pids: cfg.PidsLimit}}
 	}
-	nets := []swarmtypes.NetworkAttachmentConfig{{Target: openNetwork}}
+	nets := []swarmtypes.NetworkAttachmentConfig{{Target: networkName(subdir)}}
 	if cfg.Network != "" {
 		nets = []swarmtypes.NetworkAttachmentConfig{{Target: cfg.Network, Aliases: cfg.NetworkAliases}}
 	}
@@ -405,7 +403,7 @@ func (s *Swarm) create(ctx context.Context, subdir string, cfg sandbox.Config) (
 		return sandbox.Result{}, fmt.Errorf("list nodes: %w", err)
 	}
 	if cfg.Network == "" {
-		if err := s.openNetworkReady(ctx, nodes); err != nil {
+		if _, err := s.workspaceNetwork(ctx, subdir); err != nil {
 			return sandbox.Result{}, err
 		}
 	}
@@ -470,7 +468,7 @@ func (s *Swarm) update(ctx context.Context, svc *swarmtypes.Service, subdir stri
 		return 0, fmt.Errorf("list nodes: %w", err)
 	}
 	if cfg.Network == "" {
-		if err := s.openNetworkReady(ctx, nodes); err != nil {
+		if _, err := s.workspaceNetwork(ctx, subdir); err != nil {
 			return 0, err
 		}
 	}
@@ -696,7 +694,13 @@ func (s *Swarm) Remove(ctx context.Context, w sandbox.Workspace, opts sandbox.Re
 		}
 		return fmt.Errorf("remove service %s: %w", svc.Spec.Name, err)
 	}
-	return s.waitStopped(ctx, svc.ID, svc.Spec.Name)
+	if err := s.waitStopped(ctx, svc.ID, svc.Spec.Name); err != nil {
+		return err
+	}
+	if subdir := svc.Spec.Labels[sandbox.LabelSubdir]; subdir != "" {
+		s.removeNetwork(ctx, subdir)
+	}
+	return nil
 }
 
 // service is the service of a workspace that Resolve found, as it is now.

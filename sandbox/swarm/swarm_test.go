@@ -68,6 +68,12 @@ func TestSwarmEnsureCreatesAPinnedService(t *testing.T) {
 	assert.Check(t, is.Equal(cs.Dir, sandbox.WorkspaceTarget))
 	assert.Check(t, is.Equal(cs.Mounts[0].VolumeOptions.Subpath, "team/a"))
 	assert.Check(t, is.Equal(cs.Mounts[0].Source, "ws"))
+	// Open mode: alone on an overlay network of its own.
+	assert.Check(t, is.DeepEqual(svc.Spec.TaskTemplate.Networks, []swarmtypes.NetworkAttachmentConfig{{Target: "gwsnet-team-a"}}))
+	if n, ok := f.Networks["gwsnet-team-a"]; assert.Check(t, ok, "no network made") {
+		assert.Check(t, is.Equal(n.Driver, "overlay"))
+		assert.Check(t, is.Equal(n.Labels[sandbox.LabelEgressOf], "team/a"))
+	}
 	// Made on n3, owned by the image's user, and recorded there.
 	ws := f.Engines["n3"].FS["ws"]
 	assert.Assert(t, ws != nil, "nothing was made on n3")
@@ -107,6 +113,7 @@ func TestSwarmStopStartRemoveKeepData(t *testing.T) {
 	assert.Check(t, is.ErrorContains(err, "is running: stop it first"))
 	assert.NilError(t, s.Remove(context.Background(), w, sandbox.RemoveOptions{Force: true}))
 	assert.Check(t, is.Len(f.Services, 0))
+	assert.Check(t, is.Len(f.Networks, 0), "its network stayed")
 	assert.Check(t, f.Engines[node].FS["ws"].Entries["a"] != nil, "the data went with the service")
 	err = s.Remove(context.Background(), w, sandbox.RemoveOptions{Force: true})
 	assert.Check(t, is.ErrorIs(err, sandbox.ErrNoSuchWorkspace))

@@ -1,0 +1,399 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+	"gotest.tools/v3/icmd"
+)
+
+// Network isolation and egress, against a fake internet on each engine: a
+// test network (internal: nothing leaves the machine) holding an HTTPS
+// origin for allowed.test, api.allowed.test, denied.test and other.test (a
+// test CA's certificate), a DNS server that logs every query (the canary:
+// a name that leaks shows there) and listeners. The egress proxies reach
+// out through that network, and resolve names with that DNS server. The
+// workspaces run the probe (e2e/fakenet) in an image of their own.
+//
+// Engine 28.5 is the modern engine; Engine 20.10 is sw4's, a daemon in a
+// network namespace of its own (the legacy engine runs without iptables,
+// and its bridges carry no traffic between containers).
+var egressEngines = []string{"modern", "sw4"}
+
+// fakenetBin is the probe and fake internet program, built once.
+var fakenetBin = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "e2e-fakenet-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "fakenet")
+	cmd := exec.Command("go", "build", "-o", bin, "./fakenet")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build fakenet: %w: %s", err, out)
+	}
+	return bin, nil
+})
+
+// egressRig is the fake internet on one engine, and the images of the
+// test: the fake internet's and the workspaces' (the workspace image, and
+// the probe with the test CA).
+type egressRig struct {
+	h                        *harness
+	ctx                      string
+	net, subnet              string
+	originIP, dnsIP, sinkIP  string
+	fakenetImage, probeImage string
+	dns                      string // the DNS server's container
+}
+
+func newEgressRig(t *testing.T, h *harness, ctx string) *egressRig {
+	t.Helper()
+	requireEngine(t, ctx)
+	bin, err := fakenetBin()
+	assert.NilError(t, err)
+	r := &egressRig{h: h, ctx: ctx, net: "e2e-fakenet-" + h.id, fakenetImage: "e2e/fakenet:" + h.id, probeImage: "e2e/probe:" + h.id}
+	dir := t.TempDir()
+	writeTestCerts(t, dir, "allowed.test", "api.allowed.test", "denied.test", "other.test", "lan.test")
+	data, err := os.ReadFile(bin)
+	assert.NilError(t, err)
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "fakenet"), data, 0o755))
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "Dockerfile.fakenet"), []byte(
+		"FROM scratch\nCOPY fakenet /fakenet\nCOPY ca.pem cert.pem key.pem /etc/fakenet/\nENTRYPOINT [\"/fakenet\"]\n"), 0o644))
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "Dockerfile.probe"), []byte(
+		"FROM "+image+"\nCOPY fakenet /usr/local/bin/probe\nCOPY ca.pem /etc/fakenet/ca.pem\n"), 0o644))
+	d := h.withEnv("DOCKER_BUILDKIT=0")
+	d.docker("--context", ctx, "build", "-q", "-f", filepath.Join(dir, "Dockerfile.fakenet"), "-t", r.fakenetImage, dir).Assert(t, icmd.Success)
+	d.docker("--context", ctx, "build", "-q", "-f", filepath.Join(dir, "Dockerfile.probe"), "-t", r.probeImage, dir).Assert(t, icmd.Success)
+	t.Cleanup(func() { h.docker("--context", ctx, "rmi", "-f", r.fakenetImage, r.probeImage) })
+
+	r.docker("network", "create", "--internal", r.net).Assert(t, icmd.Success)
+	t.Cleanup(func() { r.docker("network", "rm", r.net) })
+	r.subnet = strings.TrimSpace(r.docker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", r.net).Assert(t, icmd.Success).Stdout())
+	run := func(name string, args ...string) string {
+		c := name + "-" + h.id
+		r.docker(append([]string{"run", "-d", "--name", c, "--network", r.net}, args...)...).Assert(t, icmd.Success)
+		t.Cleanup(func() { r.docker("rm", "-f", c) })
+		return strings.TrimSpace(r.docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", c).Assert(t, icmd.Success).Stdout())
+	}
+	r.originIP = run("e2e-origin", r.fakenetImage, "origin")
+	r.sinkIP = run("e2e-sink", r.fakenetImage, "sink", "22", "80", "443", "853", "4444")
+	r.dns = "e2e-dns-" + h.id
+	r.dnsIP = run("e2e-dns", r.fakenetImage, "dns", r.originIP, "lan.test="+r.sinkIP)
+	return r
+}
+
+func (r *egressRig) docker(args ...string) *icmd.Result {
+	r.h.t.Helper()
+	return r.h.docker(append([]string{"--context", r.ctx}, args...)...)
+}
+
+// ws runs docker workspace on the rig's engine, its workspaces in the
+// probe image, its proxies out through the fake internet.
+func (r *egressRig) ws(args ...string) *icmd.Result {
+	r.h.t.Helper()
+	return r.h.withEnv("GATEWAY_WORKSPACE_IMAGE="+r.probeImage).docker(append([]string{"--context", r.ctx, "workspace"}, args...)...)
+}
+
+// ensure makes a workspace of the test (removed, with its proxy and
+// network, when the test ends) with the egress flags given; a proxied one
+// goes out through the fake internet.
+func (r *egressRig) ensure(t *testing.T, subdir string, flags ...string) {
+	t.Helper()
+	args := append([]string{"ensure"}, flags...)
+	for _, f := range flags {
+		if f == "allowlist" || f == "public" {
+			args = append(args, "--egress-network", r.net, "--egress-dns", r.dnsIP)
+			break
+		}
+	}
+	t.Cleanup(func() { r.ws("rm", "-f", subdir) })
+	r.ws(append(args, subdir)...).Assert(t, icmd.Success)
+}
+
+// probe runs the probe in a workspace.
+func (r *egressRig) probe(subdir string, args ...string) *icmd.Result {
+	r.h.t.Helper()
+	return r.ws(append([]string{"exec", "--no-ensure", subdir, "probe"}, args...)...)
+}
+
+// canary is what the fake internet's DNS server was asked.
+func (r *egressRig) canary() string {
+	r.h.t.Helper()
+	return r.docker("logs", r.dns).Combined()
+}
+
+// writeTestCerts writes a test CA (ca.pem) and a certificate for names
+// signed by it (cert.pem, key.pem) into dir.
+func writeTestCerts(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	assert.NilError(t, err)
+	ca := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "e2e test CA"}, IsCA: true, BasicConstraintsValid: true,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	assert.NilError(t, err)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	assert.NilError(t, err)
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	assert.NilError(t, err)
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	assert.NilError(t, err)
+	for name, block := range map[string]*pem.Block{
+		"ca.pem": {Type: "CERTIFICATE", Bytes: caDER}, "cert.pem": {Type: "CERTIFICATE", Bytes: leafDER}, "key.pem": {Type: "EC PRIVATE KEY", Bytes: keyDER},
+	} {
+		assert.NilError(t, os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(block), 0o644))
+	}
+}
+
+// Allowlist mode: what the rules name, through the proxy (as the proxy
+// variables ask, or straight to a name the workspace's DNS gave); nothing
+// else, by any way a workspace's code would try.
+func TestEgressAllowlist(t *testing.T) {
+	for _, ctx := range egressEngines {
+		t.Run(ctx, func(t *testing.T) {
+			h := newHarness(t)
+			r := newEgressRig(t, h, ctx)
+			s := h.short("-al")
+			r.ensure(t, s, "--egress", "allowlist", "--allow", "allowed.test", "--allow", "*.allowed.test", "--allow", r.originIP)
+
+			// The allowed names, through the proxy variables and straight.
+			r.probe(s, "get", "https://allowed.test/").Assert(t, icmd.Expected{Out: "origin sni=allowed.test host=allowed.test"})
+			r.probe(s, "get", "https://api.allowed.test/x").Assert(t, icmd.Expected{Out: "sni=api.allowed.test"})
+			r.probe(s, "get", "http://allowed.test/").Assert(t, icmd.Expected{Out: "host=allowed.test"})
+			r.probe(s, "tls", "allowed.test", "allowed.test").Assert(t, icmd.Expected{Out: "sni=allowed.test"})
+
+			// A name no rule allows: refused by the proxy, no such name in
+			// the workspace's DNS, the same straight; nothing asked upstream.
+			r.probe(s, "get", "https://denied.test/").Assert(t, icmd.Expected{ExitCode: 1})
+			r.probe(s, "get", "http://denied.test/").Assert(t, icmd.Expected{ExitCode: 1, Out: "403"})
+			r.probe(s, "resolve", "denied.test").Assert(t, icmd.Expected{ExitCode: 1})
+			r.probe(s, "tls", "allowed.test", "denied.test").Assert(t, icmd.Expected{ExitCode: 1})
+			secret := "secret-" + h.id
+			r.probe(s, "resolve", secret+".denied.test").Assert(t, icmd.Expected{ExitCode: 1})
+			r.ws("exec", "--no-ensure", s, "nslookup", "-type=TXT", secret+"2.denied.test").Assert(t, icmd.Expected{ExitCode: 1})
+			assert.Check(t, !strings.Contains(r.canary(), secret), "a query name left the proxy:\n%s", r.canary())
+			assert.Check(t, is.Contains(r.canary(), "query allowed.test"), "the proxy resolves allowed names upstream")
+
+			// An address: only through a CIDR rule (the origin's); the sink's
+			// is refused. A CONNECT whose ClientHello names another host is
+			// closed.
+			r.probe(s, "connect", r.sinkIP+":443", "denied.test").Assert(t, icmd.Expected{ExitCode: 1, Err: "403"})
+			r.probe(s, "connect", "allowed.test:443", "denied.test").Assert(t, icmd.Expected{ExitCode: 1})
+			r.probe(s, "connect", "allowed.test:443", "allowed.test").Assert(t, icmd.Success)
+
+			// No route but to the proxy: not the origin, not the sink, not
+			// the gateways of the bridges, not a listener of the host.
+			for _, addr := range []string{r.originIP + ":443", r.sinkIP + ":22", r.sinkIP + ":4444", "172.17.0.1:22", "169.254.169.254:80"} {
+				r.probe(s, "dial", addr).Assert(t, icmd.Expected{ExitCode: 1})
+			}
+			r.probe(s, "packet").Assert(t, icmd.Expected{ExitCode: 1, Err: "operation not permitted"})
+			r.probe(s, "ipv6").Assert(t, icmd.Expected{Out: "no IPv6 address"})
+
+			// A rule changes live: the same container, not restarted.
+			before := r.docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", containerName(s)).Assert(t, icmd.Success).Stdout()
+			r.ws("egress", "allow", s, "denied.test").Assert(t, icmd.Success)
+			r.probe(s, "get", "https://denied.test/").Assert(t, icmd.Expected{Out: "sni=denied.test"})
+			r.ws("egress", "deny", s, "api.allowed.test").Assert(t, icmd.Success)
+			r.probe(s, "get", "https://api.allowed.test/").Assert(t, icmd.Expected{ExitCode: 1})
+			after := r.docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", containerName(s)).Assert(t, icmd.Success).Stdout()
+			assert.Check(t, is.Equal(after, before), "the workspace was restarted or replaced")
+			ls := r.ws("egress", "ls", s).Assert(t, icmd.Success).Stdout()
+			assert.Check(t, is.Contains(ls, "allow      denied.test"))
+			assert.Check(t, is.Contains(ls, "deny       api.allowed.test"))
+
+			// The log: both decisions, with the rule or the reason.
+			log := r.ws("egress", "log", s).Assert(t, icmd.Success).Stdout()
+			assert.Check(t, is.Contains(log, "connect allowed.test:443 allow rule=allowed.test"))
+			assert.Check(t, is.Contains(log, "dns "+secret+".denied.test deny"))
+			assert.Check(t, is.Contains(log, "connect api.allowed.test:443 deny rule=api.allowed.test"))
+
+			// The proxy made again (here: removed by hand, then a rule
+			// change): the same workspace works again, with its rules.
+			r.docker("rm", "-f", "gws.egress."+strings.TrimPrefix(containerName(s), "gws-")).Assert(t, icmd.Success)
+			r.probe(s, "get", "https://allowed.test/").Assert(t, icmd.Expected{ExitCode: 1})
+			r.ws("egress", "allow", s, "other.test").Assert(t, icmd.Success)
+			r.probe(s, "get", "https://allowed.test/").Assert(t, icmd.Expected{Out: "sni=allowed.test"})
+			r.probe(s, "get", "https://denied.test/").Assert(t, icmd.Expected{Out: "sni=denied.test"})
+			r.probe(s, "get", "https://api.allowed.test/").Assert(t, icmd.Expected{ExitCode: 1})
+			after = r.docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", containerName(s)).Assert(t, icmd.Success).Stdout()
+			assert.Check(t, is.Equal(after, before), "the workspace was restarted or replaced")
+		})
+	}
+}
+
+// Public mode: any name over HTTP(S) whose address is public (here: the
+// origin's, allowed as if public by a CIDR rule), never one that resolves
+// to the LAN (lan.test: the sink); other ports only by a rule.
+func TestEgressPublic(t *testing.T) {
+	for _, ctx := range egressEngines {
+		t.Run(ctx, func(t *testing.T) {
+			h := newHarness(t)
+			r := newEgressRig(t, h, ctx)
+			s := h.short("-pub")
+			r.ensure(t, s, "--egress", "public", "--allow", r.originIP, "--allow", "other.test:4444")
+			r.probe(s, "get", "https://denied.test/").Assert(t, icmd.Expected{Out: "sni=denied.test"})
+			r.probe(s, "tls", "other.test", "other.test").Assert(t, icmd.Expected{Out: "sni=other.test"})
+			r.probe(s, "get", "http://lan.test/").Assert(t, icmd.Expected{ExitCode: 1, Out: "403"})
+			r.probe(s, "get", "https://lan.test/").Assert(t, icmd.Expected{ExitCode: 1})
+			r.probe(s, "connect", "denied.test:22", "denied.test").Assert(t, icmd.Expected{ExitCode: 1, Err: "403"})
+			r.probe(s, "dial", r.originIP+":443").Assert(t, icmd.Expected{ExitCode: 1})
+			r.probe(s, "dial", "172.17.0.1:22").Assert(t, icmd.Expected{ExitCode: 1})
+			r.probe(s, "packet").Assert(t, icmd.Expected{ExitCode: 1})
+			log := r.ws("egress", "log", "--format", "json", s).Assert(t, icmd.Success).Stdout()
+			assert.Check(t, is.Contains(log, `"host":"lan.test"`))
+			assert.Check(t, is.Contains(log, `"reason":"it resolves to `+r.sinkIP+`, not a public address"`))
+		})
+	}
+}
+
+// In every mode, no workspace reaches another: not on the shared network
+// of open mode, not across modes, not through a proxy.
+func TestEgressNoNeighbour(t *testing.T) {
+	for _, ctx := range egressEngines {
+		t.Run(ctx, func(t *testing.T) {
+			h := newHarness(t)
+			r := newEgressRig(t, h, ctx)
+			modes := map[string][]string{
+				"open": nil, "open2": nil, "none": {"--egress", "none"},
+				"allow": {"--egress", "allowlist", "--allow", "*.test", "--allow", "10.0.0.0/8", "--allow", "172.16.0.0/12"},
+				"pub":   {"--egress", "public", "--allow", "10.0.0.0/8:8080", "--allow", "172.16.0.0/12:8080"},
+			}
+			ips := map[string]string{}
+			for name, flags := range modes {
+				s := h.short("-" + name)
+				r.ensure(t, s, flags...)
+				// Each listens on 8080 on every address it has.
+				r.ws("exec", "-d", s, "sh", "-c", "while true; do echo secret-of-"+name+" | nc -l -p 8080; done").Assert(t, icmd.Success)
+				ips[name] = strings.TrimSpace(r.docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", containerName(s)).Stdout())
+			}
+			time.Sleep(500 * time.Millisecond)
+			for from := range modes {
+				for to, addrs := range ips {
+					for _, ip := range strings.Fields(addrs) {
+						if from == to {
+							continue
+						}
+						res := r.probe(h.short("-"+from), "dial", ip+":8080")
+						assert.Check(t, res.ExitCode != 0 && !strings.Contains(res.Stdout(), "secret"), "%s reaches %s at %s: %s", from, to, ip, res.Combined())
+						res = r.probe(h.short("-"+from), "get", "http://"+ip+":8080/")
+						assert.Check(t, !strings.Contains(res.Stdout(), "secret"), "%s reaches %s through its proxy at %s: %s", from, to, ip, res.Combined())
+					}
+				}
+			}
+			// Open mode: what it still reaches is said (the host, through its
+			// network's gateway): the doctor says so.
+			r.ws("doctor").Assert(t, icmd.Expected{Out: "Egress:"})
+		})
+	}
+}
+
+// Bad input: one line, exit 125, nothing made.
+func TestEgressBadInput(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	s := h.short("-bad")
+	for _, tc := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"--egress", "closed"}, `invalid egress mode "closed"`},
+		{[]string{"--egress", "allowlist", "--allow", "exa_mple.com"}, `invalid rule "exa_mple.com"`},
+		{[]string{"--egress", "allowlist", "--allow", "example.com:70000"}, "must be a number from 1 to 65535"},
+		{[]string{"--allow", "example.com"}, "--allow is for the allowlist and public modes, not egress open"},
+		{[]string{"--egress", "none", "--allow", "example.com"}, "--allow is for the allowlist and public modes, not egress none"},
+		{[]string{"--egress", "allowlist", "--network", "bridge"}, "--network with --egress allowlist"},
+		{[]string{"--egress", "public", "--cap-add", "NET_RAW"}, "would let the workspace go around its proxy"},
+		{[]string{"--egress", "allowlist", "--env", "HTTPS_PROXY=http://x:1"}, "is set to the workspace's proxy"},
+		{[]string{"--egress-dns", "1.1.1.1"}, "--egress-dns is for the allowlist and public modes"},
+	} {
+		res := h.ws(append(append([]string{"ensure"}, tc.args...), s)...)
+		res.Assert(t, icmd.Expected{ExitCode: 125, Err: tc.err})
+		assert.Check(t, is.Equal(strings.Count(strings.TrimSpace(res.Stderr()), "\n"), 0), "%v: more than one line: %s", tc.args, res.Stderr())
+	}
+	h.ws("ensure", s).Assert(t, icmd.Success)
+	h.ws("egress", "allow", s, "bad rule").Assert(t, icmd.Expected{ExitCode: 125, Err: `invalid rule "bad rule"`})
+	h.ws("egress", "allow", s, "example.com").Assert(t, icmd.Expected{ExitCode: 1, Err: "is in egress mode open: it has no egress proxy"})
+	h.ws("rm", "-f", s).Assert(t, icmd.Success)
+	h.docker("ps", "-a", "--filter", "name=^/gws.egress.e2e-"+h.id, "-q").Assert(t, icmd.Expected{Out: ""})
+	h.docker("network", "ls", "--filter", "name=gws.net.e2e-"+h.id, "-q").Assert(t, icmd.Expected{Out: ""})
+}
+
+// rm takes the proxy, its state and the workspace's network with the
+// workspace (never data); an ensure interrupted leaves none of them.
+func TestEgressRemoveLeavesNothing(t *testing.T) {
+	h := newHarness(t)
+	r := newEgressRig(t, h, "modern")
+	s := h.short("-rm")
+	r.ensure(t, s, "--egress", "allowlist", "--allow", "allowed.test")
+	name := strings.TrimPrefix(containerName(s), "gws-")
+	r.ws("exec", s, "sh", "-c", "echo kept > f").Assert(t, icmd.Success)
+	r.ws("stop", s).Assert(t, icmd.Success)
+	r.docker("inspect", "-f", "{{.State.Running}}", "gws.egress."+name).Assert(t, icmd.Expected{Out: "false"})
+	r.ws("ensure", s).Assert(t, icmd.Success)
+	r.docker("inspect", "-f", "{{.State.Running}}", "gws.egress."+name).Assert(t, icmd.Expected{Out: "true"})
+	r.ws("rm", "-f", s).Assert(t, icmd.Success)
+	r.docker("inspect", "gws.egress."+name).Assert(t, icmd.Expected{ExitCode: 1})
+	r.docker("network", "inspect", "gws.net."+name).Assert(t, icmd.Expected{ExitCode: 1})
+	r.docker("volume", "inspect", "gws.egress."+name).Assert(t, icmd.Expected{ExitCode: 1})
+	assert.Check(t, fileContains(filepath.Join(h.workspaceRoot(), s, "f"), "kept"), "the data went with the workspace")
+
+	for i, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		s := h.short(fmt.Sprintf("-int%d", i))
+		t.Cleanup(func() { r.ws("rm", "-f", s) })
+		h.withEnv("GATEWAY_WORKSPACE_IMAGE="+r.probeImage).interrupt(sig, 300*time.Millisecond, "ensure", "--egress", "allowlist",
+			"--egress-network", r.net, "--allow", "allowed.test", s)
+		if r.docker("inspect", containerName(s)).ExitCode == 0 {
+			continue // it was done before the signal
+		}
+		name := strings.TrimPrefix(containerName(s), "gws-")
+		r.docker("inspect", "gws.egress."+name).Assert(t, icmd.Expected{ExitCode: 1})
+		r.docker("network", "inspect", "gws.net."+name).Assert(t, icmd.Expected{ExitCode: 1})
+	}
+}
+
+func fileContains(path, want string) bool {
+	b, err := os.ReadFile(path)
+	return err == nil && strings.Contains(string(b), want)
+}
+
+// The Compose provider takes the egress options: a workspace of a project
+// in allowlist mode, through its proxy; down takes the proxy too.
+func TestEgressCompose(t *testing.T) {
+	h := newHarness(t)
+	r := newEgressRig(t, h, "modern")
+	s := h.subdir("")
+	file := providerFile(t, []string{"subdir: " + s, "image: " + r.probeImage, "egress: allowlist", "allow: [allowed.test, " + r.originIP + "]",
+		"egress-network: " + r.net, "egress-dns: " + r.dnsIP}, "")
+	project := h.composeProject("modern", file)
+	h.compose(project, "-f", file, "up", "-d").Assert(t, icmd.Success)
+	r.probe(s, "get", "https://allowed.test/").Assert(t, icmd.Expected{Out: "sni=allowed.test"})
+	r.probe(s, "get", "https://denied.test/").Assert(t, icmd.Expected{ExitCode: 1})
+	h.compose(project, "-f", file, "down").Assert(t, icmd.Success)
+	name := strings.TrimPrefix(containerName(s), "gws-")
+	r.docker("inspect", "gws.egress."+name).Assert(t, icmd.Expected{ExitCode: 1})
+	r.docker("network", "inspect", "gws.net."+name).Assert(t, icmd.Expected{ExitCode: 1})
+}
