@@ -24,6 +24,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -34,6 +35,13 @@ import (
 const certDir = "/etc/fakenet"
 
 func main() {
+	if filepath.Base(os.Args[0]) == "probe" { // installed as the probe in a workspace's image
+		if err := probe(os.Args[1:]); err != nil {
+			fmt.Fprintln(os.Stderr, "probe:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: fakenet origin|dns|sink|probe …")
 		os.Exit(2)
