@@ -21,6 +21,7 @@ import (
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 	"gotest.tools/v3/icmd"
+	"gotest.tools/v3/poll"
 )
 
 // Network isolation and egress, against a fake internet on each engine: a
@@ -108,7 +109,7 @@ func (r *egressRig) docker(args ...string) *icmd.Result {
 // probe image, its proxies out through the fake internet.
 func (r *egressRig) ws(args ...string) *icmd.Result {
 	r.h.t.Helper()
-	return r.h.withEnv("GATEWAY_WORKSPACE_IMAGE="+r.probeImage).docker(append([]string{"--context", r.ctx, "workspace"}, args...)...)
+	return r.h.withEnv("GATEWAY_WORKSPACE_IMAGE=" + r.probeImage).docker(append([]string{"--context", r.ctx, "workspace"}, args...)...)
 }
 
 // ensure makes a workspace of the test (removed, with its proxy and
@@ -290,19 +291,29 @@ func TestEgressNoNeighbour(t *testing.T) {
 				r.ws("exec", "-d", s, "sh", "-c", "while true; do echo secret-of-"+name+" | nc -l -p 8080; done").Assert(t, icmd.Success)
 				ips[name] = strings.TrimSpace(r.docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", containerName(s)).Stdout())
 			}
-			time.Sleep(500 * time.Millisecond)
 			for from := range modes {
+				s := h.short("-" + from)
+				// The listener answers where it may be reached (loopback)...
+				poll.WaitOn(t, func(poll.LogT) poll.Result {
+					if strings.Contains(r.probe(s, "dial", "127.0.0.1:8080").Stdout(), "secret-of-"+from) {
+						return poll.Success()
+					}
+					return poll.Continue("%s's listener does not answer yet", from)
+				}, poll.WithTimeout(20*time.Second))
+				// ...and no one else's answers it. (A connection may still be
+				// made: to whatever answers beyond the host, never a workspace.)
+				var dial, get []string
 				for to, addrs := range ips {
 					for _, ip := range strings.Fields(addrs) {
-						if from == to {
-							continue
+						if from != to {
+							dial, get = append(dial, ip+":8080"), append(get, "http://"+ip+":8080/")
 						}
-						res := r.probe(h.short("-"+from), "dial", ip+":8080")
-						assert.Check(t, res.ExitCode != 0 && !strings.Contains(res.Stdout(), "secret"), "%s reaches %s at %s: %s", from, to, ip, res.Combined())
-						res = r.probe(h.short("-"+from), "get", "http://"+ip+":8080/")
-						assert.Check(t, !strings.Contains(res.Stdout(), "secret"), "%s reaches %s through its proxy at %s: %s", from, to, ip, res.Combined())
 					}
 				}
+				res := r.probe(s, append([]string{"dial"}, dial...)...)
+				assert.Check(t, !strings.Contains(res.Stdout(), "secret"), "%s reaches a neighbour: %s", from, res.Combined())
+				res = r.probe(s, append([]string{"get"}, get...)...)
+				assert.Check(t, !strings.Contains(res.Stdout(), "secret"), "%s reaches a neighbour through its proxy: %s", from, res.Combined())
 			}
 			// Open mode: what it still reaches is said (the host, through its
 			// network's gateway): the doctor says so.

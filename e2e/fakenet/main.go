@@ -182,19 +182,13 @@ func probe(args []string) error {
 	defer cancel()
 	switch args[0] {
 	case "get":
-		return probeGet(ctx, args[1])
+		return each(args[1:], func(u string) error { return probeGet(ctx, u) })
 	case "tls":
 		return probeTLS(ctx, args[1], args[2])
 	case "connect":
 		return probeConnect(ctx, args[1], args[2])
 	case "dial":
-		c, err := (&net.Dialer{Timeout: 3 * time.Second}).DialContext(ctx, "tcp", args[1])
-		if err != nil {
-			return err
-		}
-		b, _ := io.ReadAll(io.LimitReader(c, 64))
-		fmt.Printf("connected: %q\n", b)
-		return c.Close()
+		return each(args[1:], func(t string) error { return probeDial(ctx, t) })
 	case "resolve":
 		addrs, err := net.DefaultResolver.LookupHost(ctx, args[1])
 		fmt.Println(addrs)
@@ -211,6 +205,41 @@ func probe(args []string) error {
 		return probeIPv6()
 	}
 	return fmt.Errorf("unknown probe %q", args[0])
+}
+
+// each runs probe on every target at once; with more than one target, it
+// says each one's outcome on a line of its own and fails if any failed.
+func each(targets []string, probe func(string) error) error {
+	if len(targets) == 1 {
+		return probe(targets[0])
+	}
+	errs := make([]error, len(targets))
+	done := make(chan int)
+	for i, t := range targets {
+		go func() {
+			errs[i] = probe(t)
+			done <- i
+		}()
+	}
+	for range targets {
+		<-done
+	}
+	for i, t := range targets {
+		fmt.Printf("\n%s: %v\n", t, errs[i])
+	}
+	return errors.Join(errs...)
+}
+
+// probeDial connects and says what the other end sent in two seconds.
+func probeDial(ctx context.Context, target string) error {
+	c, err := (&net.Dialer{Timeout: 3 * time.Second}).DialContext(ctx, "tcp", target)
+	if err != nil {
+		return err
+	}
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	b, _ := io.ReadAll(io.LimitReader(c, 64))
+	fmt.Printf("%s connected: %q\n", target, b)
+	return c.Close()
 }
 
 func tlsConfig(sni string) (*tls.Config, error) {
