@@ -642,3 +642,40 @@ func TestSwarmVolumesOverHostPathsAreRefused(t *testing.T) {
 	s.docker("--context", "sw1", "volume", "rm", alias).Assert(t, icmd.Success)
 	s.ws("ensure", a).Assert(t, icmd.Success)
 }
+
+// Egress on Swarm: open mode puts each workspace alone on an overlay
+// network of its own (no workspace reaches another's ports), removed with
+// it; the proxied modes and none are refused, with nothing made.
+func TestSwarmEgress(t *testing.T) {
+	s := newSwarmHarness(t)
+	a, b := s.subdir("-ea"), s.subdir("-eb")
+	for _, mode := range []string{"none", "allowlist", "public"} {
+		s.ws("ensure", "--egress", mode, a).Assert(t, icmd.Expected{ExitCode: 125, Err: "egress mode " + mode})
+	}
+	s.docker("--context", "swarm", "service", "inspect", containerName(a)).Assert(t, icmd.Expected{ExitCode: 1})
+	s.ws("ensure", a, b).Assert(t, icmd.Success)
+	netA := "gwsnet-" + strings.TrimPrefix(containerName(a), "gws-")
+	s.docker("--context", "swarm", "network", "inspect", "-f", "{{.Driver}}", netA).Assert(t, icmd.Expected{Out: "overlay"})
+
+	s.ws("exec", "-d", b, "sh", "-c", "while true; do echo secret-of-b | nc -l -p 8080; done").Assert(t, icmd.Success)
+	poll.WaitOn(t, func(poll.LogT) poll.Result {
+		if strings.Contains(s.ws("exec", b, "sh", "-c", "nc -w 2 127.0.0.1 8080 </dev/null").Stdout(), "secret-of-b") {
+			return poll.Success()
+		}
+		return poll.Continue("b's listener does not answer yet")
+	}, poll.WithTimeout(30*time.Second))
+	node := s.nodeOf(b)
+	addrs := s.docker("--context", node, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", s.containersOf(node, b, "running")[0]).Assert(t, icmd.Success).Stdout()
+	assert.Assert(t, len(strings.Fields(addrs)) > 0)
+	for _, ip := range strings.Fields(addrs) {
+		res := s.ws("exec", a, "sh", "-c", "nc -w 2 "+ip+" 8080 </dev/null")
+		assert.Check(t, !strings.Contains(res.Stdout(), "secret"), "a reaches b at %s: %s", ip, res.Combined())
+	}
+	s.ws("rm", "-f", a).Assert(t, icmd.Success)
+	poll.WaitOn(t, func(poll.LogT) poll.Result {
+		if s.docker("--context", "swarm", "network", "inspect", netA).ExitCode == 0 {
+			return poll.Continue("network %s is still there", netA)
+		}
+		return poll.Success()
+	}, poll.WithTimeout(30*time.Second))
+}
