@@ -16,29 +16,29 @@ import (
 // (LabelConfigHash) tells whether a container still matches the
 // configuration; the spec itself (LabelConfig) tells what changed.
 type Spec struct {
-	Image       string            `json:"image"`
-	ImageID     string            `json:"imageId,omitempty"`
-	Entrypoint  []string          `json:"entrypoint"`
-	Mode        MountMode         `json:"mode"`
-	Workspace   string            `json:"workspace"` // bind: host path; volume_subpath: volume
-	Subpath     string            `json:"subpath,omitempty"`
-	Shared      string            `json:"shared"` // bind: host path; volume_subpath: volume
-	Network     string            `json:"network,omitempty"`
-	Egress      egress.Mode       `json:"egress,omitempty"`
+	Image      string      `json:"image"`
+	ImageID    string      `json:"imageId,omitempty"`
+	Entrypoint []string    `json:"entrypoint"`
+	Mode       MountMode   `json:"mode"`
+	Workspace  string      `json:"workspace"` // bind: host path; volume_subpath: volume
+	Subpath    string      `json:"subpath,omitempty"`
+	Shared     string      `json:"shared"` // bind: host path; volume_subpath: volume
+	Network    string      `json:"network,omitempty"`
+	Egress     egress.Mode `json:"egress,omitempty"`
 	// The egress proxy's network out and DNS server (proxied modes).
-	EgressNetwork string `json:"egressNetwork,omitempty"`
-	EgressDNS     string `json:"egressDns,omitempty"`
-	Project     string            `json:"composeProject,omitempty"`
-	User        string            `json:"user,omitempty"`
-	Init        bool              `json:"init,omitempty"`
-	NanoCPUs    int64             `json:"nanoCpus,omitempty"`
-	Memory      int64             `json:"memory,omitempty"`
-	PidsLimit   int64             `json:"pidsLimit,omitempty"`
-	ReadOnly    bool              `json:"readOnly,omitempty"`
-	CapAdd      []string          `json:"capAdd,omitempty"`
-	CapDrop     []string          `json:"capDrop,omitempty"`
-	SecurityOpt []string          `json:"securityOpt,omitempty"`
-	Labels      map[string]string `json:"labels,omitempty"`
+	EgressNetwork string            `json:"egressNetwork,omitempty"`
+	EgressDNS     string            `json:"egressDns,omitempty"`
+	Project       string            `json:"composeProject,omitempty"`
+	User          string            `json:"user,omitempty"`
+	Init          bool              `json:"init,omitempty"`
+	NanoCPUs      int64             `json:"nanoCpus,omitempty"`
+	Memory        int64             `json:"memory,omitempty"`
+	PidsLimit     int64             `json:"pidsLimit,omitempty"`
+	ReadOnly      bool              `json:"readOnly,omitempty"`
+	CapAdd        []string          `json:"capAdd,omitempty"`
+	CapDrop       []string          `json:"capDrop,omitempty"`
+	SecurityOpt   []string          `json:"securityOpt,omitempty"`
+	Labels        map[string]string `json:"labels,omitempty"`
 	// Env is a hash of the sorted entries: values may be secrets, and
 	// labels are readable by anyone who can inspect the container.
 	Env string `json:"env,omitempty"`
@@ -119,6 +119,12 @@ const DriftUnknown = "unknown"
 // another image than the one it runs.
 const DriftImage = "image"
 
+// mountsDiffer tells whether two specs mount other things.
+func mountsDiffer(have, want Spec) bool {
+	return have.Mode != want.Mode || have.Workspace != want.Workspace || have.Subpath != want.Subpath || have.Shared != want.Shared ||
+		have.VolumeDriver != want.VolumeDriver || !maps.Equal(have.VolumeOpts, want.VolumeOpts) || !maps.Equal(have.SharedVolumeOpts, want.SharedVolumeOpts)
+}
+
 // Drift names what differs between the spec a container recorded in its
 // labels and the one wanted: "image", "mounts", "placement", "network", "egress",
 // "compose-project", "entrypoint", "user", "init", "limits", "read-only",
@@ -139,8 +145,7 @@ func Drift(labels map[string]string, want Spec) []string {
 		}
 	}
 	add("image", have.Image != want.Image || have.ImageID != want.ImageID)
-	add("mounts", have.Mode != want.Mode || have.Workspace != want.Workspace || have.Subpath != want.Subpath || have.Shared != want.Shared ||
-		have.VolumeDriver != want.VolumeDriver || !maps.Equal(have.VolumeOpts, want.VolumeOpts) || !maps.Equal(have.SharedVolumeOpts, want.SharedVolumeOpts))
+	add("mounts", mountsDiffer(have, want))
 	add("placement", have.Placement != want.Placement)
 	add("network", have.Network != want.Network)
 	add("egress", have.Egress != want.Egress || have.EgressNetwork != want.EgressNetwork || have.EgressDNS != want.EgressDNS)

@@ -74,7 +74,7 @@ func origin() error {
 			sni = r.TLS.ServerName
 		}
 		fmt.Printf("origin: sni=%s host=%s path=%s\n", sni, r.Host, r.URL.Path)
-		fmt.Fprintf(w, "origin sni=%s host=%s\n", sni, r.Host)
+		_, _ = fmt.Fprintf(w, "origin sni=%s host=%s\n", sni, r.Host)
 	})
 	errs := make(chan error, 2)
 	go func() { errs <- http.ListenAndServe(":80", h) }()
@@ -297,7 +297,7 @@ func probeConnect(ctx context.Context, target, sni string) error {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target)
+	_, _ = fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target)
 	br := bufio.NewReader(c)
 	status, err := br.ReadString('\n')
 	if err != nil {
@@ -331,7 +331,7 @@ type bufConn struct {
 func (c *bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 func getOver(c net.Conn, host string) error {
-	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", host)
+	_, _ = fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", host)
 	b, err := io.ReadAll(c)
 	fmt.Printf("%s", b)
 	if err != nil {

@@ -241,6 +241,15 @@ func titleFirst(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
+// describeEgress says what a workspace's task reaches.
+func describeEgress(cfg sandbox.Config) string {
+	if cfg.Network == "" && cfg.EgressMode() == egress.ModeOpen {
+		return "open: the internet by any protocol, each workspace alone on an overlay network of its own; its task still reaches " +
+			"the services of its node on the node's docker_gwbridge gateway, and the LAN"
+	}
+	return cfg.DescribeEgress()
+}
+
 // Check looks at the Swarm for doctor: the manager's engine, each node,
 // whether it can take workspaces and whether its engine answers through
 // its label, the configuration, and the workspaces a container of which may
@@ -253,12 +262,7 @@ func (s *Swarm) Check(ctx context.Context, cfg sandbox.Config) (sandbox.Report, 
 	if err := s.checkManager(ctx); err != nil {
 		return r, err
 	}
-	if cfg.Network == "" && cfg.EgressMode() == egress.ModeOpen {
-		r.Egress = "open: the internet by any protocol, each workspace alone on an overlay network of its own; its task still reaches " +
-			"the services of its node on the node's docker_gwbridge gateway, and the LAN"
-	} else {
-		r.Egress = cfg.DescribeEgress()
-	}
+	r.Egress = describeEgress(cfg)
 	if v, err := bounded.Do(ctx, s.limits.Read, "version", false, s.raw.ServerVersion); err == nil {
 		r.EngineVersion, r.APIVersion, r.OS = v.Version, v.APIVersion, v.Os
 	}
