@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -45,10 +46,10 @@ type egressListOptions struct {
 func newEgressListCommand(dockerCLI command.Cli) *cobra.Command {
 	var o egressListOptions
 	cmd := &cobra.Command{
-		Use:     "ls [OPTIONS] WORKSPACE [WORKSPACE...]",
+		Use:     "ls [OPTIONS] [WORKSPACE...]",
 		Aliases: []string{"list"},
-		Short:   "List the egress mode and the rules in force of workspaces",
-		Args:    cli.RequiresMinArgs(1),
+		Short:   "List the egress mode and the rules in force of workspaces (all of them when none is named)",
+		Args:    cli.RequiresMinArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.refs, o.flags = args, cmd.Flags()
 			return runEgressList(cmd.Context(), dockerCLI, &o)
@@ -93,14 +94,18 @@ func runEgressList(ctx context.Context, dockerCLI command.Cli, o *egressListOpti
 	if err != nil {
 		return err
 	}
+	workspaces, err := egressTargets(ctx, b, o.refs)
+	if err != nil {
+		return err
+	}
 	var docs []egressDoc
-	for _, ref := range o.refs {
-		w, err := find(ctx, b, ref, false, sandbox.Config{})
-		if err != nil {
-			return err
-		}
+	for _, w := range workspaces {
 		st, err := b.Egress(ctx, w, nil)
-		if err != nil {
+		switch {
+		case errors.Is(err, sandbox.ErrNotRunning):
+			// Its rules are in its stopped proxy: the mode is still said.
+			_, _ = fmt.Fprintf(dockerCLI.Err(), "warning: workspace %q: %v: its rules are not shown\n", w.Subdir, err)
+		case err != nil:
 			return engineErr(b.dockerCLI, hints(err, w.Subdir))
 		}
 		d := egressDoc{Workspace: w.Subdir, Mode: st.Mode, Network: st.Network, Proxy: st.Proxy}
@@ -129,6 +134,26 @@ func runEgressList(ctx context.Context, dockerCLI command.Cli, o *egressListOpti
 		}
 		return nil
 	})
+}
+
+// egressTargets are the workspaces named, or all of them.
+func egressTargets(ctx context.Context, b *backend, refs []string) ([]sandbox.Workspace, error) {
+	if len(refs) == 0 {
+		all, err := b.List(ctx)
+		if err != nil {
+			return nil, engineErr(b.dockerCLI, hints(err, ""))
+		}
+		return all, nil
+	}
+	var out []sandbox.Workspace
+	for _, ref := range refs {
+		w, err := find(ctx, b, ref, false, sandbox.Config{})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, nil
 }
 
 // egressRows are a workspace's rules, a row each (its mode alone when it

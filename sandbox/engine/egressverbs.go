@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -47,13 +48,16 @@ func (m *Manager) Egress(ctx context.Context, w sandbox.Workspace, change *sandb
 			return st, fmt.Errorf("%w: %w", sandbox.ErrInvalidConfig, err)
 		}
 		args = append([]string{map[bool]string{true: "allow", false: "deny"}[change.Allow]}, egress.Strings(rules)...)
+	}
+	out, err := m.proxyCtl(ctx, proxyName, args)
+	if change != nil && errors.Is(err, sandbox.ErrNotRunning) {
 		// A proxy that is gone or stopped is made again, or started, first:
 		// the rules it kept are in its state.
 		if err := m.proxyOf(ctx, nil, w.Labels, sandbox.Config{}); err != nil {
 			return st, err
 		}
+		out, err = m.proxyCtl(ctx, proxyName, args)
 	}
-	out, err := m.proxyCtl(ctx, proxyName, args)
 	if err != nil {
 		return st, err
 	}

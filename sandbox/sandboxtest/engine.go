@@ -6,6 +6,7 @@ package sandboxtest
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/netip"
 	"os"
 	"path"
@@ -35,6 +37,7 @@ import (
 	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -85,6 +88,18 @@ type Engine struct {
 	Hung bool
 	// onCopyFrom, when it returns a reader, answers CopyFromContainer.
 	OnCopyFrom func(p string) io.ReadCloser
+	// OnExec runs an exec of a running container: what it writes to stdout
+	// and stderr, and its exit code. Without it, an exec is refused.
+	OnExec func(c *Ctr, cmd []string) (stdout, stderr string, code int)
+	// Logs is the output of a container (stdout), by name.
+	Logs map[string]string
+	execs map[string]execResult
+}
+
+// execResult is what an exec wrote, and its exit code.
+type execResult struct {
+	stdout, stderr string
+	code           int
 }
 
 // Ctr is a container of the fake engine.
@@ -461,9 +476,67 @@ func (f *Engine) ContainerStatsOneShot(_ context.Context, id string) (container.
 	return container.StatsResponseReader{Body: io.NopCloser(bytes.NewReader(b))}, nil
 }
 
+// ContainerExecCreate runs cmd through OnExec in a running container (the
+// output is kept for the attach).
+func (f *Engine) ContainerExecCreate(_ context.Context, id string, opts container.ExecOptions) (container.ExecCreateResponse, error) {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	c := f.Find(id)
+	switch {
+	case c == nil:
+		return container.ExecCreateResponse{}, ErrNotFound
+	case c.State != container.StateRunning:
+		return container.ExecCreateResponse{}, cerrdefs.ErrConflict.WithMessage("container " + c.ID + " is not running")
+	case f.OnExec == nil:
+		return container.ExecCreateResponse{}, errors.New("exec: not expected")
+	}
+	f.Record("exec:%s:%s", Kind(c.Name), strings.Join(opts.Cmd, " "))
+	out, errOut, code := f.OnExec(c, opts.Cmd)
+	if f.execs == nil {
+		f.execs = map[string]execResult{}
+	}
+	execID := IDOf("exec", len(f.execs)+1)
+	f.execs[execID] = execResult{out, errOut, code}
+	return container.ExecCreateResponse{ID: execID}, nil
+}
+
+// ContainerExecAttach streams what the exec wrote, multiplexed as the
+// engine does.
+func (f *Engine) ContainerExecAttach(_ context.Context, id string, _ container.ExecAttachOptions) (types.HijackedResponse, error) {
+	f.Mu.Lock()
+	r, ok := f.execs[id]
+	f.Mu.Unlock()
+	if !ok {
+		return types.HijackedResponse{}, ErrNotFound
+	}
+	var b bytes.Buffer
+	_, _ = stdcopy.NewStdWriter(&b, stdcopy.Stdout).Write([]byte(r.stdout))
+	_, _ = stdcopy.NewStdWriter(&b, stdcopy.Stderr).Write([]byte(r.stderr))
+	conn, peer := net.Pipe()
+	_ = peer.Close()
+	return types.HijackedResponse{Conn: conn, Reader: bufio.NewReader(&b)}, nil
+}
+
+// ContainerLogs is the container's Logs, as stdout.
+func (f *Engine) ContainerLogs(_ context.Context, id string, _ container.LogsOptions) (io.ReadCloser, error) {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	c := f.Find(id)
+	if c == nil {
+		return nil, ErrNotFound
+	}
+	f.Record("logs:%s", Kind(c.Name))
+	var b bytes.Buffer
+	_, _ = stdcopy.NewStdWriter(&b, stdcopy.Stdout).Write([]byte(f.Logs[c.Name]))
+	return io.NopCloser(&b), nil
+}
+
 func (f *Engine) ContainerExecInspect(_ context.Context, id string) (container.ExecInspect, error) {
 	f.Mu.Lock()
 	defer f.Mu.Unlock()
+	if r, ok := f.execs[id]; ok {
+		return container.ExecInspect{ExecID: id, ExitCode: r.code}, nil
+	}
 	for _, c := range f.Ctrs {
 		if running, ok := c.Execs[id]; ok {
 			return container.ExecInspect{ExecID: id, ContainerID: c.ID, Running: running, Pid: 42}, nil

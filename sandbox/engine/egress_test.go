@@ -1,0 +1,201 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	"gotest.tools/v3/assert"
+	is "gotest.tools/v3/assert/cmp"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/egress"
+	"github.com/docker-workspace/docker-workspace/sandbox/sandboxtest"
+)
+
+// staticProgram writes the smallest static Linux amd64 program header the
+// proxy image takes (an ELF header without an interpreter) and returns
+// its path.
+func staticProgram(t *testing.T) string {
+	t.Helper()
+	h := make([]byte, 64)
+	copy(h, []byte{0x7f, 'E', 'L', 'F', 2, 1, 1})
+	binary.LittleEndian.PutUint16(h[16:], 2)  // executable
+	binary.LittleEndian.PutUint16(h[18:], 62) // x86-64
+	binary.LittleEndian.PutUint32(h[20:], 1)
+	binary.LittleEndian.PutUint16(h[52:], 64)
+	binary.LittleEndian.PutUint16(h[54:], 56)
+	binary.LittleEndian.PutUint16(h[58:], 64)
+	p := filepath.Join(t.TempDir(), "egress")
+	assert.NilError(t, os.WriteFile(p, h, 0o755))
+	return p
+}
+
+// proxiedManager is a Manager of f whose proxy image holds a program of
+// the test, its proxies served by a fake of their control program.
+func proxiedManager(t *testing.T, f *sandboxtest.Engine) *Manager {
+	t.Helper()
+	f.ServeEgressProxies()
+	return newManager(f, func(o *Options) { o.ProxyProgram = staticProgram(t) })
+}
+
+func allowlistConfig(t *testing.T, rules ...string) sandbox.Config {
+	cfg := bindConfig(t)
+	cfg.Egress, cfg.Allow = egress.ModeAllowlist, rules
+	return cfg
+}
+
+// A proxied workspace: a network of its own (internal, no address of the
+// host, a /29 of the pool), its proxy at the second address (hardened, out
+// through the egress network, with its rules), the workspace's DNS server
+// and proxy variables the proxy, no raw sockets, no IPv6.
+func TestEnsureAllowlistMakesItsNetworkAndProxy(t *testing.T) {
+	f := sandboxtest.NewEngine()
+	m := proxiedManager(t, f)
+	_, err := m.Ensure(context.Background(), "alice", allowlistConfig(t, "example.com", "10.0.0.0/8:5432"))
+	assert.NilError(t, err)
+
+	n, ok := f.Networks["gws.net.alice"]
+	assert.Assert(t, ok, "no network of its own: %v", f.Calls())
+	assert.Check(t, n.Internal)
+	assert.Check(t, is.Equal(n.Options[optNoHostIP], "true"))
+	assert.Check(t, is.Equal(n.Labels[sandbox.LabelEgressOf], "alice"))
+	subnet := netip.MustParsePrefix(n.IPAM.Config[0].Subnet)
+	assert.Check(t, is.Equal(subnet.Bits(), 29))
+	assert.Check(t, netip.MustParsePrefix(subnetPool).Contains(subnet.Addr()))
+	proxyIP := subnet.Addr().Next().Next().String()
+
+	p := f.ByName("gws.egress.alice")
+	assert.Assert(t, p != nil, "no proxy")
+	assert.Check(t, is.Equal(p.State, container.StateRunning))
+	assert.Check(t, is.Equal(p.Cfg.User, "65534:65534"))
+	assert.Check(t, is.DeepEqual([]string(p.HC.CapDrop), []string{"ALL"}))
+	assert.Check(t, p.HC.ReadonlyRootfs)
+	assert.Check(t, is.DeepEqual(p.HC.SecurityOpt, []string{"no-new-privileges"}))
+	assert.Check(t, strings.HasPrefix(p.Cfg.Image, proxyRepository+":"))
+	assert.Check(t, is.Equal(p.Net.EndpointsConfig["gws.net.alice"].IPAMConfig.IPv4Address, proxyIP))
+	assert.Check(t, is.DeepEqual(p.Connected, []string{egressNetwork}))
+	assert.Check(t, is.Equal(f.Networks[egressNetwork].Options[optICC], "false"))
+	assert.Check(t, is.Contains(strings.Join(p.Cfg.Cmd, " "), `"allow":["example.com","10.0.0.0/8:5432"]`))
+
+	w := f.ByName("gws-alice")
+	assert.Check(t, is.Equal(string(w.HC.NetworkMode), "gws.net.alice"))
+	assert.Check(t, is.DeepEqual(w.HC.DNS, []string{proxyIP}))
+	assert.Check(t, slices.Contains(w.HC.CapDrop, "NET_RAW"))
+	assert.Check(t, is.Equal(w.HC.Sysctls["net.ipv6.conf.all.disable_ipv6"], "1"))
+	assert.Check(t, slices.Contains(w.Cfg.Env, "HTTPS_PROXY=http://"+proxyIP+":3128"))
+
+	// Its rules in force, changed live through the proxy.
+	st, err := m.Egress(context.Background(), sandbox.Workspace{Subdir: "alice", Name: "gws-alice", Labels: w.Cfg.Labels},
+		&sandbox.EgressChange{Allow: false, Rules: []string{"example.com"}})
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(st.Proxy, "gws.egress.alice"))
+	assert.Check(t, is.DeepEqual(st.Policy.Allow, []string{"10.0.0.0/8:5432"}))
+	assert.Check(t, is.DeepEqual(st.Policy.Deny, []string{"example.com"}))
+
+	// A stopped proxy is started for a change, and keeps its rules.
+	assert.NilError(t, f.ContainerStop(context.Background(), "gws.egress.alice", container.StopOptions{}))
+	st, err = m.Egress(context.Background(), sandbox.Workspace{Subdir: "alice", Name: "gws-alice", Labels: w.Cfg.Labels},
+		&sandbox.EgressChange{Allow: true, Rules: []string{"example.org:8443"}})
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(f.ByName("gws.egress.alice").State, container.StateRunning))
+	assert.Check(t, is.DeepEqual(st.Policy.Allow, []string{"10.0.0.0/8:5432", "example.org:8443"}))
+}
+
+// Open mode: the shared network, made once with inter-container traffic
+// off; none: no network; neither has a proxy.
+func TestEnsureOpenAndNone(t *testing.T) {
+	f := sandboxtest.NewEngine()
+	m := newManager(f)
+	cfg := bindConfig(t)
+	cfg.Egress = egress.ModeOpen
+	for _, s := range []string{"a", "b"} {
+		_, err := m.Ensure(context.Background(), s, cfg)
+		assert.NilError(t, err)
+		assert.Check(t, is.Equal(string(f.ByName(sandbox.ContainerName(s)).HC.NetworkMode), openNetwork))
+	}
+	assert.Check(t, is.Equal(strings.Count(f.Calls(), "netcreate:"+openNetwork), 1))
+	assert.Check(t, is.Equal(f.Networks[openNetwork].Options[optICC], "false"))
+	cfg.Egress = egress.ModeNone
+	_, err := m.Ensure(context.Background(), "c", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(string(f.ByName("gws-c").HC.NetworkMode), "none"))
+	assert.Check(t, is.DeepEqual(f.Names(), []string{"gws-a:running", "gws-b:running", "gws-c:running"}))
+
+	_, err = m.Egress(context.Background(), sandbox.Workspace{Subdir: "c", Name: "gws-c", Labels: f.ByName("gws-c").Cfg.Labels},
+		&sandbox.EgressChange{Allow: true, Rules: []string{"example.com"}})
+	assert.Check(t, is.ErrorContains(err, "is in egress mode none: it has no egress proxy"))
+}
+
+// A network of a name this tool uses, made by someone else, is refused,
+// and nothing is made: not the shared network of open mode with
+// inter-container traffic on, not a workspace's network that is not
+// internal.
+func TestEnsureRefusesSquattedNetworks(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		net  network.Summary
+		cfg  func(*testing.T) sandbox.Config
+	}{
+		{"open with icc", network.Summary{Name: openNetwork, Driver: "bridge", Labels: map[string]string{sandbox.LabelEgress: "open"}}, bindConfig},
+		{"workspace's not internal", network.Summary{Name: "gws.net.alice", Driver: "bridge",
+			Options: map[string]string{optNoHostIP: "true"}, Labels: map[string]string{sandbox.LabelEgress: "network", sandbox.LabelEgressOf: "alice"}},
+			func(t *testing.T) sandbox.Config { return allowlistConfig(t, "example.com") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := sandboxtest.NewEngine()
+			f.Networks[tc.net.Name] = tc.net
+			_, err := proxiedManager(t, f).Ensure(context.Background(), "alice", tc.cfg(t))
+			assert.Check(t, is.ErrorIs(err, sandbox.ErrNotSupported))
+			assert.Check(t, is.Len(f.Names(), 0))
+		})
+	}
+}
+
+// A proxy that cannot be made fails the ensure, and the workspace is not
+// made: never more open than its mode.
+func TestEnsureFailsClosedWithoutItsProxy(t *testing.T) {
+	f := sandboxtest.NewEngine()
+	m := proxiedManager(t, f)
+	f.OnCreate = func(name string, _ *container.Config, _ *container.HostConfig) error {
+		if strings.HasPrefix(name, "gws.egress.") {
+			return errors.New("no space left on device")
+		}
+		return nil
+	}
+	_, err := m.Ensure(context.Background(), "alice", allowlistConfig(t, "example.com"))
+	assert.Check(t, is.ErrorContains(err, "no space left on device"))
+	assert.Check(t, is.Len(f.Names(), 0))
+}
+
+// Removing a proxied workspace removes its proxy, the proxy's state and
+// its network; a container of the proxy's name that is not its proxy is
+// left alone.
+func TestRemoveRemovesTheEgress(t *testing.T) {
+	f := sandboxtest.NewEngine()
+	m := proxiedManager(t, f)
+	ctx := context.Background()
+	for _, s := range []string{"alice", "bob"} {
+		_, err := m.Ensure(ctx, s, allowlistConfig(t, "example.com"))
+		assert.NilError(t, err)
+	}
+	// bob's proxy replaced by a container someone else made.
+	assert.NilError(t, f.ContainerRemove(ctx, "gws.egress.bob", container.RemoveOptions{Force: true}))
+	f.Add("gws.egress.bob", container.StateRunning, container.Config{Labels: map[string]string{sandbox.LabelEgress: "proxy", sandbox.LabelEgressOf: "mallory"}}, container.HostConfig{})
+	for _, s := range []string{"alice", "bob"} {
+		w := f.ByName(sandbox.ContainerName(s))
+		assert.NilError(t, m.Remove(ctx, sandbox.Workspace{Subdir: s, Name: w.Name, ID: w.ID, Labels: w.Cfg.Labels}, sandbox.RemoveOptions{Force: true}))
+	}
+	assert.Check(t, is.DeepEqual(f.Names(), []string{"gws.egress.bob:running"}))
+	_, aliceNet := f.Networks["gws.net.alice"]
+	_, aliceState := f.Vols["gws.egress.alice"]
+	assert.Check(t, !aliceNet && !aliceState, "alice's network or proxy state is left")
+}
