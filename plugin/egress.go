@@ -98,21 +98,9 @@ func runEgressList(ctx context.Context, dockerCLI command.Cli, o *egressListOpti
 	if err != nil {
 		return err
 	}
-	var docs []egressDoc
-	for _, w := range workspaces {
-		st, err := b.Egress(ctx, w, nil)
-		switch {
-		case errors.Is(err, sandbox.ErrNotRunning):
-			// Its rules are in its stopped proxy: the mode is still said.
-			_, _ = fmt.Fprintf(dockerCLI.Err(), "warning: workspace %q: %v: its rules are not shown\n", w.Subdir, err)
-		case err != nil:
-			return engineErr(b.dockerCLI, hints(err, w.Subdir))
-		}
-		d := egressDoc{Workspace: w.Subdir, Mode: st.Mode, Network: st.Network, Proxy: st.Proxy}
-		if st.Policy != nil {
-			d.Allow, d.Deny = st.Policy.Allow, st.Policy.Deny
-		}
-		docs = append(docs, d)
+	docs, err := egressDocs(ctx, b, workspaces)
+	if err != nil {
+		return err
 	}
 	if format.IsJSON() {
 		enc := json.NewEncoder(dockerCLI.Out())
@@ -134,6 +122,28 @@ func runEgressList(ctx context.Context, dockerCLI command.Cli, o *egressListOpti
 		}
 		return nil
 	})
+}
+
+// egressDocs are the egress of each workspace; one whose proxy does not
+// run has its mode alone (and a warning).
+func egressDocs(ctx context.Context, b *backend, workspaces []sandbox.Workspace) ([]egressDoc, error) {
+	var docs []egressDoc
+	for _, w := range workspaces {
+		st, err := b.Egress(ctx, w, nil)
+		switch {
+		case errors.Is(err, sandbox.ErrNotRunning):
+			// Its rules are in its stopped proxy: the mode is still said.
+			_, _ = fmt.Fprintf(b.dockerCLI.Err(), "warning: workspace %q: %v: its rules are not shown\n", w.Subdir, err)
+		case err != nil:
+			return nil, engineErr(b.dockerCLI, hints(err, w.Subdir))
+		}
+		d := egressDoc{Workspace: w.Subdir, Mode: st.Mode, Network: st.Network, Proxy: st.Proxy}
+		if st.Policy != nil {
+			d.Allow, d.Deny = st.Policy.Allow, st.Policy.Deny
+		}
+		docs = append(docs, d)
+	}
+	return docs, nil
 }
 
 // egressTargets are the workspaces named, or all of them.

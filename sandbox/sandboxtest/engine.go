@@ -92,7 +92,7 @@ type Engine struct {
 	// and stderr, and its exit code. Without it, an exec is refused.
 	OnExec func(c *Ctr, cmd []string) (stdout, stderr string, code int)
 	// Logs is the output of a container (stdout), by name.
-	Logs map[string]string
+	Logs  map[string]string
 	execs map[string]execResult
 }
 
