@@ -304,7 +304,7 @@ func (m *Manager) makeProxy(ctx context.Context, s *sandbox.Shared, name, netNam
 		return err
 	}
 	policy, _ := json.Marshal(egress.Policy{Mode: cfg.EgressMode(), Allow: cfg.Allow})
-	labels := map[string]string{sandbox.LabelEgress: "proxy", sandbox.LabelEgressOf: subdir}
+	labels := map[string]string{sandbox.LabelEgress: "proxy", sandbox.LabelEgressOf: subdir, sandbox.LabelCreator: thisProcess()}
 	init := false
 	hc := &container.HostConfig{
 		NetworkMode: container.NetworkMode(netName), CapDrop: []string{"ALL"}, SecurityOpt: []string{"no-new-privileges"}, ReadonlyRootfs: true,
@@ -328,6 +328,11 @@ func (m *Manager) makeProxy(ctx context.Context, s *sandbox.Shared, name, netNam
 		return errRace // another ensure made it: look again
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			m.removeAbandoned(ctx, name, func(l map[string]string) bool {
+				return l[sandbox.LabelEgressOf] == subdir && l[sandbox.LabelCreator] == thisProcess()
+			})
+		}
 		return fmt.Errorf("create the egress proxy %s: %w", name, err)
 	}
 	if err := m.client.NetworkConnect(ctx, outNet, resp.ID, nil); err != nil {
@@ -417,7 +422,8 @@ func (m *Manager) stopProxy(ctx context.Context, labels map[string]string) {
 
 // orphanProxies are the egress proxies of this engine whose workspace has
 // no container (left by an ensure that was killed, or a workspace removed
-// by hand), made more than staleAfter ago.
+// by hand): at once when the process that made it ran on this host and is
+// gone, else when it was made more than staleAfter ago.
 func (m *Manager) orphanProxies(ctx context.Context) ([]container.Summary, error) {
 	proxies, err := m.client.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", sandbox.LabelEgress+"=proxy"))})
 	if err != nil {
@@ -433,7 +439,7 @@ func (m *Manager) orphanProxies(ctx context.Context) ([]container.Summary, error
 	}
 	var out []container.Summary
 	for _, p := range proxies {
-		if !have[p.Labels[sandbox.LabelEgressOf]] && time.Since(time.Unix(p.Created, 0)) > staleAfter {
+		if !have[p.Labels[sandbox.LabelEgressOf]] && (creatorGone(p.Labels[sandbox.LabelCreator]) || time.Since(time.Unix(p.Created, 0)) > staleAfter) {
 			out = append(out, p)
 		}
 	}

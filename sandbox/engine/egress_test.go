@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -60,8 +61,14 @@ func allowlistConfig(t *testing.T, rules ...string) sandbox.Config {
 func TestEnsureAllowlistMakesItsNetworkAndProxy(t *testing.T) {
 	f := sandboxtest.NewEngine()
 	m := proxiedManager(t, f)
-	_, err := m.Ensure(context.Background(), "alice", allowlistConfig(t, "example.com", "10.0.0.0/8:5432"))
+	cfg := allowlistConfig(t, "example.com", "10.0.0.0/8:5432")
+	_, err := m.Ensure(context.Background(), "alice", cfg)
 	assert.NilError(t, err)
+	// Warm: one inspect, as in every mode.
+	f.CallLog = nil
+	_, err = m.Ensure(context.Background(), "alice", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(f.Calls(), "inspect:gws-alice"))
 
 	n, ok := f.Networks["gws.net.alice"]
 	assert.Assert(t, ok, "no network of its own: %v", f.Calls())
@@ -198,4 +205,30 @@ func TestRemoveRemovesTheEgress(t *testing.T) {
 	_, aliceNet := f.Networks["gws.net.alice"]
 	_, aliceState := f.Vols["gws.egress.alice"]
 	assert.Check(t, !aliceNet && !aliceState, "alice's network or proxy state is left")
+}
+
+// A proxy whose workspace has no container is pruned at once when the
+// process that made it is gone (kill -9 of its ensure), not while it
+// lives (an ensure that is making the workspace); a workspace's network
+// without a workspace or a proxy too.
+func TestPruneRemovesOrphanProxies(t *testing.T) {
+	f := sandboxtest.NewEngine()
+	m := proxiedManager(t, f)
+	ctx := context.Background()
+	_, err := m.Ensure(ctx, "alice", allowlistConfig(t, "example.com"))
+	assert.NilError(t, err)
+	assert.NilError(t, f.ContainerRemove(ctx, "gws-alice", container.RemoveOptions{Force: true}))
+	report, err := m.Prune(ctx, sandbox.PruneOptions{})
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(report.Egress, 0))
+	assert.Check(t, is.DeepEqual(f.Names(), []string{"gws.egress.alice:running"}))
+
+	f.ByName("gws.egress.alice").Cfg.Labels[sandbox.LabelCreator] = bootID() + ":999999999:1"
+	// A network that an interrupted ensure's engine made after it gave up.
+	f.Networks["gws.net.bob"] = network.Summary{Name: "gws.net.bob", ID: "bobnet", Driver: "bridge", Labels: map[string]string{sandbox.LabelEgress: "network", sandbox.LabelEgressOf: "bob"}}
+	report, err = m.Prune(ctx, sandbox.PruneOptions{})
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(report.Egress, []string{"gws.egress.alice"}))
+	assert.Check(t, is.Len(f.Names(), 0))
+	assert.Check(t, is.DeepEqual(slices.Sorted(maps.Keys(f.Networks)), []string{egressNetwork}), "a workspace's network is left")
 }

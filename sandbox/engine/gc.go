@@ -205,22 +205,37 @@ func (m *Manager) createTemp(ctx context.Context, prefix string, cfg *container.
 	name := tempName(prefix)
 	resp, err := m.client.ContainerCreate(ctx, cfg, hc, nc, nil, name)
 	if err != nil && ctx.Err() != nil {
-		_ = m.cleanup(ctx, func(ctx context.Context) error {
-			for range 20 {
-				err := m.client.ContainerRemove(ctx, name, container.RemoveOptions{Force: true, RemoveVolumes: true})
-				if !cerrdefs.IsNotFound(err) {
-					return err
-				}
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(100 * time.Millisecond):
-				}
-			}
-			return nil
-		})
+		m.removeAbandoned(ctx, name, func(map[string]string) bool { return true })
 	}
 	return resp.ID, err
+}
+
+// removeAbandoned removes the container name that a create this process
+// gave up on (its caller was interrupted) may still make: the engine may
+// make it after the call was canceled, so it waits a little for it.
+// mine says whether what has the name is the one it asked for.
+func (m *Manager) removeAbandoned(ctx context.Context, name string, mine func(labels map[string]string) bool) {
+	_ = m.cleanup(ctx, func(ctx context.Context) error {
+		for range 20 {
+			c, err := m.client.ContainerInspect(ctx, name)
+			switch {
+			case err == nil && c.Config != nil && mine(c.Config.Labels):
+				err := m.client.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+				if cerrdefs.IsNotFound(err) {
+					return nil
+				}
+				return err
+			case !cerrdefs.IsNotFound(err):
+				return err // another's, or the engine does not answer
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		return nil
+	})
 }
 
 // temporaryLabels adds LabelCreator to the labels of a temporary container.

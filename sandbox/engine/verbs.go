@@ -11,6 +11,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker-workspace/docker-workspace/sandbox/internal/claims"
@@ -140,6 +141,39 @@ func (m *Manager) pruneOrphanProxies(ctx context.Context, report *sandbox.PruneR
 			return err
 		}
 		report.Egress = append(report.Egress, trimSlash(claims.FirstName(&p)))
+	}
+	return m.pruneOrphanNetworks(ctx)
+}
+
+// pruneOrphanNetworks removes the networks of workspaces that have no
+// container and no proxy (an interrupted ensure's, made by the engine
+// after it gave up); one in use is left.
+func (m *Manager) pruneOrphanNetworks(ctx context.Context) error {
+	nets, err := m.client.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", sandbox.LabelEgress+"=network"))})
+	if err != nil {
+		return fmt.Errorf("list networks: %w", err)
+	}
+	if len(nets) == 0 {
+		return nil
+	}
+	ctrs, err := m.client.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", sandbox.LabelEgressOf))})
+	if err != nil {
+		return fmt.Errorf("list containers: %w", err)
+	}
+	ours, err := m.listOurs(ctx)
+	if err != nil {
+		return err
+	}
+	used := map[string]bool{}
+	for _, c := range append(ctrs, ours...) {
+		used[c.Labels[sandbox.LabelEgressOf]], used[c.Labels[sandbox.LabelSubdir]] = true, true
+	}
+	for _, n := range nets {
+		if subdir := n.Labels[sandbox.LabelEgressOf]; subdir != "" && !used[subdir] && n.Driver == "bridge" {
+			if err := m.client.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) && !cerrdefs.IsPermissionDenied(err) {
+				return fmt.Errorf("remove network %s: %w", n.Name, err)
+			}
+		}
 	}
 	return nil
 }
