@@ -413,3 +413,25 @@ func TestEgressCompose(t *testing.T) {
 	r.docker("inspect", "gws.egress."+name).Assert(t, icmd.Expected{ExitCode: 1})
 	r.docker("network", "inspect", "gws.net."+name).Assert(t, icmd.Expected{ExitCode: 1})
 }
+
+// Through remote contexts (TCP+TLS, SSH): the proxy image goes over the
+// API (no registry, nothing on the engine's host), and an allowlist
+// workspace reaches what its rules allow and nothing else.
+func TestEgressRemote(t *testing.T) {
+	for _, ctx := range []string{"tls", "ssh"} {
+		t.Run(ctx, func(t *testing.T) {
+			h := newHarness(t)
+			r := newEgressRig(t, h, ctx)
+			wsVol, shVol := "e2e-eg-ws-"+h.id, "e2e-eg-sh-"+h.id
+			t.Cleanup(func() { r.docker("volume", "rm", "-f", wsVol, shVol) })
+			s := h.short("-" + ctx)
+			r.ensure(t, s, "--mount-mode", "volume_subpath", "--workspace-volume", wsVol, "--shared-volume", shVol,
+				"--egress", "allowlist", "--allow", "allowed.test", "--allow", r.originIP)
+			r.probe(s, "get", "https://allowed.test/").Assert(t, icmd.Expected{Out: "sni=allowed.test"})
+			r.probe(s, "get", "https://denied.test/").Assert(t, icmd.Expected{ExitCode: 1})
+			r.ws("egress", "allow", s, "denied.test").Assert(t, icmd.Success)
+			r.probe(s, "get", "https://denied.test/").Assert(t, icmd.Expected{Out: "sni=denied.test"})
+			r.ws("egress", "log", s).Assert(t, icmd.Expected{Out: "denied.test:443 allow"})
+		})
+	}
+}
