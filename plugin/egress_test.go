@@ -102,3 +102,25 @@ func TestEgressLog(t *testing.T) {
 	c = newTestCLI(t, egressEngine(), "")
 	assert.Check(t, is.ErrorContains(c.run("egress", "log", "bob"), "is in egress mode open: it has no egress proxy"))
 }
+
+// ls says each workspace's egress, and warns of one that shares the
+// operator's network.
+func TestListEgress(t *testing.T) {
+	f := egressEngine()
+	spec := sandbox.SpecFor("dave", sandbox.Config{Image: sandbox.DefaultImage, Mode: sandbox.ModeBind, Network: "net1"}, sandboxtest.ImageID)
+	f.Add("gws-dave", container.StateRunning, container.Config{Image: sandbox.DefaultImage, Labels: map[string]string{
+		sandbox.LabelSubdir: "dave", sandbox.LabelMode: "bind", sandbox.LabelConfig: spec.JSON(), sandbox.LabelConfigHash: spec.Hash(),
+	}}, container.HostConfig{})
+	c := newTestCLI(t, f, "")
+	assert.NilError(t, c.run("ls", "--format", "table {{.Subdir}}\t{{.Egress}}"))
+	assert.Check(t, is.Equal(c.out.String(), strings.Join([]string{
+		"SUBDIR    EGRESS",
+		"alice     allowlist",
+		"bob       open",
+		"carol     public",
+		"dave      open (network net1)",
+		"",
+	}, "\n")))
+	assert.Check(t, is.Equal(c.err.String(), `warning: workspace "dave" (container gws-dave): it is on network net1 (the operator's): `+
+		"the containers on that network reach it, and it them\n"))
+}

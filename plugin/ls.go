@@ -360,6 +360,7 @@ func newListContext() *listContext {
 		"Context":    "CONTEXT",
 		"Labels":     "LABELS",
 		"Node":       "NODE",
+		"Egress":     "EGRESS",
 	}}}
 }
 
@@ -392,6 +393,21 @@ func (c *listContext) Node() string   { return c.w.Node }
 func (c *listContext) Status() string { return c.w.Status }
 
 // Project is the Compose project the container was made for, if any.
+// Egress is the egress mode the workspace was made with, and the
+// operator's network it is on, if any.
+func (c *listContext) Egress() string {
+	s, ok := sandbox.RecordedSpec(c.w.Labels)
+	switch {
+	case !ok:
+		return ""
+	case s.Egress == "" && s.Network == "":
+		return "open (the engine's default network)" // made before egress modes
+	case s.Network != "":
+		return string(sandbox.Config{Egress: s.Egress}.EgressMode()) + " (network " + s.Network + ")"
+	}
+	return string(s.Egress)
+}
+
 func (c *listContext) Project() string { return c.w.Labels[sandbox.LabelComposeProject] }
 
 func (c *listContext) CreatedAt() string { return c.w.Created.String() }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -164,4 +165,30 @@ func Drift(labels map[string]string, want Spec) []string {
 		out = []string{DriftUnknown}
 	}
 	return out
+}
+
+// RecordedSpec is the spec a workspace container (or service) recorded in
+// its labels; ok is false when it recorded none (the original module's, or
+// one of a version that did not).
+func RecordedSpec(labels map[string]string) (s Spec, ok bool) {
+	raw := labels[LabelConfig]
+	return s, raw != "" && json.Unmarshal([]byte(raw), &s) == nil
+}
+
+// NetworkWarning says what a workspace shares its network with, when it
+// does: one made on the operator's network (--network, a Compose
+// project's), or one made before egress modes, on the engine's default
+// network. Empty for a workspace alone on its network.
+func NetworkWarning(labels map[string]string) string {
+	s, ok := RecordedSpec(labels)
+	switch {
+	case !ok:
+		return ""
+	case s.Network != "" && (s.Egress == "" || s.Egress == egress.ModeOpen):
+		return fmt.Sprintf("it is on network %s (the operator's): the containers on that network reach it, and it them", s.Network)
+	case s.Egress == "" && s.Network == "":
+		return "it is on the engine's default network, made before egress modes: the containers on it reach it, and it them; " +
+			"ensure --recreate if-changed puts it on a network where no workspace reaches another"
+	}
+	return ""
 }

@@ -383,8 +383,7 @@ func recordedEgress(labels map[string]string) egress.Mode {
 
 // recordedSpec is the spec a container recorded (zero when none).
 func recordedSpec(labels map[string]string) sandbox.Spec {
-	var s sandbox.Spec
-	_ = json.Unmarshal([]byte(labels[sandbox.LabelConfig]), &s)
+	s, _ := sandbox.RecordedSpec(labels)
 	return s
 }
 

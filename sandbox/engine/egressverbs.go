@@ -22,8 +22,7 @@ import (
 // rules in force; a change is made live, through the proxy's control
 // socket (an exec of the proxy's own program in its container).
 func (m *Manager) Egress(ctx context.Context, w sandbox.Workspace, change *sandbox.EgressChange) (sandbox.EgressState, error) {
-	var spec sandbox.Spec
-	_ = json.Unmarshal([]byte(w.Labels[sandbox.LabelConfig]), &spec)
+	spec := recordedSpec(w.Labels)
 	st := sandbox.EgressState{Mode: recordedEgress(w.Labels), Network: spec.Network}
 	proxyName, netName := egressNames(w.Name)
 	switch {

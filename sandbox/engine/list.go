@@ -52,6 +52,9 @@ func workspacesFrom(ctrs []container.Summary) []sandbox.Workspace {
 		if subdir, ok := c.Labels[sandbox.LabelSubdir]; ok {
 			w.Subdir = subdir
 			w.Mode = sandbox.MountMode(c.Labels[sandbox.LabelMode])
+			if warning := sandbox.NetworkWarning(c.Labels); warning != "" {
+				w.Warnings = append(w.Warnings, warning)
+			}
 		} else if mode, ok := seedMode(c.Mounts); ok {
 			w.Mode = mode
 		} else {

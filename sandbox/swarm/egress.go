@@ -2,7 +2,6 @@ package swarm
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -14,8 +13,7 @@ import (
 // holds no egress proxy (the allowlist and public modes are refused):
 // there are no rules to read or change.
 func (s *Swarm) Egress(_ context.Context, w sandbox.Workspace, change *sandbox.EgressChange) (sandbox.EgressState, error) {
-	var spec sandbox.Spec
-	_ = json.Unmarshal([]byte(w.Labels[sandbox.LabelConfig]), &spec)
+	spec, _ := sandbox.RecordedSpec(w.Labels)
 	st := sandbox.EgressState{Mode: spec.Egress, Network: spec.Network}
 	if st.Mode == "" {
 		st.Mode = egress.ModeOpen
