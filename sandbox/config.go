@@ -334,6 +334,12 @@ func (c Config) EgressMode() egress.Mode {
 	return c.Egress
 }
 
+// ProxyPolicy is the policy the egress proxy of a workspace of c starts
+// from: its mode and its configured rules, sorted.
+func (c Config) ProxyPolicy() egress.Policy {
+	return egress.Policy{Mode: c.EgressMode(), Allow: c.Allow}.Canonical()
+}
+
 // proxyEnv are the variables a proxied workspace's clients read to find
 // its proxy: they are set by the backend, not by the configuration.
 var proxyEnv = []string{"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"}

@@ -29,6 +29,7 @@ type Spec struct {
 	// The egress proxy's network out and DNS server (proxied modes).
 	EgressNetwork string            `json:"egressNetwork,omitempty"`
 	EgressDNS     string            `json:"egressDns,omitempty"`
+	Allow         []string          `json:"allow,omitempty"` // the configured rules (proxied modes), sorted
 	Project       string            `json:"composeProject,omitempty"`
 	User          string            `json:"user,omitempty"`
 	Init          bool              `json:"init,omitempty"`
@@ -65,6 +66,9 @@ func SpecFor(subdir string, cfg Config, imageID string) Spec {
 		CapAdd: sorted(cfg.CapAdd), CapDrop: sorted(cfg.CapDrop), SecurityOpt: sorted(cfg.SecurityOpt),
 		Labels:       cfg.Labels,
 		VolumeDriver: cfg.VolumeDriver, VolumeOpts: nilIfEmpty(cfg.VolumeOptions), SharedVolumeOpts: nilIfEmpty(cfg.SharedVolumeOptions),
+	}
+	if s.Egress.Proxied() {
+		s.Allow = cfg.ProxyPolicy().Allow
 	}
 	if cfg.Mode == ModeVolumeSubpath {
 		s.Workspace, s.Subpath, s.Shared = cfg.WorkspaceVolume, subdir, cfg.SharedVolume
@@ -149,7 +153,7 @@ func Drift(labels map[string]string, want Spec) []string {
 	add("mounts", mountsDiffer(have, want))
 	add("placement", have.Placement != want.Placement)
 	add("network", have.Network != want.Network)
-	add("egress", have.Egress != want.Egress || have.EgressNetwork != want.EgressNetwork || have.EgressDNS != want.EgressDNS)
+	add("egress", have.Egress != want.Egress || have.EgressNetwork != want.EgressNetwork || have.EgressDNS != want.EgressDNS || !slices.Equal(have.Allow, want.Allow))
 	add("compose-project", have.Project != want.Project)
 	add("entrypoint", !slices.Equal(have.Entrypoint, want.Entrypoint))
 	add("user", have.User != want.User)

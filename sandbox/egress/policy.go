@@ -40,6 +40,12 @@ func (p Policy) With(allow bool, rules []Rule) Policy {
 	return p
 }
 
+// Canonical is the policy with its rules sorted, as a proxy keeps them.
+func (p Policy) Canonical() Policy {
+	p.Allow, p.Deny = canonical(p.Allow), canonical(p.Deny)
+	return p
+}
+
 // canonical sorts rule texts (re-read) and drops repeats.
 func canonical(in []string) []string {
 	rules, err := ParseRules(in)

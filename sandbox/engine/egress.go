@@ -272,9 +272,11 @@ func (m *Manager) runProxy(ctx context.Context, s *sandbox.Shared, name, netName
 		if err := checkProxy(c, subdir); err != nil {
 			return err
 		}
-		if c.Config.Image != img {
+		if c.Config.Image != img || !slices.Contains(c.Config.Cmd, proxyPolicyArg(cfg)) {
+			// Another version, or another configuration (its rules changed
+			// live are dropped with it: the configuration's are in force).
 			if err := m.client.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-				return fmt.Errorf("remove the egress proxy %s of another version: %w", name, err)
+				return fmt.Errorf("remove the egress proxy %s of another version or configuration: %w", name, err)
 			}
 			continue
 		}
@@ -303,7 +305,7 @@ func (m *Manager) makeProxy(ctx context.Context, s *sandbox.Shared, name, netNam
 	if err != nil {
 		return err
 	}
-	policy, _ := json.Marshal(egress.Policy{Mode: cfg.EgressMode(), Allow: cfg.Allow})
+	policy := proxyPolicyArg(cfg)
 	labels := map[string]string{sandbox.LabelEgress: "proxy", sandbox.LabelEgressOf: subdir, sandbox.LabelCreator: thisProcess()}
 	init := false
 	hc := &container.HostConfig{
@@ -320,7 +322,7 @@ func (m *Manager) makeProxy(ctx context.Context, s *sandbox.Shared, name, netNam
 	}
 	resp, err := m.client.ContainerCreate(ctx, &container.Config{
 		Image: img, User: fmt.Sprintf("%d:%d", proxyUID, proxyUID), Labels: labels,
-		Cmd: []string{"serve", "--listen", ip.String(), "--workspace", subdir, "--policy", string(policy)},
+		Cmd: []string{"serve", "--listen", ip.String(), "--workspace", subdir, "--policy", policy},
 	}, hc, &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 		netName: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: ip.String()}},
 	}}, nil, name)
@@ -345,6 +347,13 @@ func (m *Manager) makeProxy(ctx context.Context, s *sandbox.Shared, name, netNam
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// proxyPolicyArg is the --policy argument of the proxy of a workspace of
+// cfg: the policy it starts from.
+func proxyPolicyArg(cfg sandbox.Config) string {
+	b, _ := json.Marshal(cfg.ProxyPolicy())
+	return string(b)
+}
 
 // removeEgress removes what carried the egress of the workspace whose
 // container is named name (its proxy, the proxy's state, its network),
@@ -389,8 +398,8 @@ func recordedSpec(labels map[string]string) sandbox.Spec {
 
 // proxyOf makes sure the egress proxy of an existing proxied workspace
 // (its labels) runs: made again when it is gone, at its address, out
-// through the network and with the DNS server the workspace recorded, with
-// the policy its state kept (or else cfg's rules).
+// through the network, with the DNS server and the rules the workspace
+// recorded (and the rules changed live since, that its state kept).
 func (m *Manager) proxyOf(ctx context.Context, s *sandbox.Shared, labels map[string]string, cfg sandbox.Config) error {
 	spec := recordedSpec(labels)
 	if !spec.Egress.Proxied() {
@@ -402,7 +411,7 @@ func (m *Manager) proxyOf(ctx context.Context, s *sandbox.Shared, labels map[str
 	if err != nil {
 		return err
 	}
-	cfg.Egress, cfg.EgressNetwork, cfg.EgressDNS = spec.Egress, spec.EgressNetwork, spec.EgressDNS
+	cfg.Egress, cfg.Allow, cfg.EgressNetwork, cfg.EgressDNS = spec.Egress, spec.Allow, spec.EgressNetwork, spec.EgressDNS
 	return m.runProxy(ctx, s, proxyName, netName, subdir, ip, cfg)
 }
 

@@ -91,7 +91,7 @@ func TestEnsureAllowlistMakesItsNetworkAndProxy(t *testing.T) {
 	assert.Check(t, is.Equal(p.Net.EndpointsConfig["gws.net.alice"].IPAMConfig.IPv4Address, proxyIP))
 	assert.Check(t, is.DeepEqual(p.Connected, []string{egressNetwork}))
 	assert.Check(t, is.Equal(f.Networks[egressNetwork].Options[optICC], "false"))
-	assert.Check(t, is.Contains(strings.Join(p.Cfg.Cmd, " "), `"allow":["example.com","10.0.0.0/8:5432"]`))
+	assert.Check(t, is.Contains(strings.Join(p.Cfg.Cmd, " "), `"allow":["10.0.0.0/8:5432","example.com"]`))
 
 	w := f.ByName("gws-alice")
 	assert.Check(t, is.Equal(string(w.HC.NetworkMode), "gws.net.alice"))
@@ -231,4 +231,31 @@ func TestPruneRemovesOrphanProxies(t *testing.T) {
 	assert.Check(t, is.DeepEqual(report.Egress, []string{"gws.egress.alice"}))
 	assert.Check(t, is.Len(f.Names(), 0))
 	assert.Check(t, is.DeepEqual(slices.Sorted(maps.Keys(f.Networks)), []string{egressNetwork}), "a workspace's network is left")
+}
+
+// Other configured rules are drift ("egress"); replacing the workspace
+// makes its proxy again from them (the rules changed live are dropped).
+func TestEnsureOtherRulesDrift(t *testing.T) {
+	f := sandboxtest.NewEngine()
+	m := proxiedManager(t, f)
+	ctx := context.Background()
+	cfg := allowlistConfig(t, "example.com")
+	_, err := m.Ensure(ctx, "alice", cfg)
+	assert.NilError(t, err)
+	before := f.ByName("gws.egress.alice").ID
+
+	cfg.Allow = []string{"example.org", "example.com"}
+	res, err := m.Ensure(ctx, "alice", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(res.Drift, []string{"egress"}))
+	assert.Check(t, is.Equal(f.ByName("gws.egress.alice").ID, before), "the proxy was replaced without a recreate")
+
+	cfg.Recreate = sandbox.RecreateIfChanged
+	res, err = m.Ensure(ctx, "alice", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(res.Action, sandbox.ActionRecreated))
+	p := f.ByName("gws.egress.alice")
+	assert.Check(t, p.ID != before, "the proxy kept its old configuration")
+	assert.Check(t, is.Contains(strings.Join(p.Cfg.Cmd, " "), `"allow":["example.com","example.org"]`))
+	assert.Check(t, is.DeepEqual(f.Names(), []string{"gws-alice:running", "gws.egress.alice:running"}))
 }

@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -43,7 +44,7 @@ type Config struct {
 	Ports     Ports         // zero: DefaultPorts
 	Workspace string        // named in each log line
 	State     string        // the directory of the policy it keeps (and its control socket); "": none
-	Policy    egress.Policy // the policy when State holds none
+	Policy    egress.Policy // the configured policy: in force unless State holds one changed live from it
 	Log       io.Writer     // the decisions, a JSON line each
 	Resolver  Resolver      // nil: net.DefaultResolver
 	Dial      func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -82,14 +83,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
+	cfg.Policy = cfg.Policy.Canonical()
 	s := &Server{cfg: cfg}
-	p := cfg.Policy
-	if kept, err := s.readState(); err == nil {
-		p = kept
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
+	kept, err := s.readState()
+	switch {
+	case err == nil && reflect.DeepEqual(kept.Configured, cfg.Policy):
+		err = s.set(kept.Policy, false) // the rules changed live since
+	case err == nil, errors.Is(err, os.ErrNotExist):
+		err = s.set(cfg.Policy, true) // a new proxy, or a new configuration
 	}
-	if err := s.set(p, false); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -169,26 +172,34 @@ func (s *Server) check() *egress.Checker {
 
 const stateFile = "policy.json"
 
-func (s *Server) readState() (egress.Policy, error) {
-	var p egress.Policy
+// state is what a proxy keeps: the policy in force, and the configured
+// one it started from (a proxy started with another configuration starts
+// from that instead).
+type state struct {
+	Configured egress.Policy `json:"configured"`
+	Policy     egress.Policy `json:"policy"`
+}
+
+func (s *Server) readState() (state, error) {
+	var st state
 	if s.cfg.State == "" {
-		return p, os.ErrNotExist
+		return st, os.ErrNotExist
 	}
 	b, err := os.ReadFile(filepath.Join(s.cfg.State, stateFile))
 	if err != nil {
-		return p, err
+		return st, err
 	}
-	if err := json.Unmarshal(b, &p); err != nil {
-		return p, fmt.Errorf("the kept policy: %w", err)
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("the kept policy: %w", err)
 	}
-	return p, nil
+	return st, nil
 }
 
 func (s *Server) writeState(p egress.Policy) error {
 	if s.cfg.State == "" {
 		return nil
 	}
-	b, err := json.Marshal(p)
+	b, err := json.Marshal(state{Configured: s.cfg.Policy, Policy: p})
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,8 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -404,13 +406,27 @@ func TestPolicyChangeIsKept(t *testing.T) {
 	_, err = Control(context.Background(), state, Request{Op: "allow", Rules: []string{"bad rule"}})
 	assert.Check(t, is.ErrorContains(err, "invalid rule"))
 
-	again, err := New(Config{State: state, Policy: egress.Policy{Mode: egress.ModeAllowlist}})
+	again, err := New(Config{State: state, Policy: egress.Policy{Mode: egress.ModeAllowlist, Allow: []string{"127.0.0.1/32"}}})
 	assert.NilError(t, err)
 	assert.Check(t, is.DeepEqual(again.Policy().Allow, []string{"127.0.0.1", "allowed.test"}))
+	// Made with another configuration: it starts from that one.
+	other, err := New(Config{State: t.TempDir(), Policy: egress.Policy{Mode: egress.ModePublic}})
+	assert.NilError(t, err)
+	assert.NilError(t, os.WriteFile(filepath.Join(other.cfg.State, stateFile), mustRead(t, filepath.Join(state, stateFile)), 0o600))
+	other, err = New(Config{State: other.cfg.State, Policy: egress.Policy{Mode: egress.ModePublic}})
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(other.Policy(), egress.Policy{Mode: egress.ModePublic}))
 
 	p, err = Control(context.Background(), state, Request{Op: "deny", Rules: []string{"allowed.test"}})
 	assert.NilError(t, err)
 	assert.Check(t, is.DeepEqual(p.Deny, []string{"allowed.test"}))
 	_, err = get(c, "https://allowed.test/")
 	assert.Check(t, err != nil)
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	assert.NilError(t, err)
+	return b
 }
