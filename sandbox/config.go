@@ -390,8 +390,15 @@ func (c Config) checkUnproxied(mode egress.Mode) error {
 func (c Config) checkAroundProxy(mode egress.Mode) error {
 	for _, capability := range c.CapAdd {
 		switch strings.TrimPrefix(strings.ToUpper(capability), "CAP_") {
-		case "ALL", "NET_RAW", "NET_ADMIN":
+		case "ALL", "NET_RAW", "NET_ADMIN", "SYS_ADMIN":
+			// SYS_ADMIN remounts /proc/sys writable: IPv6 back on, and the
+			// host's link-local address on the workspace's network.
 			return fmt.Errorf("egress mode %s: capability %s would let the workspace go around its proxy", mode, capability)
+		}
+	}
+	for _, o := range c.SecurityOpt {
+		if k, v, _ := strings.Cut(strings.ReplaceAll(o, ":", "="), "="); strings.EqualFold(k, "systempaths") && strings.EqualFold(v, "unconfined") {
+			return fmt.Errorf("egress mode %s: security option %s (a writable /proc/sys) would let the workspace go around its proxy", mode, o)
 		}
 	}
 	for _, e := range c.Env {

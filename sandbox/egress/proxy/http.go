@@ -106,7 +106,7 @@ func (s *Server) connect(ctx context.Context, w http.ResponseWriter, r *http.Req
 		return
 	}
 	defer up.Close()
-	defer s.track(host, port, conn, up)()
+	defer s.track(host, port, up, conn)()
 	if seen == nil {
 		if _, err := io.WriteString(conn, "HTTP/1.1 200 Connection established\r\n\r\n"); err != nil {
 			return
@@ -174,7 +174,12 @@ func (s *Server) forward(ctx context.Context, w http.ResponseWriter, r *http.Req
 	}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return s.dialChecked(ctx, kind, host, port)
+			up, err := s.dialChecked(ctx, kind, host, port)
+			if err != nil {
+				return nil, err
+			}
+			// A change of the policy that denies it cuts the response.
+			return trackedConn{Conn: up, untrack: s.track(host, port, up)}, nil
 		},
 		DisableKeepAlives:     true,
 		ResponseHeaderTimeout: 60 * time.Second,

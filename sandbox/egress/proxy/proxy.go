@@ -60,10 +60,12 @@ type Server struct {
 	logMu   sync.Mutex
 }
 
-// tunnel is an open connection to a destination.
+// tunnel is an open connection to a destination: the host asked for,
+// the port, and the address dialled.
 type tunnel struct {
 	host  string
 	port  uint16
+	addr  netip.Addr
 	conns []io.Closer
 }
 
@@ -125,7 +127,7 @@ func (s *Server) set(p egress.Policy, keep bool) error {
 	s.policy, s.checker = p, c
 	var cut []*tunnel
 	for t := range s.tunnels {
-		if !allowed(c, t.host, t.port) {
+		if !t.allowed(c) {
 			cut = append(cut, t)
 		}
 	}
@@ -147,10 +149,16 @@ func allowed(c *egress.Checker, host string, port uint16) bool {
 	return c.Name(host, port).Allowed
 }
 
-// track keeps an open connection to host:port until untrack: a change of
-// the policy that denies it closes it.
-func (s *Server) track(host string, port uint16, conns ...io.Closer) (untrack func()) {
-	t := &tunnel{host: host, port: port, conns: conns}
+// allowed says whether the policy of c allows the tunnel now: its host on
+// its port, and the address it was dialled to.
+func (t *tunnel) allowed(c *egress.Checker) bool {
+	return allowed(c, t.host, t.port) && (!t.addr.IsValid() || c.Answer(t.addr, t.port).Allowed)
+}
+
+// track keeps an open connection to host:port, dialled to up's address,
+// until untrack: a change of the policy that denies it closes conns.
+func (s *Server) track(host string, port uint16, up net.Conn, conns ...io.Closer) (untrack func()) {
+	t := &tunnel{host: host, port: port, addr: remoteAddr(up), conns: append([]io.Closer{up}, conns...)}
 	s.mu.Lock()
 	if s.tunnels == nil {
 		s.tunnels = map[*tunnel]struct{}{}
@@ -162,6 +170,27 @@ func (s *Server) track(host string, port uint16, conns ...io.Closer) (untrack fu
 		delete(s.tunnels, t)
 		s.mu.Unlock()
 	}
+}
+
+// remoteAddr is the address a connection was dialled to (invalid when it
+// is not an IP connection).
+func remoteAddr(c net.Conn) netip.Addr {
+	ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// trackedConn is a connection tracked until it is closed.
+type trackedConn struct {
+	net.Conn
+	untrack func()
+}
+
+func (c trackedConn) Close() error {
+	c.untrack()
+	return c.Conn.Close()
 }
 
 func (s *Server) check() *egress.Checker {

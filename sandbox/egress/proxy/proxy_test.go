@@ -97,6 +97,16 @@ func newRig(t *testing.T, p egress.Policy, state string) *rig {
 	}))
 	t.Cleanup(r.tls.Close)
 	r.plain = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/stream" { // a chunk every 50 ms, for 10 s
+			for i := range 200 {
+				if _, err := fmt.Fprintf(w, "chunk %d\n", i); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+				time.Sleep(50 * time.Millisecond)
+			}
+			return
+		}
 		_, _ = fmt.Fprintf(w, "http:%s%s", req.Host, req.URL.Path)
 	}))
 	t.Cleanup(r.plain.Close)
@@ -429,4 +439,37 @@ func mustRead(t *testing.T, path string) []byte {
 	b, err := os.ReadFile(path)
 	assert.NilError(t, err)
 	return b
+}
+
+// A change of the policy cuts the open connections it now denies: a
+// CONNECT tunnel and a plain HTTP response alike, denied by name or by
+// the address they were dialled to.
+func TestDenyCutsOpenConnections(t *testing.T) {
+	for _, rule := range []string{"allowed.test", "127.0.0.1"} {
+		t.Run(rule, func(t *testing.T) {
+			r := newRig(t, testPolicy, "")
+			tunnel, err := net.Dial("tcp", r.addr(r.ports.Proxy))
+			assert.NilError(t, err)
+			defer tunnel.Close()
+			_, _ = io.WriteString(tunnel, "CONNECT allowed.test:2222 HTTP/1.1\r\nHost: allowed.test:2222\r\n\r\n")
+			br := bufio.NewReader(tunnel)
+			line, _ := br.ReadString('\n')
+			assert.Assert(t, is.Contains(line, "200"))
+			resp, err := r.client().Get("http://allowed.test/stream")
+			assert.NilError(t, err)
+			defer resp.Body.Close()
+			body := bufio.NewReader(resp.Body)
+			first, _ := body.ReadString('\n')
+			assert.Assert(t, is.Equal(first, "chunk 0\n"))
+
+			rules, err := egress.ParseRules([]string{rule})
+			assert.NilError(t, err)
+			assert.NilError(t, r.srv.SetPolicy(r.srv.Policy().With(false, rules)))
+			_ = tunnel.SetDeadline(time.Now().Add(5 * time.Second))
+			_, err = io.Copy(io.Discard, br)
+			assert.Check(t, err == nil, "the tunnel was not cut: %v", err) // EOF, not the deadline
+			rest, _ := io.ReadAll(body)
+			assert.Check(t, !strings.Contains(string(rest), "chunk 199"), "the response was not cut")
+		})
+	}
 }

@@ -93,7 +93,7 @@ func (s *Server) serveTLS(ctx context.Context, lc *net.ListenConfig, addr string
 			return
 		}
 		defer up.Close()
-		defer s.track(name, 443, conn, up)()
+		defer s.track(name, 443, up, conn)()
 		if _, err := up.Write(seen); err != nil {
 			return
 		}
