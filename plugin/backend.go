@@ -86,9 +86,10 @@ func newBackend(dockerCLI command.Cli, flags *pflag.FlagSet, version string) (*b
 		RegistryAuth: func(_ context.Context, image string) (string, error) {
 			return command.RetrieveAuthTokenFromImage(dockerCLI.ConfigFile(), image)
 		},
-		Version: version,
-		Timeout: timeout,
-		Local:   localEngine(dockerCLI),
+		Version:    version,
+		Timeout:    timeout,
+		Local:      localEngine(dockerCLI),
+		EngineHost: dockerCLI.DockerEndpoint().Host,
 	}
 	b := &backend{dockerCLI: dockerCLI, engines: &nodeEngines{dockerCLI: dockerCLI, clis: map[string]command.Cli{}}, timeout: timeout}
 	if name == orchestratorSwarm {

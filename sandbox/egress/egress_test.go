@@ -144,3 +144,21 @@ func TestParseMode(t *testing.T) {
 	_, err = ParseMode("closed")
 	assert.Check(t, is.Error(err, `invalid egress mode "closed": must be "open", "none", "allowlist" or "public"`))
 }
+
+// The engine host's own addresses are no answer to dial in public mode,
+// public as they may be (the host takes them for itself), unless a CIDR
+// rule names them.
+func TestHostAddressesAreNoAnswer(t *testing.T) {
+	host := netip.MustParseAddr("44.77.0.1")
+	c, err := Policy{Mode: ModePublic}.Checker()
+	assert.NilError(t, err)
+	assert.Check(t, c.Answer(host, 443).Allowed)
+	c.OnHost([]netip.Addr{host})
+	d := c.Answer(host, 443)
+	assert.Check(t, !d.Allowed)
+	assert.Check(t, is.Equal(d.Reason, "it resolves to 44.77.0.1, an address of the engine's host"))
+	assert.Check(t, c.Answer(netip.MustParseAddr("44.77.0.2"), 443).Allowed)
+	c, err = Policy{Mode: ModePublic, Allow: []string{"44.77.0.1/32"}}.Checker()
+	assert.NilError(t, err)
+	assert.Check(t, c.OnHost([]netip.Addr{host}).Answer(host, 443).Allowed)
+}

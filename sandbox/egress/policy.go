@@ -62,6 +62,16 @@ func canonical(in []string) []string {
 type Checker struct {
 	mode        Mode
 	allow, deny []Rule
+	host        []netip.Addr // the engine host's own addresses
+}
+
+// OnHost gives the checker the addresses of the engine's host: public ones
+// too are never an answer to dial, unless a CIDR rule names them (the host
+// takes a packet to its own address for itself, past the isolation of its
+// containers).
+func (c *Checker) OnHost(addrs []netip.Addr) *Checker {
+	c.host = addrs
+	return c
 }
 
 // Checker parses the policy's rules.
@@ -125,11 +135,15 @@ func (c *Checker) Answer(a netip.Addr, port uint16) Decision {
 	if r, ok := find(c.deny, func(r Rule) bool { return r.MatchesAddr(a) && r.denies(port) }); ok {
 		return denyBy(r)
 	}
-	if PublicAddr(a) {
+	onHost := slices.Contains(c.host, a)
+	if PublicAddr(a) && !onHost {
 		return Decision{Allowed: true}
 	}
 	if r, ok := find(c.allow, func(r Rule) bool { return r.MatchesAddr(a) }); ok {
 		return allowBy(r)
+	}
+	if onHost {
+		return deny(fmt.Sprintf("it resolves to %s, an address of the engine's host", a))
 	}
 	return deny(fmt.Sprintf("it resolves to %s, not a public address", a))
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -199,11 +201,21 @@ func (m *Manager) workspaceNetwork(ctx context.Context, name, subdir string) (ne
 }
 
 // workspaceNetworkProxyIP checks that network n is the one this tool made
-// for subdir, and returns its proxy's address.
+// for subdir, with nothing else on it, and returns its proxy's address.
 func workspaceNetworkProxyIP(n network.Inspect, subdir string) (netip.Addr, error) {
 	if n.Labels[sandbox.LabelEgress] != "network" || n.Labels[sandbox.LabelEgressOf] != subdir || !n.Internal || n.Options[optNoHostIP] != "true" {
 		return netip.Addr{}, fmt.Errorf("%w: network %s is not the one this tool makes for workspace %q (internal, no address of the host, labelled %s=%s)",
 			sandbox.ErrNotSupported, n.Name, subdir, sandbox.LabelEgressOf, subdir)
+	}
+	// Nothing else on it: a container put there before (by whoever could
+	// make a network of that name) would be the workspace's neighbour.
+	name := sandbox.ContainerName(subdir)
+	proxyName, _ := egressNames(name)
+	for _, e := range n.Containers {
+		if e.Name != name && e.Name != proxyName && !isTempName(e.Name) {
+			return netip.Addr{}, fmt.Errorf("%w: network %s of workspace %q holds container %s, which is not the workspace's or its proxy's: remove it from the network",
+				sandbox.ErrNotSupported, n.Name, subdir, e.Name)
+		}
 	}
 	for _, c := range n.IPAM.Config {
 		if p, err := netip.ParsePrefix(c.Subnet); err == nil && p.Addr().Is4() {
@@ -320,9 +332,13 @@ func (m *Manager) makeProxy(ctx context.Context, s *sandbox.Shared, name, netNam
 	if cfg.EgressDNS != "" {
 		hc.DNS = []string{cfg.EgressDNS}
 	}
+	cmd := []string{"serve", "--listen", ip.String(), "--workspace", subdir, "--policy", policy}
+	if host := m.hostAddrs(ctx); len(host) > 0 {
+		cmd = append(cmd, "--host-addrs", joinAddrs(host))
+	}
 	resp, err := m.client.ContainerCreate(ctx, &container.Config{
 		Image: img, User: fmt.Sprintf("%d:%d", proxyUID, proxyUID), Labels: labels,
-		Cmd: []string{"serve", "--listen", ip.String(), "--workspace", subdir, "--policy", policy},
+		Cmd: cmd,
 	}, hc, &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 		netName: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: ip.String()}},
 	}}, nil, name)
@@ -347,6 +363,51 @@ func (m *Manager) makeProxy(ctx context.Context, s *sandbox.Shared, name, netNam
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// engineHostAddrs are the public addresses of the engine's host: this
+// host's, for a local engine; those its endpoint's host name resolves to,
+// for a remote one (best effort: none when it does not resolve).
+func engineHostAddrs(ctx context.Context, local bool, endpointHost string) []netip.Addr {
+	var out []netip.Addr
+	if local {
+		ifaddrs, _ := net.InterfaceAddrs()
+		for _, a := range ifaddrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
+				out = append(out, p.Addr().Unmap())
+			}
+		}
+	} else if host := hostOf(endpointHost); host != "" {
+		if a, err := netip.ParseAddr(host); err == nil {
+			out = append(out, a.Unmap())
+		} else {
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			addrs, _ := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+			for _, a := range addrs {
+				out = append(out, a.Unmap())
+			}
+		}
+	}
+	return slices.DeleteFunc(out, func(a netip.Addr) bool { return !egress.PublicAddr(a) })
+}
+
+// hostOf is the host of an endpoint (tcp://HOST:PORT, ssh://USER@HOST);
+// empty for a local one (unix://, npipe://).
+func hostOf(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Scheme == "unix" || u.Scheme == "npipe" {
+		return ""
+	}
+	return u.Hostname()
+}
+
+func joinAddrs(addrs []netip.Addr) string {
+	s := make([]string, len(addrs))
+	for i, a := range addrs {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ",")
+}
 
 // proxyPolicyArg is the --policy argument of the proxy of a workspace of
 // cfg: the policy it starts from.

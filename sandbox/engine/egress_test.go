@@ -13,7 +13,9 @@ import (
 	"testing"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 
@@ -156,6 +158,11 @@ func TestEnsureRefusesSquattedNetworks(t *testing.T) {
 		{"workspace's not internal", network.Summary{Name: "gws.net.alice", Driver: "bridge",
 			Options: map[string]string{optNoHostIP: "true"}, Labels: map[string]string{sandbox.LabelEgress: "network", sandbox.LabelEgressOf: "alice"}},
 			func(t *testing.T) sandbox.Config { return allowlistConfig(t, "example.com") }},
+		{"workspace's with a spy on it", network.Summary{Name: "gws.net.alice", Driver: "bridge", Internal: true,
+			IPAM:       network.IPAM{Config: []network.IPAMConfig{{Subnet: "10.213.0.8/29"}}},
+			Containers: map[string]network.EndpointResource{"c0ffee": {Name: "spy"}},
+			Options:    map[string]string{optNoHostIP: "true"}, Labels: map[string]string{sandbox.LabelEgress: "network", sandbox.LabelEgressOf: "alice"}},
+			func(t *testing.T) sandbox.Config { return allowlistConfig(t, "example.com") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := sandboxtest.NewEngine()
@@ -258,4 +265,35 @@ func TestEnsureOtherRulesDrift(t *testing.T) {
 	assert.Check(t, p.ID != before, "the proxy kept its old configuration")
 	assert.Check(t, is.Contains(strings.Join(p.Cfg.Cmd, " "), `"allow":["example.com","example.org"]`))
 	assert.Check(t, is.DeepEqual(f.Names(), []string{"gws-alice:running", "gws.egress.alice:running"}))
+}
+
+// An image of the proxy's tag that is not this program's (anyone can tag
+// one) is not run: the program's own is loaded over it.
+func TestProxyImageIsCheckedNotTrustedByItsTag(t *testing.T) {
+	f := sandboxtest.NewEngine()
+	m := proxiedManager(t, f)
+	assert.NilError(t, m.checkProxyProgram())
+	evil := image.InspectResponse{ID: "sha256:evil", Config: &dockerspec.DockerOCIImageConfig{}, RootFS: image.RootFS{Layers: []string{"sha256:evil"}}}
+	evil.Config.Entrypoint, evil.Config.User = []string{proxyBinary, "egress-proxy"}, "65534:65534"
+	f.Images[m.proxy.tag] = evil
+	_, err := m.Ensure(context.Background(), "alice", allowlistConfig(t, "example.com"))
+	assert.NilError(t, err)
+	assert.Check(t, is.Contains(f.Calls(), "load"))
+	assert.Check(t, is.DeepEqual(f.Images[m.proxy.tag].RootFS.Layers, []string{m.proxy.diff}))
+}
+
+// A proxy is told the addresses of the engine's host (here a remote
+// engine's, by its endpoint): the public mode never dials them.
+func TestProxyKnowsTheEngineHost(t *testing.T) {
+	f := sandboxtest.NewEngine()
+	f.ServeEgressProxies()
+	m := newManager(f, func(o *Options) { o.ProxyProgram, o.EngineHost = staticProgram(t), "tcp://44.77.0.9:2376" })
+	cfg := bindConfig(t)
+	cfg.Egress = egress.ModePublic
+	_, err := m.Ensure(context.Background(), "alice", cfg)
+	assert.NilError(t, err)
+	cmd := f.ByName("gws.egress.alice").Cfg.Cmd
+	assert.Check(t, is.Equal(cmd[len(cmd)-2]+" "+cmd[len(cmd)-1], "--host-addrs 44.77.0.9"))
+	assert.Check(t, is.Equal(hostOf("ssh://me@engine.example:22"), "engine.example"))
+	assert.Check(t, is.Equal(hostOf("unix:///var/run/docker.sock"), ""))
 }

@@ -6,6 +6,7 @@ package engine
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -35,6 +36,10 @@ type Options struct {
 	// proxy's image runs as `PROGRAM egress-proxy serve …` (see
 	// proxy.RunIfProxy); empty: this program.
 	ProxyProgram string
+	// EngineHost is the host of a remote engine's endpoint (tcp://HOST:PORT,
+	// ssh://USER@HOST): its addresses, as those of this host for a local
+	// engine, are never dialled by an egress proxy of the public mode.
+	EngineHost string
 }
 
 // Manager manages the workspaces of one engine as containers. It is safe
@@ -44,6 +49,8 @@ type Manager struct {
 	limits bounded.Limits
 	opts   Options
 	proxy  proxyProgram // read once
+	// hostAddrs are the public addresses of the engine's host, found once.
+	hostAddrs func(context.Context) []netip.Addr
 	// sharedNets are the shared networks (open, egress) checked already.
 	sharedNets sync.Map
 }
@@ -51,7 +58,14 @@ type Manager struct {
 // New returns a Manager that talks to the engine through c.
 func New(c sandbox.Client, opts Options) *Manager {
 	limits := bounded.NewLimits(opts.Timeout)
-	return &Manager{client: boundedClient{c: c, limits: limits}, limits: limits, opts: opts}
+	m := &Manager{client: boundedClient{c: c, limits: limits}, limits: limits, opts: opts}
+	var once sync.Once
+	var addrs []netip.Addr
+	m.hostAddrs = func(ctx context.Context) []netip.Addr {
+		once.Do(func() { addrs = engineHostAddrs(ctx, opts.Local, opts.EngineHost) })
+		return addrs
+	}
+	return m
 }
 
 var _ sandbox.Containers = (*Manager)(nil)

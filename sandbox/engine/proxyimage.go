@@ -13,10 +13,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/jsonmessage"
 
@@ -35,11 +38,12 @@ const proxyBinary = "/egress"
 
 // proxyProgram is the program of the proxy image, read once.
 type proxyProgram struct {
-	once sync.Once
-	prog []byte
-	arch string
-	tag  string
-	err  error
+	once  sync.Once
+	layer []byte // the image's one layer (a tar of the program)
+	diff  string // its digest, as the image's configuration names it
+	arch  string
+	tag   string
+	err   error
 }
 
 func (p *proxyProgram) read(path string) {
@@ -60,8 +64,11 @@ func (p *proxyProgram) read(path string) {
 		p.err = fmt.Errorf("the egress proxy runs this program (%s) in a container of its own: %w", path, err)
 		return
 	}
-	sum := sha256.Sum256(prog)
-	p.prog, p.tag = prog, proxyRepository+":"+hex.EncodeToString(sum[:8])
+	if p.layer, p.err = proxyLayer(prog); p.err != nil {
+		return
+	}
+	sum, layerSum := sha256.Sum256(prog), sha256.Sum256(p.layer)
+	p.tag, p.diff = proxyRepository+":"+hex.EncodeToString(sum[:8]), "sha256:"+hex.EncodeToString(layerSum[:])
 }
 
 // checkProxyProgram fails when the program of the proxy image cannot be
@@ -86,13 +93,15 @@ func (m *Manager) loadProxyImage(ctx context.Context) (string, error) {
 	if m.proxy.err != nil {
 		return "", m.proxy.err
 	}
-	tag, arch, prog := m.proxy.tag, m.proxy.arch, m.proxy.prog
-	if _, err := m.client.ImageInspect(ctx, tag); err == nil {
+	tag := m.proxy.tag
+	// An image of the tag is used only when it is this program's: the
+	// tag alone is anyone's to make.
+	if img, err := m.client.ImageInspect(ctx, tag); err == nil && m.proxy.isOf(img) {
 		return tag, nil
-	} else if !cerrdefs.IsNotFound(err) {
+	} else if err != nil && !cerrdefs.IsNotFound(err) {
 		return "", fmt.Errorf("inspect image %s: %w", tag, err)
 	}
-	archive, err := proxyArchive(tag, arch, prog)
+	archive, err := proxyArchive(tag, m.proxy.arch, m.proxy.layer, m.proxy.diff)
 	if err != nil {
 		return "", err
 	}
@@ -104,10 +113,22 @@ func (m *Manager) loadProxyImage(ctx context.Context) (string, error) {
 	if err := loadErrors(resp.Body); err != nil {
 		return "", fmt.Errorf("load the egress proxy's image %s: %w", tag, err)
 	}
-	if _, err := m.client.ImageInspect(ctx, tag); err != nil {
+	img, err := m.client.ImageInspect(ctx, tag)
+	if err != nil {
 		return "", fmt.Errorf("the egress proxy's image %s was not loaded: %w", tag, err)
 	}
+	if !m.proxy.isOf(img) {
+		return "", fmt.Errorf("%w: image %s is not the egress proxy this program makes, and loading it did not make it so", sandbox.ErrNotSupported, tag)
+	}
 	return tag, nil
+}
+
+// isOf says whether an image is the proxy image of the program: its one
+// layer, its entrypoint, its user, no environment.
+func (p *proxyProgram) isOf(img image.InspectResponse) bool {
+	return img.Config != nil && slices.Equal(img.RootFS.Layers, []string{p.diff}) &&
+		slices.Equal(img.Config.Entrypoint, []string{proxyBinary, proxy.Command}) &&
+		img.Config.User == fmt.Sprintf("%d:%d", proxyUID, proxyUID) && len(img.Config.Env) == 0
 }
 
 // loadErrors is the error an image load's answer reports, if any.
@@ -144,10 +165,10 @@ func staticLinuxArch(prog []byte) (string, error) {
 	return "", fmt.Errorf("its architecture %s is not one the proxy image is made for", f.Machine)
 }
 
-// proxyArchive is an image archive (as `docker save` writes one) of one
-// layer: the program at proxyBinary, and the directory of the proxy's
-// state, owned by the user it runs as.
-func proxyArchive(tag, arch string, prog []byte) ([]byte, error) {
+// proxyLayer is the one layer of the proxy image: the program at
+// proxyBinary, and the directory of the proxy's state, owned by the user
+// it runs as.
+func proxyLayer(prog []byte) ([]byte, error) {
 	epoch := time.Unix(0, 0).UTC()
 	var layer bytes.Buffer
 	lw := tar.NewWriter(&layer)
@@ -167,15 +188,21 @@ func proxyArchive(tag, arch string, prog []byte) ([]byte, error) {
 	if err := lw.Close(); err != nil {
 		return nil, err
 	}
-	layerSum := sha256.Sum256(layer.Bytes())
-	layerID := hex.EncodeToString(layerSum[:])
+	return layer.Bytes(), nil
+}
+
+// proxyArchive is an image archive (as `docker save` writes one) of the
+// one layer, whose digest is diff.
+func proxyArchive(tag, arch string, layer []byte, diff string) ([]byte, error) {
+	epoch := time.Unix(0, 0).UTC()
+	layerID := strings.TrimPrefix(diff, "sha256:")
 	config, err := json.Marshal(map[string]any{
 		"architecture": arch, "os": "linux", "created": epoch.Format(time.RFC3339),
 		"config": map[string]any{
 			"User": fmt.Sprintf("%d:%d", proxyUID, proxyUID), "Entrypoint": []string{proxyBinary, proxy.Command},
 			"Labels": map[string]string{sandbox.LabelEgress: "proxy"},
 		},
-		"rootfs":  map[string]any{"type": "layers", "diff_ids": []string{"sha256:" + layerID}},
+		"rootfs":  map[string]any{"type": "layers", "diff_ids": []string{diff}},
 		"history": []map[string]string{{"created": epoch.Format(time.RFC3339), "created_by": "docker-workspace: the egress proxy"}},
 	})
 	if err != nil {
@@ -192,7 +219,7 @@ func proxyArchive(tag, arch string, prog []byte) ([]byte, error) {
 	for _, f := range []struct {
 		name string
 		data []byte
-	}{{layerID + "/layer.tar", layer.Bytes()}, {configName, config}, {"manifest.json", manifest}} {
+	}{{layerID + "/layer.tar", layer}, {configName, config}, {"manifest.json", manifest}} {
 		if err := w.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data)), ModTime: epoch, Typeflag: tar.TypeReg}); err != nil {
 			return nil, err
 		}

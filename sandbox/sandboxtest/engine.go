@@ -892,6 +892,9 @@ func (f *Engine) ImageLoad(_ context.Context, input io.Reader, _ ...client.Image
 	}
 	var cfg struct {
 		Config dockerspec.DockerOCIImageConfig `json:"config"`
+		RootFS struct {
+			DiffIDs []string `json:"diff_ids"`
+		} `json:"rootfs"`
 	}
 	if err := json.Unmarshal(files[manifest[0].Config], &cfg); err != nil {
 		return image.LoadResponse{}, err
@@ -901,7 +904,8 @@ func (f *Engine) ImageLoad(_ context.Context, input io.Reader, _ ...client.Image
 	defer f.Mu.Unlock()
 	f.Record("load")
 	for _, tag := range manifest[0].RepoTags {
-		f.Images[tag] = image.InspectResponse{ID: "sha256:" + hex.EncodeToString(sum[:]), RepoTags: manifest[0].RepoTags, Config: &cfg.Config}
+		f.Images[tag] = image.InspectResponse{ID: "sha256:" + hex.EncodeToString(sum[:]), RepoTags: manifest[0].RepoTags, Config: &cfg.Config,
+			RootFS: image.RootFS{Type: "layers", Layers: cfg.RootFS.DiffIDs}}
 	}
 	return image.LoadResponse{Body: io.NopCloser(strings.NewReader(`{"stream":"Loaded image"}` + "\n"))}, nil
 }

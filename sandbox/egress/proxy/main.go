@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/docker-workspace/docker-workspace/sandbox/egress"
@@ -64,8 +65,17 @@ func serve(args []string, stdout io.Writer) error {
 	workspace := fs.String("workspace", "", "the workspace, named in the log")
 	policy := fs.String("policy", "", "the policy (JSON) when the state holds none")
 	state := fs.String("state", StateDir, "the directory of the kept policy and the control socket")
+	hostAddrs := fs.String("host-addrs", "", "the addresses of the engine's host, comma-separated: never dialled but by a CIDR rule")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var host []netip.Addr
+	for _, a := range strings.FieldsFunc(*hostAddrs, func(r rune) bool { return r == ',' }) {
+		ip, err := netip.ParseAddr(a)
+		if err != nil {
+			return fmt.Errorf("--host-addrs: %w", err)
+		}
+		host = append(host, ip.Unmap())
 	}
 	addr, err := netip.ParseAddr(*listen)
 	if err != nil {
@@ -75,7 +85,7 @@ func serve(args []string, stdout io.Writer) error {
 	if err := json.Unmarshal([]byte(*policy), &p); err != nil {
 		return fmt.Errorf("--policy: %w", err)
 	}
-	s, err := New(Config{Listen: addr, Workspace: *workspace, State: *state, Policy: p, Log: stdout})
+	s, err := New(Config{Listen: addr, Workspace: *workspace, State: *state, Policy: p, Host: host, Log: stdout})
 	if err != nil {
 		return err
 	}

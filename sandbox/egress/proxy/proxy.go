@@ -45,6 +45,7 @@ type Config struct {
 	Workspace string        // named in each log line
 	State     string        // the directory of the policy it keeps (and its control socket); "": none
 	Policy    egress.Policy // the configured policy: in force unless State holds one changed live from it
+	Host      []netip.Addr  // the addresses of the engine's host: never dialled but by a CIDR rule
 	Log       io.Writer     // the decisions, a JSON line each
 	Resolver  Resolver      // nil: net.DefaultResolver
 	Dial      func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -118,6 +119,7 @@ func (s *Server) set(p egress.Policy, keep bool) error {
 	if err != nil {
 		return err
 	}
+	c.OnHost(s.cfg.Host)
 	if keep {
 		if err := s.writeState(p); err != nil {
 			return err
