@@ -34,6 +34,8 @@ type Swarm struct {
 	Engines  map[string]*Engine // by node ID
 	Configs  []swarmtypes.Config
 	Networks map[string]network.Inspect // Swarm-scoped
+	// OnServiceCreate runs first in ServiceCreate (under the lock).
+	OnServiceCreate func(spec swarmtypes.ServiceSpec)
 }
 
 // NewSwarm is an active Swarm of three ready nodes of Engine 28.5 (n1 to
@@ -211,6 +213,14 @@ func (f *Swarm) ServiceCreate(_ context.Context, spec swarmtypes.ServiceSpec, _ 
 	f.Mu.Lock()
 	defer f.Mu.Unlock()
 	f.Record("create:%s", spec.Name)
+	if f.OnServiceCreate != nil {
+		f.OnServiceCreate(spec)
+	}
+	for _, n := range spec.TaskTemplate.Networks {
+		if _, ok := f.Networks[n.Target]; !ok {
+			return swarmtypes.ServiceCreateResponse{}, cerrdefs.ErrInvalidArgument.WithMessage("network " + n.Target + " not found")
+		}
+	}
 	for _, s := range f.Services {
 		if s.Spec.Name == spec.Name {
 			return swarmtypes.ServiceCreateResponse{}, cerrdefs.ErrConflict.WithMessage("rpc error: code = AlreadyExists desc = name conflicts with an existing object")

@@ -451,6 +451,12 @@ func (s *Swarm) create(ctx context.Context, subdir string, cfg sandbox.Config) (
 		if enginemsg.SwarmRace(err) {
 			return sandbox.Result{}, errRace
 		}
+		if strings.Contains(err.Error(), "network "+networkName(subdir)+" not found") {
+			// Its network, being removed (by the rm of a workspace of the
+			// subdir a moment ago) when it was looked at: made again.
+			time.Sleep(200 * time.Millisecond)
+			return sandbox.Result{}, errRace
+		}
 		return sandbox.Result{}, fmt.Errorf("create service %s: %w", spec.Name, err)
 	}
 	res := sandbox.Result{ID: created.ID, Name: spec.Name, Subdir: subdir, Mode: cfg.Mode, Image: cfg.Image, Action: sandbox.ActionCreated}

@@ -637,3 +637,21 @@ func recordName(subdir string) string {
 	name, _ := claims.RecordFor(subdir)
 	return name
 }
+
+// A workspace's network that is being removed (by the rm of a workspace
+// of the subdir a moment before) when its service is made is made again.
+func TestSwarmEnsureMakesAGoneNetworkAgain(t *testing.T) {
+	f := sandboxtest.NewSwarm()
+	gone := false
+	f.OnServiceCreate = func(swarmtypes.ServiceSpec) {
+		if !gone {
+			gone = true
+			delete(f.Networks, "gwsnet-a")
+		}
+	}
+	res, err := manager(f).Ensure(context.Background(), "a", swarmConfig())
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(res.Action, sandbox.ActionCreated))
+	_, ok := f.Networks["gwsnet-a"]
+	assert.Check(t, ok)
+}
