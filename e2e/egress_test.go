@@ -4,14 +4,20 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -60,11 +66,21 @@ type egressRig struct {
 	ctx                      string
 	net, subnet              string
 	originIP, dnsIP, sinkIP  string
+	gateway                  string // the network's gateway, when the rig was asked
 	fakenetImage, probeImage string
 	dns                      string // the DNS server's container
 }
 
 func newEgressRig(t *testing.T, h *harness, ctx string) *egressRig {
+	t.Helper()
+	return newEgressRigOn(t, h, ctx, "", "")
+}
+
+// newEgressRigOn is a rig whose fake internet has the subnet given (""
+// the engine's choice), and whose DNS server answers hostName (if any)
+// with the network's gateway (the subnet's first address): an address of
+// the engine's host.
+func newEgressRigOn(t *testing.T, h *harness, ctx, subnet, hostName string) *egressRig {
 	t.Helper()
 	requireEngine(t, ctx)
 	bin, err := fakenetBin()
@@ -84,8 +100,21 @@ func newEgressRig(t *testing.T, h *harness, ctx string) *egressRig {
 	d.docker("--context", ctx, "build", "-q", "-f", filepath.Join(dir, "Dockerfile.probe"), "-t", r.probeImage, dir).Assert(t, icmd.Success)
 	t.Cleanup(func() { h.docker("--context", ctx, "rmi", "-f", r.fakenetImage, r.probeImage) })
 
-	r.docker("network", "create", "--internal", r.net).Assert(t, icmd.Success)
-	t.Cleanup(func() { r.docker("network", "rm", r.net) })
+	create := []string{"network", "create", "--internal", r.net}
+	if subnet != "" {
+		r.gateway = netip.MustParsePrefix(subnet).Masked().Addr().Next().String()
+		create = append(create, "--subnet", subnet, "--gateway", r.gateway)
+	}
+	r.docker(create...).Assert(t, icmd.Success)
+	t.Cleanup(func() {
+		// Once the proxies that went out through it have left it.
+		poll.WaitOn(t, func(poll.LogT) poll.Result {
+			if res := r.docker("network", "rm", r.net); res.ExitCode != 0 && !strings.Contains(res.Stderr(), "not found") {
+				return poll.Continue("network %s: %s", r.net, res.Stderr())
+			}
+			return poll.Success()
+		}, poll.WithTimeout(30*time.Second), poll.WithDelay(500*time.Millisecond))
+	})
 	r.subnet = strings.TrimSpace(r.docker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", r.net).Assert(t, icmd.Success).Stdout())
 	run := func(name string, args ...string) string {
 		c := name + "-" + h.id
@@ -96,7 +125,11 @@ func newEgressRig(t *testing.T, h *harness, ctx string) *egressRig {
 	r.originIP = run("e2e-origin", r.fakenetImage, "origin")
 	r.sinkIP = run("e2e-sink", r.fakenetImage, "sink", "22", "80", "443", "853", "4444")
 	r.dns = "e2e-dns-" + h.id
-	r.dnsIP = run("e2e-dns", r.fakenetImage, "dns", r.originIP, "lan.test="+r.sinkIP)
+	names := []string{"lan.test=" + r.sinkIP}
+	if hostName != "" {
+		names = append(names, hostName+"="+r.gateway)
+	}
+	r.dnsIP = run("e2e-dns", append([]string{r.fakenetImage, "dns", r.originIP}, names...)...)
 	return r
 }
 
@@ -339,6 +372,10 @@ func TestEgressBadInput(t *testing.T) {
 		{[]string{"--egress", "allowlist", "--network", "bridge"}, "--network with --egress allowlist"},
 		{[]string{"--egress", "public", "--cap-add", "NET_RAW"}, "would let the workspace go around its proxy"},
 		{[]string{"--egress", "allowlist", "--env", "HTTPS_PROXY=http://x:1"}, "is set to the workspace's proxy"},
+		// A writable /proc/sys turns IPv6 back on: the host's link-local
+		// address on the workspace's network.
+		{[]string{"--egress", "allowlist", "--cap-add", "SYS_ADMIN"}, "capability SYS_ADMIN would let the workspace go around its proxy"},
+		{[]string{"--egress", "public", "--security-opt", "systempaths=unconfined"}, "a writable /proc/sys"},
 		{[]string{"--egress-dns", "1.1.1.1"}, "--egress-dns is for the allowlist and public modes"},
 	} {
 		res := h.ws(append(append([]string{"ensure"}, tc.args...), s)...)
@@ -434,4 +471,100 @@ func TestEgressRemote(t *testing.T) {
 			r.ws("egress", "log", s).Assert(t, icmd.Expected{Out: "denied.test:443 allow"})
 		})
 	}
+}
+
+// The attacks of the third round on the network, each a case that must
+// fail: a deny cuts the connections open to what it denies (plain HTTP,
+// CONNECT; by name, by address); a network of the workspace's name made
+// beforehand with a spy on it is refused; an image of the proxy's tag that
+// is not this program's is not run; the public mode does not reach the
+// engine's host at a public address of its own.
+func TestEgressAttacksOfTheThirdRound(t *testing.T) {
+	h := newHarness(t)
+	// The fake internet on public addresses: the host's own address on it
+	// (the network's gateway) is one too.
+	r := newEgressRigOn(t, h, "modern", "44.77."+strconv.Itoa(int(h.id[0])%200)+".0/24", "host.test")
+
+	t.Run("deny cuts open connections", func(t *testing.T) {
+		s := h.short("-cut")
+		r.ensure(t, s, "--egress", "allowlist", "--allow", "allowed.test")
+		for i, deny := range []string{"allowed.test", r.originIP} {
+			files := []string{fmt.Sprintf("/tmp/http%d", i), fmt.Sprintf("/tmp/https%d", i)}
+			r.ws("exec", "-d", s, "probe", "stream", "http://allowed.test/stream", files[0]).Assert(t, icmd.Success)
+			r.ws("exec", "-d", s, "probe", "stream", "https://allowed.test/stream", files[1]).Assert(t, icmd.Success)
+			poll.WaitOn(t, func(poll.LogT) poll.Result {
+				if out := r.ws("exec", s, "cat", files[0], files[1]).Stdout(); strings.Count(out, "chunk 2\n") < 2 {
+					return poll.Continue("the streams have not begun: %s", out)
+				}
+				return poll.Success()
+			}, poll.WithTimeout(20*time.Second))
+			r.ws("egress", "deny", s, deny).Assert(t, icmd.Success)
+			poll.WaitOn(t, func(poll.LogT) poll.Result {
+				if out := r.ws("exec", s, "cat", files[0], files[1]).Stdout(); strings.Count(out, "ended") < 2 {
+					return poll.Continue("a stream goes on after the deny of %s", deny)
+				}
+				return poll.Success()
+			}, poll.WithTimeout(10*time.Second))
+			out := r.ws("exec", s, "cat", files[0], files[1]).Stdout()
+			assert.Check(t, !strings.Contains(out, "chunk 299"), "a stream went to its end")
+			r.ws("egress", "allow", s, deny).Assert(t, icmd.Success)
+		}
+	})
+
+	t.Run("a spy on the workspace's network", func(t *testing.T) {
+		s := h.short("-spy")
+		t.Cleanup(func() { r.ws("rm", "-f", s) })
+		netName := "gws.net." + strings.TrimPrefix(containerName(s), "gws-")
+		r.docker("network", "create", "--internal", "-o", "com.docker.network.bridge.inhibit_ipv4=true",
+			"--label", "docker-workspace.egress=network", "--label", "docker-workspace.egress-of="+s, netName).Assert(t, icmd.Success)
+		t.Cleanup(func() { r.docker("network", "rm", netName) })
+		spy := "e2e-spy-" + h.id
+		r.docker("run", "-d", "--name", spy, "--network", netName, image, "sleep", "infinity").Assert(t, icmd.Success)
+		t.Cleanup(func() { r.docker("rm", "-f", spy) })
+		r.ws("ensure", "--egress", "allowlist", "--allow", "allowed.test", "--egress-network", r.net, s).
+			Assert(t, icmd.Expected{ExitCode: 125, Err: "holds container " + spy + ", which is not the workspace's or its proxy's"})
+		r.docker("inspect", containerName(s)).Assert(t, icmd.Expected{ExitCode: 1})
+	})
+
+	t.Run("an image of the proxy's tag", func(t *testing.T) {
+		s := h.short("-img")
+		tag := proxyImageTag(t)
+		r.docker("tag", r.fakenetImage, tag).Assert(t, icmd.Success)
+		r.ensure(t, s, "--egress", "allowlist", "--allow", "allowed.test")
+		running := r.docker("inspect", "-f", "{{.Image}}", "gws.egress."+strings.TrimPrefix(containerName(s), "gws-")).Assert(t, icmd.Success).Stdout()
+		fake := r.docker("image", "inspect", "-f", "{{.Id}}", r.fakenetImage).Assert(t, icmd.Success).Stdout()
+		assert.Check(t, running != fake, "the proxy runs an image that only had its tag")
+		r.probe(s, "get", "https://allowed.test/").Assert(t, icmd.Expected{Out: "sni=allowed.test"})
+	})
+
+	t.Run("the host at a public address", func(t *testing.T) {
+		ln, err := net.Listen("tcp", net.JoinHostPort(r.gateway, "80"))
+		assert.NilError(t, err)
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\nHOST-SECRET")
+				_ = c.Close()
+			}
+		}()
+		s := h.short("-host")
+		r.ensure(t, s, "--egress", "public")
+		res := r.probe(s, "get", "http://host.test/")
+		assert.Check(t, !strings.Contains(res.Stdout(), "HOST-SECRET"), "the public mode reached the host: %s", res.Combined())
+		assert.Check(t, is.Contains(r.ws("egress", "log", s).Stdout(), "an address of the engine's host"))
+		r.probe(s, "get", "https://allowed.test/").Assert(t, icmd.Expected{Out: "sni=allowed.test"}) // a public origin: yes
+	})
+}
+
+// proxyImageTag is the tag of the proxy image of the installed plugin.
+func proxyImageTag(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(env.configDir, "plugins", "docker-workspace"))
+	assert.NilError(t, err)
+	sum := sha256.Sum256(b)
+	return "docker-workspace/egress-proxy:" + hex.EncodeToString(sum[:8])
 }

@@ -74,6 +74,16 @@ func origin() error {
 			sni = r.TLS.ServerName
 		}
 		fmt.Printf("origin: sni=%s host=%s path=%s\n", sni, r.Host, r.URL.Path)
+		if r.URL.Path == "/stream" { // a chunk every 100 ms, for 30 s
+			for i := range 300 {
+				if _, err := fmt.Fprintf(w, "chunk %d\n", i); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+				time.Sleep(100 * time.Millisecond)
+			}
+			return
+		}
 		_, _ = fmt.Fprintf(w, "origin sni=%s host=%s\n", sni, r.Host)
 	})
 	errs := make(chan error, 2)
@@ -189,6 +199,8 @@ func probe(args []string) error {
 		return probeConnect(ctx, args[1], args[2])
 	case "dial":
 		return each(args[1:], func(t string) error { return probeDial(ctx, t) })
+	case "stream":
+		return probeStream(args[1], args[2])
 	case "resolve":
 		addrs, err := net.DefaultResolver.LookupHost(ctx, args[1])
 		fmt.Println(addrs)
@@ -250,6 +262,33 @@ func tlsConfig(sni string) (*tls.Config, error) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
 	return &tls.Config{RootCAs: pool, ServerName: sni}, nil
+}
+
+// probeStream reads a streamed response, a line at a time, into file (a
+// last line says how it ended).
+func probeStream(u, file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	cfg, err := tlsConfig("")
+	if err != nil {
+		return err
+	}
+	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: cfg}}
+	resp, err := c.Get(u)
+	if err != nil {
+		_, _ = fmt.Fprintf(f, "ended: %v\n", err)
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		_, _ = fmt.Fprintln(f, sc.Text())
+	}
+	_, _ = fmt.Fprintf(f, "ended: %v\n", sc.Err())
+	return nil
 }
 
 func probeGet(ctx context.Context, u string) error {
