@@ -157,7 +157,11 @@ func (r *egressRig) ensure(t *testing.T, subdir string, flags ...string) {
 			break
 		}
 	}
-	t.Cleanup(func() { r.ws("rm", "-f", subdir) })
+	t.Cleanup(func() {
+		if res := r.ws("rm", "-f", subdir); res.ExitCode != 0 || res.Stderr() != "" {
+			t.Logf("rm -f %s: %s", subdir, res.Combined())
+		}
+	})
 	r.ws(append(args, subdir)...).Assert(t, icmd.Success)
 }
 
@@ -316,16 +320,17 @@ func TestEgressNoNeighbour(t *testing.T) {
 				"allow": {"--egress", "allowlist", "--allow", "*.test", "--allow", "10.0.0.0/8", "--allow", "172.16.0.0/12"},
 				"pub":   {"--egress", "public", "--allow", "10.0.0.0/8:8080", "--allow", "172.16.0.0/12:8080"},
 			}
-			ips := map[string]string{}
+			ips, subdirs := map[string]string{}, map[string]string{}
 			for name, flags := range modes {
 				s := h.short("-" + name)
+				subdirs[name] = s
 				r.ensure(t, s, flags...)
 				// Each listens on 8080 on every address it has.
 				r.ws("exec", "-d", s, "sh", "-c", "while true; do echo secret-of-"+name+" | nc -l -p 8080; done").Assert(t, icmd.Success)
 				ips[name] = strings.TrimSpace(r.docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", containerName(s)).Stdout())
 			}
 			for from := range modes {
-				s := h.short("-" + from)
+				s := subdirs[from] // h.short again would remove it first, by docker rm
 				// The listener answers where it may be reached (loopback)...
 				poll.WaitOn(t, func(poll.LogT) poll.Result {
 					if strings.Contains(r.probe(s, "dial", "127.0.0.1:8080").Stdout(), "secret-of-"+from) {

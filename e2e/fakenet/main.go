@@ -8,7 +8,7 @@
 //	fakenet origin                     HTTPS on :443, HTTP on :80 (certificate in /etc/fakenet)
 //	fakenet dns ORIGIN_IP [NAME=IP...]  DNS on :53, *.test to ORIGIN_IP (NAME to IP)
 //	fakenet sink PORT...               accepts and logs connections
-//	fakenet probe COMMAND ARGS...      see probe
+//	fakenet probe COMMAND ARGS...      see probe (get, tls, connect, dial, stream, bench, resolve, packet, ipv6)
 package main
 
 import (
@@ -25,6 +25,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -199,6 +201,8 @@ func probe(args []string) error {
 		return probeConnect(ctx, args[1], args[2])
 	case "dial":
 		return each(args[1:], func(t string) error { return probeDial(ctx, t) })
+	case "bench":
+		return probeBench(args[1], args[2])
 	case "stream":
 		return probeStream(args[1], args[2])
 	case "resolve":
@@ -262,6 +266,34 @@ func tlsConfig(sni string) (*tls.Config, error) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
 	return &tls.Config{RootCAs: pool, ServerName: sni}, nil
+}
+
+// probeBench gets URL n times, each on a new connection (a TLS handshake
+// each), and prints the median time of one, in microseconds.
+func probeBench(u, n string) error {
+	count, err := strconv.Atoi(n)
+	if err != nil || count < 1 {
+		return fmt.Errorf("bench URL N: %q is not a count", n)
+	}
+	cfg, err := tlsConfig("")
+	if err != nil {
+		return err
+	}
+	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: cfg, DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	times := make([]time.Duration, 0, count)
+	for range count {
+		start := time.Now()
+		resp, err := c.Get(u)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		times = append(times, time.Since(start))
+	}
+	slices.Sort(times)
+	fmt.Println(times[len(times)/2].Microseconds())
+	return nil
 }
 
 // probeStream reads a streamed response, a line at a time, into file (a

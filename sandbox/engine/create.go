@@ -58,6 +58,9 @@ func (m *Manager) create(ctx context.Context, e *ensurer, old *container.Inspect
 	if err := m.reserveAndOwn(ctx, p, cfg, *img, reservation{self: id, ctrs: ctrs, shared: e.shared}); err != nil {
 		return sandbox.Result{}, rb.fail(ctx, err)
 	}
+	if err := e.waitProxy(); err != nil {
+		return sandbox.Result{}, rb.fail(ctx, err)
+	}
 	if err := m.commit(ctx, e, id, old); err != nil {
 		return sandbox.Result{}, rb.fail(ctx, err)
 	}
@@ -217,6 +220,7 @@ type rollback struct {
 // ensure of the workspace that failed at the same moment removed the
 // directory this one was using (it is made again).
 func (r *rollback) fail(ctx context.Context, err error) error {
+	_ = r.e.waitProxy() // nothing runs beside once it returns
 	if r.p.gone() {
 		err = errRace
 	}
@@ -244,6 +248,7 @@ func (r *rollback) commit() { r.done, r.tempGone = true, true }
 // without commit or fail.
 func (r *rollback) run(ctx context.Context) {
 	if !r.done {
+		_ = r.e.waitProxy()
 		r.dropTemp(ctx)
 	}
 }

@@ -64,9 +64,10 @@ type egressPlan struct {
 }
 
 // egressFor makes what the egress of e's new container needs: the shared
-// network of open mode, or the network of its own and the running proxy
-// of a proxied mode. A proxy that cannot be made fails it: a workspace is
-// never made more open than its mode.
+// network of open mode, or the network of its own and (beside the
+// container, e.proxy) the running proxy of a proxied mode. A proxy that
+// cannot be made fails the create: a workspace is never made more open
+// than its mode.
 func (m *Manager) egressFor(ctx context.Context, e *ensurer) (egressPlan, error) {
 	cfg := e.cfg
 	plan := egressPlan{mode: cfg.EgressMode(), network: cfg.Network}
@@ -85,9 +86,9 @@ func (m *Manager) egressFor(ctx context.Context, e *ensurer) (egressPlan, error)
 			return plan, err
 		}
 		plan.network, plan.proxyIP = netName, ip
-		if err := m.runProxy(ctx, e.shared, proxyName, netName, e.subdir, ip, cfg); err != nil {
-			return plan, err
-		}
+		// Made while the container is: it must run before the container
+		// is committed (create waits for it), never after.
+		e.proxy = goPending(func() error { return m.runProxy(ctx, e.shared, proxyName, netName, e.subdir, ip, cfg) })
 	}
 	return plan, nil
 }
@@ -528,6 +529,7 @@ func wrapErr(err error, what string) error {
 // the workspace (made, being made, or being replaced) uses it. self is the
 // failed create's own container, if it made one.
 func (m *Manager) undoEgress(ctx context.Context, e *ensurer, self string) {
+	_ = e.waitProxy() // what it makes is removed once it is made
 	if !e.cfg.EgressMode().Proxied() || m.othersMake(ctx, e.subdir, self) {
 		return
 	}

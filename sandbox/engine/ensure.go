@@ -129,6 +129,34 @@ type ensurer struct {
 	replaced     bool
 	deadline     time.Time
 	backoff      time.Duration
+	// proxy is the egress proxy being made beside the container, if any.
+	proxy *pending
+}
+
+// pending is work running beside a create: done once err is set.
+type pending struct {
+	done chan struct{}
+	err  error
+}
+
+// goPending runs fn beside the caller.
+func goPending(fn func() error) *pending {
+	p := &pending{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.err = fn()
+	}()
+	return p
+}
+
+// waitProxy waits until the egress proxy being made (if any) runs, and
+// says whether it could not be made.
+func (e *ensurer) waitProxy() error {
+	if e.proxy == nil {
+		return nil
+	}
+	<-e.proxy.done
+	return e.proxy.err
 }
 
 func (e *ensurer) run(ctx context.Context) (sandbox.Result, error) {
