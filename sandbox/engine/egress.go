@@ -19,6 +19,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/versions"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker-workspace/docker-workspace/sandbox/egress"
@@ -46,6 +47,9 @@ const (
 	proxyPids     = 256
 	subnetBits    = 29
 	subnetRetries = 8
+	// apiMultipleNetworks is the first API whose container create takes
+	// more than one network.
+	apiMultipleNetworks = "1.44"
 )
 
 // egressNames are the names of what carries the egress of the workspace
@@ -337,12 +341,17 @@ func (m *Manager) makeProxy(ctx context.Context, s *sandbox.Shared, name, netNam
 	if host := m.hostAddrs(ctx); len(host) > 0 {
 		cmd = append(cmd, "--host-addrs", joinAddrs(host))
 	}
+	endpoints := map[string]*network.EndpointSettings{netName: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: ip.String()}}}
+	// Both networks at once where the engine takes them (API 1.44+), else
+	// the egress network after.
+	connectAfter := versions.LessThan(m.client.ClientVersion(), apiMultipleNetworks)
+	if !connectAfter {
+		endpoints[outNet] = &network.EndpointSettings{}
+	}
 	resp, err := m.client.ContainerCreate(ctx, &container.Config{
 		Image: img, User: fmt.Sprintf("%d:%d", proxyUID, proxyUID), Labels: labels,
 		Cmd: cmd,
-	}, hc, &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-		netName: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: ip.String()}},
-	}}, nil, name)
+	}, hc, &network.NetworkingConfig{EndpointsConfig: endpoints}, nil, name)
 	if cerrdefs.IsConflict(err) {
 		return errRace // another ensure made it: look again
 	}
@@ -353,6 +362,9 @@ func (m *Manager) makeProxy(ctx context.Context, s *sandbox.Shared, name, netNam
 			})
 		}
 		return fmt.Errorf("create the egress proxy %s: %w", name, err)
+	}
+	if !connectAfter {
+		return nil
 	}
 	if err := m.client.NetworkConnect(ctx, outNet, resp.ID, nil); err != nil {
 		_ = m.cleanup(ctx, func(ctx context.Context) error {

@@ -91,7 +91,8 @@ func TestEnsureAllowlistMakesItsNetworkAndProxy(t *testing.T) {
 	assert.Check(t, is.DeepEqual(p.HC.SecurityOpt, []string{"no-new-privileges"}))
 	assert.Check(t, strings.HasPrefix(p.Cfg.Image, proxyRepository+":"))
 	assert.Check(t, is.Equal(p.Net.EndpointsConfig["gws.net.alice"].IPAMConfig.IPv4Address, proxyIP))
-	assert.Check(t, is.DeepEqual(p.Connected, []string{egressNetwork}))
+	_, out := p.Net.EndpointsConfig[egressNetwork] // both networks at create (API 1.44+)
+	assert.Check(t, out, "the proxy is not on the egress network")
 	assert.Check(t, is.Equal(f.Networks[egressNetwork].Options[optICC], "false"))
 	assert.Check(t, is.Contains(strings.Join(p.Cfg.Cmd, " "), `"allow":["10.0.0.0/8:5432","example.com"]`))
 
@@ -296,4 +297,17 @@ func TestProxyKnowsTheEngineHost(t *testing.T) {
 	assert.Check(t, is.Equal(cmd[len(cmd)-2]+" "+cmd[len(cmd)-1], "--host-addrs 44.77.0.9"))
 	assert.Check(t, is.Equal(hostOf("ssh://me@engine.example:22"), "engine.example"))
 	assert.Check(t, is.Equal(hostOf("unix:///var/run/docker.sock"), ""))
+}
+
+// An engine older than API 1.44 takes one network at create: the proxy is
+// connected to the egress network after.
+func TestProxyOnAnOldEngine(t *testing.T) {
+	f := sandboxtest.NewEngine()
+	f.APIVersion = "1.41"
+	m := proxiedManager(t, f)
+	_, err := m.Ensure(context.Background(), "alice", allowlistConfig(t, "example.com"))
+	assert.NilError(t, err)
+	p := f.ByName("gws.egress.alice")
+	assert.Check(t, is.Len(p.Net.EndpointsConfig, 1))
+	assert.Check(t, is.DeepEqual(p.Connected, []string{egressNetwork}))
 }
