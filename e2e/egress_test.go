@@ -245,9 +245,12 @@ func TestEgressAllowlist(t *testing.T) {
 
 			// No route but to the proxy: not the origin, not the sink, not
 			// the gateways of the bridges, not a listener of the host.
-			for _, addr := range []string{r.originIP + ":443", r.sinkIP + ":22", r.sinkIP + ":4444", "172.17.0.1:22", "169.254.169.254:80"} {
+			host := hostListener(t)
+			for _, addr := range []string{r.originIP + ":443", r.sinkIP + ":22", r.sinkIP + ":4444", "172.17.0.1:22", "169.254.169.254:80", "172.17.0.1:" + host} {
 				r.probe(s, "dial", addr).Assert(t, icmd.Expected{ExitCode: 1})
 			}
+			res := r.probe(s, "get", "http://172.17.0.1:"+host+"/")
+			assert.Check(t, !strings.Contains(res.Stdout(), "HOST-SECRET"), "the host's listener answered through the proxy: %s", res.Combined())
 			r.probe(s, "packet").Assert(t, icmd.Expected{ExitCode: 1, Err: "operation not permitted"})
 			r.probe(s, "ipv6").Assert(t, icmd.Expected{Out: "no IPv6 address"})
 
@@ -572,4 +575,24 @@ func proxyImageTag(t *testing.T) string {
 	assert.NilError(t, err)
 	sum := sha256.Sum256(b)
 	return "docker-workspace/egress-proxy:" + hex.EncodeToString(sum[:8])
+}
+
+// hostListener listens on every address of this host (0.0.0.0) until the
+// test ends, answering HOST-SECRET; it returns its port.
+func hostListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "0.0.0.0:0")
+	assert.NilError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\nHOST-SECRET")
+			_ = c.Close()
+		}
+	}()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
