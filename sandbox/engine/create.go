@@ -58,13 +58,26 @@ func (m *Manager) create(ctx context.Context, e *ensurer, old *container.Inspect
 	if err := m.reserveAndOwn(ctx, p, cfg, *img, reservation{self: id, ctrs: ctrs, shared: e.shared}); err != nil {
 		return sandbox.Result{}, rb.fail(ctx, err)
 	}
-	if err := e.waitProxy(); err != nil {
+	// The egress proxy is made before the container starts: a new
+	// workspace's starts beside its proxy's (and is taken back if the
+	// proxy does not start); a replacement waits until its proxy runs.
+	wait := e.waitProxyMade
+	if old != nil {
+		wait = e.waitProxy
+	}
+	if err := wait(); err != nil {
 		return sandbox.Result{}, rb.fail(ctx, err)
 	}
 	if err := m.commit(ctx, e, id, old); err != nil {
 		return sandbox.Result{}, rb.fail(ctx, err)
 	}
 	rb.commit()
+	if err := e.waitProxy(); err != nil {
+		// Started without its proxy (it reached nothing): taken back.
+		_ = m.removeTemp(ctx, id)
+		m.undoEgress(ctx, e, id)
+		return sandbox.Result{}, fmt.Errorf("create container %s: %w", e.name, err)
+	}
 	if old != nil && old.Config != nil && recordedEgress(old.Config.Labels).Proxied() && !net.mode.Proxied() {
 		_ = m.removeEgress(ctx, e.name, subdir) // the replaced container's proxy and network: nothing uses them now
 	}

@@ -92,7 +92,9 @@ func (m *Manager) egressFor(ctx context.Context, e *ensurer) (egressPlan, error)
 		plan.network, plan.proxyIP = netName, ip
 		// Made while the container is: it must run before the container
 		// is committed (create waits for it), never after.
-		e.proxy = goPending(func() error { return m.runProxy(ctx, e.shared, proxyName, netName, e.subdir, ip, cfg) })
+		e.proxy = goPending(func(made func()) error {
+			return m.runProxy(ctx, e.shared, proxyName, netName, e.subdir, ip, cfg, made)
+		})
 	}
 	return plan, nil
 }
@@ -268,9 +270,10 @@ func nthSubnet(pool netip.Prefix, n int) netip.Prefix {
 
 // runProxy makes sure the workspace's egress proxy runs: made (at ip, on
 // the workspace's network and the egress network) when missing, made
-// again when it runs another image than this program's, started when it
-// is not running.
-func (m *Manager) runProxy(ctx context.Context, s *sandbox.Shared, name, netName, subdir string, ip netip.Addr, cfg sandbox.Config) error {
+// again when it runs another image than this program's or another
+// configuration, started when it is not running. It calls made once the
+// proxy exists, before it starts it.
+func (m *Manager) runProxy(ctx context.Context, s *sandbox.Shared, name, netName, subdir string, ip netip.Addr, cfg sandbox.Config, made func()) error {
 	img, err := m.proxyImage(ctx, s)
 	if err != nil {
 		return err
@@ -297,6 +300,7 @@ func (m *Manager) runProxy(ctx context.Context, s *sandbox.Shared, name, netName
 			}
 			continue
 		}
+		made()
 		if c.State != nil && c.State.Running {
 			return nil
 		}
@@ -486,7 +490,7 @@ func (m *Manager) proxyOf(ctx context.Context, s *sandbox.Shared, labels map[str
 		return err
 	}
 	cfg.Egress, cfg.Allow, cfg.EgressNetwork, cfg.EgressDNS = spec.Egress, spec.Allow, spec.EgressNetwork, spec.EgressDNS
-	return m.runProxy(ctx, s, proxyName, netName, subdir, ip, cfg)
+	return m.runProxy(ctx, s, proxyName, netName, subdir, ip, cfg, func() {})
 }
 
 // stopProxy stops the egress proxy of a workspace that was stopped (best

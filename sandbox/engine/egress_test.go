@@ -191,6 +191,24 @@ func TestEnsureFailsClosedWithoutItsProxy(t *testing.T) {
 	assert.Check(t, is.Len(f.Names(), 0))
 }
 
+// A proxy that does not start takes back the new workspace that started
+// beside it: never a workspace without its proxy.
+func TestEnsureTakesBackAWorkspaceWhoseProxyDoesNotStart(t *testing.T) {
+	f := sandboxtest.NewEngine()
+	m := proxiedManager(t, f)
+	f.OnStart = func(c *sandboxtest.Ctr) error {
+		if strings.HasPrefix(c.Name, "gws.egress.") {
+			return errors.New("cannot start the proxy")
+		}
+		return nil
+	}
+	_, err := m.Ensure(context.Background(), "alice", allowlistConfig(t, "example.com"))
+	assert.Check(t, is.ErrorContains(err, "cannot start the proxy"))
+	assert.Check(t, is.Len(f.Names(), 0))
+	_, left := f.Networks["gws.net.alice"]
+	assert.Check(t, !left, "its network is left")
+}
+
 // Removing a proxied workspace removes its proxy, the proxy's state and
 // its network; a container of the proxy's name that is not its proxy is
 // left alone.

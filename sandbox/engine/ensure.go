@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -133,30 +134,50 @@ type ensurer struct {
 	proxy *pending
 }
 
-// pending is work running beside a create: done once err is set.
+// pending is work running beside a create: made once what it makes
+// exists (about to start), done once err is set.
 type pending struct {
-	done chan struct{}
-	err  error
+	made, done chan struct{}
+	madeOnce   sync.Once
+	err        error
 }
 
-// goPending runs fn beside the caller.
-func goPending(fn func() error) *pending {
-	p := &pending{done: make(chan struct{})}
+// goPending runs fn beside the caller; fn calls made when what it makes
+// exists.
+func goPending(fn func(made func()) error) *pending {
+	p := &pending{made: make(chan struct{}), done: make(chan struct{})}
+	markMade := func() { p.madeOnce.Do(func() { close(p.made) }) }
 	go func() {
+		defer markMade() // after done: one who saw made sees a failure done
 		defer close(p.done)
-		p.err = fn()
+		p.err = fn(markMade)
 	}()
 	return p
 }
 
 // waitProxy waits until the egress proxy being made (if any) runs, and
-// says whether it could not be made.
+// says whether it could not be made or started.
 func (e *ensurer) waitProxy() error {
 	if e.proxy == nil {
 		return nil
 	}
 	<-e.proxy.done
 	return e.proxy.err
+}
+
+// waitProxyMade waits until the egress proxy being made (if any) exists,
+// and says whether it could not be made; it may still be starting.
+func (e *ensurer) waitProxyMade() error {
+	if e.proxy == nil {
+		return nil
+	}
+	<-e.proxy.made
+	select {
+	case <-e.proxy.done:
+		return e.proxy.err
+	default:
+		return nil
+	}
 }
 
 func (e *ensurer) run(ctx context.Context) (sandbox.Result, error) {
