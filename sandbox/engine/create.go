@@ -58,30 +58,38 @@ func (m *Manager) create(ctx context.Context, e *ensurer, old *container.Inspect
 	if err := m.reserveAndOwn(ctx, p, cfg, *img, reservation{self: id, ctrs: ctrs, shared: e.shared}); err != nil {
 		return sandbox.Result{}, rb.fail(ctx, err)
 	}
-	// The egress proxy is made before the container starts: a new
-	// workspace's starts beside its proxy's (and is taken back if the
-	// proxy does not start); a replacement waits until its proxy runs.
+	if err := m.commitBesideProxy(ctx, e, id, old, rb); err != nil {
+		return sandbox.Result{}, err
+	}
+	if old != nil && old.Config != nil && recordedEgress(old.Config.Labels).Proxied() && !net.mode.Proxied() {
+		_ = m.removeEgress(ctx, e.name, subdir) // the replaced container's proxy and network: nothing uses them now
+	}
+	return sandbox.Result{ID: id, Name: e.name, Subdir: subdir, Action: sandbox.ActionCreated, Mode: cfg.Mode, Image: cfg.Image}, nil
+}
+
+// commitBesideProxy commits the new container once its egress proxy (if
+// any) is made: a new workspace's starts beside its proxy's (and is taken
+// back if the proxy does not start); a replacement waits until its proxy
+// runs.
+func (m *Manager) commitBesideProxy(ctx context.Context, e *ensurer, id string, old *container.InspectResponse, rb *rollback) error {
 	wait := e.waitProxyMade
 	if old != nil {
 		wait = e.waitProxy
 	}
 	if err := wait(); err != nil {
-		return sandbox.Result{}, rb.fail(ctx, err)
+		return rb.fail(ctx, err)
 	}
 	if err := m.commit(ctx, e, id, old); err != nil {
-		return sandbox.Result{}, rb.fail(ctx, err)
+		return rb.fail(ctx, err)
 	}
 	rb.commit()
 	if err := e.waitProxy(); err != nil {
 		// Started without its proxy (it reached nothing): taken back.
 		_ = m.removeTemp(ctx, id)
 		m.undoEgress(ctx, e, id)
-		return sandbox.Result{}, fmt.Errorf("create container %s: %w", e.name, err)
+		return fmt.Errorf("create container %s: %w", e.name, err)
 	}
-	if old != nil && old.Config != nil && recordedEgress(old.Config.Labels).Proxied() && !net.mode.Proxied() {
-		_ = m.removeEgress(ctx, e.name, subdir) // the replaced container's proxy and network: nothing uses them now
-	}
-	return sandbox.Result{ID: id, Name: e.name, Subdir: subdir, Action: sandbox.ActionCreated, Mode: cfg.Mode, Image: cfg.Image}, nil
+	return nil
 }
 
 // prepareCreate is what a new container of e needs before it is made:
