@@ -255,3 +255,32 @@ func TestReap(t *testing.T) {
 type blockingReader struct{}
 
 func (blockingReader) Read([]byte) (int, error) { select {} }
+
+// A tenant (root in its workspace) leaves a setuid-root program, a device
+// node and a fifo for cp to bring out: none of them lands on the host as
+// such, and cp says what it changed (issue 17: cp out).
+func TestCopyOutBringsNoPrivilegeToTheHost(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	s := h.subdir("")
+	h.ws("ensure", s).Assert(t, icmd.Success)
+	h.ws("exec", "-u", "0", s, "sh", "-c",
+		"mkdir -p out && cp /bin/busybox out/tool && chmod 4755 out/tool && mknod out/disk b 254 0 && mkfifo out/pipe && echo ok > out/plain").
+		Assert(t, icmd.Success)
+	dest := t.TempDir()
+	res := h.ws("cp", s+":out", dest)
+	res.Assert(t, icmd.Success)
+	assert.Check(t, is.Contains(res.Stderr(), "out/tool: its setuid and setgid bits dropped"))
+	assert.Check(t, is.Contains(res.Stderr(), "out/disk: a device node: left out"))
+	assert.Check(t, is.Contains(res.Stderr(), "out/pipe: a fifo: left out"))
+	fi, err := os.Stat(filepath.Join(dest, "out", "tool"))
+	assert.NilError(t, err)
+	assert.Check(t, fi.Mode()&(os.ModeSetuid|os.ModeSetgid) == 0, "setuid on the host: %v", fi.Mode())
+	for _, name := range []string{"disk", "pipe"} {
+		_, err := os.Lstat(filepath.Join(dest, "out", name))
+		assert.Check(t, os.IsNotExist(err), "%s landed on the host", name)
+	}
+	b, err := os.ReadFile(filepath.Join(dest, "out", "plain"))
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(string(b), "ok\n"))
+}

@@ -272,7 +272,11 @@ func (k knownContainer) CopyFromContainer(ctx context.Context, ctr, p string) (i
 		stat = st
 		return rc, err
 	})
-	return rc, stat, err
+	if err != nil {
+		return rc, stat, err
+	}
+	// What a tenant put there lands on this host: made safe first.
+	return safeArchive(rc, k.cli.Err()), stat, nil
 }
 
 // answered runs fn, and gives up when k's engine has not answered within
