@@ -74,7 +74,7 @@ func sanitizeHeader(h *tar.Header, uid, gid int) string {
 		why = append(why, "its setuid and setgid bits dropped")
 	}
 	xattrs := len(h.Xattrs) > 0 //nolint:staticcheck // Xattrs: what older archives carry
-	h.Xattrs = nil                //nolint:staticcheck // as above
+	h.Xattrs = nil              //nolint:staticcheck // as above
 	for k := range h.PAXRecords {
 		if strings.HasPrefix(k, "SCHILY.xattr.") || strings.HasPrefix(k, "LIBARCHIVE.xattr.") {
 			delete(h.PAXRecords, k)
