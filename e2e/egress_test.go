@@ -76,6 +76,13 @@ func newEgressRig(t *testing.T, h *harness, ctx string) *egressRig {
 	return newEgressRigOn(t, h, ctx, "", "")
 }
 
+// laterSubnet is a public-range subnet the test host gets only later in a
+// test (a network made then): later.test names its gateway.
+func laterSubnet(h *harness) (subnet, gateway string) {
+	third := strconv.Itoa(int(h.id[1]) % 200)
+	return "44.78." + third + ".0/24", "44.78." + third + ".1"
+}
+
 // newEgressRigOn is a rig whose fake internet has the subnet given (""
 // the engine's choice), and whose DNS server answers hostName (if any)
 // with the network's gateway (the subnet's first address): an address of
@@ -127,7 +134,8 @@ func newEgressRigOn(t *testing.T, h *harness, ctx, subnet, hostName string) *egr
 	r.dns = "e2e-dns-" + h.id
 	names := []string{"lan.test=" + r.sinkIP}
 	if hostName != "" {
-		names = append(names, hostName+"="+r.gateway)
+		_, later := laterSubnet(h)
+		names = append(names, hostName+"="+r.gateway, "later.test="+later)
 	}
 	r.dnsIP = run("e2e-dns", append([]string{r.fakenetImage, "dns", r.originIP}, names...)...)
 	return r
@@ -549,22 +557,34 @@ func TestEgressAttacksOfTheThirdRound(t *testing.T) {
 		ln, err := net.Listen("tcp", net.JoinHostPort(r.gateway, "80"))
 		assert.NilError(t, err)
 		defer ln.Close()
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\nHOST-SECRET")
-				_ = c.Close()
-			}
-		}()
+		go serveSecret(ln)
 		s := h.short("-host")
 		r.ensure(t, s, "--egress", "public")
 		res := r.probe(s, "get", "http://host.test/")
 		assert.Check(t, !strings.Contains(res.Stdout(), "HOST-SECRET"), "the public mode reached the host: %s", res.Combined())
 		assert.Check(t, is.Contains(r.ws("egress", "log", s).Stdout(), "an address of the engine's host"))
 		r.probe(s, "get", "https://allowed.test/").Assert(t, icmd.Expected{Out: "sni=allowed.test"}) // a public origin: yes
+
+		// An address the host gets after the proxy was made: known to the
+		// proxy once it is made again (a restart of the workspace).
+		subnet, later := laterSubnet(h)
+		laterNet := "e2e-later-" + h.id
+		r.docker("network", "create", "--subnet", subnet, "--gateway", later, laterNet).Assert(t, icmd.Success)
+		t.Cleanup(func() { r.docker("network", "rm", laterNet) })
+		ln2, err := net.Listen("tcp", net.JoinHostPort(later, "80"))
+		assert.NilError(t, err)
+		defer ln2.Close()
+		go serveSecret(ln2)
+		r.ws("restart", s).Assert(t, icmd.Success)
+		res = r.probe(s, "get", "http://later.test/")
+		assert.Check(t, !strings.Contains(res.Stdout(), "HOST-SECRET"), "the public mode reached the host at an address it got later: %s", res.Combined())
+	})
+
+	t.Run("exec --privileged", func(t *testing.T) {
+		s := h.short("-priv")
+		r.ensure(t, s, "--egress", "allowlist", "--allow", "allowed.test")
+		r.ws("exec", "--privileged", "-u", "0", s, "true").
+			Assert(t, icmd.Expected{ExitCode: 125, Err: "--privileged is refused: the workspace is in egress mode allowlist"})
 	})
 }
 
@@ -584,15 +604,19 @@ func hostListener(t *testing.T) string {
 	ln, err := net.Listen("tcp", "0.0.0.0:0")
 	assert.NilError(t, err)
 	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\nHOST-SECRET")
-			_ = c.Close()
-		}
-	}()
+	go serveSecret(ln)
 	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// serveSecret answers every connection of ln with HOST-SECRET (over
+// HTTP), until ln is closed.
+func serveSecret(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\nHOST-SECRET")
+		_ = c.Close()
+	}
 }

@@ -124,3 +124,13 @@ func TestListEgress(t *testing.T) {
 	assert.Check(t, is.Equal(c.err.String(), `warning: workspace "dave" (container gws-dave): it is on network net1 (the operator's): `+
 		"the containers on that network reach it, and it them\n"))
 }
+
+// exec --privileged would give a command raw frames on a proxied
+// workspace's network: refused, from what the workspace recorded.
+func TestExecPrivilegedIsRefusedInAProxiedWorkspace(t *testing.T) {
+	f := egressEngine()
+	c := newTestCLI(t, f, "")
+	err := c.run("exec", "--no-ensure", "--privileged", "alice", "true")
+	assert.Check(t, is.ErrorContains(err, "--privileged is refused: the workspace is in egress mode allowlist"))
+	assert.Check(t, !strings.Contains(f.Calls(), "exec:"), f.Calls())
+}

@@ -51,7 +51,7 @@ func newExecCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 	addExecFlags(flags, &opts.exec, sandbox.WorkspaceTarget)
 	flags.BoolVarP(&opts.exec.Detach, "detach", "d", false, "Detached mode: run command in the background")
 	flags.StringVar(&opts.exec.DetachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
-	flags.BoolVar(&opts.exec.Privileged, "privileged", false, "Give extended privileges to the command (refused with the hardened profile)")
+	flags.BoolVar(&opts.exec.Privileged, "privileged", false, "Give extended privileges to the command (refused with the hardened profile, and in the allowlist and public egress modes)")
 	flags.BoolVar(&opts.noEnsure, "no-ensure", false, "Fail instead of making or starting the workspace's container")
 	addConfigFlags(flags, settingUser, settingEnv)
 	completeConfigFlags(cmd, dockerCLI)
@@ -88,7 +88,28 @@ func runExec(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts *
 	if err != nil {
 		return err
 	}
+	if opts.exec.Privileged {
+		if err := checkPrivileged(ctx, b, opts.workspace, loc.Labels); err != nil {
+			return err
+		}
+	}
 	return runExecIn(ctx, cli, loc.ContainerID, b.timeout, opts.exec)
+}
+
+// checkPrivileged refuses --privileged where the workspace's container
+// recorded that it may not have it (labels: its labels, when known).
+func checkPrivileged(ctx context.Context, b *backend, ref string, labels map[string]string) error {
+	if labels == nil { // ensured: its labels looked up, for --privileged only
+		w, err := find(ctx, b, ref, false, sandbox.Config{})
+		if err != nil {
+			return err
+		}
+		labels = w.Labels
+	}
+	if why := sandbox.PrivilegedRefusal(labels); why != "" {
+		return usageError(fmt.Errorf("--privileged is refused: %s", why))
+	}
+	return nil
 }
 
 // execTarget is the running container that exec and shell run in, and
@@ -156,6 +177,7 @@ func locate(ctx context.Context, b *backend, ref string, ensure bool, cfg sandbo
 			return nil, sandbox.Location{}, fmt.Errorf("workspace %q is not running (its %s %s is %s): ensure it, or leave out --no-ensure", ref, b.Traits().Unit, w.Name, w.State)
 		}
 		loc, err := b.Locate(ctx, w)
+		loc.Labels = w.Labels
 		if errors.Is(err, sandbox.ErrNotRunning) && ensure && attempt < 2 {
 			continue
 		}

@@ -251,6 +251,8 @@ type Location struct {
 	Engine string
 	// User is the user the container runs as (its Config.User).
 	User string
+	// Labels are the workspace's (its container's or service's).
+	Labels map[string]string
 }
 
 // Info is what Inspect tells of a workspace.

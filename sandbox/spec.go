@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/docker-workspace/docker-workspace/sandbox/egress"
 )
@@ -193,6 +194,24 @@ func NetworkWarning(labels map[string]string) string {
 	case s.Egress == "" && s.Network == "":
 		return "it is on the engine's default network, made before egress modes: the containers on it reach it, and it them; " +
 			"ensure --recreate if-changed puts it on a network where no workspace reaches another"
+	}
+	return ""
+}
+
+// PrivilegedRefusal says why a command may not run with extended
+// privileges in a workspace whose container recorded labels ("": it may):
+// in a proxied egress mode they would let it go around its proxy (raw
+// frames on its network), and in a container that drops every capability
+// they would undo that.
+func PrivilegedRefusal(labels map[string]string) string {
+	s, ok := RecordedSpec(labels)
+	switch {
+	case !ok:
+		return ""
+	case s.Egress.Proxied():
+		return fmt.Sprintf("the workspace is in egress mode %s: extended privileges would let the command go around its egress proxy", s.Egress)
+	case slices.ContainsFunc(s.CapDrop, func(c string) bool { return strings.EqualFold(c, "ALL") }):
+		return "the workspace's container drops every capability (as the hardened profile does): extended privileges would undo that"
 	}
 	return ""
 }

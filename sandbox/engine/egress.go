@@ -181,6 +181,9 @@ func (m *Manager) workspaceNetwork(ctx context.Context, name, subdir string) (ne
 	for attempt := 0; ; attempt++ {
 		n, err := m.client.NetworkInspect(ctx, name, network.InspectOptions{})
 		if err == nil {
+			if err := m.checkTempMembers(ctx, n, subdir); err != nil {
+				return netip.Addr{}, err
+			}
 			return workspaceNetworkProxyIP(n, subdir)
 		}
 		if !cerrdefs.IsNotFound(err) {
@@ -220,8 +223,7 @@ func workspaceNetworkProxyIP(n network.Inspect, subdir string) (netip.Addr, erro
 	proxyName, _ := egressNames(name)
 	for _, e := range n.Containers {
 		if e.Name != name && e.Name != proxyName && !isTempName(e.Name) {
-			return netip.Addr{}, fmt.Errorf("%w: network %s of workspace %q holds container %s, which is not the workspace's or its proxy's: remove it from the network",
-				sandbox.ErrNotSupported, n.Name, subdir, e.Name)
+			return netip.Addr{}, strangerOn(n.Name, subdir, e.Name)
 		}
 	}
 	for _, c := range n.IPAM.Config {
@@ -230,6 +232,30 @@ func workspaceNetworkProxyIP(n network.Inspect, subdir string) (netip.Addr, erro
 		}
 	}
 	return netip.Addr{}, fmt.Errorf("network %s has no IPv4 subnet", n.Name)
+}
+
+func strangerOn(netName, subdir, ctr string) error {
+	return fmt.Errorf("%w: network %s of workspace %q holds container %s, which is not the workspace's or its proxy's: remove it from the network",
+		sandbox.ErrNotSupported, netName, subdir, ctr)
+}
+
+// checkTempMembers refuses a container on a workspace's network that only
+// has the name of a temporary container of this tool: one of the
+// workspace's is labelled with its subdir and never runs under that name.
+func (m *Manager) checkTempMembers(ctx context.Context, n network.Inspect, subdir string) error {
+	for _, e := range n.Containers {
+		if !isTempName(e.Name) {
+			continue
+		}
+		c, err := m.client.ContainerInspect(ctx, e.Name)
+		if cerrdefs.IsNotFound(err) {
+			continue // renamed or removed meanwhile
+		}
+		if err != nil || c.Config == nil || c.Config.Labels[sandbox.LabelSubdir] != subdir || (c.State != nil && c.State.Running) {
+			return strangerOn(n.Name, subdir, e.Name)
+		}
+	}
+	return nil
 }
 
 // freeSubnet is a /29 of the pool that no network of the engine overlaps:
@@ -292,7 +318,7 @@ func (m *Manager) runProxy(ctx context.Context, s *sandbox.Shared, name, netName
 		if err := checkProxy(c, subdir); err != nil {
 			return err
 		}
-		if c.Config.Image != img || !slices.Contains(c.Config.Cmd, proxyPolicyArg(cfg)) {
+		if c.Config.Image != img || !slices.Equal(c.Config.Cmd, m.proxyCmd(ctx, ip, subdir, cfg)) {
 			// Another version, or another configuration (its rules changed
 			// live are dropped with it: the configuration's are in force).
 			if err := m.client.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
@@ -326,7 +352,6 @@ func (m *Manager) makeProxy(ctx context.Context, s *sandbox.Shared, name, netNam
 	if err != nil {
 		return err
 	}
-	policy := proxyPolicyArg(cfg)
 	labels := map[string]string{sandbox.LabelEgress: "proxy", sandbox.LabelEgressOf: subdir, sandbox.LabelCreator: thisProcess()}
 	init := false
 	hc := &container.HostConfig{
@@ -341,10 +366,7 @@ func (m *Manager) makeProxy(ctx context.Context, s *sandbox.Shared, name, netNam
 	if cfg.EgressDNS != "" {
 		hc.DNS = []string{cfg.EgressDNS}
 	}
-	cmd := []string{"serve", "--listen", ip.String(), "--workspace", subdir, "--policy", policy}
-	if host := m.hostAddrs(ctx); len(host) > 0 {
-		cmd = append(cmd, "--host-addrs", joinAddrs(host))
-	}
+	cmd := m.proxyCmd(ctx, ip, subdir, cfg)
 	endpoints := map[string]*network.EndpointSettings{netName: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: ip.String()}}}
 	// Both networks at once where the engine takes them (API 1.44+), else
 	// the egress network after.
@@ -394,7 +416,9 @@ func engineHostAddrs(ctx context.Context, local bool, endpointHost string) []net
 			}
 		}
 	} else if host := hostOf(endpointHost); host != "" {
-		if a, err := netip.ParseAddr(host); err == nil {
+		if a, err := netip.ParseAddr(host); (err == nil && a.IsLoopback()) || host == "localhost" {
+			return engineHostAddrs(ctx, true, "") // this host, through a port
+		} else if err == nil {
 			out = append(out, a.Unmap())
 		} else {
 			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -424,6 +448,17 @@ func joinAddrs(addrs []netip.Addr) string {
 		s[i] = a.String()
 	}
 	return strings.Join(s, ",")
+}
+
+// proxyCmd is the command of the proxy of a workspace of cfg: its
+// address, its policy, the addresses of the engine's host (as this
+// process finds them: a proxy made with others is made again).
+func (m *Manager) proxyCmd(ctx context.Context, ip netip.Addr, subdir string, cfg sandbox.Config) []string {
+	cmd := []string{"serve", "--listen", ip.String(), "--workspace", subdir, "--policy", proxyPolicyArg(cfg)}
+	if host := m.hostAddrs(ctx); len(host) > 0 {
+		cmd = append(cmd, "--host-addrs", joinAddrs(host))
+	}
+	return cmd
 }
 
 // proxyPolicyArg is the --policy argument of the proxy of a workspace of

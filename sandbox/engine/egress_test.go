@@ -329,3 +329,17 @@ func TestProxyOnAnOldEngine(t *testing.T) {
 	assert.Check(t, is.Len(p.Net.EndpointsConfig, 1))
 	assert.Check(t, is.DeepEqual(p.Connected, []string{egressNetwork}))
 }
+
+// A spy on a pre-made workspace network that only has the name of a
+// temporary container of this tool is refused too.
+func TestEnsureRefusesASpyNamedLikeATemporaryContainer(t *testing.T) {
+	f := sandboxtest.NewEngine()
+	spy := f.Add("gws_new_a7c2a7c2a7c2", container.StateRunning, container.Config{}, container.HostConfig{})
+	f.Networks["gws.net.alice"] = network.Summary{Name: "gws.net.alice", Driver: "bridge", Internal: true,
+		IPAM:       network.IPAM{Config: []network.IPAMConfig{{Subnet: "10.213.0.8/29"}}},
+		Containers: map[string]network.EndpointResource{spy.ID: {Name: spy.Name}},
+		Options:    map[string]string{optNoHostIP: "true"}, Labels: map[string]string{sandbox.LabelEgress: "network", sandbox.LabelEgressOf: "alice"}}
+	_, err := proxiedManager(t, f).Ensure(context.Background(), "alice", allowlistConfig(t, "example.com"))
+	assert.Check(t, is.ErrorContains(err, "holds container gws_new_a7c2a7c2a7c2, which is not the workspace's or its proxy's"))
+	assert.Check(t, is.DeepEqual(f.Names(), []string{"gws_new:running"})) // Names shortens temporary names
+}
