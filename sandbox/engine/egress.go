@@ -200,6 +200,10 @@ func (m *Manager) workspaceNetwork(ctx context.Context, name, subdir string) (ne
 			Options: map[string]string{optNoHostIP: "true", optICC: "true"},
 			Labels:  map[string]string{sandbox.LabelEgress: "network", sandbox.LabelEgressOf: subdir},
 		})
+		if err != nil && ctx.Err() != nil {
+			m.removeAbandonedNetwork(ctx, name, subdir)
+			return netip.Addr{}, fmt.Errorf("create network %s: %w", name, err)
+		}
 		switch {
 		case err == nil, cerrdefs.IsConflict(err) && attempt < subnetRetries:
 			continue // look at what is there now
@@ -232,6 +236,28 @@ func workspaceNetworkProxyIP(n network.Inspect, subdir string) (netip.Addr, erro
 		}
 	}
 	return netip.Addr{}, fmt.Errorf("network %s has no IPv4 subnet", n.Name)
+}
+
+// removeAbandonedNetwork removes the network of subdir that a create this
+// process gave up on (interrupted) may still make, once it is made.
+func (m *Manager) removeAbandonedNetwork(ctx context.Context, name, subdir string) {
+	_ = m.cleanup(ctx, func(ctx context.Context) error {
+		for range 20 {
+			n, err := m.client.NetworkInspect(ctx, name, network.InspectOptions{})
+			switch {
+			case err == nil && n.Labels[sandbox.LabelEgressOf] == subdir && len(n.Containers) == 0:
+				return m.client.NetworkRemove(ctx, n.ID)
+			case !cerrdefs.IsNotFound(err):
+				return err // another's, in use, or the engine does not answer
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		return nil
+	})
 }
 
 func strangerOn(netName, subdir, ctr string) error {
