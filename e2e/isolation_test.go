@@ -589,3 +589,23 @@ func TestRemoteSharedDirectoryOthersCanSwapIsRefused(t *testing.T) {
 	_, err := os.Lstat(filepath.Join(base, "root"))
 	assert.Check(t, os.IsNotExist(err), "the root was made although the shared directory was refused")
 }
+
+// Any local user can make a directory named like a root's marker in a
+// sticky directory (/tmp): it does not make the roots below refused
+// (issue 17, 7).
+func TestAMarkerAnyUserCanMakeSaysNothing(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	base, err := os.MkdirTemp("", "e2e-marker-")
+	assert.NilError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(base) })
+	assert.NilError(t, os.Chmod(base, 0o755)) // uid 1000 gets to the sticky directory
+	sticky := filepath.Join(base, "tmp")
+	assert.NilError(t, os.Mkdir(sticky, 0o755))
+	assert.NilError(t, os.Chmod(sticky, 0o1777))
+	icmd.RunCommand("setpriv", "--reuid", "1000", "--regid", "1000", "--clear-groups", "mkdir", filepath.Join(sticky, ".docker-workspace")).Assert(t, icmd.Success)
+	root, shared := filepath.Join(sticky, "root"), filepath.Join(sticky, "shared")
+	s := h.subdir("")
+	h.ws("ensure", "--workspace-root", root, "--shared-dir", shared, s).Assert(t, icmd.Success)
+	h.ws("rm", "-f", s).Assert(t, icmd.Success)
+}

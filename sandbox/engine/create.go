@@ -32,7 +32,7 @@ func (m *Manager) create(ctx context.Context, e *ensurer, old *container.Inspect
 	}
 	defer p.close(ctx)
 	ccfg, hc, nc := m.containerConfig(subdir, cfg, img.ID, p.mounts(), old)
-	net.apply(ccfg, hc)
+	nc = net.apply(ccfg, hc, nc)
 	id, err := m.createTemp(ctx, tempPrefix, ccfg, hc, nc)
 	if err != nil {
 		return sandbox.Result{}, m.failedCreate(ctx, e, p, net, err)

@@ -100,15 +100,21 @@ func (m *Manager) egressFor(ctx context.Context, e *ensurer) (egressPlan, error)
 }
 
 // apply sets the plan on a new container's configuration: its network;
-// for a proxied mode, the proxy as its DNS server and in the proxy
-// variables, raw sockets and IPv6 taken away.
-func (p egressPlan) apply(cc *container.Config, hc *container.HostConfig) {
+// for a proxied mode, its address on it, the proxy as its DNS server and
+// in the proxy variables, raw sockets and IPv6 taken away.
+func (p egressPlan) apply(cc *container.Config, hc *container.HostConfig, nc *network.NetworkingConfig) *network.NetworkingConfig {
 	if p.network != "" {
 		hc.NetworkMode = container.NetworkMode(p.network)
 	}
 	if !p.mode.Proxied() {
-		return
+		return nc
 	}
+	// The address after its proxy's: it starts beside the proxy, and an
+	// engine that takes addresses at start (20.10) must not give it the
+	// proxy's.
+	nc = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+		p.network: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: p.proxyIP.Next().String()}},
+	}}
 	hc.DNS = []string{p.proxyIP.String()}
 	hc.DNSSearch, hc.DNSOptions, hc.ExtraHosts = nil, nil, nil
 	if !slices.ContainsFunc(hc.CapDrop, func(c string) bool { return strings.EqualFold(c, "ALL") }) {
@@ -119,6 +125,7 @@ func (p egressPlan) apply(cc *container.Config, hc *container.HostConfig) {
 	cc.Env = append(slices.Clone(cc.Env),
 		"HTTP_PROXY="+url, "HTTPS_PROXY="+url, "http_proxy="+url, "https_proxy="+url,
 		"NO_PROXY=localhost,127.0.0.1,::1", "no_proxy=localhost,127.0.0.1,::1")
+	return nc
 }
 
 // sharedNetwork makes sure the engine has the shared network name (open,

@@ -99,6 +99,7 @@ func TestEnsureAllowlistMakesItsNetworkAndProxy(t *testing.T) {
 	w := f.ByName("gws-alice")
 	assert.Check(t, is.Equal(string(w.HC.NetworkMode), "gws.net.alice"))
 	assert.Check(t, is.DeepEqual(w.HC.DNS, []string{proxyIP}))
+	assert.Check(t, is.Equal(w.Net.EndpointsConfig["gws.net.alice"].IPAMConfig.IPv4Address, subnet.Addr().Next().Next().Next().String()))
 	assert.Check(t, slices.Contains(w.HC.CapDrop, "NET_RAW"))
 	assert.Check(t, is.Equal(w.HC.Sysctls["net.ipv6.conf.all.disable_ipv6"], "1"))
 	assert.Check(t, slices.Contains(w.Cfg.Env, "HTTPS_PROXY=http://"+proxyIP+":3128"))

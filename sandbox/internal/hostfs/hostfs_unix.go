@@ -463,16 +463,25 @@ func OpenRoot(root string, create bool) (*Root, error) {
 }
 
 // RootHolding is dir or the first of its parents that is the root of
-// workspaces (holds sandbox.RegistryDir); "" if none is.
+// workspaces (holds sandbox.RegistryDir, as this tool makes it: root's or
+// the caller's, writable by nobody else); "" if none is. A marker any
+// local user could make (in a sticky /tmp) says nothing.
 func RootHolding(dir string) string {
 	for ; ; dir = filepath.Dir(dir) {
-		if fi, err := os.Lstat(filepath.Join(dir, sandbox.RegistryDir)); err == nil && fi.IsDir() {
+		if fi, err := os.Lstat(filepath.Join(dir, sandbox.RegistryDir)); err == nil && fi.IsDir() && trustedMarker(fi) {
 			return dir
 		}
 		if dir == "/" {
 			return ""
 		}
 	}
+}
+
+// trustedMarker says whether a root's marker is one this tool could have
+// made: owned by root or the caller, writable by nobody else.
+func trustedMarker(fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && (st.Uid == 0 || int(st.Uid) == os.Geteuid()) && fi.Mode().Perm()&0o022 == 0
 }
 
 // Lock takes the root's lock (flock on sandbox.RegistryDir/lock), which orders the
