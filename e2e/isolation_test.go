@@ -602,9 +602,9 @@ func TestAMarkerAnyUserCanMakeSaysNothing(t *testing.T) {
 	assert.NilError(t, os.Chmod(base, 0o755)) // uid 1000 gets to the sticky directory
 	sticky := filepath.Join(base, "tmp")
 	assert.NilError(t, os.Mkdir(sticky, 0o755))
-	assert.NilError(t, os.Chmod(sticky, 0o1777))
+	assert.NilError(t, os.Chmod(sticky, os.ModeSticky|0o777))
 	icmd.RunCommand("setpriv", "--reuid", "1000", "--regid", "1000", "--clear-groups", "mkdir", filepath.Join(sticky, ".docker-workspace")).Assert(t, icmd.Success)
-	root, shared := filepath.Join(sticky, "root"), filepath.Join(sticky, "shared")
+	root, shared := filepath.Join(sticky, "root"), filepath.Join(t.TempDir(), "shared")
 	s := h.subdir("")
 	h.ws("ensure", "--workspace-root", root, "--shared-dir", shared, s).Assert(t, icmd.Success)
 	h.ws("rm", "-f", s).Assert(t, icmd.Success)
