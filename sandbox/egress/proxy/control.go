@@ -34,25 +34,7 @@ type Reply struct {
 func (s *Server) serveControl(ctx context.Context) error {
 	path := filepath.Join(s.cfg.State, controlSocket)
 	_ = os.Remove(path)
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "unix", path)
-	if err != nil {
-		return err
-	}
-	go func() {
-		<-ctx.Done()
-		ln.Close()
-	}()
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return err
-		}
-		go s.control(conn)
-	}
+	return s.serveOn(ctx, &net.ListenConfig{}, "unix", path, s.control)
 }
 
 func (s *Server) control(conn net.Conn) {

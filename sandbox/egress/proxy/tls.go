@@ -82,7 +82,7 @@ func (c readOnly) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
 // workspace's clients that ignore the proxy variables reach it through its
 // DNS answers.
 func (s *Server) serveTLS(ctx context.Context, lc *net.ListenConfig, addr string) error {
-	return s.serveConns(ctx, lc, addr, func(conn net.Conn) {
+	return s.serveOn(ctx, lc, "tcp", addr, func(conn net.Conn) {
 		name, seen, err := clientHello(conn)
 		if err != nil {
 			s.log("tls", "", uint16(s.cfg.Ports.TLS), egress.Decision{Reason: "TLS client hello: " + err.Error()}, "")
@@ -101,10 +101,10 @@ func (s *Server) serveTLS(ctx context.Context, lc *net.ListenConfig, addr string
 	})
 }
 
-// serveConns accepts connections on addr and hands each to handle (which
-// the connection is closed after).
-func (s *Server) serveConns(ctx context.Context, lc *net.ListenConfig, addr string, handle func(net.Conn)) error {
-	ln, err := lc.Listen(ctx, "tcp", addr)
+// serveOn accepts connections of network on addr until ctx ends, and
+// hands each to handle (which the connection is closed after).
+func (s *Server) serveOn(ctx context.Context, lc *net.ListenConfig, network, addr string, handle func(net.Conn)) error {
+	ln, err := lc.Listen(ctx, network, addr)
 	if err != nil {
 		return err
 	}
