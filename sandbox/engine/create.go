@@ -192,6 +192,9 @@ func (m *Manager) commit(ctx context.Context, e *ensurer, id string, old *contai
 	}
 	if err := m.client.ContainerRename(ctx, id, e.name); err != nil {
 		if restore != nil {
+			// The new container first: an interrupted rename may have
+			// given it the name.
+			_ = m.removeTemp(ctx, id)
 			_ = m.cleanup(ctx, restore)
 		}
 		if cerrdefs.IsConflict(err) || cerrdefs.IsNotFound(err) {
@@ -381,26 +384,36 @@ func (m *Manager) setAside(ctx context.Context, old *container.InspectResponse, 
 			return nil, fmt.Errorf("stop container %s to replace it: %w", name, err)
 		}
 	}
+	restore = func(ctx context.Context) error { return m.putBack(ctx, old.ID, name, wasRunning) }
 	if err := m.client.ContainerRename(ctx, old.ID, tempName(oldPrefix)); err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return nil, errRace
 		}
-		if wasRunning {
-			_ = m.cleanup(ctx, func(ctx context.Context) error {
-				return m.client.ContainerStart(ctx, old.ID, container.StartOptions{})
-			})
-		}
+		// An interrupted call may have left the rename under way in the
+		// engine: the container is looked at, not assumed.
+		_ = m.cleanup(ctx, restore)
 		return nil, fmt.Errorf("rename container %s to replace it: %w", name, err)
 	}
-	return func(ctx context.Context) error {
-		if err := m.client.ContainerRename(ctx, old.ID, name); err != nil {
+	return restore, nil
+}
+
+// putBack gives a container set aside its name back, and starts it if it
+// ran: as it is found (a rename or a start of an interrupted call may have
+// landed in the engine or not).
+func (m *Manager) putBack(ctx context.Context, id, name string, wasRunning bool) error {
+	c, err := m.client.ContainerInspect(ctx, id)
+	if err != nil {
+		return err
+	}
+	if trimSlash(c.Name) != name {
+		if err := m.client.ContainerRename(ctx, id, name); err != nil {
 			return err
 		}
-		if wasRunning {
-			return m.client.ContainerStart(ctx, old.ID, container.StartOptions{})
-		}
-		return nil
-	}, nil
+	}
+	if wasRunning && (c.State == nil || !c.State.Running) {
+		return m.client.ContainerStart(ctx, id, container.StartOptions{})
+	}
+	return nil
 }
 
 // othersMake says whether a container of subdir other than id exists (a

@@ -439,6 +439,32 @@ func TestEnsureReplaceWithoutGap(t *testing.T) {
 		assert.Check(t, is.DeepEqual(f.Names(), []string{"gws-a:running"}))
 		assert.Check(t, f.ByName("gws-a") == old, "the old container is not back under its name")
 	})
+	// Ctrl-C while a rename is under way: the engine does it, the call
+	// gets its context's error. The old container is found where it is
+	// and given its name back, running.
+	for _, which := range []string{"the old one's", "the new one's"} {
+		t.Run("an interrupted rename that landed: "+which, func(t *testing.T) {
+			f, cfg, old := setup(t)
+			cfg.Memory = 1 << 30
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			f.OnRename = func(c *sandboxtest.Ctr, newName string) error {
+				asideOld := which == "the old one's" && c == old && newName != "gws-a"
+				nameNew := which == "the new one's" && c != old && newName == "gws-a"
+				if asideOld || nameNew {
+					f.OnRename = nil
+					c.Name = newName
+					cancel()
+					return context.Canceled
+				}
+				return nil
+			}
+			_, err := newManager(f).Ensure(ctx, "a", cfg)
+			assert.Check(t, is.ErrorIs(err, context.Canceled))
+			assert.Check(t, is.DeepEqual(f.Names(), []string{"gws-a:running"}))
+			assert.Check(t, f.ByName("gws-a") == old, "the old container is not back under its name: %s", f.Calls())
+		})
+	}
 	t.Run("replaced", func(t *testing.T) {
 		f, cfg, old := setup(t)
 		cfg.Memory = 1 << 30
