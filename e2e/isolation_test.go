@@ -609,3 +609,56 @@ func TestAMarkerAnyUserCanMakeSaysNothing(t *testing.T) {
 	h.ws("ensure", "--workspace-root", root, "--shared-dir", shared, s).Assert(t, icmd.Success)
 	h.ws("rm", "-f", s).Assert(t, icmd.Success)
 }
+
+// A volume that binds a host directory is compared by that directory
+// (issue 17, 2 and 3): one above another configuration's root does not
+// reach its workspaces (even when only their records are left), and one
+// in another configuration's shared directory is refused even when a
+// tenant made that directory root's.
+func TestBindVolumesMeetOtherConfigurations(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	base, apart := t.TempDir(), t.TempDir() // 0700, root's
+	for _, d := range []string{"sh2", "sh3"} {
+		assert.NilError(t, os.Mkdir(filepath.Join(apart, d), 0o700))
+	}
+	eve := h.subdir("-eve")
+	bindFlags := []string{"--workspace-root", filepath.Join(base, "root"), "--shared-dir", filepath.Join(base, "shared")}
+	h.ws(append(append([]string{"ensure"}, bindFlags...), eve)...).Assert(t, icmd.Success)
+	h.docker("exec", containerName(eve), "sh", "-c", "echo secret-of-eve > /home/agent/workspace/s").Assert(t, icmd.Success)
+	bindVolume := func(suffix string) string {
+		name := "e2e-bv-" + h.id + "-" + suffix
+		t.Cleanup(func() { h.docker("volume", "rm", "-f", name) })
+		return name
+	}
+	volFlags := func(ws, wsDev, sh, shDev string) []string {
+		return []string{"--mount-mode", "volume_subpath", "--workspace-volume", bindVolume(ws), "--shared-volume", bindVolume(sh),
+			"--volume-opt", "type=none", "--volume-opt", "o=bind", "--volume-opt", "device=" + wsDev,
+			"--shared-volume-opt", "type=none", "--shared-volume-opt", "o=bind", "--shared-volume-opt", "device=" + shDev}
+	}
+
+	// 2: a volume of base reaches root/<eve> through the other root; so
+	// after eve's container is gone (its record is left).
+	through := filepath.Join("root", eve)
+	h.track(through)
+	above := volFlags("ws2", base, "sh2", filepath.Join(apart, "sh2"))
+	h.ws(append(append([]string{"ensure"}, above...), through)...).
+		Assert(t, icmd.Expected{ExitCode: 1, Err: `overlaps workspace "` + eve + `"`})
+	h.ws("rm", "-f", eve).Assert(t, icmd.Success)
+	h.ws(append(append([]string{"ensure"}, above...), through)...).
+		Assert(t, icmd.Expected{ExitCode: 1, Err: "root in volume e2e-bv-" + h.id + "-ws2 holds .docker-workspace: it is the root of other workspaces"})
+	assert.Check(t, !h.exists("modern", containerName(through)))
+	h.docker("volume", "rm", "-f", "e2e-bv-"+h.id+"-ws2") // else its storage holds the next one's
+
+	// 3: a tenant of the bind configuration makes its shared directory
+	// root's: a volume there would be read by every tenant of it.
+	h.ws(append(append([]string{"ensure"}, bindFlags...), eve)...).Assert(t, icmd.Success)
+	h.docker("exec", "-u", "0", containerName(eve), "sh", "-c", "chown 0:0 /home/agent/shared && chmod 755 /home/agent/shared").Assert(t, icmd.Success)
+	ev := h.subdir("-ev")
+	in := volFlags("ws3", filepath.Join(base, "shared"), "sh3", filepath.Join(apart, "sh3"))
+	h.ws(append(append([]string{"ensure"}, in...), ev)...).
+		Assert(t, icmd.Expected{ExitCode: 1, Err: `workspace "` + ev + `" would be, hold or lie in the shared directory of workspace "` + eve + `"`})
+	assert.Check(t, !h.exists("modern", containerName(ev)))
+	_, err := os.Lstat(filepath.Join(base, "shared", ev))
+	assert.Check(t, os.IsNotExist(err), "the refused workspace's directory was made in the other's shared directory")
+}

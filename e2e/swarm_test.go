@@ -641,6 +641,23 @@ func TestSwarmVolumesOverHostPathsAreRefused(t *testing.T) {
 	s.ws("ensure", a).Assert(t, icmd.Expected{ExitCode: 1, Err: "that meets that of volume " + alias})
 	s.docker("--context", "sw1", "volume", "rm", alias).Assert(t, icmd.Success)
 	s.ws("ensure", a).Assert(t, icmd.Success)
+
+	// A volume above another configuration's root does not reach its
+	// workspaces through it (issue 17, 2): the walk on the node refuses a
+	// directory that holds records.
+	above := filepath.Join(store, "above")
+	assert.NilError(t, os.MkdirAll(filepath.Join(above, "root"), 0o700))
+	other := s.subdir("-other")
+	s.withEnv("GATEWAY_WORKSPACE_ORCHESTRATOR=engine", "GATEWAY_WORKSPACE_MOUNT_MODE=bind", "GATEWAY_WORKSPACE_ROOT="+filepath.Join(above, "root"),
+		"GATEWAY_SHARED_DIR="+filepath.Join(store, "bind-shared-2"), "GATEWAY_WORKSPACE_VOLUME_OPTS=", "GATEWAY_SHARED_VOLUME_OPTS=", "GATEWAY_WORKSPACE_PLACEMENT=").
+		docker("--context", "modern", "workspace", "ensure", other).Assert(t, icmd.Success)
+	aboveVol := "e2e-above-" + s.id
+	s.volumes = append(s.volumes, aboveVol)
+	through := s.track(filepath.Join("root", other))
+	s.withEnv("GATEWAY_WORKSPACE_DOCKER_VOLUME="+aboveVol, "GATEWAY_WORKSPACE_VOLUME_OPTS=type=none,o=bind,device="+above).
+		docker("--context", "swarm", "workspace", "ensure", through).
+		Assert(t, icmd.Expected{ExitCode: 1, Err: "holds .docker-workspace: it is the root of other workspaces"})
+	s.docker("--context", "swarm", "service", "inspect", containerName(through)).Assert(t, icmd.Expected{ExitCode: 1})
 }
 
 // Egress on Swarm: open mode puts each workspace alone on an overlay

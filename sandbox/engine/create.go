@@ -167,6 +167,9 @@ func (m *Manager) reserveAndOwn(ctx context.Context, p preparer, cfg sandbox.Con
 	}()
 	err := p.reserve(ctx, func(records []claims.Claim) error {
 		shared, _ := claims.OfSharedMount(p.mounts())
+		if _, dev := cfg.BindDevices(); dev != "" && shared.Volume == cfg.SharedVolume {
+			shared.Host = dev
+		}
 		return m.checkNew(ctx, claims.New{Self: p.claim(), Shared: shared, SelfID: r.self, ForTask: r.forTask}, r.ctrs, records)
 	})
 	own := <-owner

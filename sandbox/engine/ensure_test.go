@@ -656,7 +656,7 @@ func TestEnsureCreatesVolumeSubpath(t *testing.T) {
 	assert.Check(t, resolved, f.Calls())
 	assert.Check(t, is.Equal(calls, "inspect:gws-team-alice-src image:agent/workspace:latest network:gws.open netcreate:gws.open create:gws_helper create:gws_new list "+
 		"stat:/shared-volume/.docker-workspace copyfrom:gws_helper:/workspaces/.docker-workspace "+
-		"stat:/workspaces/team stat:/workspaces/team/alice copyto:gws_helper:/workspaces remove:gws_helper "+
+		"stat:/workspaces/team stat:/workspaces/team/.docker-workspace stat:/workspaces/team/alice copyto:gws_helper:/workspaces remove:gws_helper "+
 		"rename:gws_new->gws-team-alice-src start:gws-team-alice-src"))
 	assert.Check(t, is.DeepEqual(f.Names(), []string{"gws-team-alice-src:running"}), "the helper was left behind")
 	// The helper: no network, the whole volume without copying the image
@@ -686,6 +686,22 @@ func TestEnsureCreatesVolumeSubpath(t *testing.T) {
 	assert.Check(t, is.ErrorIs(err, sandbox.ErrOverlap))
 	assert.Check(t, is.ErrorContains(err, `overlaps workspace "team/alice/src"`))
 	assert.Check(t, is.DeepEqual(f.Names(), []string{"gws-team-alice-src:running"}))
+}
+
+// A volume whose directory holds another configuration's root (a bind
+// volume's device above it): a workspace through that root is refused,
+// even when only its record is left (issue 17, 2).
+func TestEnsureVolumeRefusesAnotherRootOnTheWay(t *testing.T) {
+	f := sandboxtest.NewEngine()
+	f.FS["ws"] = sandboxtest.NewMemFS()
+	f.FS["ws"].Entries["root"] = &sandboxtest.MemEntry{Dir: true}
+	f.FS["ws"].Entries["root/"+sandbox.RegistryDir] = &sandboxtest.MemEntry{Dir: true}
+	_, err := newManager(f).Ensure(context.Background(), "root/ev", volumeConfig())
+	assert.Check(t, is.ErrorIs(err, sandbox.ErrOverlap))
+	assert.Check(t, is.ErrorContains(err, "root in volume ws holds .docker-workspace: it is the root of other workspaces"))
+	assert.Check(t, is.Len(f.Names(), 0), "left behind: %v", f.Names())
+	_, made := f.FS["ws"].Entries["root/ev"]
+	assert.Check(t, !made, "the workspace's directory was made")
 }
 
 func TestEnsureVolumeRefusesSymlinks(t *testing.T) {

@@ -55,6 +55,9 @@ func (m *Manager) newHelperPreparer(ctx context.Context, subdir string, cfg sand
 	p := &helperPreparer{m: m, subdir: subdir, cfg: cfg, plan: plan}
 	if cfg.Mode == sandbox.ModeVolumeSubpath {
 		p.self = claims.Claim{Subdir: subdir, Volume: cfg.WorkspaceVolume, Subpath: subdir}
+		if dev, _ := cfg.BindDevices(); dev != "" {
+			p.self.Host = path.Join(dev, subdir)
+		}
 	} else if len(plan.Mounts) > 0 {
 		p.self = claims.Claim{Subdir: subdir, Bind: plan.Mounts[0].Source}
 	}
@@ -300,9 +303,9 @@ func (p *helperPreparer) missing(ctx context.Context, base, rel string) ([]strin
 	return nil, nil
 }
 
-// lookAt tells whether a directory exists in a volume, refusing a symlink
-// or a non-directory; nobody but containers writes a volume, and none sees
-// its top, so a stat is enough.
+// lookAt tells whether a directory exists in a volume, refusing a symlink,
+// a non-directory, or the root of other workspaces; nobody but containers
+// writes a volume, and none sees its top, so a stat is enough.
 func (p *helperPreparer) lookAt(ctx context.Context, where, what string) (bool, error) {
 	st, err := p.m.client.ContainerStatPath(ctx, p.id, where)
 	switch {
@@ -314,6 +317,16 @@ func (p *helperPreparer) lookAt(ctx context.Context, where, what string) (bool, 
 		return false, fmt.Errorf("workspace %q: %s in %s is a symlink: %w", p.subdir, what, p.where(), hostfs.ErrSymlink)
 	case !st.Mode.IsDir():
 		return false, fmt.Errorf("workspace %q: %s in %s is not a directory", p.subdir, what, p.where())
+	}
+	// A directory that holds records is the root of other workspaces (a
+	// volume that binds a directory above another configuration's root).
+	_, err = p.m.client.ContainerStatPath(ctx, p.id, path.Join(where, sandbox.RegistryDir))
+	switch {
+	case err == nil:
+		return false, fmt.Errorf("%w: workspace %q: %s in %s holds %s: it is the root of other workspaces (another configuration's), "+
+			"which this one would hold or lie in; nothing was changed", sandbox.ErrOverlap, p.subdir, what, p.where(), sandbox.RegistryDir)
+	case !cerrdefs.IsNotFound(err):
+		return false, fmt.Errorf("look for %s in %s: %w", what, p.where(), err)
 	}
 	return true, nil
 }

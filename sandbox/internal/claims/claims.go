@@ -40,6 +40,10 @@ type Claim struct {
 	Bind    string // bind mode: the absolute path on the engine's host
 	Volume  string // volume_subpath mode: the volume
 	Subpath string // volume_subpath mode: the subpath ("" is the whole volume)
+	// Host is, for a volume that binds a directory of the engine's host
+	// (a local volume with a device), the host directory of the claim: it
+	// meets bind mounts there.
+	Host string
 	Ctr     *container.Summary
 	Where   string // for a record: the root or volume it is recorded in
 }
@@ -59,11 +63,24 @@ func (c Claim) String() string {
 	}
 }
 
+// hostDir is the directory of a claim on the engine's host, when known: a
+// bind mount's, or a bind volume's.
+func (c Claim) hostDir() string {
+	if c.Bind != "" {
+		return filepath.Clean(c.Bind)
+	}
+	if c.Host != "" {
+		return filepath.Clean(c.Host)
+	}
+	return ""
+}
+
 // below says whether a's directory is a strict ancestor of b's.
 func below(a, b Claim) bool {
+	ha, hb := a.hostDir(), b.hostDir()
 	switch {
-	case a.Bind != "" && b.Bind != "":
-		return strings.HasPrefix(b.Bind, strings.TrimSuffix(a.Bind, "/")+"/")
+	case ha != "" && hb != "" && (a.Volume == "" || a.Volume != b.Volume):
+		return strings.HasPrefix(hb, strings.TrimSuffix(ha, "/")+"/")
 	case a.Volume != "" && a.Volume == b.Volume:
 		return a.Subpath == "" && b.Subpath != "" || strings.HasPrefix(b.Subpath, a.Subpath+"/") && a.Subpath != ""
 	}
@@ -79,7 +96,7 @@ func Overlaps(a, b Claim) bool {
 
 // SamePlace says whether two claims hold one directory.
 func SamePlace(a, b Claim) bool {
-	return a.Bind != "" && filepath.Clean(a.Bind) == filepath.Clean(b.Bind) ||
+	return a.hostDir() != "" && a.hostDir() == b.hostDir() ||
 		a.Volume != "" && a.Volume == b.Volume && a.Subpath == b.Subpath
 }
 
