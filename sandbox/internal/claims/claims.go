@@ -43,9 +43,9 @@ type Claim struct {
 	// Host is, for a volume that binds a directory of the engine's host
 	// (a local volume with a device), the host directory of the claim: it
 	// meets bind mounts there.
-	Host string
-	Ctr     *container.Summary
-	Where   string // for a record: the root or volume it is recorded in
+	Host  string
+	Ctr   *container.Summary
+	Where string // for a record: the root or volume it is recorded in
 }
 
 func (c Claim) String() string {
