@@ -662,3 +662,38 @@ func TestBindVolumesMeetOtherConfigurations(t *testing.T) {
 	_, err := os.Lstat(filepath.Join(base, "shared", ev))
 	assert.Check(t, os.IsNotExist(err), "the refused workspace's directory was made in the other's shared directory")
 }
+
+// A refused ensure leaves no root behind, and a root is refused around a
+// running one (issue 17, 8): on this host and through a remote engine's
+// helper. Else a refused root would refuse every root below it, and an
+// accepted outer root would refuse the running inner one's next ensure.
+func TestRefusedRootsLeaveNoMarker(t *testing.T) {
+	requireEngine(t, "modern")
+	requireEngine(t, "tls")
+	h := newHarness(t)
+	for _, ctx := range []string{"modern", "tls"} {
+		base := t.TempDir()
+		shared := filepath.Join(t.TempDir(), "shared")
+		ens := func(root string, args ...string) *icmd.Result {
+			return h.docker(append([]string{"--context", ctx, "workspace", "ensure", "--workspace-root", root, "--shared-dir", shared}, args...)...)
+		}
+		// Refused (a user the image lacks) after its root was made: no root
+		// stays, and a root inside it is fine.
+		outer := filepath.Join(base, "outer")
+		x, y := h.subdir("-x-"+ctx), h.subdir("-y-"+ctx)
+		ens(outer, "--user", "nobody-here", x).Assert(t, icmd.Expected{ExitCode: 1, Err: `user "nobody-here"`})
+		_, err := os.Lstat(filepath.Join(outer, ".docker-workspace"))
+		assert.Check(t, os.IsNotExist(err), "%s: the refused root is marked as one", ctx)
+		assert.NilError(t, os.MkdirAll(filepath.Join(outer, "inner"), 0o700))
+		ens(filepath.Join(outer, "inner"), y).Assert(t, icmd.Success)
+
+		// A root around the running one is refused; the inner one goes on.
+		z := h.subdir("-z-" + ctx)
+		ens(outer, z).Assert(t, icmd.Expected{ExitCode: 1, Err: "roots must not nest"})
+		_, err = os.Lstat(filepath.Join(outer, ".docker-workspace"))
+		assert.Check(t, os.IsNotExist(err), "%s: the refused outer root is marked as one", ctx)
+		h.docker("--context", ctx, "stop", containerName(y)).Assert(t, icmd.Success)
+		ens(filepath.Join(outer, "inner"), y).Assert(t, icmd.Success)
+		h.docker("--context", ctx, "inspect", "-f", "{{.State.Running}}", containerName(y)).Assert(t, icmd.Expected{Out: "true"})
+	}
+}

@@ -688,6 +688,48 @@ func TestEnsureCreatesVolumeSubpath(t *testing.T) {
 	assert.Check(t, is.DeepEqual(f.Names(), []string{"gws-team-alice-src:running"}))
 }
 
+// A refused ensure leaves no root behind (issue 17, 8): the marker it made
+// would refuse every root below it. One refused by its shared directory,
+// one refused by the check against the containers (a workspace of a root
+// below it runs), and one that the image fails.
+func TestEnsureRefusedLeavesNoRoot(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(*testing.T, *sandboxtest.Engine, *sandbox.Config)
+		err   string
+	}{
+		{name: "shared directory", err: "can be written by others", setup: func(t *testing.T, _ *sandboxtest.Engine, cfg *sandbox.Config) {
+			open := filepath.Join(t.TempDir(), "open")
+			assert.NilError(t, os.Mkdir(open, 0o777))
+			assert.NilError(t, os.Chmod(open, 0o777))
+			cfg.SharedDir = filepath.Join(open, "shared")
+		}},
+		{name: "a running root below", err: "roots must not nest", setup: func(t *testing.T, f *sandboxtest.Engine, cfg *sandbox.Config) {
+			inner := *cfg
+			inner.WorkspaceRoot = filepath.Join(cfg.WorkspaceRoot, "inner")
+			placed(t, f, "a", inner, container.StateRunning)
+		}},
+		{name: "a user the image lacks", err: `user "nobody-here": not found`, setup: func(_ *testing.T, _ *sandboxtest.Engine, cfg *sandbox.Config) {
+			cfg.User = "nobody-here"
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := bindConfig(t)
+			f := sandboxtest.NewEngine()
+			tc.setup(t, f, &cfg)
+			_, existed := os.Lstat(cfg.WorkspaceRoot)
+			_, err := newManager(f).Ensure(context.Background(), "y", cfg)
+			assert.Check(t, is.ErrorContains(err, tc.err))
+			_, err = os.Lstat(filepath.Join(cfg.WorkspaceRoot, sandbox.RegistryDir))
+			assert.Check(t, os.IsNotExist(err), "the refused root keeps its marker")
+			if existed != nil {
+				_, err = os.Lstat(cfg.WorkspaceRoot)
+				assert.Check(t, os.IsNotExist(err), "the refused root stays")
+			}
+		})
+	}
+}
+
 // A volume whose directory holds another configuration's root (a bind
 // volume's device above it): a workspace through that root is refused,
 // even when only its record is left (issue 17, 2).

@@ -49,6 +49,7 @@ type helperPreparer struct {
 	id     string // the helper
 	self   claims.Claim
 	seen   map[string]*tar.Header // remote bind: host paths looked at (nil: missing)
+	root   *hostPathCheck         // remote bind: the root, checked, made or marked when prepared
 }
 
 func (m *Manager) newHelperPreparer(ctx context.Context, subdir string, cfg sandbox.Config, img image.InspectResponse, plan sandbox.MountPlan) (*helperPreparer, error) {
@@ -187,6 +188,9 @@ func (p *helperPreparer) finish(ctx context.Context, own hostfs.Owner) error {
 func (p *helperPreparer) prepare(ctx context.Context, own hostfs.Owner) error {
 	var shared *hostPathCheck
 	if p.cfg.Mode == sandbox.ModeBind {
+		if err := p.markRoot(ctx); err != nil {
+			return err
+		}
 		// Looked at again: making the root may have made its parents.
 		var err error
 		if shared, err = p.checkShared(ctx); err != nil {

@@ -196,7 +196,8 @@ func (p *localPreparer) finish(_ context.Context, own hostfs.Owner) error {
 }
 
 // undo removes the workspace's directory if this call made it (and it is
-// still empty), and its record; parents it made stay: another workspace
+// still empty), and its record, and the root's marker if this call made
+// it (and the root if empty); parents it made stay: another workspace
 // made at the same moment may be using one as its own.
 func (p *localPreparer) undo(context.Context) {
 	if p.root == nil {
@@ -210,6 +211,7 @@ func (p *localPreparer) undo(context.Context) {
 		p.root.Unrecord(p.subdir)
 		p.recorded = false
 	}
+	p.root.Unmark()
 	// The shared directory stays: another ensure may be about to mount it,
 	// and removing it by name would open its place to whoever can write
 	// its parent.

@@ -177,10 +177,10 @@ func (p *helperPreparer) makeHostDirs(ctx context.Context, c *hostPathCheck, lea
 	return nil
 }
 
-// checkRoot looks at the workspace root and everything above it, and makes
-// the root if it is missing: once it says it is a root (sandbox.RegistryDir) it
-// looks above for another again, as on this host, so that of two roots made
-// at once, one inside the other, one sees the other.
+// checkRoot looks at the workspace root and everything above it; the root
+// is made (or marked as one) only once every check passed (markRoot), so
+// that a refused root is not left marked as one (nothing here could remove
+// the marker, and it would refuse every root below it).
 func (p *helperPreparer) checkRoot(ctx context.Context) error {
 	const what = "workspace root"
 	c, err := p.checkHostPath(ctx, p.cfg.WorkspaceRoot, what, func(hdr *tar.Header) error {
@@ -196,13 +196,25 @@ func (p *helperPreparer) checkRoot(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Above first, so that a refused root is not left marked as one
-	// (nothing here can remove it); then again, once marked.
 	if err := p.checkNoRootAbove(ctx, c, what, false); err != nil {
 		return err
 	}
+	p.root = c
+	return nil
+}
+
+// markRoot makes the root checked by checkRoot if it is missing, or marks
+// it as one (sandbox.RegistryDir); then it looks above for another root
+// again, as on this host, so that of two roots made at once, one inside the
+// other, one sees the other.
+func (p *helperPreparer) markRoot(ctx context.Context) error {
+	c := p.root
+	if c == nil {
+		return nil
+	}
+	const what = "workspace root"
 	if c.existing < len(c.elems) {
-		err = p.makeHostDirs(ctx, c, hostfs.Owner{}, 0o700, func(tw *tar.Writer, root string) error {
+		err := p.makeHostDirs(ctx, c, hostfs.Owner{}, 0o700, func(tw *tar.Writer, root string) error {
 			return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: root + "/" + sandbox.RegistryDir + "/", Mode: 0o700, ModTime: time.Now()})
 		})
 		if err != nil {

@@ -94,6 +94,27 @@ func Overlaps(a, b Claim) bool {
 	return below(a, b) || below(b, a) || SamePlace(a, b) && a.key() != b.key()
 }
 
+// rootOf is the root of a bind workspace's claim, told by its subdir (""
+// when it cannot be told).
+func rootOf(c Claim) string {
+	if c.Bind == "" || c.Subdir == "" {
+		return ""
+	}
+	root, ok := strings.CutSuffix(filepath.Clean(c.Bind), "/"+filepath.FromSlash(c.Subdir))
+	if !ok || root == "" {
+		return ""
+	}
+	return root
+}
+
+// rootsNest says whether the roots of two bind workspaces are two, one in
+// the other: a root made around a running root's workspaces (or in one)
+// would say that they are its own, or hold them.
+func rootsNest(a, b Claim) bool {
+	ra, rb := rootOf(a), rootOf(b)
+	return ra != "" && rb != "" && ra != rb && sandbox.PathsOverlap(ra, rb)
+}
+
 // SamePlace says whether two claims hold one directory.
 func SamePlace(a, b Claim) bool {
 	return a.hostDir() != "" && a.hostDir() == b.hostDir() ||
@@ -297,6 +318,10 @@ func conflict(n New, c *container.Summary) error {
 	other, ok := OfContainer(c)
 	if ok && Overlaps(n.Self, other) {
 		return OverlapError(n.Self, other)
+	}
+	if ok && rootsNest(n.Self, other) {
+		return fmt.Errorf("%w: the workspace root %s of workspace %q and the root %s of %s nest: the workspaces of one "+
+			"could hold the other's; roots must not nest; nothing was changed", sandbox.ErrOverlap, rootOf(n.Self), n.Self.Subdir, rootOf(other), other)
 	}
 	if ok && n.Shared.Bind+n.Shared.Volume != "" && meets(other, n.Shared) {
 		return sharedMeetError(n.Self, true, other)

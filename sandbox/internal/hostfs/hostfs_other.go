@@ -39,6 +39,7 @@ func (r *Root) RemoveCreated([]string)      {}
 func (r *Root) Records() ([]string, error)  { return nil, errNoHostFS }
 func (r *Root) Record(string) (bool, error) { return false, errNoHostFS }
 func (r *Root) Unrecord(string)             {}
+func (r *Root) Unmark()                     {}
 
 func (r *Root) Lock(context.Context, time.Duration) (func(), error) { return nil, errNoHostFS }
 

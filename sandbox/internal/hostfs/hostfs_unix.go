@@ -417,6 +417,8 @@ func (d *Dir) empty() (bool, error) {
 // Root is a workspace root of this host, open.
 type Root struct {
 	*Dir
+	made       bool // the root directory was made by this call
+	markerMade bool // its marker (sandbox.RegistryDir) was made by this call
 }
 
 // OpenRoot opens (and, with create, makes: 0700, nobody else needs to
@@ -425,9 +427,9 @@ type Root struct {
 func OpenRoot(root string, create bool) (*Root, error) {
 	var d *Dir
 	var err error
-	markerMade := false
+	markerMade, made := false, false
 	if create {
-		d, _, err = MkdirAllSafe(root, "workspace root", 0o700)
+		d, made, err = MkdirAllSafe(root, "workspace root", 0o700)
 	} else {
 		d, err = OpenSafePath(root, "workspace root")
 	}
@@ -459,7 +461,45 @@ func OpenRoot(root string, create bool) (*Root, error) {
 		d.Close()
 		return nil, fmt.Errorf("workspace root %s is inside %s, the root of other workspaces: roots must not nest; refused", d.Path, dir)
 	}
-	return &Root{d}, nil
+	return &Root{Dir: d, made: made, markerMade: markerMade}, nil
+}
+
+// Unmark undoes what OpenRoot made for a call that was refused: the
+// root's marker, when this call made it and nothing is recorded in it (and
+// nobody holds its lock), then the root itself when this call made it and
+// it is empty. A refused root does not stay one: it would refuse every root
+// below it. Best effort.
+func (r *Root) Unmark() {
+	if !r.markerMade {
+		return
+	}
+	reg, err := openat(r.fd(), r.Path, sandbox.RegistryDir)
+	if err != nil {
+		return
+	}
+	defer reg.Close()
+	lock, err := unix.Openat(reg.fd(), "lock", unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return
+	}
+	defer unix.Close(lock)
+	if unix.Flock(lock, unix.LOCK_EX|unix.LOCK_NB) != nil {
+		return // another ensure uses the root
+	}
+	if err := unix.Unlinkat(reg.fd(), claims.RegistryWorkspaces, unix.AT_REMOVEDIR); err != nil && !errors.Is(err, unix.ENOENT) {
+		return // records: a root now
+	}
+	_ = unix.Unlinkat(reg.fd(), "lock", 0)
+	if unix.Unlinkat(r.fd(), sandbox.RegistryDir, unix.AT_REMOVEDIR) != nil {
+		return
+	}
+	r.markerMade = false
+	if r.made {
+		if parent, err := OpenSafePath(filepath.Dir(r.Path), "workspace root's parent"); err == nil {
+			_ = unix.Unlinkat(parent.fd(), filepath.Base(r.Path), unix.AT_REMOVEDIR) // fails unless empty
+			parent.Close()
+		}
+	}
 }
 
 // RootHolding is dir or the first of its parents that is the root of
