@@ -455,6 +455,24 @@ func TestSwarmAttacksAreRefused(t *testing.T) {
 	engine.docker("--context", node, "workspace", "rm", "-f", team).Assert(t, icmd.Success)
 	assert.Check(t, is.Len(s.containersOf(node, team, "running"), 1))
 	assert.Check(t, is.Len(s.runningTasks(containerName(team)), 1))
+
+	// The service stopped (scaled to 0) and its task's container gone: no
+	// container tells the node's engine that the Swarm runs the workspace,
+	// its record does (issue 17, 9). Nothing is made there.
+	s.ws("stop", team).Assert(t, icmd.Success)
+	all := func() []string {
+		return strings.Fields(s.docker("--context", node, "ps", "-aq", "--filter", "label=docker-workspace.subdir="+team).Stdout())
+	}
+	poll.WaitOn(t, func(poll.LogT) poll.Result {
+		if ids := all(); len(ids) > 0 {
+			s.docker(append([]string{"--context", node, "rm", "-f"}, ids...)...)
+			return poll.Continue("the task's container on %s", node)
+		}
+		return poll.Success()
+	}, poll.WithTimeout(30*time.Second))
+	engine.docker("--context", node, "workspace", "ensure", team).Assert(t, icmd.Expected{ExitCode: 1, Err: `a Swarm runs workspace "` + team + `"`})
+	assert.Check(t, is.Len(all(), 0))
+	s.ws("ensure", team).Assert(t, icmd.Success)
 }
 
 // Shared placement: a volume of the name made otherwise on a node is

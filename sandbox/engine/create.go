@@ -353,6 +353,9 @@ func (m *Manager) PrepareForTask(ctx context.Context, subdir string, cfg sandbox
 		return nil, err
 	}
 	defer p.close(ctx)
+	if hp, ok := p.(*helperPreparer); ok {
+		hp.forTask = true
+	}
 	id, err := m.createTemp(ctx, tempPrefix, &container.Config{
 		Image: img.ID, Entrypoint: sandbox.SleepForever, Labels: temporaryLabels(map[string]string{sandbox.LabelSubdir: subdir, sandbox.LabelMode: string(cfg.Mode)}),
 	}, &container.HostConfig{NetworkMode: "none", Mounts: append(p.mounts(), volumeShadows(img, p.mounts())...)}, nil)

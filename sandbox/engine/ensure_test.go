@@ -730,6 +730,33 @@ func TestEnsureRefusedLeavesNoRoot(t *testing.T) {
 	}
 }
 
+// A workspace that a Swarm runs from a volume of a node is recorded as a
+// task's: the node's engine makes no container of its own for it (or for
+// one it nests with) while it is a node, even when the service has no task
+// (issue 17, 9).
+func TestEnsureLeavesASwarmsWorkspaceAlone(t *testing.T) {
+	f := sandboxtest.NewEngine()
+	f.NodeID = "n1"
+	f.FS["ws"] = sandboxtest.NewMemFS()
+	_, err := newManager(f).PrepareForTask(context.Background(), "x", volumeConfig())
+	assert.NilError(t, err)
+	name, _ := claims.RecordFor("x")
+	assert.Check(t, is.Equal(f.FS["ws"].Entries[claims.TasksPath+"/"+name].Data, "x"))
+	assert.Check(t, is.Len(f.Names(), 0), "left behind: %v", f.Names())
+
+	_, err = newManager(f).Ensure(context.Background(), "x", volumeConfig())
+	assert.Check(t, is.ErrorIs(err, sandbox.ErrOrchestrated))
+	assert.Check(t, is.ErrorContains(err, `a Swarm runs workspace "x" from volume ws on this node`))
+	_, err = newManager(f).Ensure(context.Background(), "x/y", volumeConfig())
+	assert.Check(t, is.ErrorIs(err, sandbox.ErrOverlap))
+	_, err = newManager(f).Ensure(context.Background(), "z", volumeConfig())
+	assert.Check(t, err)
+	// The node left the Swarm: its engine's workspace.
+	f.NodeID = ""
+	_, err = newManager(f).Ensure(context.Background(), "x", volumeConfig())
+	assert.Check(t, err)
+}
+
 // A volume whose directory holds another configuration's root (a bind
 // volume's device above it): a workspace through that root is refused,
 // even when only its record is left (issue 17, 2).

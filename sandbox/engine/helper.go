@@ -17,6 +17,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker-workspace/docker-workspace/sandbox/internal/claims"
@@ -50,6 +51,10 @@ type helperPreparer struct {
 	self   claims.Claim
 	seen   map[string]*tar.Header // remote bind: host paths looked at (nil: missing)
 	root   *hostPathCheck         // remote bind: the root, checked, made or marked when prepared
+	// forTask: prepared for an orchestrator's task (its record says so);
+	// tasks: the subdirs an orchestrator runs from the volume, as read.
+	forTask bool
+	tasks   []string
 }
 
 func (m *Manager) newHelperPreparer(ctx context.Context, subdir string, cfg sandbox.Config, img image.InspectResponse, plan sandbox.MountPlan) (*helperPreparer, error) {
@@ -104,7 +109,7 @@ func (p *helperPreparer) where() string {
 }
 
 func (p *helperPreparer) records(ctx context.Context) ([]claims.Claim, error) {
-	var subdirs []string
+	var reg claims.Registry
 	var err error
 	// The engine archives the registry as it finds it: a record that
 	// another ensure is writing at that moment can change size under the
@@ -125,7 +130,7 @@ func (p *helperPreparer) records(ctx context.Context) ([]claims.Claim, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read the records of %s: %w", p.where(), err)
 		}
-		subdirs, err = claims.RecordsFromTar(rc)
+		reg, err = claims.RecordsFromTar(rc)
 		rc.Close()
 		if err == nil {
 			break
@@ -134,10 +139,11 @@ func (p *helperPreparer) records(ctx context.Context) ([]claims.Claim, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the records of %s: %w", p.where(), err)
 	}
+	p.tasks = reg.Tasks
 	if p.cfg.Mode == sandbox.ModeVolumeSubpath {
-		return claims.FromRecords(subdirs, "", p.cfg.WorkspaceVolume, p.where()), nil
+		return claims.FromRecords(reg.Subdirs, "", p.cfg.WorkspaceVolume, p.where()), nil
 	}
-	return claims.FromRecords(subdirs, p.cfg.WorkspaceRoot, "", p.where()), nil
+	return claims.FromRecords(reg.Subdirs, p.cfg.WorkspaceRoot, "", p.where()), nil
 }
 
 // reserve checks the new workspace against the records; its own record is
@@ -170,7 +176,35 @@ func (p *helperPreparer) reserve(ctx context.Context, check func([]claims.Claim)
 	if err != nil {
 		return err
 	}
-	return check(records)
+	if err := check(records); err != nil {
+		return err
+	}
+	return p.checkNotATask(ctx)
+}
+
+// checkNotATask refuses, on an engine that is a node of a Swarm, a
+// container of its own for a workspace that the Swarm runs from this
+// volume (or one it nests with): while the service has no task (scaled to
+// 0, its task gone) no container tells it, its record does.
+func (p *helperPreparer) checkNotATask(ctx context.Context) error {
+	if p.forTask {
+		return nil
+	}
+	for _, t := range p.tasks {
+		if !claims.SubdirsNest(t, p.subdir) {
+			continue
+		}
+		info, err := p.m.client.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("ask the engine whether it is a node of an orchestrator: %w", err)
+		}
+		if info.Swarm.LocalNodeState != swarm.LocalNodeStateActive {
+			return nil
+		}
+		return fmt.Errorf("%w: workspace %q: a Swarm runs workspace %q from %s on this node (its service may have no task now); "+
+			"ensure it through the Swarm (%w); refused", sandbox.ErrOverlap, p.subdir, t, p.where(), sandbox.ErrOrchestrated)
+	}
+	return nil
 }
 
 func (p *helperPreparer) userDB(string) string { return p.id }
@@ -217,16 +251,22 @@ func (p *helperPreparer) prepare(ctx context.Context, own hostfs.Owner) error {
 		}
 	}
 	name, content := claims.RecordFor(p.subdir)
-	for _, d := range []string{sandbox.RegistryDir, claims.RegistryPath} {
+	records := []string{claims.RegistryPath}
+	if p.forTask {
+		records = append(records, claims.TasksPath)
+	}
+	for _, d := range append([]string{sandbox.RegistryDir}, records...) {
 		if err := dir(d, hostfs.Owner{}, 0o700); err != nil {
 			return err
 		}
 	}
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: path.Join(claims.RegistryPath, name), Mode: 0o644, Size: int64(len(content)), ModTime: now}); err != nil {
-		return err
-	}
-	if _, err := tw.Write(content); err != nil {
-		return err
+	for _, d := range records {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: path.Join(d, name), Mode: 0o644, Size: int64(len(content)), ModTime: now}); err != nil {
+			return err
+		}
+		if _, err := tw.Write(content); err != nil {
+			return err
+		}
 	}
 	if err := tw.Close(); err != nil {
 		return err

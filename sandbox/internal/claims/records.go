@@ -28,6 +28,15 @@ const RegistryWorkspaces = "workspaces"
 // RegistryPath is the registry's path relative to the root.
 var RegistryPath = path.Join(sandbox.RegistryDir, RegistryWorkspaces)
 
+// RegistryTasks is the directory, in RegistryDir, of the records of the
+// workspaces that an orchestrator (Swarm) runs from a volume, written as
+// their workspace records are: an engine of a node does not make a
+// container of its own for one of them, even while its service has no task.
+const RegistryTasks = "tasks"
+
+// TasksPath is the path of the task records relative to the volume.
+var TasksPath = path.Join(sandbox.RegistryDir, RegistryTasks)
+
 // MaxRecordLen bounds what is read of one record.
 const MaxRecordLen = 64 << 10
 
@@ -47,39 +56,50 @@ func ParseRecord(name string, content []byte) (string, bool) {
 	return subdir, true
 }
 
+// Registry is what a registry holds: the subdirs recorded as workspaces,
+// and those of them an orchestrator runs.
+type Registry struct {
+	Subdirs []string
+	Tasks   []string
+}
+
 // RecordsFromTar reads the records from a tar of the registry's parent
 // directory (RegistryDir), as CopyFromContainer returns it: the directory
-// itself first, then "workspaces/", then "workspaces/<name>" files. A
-// registry that is not made of directories (a symlink, a file) is refused:
-// read as empty, it would let an overlap through.
-func RecordsFromTar(r io.Reader) ([]string, error) {
+// itself first, then "workspaces/", then "workspaces/<name>" files (and
+// "tasks/" with "tasks/<name>" files). A registry that is not made of
+// directories (a symlink, a file) is refused: read as empty, it would let
+// an overlap through.
+func RecordsFromTar(r io.Reader) (Registry, error) {
 	tr := tar.NewReader(r)
-	var subdirs []string
+	var reg Registry
 	for first := true; ; first = false {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return subdirs, nil
+			return reg, nil
 		}
 		if err != nil {
-			return nil, err
+			return Registry{}, err
 		}
 		name := strings.TrimSuffix(hdr.Name, "/")
 		depth := strings.Count(name, "/")
+		dir := path.Base(path.Dir(name))
 		switch {
-		case first || depth == 1 && path.Base(name) == RegistryWorkspaces:
+		case first || depth == 1 && (path.Base(name) == RegistryWorkspaces || path.Base(name) == RegistryTasks):
 			if hdr.Typeflag != tar.TypeDir {
-				return nil, fmt.Errorf("%s is not a directory (%s): refused", name, typeName(hdr.Typeflag))
+				return Registry{}, fmt.Errorf("%s is not a directory (%s): refused", name, typeName(hdr.Typeflag))
 			}
 			continue
-		case depth != 2 || hdr.Typeflag != tar.TypeReg || path.Base(path.Dir(name)) != RegistryWorkspaces:
+		case depth != 2 || hdr.Typeflag != tar.TypeReg || dir != RegistryWorkspaces && dir != RegistryTasks:
 			continue // not a record
 		}
 		b, err := io.ReadAll(io.LimitReader(tr, MaxRecordLen))
 		if err != nil {
-			return nil, err
+			return Registry{}, err
 		}
-		if s, ok := ParseRecord(path.Base(name), b); ok {
-			subdirs = append(subdirs, s)
+		if s, ok := ParseRecord(path.Base(name), b); ok && dir == RegistryWorkspaces {
+			reg.Subdirs = append(reg.Subdirs, s)
+		} else if ok {
+			reg.Tasks = append(reg.Tasks, s)
 		}
 	}
 }
