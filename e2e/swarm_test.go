@@ -475,6 +475,43 @@ func TestSwarmAttacksAreRefused(t *testing.T) {
 	s.ws("ensure", team).Assert(t, icmd.Success)
 }
 
+// A Swarm ensure of x racing engine-mode ensures of x/y on every node's
+// engine (issue 17, 4): on the node that the Swarm prepared x on (its own
+// volume), never both. The engine ensures start at random moments of the
+// Swarm's, so that some land in each of its steps.
+func TestSwarmRacingANodesEngine(t *testing.T) {
+	s := newSwarmHarness(t)
+	engine := s.withEnv("GATEWAY_WORKSPACE_ORCHESTRATOR=engine")
+	made, both := 0, 0
+	for round := range 8 {
+		x := s.subdir(fmt.Sprintf("-r%d", round))
+		sw := icmd.StartCmd(icmd.Cmd{Command: []string{"docker", "--config", env.configDir, "--context", "swarm", "workspace", "ensure", x}, Env: s.env})
+		var wg sync.WaitGroup
+		for i, n := range swarmNodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				time.Sleep(time.Duration((round*7+i*5)%12) * 150 * time.Millisecond)
+				engine.docker("--context", n, "workspace", "ensure", x+"/y")
+			}()
+		}
+		wg.Wait()
+		if icmd.WaitOnCmd(time.Minute, sw).ExitCode != 0 {
+			continue
+		}
+		made++
+		node := s.nodeOf(x)
+		if ids := strings.Fields(s.docker("--context", node, "ps", "-aq", "--filter", "name=^/"+containerName(x+"/y")+"$").Stdout()); len(ids) > 0 {
+			both++
+			t.Errorf("round %d: the Swarm made %s on %s, where the engine made %s/y too", round, x, node, x)
+		}
+		for _, n := range swarmNodes {
+			s.docker("--context", n, "rm", "-f", containerName(x+"/y"))
+		}
+	}
+	t.Logf("%d rounds of 8 made x on the Swarm; both made in %d", made, both)
+}
+
 // Shared placement: a volume of the name made otherwise on a node is
 // refused (the engine would mount it as it is); bind volumes' directories
 // that others could redirect or enter, or that overlap, are refused.
