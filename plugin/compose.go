@@ -130,7 +130,10 @@ func newComposeMetadataCommand(dockerCLI command.Cli, up *cobra.Command) *cobra.
 		Use:   "metadata",
 		Short: "Print the options of each provider command, as JSON",
 		RunE: func(*cobra.Command, []string) error {
-			all := parameters(up.Flags(), nil)
+			// The global settings too: an option Compose does not find
+			// declared is dropped before it reaches the provider, and
+			// `orchestrator: swarm` must be refused, not dropped.
+			all := append(parameters(up.Flags(), nil), parameters(up.InheritedFlags(), globalFlags())...)
 			few := parameters(up.Flags(), map[string]bool{optSubdir: true, optContext: true})
 			stop := commandMetadata{Parameters: few}
 			return json.NewEncoder(dockerCLI.Out()).Encode(struct {
@@ -146,6 +149,15 @@ func newComposeMetadataCommand(dockerCLI command.Cli, up *cobra.Command) *cobra.
 			})
 		},
 	}
+}
+
+// globalFlags are the flags of the global settings.
+func globalFlags() map[string]bool {
+	keep := map[string]bool{}
+	for _, s := range globalSettings {
+		keep[s.flag] = true
+	}
+	return keep
 }
 
 // parameters describes the flags (only those in keep, if not nil).

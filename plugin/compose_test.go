@@ -43,7 +43,7 @@ func TestComposeMetadata(t *testing.T) {
 	// Every option of ensure, plus subdir and context.
 	for _, name := range []string{"subdir", "context", "image", "mount-mode", "workspace-volume", "shared-volume", "network",
 		"workspace-root", "shared-dir", "pull", "recreate", "profile", "init", "user", "cpus", "memory", "pids-limit",
-		"read-only", "cap-add", "cap-drop", "security-opt", "label", "env"} {
+		"read-only", "cap-add", "cap-drop", "security-opt", "label", "env", "orchestrator", "api-timeout"} {
 		_, ok := params[name]
 		assert.Check(t, ok, "up lacks %s", name)
 	}
@@ -123,6 +123,11 @@ func TestComposeFailuresAreJSONAndNonZero(t *testing.T) {
 		{args: []string{"compose", "--project-name=gw", "up", "--subdir=a", "--mount-mode=volume_subpath", "svc"}, err: "volume_subpath mode needs a workspace volume"},
 		{args: []string{"compose", "--project-name=gw", "up", "--subdir=a", "--no-such-option=1", "svc"}, err: "unknown flag: --no-such-option"},
 		{args: []string{"compose", "--project-name=gw", "up", "--subdir=a", "--context=nowhere", "svc"}, err: `context "nowhere"`},
+		// Declared so that Compose passes them, and refused (issue 17, Low).
+		{args: []string{"compose", "--project-name=gw", "up", "--subdir=a", "--orchestrator=swarm", "--mount-mode=volume_subpath",
+			"--workspace-volume=w", "--shared-volume=s", "svc"}, err: "the Compose provider is not supported on swarm"},
+		{args: []string{"compose", "--project-name=gw", "up", "--subdir=a", "--label=com.docker.compose.project=other", "svc"},
+			err: `label "com.docker.compose.project": keys starting with "com.docker.compose." are Compose's`},
 	} {
 		f := sandboxtest.NewEngine()
 		c := newTestCLI(t, f, "")

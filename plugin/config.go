@@ -2,7 +2,9 @@ package plugin
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math/big"
 	"maps"
 	"os"
 	"path/filepath"
@@ -62,6 +64,7 @@ var (
 	settingAllow           = setting{"allow", "GATEWAY_WORKSPACE_ALLOW"}
 	settingEgressNetwork   = setting{"egress-network", "GATEWAY_WORKSPACE_EGRESS_NETWORK"}
 	settingEgressDNS       = setting{"egress-dns", "GATEWAY_WORKSPACE_EGRESS_DNS"}
+	settingUnisolated      = setting{"allow-unisolated-network", "GATEWAY_WORKSPACE_ALLOW_UNISOLATED_NETWORK"}
 )
 
 // globalSettings are read by every command, from flags of the root command.
@@ -70,7 +73,7 @@ var globalSettings = []setting{settingAPITimeout, settingOrchestrator}
 // configSettings are the settings that define a workspace container, in the
 // order of `ensure --help`; their flags carry configAnnotation.
 var configSettings = []setting{
-	settingImage, settingNetwork, settingEgress, settingAllow, settingEgressNetwork, settingEgressDNS, settingMountMode, settingWorkspaceRoot, settingSharedDir, settingWorkspaceVolume,
+	settingImage, settingNetwork, settingUnisolated, settingEgress, settingAllow, settingEgressNetwork, settingEgressDNS, settingMountMode, settingWorkspaceRoot, settingSharedDir, settingWorkspaceVolume,
 	settingSharedVolume, settingVolumeDriver, settingVolumeOpt, settingSharedVolumeOpt, settingPlacement,
 	settingPull, settingRecreate, settingProfile, settingInit, settingUser, settingCPUs,
 	settingMemory, settingPidsLimit, settingReadOnly, settingCapAdd, settingCapDrop, settingSecurityOpt,
@@ -313,6 +316,7 @@ func addConfigFlags(dst *pflag.FlagSet, except ...setting) {
 	})
 	flags.String(settingImage.flag, sandbox.DefaultImage, "Image of new workspace containers")
 	flags.String(settingNetwork.flag, "", "Network that new workspace containers join, instead of one where they cannot reach each other (open mode)")
+	flags.Bool(settingUnisolated.flag, false, `Allow --network host or container:NAME (the host's or another container's network namespace: not isolated)`)
 	flags.String(settingEgress.flag, string(egress.ModeOpen),
 		`What a workspace reaches: "open" (the internet, no other workspace), "none" (no network), "allowlist" (only what --allow names, `+
 			`through its egress proxy), "public" (every public address over HTTP(S), and what --allow names; never the host, the LAN or another workspace)`)
@@ -355,6 +359,9 @@ func workspaceConfig(dockerCLI command.Cli, flags *pflag.FlagSet) (sandbox.Confi
 		return sandbox.Config{}, err
 	}
 	cfg, err := r.config()
+	if errors.Is(err, sandbox.ErrUnisolatedNetwork) {
+		err = fmt.Errorf("%w (--%s allows it)", err, settingUnisolated.flag)
+	}
 	return cfg, usageError(err)
 }
 
@@ -398,6 +405,9 @@ func (r *resolver) choices(cfg *sandbox.Config) (err error) {
 	if cfg.Init, err = r.bool(settingInit); err != nil {
 		return err
 	}
+	if cfg.AllowUnisolatedNetwork, err = r.bool(settingUnisolated); err != nil {
+		return err
+	}
 	cfg.ReadOnly, err = r.bool(settingReadOnly)
 	return err
 }
@@ -405,12 +415,15 @@ func (r *resolver) choices(cfg *sandbox.Config) (err error) {
 // limits resolves the limits: CPUs, memory, processes.
 func (r *resolver) limits(cfg *sandbox.Config) (err error) {
 	if v := r.str(settingCPUs); v != "" {
-		if cfg.NanoCPUs, err = opts.ParseCPUs(v); err != nil {
+		if cfg.NanoCPUs, err = parseCPUs(v); err != nil {
 			return r.bad(settingCPUs, fmt.Errorf("invalid number of CPUs %q: %w", v, err))
 		}
 	}
 	if v := r.str(settingMemory); v != "" {
-		if cfg.Memory, err = units.RAMInBytes(v); err != nil {
+		if cfg.Memory, err = units.RAMInBytes(v); err != nil || cfg.Memory < 0 {
+			if err == nil {
+				err = errors.New("out of range") // wrapped by the parser
+			}
 			return r.bad(settingMemory, fmt.Errorf("invalid memory limit %q: %w", v, err))
 		}
 	}
@@ -420,6 +433,19 @@ func (r *resolver) limits(cfg *sandbox.Config) (err error) {
 		}
 	}
 	return nil
+}
+
+// parseCPUs is opts.ParseCPUs that refuses a number out of range (which
+// it would wrap into another, or into no limit at all).
+func parseCPUs(v string) (int64, error) {
+	n, err := opts.ParseCPUs(v)
+	if err != nil {
+		return 0, err
+	}
+	if r, ok := new(big.Rat).SetString(v); ok && !r.Mul(r, big.NewRat(1e9, 1)).Num().IsInt64() {
+		return 0, errors.New("out of range")
+	}
+	return n, nil
 }
 
 // lists resolves the list settings: capabilities, security options, env.

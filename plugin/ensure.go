@@ -159,6 +159,11 @@ func commandConfig(ctx context.Context, b *backend, flags *pflag.FlagSet, projec
 	if err := b.Validate(cfg); err != nil {
 		return cfg, usageError(hints(err, ""))
 	}
+	if sandbox.UnisolatedNetwork(cfg.Network) {
+		// Allowed (else refused above): said, as docker says what host
+		// networking discards.
+		_, _ = fmt.Fprintf(b.dockerCLI.Err(), "WARNING: network %s is not isolated: workspaces on it reach every service listening there, and they theirs\n", cfg.Network)
+	}
 	return projectConfig(ctx, b, cfg, project)
 }
 

@@ -134,6 +134,19 @@ func TestEnsureRefusesBadInput(t *testing.T) {
 		{args: []string{"ls", "--filter", "status=sleepy"}, err: `--filter: invalid status "sleepy"`},
 		{args: []string{"doctor", "--format", "yaml"}, err: `invalid --format "yaml"`},
 		{args: []string{"prune", "-f", "--orchestrator", "swarm"}, err: "prune is not supported on swarm"},
+		// Issue 17, Low: what would become something else.
+		{args: []string{"ensure", "--cpus", "1e300", "a"}, err: `invalid number of CPUs "1e300": out of range`},
+		{args: []string{"ensure", "--memory", "1e300g", "a"}, err: `invalid memory limit "1e300g": out of range`},
+		{args: []string{"ensure", "--env", "A=b\x00c", "a"}, err: "contains a NUL byte"},
+		{args: []string{"ensure", "--workspace-root", "/tmp/a\nb", "a"}, err: `workspace root "/tmp/a\nb": contains a control character`},
+		{args: []string{"ensure", "--shared-dir", "/tmp/s\rx", "a"}, err: "shared directory"},
+		{args: []string{"ensure", "\u0441at"}, err: "mixes letters of scripts that look alike"},
+		{args: []string{"ensure", "--network", "host", "a"}, err: "network host is the network namespace of the engine's host"},
+		{args: []string{"ensure", "--network", "container:gws-b", "a"}, err: "network container:gws-b is the network namespace of container gws-b: " +
+			"the workspace would reach every service listening there, and they its own, in no egress mode (--allow-unisolated-network allows it)"},
+		{args: []string{"prune", "-f", "--filter", "label="}, err: "a label filter needs a key"},
+		{args: []string{"prune", "-f", "--filter", "label==x"}, err: "a label filter needs a key"},
+		{args: []string{"prune", "-f", "--filter", "compose-project="}, err: "compose-project needs a project name"},
 	} {
 		f := sandboxtest.NewEngine()
 		c := newTestCLI(t, f, "")
@@ -251,4 +264,20 @@ func TestDoctorUnreachableOnce(t *testing.T) {
 	assert.NilError(t, json.Unmarshal(c.out.Bytes(), &rep))
 	assert.Check(t, is.Len(rep.Problems, 1), "%v", rep.Problems)
 	assert.Check(t, is.Equal(f.Calls(), "down"))
+}
+
+// The host's or another container's network namespace only when allowed,
+// with a warning (issue 17, Low): the workspace is not isolated there.
+func TestUnisolatedNetworkIsAllowedOnlyWhenSaid(t *testing.T) {
+	f := sandboxtest.NewEngine()
+	c := newTestCLI(t, f, "")
+	assert.NilError(t, c.run("ensure", "--network", "host", "--allow-unisolated-network", "a"))
+	assert.Check(t, is.Contains(c.err.String(), "WARNING: network host is not isolated"))
+	assert.Check(t, is.Equal(string(f.ByName("gws-a").HC.NetworkMode), "host"))
+
+	f = sandboxtest.NewEngine()
+	c = newTestCLI(t, f, "")
+	t.Setenv("GATEWAY_WORKSPACE_ALLOW_UNISOLATED_NETWORK", "true")
+	assert.NilError(t, c.run("ensure", "--network", "container:gws-b", "a"))
+	assert.Check(t, is.Contains(c.err.String(), "WARNING: network container:gws-b is not isolated"))
 }

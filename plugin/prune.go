@@ -113,9 +113,18 @@ func pruneFilters(f filters.Args, now time.Time) (sandbox.PruneOptions, error) {
 		}
 	}
 	po.Labels = f.Get("label")
+	for _, l := range po.Labels {
+		if k, _, _ := strings.Cut(l, "="); strings.TrimSpace(k) == "" {
+			// An empty label filter selects nothing, and would prune all.
+			return po, usageError(fmt.Errorf("--filter: label %q: a label filter needs a key (label=KEY or label=KEY=VALUE)", l))
+		}
+	}
 	if p := f.Get("compose-project"); len(p) > 1 {
 		return po, usageError(errors.New("--filter: only one compose-project"))
 	} else if len(p) == 1 {
+		if p[0] == "" {
+			return po, usageError(errors.New("--filter: compose-project needs a project name"))
+		}
 		po.ComposeProject = p[0]
 	}
 	return po, nil

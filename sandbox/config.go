@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/docker/docker/api/types/mount"
 
@@ -95,6 +96,11 @@ type Config struct {
 	Image string
 	// Network, when set, is the network new containers join.
 	Network string
+	// AllowUnisolatedNetwork lets Network be "host" or "container:NAME":
+	// the network namespace of the host or of another container, whose
+	// every service the workspace reaches (and they its own). Refused
+	// without it (ErrUnisolatedNetwork).
+	AllowUnisolatedNetwork bool
 	// Mode is the mount mode.
 	Mode MountMode
 	// WorkspaceRoot (bind mode) is the absolute path, on the engine's host,
@@ -228,7 +234,7 @@ func (c Config) Validate() error {
 }
 
 func (c Config) validate() error {
-	for _, check := range []func() error{c.checkChoices, c.checkContainer, c.checkVolumeConfig, c.checkMounts, c.checkEgress} {
+	for _, check := range []func() error{c.checkChoices, c.checkContainer, c.checkPaths, c.checkVolumeConfig, c.checkMounts, c.checkEgress} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -269,10 +275,33 @@ func (c Config) checkContainer() error {
 		if strings.HasPrefix(k, LabelPrefix) {
 			return fmt.Errorf("label %q: keys starting with %q are reserved", k, LabelPrefix)
 		}
+		// Compose's and Swarm's own: a container with them would be taken
+		// for another project's, or for a task's.
+		for _, p := range [][2]string{{"com.docker.compose.", "Compose's"}, {"com.docker.swarm.", "Swarm's"}} {
+			if strings.HasPrefix(k, p[0]) {
+				return fmt.Errorf("label %q: keys starting with %q are %s", k, p[0], p[1])
+			}
+		}
 	}
 	for _, e := range c.Env {
 		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
 			return fmt.Errorf("environment variable %q: must be KEY=VALUE", e)
+		}
+		if strings.ContainsRune(e, 0) {
+			return fmt.Errorf("environment variable %q: contains a NUL byte, which no process environment can hold", e)
+		}
+	}
+	return nil
+}
+
+// checkPaths refuses host paths with a control character (a newline, a
+// NUL): they would be shown, logged and compared as something else.
+func (c Config) checkPaths() error {
+	for _, p := range []struct{ what, path string }{{"workspace root", c.WorkspaceRoot}, {"shared directory", c.SharedDir}} {
+		for _, r := range p.path {
+			if unicode.IsControl(r) {
+				return fmt.Errorf("%s %q: contains a control character", p.what, p.path)
+			}
 		}
 	}
 	return nil
@@ -381,8 +410,24 @@ func (c Config) checkUnproxied(mode egress.Mode) error {
 		return fmt.Errorf("egress mode %s has no egress proxy: an egress network or DNS server is for the allowlist and public modes", mode)
 	case mode == egress.ModeNone && c.Network != "":
 		return errors.New("egress mode none has no network: a network may not be given")
+	case UnisolatedNetwork(c.Network) && !c.AllowUnisolatedNetwork:
+		return fmt.Errorf("%w: network %s is the network namespace of %s: the workspace would reach every service listening there, "+
+			"and they its own, in no egress mode", ErrUnisolatedNetwork, c.Network, unisolatedWhat(c.Network))
 	}
 	return nil
+}
+
+// UnisolatedNetwork says whether a network is the network namespace of
+// the host or of another container (not isolated).
+func UnisolatedNetwork(name string) bool {
+	return name == "host" || strings.HasPrefix(name, "container:")
+}
+
+func unisolatedWhat(name string) string {
+	if c, ok := strings.CutPrefix(name, "container:"); ok {
+		return "container " + c
+	}
+	return "the engine's host"
 }
 
 // checkAroundProxy refuses the capabilities and proxy variables that

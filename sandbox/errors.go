@@ -41,6 +41,10 @@ var (
 	// ErrNotSupported is wrapped by the error of a verb or an option that
 	// the orchestrator does not have (see [UnsupportedError]).
 	ErrNotSupported = errors.New("not supported by this orchestrator")
+	// ErrUnisolatedNetwork is wrapped by the refusal of a network that is
+	// the host's or another container's (see
+	// [Config.AllowUnisolatedNetwork]).
+	ErrUnisolatedNetwork = errors.New("the network is not isolated")
 	// ErrOrchestrated is wrapped by the refusal to make a container of a
 	// workspace that an orchestrator runs on the same engine (as a task of
 	// a service): two containers of one workspace.

@@ -128,6 +128,46 @@ func subdirText(subdir string) string {
 			return fmt.Sprintf("it contains %U, a character that displays deceptively or not at all", r)
 		}
 	}
+	if !norm.NFKC.IsNormalString(subdir) {
+		// Fullwidth letters, "．．", ligatures: another name that looks like
+		// a plain one.
+		return fmt.Sprintf("it contains compatibility characters, drawn like others (it reads as %q)", norm.NFKC.String(subdir))
+	}
+	if why := confusable(subdir); why != "" {
+		return why
+	}
+	return ""
+}
+
+// slashLike are characters drawn as a slash that are not one: a name
+// with one would look like a path of two elements.
+const slashLike = "\u2215\u2044\u29f8\u2571\u29f5\u20e5\u2572\u2216"
+
+// confusableScripts are the scripts whose letters look like Latin ones.
+var confusableScripts = []*unicode.RangeTable{unicode.Latin, unicode.Cyrillic, unicode.Greek, unicode.Armenian}
+
+// confusable is why a subdir looks like another: a slash-like character,
+// or a path element that mixes letters of Latin, Cyrillic, Greek or
+// Armenian (Cyrillic "с" in "сat" is another workspace than "cat").
+func confusable(subdir string) string {
+	if i := strings.IndexAny(subdir, slashLike); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(subdir[i:])
+		return fmt.Sprintf("it contains %U, a character drawn as a slash", r)
+	}
+	for _, elem := range strings.Split(subdir, "/") {
+		var seen *unicode.RangeTable
+		for _, r := range elem {
+			for _, script := range confusableScripts {
+				if !unicode.Is(script, r) {
+					continue
+				}
+				if seen != nil && seen != script {
+					return fmt.Sprintf("the element %q mixes letters of scripts that look alike (%U): it would look like another name", elem, r)
+				}
+				seen = script
+			}
+		}
+	}
 	return ""
 }
 

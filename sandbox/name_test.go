@@ -51,7 +51,7 @@ func TestValidSubdirsMakeValidNames(t *testing.T) {
 
 func TestValidateSubdir(t *testing.T) {
 	for _, ok := range []string{"alice", "team/alice", "a b", ".hidden", "x..y", "日本語", "a-b_c.d",
-		".docker-workspace2", "İstanbul", "emoji😀name", strings.Repeat("z", 255), "caf\u00e9"} {
+		".docker-workspace2", "İstanbul", "emoji😀name", strings.Repeat("z", 255), "caf\u00e9", "команда", "αβγ"} {
 		assert.Check(t, ValidateSubdir(ok), "subdir %q", ok)
 	}
 	for subdir, why := range map[string]string{
@@ -87,6 +87,14 @@ func TestValidateSubdir(t *testing.T) {
 		strings.Repeat("x", 256):        "longer than 255 bytes",
 		"a/" + strings.Repeat("y", 256): "longer than 255 bytes",
 		"team/.docker-workspace":        "reserved",
+		// Look-alikes of other names (issue 17, Low).
+		"\u0441at":                 "mixes letters of scripts that look alike",
+		"team/b\u043eb":            "mixes letters of scripts that look alike",
+		"\uff54\uff45\uff41\uff4d": `reads as "team"`,
+		"\uff0e\uff0e/x":           `reads as "../x"`,
+		"\ufb01le":                 `reads as "file"`,
+		"team\u2215bob":            "U+2215, a character drawn as a slash",
+		"team\u2044bob":            "U+2044, a character drawn as a slash",
 	} {
 		err := ValidateSubdir(subdir)
 		assert.Check(t, is.ErrorIs(err, ErrInvalidSubdir), "subdir %q", subdir)

@@ -42,9 +42,12 @@ type Spec struct {
 	CapDrop       []string          `json:"capDrop,omitempty"`
 	SecurityOpt   []string          `json:"securityOpt,omitempty"`
 	Labels        map[string]string `json:"labels,omitempty"`
-	// Env is a hash of the sorted entries: values may be secrets, and
-	// labels are readable by anyone who can inspect the container.
-	Env string `json:"env,omitempty"`
+	// EnvKeys are the names of the configured variables, sorted. Their
+	// values may be secrets, and labels are readable by whoever lists
+	// containers or watches events: not even a hash of them is recorded
+	// (a short secret's hash is undone by trying every value). Values are
+	// compared with the container's own environment (DriftEnv).
+	EnvKeys []string `json:"envKeys,omitempty"`
 	// On an orchestrator of nodes, and volumes made with a driver
 	// configuration.
 	Placement        Placement         `json:"placement,omitempty"`
@@ -77,12 +80,11 @@ func SpecFor(subdir string, cfg Config, imageID string) Spec {
 		s.Workspace = filepath.Join(cfg.WorkspaceRoot, filepath.FromSlash(subdir))
 		s.Shared = filepath.Clean(cfg.SharedDir)
 	}
-	if len(cfg.Env) > 0 {
-		env := sorted(cfg.Env)
-		b, _ := json.Marshal(env)
-		sum := sha256.Sum256(b)
-		s.Env = hex.EncodeToString(sum[:])
+	for _, e := range cfg.Env {
+		k, _, _ := strings.Cut(e, "=")
+		s.EnvKeys = append(s.EnvKeys, k)
 	}
+	s.EnvKeys = sorted(s.EnvKeys)
 	if len(s.Labels) == 0 {
 		s.Labels = nil
 	}
@@ -164,12 +166,27 @@ func Drift(labels map[string]string, want Spec) []string {
 	add("capabilities", !slices.Equal(have.CapAdd, want.CapAdd) || !slices.Equal(have.CapDrop, want.CapDrop))
 	add("security-opt", !slices.Equal(have.SecurityOpt, want.SecurityOpt))
 	add("labels", !maps.Equal(have.Labels, want.Labels))
-	add("env", have.Env != want.Env)
+	add("env", !slices.Equal(have.EnvKeys, want.EnvKeys))
 	if len(out) == 0 {
 		// Same fields, other hash: a spec written by another version.
 		out = []string{DriftUnknown}
 	}
 	return out
+}
+
+// DriftEnv adds "env" to a drift when the environment a container (or a
+// service's task) has lacks a configured entry: a value changed. The
+// labels record the names only.
+func DriftEnv(drift, have, want []string) []string {
+	if slices.Contains(drift, "env") {
+		return drift
+	}
+	for _, e := range want {
+		if !slices.Contains(have, e) {
+			return append(drift, "env")
+		}
+	}
+	return drift
 }
 
 // RecordedSpec is the spec a workspace container (or service) recorded in

@@ -231,7 +231,7 @@ func (e *ensurer) observe(ctx context.Context) (observed, error) {
 			imageID = obs.img.ID
 		}
 	}
-	obs.drift = sandbox.Drift(ctr.Config.Labels, sandbox.SpecFor(e.subdir, e.cfg, imageID))
+	obs.drift = sandbox.DriftEnv(sandbox.Drift(ctr.Config.Labels, sandbox.SpecFor(e.subdir, e.cfg, imageID)), ctr.Config.Env, e.cfg.Env)
 	return obs, nil
 }
 

@@ -338,6 +338,9 @@ func (s *Swarm) ensureOnce(ctx context.Context, subdir string, cfg sandbox.Confi
 		res.Image = cs.Image
 	}
 	res.Drift = serviceDrift(svc, want)
+	if cs := svc.Spec.TaskTemplate.ContainerSpec; cs != nil {
+		res.Drift = sandbox.DriftEnv(res.Drift, cs.Env, cfg.Env)
+	}
 	var ours func(swarmtypes.Task) bool
 	switch {
 	case cfg.Recreate == sandbox.RecreateAlways || cfg.Recreate == sandbox.RecreateIfChanged && len(res.Drift) > 0:
