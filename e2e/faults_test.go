@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -264,13 +265,17 @@ func TestHungEngine(t *testing.T) {
 		cmd := icmd.Command("docker", append([]string{"--config", env.configDir, "--context", name, "workspace", "--api-timeout", "3s"}, tc.args...)...)
 		res := icmd.RunCmd(cmd, icmd.WithEnv(h.env...), icmd.WithTimeout(2*time.Minute))
 		res.Assert(t, icmd.Expected{ExitCode: 1})
-		assert.Check(t, is.Equal(strings.TrimSpace(res.Stderr()),
-			fmt.Sprintf("the Docker engine of context %q at unix://%s did not answer within 1s (%s): is it hung? --api-timeout sets the limit", name, sock, tc.op)))
+		// The limit is the call's, reads included; the docker CLI's own
+		// first ping waited too (2 s): the total is said.
+		want := regexp.MustCompile(fmt.Sprintf(`^the Docker engine of context %q at unix://%s did not answer within 3s \(%s; [0-9.]+s in all\): is it hung\? --api-timeout sets the limit$`,
+			name, regexp.QuoteMeta(sock), tc.op))
+		assert.Check(t, want.MatchString(strings.TrimSpace(res.Stderr())), res.Stderr())
 	}
 }
 
 // A Swarm manager, or a node's engine, that accepts and never answers:
-// every Swarm-mode command ends within --api-timeout and 2 s, with one line.
+// every Swarm-mode command ends within --api-timeout and 3 s (the docker
+// CLI's own first ping waits 2 s), with one line.
 func TestHungSwarm(t *testing.T) {
 	s := newSwarmHarness(t)
 	const limit = 3 * time.Second
@@ -292,7 +297,7 @@ func TestHungSwarm(t *testing.T) {
 	} {
 		res, took := timed(s.harness, append([]string{"--context", mgr, "workspace", "--api-timeout", limit.String()}, args...)...)
 		assert.Check(t, is.Equal(res.ExitCode, 1), "%v: %s", args, res.Combined())
-		assert.Check(t, took < limit+2*time.Second, "%v took %s", args, took)
+		assert.Check(t, took < limit+3*time.Second, "%v took %s", args, took)
 		assert.Check(t, is.Contains(res.Stderr(), "did not answer within"), "%v", args)
 		assert.Check(t, is.Equal(strings.Count(strings.TrimSpace(res.Stderr()), "\n"), 0), "%v: more than one line: %s", args, res.Stderr())
 	}
@@ -317,12 +322,12 @@ func TestHungSwarm(t *testing.T) {
 	for _, args := range [][]string{{"exec", a, "true"}, {"cp", a + ":x", "-"}, {"shell", a}} {
 		res, took := timed(s.harness, append([]string{"--context", "swarm", "workspace", "--api-timeout", limit.String()}, args...)...)
 		assert.Check(t, is.Equal(res.ExitCode, 1), "%v: %s", args, res.Combined())
-		assert.Check(t, took < limit+2*time.Second, "%v took %s", args, took)
+		assert.Check(t, took < limit+3*time.Second, "%v took %s", args, took)
 		assert.Check(t, is.Contains(res.Stderr(), "unix://"+sock), "%v", args)
 		assert.Check(t, is.Equal(strings.Count(strings.TrimSpace(res.Stderr()), "\n"), 0), "%v: more than one line: %s", args, res.Stderr())
 	}
 	res, took := timed(s.harness, "--context", "swarm", "workspace", "--api-timeout", limit.String(), "doctor")
-	assert.Check(t, took < limit+2*time.Second, "doctor took %s", took)
+	assert.Check(t, took < limit+3*time.Second, "doctor took %s", took)
 	assert.Check(t, is.Contains(res.Stdout(), "Node sw2"), res.Combined())
 	assert.Check(t, is.Contains(res.Stdout(), "did not answer within"), res.Combined())
 }

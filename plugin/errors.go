@@ -3,12 +3,17 @@ package plugin
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
 )
+
+// commandStart is when this process started: how long a command waited in
+// all, for a person.
+var commandStart = time.Now()
 
 // engineError is a failure to reach the engine, told for a person: one
 // line naming the context, its endpoint and what to look at. It wraps its
@@ -38,7 +43,13 @@ func engineErr(dockerCLI command.Cli, err error) error {
 	where := engineWhere(dockerCLI)
 	var te *sandbox.TimeoutError
 	if errors.As(err, &te) {
-		return &engineError{err: err, msg: fmt.Sprintf("%s did not answer within %s (%s): is it hung? --api-timeout sets the limit", where, te.After, te.Op)}
+		op := te.Op
+		if waited := time.Since(commandStart).Round(100 * time.Millisecond); waited > te.After+time.Second {
+			// The docker CLI's own first ping of the engine, and earlier
+			// calls, waited too: the command took longer than the call.
+			op += fmt.Sprintf("; %s in all", waited)
+		}
+		return &engineError{err: err, msg: fmt.Sprintf("%s did not answer within %s (%s): is it hung? --api-timeout sets the limit", where, te.After, op)}
 	}
 	var ue *sandbox.UnreachableError
 	if errors.As(err, &ue) {

@@ -55,7 +55,7 @@ func NewRootCommand(dockerCLI command.Cli, build BuildInfo, args []string) *cobr
 		}
 	}
 	cmd.PersistentFlags().String(settingAPITimeout.flag, sandbox.DefaultTimeout.String(),
-		"Time limit of each engine call that changes something (calls that only read get a third)")
+		"Time limit of each engine call")
 	addOrchestratorFlag(cmd.PersistentFlags())
 	subs := subcommands(dockerCLI, build)
 	named := make(map[string]bool, len(args))

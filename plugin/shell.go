@@ -49,6 +49,10 @@ func runShell(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts 
 	exec.Interactive = true
 	exec.TTY = cli.In().IsTerminal()
 	exec.Workdir = sandbox.WorkspaceTarget
-	exec.Command = []string{b.LoginShell(ctx, loc), "-l"}
+	sh, err := b.LoginShell(ctx, loc)
+	if err != nil {
+		return engineErr(cli, err)
+	}
+	exec.Command = []string{sh, "-l"}
 	return runExecIn(ctx, cli, loc.ContainerID, b.timeout, exec)
 }

@@ -48,7 +48,7 @@ type Orchestrator interface {
 	Locate(ctx context.Context, w Workspace) (Location, error)
 	// LoginShell is the login shell of the user a located container runs
 	// as ("sh" when its /etc/passwd does not tell).
-	LoginShell(ctx context.Context, loc Location) string
+	LoginShell(ctx context.Context, loc Location) (string, error)
 	// Check tells whether the orchestrator can serve cfg (doctor); it
 	// changes nothing.
 	Check(ctx context.Context, cfg Config) (Report, error)
@@ -210,10 +210,9 @@ type Target struct {
 	Err error
 }
 
-// DefaultTimeout bounds each engine call that changes something (create,
-// start, remove, copy…); calls that only read (inspect, list, version) get a
-// third of it, at least a second. A pull is not bounded: it takes as long as
-// the image takes.
+// DefaultTimeout bounds each engine call (create, start, remove, copy,
+// inspect, list…). A pull is not bounded: it takes as long as the image
+// takes.
 const DefaultTimeout = 60 * time.Second
 
 // DefaultStopTimeout is how long Stop waits, in seconds, before it kills.

@@ -932,12 +932,12 @@ func TestEnsureCollectsGarbage(t *testing.T) {
 	}
 }
 
-// Every engine call is bounded: reads by a third of the timeout (at least
-// a second), and a deadline is a TimeoutError naming the call.
+// Every engine call is bounded by the timeout, reads too, and a deadline
+// is a TimeoutError naming the call.
 func TestEngineCallsAreBounded(t *testing.T) {
 	f := sandboxtest.NewEngine()
 	f.Hung = true
-	m := newManager(f, func(o *Options) { o.Timeout = 3 * time.Second })
+	m := newManager(f, func(o *Options) { o.Timeout = time.Second })
 	_, err := m.Ensure(context.Background(), "a", bindConfig(t))
 	var te *sandbox.TimeoutError
 	assert.Assert(t, errors.As(err, &te), "%v", err)

@@ -26,8 +26,7 @@ type Options struct {
 	RegistryAuth func(ctx context.Context, image string) (string, error)
 	// Version, when set, is recorded on new containers (LabelVersion).
 	Version string
-	// Timeout bounds each engine call that changes something; calls that
-	// only read get a third of it (0: sandbox.DefaultTimeout).
+	// Timeout bounds each engine call (0: sandbox.DefaultTimeout).
 	Timeout time.Duration
 	// Local says that the engine runs on this host (a unix socket): what a
 	// start checks of a bind workspace's path is looked at here.

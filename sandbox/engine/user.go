@@ -135,10 +135,13 @@ func dbFind(ctx context.Context, c sandbox.Client, containerID, file string, mat
 // loginShell is the login shell of the user a workspace container runs as
 // (its Config.User; none: root), from the container's /etc/passwd; "sh"
 // when that does not tell.
-func loginShell(ctx context.Context, c sandbox.Client, containerID string) string {
+func loginShell(ctx context.Context, c sandbox.Client, containerID string) (string, error) {
 	ctr, err := c.ContainerInspect(ctx, containerID)
+	if sandbox.Unreachable(err) {
+		return "", err // the exec would wait as long: said at once
+	}
 	if err != nil || ctr.Config == nil {
-		return "sh"
+		return "sh", nil
 	}
 	name, _, _ := strings.Cut(ctr.Config.User, ":")
 	if name == "" {
@@ -148,8 +151,11 @@ func loginShell(ctx context.Context, c sandbox.Client, containerID string) strin
 	entry, err := dbFind(ctx, c, containerID, "/etc/passwd", func(f []string) bool {
 		return len(f) >= 7 && (f[0] == name || numeric == nil && f[2] == name)
 	})
-	if err != nil || entry[6] == "" {
-		return "sh"
+	if sandbox.Unreachable(err) {
+		return "", err
 	}
-	return entry[6]
+	if err != nil || entry[6] == "" {
+		return "sh", nil
+	}
+	return entry[6], nil
 }

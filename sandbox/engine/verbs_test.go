@@ -170,9 +170,18 @@ func TestLoginShell(t *testing.T) {
 	ctx := context.Background()
 	for user, want := range map[string]string{"agent": "/bin/bash", "1000:1000": "/bin/bash", "": "/bin/ash", "none": "sh", "nobody": "sh"} {
 		c := f.Add("gws-"+strings.ReplaceAll(user, ":", "-"), container.StateRunning, container.Config{User: user}, container.HostConfig{})
-		assert.Check(t, is.Equal(m.LoginShell(ctx, sandbox.Location{ContainerID: c.ID}), want), user)
+		sh, err := m.LoginShell(ctx, sandbox.Location{ContainerID: c.ID})
+		assert.Check(t, err)
+		assert.Check(t, is.Equal(sh, want), user)
 	}
-	assert.Check(t, is.Equal(m.LoginShell(ctx, sandbox.Location{ContainerID: "gone"}), "sh"))
+	sh, err := m.LoginShell(ctx, sandbox.Location{ContainerID: "gone"})
+	assert.Check(t, err)
+	assert.Check(t, is.Equal(sh, "sh"))
+	// An engine that does not answer: said, not guessed (the exec would
+	// wait as long again).
+	f.Hung = true
+	_, err = newManager(f, func(o *Options) { o.Timeout = 50 * time.Millisecond }).LoginShell(ctx, sandbox.Location{ContainerID: "gone"})
+	assert.Check(t, sandbox.Unreachable(err), "%v", err)
 }
 
 func TestResolve(t *testing.T) {

@@ -213,13 +213,13 @@ func (s *Swarm) Locate(ctx context.Context, w sandbox.Workspace) (sandbox.Locati
 
 // LoginShell is the login shell of the user a task's container runs as,
 // read through its node's engine.
-func (s *Swarm) LoginShell(ctx context.Context, loc sandbox.Location) string {
+func (s *Swarm) LoginShell(ctx context.Context, loc sandbox.Location) (string, error) {
 	if s.opts.NodeEngine == nil {
-		return "sh"
+		return "sh", nil
 	}
 	c, err := s.opts.NodeEngine(ctx, swarmtypes.Node{}, loc.Engine)
 	if err != nil {
-		return "sh"
+		return "sh", nil
 	}
 	return engine.New(c, engine.Options{Timeout: s.opts.Timeout}).LoginShell(ctx, loc)
 }

@@ -75,8 +75,7 @@ type Options struct {
 	// Progress receives a line for each change of state of a task that
 	// Ensure, Stop or Remove waits for; nil discards them.
 	Progress io.Writer
-	// Timeout bounds each call to the manager and to a node's engine that
-	// changes something; calls that only read get a third of it (0:
+	// Timeout bounds each call to the manager and to a node's engine (0:
 	// sandbox.DefaultTimeout).
 	Timeout time.Duration
 	// Node are the options of the node engines' managers (pulls).

@@ -16,13 +16,14 @@ import (
 // those that only read.
 type Limits struct{ Read, Write time.Duration }
 
-// NewLimits gives writes timeout (sandbox.DefaultTimeout when not
-// positive) and reads a third of it (at least a second).
+// NewLimits gives every call timeout (sandbox.DefaultTimeout when not
+// positive): a read of a busy engine (a list during a storm) may take as
+// long as a write, and is not called hung sooner.
 func NewLimits(timeout time.Duration) Limits {
 	if timeout <= 0 {
 		timeout = sandbox.DefaultTimeout
 	}
-	return Limits{Read: max(timeout/3, time.Second), Write: timeout}
+	return Limits{Read: timeout, Write: timeout}
 }
 
 // Do runs fn with a deadline of d. A deadline that passes is a
