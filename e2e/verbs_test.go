@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -283,4 +284,43 @@ func TestCopyOutBringsNoPrivilegeToTheHost(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(dest, "out", "plain"))
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(string(b), "ok\n"))
+}
+
+// An interrupted exec (SIGINT, SIGTERM) ends its command in the workspace,
+// and what it started (issue 17, Low): else the reaper sees the workspace
+// busy for ever. With and without -u.
+func TestInterruptedExecEndsItsCommand(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	s := h.subdir("")
+	h.ws("ensure", s).Assert(t, icmd.Success)
+	for i, tc := range []struct {
+		sig  syscall.Signal
+		args []string
+	}{
+		{syscall.SIGTERM, nil},
+		{syscall.SIGINT, []string{"-u", "0"}},
+	} {
+		marker := fmt.Sprintf("42%d%d", i, time.Now().UnixNano()%1000)
+		args := append(append([]string{"--config", env.configDir, "workspace", "exec"}, tc.args...), s, "sh", "-c", "sleep "+marker+" & sleep "+marker+"1")
+		cmd := exec.Command("docker", args...)
+		cmd.Env = h.env
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		assert.NilError(t, cmd.Start())
+		running := func(want bool) func(poll.LogT) poll.Result {
+			return func(poll.LogT) poll.Result {
+				out := h.docker("exec", containerName(s), "ps", "-o", "args").Stdout()
+				if strings.Contains(out, "sleep "+marker+"1") != want {
+					return poll.Continue("%s: running %v: %s", tc.sig, !want, out)
+				}
+				return poll.Success()
+			}
+		}
+		poll.WaitOn(t, running(true), poll.WithTimeout(20*time.Second))
+		assert.NilError(t, syscall.Kill(-cmd.Process.Pid, tc.sig))
+		_ = cmd.Wait()
+		poll.WaitOn(t, running(false), poll.WithTimeout(10*time.Second))
+		out := h.docker("exec", containerName(s), "ps", "-o", "args").Stdout()
+		assert.Check(t, !strings.Contains(out, "sleep "+marker), "%s: what the command started still runs: %s", tc.sig, out)
+	}
 }

@@ -2,9 +2,12 @@ package plugin
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/docker/cli/cli"
@@ -218,8 +221,59 @@ func find(ctx context.Context, b *backend, ref string, ensure bool, cfg sandbox.
 // runExecIn runs docker exec's own code on a container whose existence
 // this command has established already: its check of the container is
 // answered from that, so an exec costs no round trip beyond ensure's.
+//
+// Interrupted (SIGINT, SIGTERM), a command without a terminal would go on
+// in the workspace (the engine has no call that signals an exec): it is
+// marked with a variable of its own, and its processes, found by it, are
+// sent the signal (as a terminal's hangup ends a command with one).
 func runExecIn(ctx context.Context, dockerCLI command.Cli, id string, timeout time.Duration, opts clicontainer.ExecOptions) error {
-	return clicontainer.RunExec(ctx, knownCLI(dockerCLI, id, timeout), id, opts)
+	mark := ""
+	if !opts.TTY && !opts.Detach {
+		mark = execMark()
+		_ = opts.Env.Set(execMarkVar + "=" + mark)
+	}
+	err := clicontainer.RunExec(ctx, knownCLI(dockerCLI, id, timeout), id, opts)
+	if mark != "" && ctx.Err() != nil {
+		sig := "TERM"
+		if se := (signalError{}); errors.As(context.Cause(ctx), &se) && se.sig == os.Interrupt {
+			sig = "INT"
+		}
+		endMarked(context.WithoutCancel(ctx), dockerCLI.Client(), id, opts.User, mark, sig, timeout)
+	}
+	return err
+}
+
+// execMarkVar marks the processes of an exec of this tool.
+const execMarkVar = "DOCKER_WORKSPACE_EXEC"
+
+func execMark() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// endMarkedScript signals, as the exec's user, each process whose
+// environment holds the mark (the command and what it started).
+const endMarkedScript = `for d in /proc/[0-9]*; do tr '\0' '\n' <"$d/environ" 2>/dev/null | grep -qx "$1" && kill -"$2" "${d#/proc/}" 2>/dev/null; done; true`
+
+// endMarked sends sig to the processes of an exec marked mark, through
+// another exec (best effort: it needs sh, tr and grep in the image).
+func endMarked(ctx context.Context, api client.APIClient, id, user, mark, sig string, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := api.ContainerExecCreate(ctx, id, container.ExecOptions{User: user, Cmd: []string{"sh", "-c", endMarkedScript, "sh", execMarkVar + "=" + mark, sig}})
+	if err != nil {
+		return
+	}
+	if err := api.ContainerExecStart(ctx, resp.ID, container.ExecStartOptions{Detach: true}); err != nil {
+		return
+	}
+	for ctx.Err() == nil {
+		if st, err := api.ContainerExecInspect(ctx, resp.ID); err != nil || !st.Running {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // knownCLI is the docker CLI of a container's engine, for docker exec's and
