@@ -1329,6 +1329,14 @@ func TestEnsureRemoteBindRefusesWhatOthersCanChange(t *testing.T) {
 	dir := func(uid, mode int) *sandboxtest.MemEntry {
 		return &sandboxtest.MemEntry{Dir: true, UID: uid, Mode: mode}
 	}
+	// rootAt makes p the root of a workspace "x" (its marker, root's, and
+	// its record).
+	rootAt := func(f *sandboxtest.Engine, p string) {
+		name, content := claims.RecordFor("x")
+		f.SetHost(p+"/"+sandbox.RegistryDir, dir(0, 0o700))
+		f.SetHost(p+"/"+claims.RegistryPath, dir(0, 0o700))
+		f.SetHost(p+"/"+claims.RegistryPath+"/"+name, &sandboxtest.MemEntry{Data: string(content)})
+	}
 	for _, tc := range []struct {
 		name  string
 		setup func(f *sandboxtest.Engine, cfg *sandbox.Config)
@@ -1355,7 +1363,7 @@ func TestEnsureRemoteBindRefusesWhatOthersCanChange(t *testing.T) {
 		},
 			err: "workspace \"team/a\": team in /srv/gws/ws on the engine's host is a symlink"},
 		{name: "the root inside another root", setup: func(f *sandboxtest.Engine, _ *sandbox.Config) {
-			f.SetHost("/srv/gws/"+sandbox.RegistryDir, dir(0, 0o700))
+			rootAt(f, "/srv/gws")
 		},
 			err: "workspace root /srv/gws/ws is in /srv/gws on the engine's host, the root of other workspaces"},
 		{name: "a root below the root", setup: func(f *sandboxtest.Engine, _ *sandbox.Config) {
@@ -1381,7 +1389,7 @@ func TestEnsureRemoteBindRefusesWhatOthersCanChange(t *testing.T) {
 			f.SetHost("/srv/gws/shared", &sandboxtest.MemEntry{Link: "/etc"})
 		}, err: "is a symlink"},
 		{name: "shared directory in another root", setup: func(f *sandboxtest.Engine, cfg *sandbox.Config) {
-			f.SetHost("/srv/other/"+sandbox.RegistryDir, dir(0, 0o700))
+			rootAt(f, "/srv/other")
 			cfg.SharedDir = "/srv/other/shared"
 		}, err: "shared directory /srv/other/shared is in /srv/other on the engine's host, the root of other workspaces"},
 		{name: "shared directory under a directory others own", setup: func(f *sandboxtest.Engine, cfg *sandbox.Config) {
@@ -1414,6 +1422,37 @@ func TestEnsureRemoteBindRefusesWhatOthersCanChange(t *testing.T) {
 	f.SetHost("/var/gwsh/shared", dir(0, 0o755))
 	_, err := newManager(f).Ensure(context.Background(), "team/a", cfg)
 	assert.NilError(t, err)
+
+	// Markers that say nothing (issue 17, 7 and 8 on an engine's host): one
+	// a local user made in the sticky directory, and one with no record
+	// (a root whose first ensure was refused).
+	for _, marker := range []*sandboxtest.MemEntry{dir(1000, 0o755), dir(0, 0o700)} {
+		f := sandboxtest.NewEngine()
+		f.SetHost("/srv/gws", dir(0, 0o1777))
+		f.SetHost("/srv/gws/"+sandbox.RegistryDir, marker)
+		f.SetHost("/srv/gws/ws", dir(0, 0o700))
+		f.SetHost("/var/gwsh", dir(0, 0o700))
+		_, err := newManager(f).Ensure(context.Background(), "team/a", cfg)
+		assert.Check(t, err, "marker of uid %d", marker.UID)
+	}
+
+	// A first ensure refused when its container starts (a seccomp profile
+	// the engine cannot read): its record is emptied, and the root, which
+	// records nothing, refuses no root inside it (issue 17, 8).
+	f = sandboxtest.NewEngine()
+	f.SetHost("/srv/gws", dir(0, 0o700))
+	f.SetHost("/var/gwsh", dir(0, 0o700))
+	f.OnStart = func(*sandboxtest.Ctr) error { return errors.New("Decoding seccomp profile failed") }
+	_, err = newManager(f).Ensure(context.Background(), "team/a", cfg)
+	assert.Check(t, is.ErrorContains(err, "Decoding seccomp profile failed"))
+	name, _ := claims.RecordFor("team/a")
+	assert.Check(t, is.Equal(f.HostEntry("/srv/gws/ws/"+claims.RegistryPath+"/"+name).Data, ""), "the record stays")
+	f.OnStart = nil
+	inner := cfg
+	inner.WorkspaceRoot = "/srv/gws/ws/inner"
+	f.SetHost("/srv/gws/ws/inner", dir(0, 0o700))
+	_, err = newManager(f).Ensure(context.Background(), "b", inner)
+	assert.Check(t, err)
 }
 
 // A registry that is not made of directories is refused, not read as

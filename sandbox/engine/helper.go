@@ -55,10 +55,16 @@ type helperPreparer struct {
 	// tasks: the subdirs an orchestrator runs from the volume, as read.
 	forTask bool
 	tasks   []string
+	// img is the helper's image; hadRecord: the workspace was recorded
+	// before this call; recordedNew: this call recorded it (undo takes
+	// that back).
+	img         image.InspectResponse
+	hadRecord   bool
+	recordedNew bool
 }
 
 func (m *Manager) newHelperPreparer(ctx context.Context, subdir string, cfg sandbox.Config, img image.InspectResponse, plan sandbox.MountPlan) (*helperPreparer, error) {
-	p := &helperPreparer{m: m, subdir: subdir, cfg: cfg, plan: plan}
+	p := &helperPreparer{m: m, subdir: subdir, cfg: cfg, plan: plan, img: img}
 	if cfg.Mode == sandbox.ModeVolumeSubpath {
 		p.self = claims.Claim{Subdir: subdir, Volume: cfg.WorkspaceVolume, Subpath: subdir}
 		if dev, _ := cfg.BindDevices(); dev != "" {
@@ -140,6 +146,7 @@ func (p *helperPreparer) records(ctx context.Context) ([]claims.Claim, error) {
 		return nil, fmt.Errorf("read the records of %s: %w", p.where(), err)
 	}
 	p.tasks = reg.Tasks
+	p.hadRecord = slices.Contains(reg.Subdirs, p.subdir)
 	if p.cfg.Mode == sandbox.ModeVolumeSubpath {
 		return claims.FromRecords(reg.Subdirs, "", p.cfg.WorkspaceVolume, p.where()), nil
 	}
@@ -274,6 +281,7 @@ func (p *helperPreparer) prepare(ctx context.Context, own hostfs.Owner) error {
 	if err := p.copyIn(ctx, p.rootInHelper(), buf.Bytes()); err != nil {
 		return fmt.Errorf("create workspace %q in %s: %w", p.subdir, p.where(), err)
 	}
+	p.recordedNew = !p.hadRecord
 	if shared != nil {
 		return p.makeShared(ctx, shared, own)
 	}
@@ -375,10 +383,29 @@ func (p *helperPreparer) lookAt(ctx context.Context, where, what string) (bool, 
 	return true, nil
 }
 
-// undo: what a helper made (directories, a record) cannot be removed
-// through the engine's API; an empty directory and its record stay, as
-// after `rm`.
-func (p *helperPreparer) undo(context.Context) {}
+// undo: what a helper made cannot be removed through the engine's API;
+// an empty directory stays, as after `rm`. A record this call wrote is
+// emptied (an empty record is none): the workspace's place is free again,
+// and a root that records nothing is no root (isRoot).
+func (p *helperPreparer) undo(ctx context.Context) {
+	if !p.recordedNew {
+		return
+	}
+	q, err := p.m.newHelperPreparer(ctx, p.subdir, p.cfg, p.img, p.plan)
+	if err != nil {
+		return
+	}
+	defer q.close(ctx)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	name, _ := claims.RecordFor(p.subdir)
+	if tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: path.Join(claims.RegistryPath, name), Mode: 0o644, ModTime: time.Now()}) != nil || tw.Close() != nil {
+		return
+	}
+	if q.copyIn(ctx, q.rootInHelper(), buf.Bytes()) == nil {
+		p.recordedNew = false
+	}
+}
 
 // gone: nothing but a helper removes what a helper made.
 func (p *helperPreparer) gone() bool { return false }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/internal/claims"
 	"github.com/docker-workspace/docker-workspace/sandbox/internal/hostfs"
 )
 
@@ -82,6 +84,32 @@ func (p *helperPreparer) hasMarker(ctx context.Context, hostPath string) (bool, 
 	return true, nil
 }
 
+// isRoot says whether a directory of the engine's host is the root of
+// workspaces: its marker (sandbox.RegistryDir) is a directory as this tool
+// makes it (root's, writable by nobody else: not one a local user made in
+// a sticky /tmp), and it records a workspace (a root whose first ensure
+// was refused after its record was written has none left: see undo).
+func (p *helperPreparer) isRoot(ctx context.Context, hostPath string) (bool, error) {
+	rc, _, err := p.m.client.CopyFromContainer(ctx, p.id, path.Join(sandbox.InHelper(hostPath), sandbox.RegistryDir))
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("look at %s on the engine's host: %w", hostPath, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 64<<20))
+	if err != nil {
+		return false, fmt.Errorf("look at %s on the engine's host: %w", hostPath, err)
+	}
+	hdr, err := tar.NewReader(bytes.NewReader(b)).Next()
+	if err != nil || hdr.Typeflag != tar.TypeDir || hdr.Uid != 0 || hdr.Mode&0o022 != 0 {
+		return false, nil //nolint:nilerr // not a marker this tool made
+	}
+	reg, err := claims.RecordsFromTar(bytes.NewReader(b))
+	return err == nil && len(reg.Subdirs) > 0, nil
+}
+
 // checkHostPath looks at each element of an absolute path of the engine's
 // host, from the top, until one is missing; what names the path in errors.
 // Directories above the last element must be root's and writable by nobody
@@ -134,7 +162,7 @@ func (p *helperPreparer) checkNoRootAbove(ctx context.Context, c *hostPathCheck,
 	}
 	for i := range n {
 		dir := "/" + strings.Join(c.elems[:i+1], "/")
-		if found, err := p.hasMarker(ctx, dir); err != nil {
+		if found, err := p.isRoot(ctx, dir); err != nil {
 			return err
 		} else if found {
 			return fmt.Errorf("%s %s is in %s on the engine's host, the root of other workspaces: every workspace of that root would see it: refused", what, c.path, dir)
