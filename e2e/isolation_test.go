@@ -608,6 +608,11 @@ func TestAMarkerAnyUserCanMakeSaysNothing(t *testing.T) {
 	s := h.subdir("")
 	h.ws("ensure", "--workspace-root", root, "--shared-dir", shared, s).Assert(t, icmd.Success)
 	h.ws("rm", "-f", s).Assert(t, icmd.Success)
+	// On an engine's host too, through its helper (attack on issue 17: B4).
+	requireEngine(t, "tls")
+	remote := filepath.Join(sticky, "remote")
+	assert.NilError(t, os.Mkdir(remote, 0o700))
+	h.docker("--context", "tls", "workspace", "ensure", "--workspace-root", remote, "--shared-dir", filepath.Join(t.TempDir(), "rshared"), s).Assert(t, icmd.Success)
 }
 
 // A volume that binds a host directory is compared by that directory
@@ -684,16 +689,74 @@ func TestRefusedRootsLeaveNoMarker(t *testing.T) {
 		ens(outer, "--user", "nobody-here", x).Assert(t, icmd.Expected{ExitCode: 1, Err: `user "nobody-here"`})
 		_, err := os.Lstat(filepath.Join(outer, ".docker-workspace"))
 		assert.Check(t, os.IsNotExist(err), "%s: the refused root is marked as one", ctx)
+		// Refused only when its container starts, after its record was
+		// written (attack on issue 17: B5): on an engine's host the marker
+		// stays, and records nothing.
+		ens(outer, "--security-opt", "seccomp=/nonexist", x).Assert(t, icmd.Expected{ExitCode: 1, Err: "seccomp"})
+		assert.Check(t, !h.exists("modern", containerName(x)))
 		assert.NilError(t, os.MkdirAll(filepath.Join(outer, "inner"), 0o700))
 		ens(filepath.Join(outer, "inner"), y).Assert(t, icmd.Success)
 
 		// A root around the running one is refused; the inner one goes on.
 		z := h.subdir("-z-" + ctx)
 		ens(outer, z).Assert(t, icmd.Expected{ExitCode: 1, Err: "roots must not nest"})
-		_, err = os.Lstat(filepath.Join(outer, ".docker-workspace"))
-		assert.Check(t, os.IsNotExist(err), "%s: the refused outer root is marked as one", ctx)
+		if ctx == "modern" { // on an engine's host, the marker of x's refusal above stays, recording nothing
+			_, err = os.Lstat(filepath.Join(outer, ".docker-workspace"))
+			assert.Check(t, os.IsNotExist(err), "%s: the refused outer root is marked as one", ctx)
+		}
 		h.docker("--context", ctx, "stop", containerName(y)).Assert(t, icmd.Success)
 		ens(filepath.Join(outer, "inner"), y).Assert(t, icmd.Success)
 		h.docker("--context", ctx, "inspect", "-f", "{{.State.Running}}", containerName(y)).Assert(t, icmd.Expected{Out: "true"})
 	}
+}
+
+// Bind roots and bind volumes told apart (the attack on issue 17's fixes):
+// a volume whose directory is a bind root itself does not take its
+// workspaces (B2); a bind shared directory above a running bind volume's
+// workspaces (B3), and a bind root around them (B6), are refused.
+func TestBindRootsAndBindVolumesAreToldApart(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	base, apart := t.TempDir(), t.TempDir()
+	vol := func(suffix, dev string) []string {
+		ws, sh := "e2e-ta-"+h.id+"-"+suffix, "e2e-ta-"+h.id+"-"+suffix+"-sh"
+		shDev := filepath.Join(apart, suffix)
+		assert.NilError(t, os.MkdirAll(shDev, 0o700))
+		assert.NilError(t, os.MkdirAll(dev, 0o700))
+		t.Cleanup(func() { h.docker("volume", "rm", "-f", ws, sh) })
+		return []string{"--mount-mode", "volume_subpath", "--workspace-volume", ws, "--shared-volume", sh,
+			"--volume-opt", "type=none", "--volume-opt", "o=bind", "--volume-opt", "device=" + dev,
+			"--shared-volume-opt", "type=none", "--shared-volume-opt", "o=bind", "--shared-volume-opt", "device=" + shDev}
+	}
+	ensure := func(flags []string, subdir string) *icmd.Result {
+		return h.ws(append(append([]string{"ensure"}, flags...), subdir)...)
+	}
+
+	// B2: the volume's directory is the root of a bind configuration.
+	root := filepath.Join(base, "root")
+	w1, w2 := h.subdir("-w1"), h.subdir("-w2")
+	bind := []string{"--workspace-root", root, "--shared-dir", filepath.Join(apart, "bind-shared")}
+	ensure(bind, w1).Assert(t, icmd.Success)
+	h.docker("exec", containerName(w1), "sh", "-c", "echo secret > /home/agent/workspace/s").Assert(t, icmd.Success)
+	onRoot := vol("b2", root)
+	ensure(onRoot, w2).Assert(t, icmd.Expected{ExitCode: 1, Err: "is a workspace root of bind mode (another configuration's)"})
+	h.ws("rm", "-f", w1).Assert(t, icmd.Success)
+	ensure(onRoot, w1).Assert(t, icmd.Expected{ExitCode: 1, Err: "is a workspace root of bind mode (another configuration's)"})
+	assert.Check(t, !h.exists("modern", containerName(w1)))
+
+	// B3: a bind shared directory above a running bind volume's directory.
+	v1, b1 := h.subdir("-v1"), h.subdir("-b1")
+	ensure(vol("b3", filepath.Join(base, "k", "vroot")), v1).Assert(t, icmd.Success)
+	ensure([]string{"--workspace-root", filepath.Join(base, "r4"), "--shared-dir", filepath.Join(base, "k")}, b1).
+		Assert(t, icmd.Expected{ExitCode: 1, Err: `the shared directory of workspace "` + b1 + `" would be, hold or lie in the directory of workspace "` + v1 + `"`})
+	assert.Check(t, !h.exists("modern", containerName(b1)))
+
+	// B6: a bind root around a running bind volume's directory; the
+	// volume's next workspace is still made.
+	v2, v3, o1 := h.subdir("-v2"), h.subdir("-v3"), h.subdir("-o1")
+	inner := vol("b6", filepath.Join(base, "m", "vr"))
+	ensure(inner, v2).Assert(t, icmd.Success)
+	ensure([]string{"--workspace-root", filepath.Join(base, "m"), "--shared-dir", filepath.Join(apart, "sh4")}, o1).
+		Assert(t, icmd.Expected{ExitCode: 1, Err: "roots must not nest"})
+	ensure(inner, v3).Assert(t, icmd.Success)
 }

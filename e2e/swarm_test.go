@@ -713,6 +713,16 @@ func TestSwarmVolumesOverHostPathsAreRefused(t *testing.T) {
 		docker("--context", "swarm", "workspace", "ensure", through).
 		Assert(t, icmd.Expected{ExitCode: 1, Err: "holds .docker-workspace: it is the root of other workspaces"})
 	s.docker("--context", "swarm", "service", "inspect", containerName(through)).Assert(t, icmd.Expected{ExitCode: 1})
+	// Nor a volume whose directory is that root itself (attack on issue
+	// 17: B2): its records are not the volume's.
+	onRoot := "e2e-onroot-" + s.id
+	s.volumes = append(s.volumes, onRoot)
+	for _, n := range swarmNodes { // else its storage holds the next one's
+		s.docker("--context", n, "volume", "rm", "-f", aboveVol)
+	}
+	s.withEnv("GATEWAY_WORKSPACE_DOCKER_VOLUME="+onRoot, "GATEWAY_WORKSPACE_VOLUME_OPTS=type=none,o=bind,device="+filepath.Join(above, "root")).
+		docker("--context", "swarm", "workspace", "ensure", other).
+		Assert(t, icmd.Expected{ExitCode: 1, Err: "is a workspace root of bind mode (another configuration's)"})
 }
 
 // Egress on Swarm: open mode puts each workspace alone on an overlay

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/volume"
 
 	"github.com/docker-workspace/docker-workspace/sandbox/internal/claims"
 	"github.com/docker-workspace/docker-workspace/sandbox/internal/hostfs"
@@ -54,6 +56,13 @@ func (m *Manager) checkNew(ctx context.Context, n claims.New, ctrs []container.S
 	if mine == nil && n.SelfID != "" {
 		return errRace // removed under us
 	}
+	if claims.NeedsDevices(n, ctrs) {
+		devices, err := m.bindVolumeDevices(ctx)
+		if err != nil {
+			return err
+		}
+		n.Devices = devices
+	}
 	conflicts, err := claims.Check(n, ctrs, records)
 	if err != nil {
 		return err
@@ -71,6 +80,28 @@ func (m *Manager) checkNew(ctx context.Context, n claims.New, ctrs []container.S
 		}
 	}
 	return nil
+}
+
+// bindVolumeDevices are the host directories that the engine's local
+// volumes bind (type none, o=bind), by volume name: what the containers'
+// volume mounts are on the engine's host.
+func (m *Manager) bindVolumeDevices(ctx context.Context) (map[string]string, error) {
+	vols, err := m.client.VolumeList(ctx, volume.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list volumes: %w", err)
+	}
+	out := map[string]string{}
+	for _, v := range vols.Volumes {
+		if v == nil || v.Driver != "local" {
+			continue
+		}
+		for _, o := range strings.Split(v.Options["o"], ",") {
+			if (o == "bind" || o == "rbind") && path.IsAbs(v.Options["device"]) {
+				out[v.Name] = path.Clean(v.Options["device"])
+			}
+		}
+	}
+	return out, nil
 }
 
 // createdBefore says whether the engine created a before b (to the

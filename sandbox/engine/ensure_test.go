@@ -757,6 +757,39 @@ func TestEnsureLeavesASwarmsWorkspaceAlone(t *testing.T) {
 	assert.Check(t, err)
 }
 
+// A registry says what holds its workspaces: a volume whose directory is
+// a bind root (its device option names the root itself) does not take that
+// root's workspaces for its own, nor a bind root a volume's (attack on
+// issue 17: B2).
+func TestEnsureRegistryKinds(t *testing.T) {
+	f := sandboxtest.NewEngine()
+	f.FS["ws"] = sandboxtest.NewMemFS()
+	f.FS["ws"].Entries[sandbox.RegistryDir] = &sandboxtest.MemEntry{Dir: true, Mode: 0o700}
+	f.FS["ws"].Entries[sandbox.RegistryDir+"/kind"] = &sandboxtest.MemEntry{Data: "bind"}
+	_, err := newManager(f).Ensure(context.Background(), "w1", volumeConfig())
+	assert.Check(t, is.ErrorIs(err, sandbox.ErrOverlap))
+	assert.Check(t, is.ErrorContains(err, "volume ws is a workspace root of bind mode (another configuration's)"))
+	assert.Check(t, is.Len(f.Names(), 0))
+
+	f.FS["ws"] = sandboxtest.NewMemFS()
+	_, err = newManager(f).Ensure(context.Background(), "w1", volumeConfig())
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(f.FS["ws"].Entries[sandbox.RegistryDir+"/kind"].Data, "volume"))
+
+	cfg := bindConfig(t)
+	_, err = newManager(sandboxtest.NewEngine()).Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+	kind, err := os.ReadFile(filepath.Join(cfg.WorkspaceRoot, sandbox.RegistryDir, "kind"))
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(string(kind), "bind"))
+
+	other := bindConfig(t)
+	assert.NilError(t, os.MkdirAll(filepath.Join(other.WorkspaceRoot, sandbox.RegistryDir), 0o700))
+	assert.NilError(t, os.WriteFile(filepath.Join(other.WorkspaceRoot, sandbox.RegistryDir, "kind"), []byte("volume"), 0o644))
+	_, err = newManager(sandboxtest.NewEngine()).Ensure(context.Background(), "a", other)
+	assert.Check(t, is.ErrorContains(err, "is the directory of a workspace volume (another configuration's)"))
+}
+
 // A volume whose directory holds another configuration's root (a bind
 // volume's device above it): a workspace through that root is refused,
 // even when only its record is left (issue 17, 2).

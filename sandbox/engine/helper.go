@@ -61,6 +61,15 @@ type helperPreparer struct {
 	img         image.InspectResponse
 	hadRecord   bool
 	recordedNew bool
+	kind        string // of the registry, as read (claims.RegistryKind)
+}
+
+// wantKind is the kind of registry this preparer's workspaces live in.
+func (p *helperPreparer) wantKind() string {
+	if p.cfg.Mode == sandbox.ModeVolumeSubpath {
+		return claims.KindVolume
+	}
+	return claims.KindBind
 }
 
 func (m *Manager) newHelperPreparer(ctx context.Context, subdir string, cfg sandbox.Config, img image.InspectResponse, plan sandbox.MountPlan) (*helperPreparer, error) {
@@ -145,7 +154,7 @@ func (p *helperPreparer) records(ctx context.Context) ([]claims.Claim, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the records of %s: %w", p.where(), err)
 	}
-	p.tasks = reg.Tasks
+	p.tasks, p.kind = reg.Tasks, reg.Kind
 	p.hadRecord = slices.Contains(reg.Subdirs, p.subdir)
 	if p.cfg.Mode == sandbox.ModeVolumeSubpath {
 		return claims.FromRecords(reg.Subdirs, "", p.cfg.WorkspaceVolume, p.where()), nil
@@ -181,6 +190,9 @@ func (p *helperPreparer) reserve(ctx context.Context, check func([]claims.Claim)
 	}
 	records, err := p.records(ctx)
 	if err != nil {
+		return err
+	}
+	if err := claims.KindConflict(p.kind, p.wantKind(), p.where()); err != nil {
 		return err
 	}
 	if err := check(records); err != nil {
@@ -267,11 +279,15 @@ func (p *helperPreparer) prepare(ctx context.Context, own hostfs.Owner) error {
 			return err
 		}
 	}
+	files := map[string][]byte{path.Join(sandbox.RegistryDir, claims.RegistryKind): []byte(p.wantKind())}
 	for _, d := range records {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: path.Join(d, name), Mode: 0o644, Size: int64(len(content)), ModTime: now}); err != nil {
+		files[path.Join(d, name)] = content
+	}
+	for _, f := range slices.Sorted(maps.Keys(files)) {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: f, Mode: 0o644, Size: int64(len(files[f])), ModTime: now}); err != nil {
 			return err
 		}
-		if _, err := tw.Write(content); err != nil {
+		if _, err := tw.Write(files[f]); err != nil {
 			return err
 		}
 	}

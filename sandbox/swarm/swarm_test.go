@@ -610,6 +610,9 @@ func TestVolumeOptionsThatNameHostPaths(t *testing.T) {
 	f.SetHost("/srv/ws", &sandboxtest.MemEntry{Dir: true})
 	f.SetHost("/srv/other", &sandboxtest.MemEntry{Dir: true})
 	f.SetHost("/srv/other/"+sandbox.RegistryDir, &sandboxtest.MemEntry{Dir: true, Mode: 0o700})
+	f.SetHost("/srv/other/"+claims.RegistryPath, &sandboxtest.MemEntry{Dir: true, Mode: 0o700})
+	rec, content := claims.RecordFor("eve")
+	f.SetHost("/srv/other/"+claims.RegistryPath+"/"+rec, &sandboxtest.MemEntry{Data: string(content)})
 	f.SetHost("/srv/other/eve", &sandboxtest.MemEntry{Dir: true})
 	cfg := base
 	cfg.VolumeOptions = map[string]string{"type": "none", "o": "bind", "device": "/srv/ws"}

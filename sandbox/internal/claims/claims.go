@@ -94,13 +94,14 @@ func Overlaps(a, b Claim) bool {
 	return below(a, b) || below(b, a) || SamePlace(a, b) && a.key() != b.key()
 }
 
-// rootOf is the root of a bind workspace's claim, told by its subdir (""
-// when it cannot be told).
+// rootOf is the root of a workspace's claim on the engine's host (a bind
+// root, or the directory of a bind volume), told by its subdir ("" when
+// it cannot be told).
 func rootOf(c Claim) string {
-	if c.Bind == "" || c.Subdir == "" {
+	if c.hostDir() == "" || c.Subdir == "" {
 		return ""
 	}
-	root, ok := strings.CutSuffix(filepath.Clean(c.Bind), "/"+filepath.FromSlash(c.Subdir))
+	root, ok := strings.CutSuffix(c.hostDir(), "/"+filepath.FromSlash(c.Subdir))
 	if !ok || root == "" {
 		return ""
 	}
@@ -247,6 +248,36 @@ type New struct {
 	// ForTask: it is prepared for an orchestrator's task on this engine,
 	// whose own containers are not a second container of it.
 	ForTask bool
+	// Devices are the host directories of the engine's local volumes that
+	// bind one (by volume name): the workspaces and shared directories of
+	// the existing containers in them meet bind mounts there.
+	Devices map[string]string
+}
+
+// withHost gives a volume claim the host directory its volume binds, if
+// it binds one.
+func (n New) withHost(c Claim) Claim {
+	if dev := n.Devices[c.Volume]; c.Volume != "" && c.Host == "" && dev != "" {
+		c.Host = filepath.Join(dev, filepath.FromSlash(c.Subpath))
+	}
+	return c
+}
+
+// NeedsDevices says whether telling the existing containers' claims apart
+// needs the host directories of their volumes: some mount a volume, and
+// the new workspace has a host directory (bind, or a bind volume).
+func NeedsDevices(n New, ctrs []container.Summary) bool {
+	if n.Self.hostDir() == "" && n.Shared.hostDir() == "" {
+		return false
+	}
+	for _, c := range ctrs {
+		for _, mp := range c.Mounts {
+			if mp.Type == mount.TypeVolume && (mp.Destination == sandbox.WorkspaceTarget || mp.Destination == sandbox.SharedTarget) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // A Conflict is an existing container that a new workspace may not meet,
@@ -316,6 +347,7 @@ func checkTask(n New, c *container.Summary) error {
 // nil.
 func conflict(n New, c *container.Summary) error {
 	other, ok := OfContainer(c)
+	other = n.withHost(other)
 	if ok && Overlaps(n.Self, other) {
 		return OverlapError(n.Self, other)
 	}
@@ -327,6 +359,7 @@ func conflict(n New, c *container.Summary) error {
 		return sharedMeetError(n.Self, true, other)
 	}
 	theirs, ok := ofShared(c)
+	theirs = n.withHost(theirs)
 	switch {
 	case !ok:
 		return nil

@@ -59,3 +59,42 @@ func TestBindVolumesMeetBindMounts(t *testing.T) {
 	assert.Check(t, Overlaps(a, Claim{Subdir: "a/b", Volume: "v", Subpath: "a/b", Host: "/d/a/b"}))
 	assert.Check(t, !Overlaps(a, Claim{Subdir: "ab", Volume: "v", Subpath: "ab", Host: "/d/ab"}))
 }
+
+// volumeWorkspace is a running container of a volume configuration.
+func volumeWorkspace(subdir, vol, shared string) container.Summary {
+	return container.Summary{ID: "c-" + subdir, Names: []string{"/" + sandbox.ContainerName(subdir)}, Labels: map[string]string{sandbox.LabelSubdir: subdir},
+		Mounts: []container.MountPoint{
+			{Type: mount.TypeVolume, Name: vol, Destination: sandbox.WorkspaceTarget},
+			{Type: mount.TypeVolume, Name: shared, Destination: sandbox.SharedTarget},
+		}}
+}
+
+// The existing containers' volumes are compared by the host directories
+// they bind too (attack on issue 17: B3, B6): a bind shared directory
+// above a running bind volume's workspaces, and a bind root around one,
+// are refused.
+func TestExistingBindVolumesMeetNewBindMounts(t *testing.T) {
+	ctrs := []container.Summary{volumeWorkspace("v1", "kv", "ksh")}
+	devices := map[string]string{"kv": "/srv/k/vroot", "ksh": "/srv/ksh"}
+	above := New{Self: Claim{Subdir: "b1", Bind: "/srv/r4/b1"}, Shared: Claim{Bind: "/srv/k"}, Devices: devices}
+	assert.Check(t, NeedsDevices(above, ctrs))
+	conflicts, err := Check(above, ctrs, nil)
+	assert.NilError(t, err)
+	assert.Assert(t, is.Len(conflicts, 1))
+	assert.Check(t, is.ErrorContains(conflicts[0].Err, `the shared directory of workspace "b1" would be, hold or lie in the directory of workspace "v1"`))
+
+	around := New{Self: Claim{Subdir: "o1", Bind: "/srv/k/o1"}, Shared: Claim{Bind: "/srv/sh4"}, Devices: devices}
+	conflicts, err = Check(around, ctrs, nil)
+	assert.NilError(t, err)
+	assert.Assert(t, is.Len(conflicts, 1))
+	assert.Check(t, is.ErrorContains(conflicts[0].Err, "the workspace root /srv/k of workspace \"o1\" and the root /srv/k/vroot of workspace \"v1\""))
+
+	// Without the devices the volumes say nothing; apart, nothing meets.
+	around.Devices = nil
+	conflicts, _ = Check(around, ctrs, nil)
+	assert.Check(t, is.Len(conflicts, 0))
+	apart := New{Self: Claim{Subdir: "o1", Bind: "/srv/elsewhere/o1"}, Shared: Claim{Bind: "/srv/sh4"}, Devices: devices}
+	conflicts, _ = Check(apart, ctrs, nil)
+	assert.Check(t, is.Len(conflicts, 0))
+	assert.Check(t, !NeedsDevices(New{Self: Claim{Subdir: "x", Volume: "v", Subpath: "x"}}, ctrs))
+}

@@ -57,10 +57,40 @@ func ParseRecord(name string, content []byte) (string, bool) {
 }
 
 // Registry is what a registry holds: the subdirs recorded as workspaces,
-// and those of them an orchestrator runs.
+// those of them an orchestrator runs, and the kind of the directory
+// (RegistryKind).
 type Registry struct {
 	Subdirs []string
 	Tasks   []string
+	Kind    string
+}
+
+// RegistryKind is the file, in RegistryDir, that says what holds the
+// workspaces: KindBind (a workspace root of bind mode) or KindVolume (the
+// directory of a workspace volume). A volume whose directory is a bind
+// root (its device option) would read that root's records as its own, and
+// mount its workspaces by name; so would a bind root in a volume's
+// directory. Registries made before it have none.
+const RegistryKind = "kind"
+
+// The kinds of RegistryKind.
+const (
+	KindBind   = "bind"
+	KindVolume = "volume"
+)
+
+// KindConflict is the refusal of a directory of workspaces of one kind
+// (want) whose registry says it is of another (have), or "" when it may be
+// used.
+func KindConflict(have, want, where string) error {
+	if have == "" || have == want {
+		return nil
+	}
+	what := map[string]string{KindBind: "a workspace root of bind mode", KindVolume: "the directory of a workspace volume"}[have]
+	if what == "" {
+		what = fmt.Sprintf("of kind %q", have)
+	}
+	return fmt.Errorf("%w: %s is %s (another configuration's): its workspaces are not this configuration's; refused", sandbox.ErrOverlap, where, what)
 }
 
 // RecordsFromTar reads the records from a tar of the registry's parent
@@ -88,6 +118,13 @@ func RecordsFromTar(r io.Reader) (Registry, error) {
 			if hdr.Typeflag != tar.TypeDir {
 				return Registry{}, fmt.Errorf("%s is not a directory (%s): refused", name, typeName(hdr.Typeflag))
 			}
+			continue
+		case depth == 1 && path.Base(name) == RegistryKind && hdr.Typeflag == tar.TypeReg:
+			b, err := io.ReadAll(io.LimitReader(tr, 64))
+			if err != nil {
+				return Registry{}, err
+			}
+			reg.Kind = strings.TrimSpace(string(b))
 			continue
 		case depth != 2 || hdr.Typeflag != tar.TypeReg || dir != RegistryWorkspaces && dir != RegistryTasks:
 			continue // not a record

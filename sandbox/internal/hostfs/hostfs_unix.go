@@ -451,17 +451,61 @@ func OpenRoot(root string, create bool) (*Root, error) {
 			d.Close()
 			return nil, err
 		}
-		reg.Close()
 		markerMade = made
+		err = markKind(reg, claims.KindBind)
+		reg.Close()
+		if err != nil {
+			if markerMade {
+				_ = unix.Unlinkat(d.fd(), sandbox.RegistryDir, unix.AT_REMOVEDIR)
+			}
+			d.Close()
+			return nil, err
+		}
 	}
 	if dir := RootHolding(filepath.Dir(d.Path)); dir != "" {
 		if markerMade { // a refused root does not stay one
+			if reg, err := openat(d.fd(), d.Path, sandbox.RegistryDir); err == nil {
+				_ = unix.Unlinkat(reg.fd(), claims.RegistryKind, 0)
+				reg.Close()
+			}
 			_ = unix.Unlinkat(d.fd(), sandbox.RegistryDir, unix.AT_REMOVEDIR)
 		}
 		d.Close()
 		return nil, fmt.Errorf("workspace root %s is inside %s, the root of other workspaces: roots must not nest; refused", d.Path, dir)
 	}
 	return &Root{Dir: d, made: made, markerMade: markerMade}, nil
+}
+
+// markKind says in a registry what holds its workspaces (kind), or
+// refuses one that says another kind: a volume's directory, whose records
+// are not this root's.
+func markKind(reg *Dir, kind string) error {
+	fd, err := unix.Openat(reg.fd(), claims.RegistryKind, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err == nil {
+		f := os.NewFile(uintptr(fd), filepath.Join(reg.Path, claims.RegistryKind))
+		b, rerr := io.ReadAll(io.LimitReader(f, 64))
+		f.Close()
+		if rerr != nil {
+			return rerr
+		}
+		return claims.KindConflict(strings.TrimSpace(string(b)), kind, filepath.Dir(reg.Path))
+	}
+	if !errors.Is(err, unix.ENOENT) {
+		return &os.PathError{Op: "open", Path: filepath.Join(reg.Path, claims.RegistryKind), Err: err}
+	}
+	fd, err = unix.Openat(reg.fd(), claims.RegistryKind, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if errors.Is(err, unix.EEXIST) {
+		return markKind(reg, kind) // another ensure wrote it meanwhile
+	}
+	if err != nil {
+		return &os.PathError{Op: "create", Path: filepath.Join(reg.Path, claims.RegistryKind), Err: err}
+	}
+	f := os.NewFile(uintptr(fd), filepath.Join(reg.Path, claims.RegistryKind))
+	_, err = f.WriteString(kind)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Unmark undoes what OpenRoot made for a call that was refused: the
@@ -490,6 +534,7 @@ func (r *Root) Unmark() {
 		return // records: a root now
 	}
 	_ = unix.Unlinkat(reg.fd(), "lock", 0)
+	_ = unix.Unlinkat(reg.fd(), claims.RegistryKind, 0)
 	if unix.Unlinkat(r.fd(), sandbox.RegistryDir, unix.AT_REMOVEDIR) != nil {
 		return
 	}
