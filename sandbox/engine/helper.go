@@ -269,13 +269,33 @@ func (p *helperPreparer) prepare(ctx context.Context, own hostfs.Owner) error {
 			return err
 		}
 	}
+	if err := p.writeRecords(tw, now); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	if err := p.copyIn(ctx, p.rootInHelper(), buf.Bytes()); err != nil {
+		return fmt.Errorf("create workspace %q in %s: %w", p.subdir, p.where(), err)
+	}
+	p.recordedNew = !p.hadRecord
+	if shared != nil {
+		return p.makeShared(ctx, shared, own)
+	}
+	return nil
+}
+
+// writeRecords writes the registry's entries of the workspace into an
+// archive: its directories, its kind, the workspace's record (and its task
+// record, for an orchestrator's task).
+func (p *helperPreparer) writeRecords(tw *tar.Writer, now time.Time) error {
 	name, content := claims.RecordFor(p.subdir)
 	records := []string{claims.RegistryPath}
 	if p.forTask {
 		records = append(records, claims.TasksPath)
 	}
 	for _, d := range append([]string{sandbox.RegistryDir}, records...) {
-		if err := dir(d, hostfs.Owner{}, 0o700); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: 0o700, ModTime: now}); err != nil {
 			return err
 		}
 	}
@@ -290,16 +310,6 @@ func (p *helperPreparer) prepare(ctx context.Context, own hostfs.Owner) error {
 		if _, err := tw.Write(files[f]); err != nil {
 			return err
 		}
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	if err := p.copyIn(ctx, p.rootInHelper(), buf.Bytes()); err != nil {
-		return fmt.Errorf("create workspace %q in %s: %w", p.subdir, p.where(), err)
-	}
-	p.recordedNew = !p.hadRecord
-	if shared != nil {
-		return p.makeShared(ctx, shared, own)
 	}
 	return nil
 }

@@ -107,38 +107,42 @@ func RecordsFromTar(r io.Reader) (Registry, error) {
 		if errors.Is(err, io.EOF) {
 			return reg, nil
 		}
+		if err == nil {
+			err = reg.add(hdr, tr, first)
+		}
 		if err != nil {
 			return Registry{}, err
-		}
-		name := strings.TrimSuffix(hdr.Name, "/")
-		depth := strings.Count(name, "/")
-		dir := path.Base(path.Dir(name))
-		switch {
-		case first || depth == 1 && (path.Base(name) == RegistryWorkspaces || path.Base(name) == RegistryTasks):
-			if hdr.Typeflag != tar.TypeDir {
-				return Registry{}, fmt.Errorf("%s is not a directory (%s): refused", name, typeName(hdr.Typeflag))
-			}
-			continue
-		case depth == 1 && path.Base(name) == RegistryKind && hdr.Typeflag == tar.TypeReg:
-			b, err := io.ReadAll(io.LimitReader(tr, 64))
-			if err != nil {
-				return Registry{}, err
-			}
-			reg.Kind = strings.TrimSpace(string(b))
-			continue
-		case depth != 2 || hdr.Typeflag != tar.TypeReg || dir != RegistryWorkspaces && dir != RegistryTasks:
-			continue // not a record
-		}
-		b, err := io.ReadAll(io.LimitReader(tr, MaxRecordLen))
-		if err != nil {
-			return Registry{}, err
-		}
-		if s, ok := ParseRecord(path.Base(name), b); ok && dir == RegistryWorkspaces {
-			reg.Subdirs = append(reg.Subdirs, s)
-		} else if ok {
-			reg.Tasks = append(reg.Tasks, s)
 		}
 	}
+}
+
+// add reads one entry of a registry's archive into reg.
+func (reg *Registry) add(hdr *tar.Header, tr io.Reader, first bool) error {
+	name := strings.TrimSuffix(hdr.Name, "/")
+	depth := strings.Count(name, "/")
+	dir, base := path.Base(path.Dir(name)), path.Base(name)
+	switch {
+	case first || depth == 1 && (base == RegistryWorkspaces || base == RegistryTasks):
+		if hdr.Typeflag != tar.TypeDir {
+			return fmt.Errorf("%s is not a directory (%s): refused", name, typeName(hdr.Typeflag))
+		}
+		return nil
+	case depth == 1 && base == RegistryKind && hdr.Typeflag == tar.TypeReg:
+		b, err := io.ReadAll(io.LimitReader(tr, 64))
+		reg.Kind = strings.TrimSpace(string(b))
+		return err
+	case depth != 2 || hdr.Typeflag != tar.TypeReg:
+		return nil // not a record
+	}
+	list := map[string]*[]string{RegistryWorkspaces: &reg.Subdirs, RegistryTasks: &reg.Tasks}[dir]
+	if list == nil {
+		return nil
+	}
+	b, err := io.ReadAll(io.LimitReader(tr, MaxRecordLen))
+	if s, ok := ParseRecord(base, b); ok && err == nil {
+		*list = append(*list, s)
+	}
+	return err
 }
 
 func typeName(t byte) string {
