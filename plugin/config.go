@@ -126,6 +126,38 @@ func warnUnknownKeys(dockerCLI command.Cli) {
 	}
 }
 
+// checkConfigTypes refuses a config.json whose plugins section holds a
+// value that is not a string (a JSON boolean or number): the docker CLI
+// reads that section as strings only and, failing, ignores the whole file
+// (its current context and credentials too), so a hardening key such as
+// read-only would be dropped without a word.
+func checkConfigTypes(dockerCLI command.Cli) error {
+	cf := dockerCLI.ConfigFile()
+	if cf == nil || cf.Filename == "" {
+		return nil
+	}
+	b, err := os.ReadFile(cf.Filename)
+	if err != nil {
+		return nil //nolint:nilerr // no file: nothing was dropped
+	}
+	var raw struct {
+		Plugins map[string]map[string]json.RawMessage `json:"plugins"`
+	}
+	if json.Unmarshal(b, &raw) != nil {
+		return nil // not JSON at all: the docker CLI said so
+	}
+	for _, plugin := range slices.Sorted(maps.Keys(raw.Plugins)) {
+		for _, k := range slices.Sorted(maps.Keys(raw.Plugins[plugin])) {
+			v := raw.Plugins[plugin][k]
+			if len(v) > 0 && v[0] != '"' {
+				return usageError(fmt.Errorf("%s: %q in the plugins.%s section is %s, not a string: the docker CLI reads that section as "+
+					"strings only, and ignores the whole file otherwise (its context too); write it as %q", cf.Filename, k, plugin, v, strings.Trim(string(v), `"`)))
+			}
+		}
+	}
+	return nil
+}
+
 // environmentHelp is the "Environment variables" section of ensure --help.
 func environmentHelp() string {
 	var b strings.Builder

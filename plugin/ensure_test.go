@@ -281,3 +281,23 @@ func TestUnisolatedNetworkIsAllowedOnlyWhenSaid(t *testing.T) {
 	assert.NilError(t, c.run("ensure", "--network", "container:gws-b", "a"))
 	assert.Check(t, is.Contains(c.err.String(), "WARNING: network container:gws-b is not isolated"))
 }
+
+// A boolean or a number in config.json's plugins section makes the docker
+// CLI ignore the whole file: refused, naming the key, before anything is
+// made (issue 22, 2).
+func TestConfigJSONTypesAreNotDropped(t *testing.T) {
+	f := sandboxtest.NewEngine()
+	c := newTestCLI(t, f, `{"plugins":{"workspace":{"read-only": true, "pids-limit": 100}}}`)
+	err := c.run("ensure", "a")
+	assert.Check(t, is.Equal(exitCode(err), 125), "%v", err)
+	assert.Check(t, is.ErrorContains(err, `"pids-limit" in the plugins.workspace section is 100, not a string`))
+	assert.Check(t, is.ErrorContains(err, `write it as "100"`))
+	assert.Check(t, is.Equal(f.Calls(), ""))
+
+	f = sandboxtest.NewEngine()
+	c = newTestCLI(t, f, `{"plugins":{"workspace":{"read-only": "true", "pids-limit": "100"}}}`)
+	assert.NilError(t, c.run("ensure", "a"))
+	ctr := f.ByName("gws-a")
+	assert.Check(t, ctr.HC.ReadonlyRootfs)
+	assert.Check(t, ctr.HC.Resources.PidsLimit != nil && *ctr.HC.Resources.PidsLimit == 100)
+}

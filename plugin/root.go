@@ -137,6 +137,9 @@ func wrapRun(cmd *cobra.Command, dockerCLI command.Cli) {
 			}
 		}()
 		c.SetContext(ctx)
+		if err := checkConfigTypes(dockerCLI); err != nil {
+			return err
+		}
 		warnUnknownKeys(dockerCLI)
 		err := run(c, args)
 		var se signalError
