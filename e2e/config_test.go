@@ -87,6 +87,22 @@ func TestConfigFileConfiguration(t *testing.T) {
 	h.withEnv("GATEWAY_WORKSPACE_ROOT="+other.Path()).docker("--config", dir, "workspace", "ensure", s2).Assert(t, icmd.Success)
 	_, _, src, _ = h.inspect("modern", containerName(s2)).mountAt(t, "/home/agent/workspace")
 	assert.Check(t, is.Equal(src, filepath.Join(other.Path(), s2)))
+
+	// A JSON boolean or number there (issue 22, 2): the docker CLI ignores
+	// the whole file; the command refuses it, naming the key, and makes
+	// nothing without the hardening it asks for.
+	cfg["plugins"] = map[string]any{"workspace": map[string]any{"workspace-root": root.Path(), "read-only": true, "pids-limit": 100}}
+	b, err = json.Marshal(cfg)
+	assert.NilError(t, err)
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600))
+	// The file ignored, cliPluginsExtraDirs is too: the plugin where the
+	// docker CLI looks without it.
+	assert.NilError(t, os.MkdirAll(filepath.Join(dir, "cli-plugins"), 0o755))
+	assert.NilError(t, os.Symlink(filepath.Join(env.configDir, "plugins", "docker-workspace"), filepath.Join(dir, "cli-plugins", "docker-workspace")))
+	s3 := h.subdir("-typed")
+	h.docker("--config", dir, "workspace", "ensure", s3).
+		Assert(t, icmd.Expected{ExitCode: 125, Err: `"pids-limit" in the plugins.workspace section is 100, not a string`})
+	assert.Check(t, !h.exists("modern", containerName(s3)))
 }
 
 func TestPullNeverWithMissingImage(t *testing.T) {
