@@ -9,6 +9,7 @@ import (
 
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
+	"gotest.tools/v3/fs"
 	"gotest.tools/v3/icmd"
 )
 
@@ -117,6 +118,22 @@ func TestDriftMeansSomething(t *testing.T) {
 	// With the configuration asked for: what differs from it.
 	h.ws("ls", "--check-config", "--filter", "subdir="+s, "--format", "{{.Drift}}").Assert(t, icmd.Expected{Out: "[limits read-only capabilities security-opt]"})
 	h.ws("ls", "--profile", "hardened", "--memory", "64m", "--filter", "subdir="+s, "--format", "{{.Drift}}").Assert(t, icmd.Expected{Out: "[]"})
+
+	// The tag it was made from moved to another image (issue 22, 4): the
+	// engine lists the container's image by its ID; the drift is told.
+	img := "e2e/drift:" + h.id
+	build := func(v string) {
+		dir := fs.NewDir(t, "img", fs.WithFile("Dockerfile", "FROM "+image+"\nLABEL e2e.v="+v+"\n"))
+		h.withEnv("DOCKER_BUILDKIT=0").docker("build", "-q", "-t", img, dir.Path()).Assert(t, icmd.Success)
+	}
+	build("1")
+	t.Cleanup(func() { h.docker("rmi", "-f", img) })
+	d := h.subdir("-img")
+	h.ws("ensure", "--image", img, d).Assert(t, icmd.Success)
+	h.ws("ls", "--filter", "subdir="+d, "--format", "{{.Drift}}").Assert(t, icmd.Expected{Out: "[]"})
+	build("2")
+	h.ws("ls", "--filter", "subdir="+d, "--format", "{{.Drift}}").Assert(t, icmd.Expected{Out: "[image]"})
+	h.ws("ls", "--filter", "subdir="+d).Assert(t, icmd.Expected{Out: "image"})
 }
 
 // --all-contexts shows each engine once, with the contexts that reach it.

@@ -150,16 +150,25 @@ func (m *Manager) imageDrift(ctx context.Context, workspaces []sandbox.Workspace
 	for i := range workspaces {
 		w := &workspaces[i]
 		w.Drift = nil
-		if w.Image == "" || w.ImageID == "" || strings.HasPrefix(w.Image, "sha256:") {
+		ref := w.Image
+		if strings.HasPrefix(ref, "sha256:") {
+			// The engine shows the image's ID once its tag moved to another
+			// image: the reference it was made from is in its labels.
+			ref = ""
+			if s, ok := sandbox.RecordedSpec(w.Labels); ok {
+				ref = s.Image
+			}
+		}
+		if ref == "" || w.ImageID == "" || strings.HasPrefix(ref, "sha256:") {
 			continue
 		}
-		id, ok := current[w.Image]
+		id, ok := current[ref]
 		if !ok {
 			var err error
-			if id, err = m.imageID(ctx, w.Image); err != nil && !cerrdefs.IsNotFound(err) {
+			if id, err = m.imageID(ctx, ref); err != nil && !cerrdefs.IsNotFound(err) {
 				return err
 			}
-			current[w.Image] = id
+			current[ref] = id
 		}
 		if id != "" && id != w.ImageID {
 			w.Drift = []string{sandbox.DriftImage}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/docker/docker/api/types/container"
@@ -46,4 +47,23 @@ func TestListKeepsWorkspaceContainers(t *testing.T) {
 	assert.Check(t, is.DeepEqual(modes, []string{"bind", "volume_subpath", "volume_subpath", "bind"}))
 	assert.Check(t, is.Equal(got[0].State, "running"))
 	assert.Check(t, is.Equal(got[0].Created.Unix(), a.Created.Unix()))
+}
+
+// Once the tag a workspace was made from moves to another image, the
+// engine lists the container's image as its ID: the reference it was made
+// from is in its labels, and the drift is told (issue 22, 4).
+func TestImageDriftAfterTheTagMoved(t *testing.T) {
+	f := sandboxtest.NewEngine()
+	cfg := volumeConfig()
+	c := ours(f, "a", cfg, container.StateRunning)
+	c.Cfg.Image = "sha256:" + strings.Repeat("0", 64) // as the engine lists it now
+	img := f.Images[sandbox.DefaultImage]
+	img.ID = "sha256:" + strings.Repeat("1", 64)
+	f.Images[sandbox.DefaultImage] = img
+	m := newManager(f)
+	ws, err := m.List(context.Background())
+	assert.NilError(t, err)
+	assert.NilError(t, m.CheckDrift(context.Background(), ws, nil))
+	assert.Assert(t, is.Len(ws, 1))
+	assert.Check(t, is.DeepEqual(ws[0].Drift, []string{sandbox.DriftImage}))
 }
