@@ -761,3 +761,26 @@ func TestSwarmEgress(t *testing.T) {
 		return poll.Success()
 	}, poll.WithTimeout(30*time.Second))
 }
+
+// Naming a workspace holds on Swarm (issue 22, 1): the service IDs `ls -q`
+// prints and gws- names resolve for stop, exec, cp and rm.
+func TestSwarmNamesAndIDs(t *testing.T) {
+	s := newSwarmHarness(t)
+	a := s.subdir("-id")
+	s.ws("ensure", a).Assert(t, icmd.Success)
+	id := strings.TrimSpace(s.ws("ls", "-q", "--filter", "subdir="+a).Assert(t, icmd.Success).Stdout())
+	assert.Assert(t, id != "")
+	s.ws("stop", id).Assert(t, icmd.Expected{Out: id})
+	s.ws("ls", "--filter", "subdir="+a, "--format", "{{.State}}").Assert(t, icmd.Expected{Out: "stopped"})
+	s.ws("ensure", a).Assert(t, icmd.Success)
+	s.ws("exec", "--no-ensure", containerName(a), "true").Assert(t, icmd.Success)
+	s.ws("exec", "--no-ensure", id, "sh", "-c", "echo hi > /home/agent/workspace/f").Assert(t, icmd.Success)
+	s.ws("cp", containerName(a)+":f", "-").Assert(t, icmd.Success)
+	s.ws("rm", "-f", id).Assert(t, icmd.Success)
+	s.docker("--context", "swarm", "service", "inspect", containerName(a)).Assert(t, icmd.Expected{ExitCode: 1})
+	// A name that names no workspace is an error (with -f, said, as
+	// docker rm -f says it).
+	s.ws("rm", containerName(a)).Assert(t, icmd.Expected{ExitCode: 1, Err: "no such workspace: " + containerName(a)})
+	s.ws("rm", "-f", containerName(a)).Assert(t, icmd.Expected{ExitCode: 0, Err: "no such workspace: " + containerName(a)})
+	s.ws("stop", containerName(a)).Assert(t, icmd.Expected{ExitCode: 1, Err: "no such workspace: " + containerName(a)})
+}

@@ -82,7 +82,7 @@ func matchRef(ref string, workspaces []Workspace) (bySubdir, byName *Workspace, 
 			bySubdir = w
 		case w.Name == name || w.Subdir != "" && ContainerName(w.Subdir) == name:
 			byName = w
-		case w.ID == ref || len(ref) >= minIDPrefix && isHex(ref) && strings.HasPrefix(w.ID, ref):
+		case w.ID == ref || idPrefix(ref) && strings.HasPrefix(w.ID, ref):
 			byID = append(byID, w)
 		}
 	}
@@ -103,6 +103,26 @@ func ValidateRef(ref string) error {
 // of ours or an ID rather than a subdir.
 func looksLikeContainer(ref string) bool {
 	return strings.HasPrefix(trimSlash(ref), NamePrefix) || len(ref) >= minIDPrefix && isHex(ref)
+}
+
+// idPrefix says whether a reference may be a prefix of an ID: of a
+// container's (hex), or of a Swarm service's (base 36, as `ls -q` prints
+// its first 12 characters).
+func idPrefix(ref string) bool {
+	return len(ref) >= minIDPrefix && isHex(ref) || len(ref) >= serviceIDPrefix && isBase36(ref)
+}
+
+// serviceIDPrefix is the shortest prefix of a service ID taken as one: a
+// shorter word is a subdir.
+const serviceIDPrefix = 12
+
+func isBase36(s string) bool {
+	for _, r := range s {
+		if !('0' <= r && r <= '9' || 'a' <= r && r <= 'z') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func isHex(s string) bool {
