@@ -144,6 +144,15 @@ func TestComposeDownLeavesOthersAlone(t *testing.T) {
 	res.Assert(t, icmd.Success)
 	assert.Check(t, is.Contains(res.Combined(), "nothing to remove"))
 	assert.Check(t, is.Equal(h.inspect("modern", containerName(s)).ID, id))
+
+	// Nor does up take it for the service's (issue 22, 3): a hardened
+	// service would run in the plain container. Refused; it stays as it is.
+	hardened := providerFile(t, []string{"subdir: " + s, "profile: hardened"}, "")
+	res = h.compose(project, "-f", hardened, "up", "-d")
+	res.Assert(t, icmd.Expected{ExitCode: 1})
+	assert.Check(t, is.Contains(res.Combined(), "was not made for Compose project"), res.Combined())
+	assert.Check(t, is.Equal(h.inspect("modern", containerName(s)).ID, id))
+	h.docker("inspect", "-f", "{{.HostConfig.ReadonlyRootfs}}", containerName(s)).Assert(t, icmd.Expected{Out: "false"})
 }
 
 // The provider's stop (which Compose newer than 2.40 calls on `compose

@@ -65,6 +65,18 @@ func TestComposeProjectIdentity(t *testing.T) {
 	assert.Check(t, is.ErrorIs(err, sandbox.ErrNotThisWorkspace))
 	assert.Check(t, is.ErrorContains(err, `belongs to Compose project "one", not "two"`))
 
+	// A container made outside Compose (a plain ensure: no project) is
+	// not taken for the service's (issue 22, 3): a hardened service must
+	// not run in a plain container.
+	plain := bindConfig(t)
+	g := sandboxtest.NewEngine()
+	ours(g, "alice", plain, container.StateRunning)
+	plain.ComposeProject, plain.ReadOnly = "gw", true
+	_, err = newManager(g).Ensure(context.Background(), "alice", plain)
+	assert.Check(t, is.ErrorIs(err, sandbox.ErrNotThisWorkspace))
+	assert.Check(t, is.ErrorContains(err, `container gws-alice was not made for Compose project "gw" (it belongs to no project)`))
+	assert.Check(t, is.DeepEqual(g.Names(), []string{"gws-alice:running"}))
+
 	// down of another project leaves the container alone.
 	f.CallLog = nil
 	removed, err := newManager(f).RemoveForProject(context.Background(), "two", "a")
