@@ -108,6 +108,10 @@ func TestShellWithoutATerminal(t *testing.T) {
 	res := icmd.RunCmd(icmd.Command("docker", "--config", env.configDir, "workspace", "shell", s),
 		icmd.WithEnv(h.env...), icmd.WithStdin(strings.NewReader("pwd; id -un\n")))
 	res.Assert(t, icmd.Expected{Out: "/home/agent/workspace\nagent"})
+	// -u and -e are the shell's, as exec's are its command's (issue 22, 5).
+	res = icmd.RunCmd(icmd.Command("docker", "--config", env.configDir, "workspace", "shell", "-u", "root", "-e", "FOO=1", s),
+		icmd.WithEnv(h.env...), icmd.WithStdin(strings.NewReader("id -un; echo foo=$FOO\n")))
+	res.Assert(t, icmd.Expected{Out: "root\nfoo=1"})
 }
 
 func TestCopy(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 type shellOptions struct {
 	workspace string
 	noEnsure  bool
+	exec      clicontainer.ExecOptions // its -u and -e: the shell's, as exec's are its command's
 	flags     *pflag.FlagSet
 }
 
@@ -23,8 +24,9 @@ func newShellCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "shell [OPTIONS] WORKSPACE",
 		Short: "Open a login shell in the sandbox container of a workspace",
-		Long: "Ensure the workspace, then open an interactive login shell of the container's user (the\n" +
-			"shell its /etc/passwd names; sh when it names none) in the workspace directory.",
+		Long: "Ensure the workspace, then open an interactive login shell of the container's user, or of\n" +
+			"--user (the shell its /etc/passwd names; sh when it names none) in the workspace directory.\n" +
+			"--user and --env are the shell's, as exec's are its command's.",
 		Args: cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.workspace, opts.flags = args[0], cmd.Flags()
@@ -34,8 +36,11 @@ func newShellCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 		DisableFlagsInUseLine: true,
 	}
 	flags := cmd.Flags()
+	opts.exec = clicontainer.NewExecOptions()
+	flags.StringVarP(&opts.exec.User, "user", "u", "", `Username or UID of the shell (format: "<name|uid>[:<group|gid>]"; default: the container's user)`)
+	flags.VarP(&opts.exec.Env, "env", "e", "Set environment variables of the shell")
 	flags.BoolVar(&opts.noEnsure, "no-ensure", false, "Fail instead of making or starting the workspace's container")
-	addConfigFlags(flags)
+	addConfigFlags(flags, settingUser, settingEnv)
 	completeConfigFlags(cmd, dockerCLI)
 	return cmd
 }
@@ -45,11 +50,11 @@ func runShell(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts 
 	if err != nil {
 		return err
 	}
-	exec := clicontainer.NewExecOptions()
+	exec := opts.exec
 	exec.Interactive = true
 	exec.TTY = cli.In().IsTerminal()
 	exec.Workdir = sandbox.WorkspaceTarget
-	sh, err := b.LoginShell(ctx, loc)
+	sh, err := b.LoginShell(ctx, loc, exec.User)
 	if err != nil {
 		return engineErr(cli, err)
 	}

@@ -48,7 +48,7 @@ type Orchestrator interface {
 	Locate(ctx context.Context, w Workspace) (Location, error)
 	// LoginShell is the login shell of the user a located container runs
 	// as ("sh" when its /etc/passwd does not tell).
-	LoginShell(ctx context.Context, loc Location) (string, error)
+	LoginShell(ctx context.Context, loc Location, user string) (string, error)
 	// Check tells whether the orchestrator can serve cfg (doctor); it
 	// changes nothing.
 	Check(ctx context.Context, cfg Config) (Report, error)

@@ -184,6 +184,6 @@ func (m *Manager) Locate(_ context.Context, w sandbox.Workspace) (sandbox.Locati
 }
 
 // LoginShell is the login shell of the user a container runs as.
-func (m *Manager) LoginShell(ctx context.Context, loc sandbox.Location) (string, error) {
-	return loginShell(ctx, m.client, loc.ContainerID)
+func (m *Manager) LoginShell(ctx context.Context, loc sandbox.Location, user string) (string, error) {
+	return loginShell(ctx, m.client, loc.ContainerID, user)
 }

@@ -132,18 +132,21 @@ func dbFind(ctx context.Context, c sandbox.Client, containerID, file string, mat
 	return nil, fmt.Errorf("not found in the image's %s", file)
 }
 
-// loginShell is the login shell of the user a workspace container runs as
-// (its Config.User; none: root), from the container's /etc/passwd; "sh"
-// when that does not tell.
-func loginShell(ctx context.Context, c sandbox.Client, containerID string) (string, error) {
-	ctr, err := c.ContainerInspect(ctx, containerID)
-	if sandbox.Unreachable(err) {
-		return "", err // the exec would wait as long: said at once
+// loginShell is the login shell of user (none: the user the workspace
+// container runs as, its Config.User; none: root), from the container's
+// /etc/passwd; "sh" when that does not tell.
+func loginShell(ctx context.Context, c sandbox.Client, containerID, user string) (string, error) {
+	if user == "" {
+		ctr, err := c.ContainerInspect(ctx, containerID)
+		if sandbox.Unreachable(err) {
+			return "", err // the exec would wait as long: said at once
+		}
+		if err != nil || ctr.Config == nil {
+			return "sh", nil
+		}
+		user = ctr.Config.User
 	}
-	if err != nil || ctr.Config == nil {
-		return "sh", nil
-	}
-	name, _, _ := strings.Cut(ctr.Config.User, ":")
+	name, _, _ := strings.Cut(user, ":")
 	if name == "" {
 		name = "root"
 	}

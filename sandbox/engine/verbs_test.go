@@ -170,17 +170,22 @@ func TestLoginShell(t *testing.T) {
 	ctx := context.Background()
 	for user, want := range map[string]string{"agent": "/bin/bash", "1000:1000": "/bin/bash", "": "/bin/ash", "none": "sh", "nobody": "sh"} {
 		c := f.Add("gws-"+strings.ReplaceAll(user, ":", "-"), container.StateRunning, container.Config{User: user}, container.HostConfig{})
-		sh, err := m.LoginShell(ctx, sandbox.Location{ContainerID: c.ID})
+		sh, err := m.LoginShell(ctx, sandbox.Location{ContainerID: c.ID}, "")
 		assert.Check(t, err)
 		assert.Check(t, is.Equal(sh, want), user)
 	}
-	sh, err := m.LoginShell(ctx, sandbox.Location{ContainerID: "gone"})
+	sh, err := m.LoginShell(ctx, sandbox.Location{ContainerID: "gone"}, "")
 	assert.Check(t, err)
 	assert.Check(t, is.Equal(sh, "sh"))
+	// Another user's (shell -u root, issue 22, 5).
+	c := f.Add("gws-u", container.StateRunning, container.Config{User: "agent"}, container.HostConfig{})
+	sh, err = m.LoginShell(ctx, sandbox.Location{ContainerID: c.ID}, "root")
+	assert.Check(t, err)
+	assert.Check(t, is.Equal(sh, "/bin/ash"))
 	// An engine that does not answer: said, not guessed (the exec would
 	// wait as long again).
 	f.Hung = true
-	_, err = newManager(f, func(o *Options) { o.Timeout = 50 * time.Millisecond }).LoginShell(ctx, sandbox.Location{ContainerID: "gone"})
+	_, err = newManager(f, func(o *Options) { o.Timeout = 50 * time.Millisecond }).LoginShell(ctx, sandbox.Location{ContainerID: "gone"}, "")
 	assert.Check(t, sandbox.Unreachable(err), "%v", err)
 }
 

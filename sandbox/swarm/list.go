@@ -213,7 +213,7 @@ func (s *Swarm) Locate(ctx context.Context, w sandbox.Workspace) (sandbox.Locati
 
 // LoginShell is the login shell of the user a task's container runs as,
 // read through its node's engine.
-func (s *Swarm) LoginShell(ctx context.Context, loc sandbox.Location) (string, error) {
+func (s *Swarm) LoginShell(ctx context.Context, loc sandbox.Location, user string) (string, error) {
 	if s.opts.NodeEngine == nil {
 		return "sh", nil
 	}
@@ -221,7 +221,7 @@ func (s *Swarm) LoginShell(ctx context.Context, loc sandbox.Location) (string, e
 	if err != nil {
 		return "sh", nil
 	}
-	return engine.New(c, engine.Options{Timeout: s.opts.Timeout}).LoginShell(ctx, loc)
+	return engine.New(c, engine.Options{Timeout: s.opts.Timeout}).LoginShell(ctx, loc, user)
 }
 
 // nodes lists the nodes of the Swarm, sorted by name.
