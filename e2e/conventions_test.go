@@ -69,6 +69,9 @@ func TestWorkspacesByNameAndID(t *testing.T) {
 
 	ids := strings.Fields(h.ws("ls", "-q", "--filter", "subdir="+a, "--filter", "subdir="+b).Assert(t, icmd.Success).Stdout())
 	assert.Assert(t, is.Len(ids, 2))
+	// A short prefix of an ID is not guessed, and not "nothing to stop"
+	// either (issue 22, 6).
+	h.ws("stop", ids[1][:8]).Assert(t, icmd.Expected{ExitCode: 1, Err: "is the start of the ID of gws-"})
 	h.ws(append([]string{"rm", "-f"}, ids...)...).Assert(t, icmd.Expected{Out: strings.Join(ids, "\n")})
 	assert.Check(t, !h.exists("modern", containerName(a)))
 	assert.Check(t, !h.exists("modern", containerName(b)))

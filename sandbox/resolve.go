@@ -47,6 +47,13 @@ func resolve(ref string, workspaces []Workspace) Target {
 		t.Err = fmt.Errorf("%w: %q is ambiguous: it is the subdir of %s and names %s; name it by its ID", ErrNoSuchWorkspace, ref, bySubdir.Name, matches[1].Name)
 		return t
 	}
+	if w := shortIDOf(ref, workspaces); w != nil {
+		// A subdir without a container that is also the start of one
+		// workspace's ID (docker takes any unique prefix): not guessed.
+		t.Err = fmt.Errorf("%w: workspace %q has no %s, and %q is the start of the ID of %s: name that one by its name, or by %d characters of its ID",
+			ErrNoSuchWorkspace, ref, unitOf(w), ref, w.Name, minIDPrefix)
+		return t
+	}
 	if err := ValidateSubdir(ref); err != nil {
 		if t.Named {
 			t.Err = fmt.Errorf("%w: %s", ErrNoSuchWorkspace, ref)
@@ -103,6 +110,32 @@ func ValidateRef(ref string) error {
 // of ours or an ID rather than a subdir.
 func looksLikeContainer(ref string) bool {
 	return strings.HasPrefix(trimSlash(ref), NamePrefix) || len(ref) >= minIDPrefix && isHex(ref)
+}
+
+// shortIDOf is the one workspace whose ID a reference shorter than an ID
+// prefix starts with (at least 4 characters), if one.
+func shortIDOf(ref string, workspaces []Workspace) *Workspace {
+	if len(ref) < 4 || idPrefix(ref) || !isBase36(ref) {
+		return nil
+	}
+	var found *Workspace
+	for i := range workspaces {
+		if strings.HasPrefix(workspaces[i].ID, ref) {
+			if found != nil {
+				return nil
+			}
+			found = &workspaces[i]
+		}
+	}
+	return found
+}
+
+// unitOf names what holds a workspace: a container, or a service.
+func unitOf(w *Workspace) string {
+	if len(w.ID) == 64 && isHex(w.ID) {
+		return "container"
+	}
+	return "service"
 }
 
 // idPrefix says whether a reference may be a prefix of an ID: of a
