@@ -198,19 +198,22 @@ func TestComposeVolumeSubpathOnLegacy(t *testing.T) {
 	assert.Check(t, !h.exists("modern", containerName(alice)))
 }
 
-// `docker --context legacy compose up`: Compose runs on legacy, the provider
-// (which Compose does not tell) on the current context: it says so.
-func TestComposeContextMismatch(t *testing.T) {
+// `docker --context legacy compose up`: Compose runs on legacy and does not
+// tell its provider; the provider reads it where Compose was run, and goes
+// there too (issue 22, 7).
+func TestComposeFollowsTheDockerContext(t *testing.T) {
 	requireEngine(t, "legacy")
 	requireEngine(t, "modern")
 	h := newHarness(t)
-	alice, bob := h.subdir("-alice"), h.subdir("-bob")
-	h = h.withEnv("ALICE_SUBDIR="+alice, "BOB_SUBDIR="+bob)
-	project := h.composeProject("legacy", exampleCompose)
-	res := h.composeOn("legacy", project, "-f", exampleCompose, "up", "-d")
-	res.Assert(t, icmd.Expected{ExitCode: 1, Err: `volume "workspaces" is neither a volume of Compose project "` + project + `" nor an existing (external) volume on this engine — context "modern"`})
-	assert.Check(t, is.Contains(res.Stderr(), "set the provider option `context: NAME`, or run Compose with DOCKER_CONTEXT=NAME"))
-	assert.Check(t, !h.exists("modern", containerName(alice)))
+	s := h.subdir("")
+	root := fs.NewDir(t, "root")
+	assert.NilError(t, os.Chmod(root.Path(), 0o755))
+	file := providerFile(t, []string{"subdir: " + s, "workspace-root: " + root.Path()},
+		"  app:\n    image: agent/workspace:latest\n    depends_on: [ws]\n    command: [\"sleep\", \"infinity\"]\n")
+	project := h.composeProject("legacy", file)
+	h.composeOn("legacy", project, "-f", file, "up", "-d").Assert(t, icmd.Success)
+	assert.Check(t, h.exists("legacy", containerName(s)))
+	assert.Check(t, !h.exists("modern", containerName(s)))
 }
 
 // The provider's context option takes it to the project's engine.

@@ -242,7 +242,19 @@ func projectConfig(ctx context.Context, b *backend, cfg sandbox.Config, project 
 // docker CLI of its context option: one engine's containers (Compose runs
 // a project's services on one engine).
 func composeBackend(dockerCLI command.Cli, opts *composeOptions, version string) (sandbox.Containers, *backend, error) {
-	cli, err := contextCLI(dockerCLI, opts.context)
+	name := opts.context
+	if name == "" {
+		// Compose does not tell its providers where it runs: the docker
+		// CLI's --context (or -H) that runs Compose is read where it can be.
+		switch caller := callingCompose(); {
+		case caller.context != "":
+			name = caller.context
+		case caller.host != "":
+			return nil, nil, fmt.Errorf("Compose runs with -H %s, which it does not tell its providers: set the provider option "+
+				"`context: NAME` to a context of that engine (docker context create NAME --docker host=%s)", caller.host, caller.host)
+		}
+	}
+	cli, err := contextCLI(dockerCLI, name)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -184,11 +184,27 @@ func TestCallingCompose(t *testing.T) {
 		assert.Check(t, is.Equal(c.dryRun, tc.dry), "%v", tc.argv)
 		assert.Check(t, is.Equal(c.forceRecreate, tc.recrea), "%v", tc.argv)
 	}
+	// Where the docker CLI that runs Compose was pointed (issue 22, 7).
+	for argv, want := range map[string]composeCaller{
+		"docker-compose --context remote compose up -d":       {context: "remote"},
+		"docker-compose --context=remote compose --dry-run up": {context: "remote", dryRun: true},
+		"docker-compose -H tcp://10.0.0.2:2376 compose up":     {host: "tcp://10.0.0.2:2376"},
+		"docker-compose compose up --context x":                {},
+	} {
+		parentCmdline = func() ([]string, error) { return strings.Fields(argv), nil }
+		assert.Check(t, is.Equal(callingCompose(), want), argv)
+	}
+	parentCmdline = func() ([]string, error) { return strings.Fields("docker-compose --context nowhere compose up"), nil }
+	c := newTestCLI(t, sandboxtest.NewEngine(), "")
+	assert.Check(t, is.ErrorContains(c.run("compose", "--project-name=gw", "up", "--subdir=alice", "alice"), `context "nowhere"`))
+	parentCmdline = func() ([]string, error) { return strings.Fields("docker-compose -H tcp://h:1 compose up"), nil }
+	c = newTestCLI(t, sandboxtest.NewEngine(), "")
+	assert.Check(t, is.ErrorContains(c.run("compose", "--project-name=gw", "up", "--subdir=alice", "alice"), "Compose runs with -H tcp://h:1"))
 
 	// A dry run asks nothing of the engine.
 	parentCmdline = func() ([]string, error) { return []string{"docker-compose", "compose", "--dry-run", "up"}, nil }
 	f := sandboxtest.NewEngine()
-	c := newTestCLI(t, f, "")
+	c = newTestCLI(t, f, "")
 	assert.NilError(t, c.run("compose", "--project-name=gw", "up", "--subdir=alice", "alice"))
 	assert.Check(t, is.Equal(f.Calls(), ""))
 	assert.Check(t, is.Contains(c.out.String(), `dry run: would ensure workspace \"alice\" as gws-alice`))

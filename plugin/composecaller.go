@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -15,6 +16,10 @@ import (
 // provider (on Linux, /proc/PPID/cmdline; elsewhere nothing is known).
 type composeCaller struct {
 	dryRun, forceRecreate bool
+	// context and host are the docker CLI's global --context and -H that
+	// Compose runs under (`docker --context X compose up`), which it does
+	// not pass on either.
+	context, host string
 }
 
 // parentCmdline is the command line of this process's parent.
@@ -32,9 +37,16 @@ func callingCompose() composeCaller {
 		return composeCaller{}
 	}
 	var c composeCaller
-	for _, a := range args[1:] {
+	// Before the "compose" word (as the docker CLI runs its plugin) come
+	// the docker CLI's global flags; docker-compose run alone has none.
+	global := slices.Contains(args[1:], "compose")
+	for i, a := range args[1:] {
 		if a == "--" {
 			break // what follows is a command's (compose run/exec)
+		}
+		if global {
+			global = c.globalFlag(args[1:], i)
+			continue
 		}
 		name, value, hasValue := strings.Cut(a, "=")
 		on := true
@@ -49,4 +61,25 @@ func callingCompose() composeCaller {
 		}
 	}
 	return c
+}
+
+// globalFlag reads the docker CLI's global flag at args[i], if it is one
+// that says where Compose runs; it says whether global flags go on (not
+// past the "compose" word).
+func (c *composeCaller) globalFlag(args []string, i int) bool {
+	a := args[i]
+	if a == "compose" {
+		return false
+	}
+	name, value, hasValue := strings.Cut(a, "=")
+	if !hasValue && i+1 < len(args) {
+		value = args[i+1]
+	}
+	switch name {
+	case "--context", "-c":
+		c.context = value
+	case "--host", "-H":
+		c.host = value
+	}
+	return true
 }
