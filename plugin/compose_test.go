@@ -186,7 +186,7 @@ func TestCallingCompose(t *testing.T) {
 	}
 	// Where the docker CLI that runs Compose was pointed (issue 22, 7).
 	for argv, want := range map[string]composeCaller{
-		"docker-compose --context remote compose up -d":       {context: "remote"},
+		"docker-compose --context remote compose up -d":        {context: "remote"},
 		"docker-compose --context=remote compose --dry-run up": {context: "remote", dryRun: true},
 		"docker-compose -H tcp://10.0.0.2:2376 compose up":     {host: "tcp://10.0.0.2:2376"},
 		"docker-compose compose up --context x":                {},
