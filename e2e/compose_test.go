@@ -182,6 +182,16 @@ func TestComposeMissingSubdir(t *testing.T) {
 	project := h.composeProject("modern", file)
 	res := h.compose(project, "-f", file, "up", "-d")
 	res.Assert(t, icmd.Expected{ExitCode: 1, Err: `required parameter "subdir" is missing`})
+
+	// A bad value names the service's option, as the YAML says it (issue
+	// 22, 9); nothing is made.
+	s := h.subdir("")
+	bad := providerFile(t, []string{"subdir: " + s, "pull: sometimes"}, "")
+	res = h.compose(h.composeProject("modern", bad), "-f", bad, "up", "-d")
+	res.Assert(t, icmd.Expected{ExitCode: 1})
+	out := strings.ReplaceAll(res.Combined(), `\"`, `"`) // as Compose quotes the provider's message, or not
+	assert.Check(t, is.Contains(out, `option "pull" of the service: invalid pull policy "sometimes"`))
+	assert.Check(t, !h.exists("modern", containerName(s)))
 }
 
 // Compose on the legacy engine (DOCKER_CONTEXT reaches the provider): the

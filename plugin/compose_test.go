@@ -123,6 +123,8 @@ func TestComposeFailuresAreJSONAndNonZero(t *testing.T) {
 		{args: []string{"compose", "--project-name=gw", "up", "--subdir=a", "--mount-mode=volume_subpath", "svc"}, err: "volume_subpath mode needs a workspace volume"},
 		{args: []string{"compose", "--project-name=gw", "up", "--subdir=a", "--no-such-option=1", "svc"}, err: "unknown flag: --no-such-option"},
 		{args: []string{"compose", "--project-name=gw", "up", "--subdir=a", "--context=nowhere", "svc"}, err: `context "nowhere"`},
+		// A bad value names the service's option, not a flag (issue 22, 9).
+		{args: []string{"compose", "--project-name=gw", "up", "--subdir=a", "--pull=sometimes", "svc"}, err: `option "pull" of the service: invalid pull policy "sometimes"`},
 		// Declared so that Compose passes them, and refused (issue 17, Low).
 		{args: []string{"compose", "--project-name=gw", "up", "--subdir=a", "--orchestrator=swarm", "--mount-mode=volume_subpath",
 			"--workspace-volume=w", "--shared-volume=s", "svc"}, err: "the Compose provider is not supported on swarm"},

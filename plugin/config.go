@@ -263,6 +263,10 @@ func (r *resolver) explicit(s setting) bool {
 // source names where the value of s comes from, for an error message.
 func (r *resolver) source(s setting) string {
 	if f := r.flag(s); f != nil && f.Changed {
+		if r.flags.Lookup(optSubdir) != nil {
+			// The Compose provider: its flags are the service's options.
+			return fmt.Sprintf("option %q of the service", s.flag)
+		}
 		return "--" + s.flag
 	}
 	if os.Getenv(s.env) != "" {
