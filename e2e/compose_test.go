@@ -437,8 +437,17 @@ func TestComposeDryRunAndForceRecreate(t *testing.T) {
 	h.compose(project, "-f", file, "up", "-d").Assert(t, icmd.Success)
 	id := h.inspect("modern", containerName(s)).ID
 	h.docker("exec", containerName(s), "touch", "/home/agent/workspace/kept").Assert(t, icmd.Success)
-	h.compose(project, "-f", file, "--dry-run", "down").Assert(t, icmd.Success)
+	res = h.compose(project, "-f", file, "--dry-run", "down").Assert(t, icmd.Success)
+	assert.Check(t, is.Contains(res.Combined(), "dry run: would remove "+containerName(s)))
 	assert.Check(t, is.Equal(h.inspect("modern", containerName(s)).ID, id), "a dry run removed the container")
+	// A dry run tells what the real down does (issue 22, 12): a container
+	// made outside the project is left alone by both.
+	other := h.subdir("-hand")
+	h.ws("ensure", "--workspace-root", root.Path(), other).Assert(t, icmd.Success)
+	otherFile := providerFile(t, []string{"subdir: " + other, "workspace-root: " + root.Path()}, "")
+	res = h.compose(project+"-o", "-f", otherFile, "--dry-run", "down")
+	assert.Check(t, is.Contains(res.Combined(), "nothing to remove"), res.Combined())
+	assert.Check(t, h.exists("modern", containerName(other)))
 	h.compose(project, "-f", file, "up", "-d").Assert(t, icmd.Success)
 	assert.Check(t, is.Equal(h.inspect("modern", containerName(s)).ID, id), "a second up replaced it")
 	h.compose(project, "-f", file, "up", "-d", "--force-recreate").Assert(t, icmd.Success)

@@ -340,7 +340,16 @@ func runComposeDown(ctx context.Context, dockerCLI command.Cli, opts *composeOpt
 		return err
 	}
 	if callingCompose().dryRun {
-		out.send("info", fmt.Sprintf("dry run: would remove the container of workspace %q of project %q", subdir, opts.project))
+		// What the real down would do: it removes only the project's own.
+		targets, err := c.Resolve(ctx, []string{subdir})
+		if err != nil {
+			return engineErr(b.dockerCLI, err)
+		}
+		if w := targets[0].Workspace; w != nil && w.Labels[sandbox.LabelComposeProject] == opts.project {
+			out.send("info", fmt.Sprintf("dry run: would remove %s; the workspace data would be kept", w.Name))
+		} else {
+			out.send("info", fmt.Sprintf("dry run: no container of project %q for workspace %q: nothing to remove", opts.project, subdir))
+		}
 		return nil
 	}
 	removed, err := c.RemoveForProject(ctx, opts.project, subdir)

@@ -210,6 +210,18 @@ func TestCallingCompose(t *testing.T) {
 	assert.NilError(t, c.run("compose", "--project-name=gw", "up", "--subdir=alice", "alice"))
 	assert.Check(t, is.Equal(f.Calls(), ""))
 	assert.Check(t, is.Contains(c.out.String(), `dry run: would ensure workspace \"alice\" as gws-alice`))
+	// A dry run of down tells what the real one does, by looking only: a
+	// container made outside the project is not removed (issue 22, 12).
+	f.Add("gws-alice", container.StateRunning, container.Config{Labels: map[string]string{sandbox.LabelSubdir: "alice"}}, container.HostConfig{})
+	c.out.Reset()
 	assert.NilError(t, c.run("compose", "--project-name=gw", "down", "--subdir=alice", "alice"))
-	assert.Check(t, is.Equal(f.Calls(), ""))
+	assert.Check(t, is.Contains(c.out.String(), `dry run: no container of project \"gw\" for workspace \"alice\": nothing to remove`))
+	f.ByName("gws-alice").Cfg.Labels[sandbox.LabelComposeProject] = "gw"
+	c.out.Reset()
+	assert.NilError(t, c.run("compose", "--project-name=gw", "down", "--subdir=alice", "alice"))
+	assert.Check(t, is.Contains(c.out.String(), `dry run: would remove gws-alice`))
+	for _, call := range f.CallLog {
+		assert.Check(t, strings.HasPrefix(call, "list") || strings.HasPrefix(call, "inspect"), "a dry run changed something: %s", f.Calls())
+	}
+	assert.Check(t, f.ByName("gws-alice") != nil)
 }
