@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -86,4 +87,71 @@ func sanitizeHeader(h *tar.Header, uid, gid int) string {
 	}
 	h.Uid, h.Gid, h.Uname, h.Gname = uid, gid, "", ""
 	return strings.Join(why, ", ")
+}
+
+// ownedBy is an archive copied into a workspace, its entries given to
+// uid:gid (the container's user): what the agent is handed, the agent can
+// change (docker cp makes them root's).
+func ownedBy(in io.Reader, uid, gid int) io.Reader {
+	pr, pw := io.Pipe()
+	go func() {
+		tr, tw := tar.NewReader(in), tar.NewWriter(pw)
+		var err error
+		for {
+			var h *tar.Header
+			if h, err = tr.Next(); err != nil {
+				break
+			}
+			h.Uid, h.Gid, h.Uname, h.Gname = uid, gid, "", ""
+			if err = tw.WriteHeader(h); err == nil {
+				_, err = io.Copy(tw, tr)
+			}
+			if err != nil {
+				break
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			err = tw.Close()
+		}
+		_ = pw.CloseWithError(err)
+	}()
+	return pr
+}
+
+// userIDs resolves a container's user ("name|uid[:group|gid]"; "" is
+// root) to numbers, from the container's /etc/passwd and /etc/group as
+// read (nil when the file could not be read); ok is false when a name is
+// in neither.
+func userIDs(user string, passwd, group []byte) (uid, gid int, ok bool) {
+	name, grp, hasGroup := strings.Cut(user, ":")
+	if name == "" {
+		return 0, 0, true
+	}
+	field := func(db []byte, key string, col int) (string, bool) {
+		for _, l := range strings.Split(string(db), "\n") {
+			f := strings.Split(l, ":")
+			if len(f) > col && (f[0] == key || f[2] == key) {
+				return f[col], true
+			}
+		}
+		return "", false
+	}
+	var err error
+	if uid, err = strconv.Atoi(name); err != nil {
+		s, found := field(passwd, name, 2)
+		if uid, err = strconv.Atoi(s); !found || err != nil {
+			return 0, 0, false
+		}
+	}
+	gidText, found := field(passwd, strconv.Itoa(uid), 3)
+	if hasGroup {
+		gidText, found = grp, true
+		if _, err := strconv.Atoi(grp); err != nil {
+			gidText, found = field(group, grp, 2)
+		}
+	}
+	if gid, err = strconv.Atoi(gidText); !found || err != nil {
+		gid = 0 // a uid that /etc/passwd does not name runs with group 0
+	}
+	return uid, gid, true
 }

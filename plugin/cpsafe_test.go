@@ -59,3 +59,40 @@ func TestCopyOutIsMadeSafe(t *testing.T) {
 		"cp: out/pipe: a fifo: left out\n"+
 		"cp: out/ping: its extended attributes (file capabilities among them) dropped\n"))
 }
+
+// What cp copies into a workspace is the container user's (issue 22, 14).
+func TestCopyInIsTheContainerUsers(t *testing.T) {
+	passwd := []byte("root:x:0:0::/root:/bin/sh\nagent:x:1000:1000::/home/agent:/bin/sh\n")
+	group := []byte("root:x:0:\nagent:x:1000:\nstaff:x:50:\n")
+	for user, want := range map[string][3]int{
+		"":            {0, 0, 1},
+		"agent":       {1000, 1000, 1},
+		"1000":        {1000, 1000, 1},
+		"agent:50":    {1000, 50, 1},
+		"agent:staff": {1000, 50, 1},
+		"4242":        {4242, 0, 1},
+		"nobody":      {0, 0, 0},
+	} {
+		uid, gid, ok := userIDs(user, passwd, group)
+		assert.Check(t, is.DeepEqual([3]int{uid, gid, map[bool]int{true: 1}[ok]}, want), user)
+	}
+
+	var in bytes.Buffer
+	tw := tar.NewWriter(&in)
+	assert.NilError(t, tw.WriteHeader(&tar.Header{Name: "data/", Typeflag: tar.TypeDir, Mode: 0o755, Uname: "root"}))
+	assert.NilError(t, tw.WriteHeader(&tar.Header{Name: "data/f", Typeflag: tar.TypeReg, Mode: 0o644, Size: 2}))
+	_, _ = tw.Write([]byte("hi"))
+	assert.NilError(t, tw.Close())
+	tr := tar.NewReader(ownedBy(&in, 1000, 1000))
+	n := 0
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		assert.NilError(t, err)
+		n++
+		assert.Check(t, h.Uid == 1000 && h.Gid == 1000 && h.Uname == "", h.Name)
+	}
+	assert.Check(t, is.Equal(n, 2))
+}

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"archive/tar"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -353,6 +354,46 @@ func (k knownContainer) CopyFromContainer(ctx context.Context, ctr, p string) (i
 	}
 	// What a tenant put there lands on this host: made safe first.
 	return safeArchive(rc, k.cli.Err()), stat, nil
+}
+
+// CopyToContainer is docker cp's copy in: without --archive, what it
+// copies becomes the container user's (docker cp makes it root's, which
+// the agent then cannot change).
+func (k knownContainer) CopyToContainer(ctx context.Context, ctr, p string, content io.Reader, o container.CopyToContainerOptions) error {
+	if !o.CopyUIDGID {
+		if uid, gid, ok := k.userOf(ctx, ctr); ok && (uid != 0 || gid != 0) {
+			content, o.CopyUIDGID = ownedBy(content, uid, gid), true
+		}
+	}
+	return k.APIClient.CopyToContainer(ctx, ctr, p, content, o)
+}
+
+// userOf is the uid and gid a container runs as (ok false when they cannot
+// be told: docker cp's own ownership then).
+func (k knownContainer) userOf(ctx context.Context, ctr string) (uid, gid int, ok bool) {
+	c, err := answered(ctx, k, "inspect container "+ctr, func(ctx context.Context) (container.InspectResponse, error) {
+		return k.APIClient.ContainerInspect(ctx, ctr)
+	})
+	if err != nil || c.Config == nil {
+		return 0, 0, false
+	}
+	read := func(file string) []byte {
+		rc, _, err := k.APIClient.CopyFromContainer(ctx, ctr, file)
+		if err != nil {
+			return nil
+		}
+		defer rc.Close()
+		tr := tar.NewReader(rc)
+		if _, err := tr.Next(); err != nil {
+			return nil
+		}
+		b, _ := io.ReadAll(io.LimitReader(tr, 1<<20))
+		return b
+	}
+	if c.Config.User == "" {
+		return 0, 0, true
+	}
+	return userIDs(c.Config.User, read("/etc/passwd"), read("/etc/group"))
 }
 
 // answered runs fn, and gives up when k's engine has not answered within
