@@ -71,6 +71,7 @@ func newListCommand(dockerCLI command.Cli) *cobra.Command {
 		DisableFlagsInUseLine: true,
 	}
 	flags := cmd.Flags()
+	flags.BoolP("all", "a", false, "Accepted as docker ps takes it: ls always lists stopped workspaces too")
 	flags.BoolVarP(&options.quiet, "quiet", "q", false, "Only display container IDs")
 	flags.BoolVar(&options.noTrunc, "no-trunc", false, "Don't truncate output")
 	flags.StringVar(&options.format, "format", "", `Format output: "table", "table TEMPLATE", "json" or a Go template`)

@@ -139,3 +139,14 @@ func TestListEscapesDeceptiveSubdirs(t *testing.T) {
 	assert.NilError(t, c.run("ls", "--format", "{{.Subdir}}"))
 	assert.Check(t, is.Equal(c.out.String(), `"evil\u202Egnp.exe"`+"\n"))
 }
+
+// ls -a (docker ps -a) is taken, and lists what ls lists (issue 22, Low).
+func TestListAllIsAccepted(t *testing.T) {
+	c := newTestCLI(t, workspacesEngine(container.StateExited), "")
+	assert.NilError(t, c.run("ls", "-q"))
+	want := c.out.String()
+	c.out.Reset()
+	assert.NilError(t, c.run("ls", "-a", "-q"))
+	assert.Check(t, is.Equal(c.out.String(), want))
+	assert.Check(t, want != "")
+}

@@ -70,7 +70,9 @@ func runPrune(ctx context.Context, dockerCLI command.Cli, options *pruneOptions)
 			return err
 		}
 		if !ok {
-			return errors.New("workspace prune has been cancelled")
+			// As docker container prune: a "no" is not a failure (exit 0).
+			_, _ = fmt.Fprintln(dockerCLI.Err(), "workspace prune has been cancelled")
+			return nil
 		}
 	}
 	report, err := c.Prune(ctx, po)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"os"
 	"os/signal"
 	"syscall"
@@ -49,9 +50,13 @@ func NewRootCommand(dockerCLI command.Cli, build BuildInfo, args []string) *cobr
 			return nil
 		}
 		path := cmd.CommandPath()
+		hint := ""
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			hint = "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t") + "\n"
+		}
 		return cli.StatusError{
 			StatusCode: 1,
-			Status:     fmt.Sprintf("%s: '%s' is not a %s command.\nSee '%s --help'", path, args[0], path, path),
+			Status:     fmt.Sprintf("%s: '%s' is not a %s command.%s\nSee '%s --help'", path, args[0], path, hint, path),
 		}
 	}
 	cmd.PersistentFlags().String(settingAPITimeout.flag, sandbox.DefaultTimeout.String(),

@@ -18,6 +18,10 @@ func TestUnknownSubcommandFails(t *testing.T) {
 	assert.Assert(t, errorsAs(err, &st), "%v", err)
 	assert.Check(t, is.Equal(st.StatusCode, 1))
 	assert.Check(t, is.ErrorContains(err, "'bogus' is not a docker workspace command"))
+	// docker's words for what ensure does point to it (issue 22, Low).
+	for _, word := range []string{"start", "create", "run"} {
+		assert.Check(t, is.ErrorContains(c.run(word, "a"), "Did you mean this?\n\tensure"), word)
+	}
 }
 
 func TestUsageErrors(t *testing.T) {
