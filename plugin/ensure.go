@@ -30,10 +30,10 @@ type ensureOptions struct {
 func newEnsureCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 	var opts ensureOptions
 	cmd := &cobra.Command{
-		Use:   "ensure [OPTIONS] SUBDIR [SUBDIR...]",
+		Use: "ensure [OPTIONS] SUBDIR [SUBDIR...]",
 		// docker's words for making or starting a container: ensure does both.
 		SuggestFor: []string{"start", "create", "run", "up"},
-		Short: "Make sure the sandbox container of each workspace exists and runs",
+		Short:      "Make sure the sandbox container of each workspace exists and runs",
 		Long: "Make sure the sandbox container of each workspace exists and runs: create it (and pull\n" +
 			"its image) if missing, start it if stopped, leave it alone if running. Prints the\n" +
 			"container ID of each workspace.\n\n" + environmentHelp(),
