@@ -307,12 +307,14 @@ func TestInterruptedExecEndsItsCommand(t *testing.T) {
 	for i, tc := range []struct {
 		sig  syscall.Signal
 		args []string
+		trap string
 	}{
-		{syscall.SIGTERM, nil},
-		{syscall.SIGINT, []string{"-u", "0"}},
+		{syscall.SIGTERM, nil, ""},
+		{syscall.SIGINT, []string{"-u", "0"}, ""},
+		{syscall.SIGTERM, nil, `trap "" TERM INT; `}, // what ignores the signal is killed
 	} {
 		marker := fmt.Sprintf("42%d%d", i, time.Now().UnixNano()%1000)
-		args := append(append([]string{"--config", env.configDir, "workspace", "exec"}, tc.args...), s, "sh", "-c", "sleep "+marker+" & sleep "+marker+"1")
+		args := append(append([]string{"--config", env.configDir, "workspace", "exec"}, tc.args...), s, "sh", "-c", tc.trap+"sleep "+marker+" & sleep "+marker+"1")
 		cmd := exec.Command("docker", args...)
 		cmd.Env = h.env
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -254,8 +254,15 @@ func execMark() string {
 }
 
 // endMarkedScript signals, as the exec's user, each process whose
-// environment holds the mark (the command and what it started).
-const endMarkedScript = `for d in /proc/[0-9]*; do tr '\0' '\n' <"$d/environ" 2>/dev/null | grep -qx "$1" && kill -"$2" "${d#/proc/}" 2>/dev/null; done; true`
+// environment holds the mark (the command and what it started); what is
+// still there a second later (a background job of a shell ignores SIGINT,
+// a trap may ignore any) is killed.
+const endMarkedScript = `mark=$1 sig=$2
+pids() { for d in /proc/[0-9]*; do tr '\0' '\n' <"$d/environ" 2>/dev/null | grep -qx "$mark" && echo "${d#/proc/}"; done; }
+p=$(pids); [ -z "$p" ] && exit 0
+kill -"$sig" $p 2>/dev/null
+for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.1; p=$(pids); [ -z "$p" ] && exit 0; done
+kill -KILL $p 2>/dev/null; true`
 
 // endMarked sends sig to the processes of an exec marked mark, through
 // another exec (best effort: it needs sh, tr and grep in the image).
