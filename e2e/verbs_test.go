@@ -127,7 +127,8 @@ func TestCopy(t *testing.T) {
 	// What is copied in is the container user's, which the agent can then
 	// change (issue 22, 14); with -a, as the source has it.
 	h.docker("exec", containerName(s), "stat", "-c", "%u:%g", "/home/agent/workspace/hello.txt", "/tmp/tree/a").Assert(t, icmd.Expected{Out: "1000:1000\n1000:1000"})
-	h.ws("exec", s, "sh", "-c", "echo more >> hello.txt").Assert(t, icmd.Success)
+	h.ws("cp", dir.Join("hello.txt"), s+":mine.txt").Assert(t, icmd.Success)
+	h.ws("exec", s, "sh", "-c", "echo more >> mine.txt").Assert(t, icmd.Success)
 	h.ws("cp", "-a", dir.Join("hello.txt"), s+":as-root.txt").Assert(t, icmd.Success)
 	h.docker("exec", containerName(s), "stat", "-c", "%u", "/home/agent/workspace/as-root.txt").Assert(t, icmd.Expected{Out: "0"})
 	// Out, to a file and as a tar stream.
