@@ -11,20 +11,24 @@ import (
 	"github.com/docker-workspace/docker-workspace/sandbox"
 )
 
-// bindWorkspace is a running container of a bind configuration.
-func bindWorkspace(subdir, dir, shared string) container.Summary {
+// workspaceCtr is a running container of a workspace whose workspace and
+// shared directory are mounts of a type (bind: host paths; volume: names).
+func workspaceCtr(subdir string, typ mount.Type, ws, shared string) container.Summary {
+	mp := func(src, dst string) container.MountPoint {
+		if typ == mount.TypeVolume {
+			return container.MountPoint{Type: typ, Name: src, Destination: dst}
+		}
+		return container.MountPoint{Type: typ, Source: src, Destination: dst}
+	}
 	return container.Summary{ID: "c-" + subdir, Names: []string{"/" + sandbox.ContainerName(subdir)}, Labels: map[string]string{sandbox.LabelSubdir: subdir},
-		Mounts: []container.MountPoint{
-			{Type: mount.TypeBind, Source: dir, Destination: sandbox.WorkspaceTarget},
-			{Type: mount.TypeBind, Source: shared, Destination: sandbox.SharedTarget},
-		}}
+		Mounts: []container.MountPoint{mp(ws, sandbox.WorkspaceTarget), mp(shared, sandbox.SharedTarget)}}
 }
 
 // A volume that binds a host directory meets the bind mounts there: its
 // workspaces may not lie in another configuration's shared directory or
 // workspace, nor its shared directory in another's workspace (issue 17, 3).
 func TestBindVolumesMeetBindMounts(t *testing.T) {
-	ctrs := []container.Summary{bindWorkspace("alice", "/srv/t/root/alice", "/srv/t/shared")}
+	ctrs := []container.Summary{workspaceCtr("alice", mount.TypeBind, "/srv/t/root/alice", "/srv/t/shared")}
 	for _, tc := range []struct {
 		name string
 		n    New
@@ -60,21 +64,12 @@ func TestBindVolumesMeetBindMounts(t *testing.T) {
 	assert.Check(t, !Overlaps(a, Claim{Subdir: "ab", Volume: "v", Subpath: "ab", Host: "/d/ab"}))
 }
 
-// volumeWorkspace is a running container of a volume configuration.
-func volumeWorkspace(subdir, vol, shared string) container.Summary {
-	return container.Summary{ID: "c-" + subdir, Names: []string{"/" + sandbox.ContainerName(subdir)}, Labels: map[string]string{sandbox.LabelSubdir: subdir},
-		Mounts: []container.MountPoint{
-			{Type: mount.TypeVolume, Name: vol, Destination: sandbox.WorkspaceTarget},
-			{Type: mount.TypeVolume, Name: shared, Destination: sandbox.SharedTarget},
-		}}
-}
-
 // The existing containers' volumes are compared by the host directories
 // they bind too (attack on issue 17: B3, B6): a bind shared directory
 // above a running bind volume's workspaces, and a bind root around one,
 // are refused.
 func TestExistingBindVolumesMeetNewBindMounts(t *testing.T) {
-	ctrs := []container.Summary{volumeWorkspace("v1", "kv", "ksh")}
+	ctrs := []container.Summary{workspaceCtr("v1", mount.TypeVolume, "kv", "ksh")}
 	devices := map[string]string{"kv": "/srv/k/vroot", "ksh": "/srv/ksh"}
 	above := New{Self: Claim{Subdir: "b1", Bind: "/srv/r4/b1"}, Shared: Claim{Bind: "/srv/k"}, Devices: devices}
 	assert.Check(t, NeedsDevices(above, ctrs))
