@@ -337,3 +337,24 @@ func TestInterruptedExecEndsItsCommand(t *testing.T) {
 		assert.Check(t, !strings.Contains(out, "sleep "+marker), "%s: what the command started still runs: %s", tc.sig, out)
 	}
 }
+
+// A removed workspace is still recorded, and refuses one above it; the
+// refusal says how to forget it, and rm --forget does, keeping its data
+// (issue 22, 10). On this host and in a volume.
+func TestRemoveForget(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	for _, mode := range []string{"bind", "volume_subpath"} {
+		flags := modeArgs(h, mode)
+		parent := h.short("-" + mode[:4])
+		child := h.track(parent + "/child")
+		h.ws(append(append([]string{"ensure"}, flags...), child)...).Assert(t, icmd.Success)
+		h.docker("exec", containerName(child), "sh", "-c", "echo kept > /home/agent/workspace/data").Assert(t, icmd.Success)
+		h.ws("rm", "-f", child).Assert(t, icmd.Success)
+		h.ws(append(append([]string{"ensure"}, flags...), parent)...).
+			Assert(t, icmd.Expected{ExitCode: 1, Err: "`docker workspace rm --forget " + child + "` forgets it (its data stays)"})
+		h.ws(append(append([]string{"rm", "--forget"}, flags...), child)...).Assert(t, icmd.Expected{Err: "forgotten; its data stays"})
+		h.ws(append(append([]string{"ensure"}, flags...), parent)...).Assert(t, icmd.Success)
+		h.docker("exec", containerName(parent), "cat", "/home/agent/workspace/child/data").Assert(t, icmd.Expected{Out: "kept"})
+	}
+}

@@ -233,9 +233,12 @@ func apiTimeout(dockerCLI command.Cli, flags *pflag.FlagSet) (time.Duration, err
 // commands and flags that the library does not name.
 func hints(err error, subdir string) error {
 	var ne *sandbox.NodeEngineError
+	var re *sandbox.RecordedError
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &re):
+		return fmt.Errorf("%w; if workspace %q is gone for good, `docker workspace rm --forget %s` forgets it (its data stays)", err, re.Subdir, re.Subdir)
 	case errors.Is(err, sandbox.ErrStaleTask):
 		return fmt.Errorf("%w: `docker workspace ensure --recreate always %s` or `docker workspace rm -f %s` recovers", err, subdir, subdir)
 	case errors.Is(err, sandbox.ErrOrchestrated):

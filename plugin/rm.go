@@ -13,9 +13,10 @@ import (
 )
 
 type rmOptions struct {
-	refs  []string
-	force bool
-	flags *pflag.FlagSet
+	refs   []string
+	force  bool
+	forget bool
+	flags  *pflag.FlagSet
 }
 
 func newRemoveCommand(dockerCLI command.Cli) *cobra.Command {
@@ -36,7 +37,12 @@ func newRemoveCommand(dockerCLI command.Cli) *cobra.Command {
 		ValidArgsFunction:     completeWorkspaces(dockerCLI),
 		DisableFlagsInUseLine: true,
 	}
-	cmd.Flags().BoolVarP(&opts.force, "force", "f", false, "Remove a running container too (it is killed); what is gone already is no error")
+	flags := cmd.Flags()
+	flags.BoolVarP(&opts.force, "force", "f", false, "Remove a running container too (it is killed); what is gone already is no error")
+	flags.BoolVar(&opts.forget, "forget", false, "Also forget each workspace (its record in its root or volume: nothing else), so that one above or below it may be made; "+
+		"its data stays. WORKSPACE is a subdir; the configuration flags say where its root or volume is")
+	addConfigFlags(flags)
+	completeConfigFlags(cmd, dockerCLI)
 	return cmd
 }
 
@@ -47,6 +53,9 @@ func runRemove(ctx context.Context, dockerCLI command.Cli, opts *rmOptions) erro
 	b, err := newBackend(dockerCLI, opts.flags, "")
 	if err != nil {
 		return err
+	}
+	if opts.forget {
+		return runForget(ctx, b, opts)
 	}
 	return eachTarget(ctx, b, opts.refs, func(ctx context.Context, w sandbox.Workspace) error {
 		return b.Remove(ctx, w, sandbox.RemoveOptions{Force: opts.force})
@@ -61,4 +70,38 @@ func runRemove(ctx context.Context, dockerCLI command.Cli, opts *rmOptions) erro
 		}
 		return err
 	})
+}
+
+// runForget removes the container of each workspace (as rm does) and then
+// its record: the workspace is forgotten, its data kept.
+func runForget(ctx context.Context, b *backend, opts *rmOptions) error {
+	for _, ref := range opts.refs {
+		if err := sandbox.ValidateSubdir(ref); err != nil {
+			return usageError(fmt.Errorf("--forget takes subdirs: %w", err))
+		}
+	}
+	cfg, err := workspaceConfig(b.dockerCLI, opts.flags)
+	if err != nil {
+		return err
+	}
+	c, err := b.containers("rm --forget")
+	if err != nil {
+		return usageError(err)
+	}
+	var failed error
+	for _, ref := range opts.refs {
+		err := eachTarget(ctx, b, []string{ref}, func(ctx context.Context, w sandbox.Workspace) error {
+			return b.Remove(ctx, w, sandbox.RemoveOptions{Force: opts.force})
+		}, func(sandbox.Target) error { return nil })
+		if err == nil {
+			err = c.Forget(ctx, ref, cfg)
+		}
+		if err != nil {
+			_, _ = fmt.Fprintln(b.dockerCLI.Err(), engineErr(b.dockerCLI, err))
+			failed = cli.StatusError{StatusCode: 1}
+			continue
+		}
+		_, _ = fmt.Fprintf(b.dockerCLI.Err(), "workspace %q forgotten; its data stays\n", ref)
+	}
+	return failed
 }

@@ -147,3 +147,23 @@ func TestCopyPaths(t *testing.T) {
 
 // in gives the command its standard input.
 func (c *testCLI) in(s string) { c.SetIn(streams.NewIn(io.NopCloser(strings.NewReader(s)))) }
+
+// A workspace known by its record only refuses one above it, and says how
+// to forget it; rm --forget does, keeping the data (issue 22, 10).
+func TestRemoveForget(t *testing.T) {
+	f := sandboxtest.NewEngine()
+	f.FS["ws"] = sandboxtest.NewMemFS()
+	c := newTestCLI(t, f, "")
+	t.Setenv("GATEWAY_WORKSPACE_MOUNT_MODE", "volume_subpath")
+	t.Setenv("GATEWAY_WORKSPACE_DOCKER_VOLUME", "ws")
+	t.Setenv("GATEWAY_SHARED_DOCKER_VOLUME", "sh")
+	assert.NilError(t, c.run("ensure", "parent/child"))
+	assert.NilError(t, c.run("rm", "-f", "parent/child"))
+	err := c.run("ensure", "parent")
+	assert.Check(t, is.ErrorContains(err, "`docker workspace rm --forget parent/child` forgets it (its data stays)"))
+	assert.Check(t, is.ErrorContains(c.run("rm", "--forget", "../x"), `invalid workspace subdir "../x"`))
+	assert.NilError(t, c.run("rm", "--forget", "parent/child"))
+	assert.Check(t, is.Contains(c.err.String(), `workspace "parent/child" forgotten; its data stays`))
+	assert.Check(t, f.FS["ws"].Entries["parent/child"] != nil, "the data went")
+	assert.NilError(t, c.run("ensure", "parent"))
+}

@@ -59,6 +59,17 @@ var (
 	ErrNodeEngine = errors.New("the engine of a node cannot be reached")
 )
 
+// RecordedError is the refusal of a workspace that would overlap another
+// known only by its record (its container removed): Subdir is that one,
+// which Forget can take back once it is gone for good.
+type RecordedError struct {
+	Subdir string
+	Err    error
+}
+
+func (e *RecordedError) Error() string { return e.Err.Error() }
+func (e *RecordedError) Unwrap() error { return e.Err }
+
 // WorkspaceError is the error of an operation on one workspace.
 type WorkspaceError struct {
 	Subdir string

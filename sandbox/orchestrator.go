@@ -113,6 +113,10 @@ type Containers interface {
 	// there is none of that project.
 	StopForProject(ctx context.Context, project, subdir string, opts StopOptions) (found bool, err error)
 	RemoveForProject(ctx context.Context, project, subdir string) (found bool, err error)
+	// Forget removes the record of a workspace that has no container (see
+	// the registry): its place is free again, for a workspace above or
+	// below it. Its data stays where it is.
+	Forget(ctx context.Context, subdir string, cfg Config) error
 }
 
 // Traits are what an orchestrator is and can do, for what a caller shows

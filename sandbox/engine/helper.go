@@ -422,15 +422,24 @@ func (p *helperPreparer) undo(ctx context.Context) {
 		return
 	}
 	defer q.close(ctx)
+	if q.emptyRecord(ctx) == nil {
+		p.recordedNew = false
+	}
+}
+
+// emptyRecord empties the record of the workspace (an empty record is
+// none): through the helper, the only way to take one back.
+func (p *helperPreparer) emptyRecord(ctx context.Context) error {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	name, _ := claims.RecordFor(p.subdir)
-	if tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: path.Join(claims.RegistryPath, name), Mode: 0o644, ModTime: time.Now()}) != nil || tw.Close() != nil {
-		return
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: path.Join(claims.RegistryPath, name), Mode: 0o644, ModTime: time.Now()}); err != nil {
+		return err
 	}
-	if q.copyIn(ctx, q.rootInHelper(), buf.Bytes()) == nil {
-		p.recordedNew = false
+	if err := tw.Close(); err != nil {
+		return err
 	}
+	return p.copyIn(ctx, p.rootInHelper(), buf.Bytes())
 }
 
 // gone: nothing but a helper removes what a helper made.

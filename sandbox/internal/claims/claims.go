@@ -426,6 +426,14 @@ func OverlappingPairs(ctrs []container.Summary, records []Claim) []string {
 
 // OverlapError is the refusal of self, which overlaps other.
 func OverlapError(self, other Claim) error {
+	err := overlapError(self, other)
+	if other.Ctr == nil && other.Where != "" && other.Subdir != "" {
+		return &sandbox.RecordedError{Subdir: other.Subdir, Err: err}
+	}
+	return err
+}
+
+func overlapError(self, other Claim) error {
 	return fmt.Errorf("%w: workspace %q overlaps %s: the directory of one holds the other's, so one container would see the "+
 		"other's data; nested workspaces are refused (nesting below a plain directory is fine), nothing was changed",
 		sandbox.ErrOverlap, self.Subdir, other)
