@@ -261,3 +261,22 @@ func TestPluginMetadata(t *testing.T) {
 		assert.Check(t, is.Contains(help, "\n  "+c+" "), "help lists no %s", c)
 	}
 }
+
+// exec's help is about exec, as docker exec's is (issue 22, 11): ensure's
+// configuration flags are taken and said, listed with ensure; sizes,
+// durations and decimals say so.
+func TestHelpIsAboutTheCommand(t *testing.T) {
+	h := newHarness(t)
+	for _, cmd := range []string{"exec", "shell", "rm"} {
+		help := h.ws(cmd, "--help").Assert(t, icmd.Success).Stdout()
+		assert.Check(t, len(strings.Split(help, "\n")) < 45, "%s --help has %d lines", cmd, len(strings.Split(help, "\n")))
+		assert.Check(t, is.Contains(help, "It takes ensure's configuration flags too"), cmd)
+		assert.Check(t, !strings.Contains(help, "--volume-opt"), cmd)
+	}
+	help := h.ws("ensure", "--help").Assert(t, icmd.Success).Stdout()
+	for _, typed := range []string{"--api-timeout duration", "--memory bytes", "--cpus decimal", "--volume-opt"} {
+		assert.Check(t, is.Contains(help, typed))
+	}
+	// Hidden, still taken.
+	h.ws("exec", "--image", "no/such:image", "--pull", "never", h.subdir(""), "true").Assert(t, icmd.Expected{ExitCode: 1, Err: "no/such:image"})
+}

@@ -339,6 +339,34 @@ func dataHome() string {
 // addConfigFlags declares the flags that define a workspace container; a
 // command whose own flags take some of their names (exec's --user, --env)
 // leaves those out.
+// typedString is a string flag whose help names the kind of value it
+// takes (docker's "duration", "bytes", "decimal"); the resolver parses it,
+// naming where a bad value came from.
+type typedString struct {
+	value, typ string
+}
+
+func newTypedString(def, typ string) *typedString { return &typedString{value: def, typ: typ} }
+
+func (t *typedString) String() string     { return t.value }
+func (t *typedString) Set(v string) error { t.value = v; return nil }
+func (t *typedString) Type() string       { return t.typ }
+
+// configFlagsNote is what a command whose configuration flags are hidden
+// says of them in its help.
+const configFlagsNote = "It takes ensure's configuration flags too (--image, --mount-mode, --profile, ...: see\n" +
+	"docker workspace ensure --help); they are not listed here."
+
+// hideConfigFlags keeps a command's help to its own flags: the
+// configuration flags it takes are ensure's, listed there.
+func hideConfigFlags(flags *pflag.FlagSet) {
+	flags.VisitAll(func(f *pflag.Flag) {
+		if _, ok := f.Annotations[configAnnotation]; ok {
+			f.Hidden = true
+		}
+	})
+}
+
 func addConfigFlags(dst *pflag.FlagSet, except ...setting) {
 	flags := pflag.NewFlagSet("config", pflag.ContinueOnError)
 	defer flags.VisitAll(func(f *pflag.Flag) {
@@ -375,8 +403,8 @@ func addConfigFlags(dst *pflag.FlagSet, except ...setting) {
 		`Defaults for hardening: "default", or "hardened" (--cap-drop ALL, --security-opt no-new-privileges, --pids-limit 512, --read-only, --init); other flags override it`)
 	flags.Bool(settingInit.flag, true, "Run an init (tini) as PID 1 of new containers, to reap zombies and forward signals")
 	flags.StringP(settingUser.flag, "u", "", `User of new containers ("name", "uid", "uid:gid"); new workspace directories are given to it`)
-	flags.String(settingCPUs.flag, "", "Number of CPUs of new containers (e.g. 1.5)")
-	flags.StringP(settingMemory.flag, "m", "", "Memory limit of new containers (e.g. 512m, 2g)")
+	flags.Var(newTypedString("", "decimal"), settingCPUs.flag, "Number of CPUs of new containers (e.g. 1.5)")
+	flags.VarP(newTypedString("", "bytes"), settingMemory.flag, "m", "Memory limit of new containers (e.g. 512m, 2g)")
 	flags.Int64(settingPidsLimit.flag, 0, "Process limit of new containers (0: the engine's default)")
 	flags.Bool(settingReadOnly.flag, false, "Mount the root filesystem of new containers read-only (with a tmpfs at /tmp)")
 	flags.StringArray(settingCapAdd.flag, nil, "Add a Linux capability")

@@ -40,7 +40,7 @@ func newExecCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 			"workspace directory. The workspace is ensured first (a subdir, with ensure's configuration:\n" +
 			"flags, environment, config.json; --user and --env here are the command's, as docker exec's);\n" +
 			"with --no-ensure it must be running, and may be named by its container's name or ID too.\n" +
-			"The exit code is the command's.",
+			"The exit code is the command's.\n\n" + configFlagsNote,
 		Args: cli.RequiresMinArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.workspace, opts.exec.Command = args[0], args[1:]
@@ -58,6 +58,7 @@ func newExecCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 	flags.BoolVar(&opts.exec.Privileged, "privileged", false, "Give extended privileges to the command (refused with the hardened profile, and in the allowlist and public egress modes)")
 	flags.BoolVar(&opts.noEnsure, "no-ensure", false, "Fail instead of making or starting the workspace's container")
 	addConfigFlags(flags, settingUser, settingEnv)
+	hideConfigFlags(flags)
 	completeConfigFlags(cmd, dockerCLI)
 	_ = cmd.RegisterFlagCompletionFunc("env", completion.EnvVarNames)
 	return cmd

@@ -27,7 +27,8 @@ func newRemoveCommand(dockerCLI command.Cli) *cobra.Command {
 		Short:   "Remove the sandbox container of each workspace",
 		Long: "Remove the sandbox container of each workspace, named by its subdir, its container's name or\n" +
 			"its container's ID. Only the container: never a volume, never a directory; the workspace\n" +
-			"data stays, and the next ensure makes a new container for it.",
+			"data stays, and the next ensure makes a new container for it. --forget removes its record\n" +
+			"too (never its data), in the root or volume that ensure's configuration names.\n\n" + configFlagsNote,
 		Args: cli.RequiresMinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.refs = args
@@ -42,6 +43,7 @@ func newRemoveCommand(dockerCLI command.Cli) *cobra.Command {
 	flags.BoolVar(&opts.forget, "forget", false, "Also forget each workspace (its record in its root or volume: nothing else), so that one above or below it may be made; "+
 		"its data stays. WORKSPACE is a subdir; the configuration flags say where its root or volume is")
 	addConfigFlags(flags)
+	hideConfigFlags(flags)
 	completeConfigFlags(cmd, dockerCLI)
 	return cmd
 }

@@ -59,7 +59,7 @@ func NewRootCommand(dockerCLI command.Cli, build BuildInfo, args []string) *cobr
 			Status:     fmt.Sprintf("%s: '%s' is not a %s command.%s\nSee '%s --help'", path, args[0], path, hint, path),
 		}
 	}
-	cmd.PersistentFlags().String(settingAPITimeout.flag, sandbox.DefaultTimeout.String(),
+	cmd.PersistentFlags().Var(newTypedString(sandbox.DefaultTimeout.String(), "duration"), settingAPITimeout.flag,
 		"Time limit of each engine call")
 	addOrchestratorFlag(cmd.PersistentFlags())
 	subs := subcommands(dockerCLI, build)

@@ -26,7 +26,7 @@ func newShellCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 		Short: "Open a login shell in the sandbox container of a workspace",
 		Long: "Ensure the workspace, then open an interactive login shell of the container's user, or of\n" +
 			"--user (the shell its /etc/passwd names; sh when it names none) in the workspace directory.\n" +
-			"--user and --env are the shell's, as exec's are its command's.",
+			"--user and --env are the shell's, as exec's are its command's.\n\n" + configFlagsNote,
 		Args: cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.workspace, opts.flags = args[0], cmd.Flags()
@@ -41,6 +41,7 @@ func newShellCommand(dockerCLI command.Cli, build BuildInfo) *cobra.Command {
 	flags.VarP(&opts.exec.Env, "env", "e", "Set environment variables of the shell")
 	flags.BoolVar(&opts.noEnsure, "no-ensure", false, "Fail instead of making or starting the workspace's container")
 	addConfigFlags(flags, settingUser, settingEnv)
+	hideConfigFlags(flags)
 	completeConfigFlags(cmd, dockerCLI)
 	return cmd
 }
