@@ -231,6 +231,11 @@ func TestEgressAllowlist(t *testing.T) {
 			r.probe(s, "get", "https://api.allowed.test/x").Assert(t, icmd.Expected{Out: "sni=api.allowed.test"})
 			r.probe(s, "get", "http://allowed.test/").Assert(t, icmd.Expected{Out: "host=allowed.test"})
 			r.probe(s, "tls", "allowed.test", "allowed.test").Assert(t, icmd.Expected{Out: "sni=allowed.test"})
+			// The image's own tools (issue 22, 15): wget through the proxy
+			// variables, nslookup from the workspace's DNS.
+			r.ws("exec", "--no-ensure", s, "wget", "-q", "-O", "-", "http://allowed.test/").Assert(t, icmd.Expected{Out: "host=allowed.test"})
+			r.ws("exec", "--no-ensure", s, "nslookup", "allowed.test").Assert(t, icmd.Expected{Out: "Address: "})
+			r.ws("exec", "--no-ensure", s, "wget", "-q", "-O", "-", "http://denied.test/").Assert(t, icmd.Expected{ExitCode: 1, Err: "403"})
 
 			// A name no rule allows: refused by the proxy, no such name in
 			// the workspace's DNS, the same straight; nothing asked upstream.

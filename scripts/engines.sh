@@ -327,7 +327,8 @@ ensure_context() {
 # image_hash is a digest of the image definition: the image is rebuilt when
 # it changes.
 image_hash() {
-	cat "$ROOT/compose/image/Dockerfile.busybox" "$ROOT/compose/image/passwd" "$ROOT/compose/image/group" | sha256sum | cut -c1-16
+	cat "$ROOT/compose/image/Dockerfile.busybox" "$ROOT/compose/image/passwd" "$ROOT/compose/image/group" \
+		"$ROOT/compose/image/nettools/main.go" | sha256sum | cut -c1-16
 }
 
 build_image() {
@@ -347,6 +348,8 @@ build_image() {
 	cp "$ROOT/compose/image/Dockerfile.busybox" "$ctx/Dockerfile"
 	cp "$ROOT/compose/image/passwd" "$ROOT/compose/image/group" "$ctx/"
 	cp "$bb" "$ctx/busybox"
+	(cd "$ROOT" && CGO_ENABLED=0 go build -o "$ctx/nettools" ./compose/image/nettools) ||
+		die "building nettools (wget, nslookup) for $IMAGE failed"
 	say "building $IMAGE on the $name engine"
 	if ! DOCKER_CONTEXT= DOCKER_BUILDKIT=0 docker -H "$host" build -q -t "$IMAGE" \
 		--label "docker-workspace.image-definition=$want" "$ctx" >"$ctx/build.log" 2>&1; then
