@@ -141,6 +141,9 @@ func execTarget(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet
 		if ensure, err = enabled(dockerCLI, flags); err != nil {
 			return fail(err)
 		}
+		if !ensure {
+			_, _ = fmt.Fprintf(dockerCLI.Err(), "docker workspace: %s is false: not ensuring workspace %q (it must run)\n", settingEnabled.env, ref)
+		}
 	}
 	if check != nil {
 		if err := check(); err != nil {

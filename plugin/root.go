@@ -15,6 +15,7 @@ import (
 
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/cli/command/completion"
 	"github.com/spf13/cobra"
 )
 
@@ -62,6 +63,8 @@ func NewRootCommand(dockerCLI command.Cli, build BuildInfo, args []string) *cobr
 	cmd.PersistentFlags().Var(newTypedString(sandbox.DefaultTimeout.String(), "duration"), settingAPITimeout.flag,
 		"Time limit of each engine call")
 	addOrchestratorFlag(cmd.PersistentFlags())
+	_ = cmd.RegisterFlagCompletionFunc(settingOrchestrator.flag, completion.FromList(orchestratorEngine, orchestratorSwarm))
+	_ = cmd.RegisterFlagCompletionFunc(settingAPITimeout.flag, cobra.NoFileCompletions)
 	subs := subcommands(dockerCLI, build)
 	named := make(map[string]bool, len(args))
 	for _, a := range args {

@@ -89,3 +89,24 @@ func TestRootBuildsWhatRuns(t *testing.T) {
 	assert.Check(t, is.DeepEqual(names(), all))
 	assert.Check(t, is.DeepEqual(names("workspace", "__complete", "e"), all))
 }
+
+// version takes --format as docker version does (issue 22, Low).
+func TestVersionFormat(t *testing.T) {
+	c := newTestCLI(t, sandboxtest.NewEngine(), "")
+	assert.NilError(t, c.run("version", "--format", "json"))
+	assert.Check(t, is.Contains(c.out.String(), `"Version":"v1.2.3","Commit":"abc"`))
+	c.out.Reset()
+	assert.NilError(t, c.run("version", "-f", "{{.Version}}"))
+	assert.Check(t, is.Equal(c.out.String(), "v1.2.3\n"))
+	assert.Check(t, is.ErrorContains(c.run("version", "-f", "{{.Nope}}"), "invalid --format"))
+}
+
+// --orchestrator completes its values (issue 22, Low).
+func TestOrchestratorCompletes(t *testing.T) {
+	c := newTestCLI(t, sandboxtest.NewEngine(), "")
+	root := NewRootCommand(c, BuildInfo{}, nil)
+	fn, ok := root.GetFlagCompletionFunc("orchestrator")
+	assert.Assert(t, ok)
+	got, _ := fn(root, nil, "")
+	assert.Check(t, is.DeepEqual(got, []string{"engine", "swarm"}))
+}

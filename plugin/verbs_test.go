@@ -167,3 +167,12 @@ func TestRemoveForget(t *testing.T) {
 	assert.Check(t, f.FS["ws"].Entries["parent/child"] != nil, "the data went")
 	assert.NilError(t, c.run("ensure", "parent"))
 }
+
+// With ensuring turned off, exec says so (issue 22, Low).
+func TestExecSaysEnsuringIsOff(t *testing.T) {
+	e := &execEngine{Engine: workspacesEngine(container.StateRunning)}
+	c := newTestCLI(t, e, "")
+	t.Setenv("GATEWAY_WORKSPACE_DOCKER_ENABLED", "false")
+	assert.NilError(t, c.run("exec", "-d", "a", "true"))
+	assert.Check(t, is.Contains(c.err.String(), `GATEWAY_WORKSPACE_DOCKER_ENABLED is false: not ensuring workspace "a"`))
+}
