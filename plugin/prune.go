@@ -44,7 +44,7 @@ func newPruneCommand(dockerCLI command.Cli) *cobra.Command {
 	}
 	flags := cmd.Flags()
 	flags.BoolVarP(&options.force, "force", "f", false, "Do not prompt for confirmation")
-	flags.Var(&options.filter, "filter", `Provide filter values (e.g. "until=24h", "label=team=blue", "compose-project=gw")`)
+	flags.Var(&options.filter, "filter", `Provide filter values (e.g. "until=24h", "label=team=blue", "compose-project=gw", "subdir=alice")`)
 	return cmd
 }
 
@@ -102,7 +102,7 @@ func runPrune(ctx context.Context, dockerCLI command.Cli, options *pruneOptions)
 // compose-project=.
 func pruneFilters(f filters.Args, now time.Time) (sandbox.PruneOptions, error) {
 	var po sandbox.PruneOptions
-	if err := f.Validate(map[string]bool{"until": true, "label": true, "compose-project": true}); err != nil {
+	if err := f.Validate(map[string]bool{"until": true, "label": true, "compose-project": true, "subdir": true}); err != nil {
 		return po, usageError(fmt.Errorf("--filter: %w", err))
 	}
 	for _, v := range f.Get("until") {
@@ -115,6 +115,15 @@ func pruneFilters(f filters.Args, now time.Time) (sandbox.PruneOptions, error) {
 		}
 	}
 	po.Labels = f.Get("label")
+	if len(f.Get("subdir")) > 1 {
+		return po, usageError(errors.New("--filter: only one subdir"))
+	}
+	for _, s := range f.Get("subdir") {
+		if err := sandbox.ValidateSubdir(s); err != nil {
+			return po, usageError(fmt.Errorf("--filter: %w", err))
+		}
+		po.Labels = append(po.Labels, sandbox.LabelSubdir+"="+s)
+	}
 	for _, l := range po.Labels {
 		if k, _, _ := strings.Cut(l, "="); strings.TrimSpace(k) == "" {
 			// An empty label filter selects nothing, and would prune all.

@@ -120,6 +120,14 @@ func TestPrune(t *testing.T) {
 	assert.Check(t, is.Contains(c.out.String(), ids))
 	assert.Check(t, is.Contains(c.out.String(), "Total reclaimed space:"))
 
+	// One workspace's, by its subdir (issue 22, Low).
+	f = workspacesEngine(container.StateExited)
+	c = newTestCLI(t, f, "")
+	assert.NilError(t, c.run("prune", "-f", "--filter", "subdir=a"))
+	assert.Check(t, is.Len(f.Names(), 3))
+	assert.Check(t, f.ByName("gws-a") == nil)
+	assert.Check(t, is.ErrorContains(c.run("prune", "-f", "--filter", "subdir=a", "--filter", "subdir=b"), "only one subdir"))
+
 	// Running ones stay.
 	f = workspacesEngine(container.StateRunning)
 	c = newTestCLI(t, f, "")
