@@ -145,6 +145,7 @@ func TestEnsureRefusesBadInput(t *testing.T) {
 		{args: []string{"ensure", "--network", "container:gws-b", "a"}, err: "network container:gws-b is the network namespace of container gws-b: " +
 			"the workspace would reach every service listening there, and they its own, in no egress mode (--allow-unisolated-network allows it)"},
 		{args: []string{"prune", "-f", "--filter", "label="}, err: "a label filter needs a key"},
+		{args: []string{"ensure", "--cap-add", "BOGUS", "a"}, err: `capability "BOGUS": Linux has no such capability`},
 		{args: []string{"prune", "-f", "--filter", "label==x"}, err: "a label filter needs a key"},
 		{args: []string{"prune", "-f", "--filter", "compose-project="}, err: "compose-project needs a project name"},
 	} {

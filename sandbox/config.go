@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -234,7 +235,7 @@ func (c Config) Validate() error {
 }
 
 func (c Config) validate() error {
-	for _, check := range []func() error{c.checkChoices, c.checkContainer, c.checkPaths, c.checkVolumeConfig, c.checkMounts, c.checkEgress} {
+	for _, check := range []func() error{c.checkChoices, c.checkContainer, c.checkCapabilities, c.checkPaths, c.checkVolumeConfig, c.checkMounts, c.checkEgress} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -289,6 +290,26 @@ func (c Config) checkContainer() error {
 		}
 		if strings.ContainsRune(e, 0) {
 			return fmt.Errorf("environment variable %q: contains a NUL byte, which no process environment can hold", e)
+		}
+	}
+	return nil
+}
+
+// linuxCapabilities are the capabilities of Linux (6.x), as --cap-add and
+// --cap-drop name them: another name is a typo the engine would only
+// refuse when the container is made.
+var linuxCapabilities = strings.Fields(`ALL CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP
+	LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER SYS_MODULE SYS_RAWIO
+	SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE
+	AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON
+	BPF CHECKPOINT_RESTORE`)
+
+// checkCapabilities refuses a capability Linux does not have.
+func (c Config) checkCapabilities() error {
+	for _, capability := range append(append([]string{}, c.CapAdd...), c.CapDrop...) {
+		name := strings.TrimPrefix(strings.ToUpper(capability), "CAP_")
+		if !slices.Contains(linuxCapabilities, name) {
+			return fmt.Errorf("capability %q: Linux has no such capability", capability)
 		}
 	}
 	return nil

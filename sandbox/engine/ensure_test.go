@@ -372,12 +372,12 @@ func TestEnsureFailureRemovesWhatItMade(t *testing.T) {
 	}{
 		{name: "missing network", setup: func(_ *sandboxtest.Engine, c *sandbox.Config) { c.Network = "nope" },
 			err: "network nope: network nope not found"},
-		{name: "bad capability", setup: func(f *sandboxtest.Engine, c *sandbox.Config) {
-			c.CapAdd = []string{"FOO"}
+		{name: "a capability the engine does not know", setup: func(f *sandboxtest.Engine, c *sandbox.Config) {
+			c.CapAdd = []string{"CHECKPOINT_RESTORE"}
 			f.OnCreate = func(string, *container.Config, *container.HostConfig) error {
-				return cerrdefs.ErrInvalidArgument.WithMessage(`invalid CapAdd: unknown capability: "CAP_FOO"`)
+				return cerrdefs.ErrInvalidArgument.WithMessage(`invalid CapAdd: unknown capability: "CAP_CHECKPOINT_RESTORE"`)
 			}
-		}, err: `create container gws-team-a: invalid CapAdd: unknown capability: "CAP_FOO"`},
+		}, err: `create container gws-team-a: invalid CapAdd: unknown capability: "CAP_CHECKPOINT_RESTORE"`},
 		{name: "start fails while the container exists", setup: func(f *sandboxtest.Engine, _ *sandbox.Config) {
 			f.OnStart = func(*sandboxtest.Ctr) error {
 				return cerrdefs.ErrNotFound.WithMessage("failed to set up container networking: network gone not found")
