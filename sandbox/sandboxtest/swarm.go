@@ -36,6 +36,9 @@ type Swarm struct {
 	Networks map[string]network.Inspect // Swarm-scoped
 	// OnServiceCreate runs first in ServiceCreate (under the lock).
 	OnServiceCreate func(spec swarmtypes.ServiceSpec)
+	// AfterServiceUpdate runs, locked, after an update took (a concurrent
+	// rm can remove the service there: delete(f.Services, id)).
+	AfterServiceUpdate func(id string)
 }
 
 // NewSwarm is an active Swarm of three ready nodes of Engine 28.5 (n1 to
@@ -279,6 +282,9 @@ func (f *Swarm) ServiceUpdate(_ context.Context, id string, v swarmtypes.Version
 	}
 	svc.Spec, svc.Version.Index = spec, svc.Version.Index+1
 	f.Reconcile(svc)
+	if f.AfterServiceUpdate != nil {
+		f.AfterServiceUpdate(id)
+	}
 	return swarmtypes.ServiceUpdateResponse{}, nil
 }
 
@@ -304,6 +310,9 @@ func (f *Swarm) TaskList(_ context.Context, opts swarmtypes.TaskListOptions) ([]
 	f.Mu.Lock()
 	defer f.Mu.Unlock()
 	f.Record("tasks")
+	if ids := opts.Filters.Get("service"); len(ids) > 0 && f.Services[ids[0]] == nil {
+		return nil, ErrNotFound // as the engine says of a service removed meanwhile
+	}
 	var out []swarmtypes.Task
 	for _, t := range f.Tasks {
 		if ids := opts.Filters.Get("service"); len(ids) > 0 && ids[0] != t.ServiceID {

@@ -581,6 +581,9 @@ func (s *Swarm) waitRunning(ctx context.Context, id, name string, ours func(swar
 // that ours accepts); nil when there is none.
 func (s *Swarm) newestTask(ctx context.Context, id, name string, ours func(swarmtypes.Task) bool) (*swarmtypes.Task, error) {
 	tasks, err := s.client.TaskList(ctx, swarmtypes.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", id), filters.Arg("desired-state", "running"))})
+	if cerrdefs.IsNotFound(err) {
+		return nil, errRace // removed meanwhile (an rm racing): look again, and make it anew
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list the tasks of service %s: %w", name, err)
 	}

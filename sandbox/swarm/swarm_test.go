@@ -122,6 +122,26 @@ func TestSwarmStopStartRemoveKeepData(t *testing.T) {
 	assert.Check(t, targets[0].Workspace == nil && targets[0].Err == nil, "a subdir without a service")
 }
 
+// An ensure racing an rm (the service removed while the ensure waits for
+// its task) makes the workspace anew, as on one engine (issue 17, Low).
+func TestSwarmEnsureRacingARemove(t *testing.T) {
+	f := sandboxtest.NewSwarm()
+	s := manager(f)
+	cfg := swarmConfig()
+	_, err := s.Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+	w := resolve1(t, s, "a")
+	assert.NilError(t, s.Stop(context.Background(), w, sandbox.StopOptions{}))
+	f.AfterServiceUpdate = func(id string) {
+		f.AfterServiceUpdate = nil
+		delete(f.Services, id)
+	}
+	res, err := s.Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(res.Action, sandbox.ActionCreated))
+	assert.Check(t, is.Len(f.Services, 1))
+}
+
 // resolve1 resolves one reference; it must name a workspace.
 func resolve1(t *testing.T, s *Swarm, ref string) sandbox.Workspace {
 	t.Helper()
