@@ -776,6 +776,15 @@ func TestSwarmNamesAndIDs(t *testing.T) {
 	s.ws("exec", "--no-ensure", containerName(a), "true").Assert(t, icmd.Success)
 	s.ws("exec", "--no-ensure", id, "sh", "-c", "echo hi > /home/agent/workspace/f").Assert(t, icmd.Success)
 	s.ws("cp", containerName(a)+":f", "-").Assert(t, icmd.Success)
+	// Its task's container exits (a tenant's kill 1): exec ensures it again
+	// and runs, as on one engine (issue 17, Low).
+	for round := range 3 {
+		node := s.nodeOf(a)
+		running := s.containersOf(node, a, "running")
+		assert.Assert(t, is.Len(running, 1), "round %d", round)
+		s.docker("--context", node, "kill", running[0]).Assert(t, icmd.Success)
+		s.ws("exec", a, "cat", "/home/agent/workspace/f").Assert(t, icmd.Expected{Out: "hi"})
+	}
 	s.ws("rm", "-f", id).Assert(t, icmd.Success)
 	s.docker("--context", "swarm", "service", "inspect", containerName(a)).Assert(t, icmd.Expected{ExitCode: 1})
 	// A name that names no workspace is an error (with -f, said, as

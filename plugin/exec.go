@@ -176,6 +176,9 @@ func hardened(dockerCLI command.Cli, flags *pflag.FlagSet) bool {
 // between the ensure and the look (an update of its service) is ensured
 // again.
 func locate(ctx context.Context, b *backend, ref string, ensure bool, cfg sandbox.Config, running bool) (command.Cli, sandbox.Location, error) {
+	// A task whose container just exited still counts as running for a
+	// moment, until its orchestrator restarts it: looked at again, a while.
+	backoff := 100 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		w, err := find(ctx, b, ref, ensure, cfg)
 		if err != nil {
@@ -186,7 +189,13 @@ func locate(ctx context.Context, b *backend, ref string, ensure bool, cfg sandbo
 		}
 		loc, err := b.Locate(ctx, w)
 		loc.Labels = w.Labels
-		if errors.Is(err, sandbox.ErrNotRunning) && ensure && attempt < 2 {
+		if errors.Is(err, sandbox.ErrNotRunning) && ensure && attempt < 8 {
+			select {
+			case <-ctx.Done():
+				return nil, sandbox.Location{}, ctx.Err()
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
 			continue
 		}
 		if errors.Is(err, sandbox.ErrNotRunning) {

@@ -124,6 +124,12 @@ func runList(ctx context.Context, dockerCLI command.Cli, options *listOptions) e
 		for _, w := range workspaces {
 			rows = append(rows, listContext{w: w, context: dockerCLI.CurrentContext()})
 		}
+		if len(workspaces) == 0 && b.Traits().Name == orchestratorEngine && f.Len() == 0 && dockerCLI.ServerInfo().SwarmStatus != nil &&
+			dockerCLI.ServerInfo().SwarmStatus.ControlAvailable {
+			// What the docker CLI's own ping told: a manager, whose
+			// workspaces may be services.
+			_, _ = fmt.Fprintln(dockerCLI.Err(), "no workspace containers on this engine; it manages a Swarm, whose workspaces run as services: docker workspace ls --orchestrator swarm")
+		}
 	}
 	fctx := formatter.Context{Output: dockerCLI.Out(), Format: format, Trunc: !options.noTrunc}
 	return fctx.Write(newListContext(), func(format func(formatter.SubContext) error) error {

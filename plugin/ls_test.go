@@ -150,3 +150,16 @@ func TestListAllIsAccepted(t *testing.T) {
 	assert.Check(t, is.Equal(c.out.String(), want))
 	assert.Check(t, want != "")
 }
+
+// ls of a Swarm manager's engine that has no workspace container hints at
+// the services (issue 22, Low); with containers, or filtered, it does not.
+func TestListHintsAtSwarmServices(t *testing.T) {
+	f := sandboxtest.NewEngine()
+	f.SwarmManager = true
+	c := newTestCLI(t, f, "")
+	assert.NilError(t, c.run("ls"))
+	assert.Check(t, is.Contains(c.err.String(), "docker workspace ls --orchestrator swarm"))
+	c = newTestCLI(t, workspacesEngine(container.StateRunning), "")
+	assert.NilError(t, c.run("ls"))
+	assert.Check(t, is.Equal(c.err.String(), ""))
+}

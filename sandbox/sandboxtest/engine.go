@@ -58,6 +58,8 @@ type Engine struct {
 	APIVersion string
 	Ctrs       map[string]*Ctr // by ID
 	Images     map[string]image.InspectResponse
+	// SwarmManager: its ping says it manages a Swarm.
+	SwarmManager bool
 	Networks   map[string]network.Summary
 	FS         map[string]*MemFS // a volume by name, a remote bind root by path
 	Passwd     string            // /etc/passwd of the image
@@ -972,7 +974,11 @@ func (f *Engine) AddVolume(v volume.Volume) {
 // Ping and NegotiateAPIVersionPing answer the docker CLI as an engine of
 // the fake's API version.
 func (f *Engine) Ping(context.Context) (types.Ping, error) {
-	return types.Ping{APIVersion: f.APIVersion}, nil
+	p := types.Ping{APIVersion: f.APIVersion}
+	if f.SwarmManager {
+		p.SwarmStatus = &swarm.Status{NodeState: swarm.LocalNodeStateActive, ControlAvailable: true}
+	}
+	return p, nil
 }
 
 // NegotiateAPIVersionPing keeps the fake's version.
