@@ -60,11 +60,11 @@ type Engine struct {
 	Images     map[string]image.InspectResponse
 	// SwarmManager: its ping says it manages a Swarm.
 	SwarmManager bool
-	Networks   map[string]network.Summary
-	FS         map[string]*MemFS // a volume by name, a remote bind root by path
-	Passwd     string            // /etc/passwd of the image
-	Clock      time.Time
-	CallLog    []string
+	Networks     map[string]network.Summary
+	FS           map[string]*MemFS // a volume by name, a remote bind root by path
+	Passwd       string            // /etc/passwd of the image
+	Clock        time.Time
+	CallLog      []string
 
 	OnCreate  func(name string, cfg *container.Config, hc *container.HostConfig) error
 	OnStart   func(c *Ctr) error
