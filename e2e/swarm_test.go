@@ -483,7 +483,7 @@ func TestSwarmRacingANodesEngine(t *testing.T) {
 	s := newSwarmHarness(t)
 	engine := s.withEnv("GATEWAY_WORKSPACE_ORCHESTRATOR=engine")
 	made, both := 0, 0
-	for round := range 8 {
+	for round := range 6 {
 		x := s.subdir(fmt.Sprintf("-r%d", round))
 		sw := icmd.StartCmd(icmd.Cmd{Command: []string{"docker", "--config", env.configDir, "--context", "swarm", "workspace", "ensure", x}, Env: s.env})
 		var wg sync.WaitGroup
@@ -509,7 +509,7 @@ func TestSwarmRacingANodesEngine(t *testing.T) {
 			s.docker("--context", n, "rm", "-f", containerName(x+"/y"))
 		}
 	}
-	t.Logf("%d rounds of 8 made x on the Swarm; both made in %d", made, both)
+	t.Logf("%d rounds of 6 made x on the Swarm; both made in %d", made, both)
 }
 
 // Shared placement: a volume of the name made otherwise on a node is
@@ -778,7 +778,7 @@ func TestSwarmNamesAndIDs(t *testing.T) {
 	s.ws("cp", containerName(a)+":f", "-").Assert(t, icmd.Success)
 	// Its task's container exits (a tenant's kill 1): exec ensures it again
 	// and runs, as on one engine (issue 17, Low).
-	for round := range 3 {
+	for round := range 2 {
 		node := s.nodeOf(a)
 		running := s.containersOf(node, a, "running")
 		assert.Assert(t, is.Len(running, 1), "round %d", round)

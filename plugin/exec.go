@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/completion"
@@ -84,6 +85,25 @@ func firstArg(fn cobra.CompletionFunc) cobra.CompletionFunc {
 }
 
 func runExec(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts *execOptions) error {
+	// A container that stops between the look and the exec (a task whose
+	// container just exited: its orchestrator starts another) is ensured
+	// again: the engine refused the exec, nothing ran.
+	backoff := 500 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		err := runExecOnce(ctx, dockerCLI, build, opts)
+		if opts.noEnsure || attempt == 3 || !cerrdefs.IsConflict(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+	}
+}
+
+func runExecOnce(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts *execOptions) error {
 	b, cli, loc, err := execTarget(ctx, dockerCLI, opts.flags, build, opts.workspace, opts.noEnsure, func() error {
 		if opts.exec.Privileged && hardened(dockerCLI, opts.flags) {
 			return usageError(fmt.Errorf("--privileged is refused with the hardened profile: it would undo what the profile takes away"))
