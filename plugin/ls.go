@@ -124,11 +124,8 @@ func runList(ctx context.Context, dockerCLI command.Cli, options *listOptions) e
 		for _, w := range workspaces {
 			rows = append(rows, listContext{w: w, context: dockerCLI.CurrentContext()})
 		}
-		if len(workspaces) == 0 && b.Traits().Name == orchestratorEngine && f.Len() == 0 && dockerCLI.ServerInfo().SwarmStatus != nil &&
-			dockerCLI.ServerInfo().SwarmStatus.ControlAvailable {
-			// What the docker CLI's own ping told: a manager, whose
-			// workspaces may be services.
-			_, _ = fmt.Fprintln(dockerCLI.Err(), "no workspace containers on this engine; it manages a Swarm, whose workspaces run as services: docker workspace ls --orchestrator swarm")
+		if len(workspaces) == 0 && f.Len() == 0 {
+			hintServices(dockerCLI, b)
 		}
 	}
 	fctx := formatter.Context{Output: dockerCLI.Out(), Format: format, Trunc: !options.noTrunc}
@@ -443,3 +440,12 @@ func (c *listContext) Labels() string {
 
 // Label is the value of one label, as docker ps's {{.Label "k"}}.
 func (c *listContext) Label(name string) string { return c.w.Labels[name] }
+
+// hintServices says, when ls of an engine found no workspace container,
+// that the engine manages a Swarm whose workspaces may be services (what
+// the docker CLI's own ping told: no call more).
+func hintServices(dockerCLI command.Cli, b *backend) {
+	if st := dockerCLI.ServerInfo().SwarmStatus; b.Traits().Name == orchestratorEngine && st != nil && st.ControlAvailable {
+		_, _ = fmt.Fprintln(dockerCLI.Err(), "no workspace containers on this engine; it manages a Swarm, whose workspaces run as services: docker workspace ls --orchestrator swarm")
+	}
+}
