@@ -17,7 +17,7 @@ const (
 	// container (image ID, mounts, network, entrypoint, user, limits,
 	// labels, env): ensure compares it to find drift.
 	LabelConfigHash = LabelPrefix + "config-hash"
-	// LabelConfig holds that definition as JSON (env values hashed), so
+	// LabelConfig holds that definition as JSON (env names only), so
 	// that drift can say what changed.
 	LabelConfig = LabelPrefix + "config"
 	// LabelComposeProject holds the Compose project that a container was

@@ -271,7 +271,7 @@ type Info struct {
 	// Mounts are the container's mounts as the engine reports them.
 	Mounts []container.MountPoint
 	// Config is the configuration the container was made with, as it
-	// recorded it (environment values hashed); null for a container of the
+	// recorded it (environment names only); null for a container of the
 	// original module.
 	Config json.RawMessage
 	// Drift names what changed under the container since it was made
