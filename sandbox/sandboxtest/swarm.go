@@ -82,7 +82,8 @@ func (f *Swarm) NetworkCreate(_ context.Context, name string, opts network.Creat
 	defer f.Mu.Unlock()
 	f.Record("netcreate:%s", name)
 	if _, ok := f.Networks[name]; ok {
-		return network.CreateResponse{}, cerrdefs.ErrConflict.WithMessage("network with name " + name + " already exists")
+		// As a Swarm manager says it: no typed conflict.
+		return network.CreateResponse{}, cerrdefs.ErrUnknown.WithMessage("rpc error: code = Unknown desc = name conflicts with an existing object")
 	}
 	if f.Networks == nil {
 		f.Networks = map[string]network.Inspect{}

@@ -12,6 +12,7 @@ import (
 	"github.com/docker/docker/api/types/network"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/internal/enginemsg"
 )
 
 // Open mode on a Swarm: each workspace's service alone on an overlay
@@ -37,7 +38,10 @@ func networkName(subdir string) string {
 // by this tool for subdir; one of that name made otherwise is refused.
 func (s *Swarm) workspaceNetwork(ctx context.Context, subdir string) (string, error) {
 	name := networkName(subdir)
-	for range 2 {
+	for attempt := range 5 {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 50 * time.Millisecond) // a concurrent create's, landing
+		}
 		n, err := s.client.NetworkInspect(ctx, name, network.InspectOptions{})
 		if err == nil {
 			if n.Driver != "overlay" || n.Labels[sandbox.LabelEgress] != "network" || n.Labels[sandbox.LabelEgressOf] != subdir {
@@ -55,7 +59,9 @@ func (s *Swarm) workspaceNetwork(ctx context.Context, subdir string) (string, er
 		if err == nil {
 			return name, nil
 		}
-		if !cerrdefs.IsConflict(err) {
+		if !cerrdefs.IsConflict(err) && !enginemsg.SwarmRace(err) {
+			// Swarm says a concurrent create's name conflict as an unknown
+			// error: looked at again, and used.
 			return "", fmt.Errorf("create network %s: %w", name, err)
 		}
 	}

@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/network"
 	swarmtypes "github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/volume"
 	"gotest.tools/v3/assert"
@@ -677,4 +679,35 @@ func TestSwarmEnsureMakesAGoneNetworkAgain(t *testing.T) {
 	assert.Check(t, is.Equal(res.Action, sandbox.ActionCreated))
 	_, ok := f.Networks["gwsnet-a"]
 	assert.Check(t, ok)
+}
+
+// lateNetwork is a manager whose first look at a network misses one that
+// a concurrent ensure is making.
+type lateNetwork struct {
+	*sandboxtest.Swarm
+	missed bool
+}
+
+func (l *lateNetwork) NetworkInspect(ctx context.Context, name string, opts network.InspectOptions) (network.Inspect, error) {
+	if !l.missed {
+		l.missed = true
+		return network.Inspect{}, cerrdefs.ErrNotFound
+	}
+	return l.Swarm.NetworkInspect(ctx, name, opts)
+}
+
+// Two ensures of one workspace make its network at once: the one whose
+// create Swarm refuses ("name conflicts with an existing object", no
+// typed conflict) uses the other's (a CI flake of
+// TestSwarmConcurrentEnsures).
+func TestSwarmNetworkMadeByAConcurrentEnsure(t *testing.T) {
+	f := sandboxtest.NewSwarm()
+	_, err := f.NetworkCreate(context.Background(), networkName("a"), network.CreateOptions{
+		Driver: "overlay", Labels: map[string]string{sandbox.LabelEgress: "network", sandbox.LabelEgressOf: "a"},
+	})
+	assert.NilError(t, err)
+	s := New(&lateNetwork{Swarm: f}, Options{NodeEngine: f.NodeEngine})
+	name, err := s.workspaceNetwork(context.Background(), "a")
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(name, networkName("a")))
 }
