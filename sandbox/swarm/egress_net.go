@@ -38,11 +38,16 @@ func networkName(subdir string) string {
 // by this tool for subdir; one of that name made otherwise is refused.
 func (s *Swarm) workspaceNetwork(ctx context.Context, subdir string) (string, error) {
 	name := networkName(subdir)
-	for attempt := range 5 {
+	for attempt := range 8 {
 		if attempt > 0 {
 			time.Sleep(time.Duration(attempt) * 50 * time.Millisecond) // a concurrent create's, landing
 		}
 		n, err := s.client.NetworkInspect(ctx, name, network.InspectOptions{})
+		if err == nil && n.Driver == "" && n.Labels[sandbox.LabelEgressOf] == subdir {
+			// Made by a concurrent ensure, not yet allocated: Swarm says
+			// its driver once the allocator has run.
+			continue
+		}
 		if err == nil {
 			if n.Driver != "overlay" || n.Labels[sandbox.LabelEgress] != "network" || n.Labels[sandbox.LabelEgressOf] != subdir {
 				return "", fmt.Errorf("%w: network %s is not the one this tool makes for workspace %q (an overlay network labelled %s=%s)",

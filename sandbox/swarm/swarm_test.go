@@ -711,3 +711,36 @@ func TestSwarmNetworkMadeByAConcurrentEnsure(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(name, networkName("a")))
 }
+
+// unallocatedNetwork is a manager whose first looks at a network find it
+// made but not yet allocated: no driver said.
+type unallocatedNetwork struct {
+	*sandboxtest.Swarm
+	looks int
+}
+
+func (u *unallocatedNetwork) NetworkInspect(ctx context.Context, name string, opts network.InspectOptions) (network.Inspect, error) {
+	n, err := u.Swarm.NetworkInspect(ctx, name, opts)
+	u.looks++
+	if u.looks < 3 {
+		n.Driver = ""
+	}
+	return n, err
+}
+
+// A network a concurrent ensure just made, which Swarm's allocator has not
+// reached (its driver unsaid), is waited for and used — not refused as
+// another's (a CI flake of TestSwarmConcurrentEnsures).
+func TestSwarmNetworkNotYetAllocated(t *testing.T) {
+	f := sandboxtest.NewSwarm()
+	_, err := f.NetworkCreate(context.Background(), networkName("a"), network.CreateOptions{
+		Driver: "overlay", Labels: map[string]string{sandbox.LabelEgress: "network", sandbox.LabelEgressOf: "a"},
+	})
+	assert.NilError(t, err)
+	u := &unallocatedNetwork{Swarm: f}
+	s := New(u, Options{NodeEngine: f.NodeEngine})
+	name, err := s.workspaceNetwork(context.Background(), "a")
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(name, networkName("a")))
+	assert.Check(t, is.Equal(u.looks, 3))
+}
