@@ -197,6 +197,13 @@ func TestMissingNetworkFailsAtOnce(t *testing.T) {
 	res := h.ws("doctor", "--network", nope)
 	res.Assert(t, icmd.Expected{ExitCode: 1})
 	assert.Check(t, is.Contains(res.Stdout(), "network "+nope+" does not exist on the engine"))
+	// Issue 22, Low: the network has a line of its own; a missing image
+	// that ensure would pull says so beside "Result: ok".
+	assert.Check(t, is.Regexp(`(?m)^Network:\s+`+nope+`: does not exist$`, res.Stdout()))
+	res = h.ws("doctor", "--image", "e2e/missing:"+h.id, "--format", "{{.Image.Ref}} {{.Image.Present}} {{.OK}}")
+	res.Assert(t, icmd.Expected{Out: "e2e/missing:" + h.id + " false true"})
+	h.ws("doctor", "--image", "e2e/missing:"+h.id).Assert(t, icmd.Expected{Out: "not on the engine: ensure pulls it"})
+	h.ws("doctor", "--format", "{{.Nmae}}").Assert(t, icmd.Expected{ExitCode: 125, Err: "can't evaluate field Nmae"})
 }
 
 // A replacement that cannot be made (a typo in --user) leaves the old

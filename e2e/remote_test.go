@@ -234,6 +234,10 @@ func TestStandalone(t *testing.T) {
 	plugin := h.ws("ls", "--format", "{{.Subdir}} {{.ID}}").Assert(t, icmd.Success).Stdout()
 	standalone := run(withConfig, "ls", "--format", "{{.Subdir}} {{.ID}}").Assert(t, icmd.Success).Stdout()
 	assert.Check(t, is.Equal(standalone, plugin))
+	// --version, on its own and as a plugin (issue 22, Low).
+	standalone = run(withConfig, "--version").Assert(t, icmd.Success).Stdout()
+	assert.Check(t, is.Equal(standalone, h.ws("--version").Assert(t, icmd.Success).Stdout()))
+	assert.Check(t, strings.HasPrefix(standalone, "docker-workspace version "), standalone)
 
 	// --config, --context, -H, DOCKER_CONTEXT, DOCKER_HOST.
 	legacy := env.hostByCtx["legacy"]

@@ -770,6 +770,9 @@ func TestSwarmNamesAndIDs(t *testing.T) {
 	s.ws("ensure", a).Assert(t, icmd.Success)
 	id := strings.TrimSpace(s.ws("ls", "-q", "--filter", "subdir="+a).Assert(t, icmd.Success).Stdout())
 	assert.Assert(t, id != "")
+	// CreatedAt is to the second, as on one engine (issue 22, Low).
+	created := s.ws("ls", "--filter", "subdir="+a, "--format", "{{.CreatedAt}}").Assert(t, icmd.Success).Stdout()
+	assert.Check(t, is.Regexp(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000 UTC\n$`, created))
 	s.ws("stop", id).Assert(t, icmd.Expected{Out: id})
 	s.ws("ls", "--filter", "subdir="+a, "--format", "{{.State}}").Assert(t, icmd.Expected{Out: "stopped"})
 	s.ws("ensure", a).Assert(t, icmd.Success)

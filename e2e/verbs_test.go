@@ -139,6 +139,9 @@ func TestCopy(t *testing.T) {
 	assert.Check(t, is.Equal(string(b), "hello\n"))
 	res := h.ws("cp", s+":hello.txt", "-").Assert(t, icmd.Success)
 	assert.Check(t, is.Contains(res.Stdout(), "hello.txt"))
+	// A missing file is said of the workspace, not of a container ID
+	// (issue 22, Low).
+	h.ws("cp", s+":nothing.txt", "-").Assert(t, icmd.Expected{ExitCode: 1, Err: "no such file or directory in workspace " + s + ": /home/agent/workspace/nothing.txt"})
 	// A symlink in the workspace is resolved in the container, never to the
 	// host: /etc here is the container's.
 	h.docker("exec", containerName(s), "ln", "-s", "/etc/passwd", "/home/agent/workspace/link").Assert(t, icmd.Success)
@@ -177,6 +180,19 @@ func TestInspectAndRestart(t *testing.T) {
 	assert.Check(t, is.DeepEqual(got[0].Drift, []string{}))
 	h.ws("inspect", "--format", "{{.Subdir}} {{.State.Status}}", a).Assert(t, icmd.Expected{Out: a + " running"})
 	h.ws("inspect", a, "gws-nobody-"+h.id).Assert(t, icmd.Expected{ExitCode: 1, Err: "no such workspace: gws-nobody-" + h.id})
+	// Issue 22: a misspelt field is bad input, refused before any output;
+	// "json" is one compact line per workspace (as docker inspect); the
+	// Compose project is there when empty; ls's CreatedAt is to the second.
+	res = h.ws("inspect", "-f", "{{.Nmae}}", a)
+	res.Assert(t, icmd.Expected{ExitCode: 125, Err: "can't evaluate field Nmae"})
+	assert.Check(t, is.Equal(res.Stdout(), ""))
+	res = h.ws("inspect", "-f", "json", a, b)
+	res.Assert(t, icmd.Success)
+	assert.Check(t, is.Equal(strings.Count(strings.TrimSpace(res.Stdout()), "\n"), 0), res.Stdout())
+	assert.Check(t, is.Contains(res.Stdout(), `"ComposeProject":""`))
+	res = h.ws("ls", "--filter", "subdir="+a, "--format", "{{.ComposeProject}}|{{.Project}}|{{.Subdir}}")
+	res.Assert(t, icmd.Success)
+	assert.Check(t, is.Equal(res.Stdout(), "||"+a+"\n"))
 
 	before := h.inspect("modern", containerName(a))
 	h.ws("restart", "-t", "0", a).Assert(t, icmd.Expected{Out: a})
@@ -256,9 +272,18 @@ func TestReap(t *testing.T) {
 	assert.Check(t, is.Contains(log.String(), idle+" ("+containerName(idle)+"): stopped"))
 	assert.Check(t, is.Contains(log.String(), `process "sleep 3600" runs`))
 	assert.Check(t, is.Contains(log.String(), "an exec session runs"))
+	// Changes only: the busy workspace, busy on every pass, is logged once
+	// (issue 22, Low).
+	assert.Check(t, is.Equal(strings.Count(log.String(), busy+" ("+containerName(busy)+"): busy"), 1), log.String())
 
 	// --once: one pass; the workspaces started less than --idle-for ago stay.
 	h.ws("reap", "--once", "--idle-for", "1h", "--filter", "subdir="+busy).Assert(t, icmd.Success)
+	res := h.ws("reap", "--once", "--idle-for", "1h", "--filter", "subdir="+busy)
+	res.Assert(t, icmd.Success)
+	assert.Check(t, res.Stderr() != "", "--once logs its decision")
+	res = h.ws("reap", "--once", "--quiet", "--idle-for", "1h", "--filter", "subdir="+busy)
+	res.Assert(t, icmd.Success)
+	assert.Check(t, is.Equal(res.Stderr(), ""))
 	assert.Check(t, is.Equal(h.inspect("modern", containerName(busy)).State.Status, "running"))
 	h.ws("reap").Assert(t, icmd.Expected{ExitCode: 125, Err: "--idle-for is required"})
 }

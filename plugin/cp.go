@@ -7,6 +7,7 @@ import (
 	"path"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	clicontainer "github.com/docker/cli/cli/command/container"
@@ -103,7 +104,16 @@ func runCopy(ctx context.Context, dockerCLI command.Cli, opts *cpOptions) error 
 	cp.SetOut(cli.Out())
 	cp.SetErr(cli.Err())
 	cp.SilenceErrors, cp.SilenceUsage = true, true
-	return cp.ExecuteContext(ctx)
+	err = cp.ExecuteContext(ctx)
+	if cerrdefs.IsNotFound(err) {
+		// The engine names the container by the ID this command gave it:
+		// say the workspace.
+		if _, ierr := cli.Client().ContainerInspect(ctx, id); cerrdefs.IsNotFound(ierr) {
+			return fmt.Errorf("%w: %s: its container was removed meanwhile", sandbox.ErrNoSuchWorkspace, ref)
+		}
+		return fmt.Errorf("no such file or directory in workspace %s: %s", ref, *p)
+	}
+	return err
 }
 
 // copyTarget is the container of a workspace and the docker CLI of its

@@ -2,15 +2,16 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
+	"text/template"
 
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/templates"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -39,7 +40,7 @@ func newDoctorCommand(dockerCLI command.Cli) *cobra.Command {
 		DisableFlagsInUseLine: true,
 	}
 	flags := cmd.Flags()
-	flags.StringVar(&opts.format, "format", "", `Format output: "json" for one JSON object`)
+	flags.StringVar(&opts.format, "format", "", `Format output: "json" for one JSON object, or a Go template`)
 	flags.StringVar(&opts.project, "compose-project", "", "Check the volumes and network of this Compose project")
 	addConfigFlags(flags)
 	return cmd
@@ -54,12 +55,15 @@ type doctorReport struct {
 	// Orchestrator is where workspaces run (its name).
 	Orchestrator string
 	Mode         sandbox.MountMode
-	Engine       *engineFacts `json:",omitempty"`
-	Modes        map[sandbox.MountMode]modeFacts
-	Image        *sandbox.ImageCheck `json:",omitempty"`
-	Sources      []sandbox.SourceCheck
-	Problems     []string
-	Warnings     []string `json:",omitempty"`
+	// Pull is the configured pull policy (a missing image is pulled
+	// unless it is "never").
+	Pull     sandbox.PullPolicy `json:",omitempty"`
+	Engine   *engineFacts       `json:",omitempty"`
+	Modes    map[sandbox.MountMode]modeFacts
+	Image    *sandbox.ImageCheck `json:",omitempty"`
+	Sources  []sandbox.SourceCheck
+	Problems []string
+	Warnings []string `json:",omitempty"`
 	// Egress is what a workspace of the configuration reaches.
 	Egress string `json:",omitempty"`
 	// Plan is how a workspace's container would be mounted.
@@ -88,8 +92,9 @@ type modeFacts struct {
 }
 
 func runDoctor(ctx context.Context, dockerCLI command.Cli, opts *doctorOptions) error {
-	if opts.format != "" && opts.format != "json" {
-		return usageError(fmt.Errorf(`invalid --format %q: only "json" is supported`, opts.format))
+	tmpl, err := doctorTemplate(opts.format)
+	if err != nil {
+		return err
 	}
 	b, err := newBackend(dockerCLI, opts.flags, "")
 	if err != nil {
@@ -104,11 +109,11 @@ func runDoctor(ctx context.Context, dockerCLI command.Cli, opts *doctorOptions) 
 	if cfgErr == nil {
 		cfg, cfgErr = projectConfig(ctx, b, cfg, opts.project)
 	}
-	rep.Mode = cfg.Mode
+	rep.Mode, rep.Pull = cfg.Mode, cfg.Pull
 	if sandbox.Unreachable(cfgErr) {
 		rep.Error = engineErr(dockerCLI, cfgErr).Error()
 		rep.Problems = append(rep.Problems, rep.Error)
-		return writeDoctorReport(dockerCLI, opts, rep)
+		return writeDoctorReport(dockerCLI, tmpl, rep)
 	}
 	if cfgErr != nil {
 		rep.Problems = append(rep.Problems, cfgErr.Error())
@@ -118,15 +123,15 @@ func runDoctor(ctx context.Context, dockerCLI command.Cli, opts *doctorOptions) 
 	case sandbox.Unreachable(err):
 		rep.Error = engineErr(dockerCLI, err).Error()
 		rep.Problems = append(rep.Problems, rep.Error)
-		return writeDoctorReport(dockerCLI, opts, rep)
+		return writeDoctorReport(dockerCLI, tmpl, rep)
 	case errors.Is(err, sandbox.ErrNotManager):
 		rep.Problems = append(rep.Problems, hints(err, "").Error())
-		return writeDoctorReport(dockerCLI, opts, rep)
+		return writeDoctorReport(dockerCLI, tmpl, rep)
 	case err != nil:
 		return engineErr(dockerCLI, err)
 	}
 	rep.fill(r, cfgErr == nil)
-	return writeDoctorReport(dockerCLI, opts, rep)
+	return writeDoctorReport(dockerCLI, tmpl, rep)
 }
 
 // fill puts in the report what the orchestrator's Check found; with
@@ -148,13 +153,37 @@ func (rep *doctorReport) fill(r sandbox.Report, cfgOK bool) {
 	rep.VolumeDriver, rep.VolumeOptions, rep.SharedVolumeOptions = r.VolumeDriver, r.VolumeOptions, r.SharedVolumeOptions
 }
 
+// doctorTemplate is the template of a --format: nil for the text report,
+// "json" for one JSON object, or a Go template, tried on a report with
+// every part there so that a misspelt field is refused (125) before anything is
+// asked of the engine.
+func doctorTemplate(format string) (*template.Template, error) {
+	switch format {
+	case "":
+		return nil, nil
+	case "json":
+		format = "{{json .}}"
+	}
+	tmpl, err := templates.Parse(format)
+	if err == nil {
+		err = tmpl.Execute(io.Discard, doctorReport{
+			Engine: &engineFacts{}, Modes: map[sandbox.MountMode]modeFacts{}, Image: &sandbox.ImageCheck{}, Plan: &sandbox.MountPlan{},
+		})
+	}
+	if err != nil {
+		return nil, usageError(fmt.Errorf("invalid --format %q: %w", format, err))
+	}
+	return tmpl, nil
+}
+
 // writeDoctorReport prints the report; a problem makes doctor exit 1.
-func writeDoctorReport(dockerCLI command.Cli, opts *doctorOptions, rep doctorReport) error {
+func writeDoctorReport(dockerCLI command.Cli, tmpl *template.Template, rep doctorReport) error {
 	rep.OK = len(rep.Problems) == 0
-	if opts.format == "json" {
-		if err := json.NewEncoder(dockerCLI.Out()).Encode(rep); err != nil {
+	if tmpl != nil {
+		if err := tmpl.Execute(dockerCLI.Out(), rep); err != nil {
 			return err
 		}
+		_, _ = fmt.Fprintln(dockerCLI.Out())
 	} else {
 		writeDoctor(dockerCLI.Out(), rep)
 	}
@@ -223,8 +252,12 @@ func writeEngine(line func(k, v string), r doctorReport) {
 func writeSources(line func(k, v string), r doctorReport) {
 	if r.Image != nil {
 		v := "present (" + shortID(r.Image.ID) + ")"
-		if !r.Image.Present {
+		switch {
+		case r.Image.Present:
+		case r.Pull == sandbox.PullNever:
 			v = "not on the engine"
+		default:
+			v = "not on the engine: ensure pulls it"
 		}
 		line("Image", r.Image.Ref+": "+v)
 	}

@@ -132,7 +132,10 @@ func TestEnsureRefusesBadInput(t *testing.T) {
 		{args: []string{"ls", "--mount-mode", "wrong"}, err: `--mount-mode: invalid mount mode "wrong"`},
 		{args: []string{"ls", "--filter", "colour=red"}, err: `--filter: invalid filter 'colour'`},
 		{args: []string{"ls", "--filter", "status=sleepy"}, err: `--filter: invalid status "sleepy"`},
-		{args: []string{"doctor", "--format", "yaml"}, err: `invalid --format "yaml"`},
+		{args: []string{"doctor", "--format", "{{.Nmae}}"}, err: `can't evaluate field Nmae`},
+		{args: []string{"doctor", "--format", "{{.Engine.Vrsion}}"}, err: `can't evaluate field Vrsion`},
+		{args: []string{"inspect", "-f", "{{.Nmae}}", "a"}, err: `can't evaluate field Nmae`},
+		{args: []string{"inspect", "-f", "{{.State.Pdi}}", "a"}, err: `can't evaluate field Pdi`},
 		{args: []string{"prune", "-f", "--orchestrator", "swarm"}, err: "prune is not supported on swarm"},
 		// Issue 17, Low: what would become something else.
 		{args: []string{"ensure", "--cpus", "1e300", "a"}, err: `invalid number of CPUs "1e300": out of range`},

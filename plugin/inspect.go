@@ -2,12 +2,17 @@ package plugin
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
+	"time"
 
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/cli/command/inspect"
+	"github.com/docker/cli/templates"
+	"github.com/docker/docker/api/types/container"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -52,10 +57,8 @@ func runInspect(ctx context.Context, dockerCLI command.Cli, opts *inspectOptions
 	if err := validateRefs(opts.refs); err != nil {
 		return err
 	}
-	if opts.format != "" && opts.format != "json" {
-		if _, err := inspect.NewTemplateInspectorFromString(io.Discard, opts.format); err != nil {
-			return usageError(fmt.Errorf("invalid --format %q: %w", opts.format, err))
-		}
+	if err := checkInspectFormat(opts.format); err != nil {
+		return err
 	}
 	b, err := newBackend(dockerCLI, opts.flags, "")
 	if err != nil {
@@ -73,11 +76,7 @@ func runInspect(ctx context.Context, dockerCLI command.Cli, opts *inspectOptions
 	for _, t := range targets {
 		byRef[t.Ref] = t
 	}
-	format := opts.format
-	if format == "json" {
-		format = ""
-	}
-	return inspect.Inspect(dockerCLI.Out(), opts.refs, format, func(ref string) (any, []byte, error) {
+	return inspect.Inspect(dockerCLI.Out(), opts.refs, opts.format, func(ref string) (any, []byte, error) {
 		t := byRef[ref]
 		switch {
 		case t.Err != nil:
@@ -91,4 +90,26 @@ func runInspect(ctx context.Context, dockerCLI command.Cli, opts *inspectOptions
 		}
 		return workspaceInfo{Info: info, Context: dockerCLI.CurrentContext()}, nil, nil
 	})
+}
+
+// checkInspectFormat parses a --format and runs it once on a workspace with
+// every field there, so that a misspelt field is refused (125)
+// before anything is asked of the engine and nothing is printed. "json"
+// is one compact line per workspace, as docker inspect --format json.
+func checkInspectFormat(format string) error {
+	if format == "" || format == "json" {
+		return nil
+	}
+	tmpl, err := templates.Parse(format)
+	if err == nil {
+		err = tmpl.Execute(io.Discard, workspaceInfo{Info: sandbox.Info{
+			ID: strings.Repeat("0", 64), Name: "gws-x", Subdir: "x", Mode: sandbox.ModeBind,
+			Created: time.Time{}.Format(time.RFC3339Nano), State: &container.State{},
+			Image: "x", ImageID: "sha256:" + strings.Repeat("0", 64), Config: json.RawMessage("{}"),
+		}})
+	}
+	if err != nil {
+		return usageError(fmt.Errorf("invalid --format %q: %w", format, err))
+	}
+	return nil
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
-	"github.com/docker/cli/cli/command/completion"
 	"github.com/docker/cli/cli/command/formatter"
 	"github.com/docker/cli/opts"
 	"github.com/docker/docker/api/types/container"
@@ -86,8 +85,27 @@ func newListCommand(dockerCLI command.Cli) *cobra.Command {
 		}
 	})
 	completeConfigFlags(cmd, dockerCLI)
-	_ = cmd.RegisterFlagCompletionFunc("filter", completion.FromList("id=", "name=", "label=", "status=", "subdir=", "mode=", "compose-project=", "drift="))
+	_ = cmd.RegisterFlagCompletionFunc("filter", completeListFilter)
 	return cmd
+}
+
+// completeListFilter completes ls's filter keys, and the values of those
+// that have a few: status=, mode=, drift=.
+func completeListFilter(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	values := map[string][]string{
+		"status": {"created", "restarting", "running", "removing", "paused", "exited", "dead"},
+		"mode":   {string(sandbox.ModeBind), string(sandbox.ModeVolumeSubpath)},
+		"drift":  {"true", "false"},
+	}
+	if key, _, ok := strings.Cut(toComplete, "="); ok {
+		var out []string
+		for _, v := range values[key] {
+			out = append(out, key+"="+v)
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+	return []string{"id=", "name=", "label=", "status=", "subdir=", "mode=", "compose-project=", "drift="},
+		cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
 }
 
 func runList(ctx context.Context, dockerCLI command.Cli, options *listOptions) error {
@@ -396,7 +414,6 @@ func (c *listContext) State() string  { return c.w.State }
 func (c *listContext) Node() string   { return c.w.Node }
 func (c *listContext) Status() string { return c.w.Status }
 
-// Project is the Compose project the container was made for, if any.
 // Egress is the egress mode the workspace was made with, and the
 // operator's network it is on, if any.
 func (c *listContext) Egress() string {
@@ -412,9 +429,16 @@ func (c *listContext) Egress() string {
 	return string(s.Egress)
 }
 
+// Project is the Compose project the container was made for, if any (the
+// PROJECT column).
 func (c *listContext) Project() string { return c.w.Labels[sandbox.LabelComposeProject] }
 
-func (c *listContext) CreatedAt() string { return c.w.Created.String() }
+// ComposeProject is Project under the name inspect gives it.
+func (c *listContext) ComposeProject() string { return c.Project() }
+
+// CreatedAt is to the second, as docker ps says it (a Swarm service's
+// creation time has nanoseconds).
+func (c *listContext) CreatedAt() string { return c.w.Created.Truncate(time.Second).String() }
 
 // Drift names what changed under the container (or, with --check-config,
 // what differs from the configuration).

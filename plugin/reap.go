@@ -21,6 +21,7 @@ type reapOptions struct {
 	interval time.Duration
 	cpu      float64
 	once     bool
+	quiet    bool
 	timeout  int
 	filter   opts.FilterOpt
 	flags    *pflag.FlagSet
@@ -38,7 +39,8 @@ func newReapCommand(dockerCLI command.Cli) *cobra.Command {
 		Long: "Stop the workspace containers that have been idle for --idle-for: for the whole time, no exec\n" +
 			"session running in the container, no process in it but its init and sleep, no CPU use above\n" +
 			"--cpu (a share of one CPU, from the engine's stats between two passes). It runs until it is\n" +
-			"stopped (SIGINT, SIGTERM: exit 0), one pass every --interval, and logs each decision to stderr.\n" +
+			"stopped (SIGINT, SIGTERM: exit 0), one pass every --interval, and logs to stderr each change of a\n" +
+			"workspace's state (busy, idle, stopped; --quiet: none, only errors).\n" +
 			"What it knows lives in memory: a restarted reaper starts counting again. With --once it makes one\n" +
 			"pass and exits (for cron): it stops the workspaces that have run for at least --idle-for and are\n" +
 			"idle now (over a second). It never stops a container that is not a workspace's.",
@@ -56,6 +58,7 @@ func newReapCommand(dockerCLI command.Cli) *cobra.Command {
 	flags.DurationVar(&options.interval, "interval", time.Minute, "Time between two passes")
 	flags.Float64Var(&options.cpu, "cpu", sandbox.DefaultReapCPU, "CPU use, as a share of one CPU, above which a workspace is busy")
 	flags.BoolVar(&options.once, "once", false, "Make one pass and exit")
+	flags.BoolVarP(&options.quiet, "quiet", "q", false, "Log no decision, only errors")
 	flags.IntVarP(&options.timeout, "timeout", "t", sandbox.DefaultStopTimeout, "Seconds to wait before killing a container it stops")
 	flags.VarP(&options.filter, "filter", "f", "Only the workspaces that match, as ls --filter")
 	return cmd
@@ -82,13 +85,15 @@ func runReap(ctx context.Context, dockerCLI command.Cli, options *reapOptions) e
 		Select: func(w sandbox.Workspace) bool { return matches(f, w) },
 		Stop:   sandbox.StopOptions{Timeout: &options.timeout},
 	})
-	log := reapLog{dockerCLI.Err()}
+	log := &reapLog{w: dockerCLI.Err(), quiet: options.quiet}
 	if options.once {
 		ds, err := r.Once(ctx, time.Second)
 		log.decisions(ds)
 		return err
 	}
-	log.printf("reaping workspaces idle for %s, every %s, on context %q", options.idleFor, options.interval, dockerCLI.CurrentContext())
+	if !options.quiet {
+		log.printf("reaping workspaces idle for %s, every %s, on context %q", options.idleFor, options.interval, dockerCLI.CurrentContext())
+	}
 	tick := time.NewTicker(options.interval)
 	defer tick.Stop()
 	for {
@@ -104,7 +109,9 @@ func runReap(ctx context.Context, dockerCLI command.Cli, options *reapOptions) e
 		}
 		select {
 		case <-ctx.Done():
-			log.printf("stopped")
+			if !options.quiet {
+				log.printf("stopped")
+			}
 			return nil
 		case <-tick.C:
 		}
@@ -126,15 +133,25 @@ func checkReapOptions(options *reapOptions) error {
 	return nil
 }
 
-// reapLog is the reaper's log: one line per decision, with the time.
-type reapLog struct{ w io.Writer }
+// reapLog is the reaper's log: a line, with the time, for each change of a
+// workspace's state from one pass to the next (none when quiet).
+type reapLog struct {
+	w     io.Writer
+	quiet bool
+	last  map[string]string // container ID → its action in the last pass
+}
 
-func (l reapLog) printf(format string, args ...any) {
+func (l *reapLog) printf(format string, args ...any) {
 	_, _ = fmt.Fprintf(l.w, time.Now().UTC().Format(time.RFC3339)+" "+format+"\n", args...)
 }
 
-func (l reapLog) decisions(ds []sandbox.Decision) {
+func (l *reapLog) decisions(ds []sandbox.Decision) {
+	seen := make(map[string]string, len(ds))
 	for _, d := range ds {
+		seen[d.Workspace.ID] = d.Action
+		if l.quiet || l.last[d.Workspace.ID] == d.Action {
+			continue
+		}
 		who := d.Workspace.Name
 		if d.Workspace.Subdir != "" {
 			who = fmt.Sprintf("%s (%s)", d.Workspace.Subdir, d.Workspace.Name)
@@ -145,4 +162,5 @@ func (l reapLog) decisions(ds []sandbox.Decision) {
 			l.printf("%s: %s: %s", who, d.Action, d.Why)
 		}
 	}
+	l.last = seen
 }

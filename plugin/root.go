@@ -43,7 +43,10 @@ func NewRootCommand(dockerCLI command.Cli, build BuildInfo, args []string) *cobr
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cmd.Help()
 		},
+		// --version, as `docker compose --version`; `version` says more.
+		Version: build.Version + ", build " + build.Commit,
 	}
+	cmd.SetVersionTemplate("docker-workspace version {{.Version}}\n")
 	// cobra runs the parent for an unknown subcommand: make that an error,
 	// as docker's own commands do.
 	cmd.Args = func(cmd *cobra.Command, args []string) error {

@@ -110,3 +110,22 @@ func TestOrchestratorCompletes(t *testing.T) {
 	got, _ := fn(root, nil, "")
 	assert.Check(t, is.DeepEqual(got, []string{"engine", "swarm"}))
 }
+
+// --version says the version, as docker compose --version (issue 22, Low).
+func TestVersionFlag(t *testing.T) {
+	c := newTestCLI(t, sandboxtest.NewEngine(), "")
+	assert.NilError(t, c.run("--version"))
+	assert.Check(t, is.Equal(c.out.String(), "docker-workspace version v1.2.3, build abc\n"))
+}
+
+// ls --filter completes its keys, and the values of status=, mode= and
+// drift= (issue 22, Low).
+func TestListFilterCompletes(t *testing.T) {
+	got, _ := completeListFilter(nil, nil, "")
+	assert.Check(t, is.Contains(got, "status="))
+	got, _ = completeListFilter(nil, nil, "status=")
+	assert.Check(t, is.Contains(got, "status=exited"))
+	assert.Check(t, is.Len(got, 7))
+	got, _ = completeListFilter(nil, nil, "mode=")
+	assert.Check(t, is.DeepEqual(got, []string{"mode=bind", "mode=volume_subpath"}))
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker/cli/cli/streams"
 	"github.com/docker/docker/api/types/container"
@@ -183,4 +184,35 @@ func TestExecSaysEnsuringIsOff(t *testing.T) {
 	t.Setenv("GATEWAY_WORKSPACE_DOCKER_ENABLED", "false")
 	assert.NilError(t, c.run("exec", "-d", "a", "true"))
 	assert.Check(t, is.Contains(c.err.String(), `GATEWAY_WORKSPACE_DOCKER_ENABLED is false: not ensuring workspace "a"`))
+}
+
+// The reaper logs a workspace when its state changes, not on every pass;
+// --quiet logs no decision (issue 22, Low).
+func TestReapLogsChangesOnly(t *testing.T) {
+	a := sandbox.Workspace{ID: "id-a", Name: "gws-a", Subdir: "a"}
+	b := sandbox.Workspace{ID: "id-b", Name: "gws-b", Subdir: "b"}
+	passes := [][]sandbox.Decision{
+		{{Workspace: a, Action: "busy", Why: "an exec runs"}, {Workspace: b, Action: "idle", Why: "nothing runs", IdleSince: time.Now()}},
+		{{Workspace: a, Action: "busy", Why: "an exec runs"}, {Workspace: b, Action: "idle", Why: "nothing runs", IdleSince: time.Now()}},
+		{{Workspace: a, Action: "idle", Why: "nothing runs", IdleSince: time.Now()}, {Workspace: b, Action: "stopped", Why: "idle for 1m"}},
+		{{Workspace: a, Action: "idle", Why: "nothing runs", IdleSince: time.Now()}},
+	}
+	var out strings.Builder
+	l := &reapLog{w: &out}
+	for _, ds := range passes {
+		l.decisions(ds)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	assert.Assert(t, is.Len(lines, 4), out.String())
+	assert.Check(t, is.Contains(lines[0], "a (gws-a): busy: an exec runs"))
+	assert.Check(t, is.Contains(lines[1], "b (gws-b): idle for"))
+	assert.Check(t, is.Contains(lines[2], "a (gws-a): idle for"))
+	assert.Check(t, is.Contains(lines[3], "b (gws-b): stopped: idle for 1m"))
+
+	out.Reset()
+	quiet := &reapLog{w: &out, quiet: true}
+	for _, ds := range passes {
+		quiet.decisions(ds)
+	}
+	assert.Check(t, is.Equal(out.String(), ""))
 }

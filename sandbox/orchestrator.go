@@ -277,7 +277,7 @@ type Info struct {
 	// Drift names what changed under the container since it was made
 	// ("image": its image reference names another image now).
 	Drift          []string
-	ComposeProject string `json:",omitempty"`
+	ComposeProject string
 	Labels         map[string]string
 }
 

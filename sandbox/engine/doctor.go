@@ -51,7 +51,7 @@ func (m *Manager) Check(ctx context.Context, cfg sandbox.Config) (sandbox.Report
 		r.Plan = &plan
 	}
 	for _, check := range []func(context.Context, sandbox.Config, *sandbox.Report) error{
-		m.checkImage, m.checkWorkspaces, m.checkNetworkOf, m.checkSources,
+		m.checkImage, m.checkWorkspaces, m.checkSources, m.checkNetworkOf,
 	} {
 		if err := check(ctx, cfg, &r); err != nil {
 			return r, err
@@ -82,11 +82,14 @@ func (m *Manager) checkNetworkOf(ctx context.Context, cfg sandbox.Config, r *san
 	if cfg.Network == "" || builtinNetwork(cfg.Network) {
 		return nil
 	}
-	if _, err := m.client.NetworkInspect(ctx, cfg.Network, network.InspectOptions{}); err != nil {
-		if !cerrdefs.IsNotFound(err) {
-			return err
-		}
-		r.Problems = append(r.Problems, fmt.Sprintf("network %s does not exist on the engine: %v", cfg.Network, err))
+	_, err := m.client.NetworkInspect(ctx, cfg.Network, network.InspectOptions{})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return err
+	}
+	exists := err == nil
+	r.Sources = append(r.Sources, sandbox.SourceCheck{Kind: "network", Name: cfg.Network, Exists: &exists})
+	if !exists {
+		r.Problems = append(r.Problems, fmt.Sprintf("network %s does not exist on the engine", cfg.Network))
 	}
 	return nil
 }

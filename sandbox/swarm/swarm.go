@@ -607,6 +607,9 @@ func taskState(name string, t *swarmtypes.Task) string {
 		say += ": " + t.Status.Err
 	} else if t.Status.Message != "" && t.Status.State == swarmtypes.TaskStatePending {
 		say += " (" + t.Status.Message + ")"
+	} else if t.Status.State == swarmtypes.TaskStatePreparing && t.Spec.ContainerSpec != nil {
+		// Preparing is the node pulling: say it, not ten silent seconds.
+		say += " (node " + t.NodeID + " pulls " + t.Spec.ContainerSpec.Image + ")"
 	}
 	return say
 }

@@ -744,3 +744,13 @@ func TestSwarmNetworkNotYetAllocated(t *testing.T) {
 	assert.Check(t, is.Equal(name, networkName("a")))
 	assert.Check(t, is.Equal(u.looks, 3))
 }
+
+// A task its node is preparing is said as the pull it is (issue 22, Low:
+// Swarm pulls were silent).
+func TestTaskStateSaysThePull(t *testing.T) {
+	task := &swarmtypes.Task{NodeID: "n2", Status: swarmtypes.TaskStatus{State: swarmtypes.TaskStatePreparing},
+		Spec: swarmtypes.TaskSpec{ContainerSpec: &swarmtypes.ContainerSpec{Image: "agent/workspace:latest"}}}
+	assert.Check(t, is.Equal(taskState("gws-a", task), "gws-a: task preparing (node n2 pulls agent/workspace:latest)"))
+	task.Spec.ContainerSpec = nil
+	assert.Check(t, is.Equal(taskState("gws-a", task), "gws-a: task preparing"))
+}
