@@ -47,6 +47,8 @@ func NewRootCommand(dockerCLI command.Cli, build BuildInfo, args []string) *cobr
 		Version: build.Version + ", build " + build.Commit,
 	}
 	cmd.SetVersionTemplate("docker-workspace version {{.Version}}\n")
+	cmd.InitDefaultVersionFlag() // now, so that the reference lists it
+	cmd.Flags().Lookup("version").Usage = "Print version information and quit"
 	// cobra runs the parent for an unknown subcommand: make that an error,
 	// as docker's own commands do.
 	cmd.Args = func(cmd *cobra.Command, args []string) error {
