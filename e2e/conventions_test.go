@@ -34,7 +34,7 @@ func TestInputsAreCheckedFirst(t *testing.T) {
 		{args: []string{"ls", "--pull", "bogus"}, err: `--pull: invalid pull policy "bogus"`},
 		{args: []string{"ls", "--mount-mode", "wrong"}, err: `--mount-mode: invalid mount mode "wrong"`},
 		{args: []string{"ls", "--filter", "colour=red"}, err: `invalid filter 'colour'`},
-		{args: []string{"doctor", "--format", "yaml"}, err: `invalid --format "yaml"`},
+		{args: []string{"doctor", "--format", "{{.Nmae}}"}, err: `invalid --format "{{.Nmae}}"`},
 		{args: []string{"stop", "--timeout", "-1", a}, err: `invalid --timeout -1`},
 	} {
 		hh := h
@@ -48,13 +48,15 @@ func TestInputsAreCheckedFirst(t *testing.T) {
 	assert.Check(t, !h.exists("modern", containerName(a)))
 	assert.Check(t, !h.exists("modern", containerName(b)))
 	// Checked before the engine: even where there is none.
-	h.withEnv("DOCKER_HOST=unix:///nonexistent.sock").ws("doctor", "--format", "yaml").Assert(t, icmd.Expected{ExitCode: 125, Err: `invalid --format "yaml"`})
+	h.withEnv("DOCKER_HOST=unix:///nonexistent.sock").ws("doctor", "--format", "{{.Nmae}}").Assert(t, icmd.Expected{ExitCode: 125, Err: `invalid --format "{{.Nmae}}"`})
 
 	// --format table works wherever --format is offered.
 	res := h.ws("ensure", "--format", "table", a)
 	res.Assert(t, icmd.Success)
 	assert.Check(t, is.Contains(res.Stdout(), "SUBDIR"))
 	assert.Check(t, is.Contains(res.Stdout(), containerName(a)))
+	// A table says IDs as docker ps does: 12 digits (issue 22, Low).
+	assert.Check(t, is.Regexp(` [0-9a-f]{12}\n$`, res.Stdout()))
 }
 
 // stop and rm take what ls prints: IDs and names; rm -f of what is gone is
