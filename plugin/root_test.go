@@ -129,3 +129,10 @@ func TestListFilterCompletes(t *testing.T) {
 	got, _ = completeListFilter(nil, nil, "mode=")
 	assert.Check(t, is.DeepEqual(got, []string{"mode=bind", "mode=volume_subpath"}))
 }
+
+// The binary on its own takes --version too (its global flags and the
+// root's must not clash: a clash panics, exit 2, under Compose).
+func TestStandaloneVersion(t *testing.T) {
+	assert.Check(t, is.Equal(RunStandalone(BuildInfo{Version: "v1", Commit: "c"}, []string{"--version"}), 0))
+	assert.Check(t, is.Equal(RunStandalone(BuildInfo{Version: "v1", Commit: "c"}, []string{"--help"}), 0))
+}

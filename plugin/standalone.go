@@ -30,7 +30,6 @@ func RunStandalone(build BuildInfo, args []string) int {
 	cmd.SilenceErrors = true
 	cmd.CompletionOptions.HiddenDefaultCmd = true
 	opts, flags := cli.SetupPluginRootCommand(cmd)
-	version := flags.BoolP("version", "v", false, "Print version information and quit")
 	tcmd := cli.NewTopLevelCommand(cmd, dockerCLI, opts, flags)
 	tcmd.SetArgs(args)
 	cmd.PersistentPreRunE = func(*cobra.Command, []string) error { return tcmd.Initialize() }
@@ -39,12 +38,6 @@ func RunStandalone(build BuildInfo, args []string) int {
 	cmd.SetErr(dockerCLI.Err())
 
 	sub, rest, err := tcmd.HandleGlobalFlags()
-	if err == nil && *version {
-		if _, err := fmt.Fprintf(dockerCLI.Out(), "docker-workspace version %s\n", cmd.Version); err != nil {
-			return 1
-		}
-		return 0
-	}
 	if err == nil {
 		sub.SetArgs(rest)
 		err = sub.Execute()
