@@ -158,8 +158,10 @@ type containerJSON struct {
 		Labels     map[string]string
 	}
 	HostConfig struct {
-		Init   *bool
-		Memory int64
+		Init      *bool
+		Memory    int64
+		NanoCPUs  int64 `json:"NanoCpus"`
+		PidsLimit *int64
 	}
 	Mounts []struct {
 		Type        string

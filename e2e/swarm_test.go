@@ -788,6 +788,13 @@ func TestSwarmNamesAndIDs(t *testing.T) {
 		s.docker("--context", node, "kill", running[0]).Assert(t, icmd.Success)
 		s.ws("exec", a, "cat", "/home/agent/workspace/f").Assert(t, icmd.Expected{Out: "hi"})
 	}
+	// update is a service update (issue 18): the limits are the service's,
+	// its labels record them (no drift for the new ones), the data stays.
+	s.ws("update", "--memory", "96m", "--pids-limit", "100", id).Assert(t, icmd.Expected{Out: id})
+	s.docker("--context", "swarm", "service", "inspect", "-f", "{{.Spec.TaskTemplate.Resources.Limits.MemoryBytes}} {{.Spec.TaskTemplate.Resources.Limits.Pids}}",
+		containerName(a)).Assert(t, icmd.Expected{Out: "100663296 100"})
+	s.ws("ensure", "--memory", "96m", "--pids-limit", "100", "--format", "{{.Drift}}", a).Assert(t, icmd.Expected{Out: "[]"})
+	s.ws("exec", a, "cat", "/home/agent/workspace/f").Assert(t, icmd.Expected{Out: "hi"})
 	s.ws("rm", "-f", id).Assert(t, icmd.Success)
 	s.docker("--context", "swarm", "service", "inspect", containerName(a)).Assert(t, icmd.Expected{ExitCode: 1})
 	// A name that names no workspace is an error (with -f, said, as

@@ -383,3 +383,37 @@ func TestRemoveForget(t *testing.T) {
 		h.docker("exec", containerName(parent), "cat", "/home/agent/workspace/child/data").Assert(t, icmd.Expected{Out: "kept"})
 	}
 }
+
+// update changes a running workspace's limits live (issue 18): same
+// container, same start, new limits as docker inspect tells them; drift
+// then compares with them. Bad input changes nothing (125); a name of
+// nothing is an error (1).
+func TestUpdate(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	s := h.subdir("")
+	h.ws("ensure", "--memory", "64m", s).Assert(t, icmd.Success)
+	before := h.inspect("modern", containerName(s))
+	h.ws("update", "--memory", "128m", "--pids-limit", "200", "--cpus", "1.5", s).Assert(t, icmd.Expected{Out: s})
+	after := h.inspect("modern", containerName(s))
+	assert.Check(t, is.Equal(after.ID, before.ID))
+	assert.Check(t, is.Equal(after.State.StartedAt, before.State.StartedAt), "restarted")
+	assert.Check(t, is.Equal(after.HostConfig.Memory, int64(128<<20)))
+	assert.Check(t, is.Equal(after.HostConfig.NanoCPUs, int64(1.5e9)))
+	assert.Assert(t, after.HostConfig.PidsLimit != nil)
+	assert.Check(t, is.Equal(*after.HostConfig.PidsLimit, int64(200)))
+	// The new limits hold inside: a cgroup says them.
+	// (cgroup v1 here; v2 elsewhere.)
+	h.ws("exec", s, "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null || "+
+		"cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max").Assert(t, icmd.Expected{Out: "134217728\n200"})
+
+	h.ws("ensure", "--memory", "128m", "--pids-limit", "200", "--cpus", "1.5", "--format", "{{.Action}} {{.Drift}}", s).Assert(t, icmd.Expected{Out: "running []"})
+	h.ws("ensure", "--memory", "64m", "--format", "{{.Drift}}", s).Assert(t, icmd.Expected{Out: "[limits]"})
+	h.ws("ls", "--check-config", "--memory", "128m", "--pids-limit", "200", "--cpus", "1.5", "--filter", "subdir="+s, "--format", "{{.Drift}}").Assert(t, icmd.Expected{Out: "[]"})
+
+	for _, bad := range [][]string{{"--memory", "lots"}, {"--memory", "0"}, {"--cpus", "0"}, {"--cpus", "1e300"}, {"--pids-limit", "-1"}, {}} {
+		h.ws(append(append([]string{"update"}, bad...), s)...).Assert(t, icmd.Expected{ExitCode: 125})
+	}
+	assert.Check(t, is.Equal(h.inspect("modern", containerName(s)).HostConfig.Memory, int64(128<<20)), "bad input changed it")
+	h.ws("update", "--memory", "1g", "nobody-"+h.id).Assert(t, icmd.Expected{ExitCode: 1, Err: "no such workspace: nobody-" + h.id})
+}

@@ -135,6 +135,14 @@ func TestEnsureRefusesBadInput(t *testing.T) {
 		{args: []string{"doctor", "--format", "{{.Nmae}}"}, err: `can't evaluate field Nmae`},
 		{args: []string{"doctor", "--format", "{{.Engine.Vrsion}}"}, err: `can't evaluate field Vrsion`},
 		{args: []string{"inspect", "-f", "{{.Nmae}}", "a"}, err: `can't evaluate field Nmae`},
+		// Issue 18: update's values, checked before the engine.
+		{args: []string{"update", "a"}, err: "nothing to update"},
+		{args: []string{"update", "--memory", "lots", "a"}, err: `invalid --memory "lots"`},
+		{args: []string{"update", "--memory", "0", "a"}, err: "memory must be at least 6MiB"},
+		{args: []string{"update", "--cpus", "0", "a"}, err: "cpus must be more than 0"},
+		{args: []string{"update", "--cpus", "1e300", "a"}, err: "out of range"},
+		{args: []string{"update", "--pids-limit", "-1", "a"}, err: "must not be negative"},
+		{args: []string{"update", "--pids-limit", "many", "a"}, err: `invalid --pids-limit "many"`},
 		{args: []string{"inspect", "-f", "{{.State.Pdi}}", "a"}, err: `can't evaluate field Pdi`},
 		{args: []string{"prune", "-f", "--orchestrator", "swarm"}, err: "prune is not supported on swarm"},
 		// Issue 17, Low: what would become something else.

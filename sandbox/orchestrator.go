@@ -38,6 +38,12 @@ type Orchestrator interface {
 	// Resolve found: never a volume, never a directory. One that is gone
 	// meanwhile gives an error that wraps ErrNoSuchWorkspace.
 	Remove(ctx context.Context, w Workspace, opts RemoveOptions) error
+	// Update changes the limits of a workspace that Resolve found, and
+	// keeps them so that drift compares with them: an engine's container
+	// live, without a restart; a service through a service update, which
+	// replaces its task. A limit the engine would ignore is refused
+	// (ErrNotSupported) before anything changes.
+	Update(ctx context.Context, w Workspace, l Limits) error
 	// CheckDrift fills in the Drift of each workspace: what differs from
 	// the container (or service) cfg defines, or, with a nil cfg, what
 	// changed under it since it was made.

@@ -111,6 +111,12 @@ func (b boundedClient) ContainerStatPath(ctx context.Context, id, path string) (
 	})
 }
 
+func (b boundedClient) ContainerUpdate(ctx context.Context, id string, cfg container.UpdateConfig) (container.UpdateResponse, error) {
+	return bounded.Do(ctx, b.limits.Write, "update container "+short(id), false, func(ctx context.Context) (container.UpdateResponse, error) {
+		return b.c.ContainerUpdate(ctx, id, cfg)
+	})
+}
+
 func (b boundedClient) ContainerUnpause(ctx context.Context, id string) error {
 	return bounded.Run(ctx, b.limits.Write, "unpause container "+short(id), func(ctx context.Context) error {
 		return b.c.ContainerUnpause(ctx, id)

@@ -231,7 +231,9 @@ func (e *ensurer) observe(ctx context.Context) (observed, error) {
 			imageID = obs.img.ID
 		}
 	}
-	obs.drift = sandbox.DriftEnv(sandbox.Drift(ctr.Config.Labels, sandbox.SpecFor(e.subdir, e.cfg, imageID)), ctr.Config.Env, e.cfg.Env)
+	want := sandbox.SpecFor(e.subdir, e.cfg, imageID)
+	obs.drift = sandbox.DriftEnv(sandbox.Drift(ctr.Config.Labels, want), ctr.Config.Env, e.cfg.Env)
+	obs.drift = liveDrift(obs.drift, ctr, want)
 	return obs, nil
 }
 

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -140,9 +141,34 @@ func (m *Manager) CheckDrift(ctx context.Context, workspaces []sandbox.Workspace
 			w.Drift = []string{sandbox.DriftUnknown}
 			continue
 		}
-		w.Drift = sandbox.Drift(w.Labels, sandbox.SpecFor(w.Subdir, *cfg, imageID))
+		want := sandbox.SpecFor(w.Subdir, *cfg, imageID)
+		w.Drift = sandbox.Drift(w.Labels, want)
+		// The limits are the container's now (update changes them live;
+		// its labels keep those it was made with): one inspect each.
+		ctr, err := m.client.ContainerInspect(ctx, w.ID)
+		switch {
+		case cerrdefs.IsNotFound(err):
+			continue // removed meanwhile
+		case err != nil:
+			return err
+		}
+		w.Drift = liveDrift(w.Drift, ctr, want)
 	}
 	return nil
+}
+
+// liveDrift is a drift with the limits a container has now (a container
+// of the original module, which recorded nothing, keeps its drift).
+func liveDrift(drift []string, ctr container.InspectResponse, want sandbox.Spec) []string {
+	if ctr.ContainerJSONBase == nil || ctr.HostConfig == nil || slices.Contains(drift, sandbox.DriftUnknown) {
+		return drift
+	}
+	r := ctr.HostConfig.Resources
+	live := sandbox.LiveLimits{NanoCPUs: r.NanoCPUs, Memory: r.Memory}
+	if r.PidsLimit != nil {
+		live.PidsLimit = *r.PidsLimit
+	}
+	return sandbox.DriftLimits(drift, live, want)
 }
 
 func (m *Manager) imageDrift(ctx context.Context, workspaces []sandbox.Workspace) error {

@@ -60,11 +60,14 @@ type Engine struct {
 	Images     map[string]image.InspectResponse
 	// SwarmManager: its ping says it manages a Swarm.
 	SwarmManager bool
-	Networks     map[string]network.Summary
-	FS           map[string]*MemFS // a volume by name, a remote bind root by path
-	Passwd       string            // /etc/passwd of the image
-	Clock        time.Time
-	CallLog      []string
+	// NoCgroupLimits: its kernel can apply no CPU, memory or process
+	// limit (Info says so).
+	NoCgroupLimits bool
+	Networks       map[string]network.Summary
+	FS             map[string]*MemFS // a volume by name, a remote bind root by path
+	Passwd         string            // /etc/passwd of the image
+	Clock          time.Time
+	CallLog        []string
 
 	OnCreate  func(name string, cfg *container.Config, hc *container.HostConfig) error
 	OnStart   func(c *Ctr) error
@@ -258,7 +261,7 @@ func (f *Engine) Info(context.Context) (system.Info, error) {
 		f.Mu.Unlock()
 		return system.Info{}, f.Down
 	}
-	var info system.Info
+	info := system.Info{MemoryLimit: !f.NoCgroupLimits, CPUCfsQuota: !f.NoCgroupLimits, PidsLimit: !f.NoCgroupLimits}
 	info.Swarm.NodeID = f.NodeID
 	if f.NodeID != "" {
 		info.Swarm.LocalNodeState = swarm.LocalNodeStateActive
@@ -574,6 +577,35 @@ func (f *Engine) ContainerUnpause(_ context.Context, id string) error {
 	f.Record("unpause:%s", Kind(c.Name))
 	c.State = container.StateRunning
 	return nil
+}
+
+// ContainerUpdate changes a container's limits as the engine does: a
+// memory limit above the swap limit in force needs a swap limit too.
+func (f *Engine) ContainerUpdate(_ context.Context, id string, u container.UpdateConfig) (container.UpdateResponse, error) {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	c := f.Find(id)
+	if c == nil {
+		return container.UpdateResponse{}, ErrNotFound
+	}
+	f.Record("update:%s", Kind(c.Name))
+	r, have := u.Resources, &c.HC.Resources
+	if r.Memory != 0 && r.Memory > have.MemorySwap && r.MemorySwap == 0 {
+		return container.UpdateResponse{}, cerrdefs.ErrConflict.WithMessage("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time")
+	}
+	if r.NanoCPUs != 0 {
+		have.NanoCPUs = r.NanoCPUs
+	}
+	if r.Memory != 0 {
+		have.Memory = r.Memory
+	}
+	if r.MemorySwap != 0 {
+		have.MemorySwap = r.MemorySwap
+	}
+	if r.PidsLimit != nil {
+		have.PidsLimit = r.PidsLimit
+	}
+	return container.UpdateResponse{}, nil
 }
 
 // ContainerWait(removed): a container being removed disappears now; a dead

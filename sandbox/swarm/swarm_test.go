@@ -754,3 +754,31 @@ func TestTaskStateSaysThePull(t *testing.T) {
 	task.Spec.ContainerSpec = nil
 	assert.Check(t, is.Equal(taskState("gws-a", task), "gws-a: task preparing"))
 }
+
+// update goes through a service update: the task's limits change, the
+// labels record them (drift compares with them), and the task of the
+// update is waited for.
+func TestSwarmUpdate(t *testing.T) {
+	ctx := context.Background()
+	f := sandboxtest.NewSwarm()
+	s := manager(f)
+	cfg := swarmConfig()
+	res, err := s.Ensure(ctx, "a", cfg)
+	assert.NilError(t, err)
+	mem, pids := int64(128<<20), int64(50)
+	assert.NilError(t, s.Update(ctx, resolve1(t, s, "a"), sandbox.Limits{Memory: &mem, PidsLimit: &pids}))
+	svc := f.Services[res.ID]
+	assert.Assert(t, svc.Spec.TaskTemplate.Resources != nil)
+	assert.Check(t, is.Equal(svc.Spec.TaskTemplate.Resources.Limits.MemoryBytes, mem))
+	assert.Check(t, is.Equal(svc.Spec.TaskTemplate.Resources.Limits.Pids, pids))
+	updated := cfg
+	updated.Memory, updated.PidsLimit = mem, pids
+	again, err := s.Ensure(ctx, "a", updated)
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(again.Drift, 0))
+	old, err := s.Ensure(ctx, "a", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(old.Drift, []string{"limits"}))
+	zero := int64(0)
+	assert.Check(t, is.ErrorIs(s.Update(ctx, resolve1(t, s, "a"), sandbox.Limits{NanoCPUs: &zero}), sandbox.ErrInvalidConfig))
+}
