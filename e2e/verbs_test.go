@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -416,4 +417,30 @@ func TestUpdate(t *testing.T) {
 	}
 	assert.Check(t, is.Equal(h.inspect("modern", containerName(s)).HostConfig.Memory, int64(128<<20)), "bad input changed it")
 	h.ws("update", "--memory", "1g", "nobody-"+h.id).Assert(t, icmd.Expected{ExitCode: 1, Err: "no such workspace: nobody-" + h.id})
+}
+
+// A fork bomb in one workspace stops at its process limit, there by
+// default (issue 18): a neighbour still runs commands.
+func TestForkBombStaysInItsWorkspace(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	a, b := h.subdir("-bomb"), h.subdir("-neighbour")
+	h.ws("ensure", a, b).Assert(t, icmd.Success)
+	pids := h.inspect("modern", containerName(a)).HostConfig.PidsLimit
+	// Never a bomb without a limit: this machine would go down with it.
+	assert.Assert(t, pids != nil && *pids == 4096, "no default process limit: %v", pids)
+	h.ws("exec", "-d", a, "sh", "-c", "f(){ f | f & }; f").Assert(t, icmd.Success)
+	poll.WaitOn(t, func(poll.LogT) poll.Result {
+		res := h.docker("exec", containerName(b), "true") // the host still forks
+		if res.ExitCode != 0 {
+			return poll.Error(fmt.Errorf("the neighbour cannot run a command: %s", res.Combined()))
+		}
+		n, _ := strconv.Atoi(strings.TrimSpace(h.docker("stats", "--no-stream", "--format", "{{.PIDs}}", containerName(a)).Stdout()))
+		if n < 4000 {
+			return poll.Continue("%d processes in the bomb's workspace", n)
+		}
+		return poll.Success()
+	}, poll.WithTimeout(60*time.Second), poll.WithDelay(200*time.Millisecond))
+	h.ws("exec", b, "sh", "-c", "echo still here").Assert(t, icmd.Expected{Out: "still here"})
+	h.ws("rm", "-f", a).Assert(t, icmd.Success)
 }

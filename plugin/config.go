@@ -175,7 +175,9 @@ func environmentHelp() string {
 
 // profiles change the defaults of settings; any other source wins over them.
 var profiles = map[string]map[setting]string{
-	"default": {},
+	// A process limit by default: a fork bomb in one workspace must not
+	// stop the others (or the host) from running anything.
+	"default": {settingPidsLimit: strconv.Itoa(sandbox.DefaultPidsLimit)},
 	"hardened": {
 		settingCapDrop:     "ALL",
 		settingSecurityOpt: "no-new-privileges",
@@ -405,7 +407,7 @@ func addConfigFlags(dst *pflag.FlagSet, except ...setting) {
 	flags.StringP(settingUser.flag, "u", "", `User of new containers ("name", "uid", "uid:gid"); new workspace directories are given to it`)
 	flags.Var(newTypedString("", "decimal"), settingCPUs.flag, "Number of CPUs of new containers (e.g. 1.5)")
 	flags.VarP(newTypedString("", "bytes"), settingMemory.flag, "m", "Memory limit of new containers (e.g. 512m, 2g)")
-	flags.Int64(settingPidsLimit.flag, 0, "Process limit of new containers (0: the engine's default)")
+	flags.Int64(settingPidsLimit.flag, 0, "Process limit of new containers (default 4096; 512 under --profile hardened; 0: none)")
 	flags.Bool(settingReadOnly.flag, false, "Mount the root filesystem of new containers read-only (with a tmpfs at /tmp)")
 	flags.StringArray(settingCapAdd.flag, nil, "Add a Linux capability")
 	flags.StringArray(settingCapDrop.flag, nil, `Drop a Linux capability ("ALL" drops all)`)

@@ -5,6 +5,11 @@ import (
 	"slices"
 )
 
+// DefaultPidsLimit is the process limit of a workspace of the CLI's
+// default profile: a fork bomb in one workspace stops there, and the
+// others still run commands.
+const DefaultPidsLimit = 4096
+
 // MinMemory is the smallest memory limit an engine takes (6 MiB, as
 // `docker run --memory` says).
 const MinMemory = 6 << 20
