@@ -378,8 +378,11 @@ func TestRemoveForget(t *testing.T) {
 		h.docker("exec", containerName(child), "sh", "-c", "echo kept > /home/agent/workspace/data").Assert(t, icmd.Success)
 		h.ws("rm", "-f", child).Assert(t, icmd.Success)
 		h.ws(append(append([]string{"ensure"}, flags...), parent)...).
-			Assert(t, icmd.Expected{ExitCode: 1, Err: "`docker workspace rm --forget " + child + "` forgets it (its data stays)"})
+			Assert(t, icmd.Expected{ExitCode: 1, Err: "`docker workspace rm --forget " + child + "` with this command's root or volume flags forgets it (its data stays)"})
 		h.ws(append(append([]string{"rm", "--forget"}, flags...), child)...).Assert(t, icmd.Expected{Err: "forgotten; its data stays"})
+		// What is no longer recorded is nothing to forget: said, rc 1,
+		// never "forgotten" (issue 22, new-user pass).
+		h.ws(append(append([]string{"rm", "--forget"}, flags...), child)...).Assert(t, icmd.Expected{ExitCode: 1, Err: "nothing to forget"})
 		h.ws(append(append([]string{"ensure"}, flags...), parent)...).Assert(t, icmd.Success)
 		h.docker("exec", containerName(parent), "cat", "/home/agent/workspace/child/data").Assert(t, icmd.Expected{Out: "kept"})
 	}

@@ -238,7 +238,9 @@ func hints(err error, subdir string) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &re):
-		return fmt.Errorf("%w; if workspace %q is gone for good, `docker workspace rm --forget %s` forgets it (its data stays)", err, re.Subdir, re.Subdir)
+		return fmt.Errorf("%w; if workspace %q is gone for good, `docker workspace rm --forget %s` with this command's root or volume flags forgets it (its data stays)", err, re.Subdir, re.Subdir)
+	case errors.Is(err, sandbox.ErrNothingToForget):
+		return fmt.Errorf("%w: give the configuration it was made in (--workspace-root, or --mount-mode volume_subpath --workspace-volume)", err)
 	case errors.Is(err, sandbox.ErrStaleTask):
 		return fmt.Errorf("%w: `docker workspace ensure --recreate always %s` or `docker workspace rm -f %s` recovers", err, subdir, subdir)
 	case errors.Is(err, sandbox.ErrOrchestrated):

@@ -135,6 +135,10 @@ func TestEnsureRefusesBadInput(t *testing.T) {
 		{args: []string{"doctor", "--format", "{{.Nmae}}"}, err: `can't evaluate field Nmae`},
 		{args: []string{"doctor", "--format", "{{.Engine.Vrsion}}"}, err: `can't evaluate field Vrsion`},
 		{args: []string{"inspect", "-f", "{{.Nmae}}", "a"}, err: `can't evaluate field Nmae`},
+		// A filter that reap cannot apply, and a drift value of nothing,
+		// are refused, never taken as "all" (issue 22, new-user pass).
+		{args: []string{"reap", "--once", "--idle-for", "1s", "--filter", "drift=yes"}, err: "drift is not a filter of reap"},
+		{args: []string{"ls", "--filter", "drift=imagee"}, err: `invalid drift "imagee"`},
 		// Issue 18: update's values, checked before the engine.
 		{args: []string{"update", "a"}, err: "nothing to update"},
 		{args: []string{"update", "--memory", "lots", "a"}, err: `invalid --memory "lots"`},

@@ -95,7 +95,7 @@ func completeListFilter(_ *cobra.Command, _ []string, toComplete string) ([]stri
 	values := map[string][]string{
 		"status": {"created", "restarting", "running", "removing", "paused", "exited", "dead"},
 		"mode":   {string(sandbox.ModeBind), string(sandbox.ModeVolumeSubpath)},
-		"drift":  {"true", "false"},
+		"drift":  append([]string{"yes", "no"}, sandbox.DriftNames...),
 	}
 	if key, _, ok := strings.Cut(toComplete, "="); ok {
 		var out []string
@@ -171,6 +171,11 @@ func checkListFilters(f filters.Args) error {
 			container.StateRemoving, container.StateExited, container.StateDead:
 		default:
 			return usageError(fmt.Errorf("--filter: invalid status %q: must be created, restarting, running, removing, paused, exited or dead", v))
+		}
+	}
+	for _, v := range f.Get("drift") {
+		if v != "yes" && v != "no" && !slices.Contains(sandbox.DriftNames, v) {
+			return usageError(fmt.Errorf("--filter: invalid drift %q: must be yes, no, or what drifted (%s)", v, strings.Join(sandbox.DriftNames, ", ")))
 		}
 	}
 	for _, v := range f.Get("mode") {

@@ -72,6 +72,10 @@ func runReap(ctx context.Context, dockerCLI command.Cli, options *reapOptions) e
 	if err := checkListFilters(f); err != nil {
 		return err
 	}
+	if f.Contains("drift") {
+		// reap compares no configuration: a drift filter would match all.
+		return usageError(errors.New("--filter: drift is not a filter of reap (it compares no configuration); use ls --filter drift=… to choose, then subdir="))
+	}
 	b, err := newBackend(dockerCLI, options.flags, "")
 	if err != nil {
 		return err

@@ -169,7 +169,7 @@ func TestRemoveForget(t *testing.T) {
 	assert.NilError(t, c.run("ensure", "parent/child"))
 	assert.NilError(t, c.run("rm", "-f", "parent/child"))
 	err := c.run("ensure", "parent")
-	assert.Check(t, is.ErrorContains(err, "`docker workspace rm --forget parent/child` forgets it (its data stays)"))
+	assert.Check(t, is.ErrorContains(err, "`docker workspace rm --forget parent/child` with this command's root or volume flags forgets it (its data stays)"))
 	assert.Check(t, is.ErrorContains(c.run("rm", "--forget", "../x"), `invalid workspace subdir "../x"`))
 	assert.NilError(t, c.run("rm", "--forget", "parent/child"))
 	assert.Check(t, is.Contains(c.err.String(), `workspace "parent/child" forgotten; its data stays`))

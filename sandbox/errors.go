@@ -27,6 +27,9 @@ var (
 	// ErrNoSuchWorkspace is wrapped by the error of a reference that names
 	// no workspace, or of a workspace that has no container (or service).
 	ErrNoSuchWorkspace = errors.New("no such workspace")
+	// ErrNothingToForget is wrapped by the error of Forget where the
+	// configuration's root or volume holds no record of the workspace.
+	ErrNothingToForget = errors.New("nothing to forget")
 	// ErrStaleTask is wrapped by the error of a container that the engine
 	// cannot start because its containerd still holds a task of it, as
 	// after an engine restart. Replacing the container (RecreateAlways) or

@@ -119,6 +119,10 @@ func (s Spec) Hash() string {
 	return hex.EncodeToString(sum[:])
 }
 
+// DriftNames are the names a drift is made of (see Drift).
+var DriftNames = []string{"image", "mounts", "placement", "network", "egress", "compose-project", "entrypoint", "user", "init",
+	"limits", "read-only", "capabilities", "security-opt", "labels", "env", DriftUnknown}
+
 // DriftUnknown is the drift of a container that recorded no configuration
 // (made by the original module, or by hand).
 const DriftUnknown = "unknown"

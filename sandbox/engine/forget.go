@@ -47,7 +47,9 @@ func (m *Manager) forget(ctx context.Context, subdir string, cfg sandbox.Config)
 			return err
 		}
 		defer unlock()
-		root.Unrecord(subdir)
+		if !root.Unrecord(subdir) {
+			return fmt.Errorf("%w: root %s holds no record of it", sandbox.ErrNothingToForget, cfg.WorkspaceRoot)
+		}
 		return nil
 	case sandbox.PrepareHelper:
 		img, err := m.ensureImage(ctx, cfg)
@@ -59,8 +61,11 @@ func (m *Manager) forget(ctx context.Context, subdir string, cfg sandbox.Config)
 			return err
 		}
 		defer p.close(ctx)
-		if _, err := p.records(ctx); err != nil || !p.hadRecord {
-			return err // none to forget
+		if _, err := p.records(ctx); err != nil {
+			return err
+		}
+		if !p.hadRecord {
+			return fmt.Errorf("%w: %s holds no record of it", sandbox.ErrNothingToForget, p.where())
 		}
 		return p.emptyRecord(ctx)
 	}

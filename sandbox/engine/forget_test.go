@@ -37,6 +37,10 @@ func TestForget(t *testing.T) {
 	assert.Check(t, is.Equal(string(b), "kept"))
 	_, err = m.Ensure(context.Background(), "parent", cfg)
 	assert.NilError(t, err)
+	// What is not recorded (forgotten already, another root, a container
+	// name) is nothing to forget: said, never "forgotten".
+	assert.Check(t, is.ErrorIs(m.Forget(context.Background(), "parent/child", cfg), sandbox.ErrNothingToForget))
+	assert.Check(t, is.ErrorIs(m.Forget(context.Background(), "gws-parent", cfg), sandbox.ErrNothingToForget))
 
 	// In a volume: the record emptied.
 	f = sandboxtest.NewEngine()
@@ -50,4 +54,5 @@ func TestForget(t *testing.T) {
 	assert.Check(t, is.Equal(f.FS["ws"].Entries[claims.RegistryPath+"/"+name].Data, ""))
 	_, err = m.Ensure(context.Background(), "a", volumeConfig())
 	assert.NilError(t, err)
+	assert.Check(t, is.ErrorIs(m.Forget(context.Background(), "never", volumeConfig()), sandbox.ErrNothingToForget))
 }

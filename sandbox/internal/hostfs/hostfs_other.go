@@ -38,7 +38,7 @@ func (r *Root) WorkspaceDir(string, bool) (*Dir, []string, error) {
 func (r *Root) RemoveCreated([]string)      {}
 func (r *Root) Records() ([]string, error)  { return nil, errNoHostFS }
 func (r *Root) Record(string) (bool, error) { return false, errNoHostFS }
-func (r *Root) Unrecord(string)             {}
+func (r *Root) Unrecord(string) bool        { return false }
 func (r *Root) Unmark()                     {}
 
 func (r *Root) Lock(context.Context, time.Duration) (func(), error) { return nil, errNoHostFS }

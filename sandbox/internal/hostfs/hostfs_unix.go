@@ -806,14 +806,14 @@ func (r *Root) readRecord(reg *Dir, name string) string {
 }
 
 // Unrecord removes the registry entry of subdir (a failed first create).
-func (r *Root) Unrecord(subdir string) {
+func (r *Root) Unrecord(subdir string) bool {
 	reg, err := r.registry(false)
 	if err != nil || reg == nil {
-		return
+		return false
 	}
 	defer reg.Close()
 	name, _ := claims.RecordFor(subdir)
-	_ = unix.Unlinkat(reg.fd(), name, 0)
+	return unix.Unlinkat(reg.fd(), name, 0) == nil
 }
 
 // fileOwner is the Owner of what fi describes.
