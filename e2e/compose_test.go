@@ -123,6 +123,16 @@ func TestComposeExampleSetup(t *testing.T) {
 	ls := h.ws("ls", "--compose-project", project, "--format", "{{.Subdir}} {{.Project}}").Assert(t, icmd.Success).Stdout()
 	assert.Check(t, is.Equal(ls, alice+" "+project+"\n"+bob+" "+project+"\n"))
 
+	// A workspace of the project made by the CLI: "default" is the
+	// project's default network, never the engine's bridge (issue 22,
+	// new-user pass).
+	carol := h.subdir("-carol")
+	h.ws("ensure", "--compose-project", project, "--mount-mode", "volume_subpath", "--workspace-volume", "workspaces",
+		"--shared-volume", "shared", "--network", "default", carol).Assert(t, icmd.Success)
+	h.docker("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", containerName(carol)).
+		Assert(t, icmd.Expected{Out: project + "_default "})
+	h.ws("rm", "-f", carol).Assert(t, icmd.Success)
+
 	// down removes the workspace containers, and keeps volumes and data.
 	h.compose(project, "-f", exampleCompose, "down").Assert(t, icmd.Success)
 	assert.Check(t, !h.exists("modern", containerName(alice)))

@@ -36,7 +36,10 @@ func (m *Manager) ResolveCompose(ctx context.Context, cfg *sandbox.Config) error
 			*name = resolved
 		}
 	}
-	if cfg.Network != "" && !builtinNetwork(cfg.Network) {
+	// "default" of a project is its default network, as in its Compose
+	// file — not the engine's default bridge, where workspaces reach each
+	// other.
+	if cfg.Network != "" && (!builtinNetwork(cfg.Network) || cfg.Network == "default") {
 		resolved, err := m.resolveNetwork(ctx, cfg.ComposeProject, cfg.Network)
 		if err != nil {
 			return err

@@ -30,6 +30,12 @@ func TestResolveCompose(t *testing.T) {
 	assert.Check(t, is.Equal(cfg.WorkspaceVolume, "gw_workspaces"))
 	assert.Check(t, is.Equal(cfg.SharedVolume, "ext-shared"), "an external volume is used as is")
 	assert.Check(t, is.Equal(cfg.Network, "gw_agents"))
+	// "default" is the project's default network, not the engine's
+	// default bridge (issue 22, new-user pass).
+	f.AddNetwork("gw_default", map[string]string{composeProjectLabel: "gw", composeNetworkLabel: "default"})
+	cfg.Network = "default"
+	assert.NilError(t, newManager(f).ResolveCompose(context.Background(), &cfg))
+	assert.Check(t, is.Equal(cfg.Network, "gw_default"))
 
 	// "shared" is a volume of another project only: not on this engine.
 	cfg = volumeConfig()
