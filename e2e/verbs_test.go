@@ -413,6 +413,8 @@ func TestUpdate(t *testing.T) {
 
 	h.ws("ensure", "--memory", "128m", "--pids-limit", "200", "--cpus", "1.5", "--format", "{{.Action}} {{.Drift}}", s).Assert(t, icmd.Expected{Out: "running []"})
 	h.ws("ensure", "--memory", "64m", "--format", "{{.Drift}}", s).Assert(t, icmd.Expected{Out: "[limits]"})
+	// exec ensures, and says drift as ensure does (issue 22, new-user pass).
+	h.ws("exec", s, "true").Assert(t, icmd.Expected{Err: "container " + containerName(s) + " differs from the configuration (limits)"})
 	h.ws("ls", "--check-config", "--memory", "128m", "--pids-limit", "200", "--cpus", "1.5", "--filter", "subdir="+s, "--format", "{{.Drift}}").Assert(t, icmd.Expected{Out: "[]"})
 
 	for _, bad := range [][]string{{"--memory", "lots"}, {"--memory", "0"}, {"--cpus", "0"}, {"--cpus", "1e300"}, {"--pids-limit", "-1"}, {}} {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -130,10 +131,7 @@ func (r *ensureReport) add(subdir string, res sandbox.Result, err error) error {
 		r.failed.add(subdir, hints(err, subdir))
 		return nil
 	}
-	if len(res.Drift) > 0 {
-		_, _ = fmt.Fprintf(r.dockerCLI.Err(), "warning: workspace %q: %s %s differs from the configuration (%s); kept, use --recreate if-changed to replace it\n",
-			subdir, r.traits.Unit, res.Name, strings.Join(res.Drift, ", "))
-	}
+	warnDrift(r.dockerCLI.Err(), r.traits, subdir, res)
 	if r.fctx.Format.IsTable() {
 		r.rows = append(r.rows, res) // a table is aligned over all rows
 		return nil
@@ -287,4 +285,13 @@ func (c *ensureContext) Drift() []string {
 		return []string{}
 	}
 	return c.r.Drift
+}
+
+// warnDrift says on stderr that an ensured workspace differs from the
+// configuration and was kept (ensure, and the verbs that ensure first).
+func warnDrift(w io.Writer, traits sandbox.Traits, subdir string, res sandbox.Result) {
+	if len(res.Drift) > 0 {
+		_, _ = fmt.Fprintf(w, "warning: workspace %q: %s %s differs from the configuration (%s); kept, use --recreate if-changed to replace it\n",
+			subdir, traits.Unit, res.Name, strings.Join(res.Drift, ", "))
+	}
 }

@@ -236,6 +236,7 @@ func find(ctx context.Context, b *backend, ref string, ensure bool, cfg sandbox.
 		if err != nil {
 			return sandbox.Workspace{}, engineErr(b.dockerCLI, hints(err, ref))
 		}
+		warnDrift(b.dockerCLI.Err(), b.Traits(), ref, res)
 		return sandbox.Workspace{ID: res.ID, Name: res.Name, Subdir: ref, State: string(container.StateRunning)}, nil
 	}
 	targets, err := b.Resolve(ctx, []string{ref})

@@ -58,6 +58,12 @@ func TestExecAddsNoRoundTrip(t *testing.T) {
 	assert.Check(t, is.Equal(e.created[0].User, "0"))
 	assert.Check(t, is.Equal(e.created[0].WorkingDir, "/tmp"))
 	assert.Check(t, is.DeepEqual(e.created[0].Cmd, []string{"ls", "-l", "--all"}))
+
+	// exec ensures first, and says drift as ensure does (issue 22,
+	// new-user pass): here, a container that recorded none.
+	c.err.Reset()
+	assert.NilError(t, c.run("exec", "-d", "a", "true"))
+	assert.Check(t, is.Contains(c.err.String(), `warning: workspace "a": container gws-a differs from the configuration (unknown); kept`))
 }
 
 // --no-ensure: a stopped workspace is not started, and nothing runs.
