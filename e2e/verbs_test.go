@@ -143,6 +143,11 @@ func TestCopy(t *testing.T) {
 	// A missing file is said of the workspace, not of a container ID
 	// (issue 22, Low).
 	h.ws("cp", s+":nothing.txt", "-").Assert(t, icmd.Expected{ExitCode: 1, Err: "no such file or directory in workspace " + s + ": /home/agent/workspace/nothing.txt"})
+	// Into a directory that is not there: said of the workspace, with how
+	// to make it, and nothing else (issue 22, new-user pass).
+	res = h.ws("cp", dir.Join("hello.txt"), s+":data/")
+	res.Assert(t, icmd.Expected{ExitCode: 1, Err: "no such directory in workspace " + s + ": /home/agent/workspace/data (make it first"})
+	assert.Check(t, !strings.Contains(res.Stderr(), "level=error"), res.Stderr())
 	// A symlink in the workspace is resolved in the container, never to the
 	// host: /etc here is the container's.
 	h.docker("exec", containerName(s), "ln", "-s", "/etc/passwd", "/home/agent/workspace/link").Assert(t, icmd.Success)

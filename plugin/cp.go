@@ -11,6 +11,8 @@ import (
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	clicontainer "github.com/docker/cli/cli/command/container"
+	"github.com/moby/go-archive"
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -104,7 +106,14 @@ func runCopy(ctx context.Context, dockerCLI command.Cli, opts *cpOptions) error 
 	cp.SetOut(cli.Out())
 	cp.SetErr(cli.Err())
 	cp.SilenceErrors, cp.SilenceUsage = true, true
+	// docker cp's writer logs its side of a failed copy (a closed pipe)
+	// after the error that says why: the error is enough.
+	logrus.SetLevel(logrus.FatalLevel)
 	err = cp.ExecuteContext(ctx)
+	if errors.Is(err, archive.ErrDirNotExists) { // a destination "DIR/" that is not there
+		dir := strings.TrimSuffix(*p, "/")
+		return fmt.Errorf("no such directory in workspace %s: %s (make it first: docker workspace exec %s mkdir -p %s)", ref, dir, ref, dir)
+	}
 	if cerrdefs.IsNotFound(err) {
 		// The engine names the container by the ID this command gave it:
 		// say the workspace.
