@@ -481,7 +481,10 @@ func (r *resolver) choices(cfg *sandbox.Config) (err error) {
 // limits resolves the limits: CPUs, memory, processes.
 func (r *resolver) limits(cfg *sandbox.Config) (err error) {
 	if v := r.str(settingCPUs); v != "" {
-		if cfg.NanoCPUs, err = parseCPUs(v); err != nil {
+		if cfg.NanoCPUs, err = parseCPUs(v); err == nil && cfg.NanoCPUs < 0 {
+			err = errors.New("must not be negative")
+		}
+		if err != nil {
 			return r.bad(settingCPUs, fmt.Errorf("invalid number of CPUs %q: %w", v, err))
 		}
 	}
@@ -494,8 +497,8 @@ func (r *resolver) limits(cfg *sandbox.Config) (err error) {
 		}
 	}
 	if v := r.str(settingPidsLimit); v != "" {
-		if cfg.PidsLimit, err = strconv.ParseInt(v, 10, 64); err != nil {
-			return r.bad(settingPidsLimit, fmt.Errorf("invalid process limit %q: must be a number", v))
+		if cfg.PidsLimit, err = strconv.ParseInt(v, 10, 64); err != nil || cfg.PidsLimit < 0 {
+			return r.bad(settingPidsLimit, fmt.Errorf("invalid process limit %q: must be a number, 0 or more", v))
 		}
 	}
 	return nil

@@ -300,6 +300,9 @@ func runEgressLog(ctx context.Context, dockerCLI command.Cli, o *egressLogOption
 	if err := checkExecRef(o.ref, true); err != nil {
 		return err
 	}
+	if n, err := strconv.Atoi(o.tail); o.tail != "all" && (err != nil || n < 0) {
+		return usageError(fmt.Errorf("invalid --tail %q: a number, or all", o.tail))
+	}
 	lo := sandbox.EgressLogOptions{Follow: o.follow, Tail: o.tail}
 	if o.since != "" {
 		ts, err := timetypes.GetTimestamp(o.since, time.Now())

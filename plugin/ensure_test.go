@@ -120,8 +120,8 @@ func TestEnsureRefusesBadInput(t *testing.T) {
 		{args: []string{"ensure", "--orchestrator", "swarm", "--compose-project", "p", "--mount-mode", "volume_subpath", "--workspace-volume", "w", "--shared-volume", "s", "a"},
 			err: "a Compose project"},
 		{args: []string{"stop", "a/../b"}, err: `invalid workspace subdir "a/../b"`},
-		{args: []string{"stop", "--timeout", "-1", "a"}, err: "invalid --timeout -1"},
-		{args: []string{"stop", "--time", "-1", "a"}, err: "invalid --timeout -1"},
+		{args: []string{"stop", "--timeout", "-2", "a"}, err: "invalid --timeout -2"},
+		{args: []string{"stop", "--signal", "SIGBOGUS", "a"}, err: `invalid --signal "SIGBOGUS"`},
 		{args: []string{"stop", "--orchestrator", "swarm", "--timeout", "3", "a"}, err: "--signal and --timeout (a service's stop grace period and signal are its own) is not supported on swarm"},
 		{args: []string{"rm", "../up"}, err: `invalid workspace subdir "../up"`},
 		{args: []string{"ensure", "--format", "{{.Name", "a", "b"}, err: `invalid --format "{{.Name"`},
@@ -139,6 +139,10 @@ func TestEnsureRefusesBadInput(t *testing.T) {
 		// are refused, never taken as "all" (issue 22, new-user pass).
 		{args: []string{"reap", "--once", "--idle-for", "1s", "--filter", "drift=yes"}, err: "drift is not a filter of reap"},
 		{args: []string{"ls", "--filter", "drift=imagee"}, err: `invalid drift "imagee"`},
+		{args: []string{"ensure", "--cpus", "-1", "a"}, err: `--cpus: invalid number of CPUs "-1": must not be negative`},
+		{args: []string{"ensure", "--pids-limit", "-5", "a"}, err: `--pids-limit: invalid process limit "-5"`},
+		{args: []string{"egress", "log", "--tail", "abc", "a"}, err: `invalid --tail "abc"`},
+		{args: []string{"ensure", "--egress", "allowlist", "--allow", "http://x", "a"}, err: "not a URL"},
 		// Issue 18: update's values, checked before the engine.
 		{args: []string{"update", "a"}, err: "nothing to update"},
 		{args: []string{"update", "--memory", "lots", "a"}, err: `invalid --memory "lots"`},

@@ -114,6 +114,9 @@ func runList(ctx context.Context, dockerCLI command.Cli, options *listOptions) e
 	if err != nil {
 		return err
 	}
+	if options.quiet && options.format != "" {
+		_, _ = fmt.Fprintln(dockerCLI.Err(), "WARNING: Ignoring custom format, because both --format and --quiet are set.")
+	}
 	format := listFormat(options.format, options.quiet, options.allContexts, b.Traits())
 	if err := checkFormat(format, newListContext()); err != nil {
 		return err

@@ -44,8 +44,8 @@ func runRestart(ctx context.Context, dockerCLI command.Cli, opts *restartOptions
 	if err := validateRefs(opts.refs); err != nil {
 		return err
 	}
-	if opts.timeout < 0 {
-		return usageError(fmt.Errorf("invalid --timeout %d: must not be negative", opts.timeout))
+	if err := checkStopOptions(opts.timeout, opts.signal); err != nil {
+		return err
 	}
 	b, err := newBackend(dockerCLI, opts.flags, "")
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
+	"github.com/moby/sys/signal"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -38,7 +39,7 @@ func newStopCommand(dockerCLI command.Cli) *cobra.Command {
 		DisableFlagsInUseLine: true,
 	}
 	flags := cmd.Flags()
-	flags.IntVarP(&opts.timeout, "timeout", "t", sandbox.DefaultStopTimeout, "Seconds to wait before killing the container")
+	flags.IntVarP(&opts.timeout, "timeout", "t", sandbox.DefaultStopTimeout, "Seconds to wait before killing the container (-1: wait for ever)")
 	flags.IntVar(&opts.timeout, "time", sandbox.DefaultStopTimeout, "Seconds to wait before killing the container")
 	_ = flags.MarkDeprecated("time", "use --timeout")
 	flags.StringVarP(&opts.signal, "signal", "s", "", "Signal to send to the container (default: its own stop signal)")
@@ -49,8 +50,8 @@ func runStop(ctx context.Context, dockerCLI command.Cli, opts *stopOptions) erro
 	if err := validateRefs(opts.refs); err != nil {
 		return err
 	}
-	if opts.timeout < 0 {
-		return usageError(fmt.Errorf("invalid --timeout %d: must not be negative", opts.timeout))
+	if err := checkStopOptions(opts.timeout, opts.signal); err != nil {
+		return err
 	}
 	on, err := enabled(dockerCLI, opts.flags)
 	if err != nil {
@@ -125,4 +126,18 @@ func eachTarget(ctx context.Context, b *backend, refs []string, do func(context.
 			_, _ = fmt.Fprintln(b.dockerCLI.Out(), t.Ref)
 			return nil
 		})
+}
+
+// checkStopOptions refuses, before the engine is asked, a timeout below -1
+// (-1 waits for ever, as docker stop) and a signal that is none.
+func checkStopOptions(timeout int, sig string) error {
+	if timeout < -1 {
+		return usageError(fmt.Errorf("invalid --timeout %d: seconds, or -1 to wait for ever", timeout))
+	}
+	if sig != "" {
+		if _, err := signal.ParseSignal(sig); err != nil {
+			return usageError(fmt.Errorf("invalid --signal %q: %w", sig, err))
+		}
+	}
+	return nil
 }

@@ -43,7 +43,7 @@ func TestParseRule(t *testing.T) {
 		"a..b":              "1 to 63",
 		"1.2.3":             "all digits",
 		"[2001:db8::1":      "without ]",
-		"https://x.com":     "port",
+		"https://x.com":     "not a URL",
 		"x.com/path":        "only letters",
 	} {
 		_, err := ParseRule(in)

@@ -37,6 +37,9 @@ func parseRule(s string) (Rule, error) {
 	if s == "" {
 		return Rule{}, errors.New("empty")
 	}
+	if scheme, _, ok := strings.Cut(s, "://"); ok {
+		return Rule{}, fmt.Errorf("a rule is HOST[:PORT], *.DOMAIN[:PORT] or CIDR[:PORT], not a URL: leave out %q", scheme+"://")
+	}
 	dest, port, err := splitPort(s)
 	if err != nil {
 		return Rule{}, err
