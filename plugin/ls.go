@@ -114,15 +114,8 @@ func runList(ctx context.Context, dockerCLI command.Cli, options *listOptions) e
 	if err != nil {
 		return err
 	}
-	if options.quiet && options.format != "" {
-		_, _ = fmt.Fprintln(dockerCLI.Err(), "WARNING: Ignoring custom format, because both --format and --quiet are set.")
-	}
-	format := listFormat(options.format, options.quiet, options.allContexts, b.Traits())
-	if err := checkFormat(format, newListContext()); err != nil {
-		return err
-	}
-	f := options.filter.Value()
-	if err := checkListFilters(f); err != nil {
+	format, f, err := listInputs(dockerCLI, options, b.Traits())
+	if err != nil {
 		return err
 	}
 	if options.project != "" {
@@ -346,6 +339,20 @@ func (l *lister) listContext(ctx context.Context, dockerCLI command.Cli, name st
 		return nil, err
 	}
 	return l.list(ctx, b)
+}
+
+// listInputs are the format and filters of ls, checked; -q with a
+// --format warns, as docker ps does.
+func listInputs(dockerCLI command.Cli, options *listOptions, traits sandbox.Traits) (formatter.Format, filters.Args, error) {
+	if options.quiet && options.format != "" {
+		_, _ = fmt.Fprintln(dockerCLI.Err(), "WARNING: Ignoring custom format, because both --format and --quiet are set.")
+	}
+	format := listFormat(options.format, options.quiet, options.allContexts, traits)
+	if err := checkFormat(format, newListContext()); err != nil {
+		return "", filters.Args{}, err
+	}
+	f := options.filter.Value()
+	return format, f, checkListFilters(f)
 }
 
 func listFormat(source string, quiet, allContexts bool, traits sandbox.Traits) formatter.Format {
