@@ -703,6 +703,7 @@ func TestSwarmVolumesOverHostPathsAreRefused(t *testing.T) {
 	above := filepath.Join(store, "above")
 	assert.NilError(t, os.MkdirAll(filepath.Join(above, "root"), 0o700))
 	other := s.subdir("-other")
+	t.Cleanup(func() { s.docker("--context", "modern", "rm", "-f", containerName(other)) }) // made on one engine, not the Swarm
 	s.withEnv("GATEWAY_WORKSPACE_ORCHESTRATOR=engine", "GATEWAY_WORKSPACE_MOUNT_MODE=bind", "GATEWAY_WORKSPACE_ROOT="+filepath.Join(above, "root"),
 		"GATEWAY_SHARED_DIR="+filepath.Join(store, "bind-shared-2"), "GATEWAY_WORKSPACE_VOLUME_OPTS=", "GATEWAY_SHARED_VOLUME_OPTS=", "GATEWAY_WORKSPACE_PLACEMENT=").
 		docker("--context", "modern", "workspace", "ensure", other).Assert(t, icmd.Success)
