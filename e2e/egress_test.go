@@ -289,6 +289,12 @@ func TestEgressAllowlist(t *testing.T) {
 			// change): the same workspace works again, with its rules.
 			r.docker("rm", "-f", "gws.egress."+strings.TrimPrefix(containerName(s), "gws-")).Assert(t, icmd.Success)
 			r.probe(s, "get", "https://allowed.test/").Assert(t, icmd.Expected{ExitCode: 1})
+			// Said as what it is (the workspace runs), with the way back
+			// (issue 22, new-user pass).
+			res = r.ws("egress", "ls", s)
+			res.Assert(t, icmd.Expected{Err: "its egress proxy is gone: container gws.egress."})
+			assert.Check(t, is.Contains(res.Stderr(), "`docker workspace restart "+s+"` makes it again"))
+			assert.Check(t, !strings.Contains(res.Stderr(), "not running"), res.Stderr())
 			r.ws("egress", "allow", s, "other.test").Assert(t, icmd.Success)
 			r.probe(s, "get", "https://allowed.test/").Assert(t, icmd.Expected{Out: "sni=allowed.test"})
 			r.probe(s, "get", "https://denied.test/").Assert(t, icmd.Expected{Out: "sni=denied.test"})

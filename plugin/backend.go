@@ -239,6 +239,8 @@ func hints(err error, subdir string) error {
 		return nil
 	case errors.As(err, &re):
 		return fmt.Errorf("%w; if workspace %q is gone for good, `docker workspace rm --forget %s` with this command's root or volume flags forgets it (its data stays)", err, re.Subdir, re.Subdir)
+	case errors.Is(err, sandbox.ErrProxyGone):
+		return fmt.Errorf("%w; `docker workspace restart %s` makes it again, with its rules", err, subdir)
 	case errors.Is(err, sandbox.ErrNothingToForget):
 		return fmt.Errorf("%w: give the configuration it was made in (--workspace-root, or --mount-mode volume_subpath --workspace-volume)", err)
 	case errors.Is(err, sandbox.ErrStaleTask):

@@ -41,6 +41,10 @@ var (
 	// ErrNotRunning is wrapped by the error of a workspace that does not
 	// run where it was looked for (exec, cp).
 	ErrNotRunning = errors.New("the workspace is not running")
+	// ErrProxyGone is wrapped by the error of an egress verb whose
+	// workspace's egress proxy container is gone (removed by hand); a
+	// restart of the workspace makes it again, with its rules.
+	ErrProxyGone = errors.New("its egress proxy is gone")
 	// ErrNotSupported is wrapped by the error of a verb or an option that
 	// the orchestrator does not have (see [UnsupportedError]).
 	ErrNotSupported = errors.New("not supported by this orchestrator")
