@@ -309,7 +309,7 @@ func TestLocalRacerCannotRedirectOrChown(t *testing.T) {
 		sub := h.subdir("")
 		// Refused: others can reach it (so they could run what a tenant
 		// leaves there setuid), and they could make it first.
-		h.ws(ensureArgs(flags, sub)...).Assert(t, icmd.Expected{ExitCode: 1, Err: "shared directory " + filepath.Join(open, "shared") + ": every directory above it can be entered by other local users"})
+		h.ws(ensureArgs(flags, sub)...).Assert(t, icmd.Expected{ExitCode: 125, Err: "shared directory " + filepath.Join(open, "shared") + ": every directory above it can be entered by other local users"})
 		assert.Check(t, !h.exists("modern", containerName(sub)))
 		_, err := os.Stat(filepath.Join(open, "shared"))
 		assert.Check(t, os.IsNotExist(err), "the shared directory stayed")
@@ -508,8 +508,10 @@ func TestSetuidProgramInTheSharedDirectoryIsOutOfReach(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(open) })
 	assert.NilError(t, os.Chmod(open, 0o755)) // any local user may walk here
 	s := h.subdir("")
+	// A configuration to choose again: bad input, 125 (issue 22, new-user
+	// pass), nothing made.
 	h.ws("ensure", "--workspace-root", filepath.Join(t.TempDir(), "ws"), "--shared-dir", filepath.Join(open, "shared"), s).
-		Assert(t, icmd.Expected{ExitCode: 1, Err: "every directory above it can be entered by other local users"})
+		Assert(t, icmd.Expected{ExitCode: 125, Err: "every directory above it can be entered by other local users"})
 	assert.Check(t, !h.exists("modern", containerName(s)))
 	// doctor says so first.
 	h.ws("doctor", "--workspace-root", filepath.Join(t.TempDir(), "ws"), "--shared-dir", filepath.Join(open, "shared")).

@@ -168,7 +168,8 @@ func checkLocalRoot(rootPath string, ctrs []container.Summary, r *sandbox.Report
 		return nil
 	}
 	defer root.Close()
-	if st, err := root.Stat(); err == nil && st.Mode&0o077 != 0 {
+	// (A directory above it that others cannot enter keeps them out.)
+	if st, err := root.Stat(); err == nil && st.Mode&0o077 != 0 && !hostfs.Private(root.Path) {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("workspace root %s is mode %04o: local users can reach the workspaces, read "+
 			"them, and run what a tenant made setuid there; chmod 700 it (ensure makes it so)", root.Path, st.Mode&0o7777))
 	}

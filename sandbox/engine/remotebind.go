@@ -314,8 +314,8 @@ func (p *helperPreparer) checkShared(ctx context.Context) (*hostPathCheck, error
 	// Some directory above it that other users cannot enter: else they can
 	// run what a tenant (root in its container) leaves there setuid.
 	if !p.privateAbove(c, false) {
-		return nil, fmt.Errorf("%s %s: every directory above it on the engine's host can be entered by other users there, and a tenant, root in its container, can leave "+
-			"a setuid program in the shared directory for them to run: put it below a directory of root's that only root can enter (mode 0700): refused", what, shared)
+		return nil, fmt.Errorf("%w: %s %s: every directory above it on the engine's host can be entered by other users there, and a tenant, root in its container, can leave "+
+			"a setuid program in the shared directory for them to run: put it below a directory of root's that only root can enter (mode 0700): refused", sandbox.ErrInvalidConfig, what, shared)
 	}
 	if c.existing == len(c.elems) {
 		if found, err := p.hasMarker(ctx, shared); err != nil {

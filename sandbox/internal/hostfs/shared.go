@@ -36,12 +36,16 @@ func CheckSharedPath(shared string) error {
 		}
 	}
 	if privateAncestor(clean) == "" {
-		return fmt.Errorf("shared directory %s: every directory above it can be entered by other local users, and a tenant, root in its container, can leave a setuid program "+
+		return fmt.Errorf("%w: shared directory %s: every directory above it can be entered by other local users, and a tenant, root in its container, can leave a setuid program "+
 			"in the shared directory for them to run: put it below a directory that only root (or you) can enter (mode 0700), or make one on its path so: refused",
-			shared)
+			sandbox.ErrInvalidConfig, shared)
 	}
 	return nil
 }
+
+// Private says whether a directory above p keeps other local users out
+// of it (root's or the caller's, without group or other search).
+func Private(p string) bool { return privateAncestor(filepath.Clean(p)) != "" }
 
 // privateAncestor is the first directory above p that other local users
 // cannot enter (root's or the caller's, without group or other search), or
