@@ -122,7 +122,7 @@ func TestEnsureRefusesBadInput(t *testing.T) {
 		{args: []string{"stop", "a/../b"}, err: `invalid workspace subdir "a/../b"`},
 		{args: []string{"stop", "--timeout", "-2", "a"}, err: "invalid --timeout -2"},
 		{args: []string{"stop", "--signal", "SIGBOGUS", "a"}, err: `invalid --signal "SIGBOGUS"`},
-		{args: []string{"stop", "--orchestrator", "swarm", "--timeout", "3", "a"}, err: "--signal and --timeout (a service's stop grace period and signal are its own) is not supported on swarm"},
+		{args: []string{"stop", "--orchestrator", "swarm", "--timeout", "3", "a"}, err: "--timeout (a service's stop grace period and signal are its own) is not supported on swarm"},
 		{args: []string{"rm", "../up"}, err: `invalid workspace subdir "../up"`},
 		{args: []string{"ensure", "--format", "{{.Name", "a", "b"}, err: `invalid --format "{{.Name"`},
 		{args: []string{"ensure", "--format", "{{.Nmae}}", "a"}, err: `can't evaluate field Nmae`},

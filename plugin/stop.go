@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
@@ -66,8 +67,8 @@ func runStop(ctx context.Context, dockerCLI command.Cli, opts *stopOptions) erro
 		stop.Timeout = &opts.timeout
 	}
 	stop.Signal = opts.signal
-	if (stop.Timeout != nil || stop.Signal != "") && !b.Traits().StopOptions {
-		return usageError(&sandbox.UnsupportedError{Orchestrator: b.Traits().Name, What: "--signal and --timeout (a " + b.Traits().Unit + "'s stop grace period and signal are its own)"})
+	if given := givenStopOptions(stop); given != "" && !b.Traits().StopOptions {
+		return usageError(&sandbox.UnsupportedError{Orchestrator: b.Traits().Name, What: given + " (a " + b.Traits().Unit + "'s stop grace period and signal are its own)"})
 	}
 	if !on {
 		_, _ = fmt.Fprintf(dockerCLI.Err(), "docker workspace: %s is false: not stopping any container\n", settingEnabled.env)
@@ -140,4 +141,16 @@ func checkStopOptions(timeout int, sig string) error {
 		}
 	}
 	return nil
+}
+
+// givenStopOptions names the stop options given ("" for none).
+func givenStopOptions(stop sandbox.StopOptions) string {
+	var given []string
+	if stop.Signal != "" {
+		given = append(given, "--signal")
+	}
+	if stop.Timeout != nil {
+		given = append(given, "--timeout")
+	}
+	return strings.Join(given, " and ")
 }

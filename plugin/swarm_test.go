@@ -53,7 +53,7 @@ func TestOrchestrator(t *testing.T) {
 	err = c.run("ensure", "--orchestrator", "swarm", "--compose-project", "p", "--mount-mode", "volume_subpath", "--workspace-volume", "w", "--shared-volume", "s", "a")
 	assert.Check(t, is.ErrorContains(err, "a Compose project is not supported on swarm"))
 	err = c.run("stop", "--orchestrator", "swarm", "--signal", "KILL", "a")
-	assert.Check(t, is.ErrorContains(err, "--signal and --timeout"))
+	assert.Check(t, is.ErrorContains(err, "--signal (a service's stop grace period"))
 	err = c.run("ensure", "--placement", "everywhere", "a")
 	assert.Check(t, is.ErrorContains(err, `--placement: invalid placement "everywhere"`))
 	err = c.run("ensure", "--mount-mode", "volume_subpath", "--workspace-volume", "w", "--shared-volume", "s", "--volume-opt", "novalue", "a")
