@@ -795,6 +795,11 @@ func TestSwarmNamesAndIDs(t *testing.T) {
 	s.docker("--context", "swarm", "service", "inspect", "-f", "{{.Spec.TaskTemplate.Resources.Limits.MemoryBytes}} {{.Spec.TaskTemplate.Resources.Limits.Pids}}",
 		containerName(a)).Assert(t, icmd.Expected{Out: "100663296 100"})
 	s.ws("ensure", "--memory", "96m", "--pids-limit", "100", "--format", "{{.Drift}}", a).Assert(t, icmd.Expected{Out: "[]"})
+	// stats asks the task's node (issue 18).
+	res := s.ws("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}", a)
+	res.Assert(t, icmd.Success)
+	assert.Check(t, is.Contains(res.Stdout(), containerName(a)+" "))
+	assert.Check(t, is.Contains(res.Stdout(), " / 96MiB\n"))
 	s.ws("exec", a, "cat", "/home/agent/workspace/f").Assert(t, icmd.Expected{Out: "hi"})
 	s.ws("rm", "-f", id).Assert(t, icmd.Success)
 	s.docker("--context", "swarm", "service", "inspect", containerName(a)).Assert(t, icmd.Expected{ExitCode: 1})

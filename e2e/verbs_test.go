@@ -416,6 +416,12 @@ func TestUpdate(t *testing.T) {
 	h.ws("exec", s, "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null || "+
 		"cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max").Assert(t, icmd.Expected{Out: "134217728\n200"})
 
+	// stats says the new limit, as docker stats does (issue 18).
+	res := h.ws("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}", s)
+	res.Assert(t, icmd.Success)
+	assert.Check(t, is.Contains(res.Stdout(), containerName(s)+" "))
+	assert.Check(t, is.Contains(res.Stdout(), " / 128MiB\n"))
+
 	h.ws("ensure", "--memory", "128m", "--pids-limit", "200", "--cpus", "1.5", "--format", "{{.Action}} {{.Drift}}", s).Assert(t, icmd.Expected{Out: "running []"})
 	h.ws("ensure", "--memory", "64m", "--format", "{{.Drift}}", s).Assert(t, icmd.Expected{Out: "[limits]"})
 	// exec ensures, and says drift as ensure does (issue 22, new-user pass).
@@ -445,7 +451,7 @@ func TestForkBombStaysInItsWorkspace(t *testing.T) {
 		if res.ExitCode != 0 {
 			return poll.Error(fmt.Errorf("the neighbour cannot run a command: %s", res.Combined()))
 		}
-		n, _ := strconv.Atoi(strings.TrimSpace(h.docker("stats", "--no-stream", "--format", "{{.PIDs}}", containerName(a)).Stdout()))
+		n, _ := strconv.Atoi(strings.TrimSpace(h.ws("stats", "--no-stream", "--format", "{{.PIDs}}", a).Stdout()))
 		if n < 4000 {
 			return poll.Continue("%d processes in the bomb's workspace", n)
 		}

@@ -116,6 +116,7 @@ func subcommands(dockerCLI command.Cli, build BuildInfo) []subcommand {
 		{[]string{"inspect"}, func() *cobra.Command { return newInspectCommand(dockerCLI) }},
 		{[]string{"restart"}, func() *cobra.Command { return newRestartCommand(dockerCLI) }},
 		{[]string{"update"}, func() *cobra.Command { return newUpdateCommand(dockerCLI) }},
+		{[]string{"stats"}, func() *cobra.Command { return newStatsCommand(dockerCLI) }},
 		{[]string{"prune"}, func() *cobra.Command { return newPruneCommand(dockerCLI) }},
 		{[]string{"reap"}, func() *cobra.Command { return newReapCommand(dockerCLI) }},
 		{[]string{"egress"}, func() *cobra.Command { return newEgressCommand(dockerCLI) }},

@@ -222,3 +222,17 @@ func TestReapLogsChangesOnly(t *testing.T) {
 	}
 	assert.Check(t, is.Equal(out.String(), ""))
 }
+
+// stats says each running workspace's use as docker stats computes it:
+// CPU % of the host's time times its CPUs, memory without the page cache
+// against the limit, processes (issue 18).
+func TestStats(t *testing.T) {
+	f := workspacesEngine(container.StateRunning)
+	a := f.ByName("gws-a")
+	a.CPU, a.HC.Memory, a.Procs = 5e8, 64<<20, []string{"make", "cc"}
+	c := newTestCLI(t, f, "")
+	assert.NilError(t, c.run("stats", "--no-stream", "--format", "{{.Subdir}} {{.CPUPerc}} {{.MemUsage}} {{.MemPerc}} {{.PIDs}}", "a"))
+	assert.Check(t, is.Equal(c.out.String(), "a 100.00% 1MiB / 64MiB 1.56% 4\n"))
+	assert.Check(t, is.ErrorContains(c.run("stats", "--no-stream", "nobody"), "no such workspace: nobody"))
+	assert.Check(t, is.ErrorContains(c.run("stats", "--no-stream", "--format", "{{.CPUPrec}}"), "can't evaluate field CPUPrec"))
+}
