@@ -35,7 +35,8 @@ func TestInputsAreCheckedFirst(t *testing.T) {
 		{args: []string{"ls", "--mount-mode", "wrong"}, err: `--mount-mode: invalid mount mode "wrong"`},
 		{args: []string{"ls", "--filter", "colour=red"}, err: `invalid filter 'colour'`},
 		{args: []string{"doctor", "--format", "{{.Nmae}}"}, err: `invalid --format "{{.Nmae}}"`},
-		{args: []string{"stop", "--timeout", "-1", a}, err: `invalid --timeout -1`},
+		{args: []string{"stop", "--timeout", "-2", a}, err: `invalid --timeout -2`},
+		{args: []string{"stop", "--signal", "SIGBOGUS", a}, err: `invalid --signal "SIGBOGUS"`},
 	} {
 		hh := h
 		if tc.env != "" {
