@@ -3,9 +3,11 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -40,58 +42,99 @@ func (m *Manager) NewReaper(opts sandbox.ReapOptions) sandbox.Reaper {
 	return &reaper{m: m, opts: opts, seen: map[string]*activity{}}
 }
 
+// reapParallel is how many workspaces a pass looks at, and stops, at
+// once (as docker stop a b c does).
+const reapParallel = 16
+
 // Pass looks at every running workspace once, at now, and stops those that
-// have been idle for IdleFor. A workspace seen for the first time starts
-// being counted now.
+// have been idle for IdleFor: one list, then every workspace decided on,
+// and stopped, in parallel. A workspace seen for the first time starts
+// being counted now; one that stopped or went away since the list is left
+// out, never an error.
 func (r *reaper) Pass(ctx context.Context, now time.Time) ([]sandbox.Decision, error) {
 	workspaces, err := r.running(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var out []sandbox.Decision
+	acts := make([]*activity, len(workspaces))
 	alive := map[string]bool{}
-	for _, w := range workspaces {
+	for i, w := range workspaces {
 		alive[w.ID] = true
-		a := r.seen[w.ID]
-		if a == nil {
-			a = &activity{lastBusy: now}
-			r.seen[w.ID] = a
+		if r.seen[w.ID] == nil {
+			r.seen[w.ID] = &activity{lastBusy: now}
 		}
-		busy, why, err := r.busy(ctx, w, a, now)
-		if err != nil {
-			if changedMeanwhile(err) {
-				continue // stopped or removed since the list: not this pass's
-			}
-			return out, err
-		}
-		switch {
-		case busy:
-			a.lastBusy = now
-			out = append(out, sandbox.Decision{Workspace: w, Action: "busy", Why: why})
-		case now.Sub(a.lastBusy) >= r.opts.IdleFor:
-			d, err := r.stop(ctx, w, fmt.Sprintf("idle since %s", a.lastBusy.Format(time.RFC3339)))
-			if err != nil {
-				return out, err
-			}
-			d.IdleSince = a.lastBusy
-			delete(r.seen, w.ID)
-			out = append(out, d)
-		default:
-			out = append(out, sandbox.Decision{Workspace: w, Action: "idle", IdleSince: a.lastBusy, Why: why})
-		}
+		acts[i] = r.seen[w.ID]
 	}
 	for id := range r.seen {
 		if !alive[id] {
 			delete(r.seen, id)
 		}
 	}
-	return out, nil
+	ds, err := eachWorkspace(ctx, workspaces, func(ctx context.Context, i int, w sandbox.Workspace) (*sandbox.Decision, error) {
+		return r.decide(ctx, w, acts[i], now)
+	})
+	for _, d := range ds {
+		if d.Action == "stopped" {
+			delete(r.seen, d.Workspace.ID)
+		}
+	}
+	return ds, err
+}
+
+// decide is what a pass does with one workspace: busy, idle so far, or
+// stopped; nil when it changed state since the list.
+func (r *reaper) decide(ctx context.Context, w sandbox.Workspace, a *activity, now time.Time) (*sandbox.Decision, error) {
+	busy, why, err := r.busy(ctx, w, a, now)
+	switch {
+	case changedMeanwhile(err):
+		return nil, nil // stopped or removed since the list: not this pass's
+	case err != nil:
+		return nil, err
+	case busy:
+		a.lastBusy = now
+		return &sandbox.Decision{Workspace: w, Action: "busy", Why: why}, nil
+	case now.Sub(a.lastBusy) >= r.opts.IdleFor:
+		d, err := r.stop(ctx, w, fmt.Sprintf("idle since %s", a.lastBusy.Format(time.RFC3339)))
+		if d != nil {
+			d.IdleSince = a.lastBusy
+		}
+		return d, err
+	}
+	return &sandbox.Decision{Workspace: w, Action: "idle", IdleSince: a.lastBusy, Why: why}, nil
+}
+
+// eachWorkspace runs decide for every workspace, reapParallel at once,
+// and returns the decisions in the order of the workspaces, and the
+// errors, joined.
+func eachWorkspace(ctx context.Context, ws []sandbox.Workspace, decide func(context.Context, int, sandbox.Workspace) (*sandbox.Decision, error)) ([]sandbox.Decision, error) {
+	ds := make([]*sandbox.Decision, len(ws))
+	errs := make([]error, len(ws))
+	sem := make(chan struct{}, reapParallel)
+	var wg sync.WaitGroup
+	for i, w := range ws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			ds[i], errs[i] = decide(ctx, i, w)
+		}()
+	}
+	wg.Wait()
+	var out []sandbox.Decision
+	for _, d := range ds {
+		if d != nil {
+			out = append(out, *d)
+		}
+	}
+	return out, errors.Join(errs...)
 }
 
 // Once is the pass of a reaper that does not stay (run from cron): it
 // stops the workspaces that have run for at least IdleFor and are idle
 // now — no exec session, no process but init and sleep, no CPU use above
-// the threshold over window.
+// the threshold over window. Every workspace is sampled, then decided on,
+// in parallel.
 func (r *reaper) Once(ctx context.Context, window time.Duration) ([]sandbox.Decision, error) {
 	workspaces, err := r.running(ctx)
 	if err != nil {
@@ -99,11 +142,16 @@ func (r *reaper) Once(ctx context.Context, window time.Duration) ([]sandbox.Deci
 	}
 	start := time.Now()
 	acts := make([]*activity, len(workspaces))
-	for i, w := range workspaces {
+	for i := range acts {
 		acts[i] = &activity{}
+	}
+	if _, err := eachWorkspace(ctx, workspaces, func(ctx context.Context, i int, w sandbox.Workspace) (*sandbox.Decision, error) {
 		if err := r.sampleCPU(ctx, w, acts[i], start); err != nil && !changedMeanwhile(err) {
 			return nil, err
 		}
+		return nil, nil
+	}); err != nil {
+		return nil, err
 	}
 	select {
 	case <-ctx.Done():
@@ -111,34 +159,31 @@ func (r *reaper) Once(ctx context.Context, window time.Duration) ([]sandbox.Deci
 	case <-time.After(window):
 	}
 	now := time.Now()
-	var out []sandbox.Decision
-	for i, w := range workspaces {
-		busy, why, err := r.busy(ctx, w, acts[i], now)
-		if changedMeanwhile(err) {
-			continue
-		}
-		if err != nil {
-			return out, err
-		}
-		ctr, err := r.m.client.ContainerInspect(ctx, w.ID)
-		if err != nil {
-			continue
-		}
-		started, _ := time.Parse(time.RFC3339Nano, ctr.State.StartedAt)
-		switch {
-		case busy:
-			out = append(out, sandbox.Decision{Workspace: w, Action: "busy", Why: why})
-		case now.Sub(started) < r.opts.IdleFor:
-			out = append(out, sandbox.Decision{Workspace: w, Action: "idle", IdleSince: started, Why: "started less than the idle time ago"})
-		default:
-			d, err := r.stop(ctx, w, "idle now, running since "+started.Format(time.RFC3339))
-			if err != nil {
-				return out, err
-			}
-			out = append(out, d)
-		}
+	return eachWorkspace(ctx, workspaces, func(ctx context.Context, i int, w sandbox.Workspace) (*sandbox.Decision, error) {
+		return r.decideOnce(ctx, w, acts[i], now)
+	})
+}
+
+// decideOnce is what Once does with one workspace.
+func (r *reaper) decideOnce(ctx context.Context, w sandbox.Workspace, a *activity, now time.Time) (*sandbox.Decision, error) {
+	busy, why, err := r.busy(ctx, w, a, now)
+	switch {
+	case changedMeanwhile(err):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case busy:
+		return &sandbox.Decision{Workspace: w, Action: "busy", Why: why}, nil
 	}
-	return out, nil
+	ctr, err := r.m.client.ContainerInspect(ctx, w.ID)
+	if err != nil {
+		return nil, nil // gone meanwhile
+	}
+	started, _ := time.Parse(time.RFC3339Nano, ctr.State.StartedAt)
+	if now.Sub(started) < r.opts.IdleFor {
+		return &sandbox.Decision{Workspace: w, Action: "idle", IdleSince: started, Why: "started less than the idle time ago"}, nil
+	}
+	return r.stop(ctx, w, "idle now, running since "+started.Format(time.RFC3339))
 }
 
 func (r *reaper) running(ctx context.Context) ([]sandbox.Workspace, error) {
@@ -155,11 +200,17 @@ func (r *reaper) running(ctx context.Context) ([]sandbox.Workspace, error) {
 	return out, nil
 }
 
-func (r *reaper) stop(ctx context.Context, w sandbox.Workspace, why string) (sandbox.Decision, error) {
-	if err := r.m.Stop(ctx, w, r.opts.Stop); err != nil {
-		return sandbox.Decision{}, err
+// stop stops an idle workspace; one that stopped or went away meanwhile
+// is no decision (nil), never an error.
+func (r *reaper) stop(ctx context.Context, w sandbox.Workspace, why string) (*sandbox.Decision, error) {
+	err := r.m.Stop(ctx, w, r.opts.Stop)
+	switch {
+	case errors.Is(err, sandbox.ErrNoSuchWorkspace):
+		return nil, nil
+	case err != nil:
+		return nil, err
 	}
-	return sandbox.Decision{Workspace: w, Action: "stopped", Why: why}, nil
+	return &sandbox.Decision{Workspace: w, Action: "stopped", Why: why}, nil
 }
 
 // busy says whether a workspace does something, and what.

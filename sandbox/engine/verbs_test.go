@@ -2,9 +2,11 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -232,4 +234,56 @@ func TestResolve(t *testing.T) {
 		}
 		assert.Check(t, is.Equal(got.Named, tc.named), tc.ref)
 	}
+}
+
+// slowStops is an engine whose stops take a while, counting how many run
+// at once.
+type slowStops struct {
+	*sandboxtest.Engine
+	mu        sync.Mutex
+	now, most int
+}
+
+func (s *slowStops) ContainerStop(ctx context.Context, id string, opts container.StopOptions) error {
+	s.mu.Lock()
+	s.now++
+	s.most = max(s.most, s.now)
+	s.mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
+	s.mu.Lock()
+	s.now--
+	s.mu.Unlock()
+	return s.Engine.ContainerStop(ctx, id, opts)
+}
+
+// A pass decides on, and stops, many idle workspaces at once (issue 19: 60
+// idle workspaces took 20 s one by one); one removed under it is left out,
+// not an error that ends the reaper.
+func TestReaperStopsInParallel(t *testing.T) {
+	cfg := bindConfig(t)
+	f := sandboxtest.NewEngine()
+	for i := range 40 {
+		placed(t, f, fmt.Sprintf("w%02d", i), cfg, container.StateRunning)
+	}
+	gone := placed(t, f, "gone", cfg, container.StateRunning)
+	f.OnStop = func(c *sandboxtest.Ctr, _ container.StopOptions) error {
+		if c.ID == gone.ID {
+			return sandboxtest.ErrNotFound // removed since the list
+		}
+		return nil
+	}
+	s := &slowStops{Engine: f}
+	r := New(s, Options{}).NewReaper(sandbox.ReapOptions{IdleFor: time.Minute})
+	t0 := time.Now()
+	_, err := r.Pass(context.Background(), t0)
+	assert.NilError(t, err)
+	ds, err := r.Pass(context.Background(), t0.Add(2*time.Minute))
+	assert.NilError(t, err)
+	assert.Check(t, is.Len(ds, 40), "the gone one is no decision")
+	for i, d := range ds {
+		assert.Check(t, is.Equal(d.Action, "stopped"), d.Workspace.Subdir)
+		assert.Check(t, is.Equal(d.Workspace.Subdir, fmt.Sprintf("w%02d", i)), "in the list's order")
+	}
+	assert.Check(t, s.most > 1, "stops one by one")
+	assert.Check(t, s.most <= reapParallel)
 }
