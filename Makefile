@@ -85,6 +85,7 @@ bench-engine: install engines
 	bash scripts/bench-many.sh 60
 	bash scripts/bench-ls.sh 200
 	bash scripts/bench-exec.sh 30
+	bash scripts/bench-stats.sh 200 3
 
 demo: install
 	bash scripts/engines.sh up modern
