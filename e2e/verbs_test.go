@@ -290,6 +290,21 @@ func TestReap(t *testing.T) {
 	res = h.ws("reap", "--once", "--quiet", "--idle-for", "1h", "--filter", "subdir="+busy)
 	res.Assert(t, icmd.Success)
 	assert.Check(t, is.Equal(res.Stderr(), ""))
+
+	// --action pause: frozen, not stopped; exec wakes it, the same
+	// container with its data (issue 19).
+	p := h.subdir("-pause")
+	h.ws("ensure", p).Assert(t, icmd.Success)
+	h.ws("exec", p, "sh", "-c", "echo kept > f").Assert(t, icmd.Success)
+	started := h.inspect("modern", containerName(p)).State.StartedAt
+	time.Sleep(1500 * time.Millisecond)
+	h.ws("reap", "--once", "--action", "pause", "--idle-for", "1s", "--filter", "subdir="+p).Assert(t, icmd.Expected{Err: containerName(p) + "): paused"})
+	assert.Check(t, is.Equal(h.inspect("modern", containerName(p)).State.Status, "paused"))
+	h.ws("exec", p, "cat", "f").Assert(t, icmd.Expected{Out: "kept"})
+	woke := h.inspect("modern", containerName(p)).State
+	assert.Check(t, is.Equal(woke.Status, "running"))
+	assert.Check(t, is.Equal(woke.StartedAt, started), "restarted, not woken")
+	h.ws("reap", "--once", "--action", "hibernate", "--idle-for", "1s").Assert(t, icmd.Expected{ExitCode: 125, Err: `invalid --action "hibernate"`})
 	assert.Check(t, is.Equal(h.inspect("modern", containerName(busy)).State.Status, "running"))
 	h.ws("reap").Assert(t, icmd.Expected{ExitCode: 125, Err: "--idle-for is required"})
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
+	"github.com/docker/cli/cli/command/completion"
 	"github.com/docker/cli/opts"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -22,6 +23,7 @@ type reapOptions struct {
 	cpu      float64
 	once     bool
 	quiet    bool
+	action   string
 	timeout  int
 	filter   opts.FilterOpt
 	flags    *pflag.FlagSet
@@ -59,6 +61,9 @@ func newReapCommand(dockerCLI command.Cli) *cobra.Command {
 	flags.Float64Var(&options.cpu, "cpu", sandbox.DefaultReapCPU, "CPU use, as a share of one CPU, above which a workspace is busy")
 	flags.BoolVar(&options.once, "once", false, "Make one pass and exit")
 	flags.BoolVarP(&options.quiet, "quiet", "q", false, "Log no decision, only errors")
+	flags.StringVar(&options.action, "action", "stop",
+		`What to do with an idle workspace: "stop" (frees its memory) or "pause" (freezes its processes, keeps its memory); ensure, exec or shell wakes it`)
+	_ = cmd.RegisterFlagCompletionFunc("action", completion.FromList("stop", "pause"))
 	flags.IntVarP(&options.timeout, "timeout", "t", sandbox.DefaultStopTimeout, "Seconds to wait before killing a container it stops")
 	flags.VarP(&options.filter, "filter", "f", "Only the workspaces that match, as ls --filter")
 	return cmd
@@ -88,6 +93,7 @@ func runReap(ctx context.Context, dockerCLI command.Cli, options *reapOptions) e
 		IdleFor: options.idleFor, CPU: options.cpu,
 		Select: func(w sandbox.Workspace) bool { return matches(f, w) },
 		Stop:   sandbox.StopOptions{Timeout: &options.timeout},
+		Pause:  options.action == "pause",
 	})
 	log := &reapLog{w: dockerCLI.Err(), quiet: options.quiet}
 	if options.once {
@@ -133,6 +139,8 @@ func checkReapOptions(options *reapOptions) error {
 		return usageError(fmt.Errorf("invalid --cpu %g: a share of one CPU, such as 0.01", options.cpu))
 	case options.timeout < 0:
 		return usageError(fmt.Errorf("invalid --timeout %d: must not be negative", options.timeout))
+	case options.action != "stop" && options.action != "pause":
+		return usageError(fmt.Errorf(`invalid --action %q: "stop" or "pause"`, options.action))
 	}
 	return nil
 }

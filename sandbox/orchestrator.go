@@ -328,6 +328,10 @@ type ReapOptions struct {
 	Select func(Workspace) bool
 	// Stop is how a workspace is stopped.
 	Stop StopOptions
+	// Pause pauses an idle workspace instead of stopping it: its
+	// processes are frozen, its memory kept; the next ensure (exec,
+	// shell) unpauses it, as it starts a stopped one.
+	Pause bool
 }
 
 // DefaultReapCPU is the CPU use (a share of one CPU) below which a
@@ -337,7 +341,8 @@ const DefaultReapCPU = 0.01
 // A Decision is what a Reaper concluded about one workspace in one pass.
 type Decision struct {
 	Workspace Workspace
-	// Action is "busy", "idle" (for IdleSince so far) or "stopped".
+	// Action is "busy", "idle" (for IdleSince so far), "stopped" or
+	// "paused".
 	Action    string
 	Why       string
 	IdleSince time.Time

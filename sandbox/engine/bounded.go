@@ -117,6 +117,12 @@ func (b boundedClient) ContainerUpdate(ctx context.Context, id string, cfg conta
 	})
 }
 
+func (b boundedClient) ContainerPause(ctx context.Context, id string) error {
+	return bounded.Run(ctx, b.limits.Write, "pause container "+short(id), func(ctx context.Context) error {
+		return b.c.ContainerPause(ctx, id)
+	})
+}
+
 func (b boundedClient) ContainerUnpause(ctx context.Context, id string) error {
 	return bounded.Run(ctx, b.limits.Write, "unpause container "+short(id), func(ctx context.Context) error {
 		return b.c.ContainerUnpause(ctx, id)

@@ -200,9 +200,19 @@ func (r *reaper) running(ctx context.Context) ([]sandbox.Workspace, error) {
 	return out, nil
 }
 
-// stop stops an idle workspace; one that stopped or went away meanwhile
+// stop stops (or pauses) an idle workspace; one that stopped or went away meanwhile
 // is no decision (nil), never an error.
 func (r *reaper) stop(ctx context.Context, w sandbox.Workspace, why string) (*sandbox.Decision, error) {
+	if r.opts.Pause {
+		err := r.m.client.ContainerPause(ctx, w.ID)
+		switch {
+		case changedMeanwhile(err):
+			return nil, nil
+		case err != nil:
+			return nil, fmt.Errorf("pause container %s: %w", w.Name, err)
+		}
+		return &sandbox.Decision{Workspace: w, Action: "paused", Why: why}, nil
+	}
 	err := r.m.Stop(ctx, w, r.opts.Stop)
 	switch {
 	case errors.Is(err, sandbox.ErrNoSuchWorkspace):

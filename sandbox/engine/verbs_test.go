@@ -287,3 +287,26 @@ func TestReaperStopsInParallel(t *testing.T) {
 	assert.Check(t, s.most > 1, "stops one by one")
 	assert.Check(t, s.most <= reapParallel)
 }
+
+// With Pause, an idle workspace is paused (processes frozen, memory
+// kept), and the next ensure wakes it: the same container runs again
+// (issue 19).
+func TestReaperPauses(t *testing.T) {
+	cfg := bindConfig(t)
+	f := sandboxtest.NewEngine()
+	c := placed(t, f, "a", cfg, container.StateRunning)
+	m := newManager(f)
+	r := m.NewReaper(sandbox.ReapOptions{IdleFor: time.Minute, Pause: true})
+	t0 := time.Now()
+	_, err := r.Pass(context.Background(), t0)
+	assert.NilError(t, err)
+	ds, err := r.Pass(context.Background(), t0.Add(2*time.Minute))
+	assert.NilError(t, err)
+	assert.Assert(t, is.Len(ds, 1))
+	assert.Check(t, is.Equal(ds[0].Action, "paused"))
+	assert.Check(t, is.Equal(c.State, container.StatePaused))
+	res, err := m.Ensure(context.Background(), "a", cfg)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(res.ID, c.ID))
+	assert.Check(t, is.Equal(c.State, container.StateRunning))
+}

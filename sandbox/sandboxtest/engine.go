@@ -593,6 +593,22 @@ func (f *Engine) ContainerStop(_ context.Context, id string, opts container.Stop
 	return nil
 }
 
+// ContainerPause freezes a running container.
+func (f *Engine) ContainerPause(_ context.Context, id string) error {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	c := f.Find(id)
+	switch {
+	case c == nil:
+		return ErrNotFound
+	case c.State != container.StateRunning:
+		return cerrdefs.ErrConflict.WithMessage("container " + c.ID + " is not running")
+	}
+	f.Record("pause:%s", Kind(c.Name))
+	c.State = container.StatePaused
+	return nil
+}
+
 func (f *Engine) ContainerUnpause(_ context.Context, id string) error {
 	f.Mu.Lock()
 	defer f.Mu.Unlock()
