@@ -324,8 +324,8 @@ func TestEgressPublic(t *testing.T) {
 			r.probe(s, "dial", "172.17.0.1:22").Assert(t, icmd.Expected{ExitCode: 1})
 			r.probe(s, "packet").Assert(t, icmd.Expected{ExitCode: 1})
 			log := r.ws("egress", "log", "--format", "json", s).Assert(t, icmd.Success).Stdout()
-			assert.Check(t, is.Contains(log, `"host":"lan.test"`))
-			assert.Check(t, is.Contains(log, `"reason":"it resolves to `+r.sinkIP+`, not a public address"`))
+			assert.Check(t, is.Contains(log, `"Host":"lan.test"`))
+			assert.Check(t, is.Contains(log, `"Reason":"it resolves to `+r.sinkIP+`, not a public address"`))
 		})
 	}
 }

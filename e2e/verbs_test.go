@@ -148,6 +148,9 @@ func TestCopy(t *testing.T) {
 	res = h.ws("cp", dir.Join("hello.txt"), s+":data/")
 	res.Assert(t, icmd.Expected{ExitCode: 1, Err: "no such directory in workspace " + s + ": /home/agent/workspace/data (make it first"})
 	assert.Check(t, !strings.Contains(res.Stderr(), "level=error"), res.Stderr())
+	// Out, into a directory of this machine that is not there: said as
+	// this machine's (second new-user pass).
+	h.ws("cp", s+":hello.txt", filepath.Join(out, "nodir")+"/").Assert(t, icmd.Expected{ExitCode: 1, Err: "no such directory here: " + filepath.Join(out, "nodir")})
 	// A symlink in the workspace is resolved in the container, never to the
 	// host: /etc here is the container's.
 	h.docker("exec", containerName(s), "ln", "-s", "/etc/passwd", "/home/agent/workspace/link").Assert(t, icmd.Success)
@@ -403,6 +406,8 @@ func TestRemoveForget(t *testing.T) {
 		// What is no longer recorded is nothing to forget: said, rc 1,
 		// never "forgotten" (issue 22, new-user pass).
 		h.ws(append(append([]string{"rm", "--forget"}, flags...), child)...).Assert(t, icmd.Expected{ExitCode: 1, Err: "nothing to forget"})
+		// With -f, as rm -f of what is gone: said, no error.
+		h.ws(append(append([]string{"rm", "-f", "--forget"}, flags...), child)...).Assert(t, icmd.Expected{ExitCode: 0, Err: "nothing to forget"})
 		h.ws(append(append([]string{"ensure"}, flags...), parent)...).Assert(t, icmd.Success)
 		h.docker("exec", containerName(parent), "cat", "/home/agent/workspace/child/data").Assert(t, icmd.Expected{Out: "kept"})
 	}

@@ -441,12 +441,33 @@ func (r *resolver) config() (sandbox.Config, error) {
 		VolumeDriver:    r.str(settingVolumeDriver),
 		CreateHostDirs:  localEngine(r.dockerCLI),
 	}
-	for _, step := range []func(*sandbox.Config) error{r.choices, r.limits, r.lists, r.volumeOptions, r.labels, r.mounts, r.egress} {
+	for _, step := range []func(*sandbox.Config) error{r.choices, r.otherMode, r.limits, r.lists, r.volumeOptions, r.labels, r.mounts, r.egress} {
 		if err := step(&cfg); err != nil {
 			return cfg, err
 		}
 	}
 	return cfg, cfg.Validate()
+}
+
+// otherMode refuses a flag (or a Compose option) of the other mount mode:
+// a misspelt mount-mode would otherwise make a bind workspace, silently,
+// where volumes were meant. (The environment and config.json may hold
+// both modes' settings, as the original module's did.)
+func (r *resolver) otherMode(cfg *sandbox.Config) error {
+	other := map[sandbox.MountMode][]setting{
+		sandbox.ModeBind:          {settingWorkspaceVolume, settingSharedVolume, settingVolumeDriver, settingVolumeOpt, settingSharedVolumeOpt},
+		sandbox.ModeVolumeSubpath: {settingWorkspaceRoot, settingSharedDir},
+	}[cfg.Mode]
+	for _, s := range other {
+		if f := r.flag(s); f != nil && f.Changed {
+			want := sandbox.ModeVolumeSubpath
+			if cfg.Mode == sandbox.ModeVolumeSubpath {
+				want = sandbox.ModeBind
+			}
+			return r.bad(s, fmt.Errorf("a setting of %s mode, and the mount mode is %s (%s %s?)", want, cfg.Mode, r.source(settingMountMode), want))
+		}
+	}
+	return nil
 }
 
 // bad names where a bad value came from.

@@ -111,6 +111,9 @@ func runCopy(ctx context.Context, dockerCLI command.Cli, opts *cpOptions) error 
 	logrus.SetLevel(logrus.FatalLevel)
 	err = cp.ExecuteContext(ctx)
 	if errors.Is(err, archive.ErrDirNotExists) { // a destination "DIR/" that is not there
+		if fromWS {
+			return fmt.Errorf("no such directory here: %s", strings.TrimSuffix(dst, "/"))
+		}
 		dir := strings.TrimSuffix(*p, "/")
 		return fmt.Errorf("no such directory in workspace %s: %s (make it first: docker workspace exec %s mkdir -p %s)", ref, dir, ref, dir)
 	}

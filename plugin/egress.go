@@ -328,7 +328,13 @@ func runEgressLog(ctx context.Context, dockerCLI command.Cli, o *egressLogOption
 		return engineErr(b.dockerCLI, hints(err, w.Subdir))
 	}
 	defer rc.Close()
-	sc := bufio.NewScanner(rc)
+	return printEgressLog(dockerCLI.Out(), rc, tmpl)
+}
+
+// printEgressLog prints each decision of a proxy's output: with tmpl, or
+// as a JSON line (nil).
+func printEgressLog(out io.Writer, log io.Reader, tmpl *template.Template) error {
+	sc := bufio.NewScanner(log)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		var e proxy.Entry
@@ -336,13 +342,17 @@ func runEgressLog(ctx context.Context, dockerCLI command.Cli, o *egressLogOption
 			continue // not a decision (the proxy's own words)
 		}
 		if tmpl == nil {
-			_, _ = fmt.Fprintln(dockerCLI.Out(), sc.Text())
+			b, err := json.Marshal(egressJSON(e))
+			if err != nil {
+				return err
+			}
+			_, _ = fmt.Fprintln(out, string(b))
 			continue
 		}
-		if err := tmpl.Execute(dockerCLI.Out(), egressEntry{e}); err != nil {
+		if err := tmpl.Execute(out, egressEntry{e}); err != nil {
 			return err
 		}
-		_, _ = fmt.Fprintln(dockerCLI.Out())
+		_, _ = fmt.Fprintln(out)
 	}
 	return sc.Err()
 }
@@ -367,6 +377,21 @@ func egressLogTemplate(format string) (*template.Template, error) {
 
 // egressEntry is a decision as a template reads it.
 type egressEntry struct{ proxy.Entry }
+
+// egressJSON is a decision as --format json prints it: with the
+// capitalised keys of docker's JSON (and of the template's fields); the
+// proxy's own output (docker logs) keeps its lower-case ones.
+type egressJSON struct {
+	Time      time.Time
+	Workspace string `json:",omitempty"`
+	Kind      string
+	Host      string
+	Port      uint16 `json:",omitempty"`
+	Decision  string
+	Rule      string `json:",omitempty"`
+	Reason    string `json:",omitempty"`
+	Addr      string `json:",omitempty"`
+}
 
 // Time is the decision's time, as docker events prints one.
 func (e egressEntry) Time() string { return e.Entry.Time.Format(time.RFC3339Nano) }

@@ -98,7 +98,13 @@ func TestEgressLog(t *testing.T) {
 			"2026-12-03T11:35:27Z alice tls example.com:443 allow rule=example.com\n"))
 	c = newTestCLI(t, egressEngine(), "")
 	assert.NilError(t, c.run("egress", "log", "--format", "json", "alice"))
-	assert.Check(t, is.Len(jsonLines(t, c.out.String()), 2))
+	lines := jsonLines(t, c.out.String())
+	assert.Assert(t, is.Len(lines, 2))
+	// docker's capitalised keys, as the template's fields (second
+	// new-user pass: jq .Decision was null).
+	assert.Check(t, is.Equal(lines[1]["Decision"], "allow"))
+	assert.Check(t, is.Equal(lines[1]["Host"], "example.com"))
+	assert.Check(t, is.Equal(lines[0]["Reason"], "no rule allows it"))
 	c = newTestCLI(t, egressEngine(), "")
 	assert.Check(t, is.ErrorContains(c.run("egress", "log", "bob"), "is in egress mode open: it has no egress proxy"))
 }

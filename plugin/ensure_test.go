@@ -148,6 +148,7 @@ func TestEnsureRefusesBadInput(t *testing.T) {
 		{args: []string{"update", "--memory", "lots", "a"}, err: `invalid --memory "lots"`},
 		{args: []string{"update", "--memory", "0", "a"}, err: "memory must be at least 6MiB"},
 		{args: []string{"update", "--cpus", "0", "a"}, err: "cpus must be more than 0"},
+		{args: []string{"update", "--cpus", "-1", "a"}, err: "--cpus: invalid configuration: cpus must be more than 0"},
 		{args: []string{"update", "--cpus", "1e300", "a"}, err: "out of range"},
 		{args: []string{"update", "--pids-limit", "-1", "a"}, err: "must not be negative"},
 		{args: []string{"update", "--pids-limit", "many", "a"}, err: `invalid --pids-limit "many"`},

@@ -121,7 +121,7 @@ func runList(ctx context.Context, dockerCLI command.Cli, options *listOptions) e
 	if options.project != "" {
 		f.Add("compose-project", options.project)
 	}
-	lister := &lister{options: options, filters: f, check: options.checkConfig || configFlagsChanged(options.flags)}
+	lister := &lister{options: options, filters: f, check: options.checkConfig || configFlagsChanged(options.flags) || needsConfig(f)}
 	if lister.check {
 		if _, err := workspaceConfig(dockerCLI, options.flags); err != nil {
 			return err
@@ -263,6 +263,20 @@ func matches(f filters.Args, w sandbox.Workspace) bool {
 		exact("subdir", w.Subdir) &&
 		exact("mode", string(w.Mode)) &&
 		exact("compose-project", w.Labels[sandbox.LabelComposeProject])
+}
+
+// needsConfig says whether a drift filter names what only a comparison
+// with the configuration tells (all but image; yes and no): such a filter
+// implies --check-config, rather than matching nothing.
+func needsConfig(f filters.Args) bool {
+	for _, v := range f.Get("drift") {
+		switch v {
+		case "yes", "no", sandbox.DriftImage, sandbox.DriftUnknown:
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // matchesDrift: "yes" (any drift), "no" (none), or what drifted ("image").

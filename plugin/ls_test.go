@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
 	"gotest.tools/v3/golden"
@@ -162,4 +163,12 @@ func TestListHintsAtSwarmServices(t *testing.T) {
 	c = newTestCLI(t, workspacesEngine(container.StateRunning), "")
 	assert.NilError(t, c.run("ls"))
 	assert.Check(t, is.Equal(c.err.String(), ""))
+}
+
+// A drift filter that only a comparison with the configuration can match
+// implies --check-config (second new-user pass: it matched nothing).
+func TestDriftFilterImpliesCheckConfig(t *testing.T) {
+	for v, want := range map[string]bool{"yes": false, "no": false, "image": false, "unknown": false, "limits": true, "mounts": true} {
+		assert.Check(t, is.Equal(needsConfig(filters.NewArgs(filters.Arg("drift", v))), want), v)
+	}
 }

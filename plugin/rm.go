@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/docker/cli/cli"
@@ -98,8 +99,13 @@ func runForget(ctx context.Context, b *backend, opts *rmOptions) error {
 		if err == nil {
 			err = c.Forget(ctx, ref, cfg)
 		}
+		if errors.Is(err, sandbox.ErrNothingToForget) && opts.force {
+			// As rm -f of what is gone: said, no error.
+			_, _ = fmt.Fprintln(b.dockerCLI.Err(), engineErr(b.dockerCLI, hints(err, ref)))
+			continue
+		}
 		if err != nil {
-			_, _ = fmt.Fprintln(b.dockerCLI.Err(), engineErr(b.dockerCLI, err))
+			_, _ = fmt.Fprintln(b.dockerCLI.Err(), engineErr(b.dockerCLI, hints(err, ref)))
 			failed = cli.StatusError{StatusCode: 1}
 			continue
 		}

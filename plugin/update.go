@@ -54,12 +54,18 @@ func (o *updateOptions) limits() (sandbox.Limits, error) {
 		if err != nil {
 			return l, fmt.Errorf("invalid --cpus %q: %w", o.cpus.value, err)
 		}
+		if err := (sandbox.Limits{NanoCPUs: &n}).Validate(); err != nil {
+			return l, fmt.Errorf("--cpus: %w", err)
+		}
 		l.NanoCPUs = &n
 	}
 	if o.flags.Changed("memory") {
 		n, err := units.RAMInBytes(o.memory.value)
 		if err != nil {
 			return l, fmt.Errorf("invalid --memory %q: %w", o.memory.value, err)
+		}
+		if err := (sandbox.Limits{Memory: &n}).Validate(); err != nil {
+			return l, fmt.Errorf("--memory: %w", err)
 		}
 		l.Memory = &n
 	}
@@ -68,12 +74,15 @@ func (o *updateOptions) limits() (sandbox.Limits, error) {
 		if err != nil {
 			return l, fmt.Errorf("invalid --pids-limit %q: must be a number", o.pidLimit.value)
 		}
+		if err := (sandbox.Limits{PidsLimit: &n}).Validate(); err != nil {
+			return l, fmt.Errorf("--pids-limit: %w", err)
+		}
 		l.PidsLimit = &n
 	}
 	if l == (sandbox.Limits{}) {
 		return l, errors.New("nothing to update: give --cpus, --memory or --pids-limit")
 	}
-	return l, l.Validate()
+	return l, nil
 }
 
 func runUpdate(ctx context.Context, dockerCLI command.Cli, opts *updateOptions) error {
