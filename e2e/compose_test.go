@@ -202,6 +202,16 @@ func TestComposeMissingSubdir(t *testing.T) {
 	out := strings.ReplaceAll(res.Combined(), `\"`, `"`) // as Compose quotes the provider's message, or not
 	assert.Check(t, is.Contains(out, `option "pull" of the service: invalid pull policy "sometimes"`))
 	assert.Check(t, !h.exists("modern", containerName(s)))
+
+	// A misspelt mount-mode (Compose drops the unknown key) leaves volume
+	// options in bind mode: refused, never a bind workspace on the host's
+	// root (second new-user pass).
+	typo := providerFile(t, []string{"subdir: " + s, "mount-mod: volume_subpath", "workspace-volume: workspaces", "shared-volume: shared"}, "")
+	res = h.compose(h.composeProject("modern", typo), "-f", typo, "up", "-d")
+	res.Assert(t, icmd.Expected{ExitCode: 1})
+	out = strings.ReplaceAll(res.Combined(), `\"`, `"`)
+	assert.Check(t, is.Contains(out, `a setting of volume_subpath mode, and the mount mode is bind`))
+	assert.Check(t, !h.exists("modern", containerName(s)))
 }
 
 // Compose on the legacy engine (DOCKER_CONTEXT reaches the provider): the
