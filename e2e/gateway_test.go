@@ -18,7 +18,7 @@ const gatewayDriver = `
 import json, os, sys, tempfile
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-from workspace_docker import WorkspaceDockerRunner, WorkspaceDockerError, WorkspaceBadInput
+from workspace_docker import WorkspaceDockerRunner, WorkspaceDockerError, WorkspaceBadInput, WorkspaceDisabled
 
 sub, other, root, shared, nowhere = sys.argv[2], sys.argv[3], Path(sys.argv[4]), Path(sys.argv[5]), sys.argv[6]
 r = WorkspaceDockerRunner.from_env()
@@ -29,8 +29,17 @@ out["again"] = r.ensure_workspace_container(workspace_subdir=sub)
 out["paths"] = r.ensure_workspace_container(workspace_subdir=other, workspace_host_path=root / other, shared_host_path=shared)
 p = r.exec(sub, ["sh", "-c", "cat; echo $GREETING; pwd; exit 3"], input="from-stdin\n", env={"GREETING": "hi"})
 out["exec"] = [p.returncode, p.stdout]
+# exec ensures it with the paths it was made with: even where drift is
+# replaced, it stays in its root (third new-user pass).
+os.environ["GATEWAY_WORKSPACE_RECREATE"] = "if-changed"
 p = r.exec(other, ["sh", "-c", "echo made-by-exec > note.txt"])
+del os.environ["GATEWAY_WORKSPACE_RECREATE"]
 out["note"] = (root / other / "note.txt").read_text()
+try:  # a host path that is not <root>/<subdir>: refused, never another directory
+    r.ensure_workspace_container(workspace_subdir=other, workspace_host_path=root / "someone-else", shared_host_path=shared)
+    out["elsewhere"] = "no error"
+except WorkspaceBadInput as e:
+    out["elsewhere"] = str(e)
 tmp = Path(tempfile.mkdtemp())
 (tmp / "in.txt").write_text("copied in\n")
 r.copy_in(sub, tmp / "in.txt", "in.txt")
@@ -49,6 +58,11 @@ r.stop_workspace_container("never-made-" + sub)   # logged, as the original
 out["stopped"] = r.inspect(sub)["State"]["Status"]
 os.environ["GATEWAY_WORKSPACE_DOCKER_ENABLED"] = "false"
 out["disabled"] = r.ensure_workspace_container(workspace_subdir=sub)
+try:
+    r.exec(sub, ["true"])
+    out["disabledexec"] = "no error"
+except WorkspaceDisabled as e:
+    out["disabledexec"] = str(e)
 del os.environ["GATEWAY_WORKSPACE_DOCKER_ENABLED"]
 try:
     WorkspaceDockerRunner(context=nowhere).ensure_workspace_container(workspace_subdir=sub)
@@ -78,6 +92,8 @@ func TestGatewayPythonExample(t *testing.T) {
 		First, Again, Paths string
 		Exec                []any
 		Note, Copy          string
+		Elsewhere           string
+		DisabledExec        string
 		Inspect, Listed     []string
 		Bad                 []any
 		Stopped             string
@@ -95,6 +111,8 @@ func TestGatewayPythonExample(t *testing.T) {
 	_, err = os.Stat(shared)
 	assert.Check(t, err, "the given shared directory was not used")
 	assert.Check(t, is.Equal(out.Copy, "copied in\n"))
+	assert.Check(t, is.Contains(out.Elsewhere, "is not <root>/"+other))
+	assert.Check(t, is.Contains(out.DisabledExec, "workspace containers are disabled"))
 	assert.Check(t, is.DeepEqual(out.Inspect, []string{sub, "running", "bind"}))
 	assert.Check(t, is.DeepEqual(out.Listed, []string{other, sub})) // sorted: -paths, -py
 	if assert.Check(t, is.Len(out.Bad, 2)) {

@@ -38,12 +38,19 @@ class WorkspaceBadInput(WorkspaceDockerError, ValueError):
     """The plugin refused its input (exit 125): nothing was changed."""
 
 
+class WorkspaceDisabled(WorkspaceDockerError):
+    """GATEWAY_WORKSPACE_DOCKER_ENABLED is false: there is no container to run in."""
+
+
 class WorkspaceDockerRunner:
     def __init__(self, *, docker: Sequence[str] = ("docker",), context: str | None = None,
                  timeout: float = 300, env: dict[str, str] | None = None):
         self._base = [*docker, *(["--context", context] if context else []), "workspace"]
         self._timeout = timeout
         self._env = env
+        # The paths each workspace was ensured with, so that exec ensures it
+        # as it was made (not on the default root).
+        self._paths: dict[str, tuple[Path | None, Path | None]] = {}
 
     @classmethod
     def from_env(cls) -> "WorkspaceDockerRunner":
@@ -65,10 +72,16 @@ class WorkspaceDockerRunner:
                                    shared_host_path: Path | None = None) -> str | None:
         """The container ID of the workspace's running sandbox (made or started
         as needed); None when GATEWAY_WORKSPACE_DOCKER_ENABLED is false."""
+        if workspace_host_path is None and shared_host_path is None:
+            workspace_host_path, shared_host_path = self._paths.get(workspace_subdir, (None, None))
         args = ["ensure", "--format", "json"]
         if workspace_host_path is not None:  # the original took <root>/<subdir>
-            root = Path(workspace_host_path)
-            for _ in Path(workspace_subdir).parts:
+            host, parts = Path(workspace_host_path), Path(workspace_subdir).parts
+            if host.parts[-len(parts):] != parts:
+                raise WorkspaceBadInput(f"workspace_host_path {host} is not <root>/{workspace_subdir}: the plugin mounts "
+                                        f"<root>/<subdir>; nothing was changed", 125)
+            root = host
+            for _ in parts:
                 root = root.parent
             args += ["--workspace-root", str(root)]
         if shared_host_path is not None:
@@ -80,6 +93,8 @@ class WorkspaceDockerRunner:
         result = json.loads(line)
         for w in p.stderr.splitlines():  # drift, a remote engine's paths
             logger.warning("%s", w)
+        if workspace_host_path is not None or shared_host_path is not None:
+            self._paths[workspace_subdir] = (workspace_host_path, shared_host_path)
         return result["ID"]
 
     def stop_workspace_container(self, workspace_subdir: str) -> None:
@@ -95,9 +110,14 @@ class WorkspaceDockerRunner:
         """Run argv in the workspace, in /home/agent/workspace; the result's
         returncode is the command's. The workspace is ensured first, in a
         call of its own, so that its failures raise and are never taken for
-        the command's exit 1. (`docker workspace exec SUBDIR ...` alone does
-        both in one process, when telling them apart does not matter.)"""
-        ref = self.ensure_workspace_container(workspace_subdir=workspace_subdir) or workspace_subdir
+        the command's exit 1 (with the paths it was last ensured with). When
+        workspace containers are disabled, WorkspaceDisabled is raised.
+        (`docker workspace exec SUBDIR ...` alone does both in one process,
+        when telling them apart does not matter.)"""
+        ref = self.ensure_workspace_container(workspace_subdir=workspace_subdir)
+        if ref is None:
+            raise WorkspaceDisabled("workspace containers are disabled (GATEWAY_WORKSPACE_DOCKER_ENABLED=false): "
+                                    f"nothing to run {argv[0] if argv else ''} in", 0)
         args = ["exec", "--no-ensure"] + (["-i"] if input is not None else [])
         for k, v in (env or {}).items():
             args += ["-e", f"{k}={v}"]
