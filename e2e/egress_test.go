@@ -284,6 +284,11 @@ func TestEgressAllowlist(t *testing.T) {
 			assert.Check(t, is.Contains(log, "connect allowed.test:443 allow rule=allowed.test"))
 			assert.Check(t, is.Contains(log, "dns "+secret+".denied.test deny"))
 			assert.Check(t, is.Contains(log, "connect api.allowed.test:443 deny rule=api.allowed.test"))
+			// A name question refused by a deny rule names it (third
+			// new-user pass).
+			r.probe(s, "resolve", "api.allowed.test").Assert(t, icmd.Expected{ExitCode: 1})
+			log = r.ws("egress", "log", s).Assert(t, icmd.Success).Stdout()
+			assert.Check(t, is.Contains(log, "dns api.allowed.test deny rule=api.allowed.test"))
 
 			// The proxy made again (here: removed by hand, then a rule
 			// change): the same workspace works again, with its rules.

@@ -97,6 +97,12 @@ func TestCheckerAllowlist(t *testing.T) {
 	assert.Check(t, c.Resolvable("github.com"))
 	assert.Check(t, !c.Resolvable("bad.api.test"))
 	assert.Check(t, !c.Resolvable("denied.test"))
+	// A question refused by a deny rule names it (third new-user pass: it
+	// was logged as "no rule allows it").
+	d := c.Resolution("bad.api.test")
+	assert.Check(t, is.Equal(d.Rule, "bad.api.test"))
+	assert.Check(t, is.Equal(d.Reason, "denied by a rule"))
+	assert.Check(t, is.Equal(c.Resolution("denied.test").Reason, "no rule allows it"))
 
 	// Addresses: only a CIDR rule allows one given as the destination;
 	// answers of an allowed name must be public or in an allowed CIDR.

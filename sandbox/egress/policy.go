@@ -157,19 +157,29 @@ func (c *Checker) Explicit(host string, port uint16) bool {
 
 // Resolvable says whether the proxy's DNS answers host: when some port
 // could be allowed for it.
-func (c *Checker) Resolvable(host string) bool {
+func (c *Checker) Resolvable(host string) bool { return c.Resolution(host).Allowed }
+
+// Resolution is the decision for a question about host: allowed when host
+// is allowed on some port; else the decision for the first default port,
+// which names the deny rule that holds, if any.
+func (c *Checker) Resolution(host string) Decision {
 	ports := slices.Clone(DefaultPorts)
 	for _, r := range c.allow {
 		if r.MatchesName(host) {
 			ports = append(ports, r.Ports()...)
 		}
 	}
-	for _, p := range ports {
-		if c.Name(host, p).Allowed {
-			return true
+	first := deny("no rule allows it")
+	for i, p := range ports {
+		d := c.Name(host, p)
+		if d.Allowed {
+			return d
+		}
+		if i == 0 {
+			first = d
 		}
 	}
-	return false
+	return first
 }
 
 // denies says whether a deny rule holds for port: one without a port holds

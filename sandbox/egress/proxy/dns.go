@@ -91,10 +91,14 @@ func (s *Server) answer(query []byte) []byte {
 	}
 	resp := dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true, RecursionDesired: h.RecursionDesired, RecursionAvailable: true}
 	name := normalName(q.Name.String())
-	ok := h.OpCode == 0 && q.Class == dnsmessage.ClassINET && validName(name) && s.check().Resolvable(name)
+	d := egress.Decision{Reason: "no rule allows it"}
+	if h.OpCode == 0 && q.Class == dnsmessage.ClassINET && validName(name) {
+		d = s.check().Resolution(name) // a deny rule that holds is named
+	}
+	ok := d.Allowed
 	if !ok {
 		resp.RCode = dnsmessage.RCodeNameError
-		s.log("dns", name, 0, egress.Decision{Reason: "no rule allows it"}, "")
+		s.log("dns", name, 0, d, "")
 	}
 	b := dnsmessage.NewBuilder(nil, resp)
 	b.EnableCompression()
