@@ -88,6 +88,12 @@ func (m *Manager) resolveNetwork(ctx context.Context, project, name string) (str
 	default:
 		return "", fmt.Errorf("Compose project %q has %d networks named %q", project, len(list), name)
 	}
+	if name == "default" {
+		// Compose makes <project>_default for its containers' services
+		// only: a project of workspace services alone has none.
+		return "", fmt.Errorf("%w: Compose project %q has no default network (Compose makes %s_default only for services that are containers): "+
+			"name a network the project declares, or none", sandbox.ErrInvalidConfig, project, project)
+	}
 	if _, err := m.client.NetworkInspect(ctx, name, network.InspectOptions{}); err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return "", fmt.Errorf("network %q is neither a network of Compose project %q nor an existing (external) network %w", name, project, sandbox.ErrNotOnEngine)

@@ -36,12 +36,19 @@ func TestResolveCompose(t *testing.T) {
 	cfg.Network = "default"
 	assert.NilError(t, newManager(f).ResolveCompose(context.Background(), &cfg))
 	assert.Check(t, is.Equal(cfg.Network, "gw_default"))
+	// A project of workspace services alone has none: said as such, not
+	// as a project on another engine (third new-user pass).
+	cfg.ComposeProject, cfg.Network = "solo", "default"
+	err := newManager(f).ResolveCompose(context.Background(), &cfg)
+	assert.Check(t, is.ErrorIs(err, sandbox.ErrInvalidConfig))
+	assert.Check(t, is.ErrorContains(err, `Compose project "solo" has no default network`))
+	cfg.ComposeProject = "gw"
 
 	// "shared" is a volume of another project only: not on this engine.
 	cfg = volumeConfig()
 	cfg.ComposeProject = "gw"
 	cfg.WorkspaceVolume, cfg.SharedVolume = "workspaces", "shared"
-	err := newManager(f).ResolveCompose(context.Background(), &cfg)
+	err = newManager(f).ResolveCompose(context.Background(), &cfg)
 	assert.Check(t, is.ErrorIs(err, sandbox.ErrNotOnEngine))
 	assert.Check(t, is.ErrorContains(err, `volume "shared" is neither a volume of Compose project "gw" nor an existing (external) volume on this engine`))
 
