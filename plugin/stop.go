@@ -106,10 +106,23 @@ func eachTarget(ctx context.Context, b *backend, refs []string, do func(context.
 	if err != nil {
 		return engineErr(b.dockerCLI, hints(err, ""))
 	}
+	// Two references to one workspace (its subdir and its ID): acted on
+	// once, each said.
+	first := map[string]int{}
+	for i, t := range targets {
+		if t.Workspace != nil {
+			if _, ok := first[t.Workspace.ID]; !ok {
+				first[t.Workspace.ID] = i
+			}
+		}
+	}
 	return eachParallel(ctx, targets, defaultParallel,
 		func(ctx context.Context, t sandbox.Target) (bool, error) {
 			if t.Err != nil || t.Workspace == nil {
 				return false, t.Err
+			}
+			if t.Ref != targets[first[t.Workspace.ID]].Ref {
+				return true, nil // another reference to a workspace acted on
 			}
 			err := do(ctx, *t.Workspace)
 			if errors.Is(err, sandbox.ErrNoSuchWorkspace) {

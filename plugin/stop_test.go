@@ -113,3 +113,15 @@ func TestRemove(t *testing.T) {
 	assert.NilError(t, c.run("rm", "-f", "a"))
 	assert.Check(t, f.ByName("gws-a") == nil)
 }
+
+// Two references to one workspace (its subdir and its container name) stop
+// it once, and say each (third new-user pass: the library's loop stopped it
+// twice).
+func TestStopOnceForTwoReferences(t *testing.T) {
+	f := workspacesEngine(container.StateRunning)
+	c := newTestCLI(t, f, "")
+	f.CallLog = nil
+	assert.NilError(t, c.run("stop", "a", "gws-a"))
+	assert.Check(t, is.Equal(strings.Count(f.Calls(), "stop:gws-a"), 1), f.Calls())
+	assert.Check(t, is.Equal(c.out.String(), "a\ngws-a\n"))
+}
