@@ -103,6 +103,11 @@ func TestConfigFileConfiguration(t *testing.T) {
 	h.docker("--config", dir, "workspace", "ensure", s3).
 		Assert(t, icmd.Expected{ExitCode: 125, Err: `"pids-limit" in the plugins.workspace section is 100, not a string`})
 	assert.Check(t, !h.exists("modern", containerName(s3)))
+	// Nor a file that is not JSON (a trailing comma): every setting of the
+	// section would be dropped, the root among them (fourth new-user pass).
+	assert.NilError(t, os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"plugins":{"workspace":{"workspace-root":"`+root.Path()+`",}}}`), 0o600))
+	h.docker("--config", dir, "workspace", "ensure", s3).Assert(t, icmd.Expected{ExitCode: 125, Err: "not valid JSON"})
+	assert.Check(t, !h.exists("modern", containerName(s3)))
 }
 
 func TestPullNeverWithMissingImage(t *testing.T) {

@@ -143,8 +143,12 @@ func checkConfigTypes(dockerCLI command.Cli) error {
 	var raw struct {
 		Plugins map[string]map[string]json.RawMessage `json:"plugins"`
 	}
-	if json.Unmarshal(b, &raw) != nil {
-		return nil // not JSON at all: the docker CLI said so
+	if err := json.Unmarshal(b, &raw); err != nil {
+		// The docker CLI warns and goes on without the file: every key of
+		// the plugins.workspace section (a root, a hardening key) would be
+		// dropped.
+		return usageError(fmt.Errorf("%s: not valid JSON (%w): the docker CLI ignores the whole file, so its plugins.%s settings "+
+			"would be dropped; fix it", cf.Filename, err, Name))
 	}
 	for _, plugin := range slices.Sorted(maps.Keys(raw.Plugins)) {
 		for _, k := range slices.Sorted(maps.Keys(raw.Plugins[plugin])) {

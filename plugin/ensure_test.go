@@ -315,6 +315,14 @@ func TestConfigJSONTypesAreNotDropped(t *testing.T) {
 	assert.Check(t, is.ErrorContains(err, `write it as "100"`))
 	assert.Check(t, is.Equal(f.Calls(), ""))
 
+	// Nor a file that is not JSON: the docker CLI drops all of it.
+	f = sandboxtest.NewEngine()
+	c = newTestCLI(t, f, `{"plugins":{"workspace":{"read-only": "true",}}}`)
+	err = c.run("ensure", "a")
+	assert.Check(t, is.Equal(exitCode(err), 125), "%v", err)
+	assert.Check(t, is.ErrorContains(err, "not valid JSON"))
+	assert.Check(t, is.Equal(f.Calls(), ""))
+
 	f = sandboxtest.NewEngine()
 	c = newTestCLI(t, f, `{"plugins":{"workspace":{"read-only": "true", "pids-limit": "100"}}}`)
 	assert.NilError(t, c.run("ensure", "a"))
