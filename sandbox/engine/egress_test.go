@@ -253,9 +253,24 @@ func TestPruneRemovesOrphanProxies(t *testing.T) {
 	f.ByName("gws.egress.alice").Cfg.Labels[sandbox.LabelCreator] = bootID() + ":999999999:1"
 	// A network that an interrupted ensure's engine made after it gave up.
 	f.Networks["gws.net.bob"] = network.Summary{Name: "gws.net.bob", ID: "bobnet", Driver: "bridge", Labels: map[string]string{sandbox.LabelEgress: "network", sandbox.LabelEgressOf: "bob"}}
+	// A prune filtered to another workspace, or by a project, takes none
+	// of them (fourth new-user pass: a filter limits everything prune
+	// removes).
+	for _, opts := range []sandbox.PruneOptions{
+		{Labels: []string{sandbox.LabelSubdir + "=carol"}}, {ComposeProject: "gw"}, {Labels: []string{"team=blue"}},
+	} {
+		report, err = m.Prune(ctx, opts)
+		assert.NilError(t, err)
+		assert.Check(t, is.Len(report.Egress, 0), "%+v", opts)
+		assert.Check(t, is.DeepEqual(f.Names(), []string{"gws.egress.alice:running"}), "%+v", opts)
+		_, ok := f.Networks["gws.net.bob"]
+		assert.Check(t, ok, "%+v", opts)
+	}
+	report, err = m.Prune(ctx, sandbox.PruneOptions{Labels: []string{sandbox.LabelSubdir + "=alice"}})
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(report.Egress, []string{"gws.egress.alice"}), "filtered to its subdir, it is taken")
 	report, err = m.Prune(ctx, sandbox.PruneOptions{})
 	assert.NilError(t, err)
-	assert.Check(t, is.DeepEqual(report.Egress, []string{"gws.egress.alice"}))
 	assert.Check(t, is.Len(f.Names(), 0))
 	assert.Check(t, is.DeepEqual(slices.Sorted(maps.Keys(f.Networks)), []string{egressNetwork}), "a workspace's network is left")
 }

@@ -125,30 +125,50 @@ func (m *Manager) Prune(ctx context.Context, opts sandbox.PruneOptions) (sandbox
 			report.Egress = append(report.Egress, proxyName)
 		}
 	}
-	return report, m.pruneOrphanProxies(ctx, &report)
+	return report, m.pruneOrphanProxies(ctx, opts, &report)
 }
 
 // pruneOrphanProxies removes the egress proxies (with their state and
 // network) whose workspace has no container.
-func (m *Manager) pruneOrphanProxies(ctx context.Context, report *sandbox.PruneReport) error {
+func (m *Manager) pruneOrphanProxies(ctx context.Context, opts sandbox.PruneOptions, report *sandbox.PruneReport) error {
 	orphans, err := m.orphanProxies(ctx)
 	if err != nil {
 		return err
 	}
 	for _, p := range orphans {
 		subdir := p.Labels[sandbox.LabelEgressOf]
+		if !orphanSelected(opts, subdir) {
+			continue
+		}
 		if err := m.removeEgress(ctx, sandbox.ContainerName(subdir), subdir); err != nil {
 			return err
 		}
 		report.Egress = append(report.Egress, trimSlash(claims.FirstName(&p)))
 	}
-	return m.pruneOrphanNetworks(ctx)
+	return m.pruneOrphanNetworks(ctx, opts)
+}
+
+// orphanSelected says whether a prune with opts takes the leftovers (a
+// proxy, its volume, a network) of subdir, whose container is gone: an
+// unfiltered prune takes all; one filtered by subdir, those of that
+// subdir; any other filter (a label, a project, a time) cannot tell of
+// them, and takes none.
+func orphanSelected(opts sandbox.PruneOptions, subdir string) bool {
+	if !opts.Until.IsZero() || opts.ComposeProject != "" {
+		return false
+	}
+	for _, l := range opts.Labels {
+		if k, v, _ := strings.Cut(l, "="); k != sandbox.LabelSubdir || v != subdir {
+			return false
+		}
+	}
+	return true
 }
 
 // pruneOrphanNetworks removes the networks of workspaces that have no
 // container and no proxy (an interrupted ensure's, made by the engine
 // after it gave up); one in use is left.
-func (m *Manager) pruneOrphanNetworks(ctx context.Context) error {
+func (m *Manager) pruneOrphanNetworks(ctx context.Context, opts sandbox.PruneOptions) error {
 	nets, err := m.client.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", sandbox.LabelEgress+"=network"))})
 	if err != nil {
 		return fmt.Errorf("list networks: %w", err)
@@ -169,7 +189,7 @@ func (m *Manager) pruneOrphanNetworks(ctx context.Context) error {
 		used[c.Labels[sandbox.LabelEgressOf]], used[c.Labels[sandbox.LabelSubdir]] = true, true
 	}
 	for _, n := range nets {
-		if subdir := n.Labels[sandbox.LabelEgressOf]; subdir != "" && !used[subdir] && n.Driver == "bridge" {
+		if subdir := n.Labels[sandbox.LabelEgressOf]; subdir != "" && !used[subdir] && n.Driver == "bridge" && orphanSelected(opts, subdir) {
 			if err := m.client.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) && !cerrdefs.IsPermissionDenied(err) {
 				return fmt.Errorf("remove network %s: %w", n.Name, err)
 			}
