@@ -277,7 +277,7 @@ func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, o
 	}
 	if on, err := enabled(dockerCLI, opts.flags); err != nil || !on {
 		if err == nil {
-			out.send("info", settingEnabled.env+" is false: no workspace container")
+			out.send("info", disabledBy(dockerCLI, opts.flags)+" is false: no workspace container")
 		}
 		return err
 	}

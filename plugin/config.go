@@ -692,3 +692,10 @@ func enabled(dockerCLI command.Cli, flags *pflag.FlagSet) (bool, error) {
 	r := &resolver{dockerCLI: dockerCLI, flags: flags, profile: map[setting]string{settingEnabled: "true"}}
 	return r.bool(settingEnabled)
 }
+
+// disabledBy names where "enabled" was set false: the variable, or the
+// key of config.json (messages name the source, as for every setting).
+func disabledBy(dockerCLI command.Cli, flags *pflag.FlagSet) string {
+	r := &resolver{dockerCLI: dockerCLI, flags: flags}
+	return r.source(settingEnabled)
+}

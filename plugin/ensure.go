@@ -71,7 +71,7 @@ func runEnsure(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts
 		return err
 	}
 	if !on {
-		_, _ = fmt.Fprintf(dockerCLI.Err(), "docker workspace: %s is false: not ensuring any container\n", settingEnabled.env)
+		_, _ = fmt.Fprintf(dockerCLI.Err(), "docker workspace: %s is false: not ensuring any container\n", disabledBy(dockerCLI, opts.flags))
 		return nil
 	}
 	cfg, err := commandConfig(ctx, b, opts.flags, opts.project)

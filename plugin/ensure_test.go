@@ -330,3 +330,14 @@ func TestConfigJSONTypesAreNotDropped(t *testing.T) {
 	assert.Check(t, ctr.HC.ReadonlyRootfs)
 	assert.Check(t, ctr.HC.Resources.PidsLimit != nil && *ctr.HC.Resources.PidsLimit == 100)
 }
+
+// "enabled" false says where it was set: config.json's key, not a variable
+// nobody set (fourth new-user pass).
+func TestDisabledSaysItsSource(t *testing.T) {
+	f := sandboxtest.NewEngine()
+	c := newTestCLI(t, f, `{"plugins":{"workspace":{"enabled":"false"}}}`)
+	assert.NilError(t, c.run("ensure", "a"))
+	assert.Check(t, is.Contains(c.err.String(), `"enabled" in the plugins.workspace section of `))
+	assert.Check(t, !strings.Contains(c.err.String(), "GATEWAY_WORKSPACE_DOCKER_ENABLED"), c.err.String())
+	assert.Check(t, is.Equal(f.Calls(), ""))
+}

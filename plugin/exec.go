@@ -162,7 +162,7 @@ func execTarget(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet
 			return fail(err)
 		}
 		if !ensure {
-			_, _ = fmt.Fprintf(dockerCLI.Err(), "docker workspace: %s is false: not ensuring workspace %q (it must run)\n", settingEnabled.env, ref)
+			_, _ = fmt.Fprintf(dockerCLI.Err(), "docker workspace: %s is false: not ensuring workspace %q (it must run)\n", disabledBy(dockerCLI, flags), ref)
 		}
 	}
 	if check != nil {

@@ -71,7 +71,7 @@ func runStop(ctx context.Context, dockerCLI command.Cli, opts *stopOptions) erro
 		return usageError(&sandbox.UnsupportedError{Orchestrator: b.Traits().Name, What: given + " (a " + b.Traits().Unit + "'s stop grace period and signal are its own)"})
 	}
 	if !on {
-		_, _ = fmt.Fprintf(dockerCLI.Err(), "docker workspace: %s is false: not stopping any container\n", settingEnabled.env)
+		_, _ = fmt.Fprintf(dockerCLI.Err(), "docker workspace: %s is false: not stopping any container\n", disabledBy(dockerCLI, opts.flags))
 		return nil
 	}
 	return eachTarget(ctx, b, opts.refs, func(ctx context.Context, w sandbox.Workspace) error {
