@@ -50,6 +50,13 @@ func TestInputsAreCheckedFirst(t *testing.T) {
 	assert.Check(t, !h.exists("modern", containerName(b)))
 	// Checked before the engine: even where there is none.
 	h.withEnv("DOCKER_HOST=unix:///nonexistent.sock").ws("doctor", "--format", "{{.Nmae}}").Assert(t, icmd.Expected{ExitCode: 125, Err: `invalid --format "{{.Nmae}}"`})
+	// A context the store does not have: said once (fourth new-user pass:
+	// three times).
+	for _, args := range [][]string{{"ls"}, {"ensure", a}} {
+		res := h.docker(append([]string{"--context", "e2e-nope-" + h.id, "workspace"}, args...)...)
+		res.Assert(t, icmd.Expected{ExitCode: 1, Err: `unable to resolve docker endpoint: context "e2e-nope-` + h.id + `"`})
+		assert.Check(t, is.Equal(strings.Count(strings.TrimSpace(res.Stderr()), "\n"), 0), "not one line: %q", res.Stderr())
+	}
 
 	// --format table works wherever --format is offered.
 	res := h.ws("ensure", "--format", "table", a)

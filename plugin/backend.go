@@ -73,6 +73,9 @@ func checkOrchestrator(dockerCLI command.Cli, flags *pflag.FlagSet) (string, err
 // its first call, in one line. Every call of it, to the manager and to the
 // nodes' engines alike, is bounded by --api-timeout.
 func newBackend(dockerCLI command.Cli, flags *pflag.FlagSet, version string) (*backend, error) {
+	if err := checkContext(dockerCLI); err != nil {
+		return nil, err
+	}
 	name, err := checkOrchestrator(dockerCLI, flags)
 	if err != nil {
 		return nil, err
@@ -257,4 +260,18 @@ func hints(err error, subdir string) error {
 		return usageError(err)
 	}
 	return err
+}
+
+// checkContext refuses, in one line, a current context the store does not
+// have: the docker CLI would say it on every look at its endpoint (twice
+// before the engine is asked), then exit.
+func checkContext(dockerCLI command.Cli) error {
+	name := dockerCLI.CurrentContext()
+	if name == "" || name == command.DefaultContextName {
+		return nil
+	}
+	if _, err := dockerCLI.ContextStore().GetMetadata(name); err != nil {
+		return fmt.Errorf("unable to resolve docker endpoint: %w", err)
+	}
+	return nil
 }

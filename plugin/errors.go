@@ -40,9 +40,9 @@ func engineErr(dockerCLI command.Cli, err error) error {
 	if err == nil || errors.As(err, &ee) {
 		return err
 	}
-	where := engineWhere(dockerCLI)
 	var te *sandbox.TimeoutError
 	if errors.As(err, &te) {
+		where := engineWhere(dockerCLI)
 		op := te.Op
 		if waited := time.Since(commandStart).Round(100 * time.Millisecond); waited > te.After+time.Second {
 			// The docker CLI's own first ping of the engine, and earlier
@@ -53,7 +53,9 @@ func engineErr(dockerCLI command.Cli, err error) error {
 	}
 	var ue *sandbox.UnreachableError
 	if errors.As(err, &ue) {
-		return &engineError{err: err, msg: fmt.Sprintf("cannot connect to %s: %s", where, unreachableCause(ue))}
+		// (Where only when it is said: a look at an endpoint that cannot
+		// be resolved prints the docker CLI's error once more.)
+		return &engineError{err: err, msg: fmt.Sprintf("cannot connect to %s: %s", engineWhere(dockerCLI), unreachableCause(ue))}
 	}
 	return err
 }
