@@ -42,7 +42,7 @@ func TestComposeMetadata(t *testing.T) {
 	}
 	// Every option of ensure, plus subdir and context.
 	for _, name := range []string{"subdir", "context", "image", "mount-mode", "workspace-volume", "shared-volume", "network",
-		"workspace-root", "shared-dir", "pull", "recreate", "profile", "init", "user", "cpus", "memory", "pids-limit",
+		"workspace-root", "shared-dir", "pull", "recreate", "profile", "init", "user", "cpus", "memory", "pids-limit", "disk",
 		"read-only", "cap-add", "cap-drop", "security-opt", "label", "env", "orchestrator", "api-timeout"} {
 		_, ok := params[name]
 		assert.Check(t, ok, "up lacks %s", name)

@@ -47,6 +47,7 @@ var (
 	settingCPUs            = setting{"cpus", "GATEWAY_WORKSPACE_CPUS"}
 	settingMemory          = setting{"memory", "GATEWAY_WORKSPACE_MEMORY"}
 	settingPidsLimit       = setting{"pids-limit", "GATEWAY_WORKSPACE_PIDS_LIMIT"}
+	settingDisk            = setting{"disk", "GATEWAY_WORKSPACE_DISK"}
 	settingReadOnly        = setting{"read-only", "GATEWAY_WORKSPACE_READ_ONLY"}
 	settingCapAdd          = setting{"cap-add", "GATEWAY_WORKSPACE_CAP_ADD"}
 	settingCapDrop         = setting{"cap-drop", "GATEWAY_WORKSPACE_CAP_DROP"}
@@ -76,7 +77,7 @@ var configSettings = []setting{
 	settingImage, settingNetwork, settingUnisolated, settingEgress, settingAllow, settingEgressNetwork, settingEgressDNS, settingMountMode, settingWorkspaceRoot, settingSharedDir, settingWorkspaceVolume,
 	settingSharedVolume, settingVolumeDriver, settingVolumeOpt, settingSharedVolumeOpt, settingPlacement,
 	settingPull, settingRecreate, settingProfile, settingInit, settingUser, settingCPUs,
-	settingMemory, settingPidsLimit, settingReadOnly, settingCapAdd, settingCapDrop, settingSecurityOpt,
+	settingMemory, settingPidsLimit, settingDisk, settingReadOnly, settingCapAdd, settingCapDrop, settingSecurityOpt,
 	settingLabel, settingEnv,
 }
 
@@ -412,6 +413,7 @@ func addConfigFlags(dst *pflag.FlagSet, except ...setting) {
 	flags.Var(newTypedString("", "decimal"), settingCPUs.flag, "Number of CPUs of new containers (e.g. 1.5)")
 	flags.VarP(newTypedString("", "bytes"), settingMemory.flag, "m", "Memory limit of new containers (e.g. 512m, 2g)")
 	flags.Int64(settingPidsLimit.flag, 0, "Process limit of new containers (default 4096; 512 under --profile hardened; 0: none)")
+	flags.Var(newTypedString("", "bytes"), settingDisk.flag, "Cap on what a workspace's directory holds (e.g. 10g); refused where the file system cannot enforce it (see doctor)")
 	flags.Bool(settingReadOnly.flag, false, "Mount the root filesystem of new containers read-only (with a tmpfs at /tmp)")
 	flags.StringArray(settingCapAdd.flag, nil, "Add a Linux capability")
 	flags.StringArray(settingCapDrop.flag, nil, `Drop a Linux capability ("ALL" drops all)`)
@@ -526,7 +528,24 @@ func (r *resolver) limits(cfg *sandbox.Config) (err error) {
 			return r.bad(settingPidsLimit, fmt.Errorf("invalid process limit %q: must be a number, 0 or more", v))
 		}
 	}
+	if v := r.str(settingDisk); v != "" {
+		if cfg.Disk, err = parseDisk(v); err != nil {
+			return r.bad(settingDisk, err)
+		}
+	}
 	return nil
+}
+
+// parseDisk reads a disk cap: a size of more than 0 bytes.
+func parseDisk(v string) (int64, error) {
+	n, err := units.RAMInBytes(v)
+	if err == nil && n <= 0 {
+		err = errors.New("must be more than 0")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("invalid disk cap %q: %w", v, err)
+	}
+	return n, nil
 }
 
 // parseCPUs is opts.ParseCPUs that refuses a number out of range (which

@@ -66,6 +66,10 @@ type doctorReport struct {
 	Warnings []string `json:",omitempty"`
 	// Egress is what a workspace of the configuration reaches.
 	Egress string `json:",omitempty"`
+	// Disk says whether a disk cap (--disk) can be enforced, and
+	// WritableLayer whether a container's writable layer can be capped.
+	Disk          string `json:",omitempty"`
+	WritableLayer string `json:",omitempty"`
 	// Plan is how a workspace's container would be mounted.
 	Plan *sandbox.MountPlan `json:",omitempty"`
 	// Leftovers counts temporary containers that killed runs left behind.
@@ -149,6 +153,7 @@ func (rep *doctorReport) fill(r sandbox.Report, cfgOK bool) {
 		rep.Problems = append(rep.Problems, r.Problems...)
 	}
 	rep.Leftovers, rep.Plan, rep.Warnings, rep.Egress = r.Leftovers, r.Plan, r.Warnings, r.Egress
+	rep.Disk, rep.WritableLayer = r.Disk, r.WritableLayer
 	rep.Nodes, rep.Placement = r.Nodes, r.Placement
 	rep.VolumeDriver, rep.VolumeOptions, rep.SharedVolumeOptions = r.VolumeDriver, r.VolumeOptions, r.SharedVolumeOptions
 }
@@ -209,6 +214,12 @@ func writeDoctor(out io.Writer, r doctorReport) {
 	writeSources(line, r)
 	if r.Egress != "" {
 		line("Egress", r.Egress)
+	}
+	if r.Disk != "" {
+		line("Disk cap", r.Disk)
+	}
+	if r.WritableLayer != "" {
+		line("Writable layer", r.WritableLayer)
 	}
 	writePlan(line, r.Plan)
 	writeNodes(line, r)

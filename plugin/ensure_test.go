@@ -153,6 +153,16 @@ func TestEnsureRefusesBadInput(t *testing.T) {
 		{args: []string{"update", "--pids-limit", "-1", "a"}, err: "must not be negative"},
 		{args: []string{"update", "--pids-limit", "many", "a"}, err: `invalid --pids-limit "many"`},
 		{args: []string{"inspect", "-f", "{{.State.Pdi}}", "a"}, err: `can't evaluate field Pdi`},
+		// Issue 18: a disk cap — bad values, and one no file system here enforces.
+		{args: []string{"ensure", "--disk", "0", "a"}, err: `--disk: invalid disk cap "0": must be more than 0`},
+		{args: []string{"ensure", "--disk", "-1g", "a"}, err: `--disk: invalid disk cap "-1g"`},
+		{args: []string{"ensure", "--disk", "lots", "a"}, err: `--disk: invalid disk cap "lots"`},
+		{args: []string{"update", "--disk", "0", "a"}, err: `--disk: invalid disk cap "0"`},
+		{args: []string{"update", "--disk", "lots", "a"}, err: `--disk: invalid disk cap "lots"`},
+		{args: []string{"ensure", "--disk", "1g", "a"}, err: "a disk cap cannot be enforced: the workspace's directory is on"},
+		{args: []string{"update", "--disk", "1g", "a"}, err: "a disk cap cannot be enforced: it needs an XFS project quota on the workspace's directory, and this build sets none"},
+		{args: []string{"ensure", "--orchestrator", "swarm", "--disk", "1g", "--mount-mode", "volume_subpath", "--workspace-volume", "w", "--shared-volume", "s", "a"},
+			err: "a disk cap cannot be enforced"},
 		{args: []string{"prune", "-f", "--orchestrator", "swarm"}, err: "prune is not supported on swarm"},
 		// Issue 17, Low: what would become something else.
 		{args: []string{"ensure", "--cpus", "1e300", "a"}, err: `invalid number of CPUs "1e300": out of range`},

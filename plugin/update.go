@@ -18,15 +18,16 @@ import (
 type updateOptions struct {
 	refs                   []string
 	cpus, memory, pidLimit *typedString
+	disk                   *typedString
 	flags                  *pflag.FlagSet
 }
 
 func newUpdateCommand(dockerCLI command.Cli) *cobra.Command {
-	opts := updateOptions{cpus: newTypedString("", "decimal"), memory: newTypedString("", "bytes"), pidLimit: newTypedString("", "int")}
+	opts := updateOptions{cpus: newTypedString("", "decimal"), memory: newTypedString("", "bytes"), pidLimit: newTypedString("", "int"), disk: newTypedString("", "bytes")}
 	cmd := &cobra.Command{
 		Use:   "update [OPTIONS] WORKSPACE [WORKSPACE...]",
 		Short: "Change the limits of one or more workspaces",
-		Long: "Change the CPU, memory and process limits of each workspace, as docker update does. On an\n" +
+		Long: "Change the CPU, memory, process (and disk) limits of each workspace, as docker update does. On an\n" +
 			"engine, a running container keeps running (same container, same processes); the engine keeps\n" +
 			"the new limits, and drift (ensure, ls --check-config) compares the configuration with them. A\n" +
 			"limit the engine's kernel cannot apply is refused, nothing changed. On Swarm it is a service\n" +
@@ -43,6 +44,7 @@ func newUpdateCommand(dockerCLI command.Cli) *cobra.Command {
 	flags.Var(opts.cpus, "cpus", "Number of CPUs, e.g. 1.5")
 	flags.VarP(opts.memory, "memory", "m", "Memory limit, e.g. 512m, 2g (at least 6m)")
 	flags.Var(opts.pidLimit, "pids-limit", "Process limit (0: none)")
+	flags.Var(opts.disk, "disk", "Cap on what the workspace's directory holds, e.g. 10g; refused where the file system cannot enforce it (see doctor)")
 	return cmd
 }
 
@@ -79,8 +81,15 @@ func (o *updateOptions) limits() (sandbox.Limits, error) {
 		}
 		l.PidsLimit = &n
 	}
+	if o.flags.Changed("disk") {
+		n, err := parseDisk(o.disk.value)
+		if err != nil {
+			return l, fmt.Errorf("--disk: %w", err)
+		}
+		l.Disk = &n
+	}
 	if l == (sandbox.Limits{}) {
-		return l, errors.New("nothing to update: give --cpus, --memory or --pids-limit")
+		return l, errors.New("nothing to update: give --cpus, --memory, --pids-limit or --disk")
 	}
 	return l, nil
 }
@@ -92,6 +101,9 @@ func runUpdate(ctx context.Context, dockerCLI command.Cli, opts *updateOptions) 
 	l, err := opts.limits()
 	if err != nil {
 		return usageError(err)
+	}
+	if err := l.Validate(); err != nil { // a disk cap: refused before any workspace is looked for
+		return hints(err, "")
 	}
 	b, err := newBackend(dockerCLI, opts.flags, "")
 	if err != nil {

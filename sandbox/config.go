@@ -166,6 +166,11 @@ type Config struct {
 	NanoCPUs  int64
 	Memory    int64
 	PidsLimit int64
+	// Disk caps what the workspace's own directory holds, in bytes; zero
+	// is no cap. No orchestrator of this build can enforce one yet: Ensure
+	// refuses a Disk (ErrNotSupported) with why, before anything is made
+	// (see DiskQuota).
+	Disk int64
 	// ReadOnly mounts the root filesystem read-only, with a tmpfs at /tmp.
 	ReadOnly bool
 	// CapAdd and CapDrop add and drop kernel capabilities ("ALL" drops all).
@@ -269,8 +274,8 @@ func (c Config) checkContainer() error {
 	if c.Image == "" {
 		return errors.New("no image configured")
 	}
-	if c.NanoCPUs < 0 || c.Memory < 0 || c.PidsLimit < 0 {
-		return errors.New("cpus, memory and pids limits must not be negative")
+	if c.NanoCPUs < 0 || c.Memory < 0 || c.PidsLimit < 0 || c.Disk < 0 {
+		return errors.New("cpus, memory, pids and disk limits must not be negative")
 	}
 	for k := range c.Labels {
 		if strings.HasPrefix(k, LabelPrefix) {

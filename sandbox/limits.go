@@ -23,6 +23,9 @@ type Limits struct {
 	Memory *int64
 	// PidsLimit is a process limit; 0 lifts it.
 	PidsLimit *int64
+	// Disk caps what the workspace's directory holds, in bytes (see
+	// Config.Disk: refused, ErrNotSupported, by this build).
+	Disk *int64
 }
 
 // Validate refuses limits that change nothing, or that an engine would
@@ -30,7 +33,7 @@ type Limits struct {
 // for a change; its errors wrap ErrInvalidConfig.
 func (l Limits) Validate() error {
 	switch {
-	case l.NanoCPUs == nil && l.Memory == nil && l.PidsLimit == nil:
+	case l.NanoCPUs == nil && l.Memory == nil && l.PidsLimit == nil && l.Disk == nil:
 		return fmt.Errorf("%w: no limit to change", ErrInvalidConfig)
 	case l.NanoCPUs != nil && *l.NanoCPUs <= 0:
 		return fmt.Errorf("%w: cpus must be more than 0 (an engine takes 0 as no change: a CPU limit cannot be lifted live)", ErrInvalidConfig)
@@ -38,6 +41,10 @@ func (l Limits) Validate() error {
 		return fmt.Errorf("%w: memory must be at least 6MiB (an engine takes 0 as no change: a memory limit cannot be lifted live)", ErrInvalidConfig)
 	case l.PidsLimit != nil && *l.PidsLimit < 0:
 		return fmt.Errorf("%w: pids-limit must not be negative (0 lifts it)", ErrInvalidConfig)
+	case l.Disk != nil && *l.Disk <= 0:
+		return fmt.Errorf("%w: a disk cap must be more than 0", ErrInvalidConfig)
+	case l.Disk != nil:
+		return DiskQuota("")
 	}
 	return nil
 }

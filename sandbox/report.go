@@ -29,6 +29,10 @@ type Report struct {
 	// Egress says what a workspace of the configuration reaches on the
 	// network, and what it still reaches that it should perhaps not.
 	Egress string `json:",omitempty"`
+	// Disk says whether a disk cap (Config.Disk) can be enforced, and
+	// WritableLayer whether a container's own writable layer can be capped.
+	Disk          string `json:",omitempty"`
+	WritableLayer string `json:",omitempty"`
 	// Problems are what would make Ensure fail with this configuration.
 	Problems []string
 	// Warnings are what Ensure works with, but should not be so.

@@ -34,7 +34,7 @@ func (m *Manager) Check(ctx context.Context, cfg sandbox.Config) (sandbox.Report
 	if versions.LessThan(r.APIVersion, sandbox.APIVersionSubpath) {
 		r.Modes[sandbox.ModeVolumeSubpath] = fmt.Sprintf("API %s is older than %s: this engine would ignore the subpath and mount the whole volume", r.APIVersion, sandbox.APIVersionSubpath)
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := m.Validate(cfg); err != nil {
 		r.Problems = append(r.Problems, err.Error())
 		return r, nil
 	}
@@ -51,7 +51,7 @@ func (m *Manager) Check(ctx context.Context, cfg sandbox.Config) (sandbox.Report
 		r.Plan = &plan
 	}
 	for _, check := range []func(context.Context, sandbox.Config, *sandbox.Report) error{
-		m.checkImage, m.checkWorkspaces, m.checkSources, m.checkNetworkOf,
+		m.checkImage, m.checkWorkspaces, m.checkSources, m.checkNetworkOf, m.checkDisk,
 	} {
 		if err := check(ctx, cfg, &r); err != nil {
 			return r, err
@@ -216,4 +216,22 @@ func (m *Manager) pathExists(ctx context.Context, cfg sandbox.Config, p string, 
 	}
 	exists := true
 	return &exists, m.removeTemp(ctx, helper)
+}
+
+// checkDisk tells whether a disk cap can be enforced, and whether the
+// engine's storage could cap a container's writable layer.
+func (m *Manager) checkDisk(ctx context.Context, cfg sandbox.Config, r *sandbox.Report) error {
+	r.Disk = "not available: " + sandbox.DiskQuotaReason(diskFS(cfg))
+	info, err := m.client.Info(ctx)
+	if err != nil {
+		return err
+	}
+	backing := ""
+	for _, kv := range info.DriverStatus {
+		if kv[0] == "Backing Filesystem" {
+			backing = kv[1]
+		}
+	}
+	r.WritableLayer = sandbox.WritableLayerCap(info.Driver, backing)
+	return nil
 }

@@ -113,7 +113,7 @@ func (m *Manager) Ensure(ctx context.Context, subdir string, cfg sandbox.Config,
 	if err := sandbox.ValidateSubdir(subdir); err != nil {
 		return sandbox.Result{}, err
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := m.Validate(cfg); err != nil {
 		return sandbox.Result{}, err
 	}
 	e := &ensurer{m: m, subdir: subdir, name: sandbox.ContainerName(subdir), cfg: cfg, shared: sandbox.EnsureOpts(opts).Shared}

@@ -76,4 +76,9 @@ func (m *Manager) Traits() sandbox.Traits {
 
 // Validate refuses a configuration that can never work (see
 // sandbox.Config.Validate).
-func (m *Manager) Validate(cfg sandbox.Config) error { return cfg.Validate() }
+func (m *Manager) Validate(cfg sandbox.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	return diskQuota(cfg)
+}

@@ -263,6 +263,7 @@ func (s *Swarm) Check(ctx context.Context, cfg sandbox.Config) (sandbox.Report, 
 		return r, err
 	}
 	r.Egress = describeEgress(cfg)
+	r.Disk = "not available: " + sandbox.DiskQuotaReason("")
 	if v, err := bounded.Do(ctx, s.limits.Read, "version", false, s.raw.ServerVersion); err == nil {
 		r.EngineVersion, r.APIVersion, r.OS = v.Version, v.APIVersion, v.Os
 	}

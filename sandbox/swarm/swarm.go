@@ -155,6 +155,8 @@ func (s *Swarm) Validate(cfg sandbox.Config) error {
 // checkConfig refuses what a workspace on Swarm cannot be.
 func checkConfig(cfg sandbox.Config) error {
 	switch {
+	case cfg.Disk > 0:
+		return sandbox.DiskQuota("")
 	case cfg.Mode != sandbox.ModeVolumeSubpath:
 		return &sandbox.UnsupportedError{Orchestrator: "swarm", What: "bind mode (a task may start on any node, and only volumes go with it: use volume_subpath mode)"}
 	case cfg.Placement == sandbox.PlacementShared && (cfg.VolumeDriverConfig(cfg.VolumeOptions) == nil || cfg.VolumeDriverConfig(cfg.SharedVolumeOptions) == nil):
