@@ -161,6 +161,8 @@ func TestComposeDownLeavesOthersAlone(t *testing.T) {
 	res = h.compose(project, "-f", hardened, "up", "-d")
 	res.Assert(t, icmd.Expected{ExitCode: 1})
 	assert.Check(t, is.Contains(res.Combined(), "was not made for Compose project"), res.Combined())
+	// ... and it says what to do (new-user pass 5, Low).
+	assert.Check(t, is.Contains(res.Combined(), "docker workspace rm -f "+s+"` (its data stays), then up again"), res.Combined())
 	assert.Check(t, is.Equal(h.inspect("modern", containerName(s)).ID, id))
 	h.docker("inspect", "-f", "{{.HostConfig.ReadonlyRootfs}}", containerName(s)).Assert(t, icmd.Expected{Out: "false"})
 }

@@ -132,6 +132,11 @@ func TestCopy(t *testing.T) {
 	h.ws("exec", s, "sh", "-c", "echo more >> mine.txt").Assert(t, icmd.Success)
 	h.ws("cp", "-a", dir.Join("hello.txt"), s+":as-root.txt").Assert(t, icmd.Success)
 	h.docker("exec", containerName(s), "stat", "-c", "%u", "/home/agent/workspace/as-root.txt").Assert(t, icmd.Expected{Out: "0"})
+	// -a keeps the owner the file has here, whoever that is (new-user
+	// pass 5, High: the engine gave it to the container's user).
+	assert.NilError(t, os.Chown(dir.Join("hello.txt"), 1234, 1235))
+	h.ws("cp", "-a", dir.Join("hello.txt"), s+":kept.txt").Assert(t, icmd.Success)
+	h.docker("exec", containerName(s), "stat", "-c", "%u:%g", "/home/agent/workspace/kept.txt").Assert(t, icmd.Expected{Out: "1234:1235"})
 	// Out, to a file and as a tar stream.
 	out := t.TempDir()
 	h.ws("cp", s+":hello.txt", filepath.Join(out, "back.txt")).Assert(t, icmd.Success)

@@ -118,8 +118,12 @@ func (b *backend) containers(verb string) (sandbox.Containers, error) {
 	if c, ok := b.Orchestrator.(sandbox.Containers); ok {
 		return c, nil
 	}
-	return nil, usageError(fmt.Errorf("%w: %s works on one engine's containers; use --orchestrator engine (on %s, a workspace is the %s named as its container)",
-		&sandbox.UnsupportedError{Orchestrator: b.Traits().Name, What: verb}, verb, b.Traits().Name, b.Traits().Unit))
+	err := fmt.Errorf("%w: %s works on one engine's containers (on %s, a workspace is the %s named as its container",
+		&sandbox.UnsupportedError{Orchestrator: b.Traits().Name, What: verb}, verb, b.Traits().Name, b.Traits().Unit)
+	if alt, ok := map[string]string{"inspect": "docker service inspect", "restart": "docker service update --force"}[verb]; ok && b.Traits().Nodes {
+		return nil, usageError(fmt.Errorf("%w: %s does it)", err, alt))
+	}
+	return nil, usageError(fmt.Errorf("%w)", err))
 }
 
 // engineCLI is the docker CLI of the engine that runs a located container:
@@ -242,6 +246,8 @@ func hints(err error, subdir string) error {
 		return nil
 	case errors.As(err, &re):
 		return fmt.Errorf("%w; if workspace %q is gone for good, `docker workspace rm --forget %s` with this command's root or volume flags forgets it (its data stays)", err, re.Subdir, re.Subdir)
+	case errors.As(err, new(*sandbox.ProjectError)) && subdir != "":
+		return fmt.Errorf("%w; to run the service in a container of its own, `docker workspace rm -f %s` (its data stays), then up again", err, subdir)
 	case errors.Is(err, sandbox.ErrProxyGone):
 		return fmt.Errorf("%w; `docker workspace restart %s` makes it again, with its rules", err, subdir)
 	case errors.Is(err, sandbox.ErrNothingToForget):

@@ -516,11 +516,8 @@ func (r *resolver) limits(cfg *sandbox.Config) (err error) {
 		}
 	}
 	if v := r.str(settingMemory); v != "" {
-		if cfg.Memory, err = units.RAMInBytes(v); err != nil || cfg.Memory < 0 {
-			if err == nil {
-				err = errors.New("out of range") // wrapped by the parser
-			}
-			return r.bad(settingMemory, fmt.Errorf("invalid memory limit %q: %w", v, err))
+		if cfg.Memory, err = parseMemory(v); err != nil {
+			return r.bad(settingMemory, err)
 		}
 	}
 	if v := r.str(settingPidsLimit); v != "" {
@@ -534,6 +531,22 @@ func (r *resolver) limits(cfg *sandbox.Config) (err error) {
 		}
 	}
 	return nil
+}
+
+// parseMemory reads a memory limit: 0 (none), or 6MiB or more.
+func parseMemory(v string) (int64, error) {
+	n, err := units.RAMInBytes(v)
+	switch {
+	case err != nil:
+	case n < 0:
+		err = errors.New("out of range") // wrapped by the parser
+	case n > 0 && n < sandbox.MinMemory:
+		err = errors.New("must be at least 6MiB, as an engine takes it")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("invalid memory limit %q: %w", v, err)
+	}
+	return n, nil
 }
 
 // parseDisk reads a disk cap: a size of more than 0 bytes.
@@ -576,7 +589,10 @@ func (r *resolver) lists(cfg *sandbox.Config) (err error) {
 			return r.bad(settingEnv, fmt.Errorf("invalid environment variable %q: must be KEY=VALUE", e))
 		}
 	}
-	return nil
+	if err := r.checked(settingCapAdd, sandbox.CheckCapabilities(cfg.CapAdd)); err != nil {
+		return err
+	}
+	return r.checked(settingCapDrop, sandbox.CheckCapabilities(cfg.CapDrop))
 }
 
 // keyValues resolves a list setting of KEY=VALUE pairs (keyless is
@@ -608,8 +624,18 @@ func (r *resolver) volumeOptions(cfg *sandbox.Config) (err error) {
 
 // labels resolves the labels of new containers.
 func (r *resolver) labels(cfg *sandbox.Config) (err error) {
-	cfg.Labels, err = r.keyValues(settingLabel, "label", true)
-	return err
+	if cfg.Labels, err = r.keyValues(settingLabel, "label", true); err != nil {
+		return err
+	}
+	return r.checked(settingLabel, sandbox.CheckLabels(cfg.Labels))
+}
+
+// checked names where a value a check refused came from.
+func (r *resolver) checked(s setting, err error) error {
+	if err != nil {
+		return r.bad(s, fmt.Errorf("%w: %w", sandbox.ErrInvalidConfig, err))
+	}
+	return nil
 }
 
 // egress resolves the egress mode, its rules and its proxy's settings, and

@@ -11,6 +11,7 @@ import (
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	clicontainer "github.com/docker/cli/cli/command/container"
+	"github.com/docker/docker/api/types/container"
 	"github.com/moby/go-archive"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -36,7 +37,8 @@ func newCopyCommand(dockerCLI command.Cli) *cobra.Command {
 			"a relative container path is relative to " + sandbox.WorkspaceTarget + ". Paths in the\n" +
 			"container are resolved in the container: a symlink there leads to the container's own files,\n" +
 			"never to this machine's. A symlink copied out stays a symlink, whose target here names a path\n" +
-			"of this machine: with -L the file it points to in the container is copied instead.",
+			"of this machine: with -L the file it points to in the container is copied instead. A paused\n" +
+			"or stopped workspace is woken first, with ensure's configuration, as exec does.\n\n" + configFlagsNote,
 		Args: cli.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.source, opts.destination, opts.flags = args[0], args[1], cmd.Flags()
@@ -49,6 +51,8 @@ func newCopyCommand(dockerCLI command.Cli) *cobra.Command {
 	flags.BoolVarP(&opts.archive, "archive", "a", false, "Archive mode (copy all uid/gid information; without it, what is copied in is the container user's)")
 	flags.BoolVarP(&opts.followLink, "follow-link", "L", false, "Always follow symbol link in SRC_PATH")
 	flags.BoolVarP(&opts.quiet, "quiet", "q", false, "Suppress progress output during copy. Progress output is automatically suppressed if no terminal is attached")
+	addConfigFlags(flags)
+	hideConfigFlags(flags)
 	return cmd
 }
 
@@ -135,12 +139,33 @@ func copyTarget(ctx context.Context, dockerCLI command.Cli, opts *cpOptions, ref
 	if err != nil {
 		return nil, "", err
 	}
-	cli, loc, err := locate(ctx, b, ref, false, sandbox.Config{}, false)
+	w, err := find(ctx, b, ref, false, sandbox.Config{})
 	if errors.Is(err, sandbox.ErrNoSuchWorkspace) {
 		return nil, "", fmt.Errorf("%w: ensure it first", err)
 	}
 	if err != nil {
 		return nil, "", err
+	}
+	var cli command.Cli
+	var loc sandbox.Location
+	if w.State != string(container.StateRunning) && w.Subdir != "" {
+		// Paused or stopped (the reaper's): woken first, as exec does,
+		// with the configuration in force.
+		cfg, err := commandConfig(ctx, b, opts.flags, "")
+		if err != nil {
+			return nil, "", err
+		}
+		cli, loc, err = locate(ctx, b, w.Subdir, true, cfg, false)
+		if err != nil {
+			return nil, "", err
+		}
+	} else {
+		if loc, err = b.Locate(ctx, w); err != nil {
+			return nil, "", engineErr(b.dockerCLI, hints(err, ref))
+		}
+		if cli, err = b.engineCLI(loc); err != nil {
+			return nil, "", err
+		}
 	}
 	return knownCLI(cli, loc.ContainerID, b.timeout), loc.ContainerID, nil
 }

@@ -87,7 +87,7 @@ func runEnsure(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts
 		note: remoteBindNote(dockerCLI, cfg), // said once, when the engine has answered
 	}
 	err = eachParallel(ctx, opts.subdirs, opts.parallel, func(ctx context.Context, subdir string) (sandbox.Result, error) {
-		return b.Ensure(ctx, subdir, cfg, sandbox.WithShared(shared))
+		return b.Ensure(ctx, subdir, cfg, sandbox.WithShared(shared), sandbox.WithDriftEvent())
 	}, rep.add)
 	if werr := rep.flush(); werr != nil {
 		return werr

@@ -122,7 +122,7 @@ func TestEnsureRefusesBadInput(t *testing.T) {
 		{args: []string{"stop", "a/../b"}, err: `invalid workspace subdir "a/../b"`},
 		{args: []string{"stop", "--timeout", "-2", "a"}, err: "invalid --timeout -2"},
 		{args: []string{"stop", "--signal", "SIGBOGUS", "a"}, err: `invalid --signal "SIGBOGUS"`},
-		{args: []string{"stop", "--orchestrator", "swarm", "--timeout", "3", "a"}, err: "--timeout (a service's stop grace period and signal are its own) is not supported on swarm"},
+		{args: []string{"stop", "--orchestrator", "swarm", "--timeout", "3", "a"}, err: "--timeout is not supported on swarm: a service's stop grace period and signal are its own"},
 		{args: []string{"rm", "../up"}, err: `invalid workspace subdir "../up"`},
 		{args: []string{"ensure", "--format", "{{.Name", "a", "b"}, err: `invalid --format "{{.Name"`},
 		{args: []string{"ensure", "--format", "{{.Nmae}}", "a"}, err: `can't evaluate field Nmae`},
@@ -141,6 +141,7 @@ func TestEnsureRefusesBadInput(t *testing.T) {
 		{args: []string{"ls", "--filter", "drift=imagee"}, err: `invalid drift "imagee"`},
 		{args: []string{"ensure", "--cpus", "-1", "a"}, err: `--cpus: invalid number of CPUs "-1": must not be negative`},
 		{args: []string{"ensure", "--pids-limit", "-5", "a"}, err: `--pids-limit: invalid process limit "-5"`},
+		{args: []string{"ensure", "--memory", "1k", "a"}, err: `--memory: invalid memory limit "1k": must be at least 6MiB`},
 		{args: []string{"egress", "log", "--tail", "abc", "a"}, err: `invalid --tail "abc"`},
 		{args: []string{"ensure", "--egress", "allowlist", "--allow", "http://x", "a"}, err: "not a URL"},
 		// Issue 18: update's values, checked before the engine.
@@ -153,6 +154,13 @@ func TestEnsureRefusesBadInput(t *testing.T) {
 		{args: []string{"update", "--pids-limit", "-1", "a"}, err: "must not be negative"},
 		{args: []string{"update", "--pids-limit", "many", "a"}, err: `invalid --pids-limit "many"`},
 		{args: []string{"inspect", "-f", "{{.State.Pdi}}", "a"}, err: `can't evaluate field Pdi`},
+		// Issue 19: events' times, filters and format, checked first.
+		{args: []string{"events", "--since", "yesterday"}, err: `invalid --since "yesterday"`},
+		{args: []string{"events", "--until", "2026-13-45"}, err: `invalid --until "2026-13-45"`},
+		{args: []string{"events", "--filter", "colour=red"}, err: `--filter: invalid filter 'colour'`},
+		{args: []string{"events", "--filter", "event=exploded"}, err: `--filter: invalid event "exploded": one of created, recreated`},
+		{args: []string{"events", "--filter", "reason=boredom"}, err: `--filter: invalid reason "boredom"`},
+		{args: []string{"events", "--format", "{{.Knd}}"}, err: `can't evaluate field Knd`},
 		// Issue 18: a disk cap — bad values, and one no file system here enforces.
 		{args: []string{"ensure", "--disk", "0", "a"}, err: `--disk: invalid disk cap "0": must be more than 0`},
 		{args: []string{"ensure", "--disk", "-1g", "a"}, err: `--disk: invalid disk cap "-1g"`},
@@ -175,7 +183,9 @@ func TestEnsureRefusesBadInput(t *testing.T) {
 		{args: []string{"ensure", "--network", "container:gws-b", "a"}, err: "network container:gws-b is the network namespace of container gws-b: " +
 			"the workspace would reach every service listening there, and they its own, in no egress mode (--allow-unisolated-network allows it)"},
 		{args: []string{"prune", "-f", "--filter", "label="}, err: "a label filter needs a key"},
-		{args: []string{"ensure", "--cap-add", "BOGUS", "a"}, err: `capability "BOGUS": Linux has no such capability`},
+		{args: []string{"ensure", "--cap-add", "BOGUS", "a"}, err: `--cap-add: invalid configuration: capability "BOGUS": Linux has no such capability`},
+		{args: []string{"ensure", "--cap-drop", "NOPE", "a"}, err: `--cap-drop: invalid configuration: capability "NOPE"`},
+		{args: []string{"ensure", "--label", "com.docker.swarm.x=1", "a"}, err: `--label: invalid configuration: label "com.docker.swarm.x"`},
 		{args: []string{"prune", "-f", "--filter", "label==x"}, err: "a label filter needs a key"},
 		{args: []string{"prune", "-f", "--filter", "compose-project="}, err: "compose-project needs a project name"},
 	} {

@@ -398,10 +398,15 @@ func (k knownContainer) CopyFromContainer(ctx context.Context, ctr, p string) (i
 }
 
 // CopyToContainer is docker cp's copy in: without --archive, what it
-// copies becomes the container user's (docker cp makes it root's, which
-// the agent then cannot change).
+// copies becomes the container user's, which the agent can then change
+// (docker cp keeps the owner the files have here: root's, for root's
+// files). With --archive it keeps that owner, as docker cp's help says: the
+// engine would give the files to the user the container was made with
+// (CopyUIDGID), so the engine is not asked to.
 func (k knownContainer) CopyToContainer(ctx context.Context, ctr, p string, content io.Reader, o container.CopyToContainerOptions) error {
-	if !o.CopyUIDGID {
+	if o.CopyUIDGID { // --archive
+		o.CopyUIDGID = false
+	} else {
 		if uid, gid, ok := k.userOf(ctx, ctr); ok && (uid != 0 || gid != 0) {
 			content, o.CopyUIDGID = ownedBy(content, uid, gid), true
 		}

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -105,7 +104,7 @@ func checkInspectFormat(format string) error {
 		err = tmpl.Execute(io.Discard, workspaceInfo{Info: sandbox.Info{
 			ID: strings.Repeat("0", 64), Name: "gws-x", Subdir: "x", Mode: sandbox.ModeBind,
 			Created: time.Time{}.Format(time.RFC3339Nano), State: &container.State{},
-			Image: "x", ImageID: "sha256:" + strings.Repeat("0", 64), Config: json.RawMessage("{}"),
+			Image: "x", ImageID: "sha256:" + strings.Repeat("0", 64), Config: map[string]any{},
 		}})
 	}
 	if err != nil {

@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"regexp"
 	"slices"
@@ -299,16 +300,7 @@ func matchesDrift(f filters.Args, drift []string) bool {
 // workspace once (by its ID), with the contexts that reach it; a context
 // that cannot be reached is reported on stderr.
 func (l *lister) allContexts(ctx context.Context, dockerCLI command.Cli) []listContext {
-	names := []string{dockerCLI.CurrentContext()}
-	if list, err := dockerCLI.ContextStore().List(); err == nil {
-		names = names[:0]
-		for _, c := range list { // the store holds the default context too
-			names = append(names, c.Name)
-		}
-	} else {
-		_, _ = fmt.Fprintln(dockerCLI.Err(), "warning: cannot list the contexts:", err)
-	}
-	sort.Strings(names)
+	names := contextNames(dockerCLI, dockerCLI.Err())
 	results := make([][]sandbox.Workspace, len(names))
 	errs := make([]error, len(names))
 	var wg sync.WaitGroup
@@ -340,6 +332,22 @@ func (l *lister) allContexts(ctx context.Context, dockerCLI command.Cli) []listC
 		}
 	}
 	return rows
+}
+
+// contextNames are the names of every context of the store, sorted (the
+// current one alone when the store cannot be listed, said on stderr).
+func contextNames(dockerCLI command.Cli, stderr io.Writer) []string {
+	list, err := dockerCLI.ContextStore().List()
+	if err != nil {
+		_, _ = fmt.Fprintln(stderr, "warning: cannot list the contexts:", err)
+		return []string{dockerCLI.CurrentContext()}
+	}
+	names := make([]string, 0, len(list))
+	for _, c := range list { // the store holds the default context too
+		names = append(names, c.Name)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // listContext lists the workspaces of one context.

@@ -62,7 +62,7 @@ func newReapCommand(dockerCLI command.Cli) *cobra.Command {
 	flags.BoolVar(&options.once, "once", false, "Make one pass and exit")
 	flags.BoolVarP(&options.quiet, "quiet", "q", false, "Log no decision, only errors")
 	flags.StringVar(&options.action, "action", "stop",
-		`What to do with an idle workspace: "stop" (frees its memory) or "pause" (freezes its processes, keeps its memory); ensure, exec or shell wakes it`)
+		`What to do with an idle workspace: "stop" (frees its memory) or "pause" (freezes its processes, keeps its memory); ensure, exec, shell or cp wakes it`)
 	_ = cmd.RegisterFlagCompletionFunc("action", completion.FromList("stop", "pause"))
 	flags.IntVarP(&options.timeout, "timeout", "t", sandbox.DefaultStopTimeout, "Seconds to wait before killing a container it stops")
 	flags.VarP(&options.filter, "filter", "f", "Only the workspaces that match, as ls --filter")

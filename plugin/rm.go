@@ -27,8 +27,10 @@ func newRemoveCommand(dockerCLI command.Cli) *cobra.Command {
 		Aliases: []string{"remove"},
 		Short:   "Remove the sandbox container of each workspace",
 		Long: "Remove the sandbox container of each workspace, named by its subdir, its container's name or\n" +
-			"its container's ID. Only the container: never a volume, never a directory; the workspace\n" +
-			"data stays, and the next ensure makes a new container for it. --forget removes its record\n" +
+			"its container's ID. Only the container (and, in the allowlist and public egress modes, its\n" +
+			"egress proxy with the proxy's network and volume: rules added live go with them): never a\n" +
+			"workspace or shared volume, never a directory; the workspace data stays, and the next ensure\n" +
+			"makes a new container for it. --forget removes its record\n" +
 			"too (never its data), in the root or volume that ensure's configuration names.\n\n" + configFlagsNote,
 		Args: cli.RequiresMinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

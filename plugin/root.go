@@ -117,6 +117,7 @@ func subcommands(dockerCLI command.Cli, build BuildInfo) []subcommand {
 		{[]string{"restart"}, func() *cobra.Command { return newRestartCommand(dockerCLI) }},
 		{[]string{"update"}, func() *cobra.Command { return newUpdateCommand(dockerCLI) }},
 		{[]string{"stats"}, func() *cobra.Command { return newStatsCommand(dockerCLI) }},
+		{[]string{"events"}, func() *cobra.Command { return newEventsCommand(dockerCLI) }},
 		{[]string{"prune"}, func() *cobra.Command { return newPruneCommand(dockerCLI) }},
 		{[]string{"reap"}, func() *cobra.Command { return newReapCommand(dockerCLI) }},
 		{[]string{"egress"}, func() *cobra.Command { return newEgressCommand(dockerCLI) }},

@@ -68,7 +68,7 @@ func runStop(ctx context.Context, dockerCLI command.Cli, opts *stopOptions) erro
 	}
 	stop.Signal = opts.signal
 	if given := givenStopOptions(stop); given != "" && !b.Traits().StopOptions {
-		return usageError(&sandbox.UnsupportedError{Orchestrator: b.Traits().Name, What: given + " (a " + b.Traits().Unit + "'s stop grace period and signal are its own)"})
+		return usageError(&sandbox.UnsupportedError{Orchestrator: b.Traits().Name, What: given, Why: "a " + b.Traits().Unit + "'s stop grace period and signal are its own"})
 	}
 	if !on {
 		_, _ = fmt.Fprintf(dockerCLI.Err(), "docker workspace: %s is false: not stopping any container\n", disabledBy(dockerCLI, opts.flags))

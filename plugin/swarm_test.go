@@ -47,13 +47,15 @@ func TestOrchestrator(t *testing.T) {
 	for _, args := range [][]string{{"prune", "-f"}, {"inspect", "a"}, {"restart", "a"}, {"reap", "--idle-for", "1m"}} {
 		err = c.run(append(args, "--orchestrator", "swarm")...)
 		assert.Check(t, is.ErrorContains(err, args[0]+" is not supported on swarm"), args)
-		assert.Check(t, is.ErrorContains(err, "use --orchestrator engine"), args)
+		assert.Check(t, is.ErrorContains(err, "on swarm, a workspace is the service named as its container"), args)
 		assert.Check(t, is.Equal(exitCode(err), 125), args)
 	}
+	err = c.run("inspect", "--orchestrator", "swarm", "a")
+	assert.Check(t, is.ErrorContains(err, "container: docker service inspect does it)"))
 	err = c.run("ensure", "--orchestrator", "swarm", "--compose-project", "p", "--mount-mode", "volume_subpath", "--workspace-volume", "w", "--shared-volume", "s", "a")
 	assert.Check(t, is.ErrorContains(err, "a Compose project is not supported on swarm"))
 	err = c.run("stop", "--orchestrator", "swarm", "--signal", "KILL", "a")
-	assert.Check(t, is.ErrorContains(err, "--signal (a service's stop grace period"))
+	assert.Check(t, is.ErrorContains(err, "--signal is not supported on swarm: a service's stop grace period"))
 	err = c.run("ensure", "--placement", "everywhere", "a")
 	assert.Check(t, is.ErrorContains(err, `--placement: invalid placement "everywhere"`))
 	err = c.run("ensure", "--mount-mode", "volume_subpath", "--workspace-volume", "w", "--shared-volume", "s", "--volume-opt", "novalue", "a")

@@ -277,7 +277,24 @@ func (c Config) checkContainer() error {
 	if c.NanoCPUs < 0 || c.Memory < 0 || c.PidsLimit < 0 || c.Disk < 0 {
 		return errors.New("cpus, memory, pids and disk limits must not be negative")
 	}
-	for k := range c.Labels {
+	if err := CheckLabels(c.Labels); err != nil {
+		return err
+	}
+	for _, e := range c.Env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			return fmt.Errorf("environment variable %q: must be KEY=VALUE", e)
+		}
+		if strings.ContainsRune(e, 0) {
+			return fmt.Errorf("environment variable %q: contains a NUL byte, which no process environment can hold", e)
+		}
+	}
+	return nil
+}
+
+// CheckLabels refuses a label of a key that is ours, Compose's or
+// Swarm's.
+func CheckLabels(labels map[string]string) error {
+	for k := range labels {
 		if strings.HasPrefix(k, LabelPrefix) {
 			return fmt.Errorf("label %q: keys starting with %q are reserved", k, LabelPrefix)
 		}
@@ -287,14 +304,6 @@ func (c Config) checkContainer() error {
 			if strings.HasPrefix(k, p[0]) {
 				return fmt.Errorf("label %q: keys starting with %q are %s", k, p[0], p[1])
 			}
-		}
-	}
-	for _, e := range c.Env {
-		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
-			return fmt.Errorf("environment variable %q: must be KEY=VALUE", e)
-		}
-		if strings.ContainsRune(e, 0) {
-			return fmt.Errorf("environment variable %q: contains a NUL byte, which no process environment can hold", e)
 		}
 	}
 	return nil
@@ -311,7 +320,12 @@ var linuxCapabilities = strings.Fields(`ALL CHOWN DAC_OVERRIDE DAC_READ_SEARCH F
 
 // checkCapabilities refuses a capability Linux does not have.
 func (c Config) checkCapabilities() error {
-	for _, capability := range append(append([]string{}, c.CapAdd...), c.CapDrop...) {
+	return CheckCapabilities(append(append([]string{}, c.CapAdd...), c.CapDrop...))
+}
+
+// CheckCapabilities refuses a capability Linux does not have.
+func CheckCapabilities(caps []string) error {
+	for _, capability := range caps {
 		name := strings.TrimPrefix(strings.ToUpper(capability), "CAP_")
 		if !slices.Contains(linuxCapabilities, name) {
 			return fmt.Errorf("capability %q: Linux has no such capability", capability)

@@ -153,9 +153,13 @@ func Unreachable(err error) bool {
 type UnsupportedError struct {
 	Orchestrator string // its Traits.Name
 	What         string // "restart", "a stop signal", …
+	Why          string // optional
 }
 
 func (e *UnsupportedError) Error() string {
+	if e.Why != "" {
+		return fmt.Sprintf("%s is not supported on %s: %s", e.What, e.Orchestrator, e.Why)
+	}
 	return fmt.Sprintf("%s is not supported on %s", e.What, e.Orchestrator)
 }
 
@@ -178,3 +182,20 @@ func (e *NodeEngineError) Error() string {
 }
 
 func (e *NodeEngineError) Unwrap() []error { return []error{ErrNodeEngine, e.Err} }
+
+// ProjectError is a container that a Compose project did not make, found
+// where the project's workspace would be: it is not taken over. Owner is
+// the project that made it ("" for none). It matches ErrNotThisWorkspace.
+type ProjectError struct {
+	Container, Project, Owner string
+}
+
+func (e *ProjectError) Error() string {
+	if e.Owner != "" {
+		return fmt.Sprintf("%v: container %s belongs to Compose project %q, not %q; nothing was changed", ErrNotThisWorkspace, e.Container, e.Owner, e.Project)
+	}
+	return fmt.Sprintf("%v: container %s was not made for Compose project %q (it belongs to no project); nothing was changed", ErrNotThisWorkspace, e.Container, e.Project)
+}
+
+// Is makes a ProjectError match ErrNotThisWorkspace.
+func (e *ProjectError) Is(target error) bool { return target == ErrNotThisWorkspace }

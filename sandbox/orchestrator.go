@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"sync"
 	"time"
@@ -65,6 +64,11 @@ type Orchestrator interface {
 	// EgressLog streams the decisions of a workspace's egress proxy, one
 	// JSON line each (proxy.Entry).
 	EgressLog(ctx context.Context, w Workspace, opts EgressLogOptions) (io.ReadCloser, error)
+	// Events streams what happens to the workspaces, each with its reason,
+	// as the engine (or Swarm) tells it: those of plain docker commands
+	// too. The event channel closes when the stream ends; the error channel
+	// then says why (nil once opts.Until is reached). Cancel ctx to stop.
+	Events(ctx context.Context, opts EventOptions) (<-chan Event, <-chan error)
 }
 
 // EgressChange adds rules to a workspace proxy's allow list (Allow) or
@@ -277,9 +281,10 @@ type Info struct {
 	// Mounts are the container's mounts as the engine reports them.
 	Mounts []container.MountPoint
 	// Config is the configuration the container was made with, as it
-	// recorded it (environment names only); null for a container of the
-	// original module.
-	Config json.RawMessage
+	// recorded it (environment names only), by key as it recorded them
+	// (a template reaches them: {{.Config.imageId}}); nil (null) for a
+	// container of the original module.
+	Config map[string]any
 	// Drift names what changed under the container since it was made
 	// ("image": its image reference names another image now).
 	Drift          []string
@@ -356,6 +361,15 @@ type EnsureOption func(*EnsureOptions)
 type EnsureOptions struct {
 	// Shared is what the Ensure calls of one command share.
 	Shared *Shared
+	// TellDrift says a drift found on the event stream (an EventDrift
+	// event): one more call, when there is a drift.
+	TellDrift bool
+}
+
+// WithDriftEvent makes Ensure say a drift it finds as an event
+// (EventDrift), as the ensure command does; exec's Ensure does not.
+func WithDriftEvent() EnsureOption {
+	return func(o *EnsureOptions) { o.TellDrift = true }
 }
 
 // WithShared makes Ensure share with the other Ensure calls of one command

@@ -7,6 +7,7 @@ import (
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/system"
@@ -255,3 +256,8 @@ func (b boundedClient) Info(ctx context.Context) (system.Info, error) {
 }
 
 func (b boundedClient) ClientVersion() string { return b.c.ClientVersion() }
+
+// Events is not bounded: a stream lasts as long as its caller wants it.
+func (b boundedClient) Events(ctx context.Context, options events.ListOptions) (<-chan events.Message, <-chan error) {
+	return b.c.Events(ctx, options)
+}

@@ -120,6 +120,7 @@ func (m *Manager) RemoveForProject(ctx context.Context, project, subdir string) 
 	if err != nil || !found {
 		return false, err
 	}
+	m.markReason(ctx, ctr, sandbox.ReasonCompose)
 	err = m.removeContainer(ctx, ctr.ID, trimSlash(ctr.Name), stateOf(ctr), true)
 	if err == nil && recordedEgress(ctr.Config.Labels).Proxied() {
 		err = m.removeEgress(ctx, trimSlash(ctr.Name), subdir)
@@ -135,6 +136,7 @@ func (m *Manager) StopForProject(ctx context.Context, project, subdir string, op
 	if err != nil || !found {
 		return false, err
 	}
+	m.markReason(ctx, ctr, sandbox.ReasonCompose)
 	err = m.stopContainer(ctx, ctr.ID, trimSlash(ctr.Name), opts)
 	if err == nil {
 		m.stopProxy(ctx, ctr.Config.Labels)

@@ -136,6 +136,11 @@ func (m *Manager) failedCreate(ctx context.Context, e *ensurer, p preparer, net 
 		return errRace
 	}
 	m.undoEgress(ctx, e, "")
+	if cerrdefs.IsInvalidArgument(err) {
+		// A value the engine refuses (more CPUs than it has, too little
+		// memory): the configuration's, as docker run says it (125).
+		return fmt.Errorf("%w: create container %s: %w", sandbox.ErrInvalidConfig, e.name, err)
+	}
 	return fmt.Errorf("create container %s: %w", e.name, err)
 }
 

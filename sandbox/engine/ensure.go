@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -116,8 +117,13 @@ func (m *Manager) Ensure(ctx context.Context, subdir string, cfg sandbox.Config,
 	if err := m.Validate(cfg); err != nil {
 		return sandbox.Result{}, err
 	}
-	e := &ensurer{m: m, subdir: subdir, name: sandbox.ContainerName(subdir), cfg: cfg, shared: sandbox.EnsureOpts(opts).Shared}
+	o := sandbox.EnsureOpts(opts)
+	e := &ensurer{m: m, subdir: subdir, name: sandbox.ContainerName(subdir), cfg: cfg, shared: o.Shared}
 	res, err := e.run(ctx)
+	if err == nil && o.TellDrift && len(res.Drift) > 0 && res.ID != "" {
+		// Said on the engine's event stream (events); best effort.
+		_, _ = m.client.ContainerExecCreate(ctx, res.ID, sandbox.Marker(sandbox.EventDrift, strings.Join(res.Drift, ",")))
+	}
 	return res, sandbox.WorkspaceErr(subdir, "ensure", err)
 }
 

@@ -393,6 +393,8 @@ func TestEnsureFailureRemovesWhatItMade(t *testing.T) {
 			start := time.Now()
 			_, err := newManager(f).Ensure(context.Background(), "team/a", cfg)
 			assert.Check(t, is.ErrorContains(err, tc.err))
+			// A value the engine refuses is the configuration's (125).
+			assert.Check(t, is.Equal(errors.Is(err, sandbox.ErrInvalidConfig), cerrdefs.IsInvalidArgument(err)), "%v", err)
 			assert.Check(t, time.Since(start) < 10*time.Second, "took %s: retried", time.Since(start))
 			assert.Check(t, is.Len(f.Names(), 0), "containers left: %v", f.Names())
 			_, err = os.Stat(filepath.Join(cfg.WorkspaceRoot, "team", "a"))

@@ -19,15 +19,12 @@ func checkIdentity(subdir string, cfg sandbox.Config, ctr container.InspectRespo
 	name := trimSlash(ctr.Name)
 	switch p := ctr.Config.Labels[sandbox.LabelComposeProject]; {
 	case cfg.ComposeProject == "" || p == cfg.ComposeProject:
-	case p != "":
-		return fmt.Errorf("%w: container %s belongs to Compose project %q, not %q; nothing was changed",
-			sandbox.ErrNotThisWorkspace, name, p, cfg.ComposeProject)
 	default:
-		// Made outside Compose (by ensure, or by hand): a service must not
-		// run in a container that its configuration did not make (a
-		// hardened service in a plain one), nor adopt it unseen.
-		return fmt.Errorf("%w: container %s was not made for Compose project %q (it belongs to no project); nothing was changed",
-			sandbox.ErrNotThisWorkspace, name, cfg.ComposeProject)
+		// Another project's, or made outside Compose (by ensure, or by
+		// hand): a service must not run in a container that its
+		// configuration did not make (a hardened service in a plain one),
+		// nor adopt it unseen.
+		return &sandbox.ProjectError{Container: name, Project: cfg.ComposeProject, Owner: p}
 	}
 	if _, ok := ctr.Config.Labels[sandbox.LabelSubdir]; ok {
 		return checkOwner(subdir, ctr)

@@ -203,6 +203,9 @@ func (r *reaper) running(ctx context.Context) ([]sandbox.Workspace, error) {
 // stop stops (or pauses) an idle workspace; one that stopped or went away meanwhile
 // is no decision (nil), never an error.
 func (r *reaper) stop(ctx context.Context, w sandbox.Workspace, why string) (*sandbox.Decision, error) {
+	// The reason, on the engine's event stream; a container that is gone
+	// or stopped meanwhile refuses it, and the stop below says so.
+	_, _ = r.m.client.ContainerExecCreate(ctx, w.ID, sandbox.Marker("reason", sandbox.ReasonReaper))
 	if r.opts.Pause {
 		err := r.m.client.ContainerPause(ctx, w.ID)
 		switch {

@@ -66,10 +66,12 @@ func (m *Manager) Inspect(ctx context.Context, w sandbox.Workspace) (sandbox.Inf
 		Image: ctr.Config.Image, ImageID: ctr.Image, Mounts: ctr.Mounts, Labels: ctr.Config.Labels,
 		ComposeProject: ctr.Config.Labels[sandbox.LabelComposeProject], Drift: []string{},
 	}
-	if raw := ctr.Config.Labels[sandbox.LabelConfig]; json.Valid([]byte(raw)) {
-		info.Config = json.RawMessage(raw)
-	} else {
-		info.Config = json.RawMessage("null")
+	if raw := ctr.Config.Labels[sandbox.LabelConfig]; raw != "" {
+		d := json.NewDecoder(strings.NewReader(raw))
+		d.UseNumber() // numbers as recorded
+		if d.Decode(&info.Config) != nil {
+			info.Config = nil
+		}
 	}
 	ws := []sandbox.Workspace{{ID: ctr.ID, Image: info.Image, ImageID: info.ImageID}}
 	if err := m.imageDrift(ctx, ws); err != nil {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -160,7 +161,13 @@ func TestInspectTellsTheRecordedConfiguration(t *testing.T) {
 	info, err := newManager(f).Inspect(context.Background(), sandbox.Workspace{ID: c.ID, Name: c.Name, Subdir: "a", Mode: sandbox.ModeBind})
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(info.Subdir, "a"))
-	assert.Check(t, is.Equal(string(info.Config), sandbox.SpecFor("a", cfg, sandboxtest.ImageID).JSON()))
+	got, err := json.Marshal(info.Config)
+	assert.NilError(t, err)
+	var want map[string]any
+	assert.NilError(t, json.Unmarshal([]byte(sandbox.SpecFor("a", cfg, sandboxtest.ImageID).JSON()), &want))
+	wantJSON, _ := json.Marshal(want)
+	assert.Check(t, is.Equal(string(got), string(wantJSON)))
+	assert.Check(t, is.Equal(info.Config["imageId"], sandboxtest.ImageID)) // a template reaches it: {{.Config.imageId}}
 	assert.Check(t, is.Len(info.Mounts, 2))
 	assert.Check(t, is.DeepEqual(info.Drift, []string{}))
 }

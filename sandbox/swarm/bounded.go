@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/network"
 	swarmtypes "github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/system"
@@ -112,4 +113,9 @@ func (m managerClient) NetworkCreate(ctx context.Context, name string, o network
 func (m managerClient) NetworkRemove(ctx context.Context, name string) error {
 	_, err := do(ctx, m, true, "remove network "+name, func(ctx context.Context) (struct{}, error) { return struct{}{}, m.c.NetworkRemove(ctx, name) })
 	return err
+}
+
+// Events is not bounded: a stream lasts as long as its caller wants it.
+func (m managerClient) Events(ctx context.Context, options events.ListOptions) (<-chan events.Message, <-chan error) {
+	return m.c.Events(ctx, options)
 }

@@ -12,6 +12,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
@@ -43,6 +44,7 @@ type Client interface {
 	NetworkInspect(ctx context.Context, network string, options network.InspectOptions) (network.Inspect, error)
 	NetworkCreate(ctx context.Context, name string, options network.CreateOptions) (network.CreateResponse, error)
 	NetworkRemove(ctx context.Context, network string) error
+	Events(ctx context.Context, options events.ListOptions) (<-chan events.Message, <-chan error)
 }
 
 // labelSubpathNode is the node label that Ensure keeps on the nodes whose
@@ -671,7 +673,7 @@ func terminal(st swarmtypes.TaskState) bool {
 // error that wraps sandbox.ErrNoSuchWorkspace.
 func (s *Swarm) Stop(ctx context.Context, w sandbox.Workspace, opts sandbox.StopOptions) error {
 	if opts.Signal != "" || opts.Timeout != nil {
-		return &sandbox.UnsupportedError{Orchestrator: "swarm", What: "a stop signal or timeout (a service's stop grace period and signal are its own)"}
+		return &sandbox.UnsupportedError{Orchestrator: "swarm", What: "a stop signal or timeout", Why: "a service's stop grace period and signal are its own"}
 	}
 	for range maxAttempts {
 		svc, err := s.service(ctx, w)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	swarmtypes "github.com/docker/docker/api/types/swarm"
@@ -781,4 +782,62 @@ func TestSwarmUpdate(t *testing.T) {
 	assert.Check(t, is.DeepEqual(old.Drift, []string{"limits"}))
 	zero := int64(0)
 	assert.Check(t, is.ErrorIs(s.Update(ctx, resolve1(t, s, "a"), sandbox.Limits{NanoCPUs: &zero}), sandbox.ErrInvalidConfig))
+}
+
+func TestSwarmServiceEventKinds(t *testing.T) {
+	for _, tc := range []struct {
+		action events.Action
+		attrs  map[string]string
+		want   string
+	}{
+		{events.ActionCreate, nil, sandbox.EventCreated},
+		{events.ActionRemove, nil, sandbox.EventRemoved},
+		{events.ActionUpdate, map[string]string{"replicas.old": "1", "replicas.new": "0"}, sandbox.EventStopped},
+		{events.ActionUpdate, map[string]string{"replicas.old": "0", "replicas.new": "1"}, sandbox.EventStarted},
+		{events.ActionUpdate, map[string]string{"image.old": "a", "image.new": "b"}, sandbox.EventUpdated},
+		{events.ActionUpdate, map[string]string{"replicas.old": "1", "replicas.new": "1"}, sandbox.EventUpdated},
+		{"rollback", nil, ""},
+	} {
+		assert.Check(t, is.Equal(serviceEventKind(tc.action, tc.attrs), tc.want), "%s %v", tc.action, tc.attrs)
+	}
+}
+
+// A service event names its service: the subdir is the service's, or its
+// claim's once it is gone; Swarm's own update right after a create is not
+// told.
+func TestSwarmServiceEvents(t *testing.T) {
+	f := sandboxtest.NewSwarm()
+	s := manager(f)
+	ctx := context.Background()
+	res, err := s.Ensure(ctx, "team/a", swarmConfig())
+	assert.NilError(t, err)
+	subdirs, err := s.subdirsByName(ctx)
+	assert.NilError(t, err)
+	var created sync.Map
+	t0 := time.Now()
+	msg := func(action events.Action, after time.Duration, attrs ...string) events.Message {
+		m := events.Message{Type: events.ServiceEventType, Action: action, TimeNano: t0.Add(after).UnixNano(),
+			Actor: events.Actor{ID: res.ID, Attributes: map[string]string{"name": res.Name}}}
+		for i := 0; i+1 < len(attrs); i += 2 {
+			m.Actor.Attributes[attrs[i]] = attrs[i+1]
+		}
+		return m
+	}
+	var got []string
+	for _, m := range []events.Message{
+		msg(events.ActionCreate, 0),
+		msg(events.ActionUpdate, time.Second), // the allocator's
+		msg(events.ActionUpdate, 10*time.Second, "replicas.old", "1", "replicas.new", "0"),
+		msg(events.ActionUpdate, 20*time.Second), // a spec change of a user's
+		msg(events.ActionRemove, 30*time.Second),
+	} {
+		if ev, ok := s.serviceEvent(ctx, m, subdirs, &created); ok {
+			got = append(got, ev.Kind+" "+ev.Subdir)
+		}
+	}
+	assert.Check(t, is.DeepEqual(got, []string{"created team/a", "stopped team/a", "updated team/a", "removed team/a"}))
+	other := msg(events.ActionCreate, 0)
+	other.Actor.Attributes["name"] = "web"
+	_, ok := s.serviceEvent(ctx, other, subdirs, &created)
+	assert.Check(t, !ok, "a service of no workspace")
 }
