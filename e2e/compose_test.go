@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -399,8 +400,13 @@ func TestComposeLifecycle(t *testing.T) {
 	assert.Check(t, is.Equal(h.inspect("modern", containerName(alice)).ID, ws.ID))
 
 	// down without the file removes the workspace containers, never the
-	// data or the volumes (with the file: TestComposeExampleSetup).
+	// data or the volumes (with the file: TestComposeExampleSetup); it
+	// stops them first, as Compose stops its own: no kill (new-user pass 6).
+	since := time.Now()
 	p("down").Assert(t, icmd.Success)
+	evs := h.eventsBetween(t, since, alice)
+	assert.Check(t, is.Contains(evs, "removed compose "+alice), "%v", evs)
+	assert.Check(t, !slices.Contains(evs, "stopped compose "+alice+" exit=137"), "killed: %v", evs)
 	assert.Check(t, !h.exists("modern", containerName(alice)))
 	assert.Check(t, !h.exists("modern", containerName(bob)))
 	h.docker("run", "--rm", "-v", project+"_workspaces:/v", image, "cat", "/v/"+alice+"/note").Assert(t, icmd.Expected{Out: "from-compose-exec"})

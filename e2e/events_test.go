@@ -230,6 +230,34 @@ func TestSwarmSuspendAndWake(t *testing.T) {
 	}
 }
 
+// cp wakes a suspended workspace, unless workspaces are switched off
+// (then it copies as docker cp does, from the stopped container), and a
+// local source that is not there wakes nothing (new-user pass 6).
+func TestCopyWakes(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	s := h.subdir("")
+	h.ws("ensure", s).Assert(t, icmd.Success)
+	h.ws("exec", s, "sh", "-c", "echo kept > f").Assert(t, icmd.Success)
+	h.ws("stop", s).Assert(t, icmd.Success)
+	state := func() string { return h.inspect("modern", containerName(s)).State.Status }
+
+	h.ws("cp", "/nonexistent-"+h.id, s+":x").Assert(t, icmd.Expected{ExitCode: 1, Err: "no such file or directory"})
+	assert.Check(t, is.Equal(state(), "exited"), "a copy that could not be woke the workspace")
+	res := h.withEnv("GATEWAY_WORKSPACE_DOCKER_ENABLED=false").ws("cp", s+":f", "-")
+	res.Assert(t, icmd.Expected{Err: "GATEWAY_WORKSPACE_DOCKER_ENABLED is false: not waking workspace"})
+	assert.Check(t, is.Contains(res.Stdout(), "kept"))
+	assert.Check(t, is.Equal(state(), "exited"), "woken although switched off")
+	h.withEnv("GATEWAY_WORKSPACE_DOCKER_ENABLED=false").ws("exec", s, "true").Assert(t, icmd.Expected{ExitCode: 1, Err: "nothing wakes it while GATEWAY_WORKSPACE_DOCKER_ENABLED is false"})
+
+	res = h.ws("cp", "-a", s+":f", "-")
+	res.Assert(t, icmd.Expected{Err: "-a is ignored out of a workspace"})
+	assert.Check(t, is.Equal(state(), "running"))
+	h.docker("pause", containerName(s)).Assert(t, icmd.Success)
+	h.ws("cp", s+":f", "-").Assert(t, icmd.Success)
+	assert.Check(t, is.Equal(state(), "running"))
+}
+
 // envInt is a number from the environment, or def.
 func envInt(name string, def int) int {
 	var n int
@@ -237,4 +265,36 @@ func envInt(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+// A reaper pass over many idle workspaces stops them all, in one pass, and
+// goes on while tenants kill their own init under it (issue 19).
+func TestReapPassOverMany(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	n := envInt("E2E_REAP_COUNT", 200)
+	label := "e2e-reap=" + h.id
+	names := make([]string, n)
+	for i := range names {
+		names[i] = h.subdir(fmt.Sprintf("-%d", i))
+	}
+	defer h.ws(append([]string{"rm", "-f"}, names...)...)
+	h.ws(append([]string{"ensure", "--parallel", "16", "--label", label}, names...)...).Assert(t, icmd.Success)
+	time.Sleep(1500 * time.Millisecond) // idle for more than --idle-for
+	// Five tenants kill their init while the pass runs.
+	for _, s := range names[:5] {
+		h.ws("exec", "-d", s, "sh", "-c", "sleep 1; kill 1").Assert(t, icmd.Success)
+	}
+	res := h.ws("reap", "--once", "--idle-for", "1s", "--filter", "label="+label)
+	res.Assert(t, icmd.Success)
+	poll.WaitOn(t, func(poll.LogT) poll.Result {
+		out := h.docker("ps", "-q", "--filter", "label="+label).Stdout()
+		if left := len(strings.Fields(out)); left > 0 {
+			return poll.Continue("%d workspaces still run", left)
+		}
+		return poll.Success()
+	}, poll.WithTimeout(30*time.Second))
+	// Every other one was stopped by the reaper (the five, by their
+	// tenants, unless the reaper came first).
+	assert.Check(t, strings.Count(res.Stderr(), "): stopped") >= n-5, res.Stderr())
 }

@@ -26,7 +26,8 @@ func TestDiskCapNotEnforcedIsRefused(t *testing.T) {
 		_, err := os.Lstat(filepath.Join(h.workspaceRoot(), s))
 		assert.Check(t, os.IsNotExist(err), "a workspace directory was made: %v", err)
 	}
-	h.withEnv("GATEWAY_WORKSPACE_DISK=2g").ws("ensure", h.subdir("-env")).Assert(t, icmd.Expected{ExitCode: 125, Err: "a disk cap cannot be enforced"})
+	// Said with where it was set (new-user pass 6).
+	h.withEnv("GATEWAY_WORKSPACE_DISK=2g").ws("ensure", h.subdir("-env")).Assert(t, icmd.Expected{ExitCode: 125, Err: "GATEWAY_WORKSPACE_DISK: a disk cap cannot be enforced"})
 
 	s := h.subdir("")
 	h.ws("ensure", s).Assert(t, icmd.Success)

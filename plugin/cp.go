@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"strings"
 
@@ -72,21 +73,15 @@ func splitWorkspaceArg(arg string) (ref, p string, ok bool) {
 func runCopy(ctx context.Context, dockerCLI command.Cli, opts *cpOptions) error {
 	srcRef, srcPath, fromWS := splitWorkspaceArg(opts.source)
 	dstRef, dstPath, toWS := splitWorkspaceArg(opts.destination)
-	switch {
-	case fromWS && toWS:
-		return usageError(errors.New("copying between workspaces is not supported"))
-	case !fromWS && !toWS:
-		return usageError(errors.New("one of the paths must be WORKSPACE:PATH"))
-	}
-	ref, p := srcRef, &srcPath
-	if toWS {
-		ref, p = dstRef, &dstPath
-	}
-	if err := usageError(sandbox.ValidateRef(ref)); err != nil {
+	ref, p, err := copyRef(srcRef, dstRef, fromWS, toWS, &srcPath, &dstPath)
+	if err != nil {
 		return err
 	}
 	if !path.IsAbs(*p) {
 		*p = path.Join(sandbox.WorkspaceTarget, *p) + trailing(*p)
+	}
+	if err := checkLocalSide(dockerCLI, opts, fromWS, srcPath); err != nil {
+		return err
 	}
 	cli, id, err := copyTarget(ctx, dockerCLI, opts, ref)
 	if err != nil {
@@ -132,6 +127,40 @@ func runCopy(ctx context.Context, dockerCLI command.Cli, opts *cpOptions) error 
 	return err
 }
 
+// copyRef is the workspace of a copy and its path there (to make
+// absolute), refusing a copy of no workspace or of two.
+func copyRef(srcRef, dstRef string, fromWS, toWS bool, srcPath, dstPath *string) (string, *string, error) {
+	switch {
+	case fromWS && toWS:
+		return "", nil, usageError(errors.New("copying between workspaces is not supported"))
+	case !fromWS && !toWS:
+		return "", nil, usageError(errors.New("one of the paths must be WORKSPACE:PATH"))
+	}
+	ref, p := srcRef, srcPath
+	if toWS {
+		ref, p = dstRef, dstPath
+	}
+	return ref, p, usageError(sandbox.ValidateRef(ref))
+}
+
+// checkLocalSide checks what can be told of this machine's side before
+// the workspace is looked for (and woken): a source that is not here
+// changes nothing. Out of a workspace, -a is said to be ignored.
+func checkLocalSide(dockerCLI command.Cli, opts *cpOptions, fromWS bool, src string) error {
+	if fromWS {
+		if opts.archive {
+			_, _ = fmt.Fprintln(dockerCLI.Err(), "docker workspace cp: -a is ignored out of a workspace: what lands here is yours, "+
+				"with no setuid or setgid bit (see docker workspace cp --help)")
+		}
+		return nil
+	}
+	if src == "-" {
+		return nil
+	}
+	_, err := os.Lstat(src)
+	return err
+}
+
 // copyTarget is the container of a workspace and the docker CLI of its
 // engine (a node's, on an orchestrator of nodes), for docker cp's code.
 func copyTarget(ctx context.Context, dockerCLI command.Cli, opts *cpOptions, ref string) (command.Cli, string, error) {
@@ -148,14 +177,22 @@ func copyTarget(ctx context.Context, dockerCLI command.Cli, opts *cpOptions, ref
 	}
 	var cli command.Cli
 	var loc sandbox.Location
-	if w.State != string(container.StateRunning) && w.Subdir != "" {
+	wake, err := enabled(dockerCLI, opts.flags)
+	if err != nil {
+		return nil, "", err
+	}
+	asleep := w.State != string(container.StateRunning) && w.Subdir != ""
+	if asleep && !wake {
+		_, _ = fmt.Fprintf(dockerCLI.Err(), "docker workspace: %s is false: not waking workspace %q (it is %s)\n", disabledBy(dockerCLI, opts.flags), ref, w.State)
+	}
+	if asleep && wake {
 		// Paused or stopped (the reaper's): woken first, as exec does,
 		// with the configuration in force.
 		cfg, err := commandConfig(ctx, b, opts.flags, "")
 		if err != nil {
 			return nil, "", err
 		}
-		cli, loc, err = locate(ctx, b, w.Subdir, true, cfg, false)
+		cli, loc, err = locate(ctx, b, w.Subdir, true, cfg, "")
 		if err != nil {
 			return nil, "", err
 		}

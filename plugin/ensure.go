@@ -157,6 +157,9 @@ func commandConfig(ctx context.Context, b *backend, flags *pflag.FlagSet, projec
 		return cfg, err
 	}
 	if err := b.Validate(cfg); err != nil {
+		if errors.As(err, new(*sandbox.DiskCapError)) { // said with where it was set
+			err = (&resolver{dockerCLI: b.dockerCLI, flags: flags}).bad(settingDisk, err)
+		}
 		return cfg, usageError(hints(err, ""))
 	}
 	if sandbox.UnisolatedNetwork(cfg.Network) {

@@ -145,7 +145,7 @@ func TestEnsureRefusesBadInput(t *testing.T) {
 		{args: []string{"egress", "log", "--tail", "abc", "a"}, err: `invalid --tail "abc"`},
 		{args: []string{"ensure", "--egress", "allowlist", "--allow", "http://x", "a"}, err: "not a URL"},
 		// Issue 18: update's values, checked before the engine.
-		{args: []string{"update", "a"}, err: "nothing to update"},
+		{args: []string{"update", "a"}, err: "nothing to update: give --cpus, --memory or --pids-limit"},
 		{args: []string{"update", "--memory", "lots", "a"}, err: `invalid --memory "lots"`},
 		{args: []string{"update", "--memory", "0", "a"}, err: "memory must be at least 6MiB"},
 		{args: []string{"update", "--cpus", "0", "a"}, err: "cpus must be more than 0"},

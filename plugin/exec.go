@@ -170,7 +170,12 @@ func execTarget(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet
 			return fail(err)
 		}
 	}
-	cli, loc, err := locate(ctx, b, ref, ensure, cfg, true)
+	// Not running, it must be: what to do about it.
+	must := "ensure it, or leave out --no-ensure"
+	if !noEnsure {
+		must = "nothing wakes it while " + disabledBy(dockerCLI, flags) + " is false"
+	}
+	cli, loc, err := locate(ctx, b, ref, ensure, cfg, must)
 	return b, cli, loc, err
 }
 
@@ -192,10 +197,11 @@ func hardened(dockerCLI command.Cli, flags *pflag.FlagSet) bool {
 
 // locate is the container of a workspace and the docker CLI of its
 // engine: ensured first (ref a subdir, cfg its configuration: one inspect
-// when it runs), or found. With running, it must run. A task replaced
+// when it runs), or found. With a mustRun hint, it must run (the hint says
+// what to do when it does not). A task replaced
 // between the ensure and the look (an update of its service) is ensured
 // again.
-func locate(ctx context.Context, b *backend, ref string, ensure bool, cfg sandbox.Config, running bool) (command.Cli, sandbox.Location, error) {
+func locate(ctx context.Context, b *backend, ref string, ensure bool, cfg sandbox.Config, mustRun string) (command.Cli, sandbox.Location, error) {
 	// A task whose container just exited still counts as running for a
 	// moment, until its orchestrator restarts it: looked at again, a while.
 	backoff := 100 * time.Millisecond
@@ -204,8 +210,8 @@ func locate(ctx context.Context, b *backend, ref string, ensure bool, cfg sandbo
 		if err != nil {
 			return nil, sandbox.Location{}, err
 		}
-		if running && w.State != string(container.StateRunning) {
-			return nil, sandbox.Location{}, fmt.Errorf("workspace %q is not running (its %s %s is %s): ensure it, or leave out --no-ensure", ref, b.Traits().Unit, w.Name, w.State)
+		if mustRun != "" && w.State != string(container.StateRunning) {
+			return nil, sandbox.Location{}, fmt.Errorf("workspace %q is not running (its %s %s is %s): %s", ref, b.Traits().Unit, w.Name, w.State, mustRun)
 		}
 		loc, err := b.Locate(ctx, w)
 		loc.Labels = w.Labels

@@ -37,14 +37,15 @@ func newReapCommand(dockerCLI command.Cli) *cobra.Command {
 	options := reapOptions{filter: opts.NewFilterOpt()}
 	cmd := &cobra.Command{
 		Use:   "reap [OPTIONS]",
-		Short: "Stop the workspaces that stay idle",
-		Long: "Stop the workspace containers that have been idle for --idle-for: for the whole time, no exec\n" +
+		Short: "Stop or pause the workspaces that stay idle",
+		Long: "Stop (or, with --action pause, pause) the workspace containers that have been idle for --idle-for:\n" +
+			"for the whole time, no exec\n" +
 			"session running in the container, no process in it but its init and sleep, no CPU use above\n" +
 			"--cpu (a share of one CPU, from the engine's stats between two passes). It runs until it is\n" +
 			"stopped (SIGINT, SIGTERM: exit 0), one pass every --interval, and logs to stderr each change of a\n" +
-			"workspace's state (busy, idle, stopped; --quiet: none, only errors).\n" +
+			"workspace's state (busy, idle, stopped or paused; --quiet: none, only errors).\n" +
 			"What it knows lives in memory: a restarted reaper starts counting again. With --once it makes one\n" +
-			"pass and exits (for cron): it stops the workspaces that have run for at least --idle-for and are\n" +
+			"pass and exits (for cron): it suspends the workspaces that have run for at least --idle-for and are\n" +
 			"idle now (over a second). It never stops a container that is not a workspace's.",
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -56,7 +57,7 @@ func newReapCommand(dockerCLI command.Cli) *cobra.Command {
 		DisableFlagsInUseLine: true,
 	}
 	flags := cmd.Flags()
-	flags.DurationVar(&options.idleFor, "idle-for", 0, "Stop a workspace idle for this long (required), e.g. 30m")
+	flags.DurationVar(&options.idleFor, "idle-for", 0, "Suspend a workspace idle for this long (required), e.g. 30m")
 	flags.DurationVar(&options.interval, "interval", time.Minute, "Time between two passes")
 	flags.Float64Var(&options.cpu, "cpu", sandbox.DefaultReapCPU, "CPU use, as a share of one CPU, above which a workspace is busy")
 	flags.BoolVar(&options.once, "once", false, "Make one pass and exit")
@@ -131,9 +132,11 @@ func runReap(ctx context.Context, dockerCLI command.Cli, options *reapOptions) e
 // checkReapOptions refuses options that make no sense.
 func checkReapOptions(options *reapOptions) error {
 	switch {
-	case options.idleFor <= 0:
-		return usageError(errors.New("--idle-for is required: how long a workspace must be idle to be stopped (e.g. 30m)"))
-	case options.interval <= 0:
+	case options.idleFor < 0:
+		return usageError(fmt.Errorf("invalid --idle-for %s: must be positive", options.idleFor))
+	case options.idleFor == 0:
+		return usageError(errors.New("--idle-for is required: how long a workspace must be idle to be suspended (e.g. 30m)"))
+	case options.interval <= 0 && !options.once:
 		return usageError(fmt.Errorf("invalid --interval %s: must be positive", options.interval))
 	case options.cpu <= 0 || options.cpu > 64:
 		return usageError(fmt.Errorf("invalid --cpu %g: a share of one CPU, such as 0.01", options.cpu))

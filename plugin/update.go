@@ -89,7 +89,7 @@ func (o *updateOptions) limits() (sandbox.Limits, error) {
 		l.Disk = &n
 	}
 	if l == (sandbox.Limits{}) {
-		return l, errors.New("nothing to update: give --cpus, --memory, --pids-limit or --disk")
+		return l, errors.New("nothing to update: give --cpus, --memory or --pids-limit")
 	}
 	return l, nil
 }

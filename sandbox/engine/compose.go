@@ -121,6 +121,14 @@ func (m *Manager) RemoveForProject(ctx context.Context, project, subdir string) 
 		return false, err
 	}
 	m.markReason(ctx, ctr, sandbox.ReasonCompose)
+	if ctr.State != nil && ctr.State.Running {
+		// Stopped first, as compose down stops a container before it
+		// removes it: its processes get the stop signal and the grace
+		// period, not a kill.
+		if err := m.stopContainer(ctx, ctr.ID, trimSlash(ctr.Name), sandbox.StopOptions{}); err != nil {
+			return foundUnlessGone(err)
+		}
+	}
 	err = m.removeContainer(ctx, ctr.ID, trimSlash(ctr.Name), stateOf(ctr), true)
 	if err == nil && recordedEgress(ctr.Config.Labels).Proxied() {
 		err = m.removeEgress(ctx, trimSlash(ctr.Name), subdir)

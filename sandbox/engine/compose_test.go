@@ -96,7 +96,8 @@ func TestComposeProjectIdentity(t *testing.T) {
 	assert.Check(t, !removed && err == nil)
 	removed, err = newManager(f).RemoveForProject(context.Background(), "one", "a")
 	assert.Check(t, removed && err == nil)
-	assert.Check(t, is.Equal(f.Calls(), "inspect:gws-a inspect:gws-a remove:gws-a"))
+	// A running one is stopped first, as Compose stops its own: no kill.
+	assert.Check(t, is.Equal(f.Calls(), "inspect:gws-a inspect:gws-a stop:gws-a remove:gws-a"))
 }
 
 func TestCreateLabelsComposeProject(t *testing.T) {

@@ -36,6 +36,9 @@ func (m *Manager) Check(ctx context.Context, cfg sandbox.Config) (sandbox.Report
 	}
 	if err := m.Validate(cfg); err != nil {
 		r.Problems = append(r.Problems, err.Error())
+		if errors.As(err, new(*sandbox.DiskCapError)) {
+			r.Disk = "not available: " + sandbox.DiskQuotaReason(diskFS(cfg))
+		}
 		return r, nil
 	}
 	r.Egress = cfg.DescribeEgress()
