@@ -224,6 +224,7 @@ func TestEgressAllowlist(t *testing.T) {
 			h := newHarness(t)
 			r := newEgressRig(t, h, ctx)
 			s := h.short("-al")
+			since := time.Now().Add(-time.Second)
 			r.ensure(t, s, "--egress", "allowlist", "--allow", "allowed.test", "--allow", "*.allowed.test", "--allow", r.originIP)
 
 			// The allowed names, through the proxy variables and straight.
@@ -289,6 +290,11 @@ func TestEgressAllowlist(t *testing.T) {
 			r.probe(s, "resolve", "api.allowed.test").Assert(t, icmd.Expected{ExitCode: 1})
 			log = r.ws("egress", "log", s).Assert(t, icmd.Success).Stdout()
 			assert.Check(t, is.Contains(log, "dns api.allowed.test deny rule=api.allowed.test"))
+			// ... and each denial is an event of the workspace (issue 19).
+			evs := r.ws("events", "--since", since.Format(time.RFC3339Nano), "--until", time.Now().Add(time.Second).Format(time.RFC3339Nano),
+				"--filter", "subdir="+s, "--filter", "event=egress-denied", "--format", eventFormat).Assert(t, icmd.Success).Stdout()
+			assert.Check(t, is.Contains(evs, "egress-denied policy "+s+" connect api.allowed.test:443 rule=api.allowed.test\n"))
+			assert.Check(t, is.Contains(evs, "egress-denied policy "+s+" dns "+secret+".denied.test"))
 
 			// The proxy made again (here: removed by hand, then a rule
 			// change): the same workspace works again, with its rules.

@@ -33,9 +33,9 @@ type eventsOptions struct {
 var (
 	eventKinds = []string{
 		sandbox.EventCreated, sandbox.EventRecreated, sandbox.EventStarted, sandbox.EventStopped, sandbox.EventDied, sandbox.EventOOM,
-		sandbox.EventPaused, sandbox.EventUnpaused, sandbox.EventUpdated, sandbox.EventRemoved, sandbox.EventDrift,
+		sandbox.EventPaused, sandbox.EventUnpaused, sandbox.EventUpdated, sandbox.EventRemoved, sandbox.EventDrift, sandbox.EventEgressDenied,
 	}
-	eventReasons = []string{sandbox.ReasonUser, sandbox.ReasonReaper, sandbox.ReasonCompose, sandbox.ReasonSwarm, sandbox.ReasonEngine}
+	eventReasons = []string{sandbox.ReasonUser, sandbox.ReasonReaper, sandbox.ReasonCompose, sandbox.ReasonSwarm, sandbox.ReasonEngine, sandbox.ReasonPolicy}
 )
 
 func newEventsCommand(dockerCLI command.Cli) *cobra.Command {
@@ -44,8 +44,9 @@ func newEventsCommand(dockerCLI command.Cli) *cobra.Command {
 		Use:   "events [OPTIONS]",
 		Short: "Get real time events of the workspaces",
 		Long: "Stream what happens to the workspaces, as docker events does for containers: created, recreated,\n" +
-			"started, stopped, died, oom, paused, unpaused, updated, removed, drift — each with its reason\n" +
-			"(user, reaper, compose, swarm, engine). Built on the engine's own event stream, so what plain docker\n" +
+			"started, stopped, died, oom, paused, unpaused, updated, removed, drift, egress-denied — each with\n" +
+			"its reason (user, reaper, compose, swarm, engine, policy). Built on the engine's own event stream\n" +
+			"(and the egress proxies' logs), so what plain docker\n" +
 			"commands do shows too. Without --until it streams until interrupted.",
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -220,7 +221,11 @@ func (w *eventWriter) matches(ev sandbox.Event) bool {
 // eventLine is an event as docker events writes one: time, kind, what,
 // and its attributes.
 func eventLine(r eventRow, withContext bool) string {
-	attrs := []string{r.Unit + "=" + r.Name, "id=" + shortID(r.ID), "reason=" + r.Reason}
+	attrs := []string{r.Unit + "=" + r.Name}
+	if r.ID != "" {
+		attrs = append(attrs, "id="+shortID(r.ID))
+	}
+	attrs = append(attrs, "reason="+r.Reason)
 	if r.ExitCode != nil {
 		attrs = append(attrs, fmt.Sprintf("exitCode=%d", *r.ExitCode))
 	}

@@ -20,6 +20,9 @@ const (
 	EventUpdated   = "updated"  // its limits changed live (update)
 	EventRemoved   = "removed"  // its container (or service) removed; its data stays
 	EventDrift     = "drift"    // ensure found it differs from the configuration (Detail: what)
+	// EventEgressDenied: its egress proxy refused a destination (Detail:
+	// what, and the rule or why), reason ReasonPolicy.
+	EventEgressDenied = "egress-denied"
 )
 
 // The reasons of workspace events: who or what made it happen.
@@ -29,6 +32,7 @@ const (
 	ReasonCompose = "compose" // Docker Compose (a workspace of a project, through the provider)
 	ReasonSwarm   = "swarm"   // Swarm, of a task it placed, moved or restarted
 	ReasonEngine  = "engine"  // the engine: a process that exited by itself, or the kernel (OOM)
+	ReasonPolicy  = "policy"  // the workspace's egress policy (its mode and rules)
 )
 
 // Event is something that happened to a workspace.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -17,27 +18,38 @@ import (
 
 // Events streams the events of the engine's workspace containers, as the
 // engine tells them (so those of plain docker commands too), each with its
-// reason; the stream ends with an error (nil once Until is reached).
-// The channels are as the docker client's: one event channel, one error.
+// reason, and the destinations their egress proxies deny; the stream ends
+// with an error (nil once Until is reached). The channels are as the
+// docker client's: one event channel, one error.
 func (m *Manager) Events(ctx context.Context, opts sandbox.EventOptions) (<-chan sandbox.Event, <-chan error) {
 	out, errc := make(chan sandbox.Event), make(chan error, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	send := func(ev sandbox.Event) bool {
+		select {
+		case out <- ev:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
 	msgs, errs := m.client.Events(ctx, events.ListOptions{
 		Since: opts.Since, Until: opts.Until,
 		Filters: filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)), filters.Arg("label", sandbox.LabelSubdir)),
 	})
+	wg.Add(1)
 	go func() {
-		defer close(out)
+		defer wg.Done()
+		if opts.Until == "" {
+			defer cancel() // the proxies' streams end with this one
+		}
 		var d eventDecoder
 		for {
 			select {
 			case msg := <-msgs:
-				if ev, ok := d.decode(msg); ok {
-					select {
-					case out <- ev:
-					case <-ctx.Done():
-						errc <- ctx.Err()
-						return
-					}
+				if ev, ok := d.decode(msg); ok && !send(ev) {
+					errc <- ctx.Err()
+					return
 				}
 			case err := <-errs:
 				if errors.Is(err, io.EOF) {
@@ -47,6 +59,12 @@ func (m *Manager) Events(ctx context.Context, opts sandbox.EventOptions) (<-chan
 				return
 			}
 		}
+	}()
+	m.egressEvents(ctx, opts, &wg, send)
+	go func() {
+		wg.Wait()
+		cancel()
+		close(out)
 	}()
 	return out, errc
 }

@@ -11,6 +11,7 @@ import (
 	is "gotest.tools/v3/assert/cmp"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/egress/proxy"
 )
 
 // stream is a sequence of engine events of containers, each
@@ -144,4 +145,16 @@ func TestEventsOfOtherContainersAreLeftOut(t *testing.T) {
 	msg.Type = events.NetworkEventType
 	_, ok = d.decode(msg)
 	assert.Check(t, !ok)
+}
+
+func TestEgressDeniedEvents(t *testing.T) {
+	at := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	ev, ok := deniedEvent(proxy.Entry{Time: at, Kind: "connect", Host: "evil.test", Port: 443, Decision: "deny", Rule: "evil.test"}, "team/a")
+	assert.Assert(t, ok)
+	assert.Check(t, is.DeepEqual(ev, sandbox.Event{Time: at, Kind: sandbox.EventEgressDenied, Reason: sandbox.ReasonPolicy, Subdir: "team/a",
+		Name: "gws-team-a", Unit: "container", Detail: "connect evil.test:443 rule=evil.test"}))
+	ev, ok = deniedEvent(proxy.Entry{Time: at, Kind: "dns", Host: "x.test", Decision: "deny", Reason: "no rule allows it"}, "a")
+	assert.Check(t, ok && ev.Detail == "dns x.test (no rule allows it)", "%+v", ev)
+	_, ok = deniedEvent(proxy.Entry{Time: at, Kind: "connect", Host: "ok.test", Port: 443, Decision: "allow"}, "a")
+	assert.Check(t, !ok, "an allowed destination told")
 }
