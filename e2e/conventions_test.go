@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
@@ -164,6 +165,16 @@ func TestAllContextsShowsEachEngineOnce(t *testing.T) {
 		assert.Check(t, is.Contains(lines[0], ctx))
 	}
 	assert.Check(t, !strings.Contains(lines[0], "legacy"))
+
+	// events too: each event once, though several contexts tell it (issue 19).
+	since := time.Now()
+	h.ws("stop", s).Assert(t, icmd.Success)
+	res = h.ws("events", "--all-contexts", "--since", since.Format(time.RFC3339Nano), "--until", time.Now().Add(time.Second).Format(time.RFC3339Nano),
+		"--filter", "subdir="+s, "--format", "{{.Kind}} {{.Context}}")
+	res.Assert(t, icmd.Success)
+	lines = strings.Split(strings.TrimSpace(res.Stdout()), "\n")
+	assert.Assert(t, is.Len(lines, 1), "told more than once, or not: %v", lines)
+	assert.Check(t, is.Regexp(`^stopped (default|modern|tls|ssh)$`, lines[0]))
 }
 
 // Help as docker prints it, completion as docker run's.

@@ -193,6 +193,35 @@ type eventWriter struct {
 	tmpl     *template.Template
 	filter   filters.Args
 	contexts bool
+	// seen are the events written lately, oldest first: two contexts of
+	// one engine tell each event twice, and it is written once (as ls
+	// --all-contexts lists a workspace once).
+	seen  map[string]bool
+	order []string
+}
+
+// seenLimit is how many events the writer remembers to write each once.
+const seenLimit = 4096
+
+// firstTime says whether an event is told for the first time.
+func (w *eventWriter) firstTime(ev sandbox.Event) bool {
+	if !w.contexts {
+		return true
+	}
+	key := fmt.Sprintf("%s %s %s %d %s", ev.ID, ev.Subdir, ev.Kind, ev.Time.UnixNano(), ev.Detail)
+	if w.seen[key] {
+		return false
+	}
+	if w.seen == nil {
+		w.seen = map[string]bool{}
+	}
+	w.seen[key] = true
+	w.order = append(w.order, key)
+	if len(w.order) > seenLimit {
+		delete(w.seen, w.order[0])
+		w.order = w.order[1:]
+	}
+	return true
 }
 
 func (w *eventWriter) write(r eventRow) error {
@@ -201,6 +230,9 @@ func (w *eventWriter) write(r eventRow) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if !w.firstTime(r.Event) {
+		return nil
+	}
 	if w.tmpl != nil {
 		if err := w.tmpl.Execute(w.out, r); err != nil {
 			return err
