@@ -136,6 +136,7 @@ func TestEventsStream(t *testing.T) {
 // The files are the same all along (checksums), and, across pauses, the
 // same background process runs (issue 19).
 func TestSuspendAndWakeKeepEverything(t *testing.T) {
+	t.Parallel() // long: beside the other long ones, once the others are done
 	requireEngine(t, "modern")
 	h := newHarness(t)
 	s := h.subdir("")
@@ -215,6 +216,7 @@ func TestSwarmEvents(t *testing.T) {
 // Suspend and wake on Swarm: stopped (scaled to none) and woken by exec
 // and cp, the files the same all along.
 func TestSwarmSuspendAndWake(t *testing.T) {
+	t.Parallel() // long: beside the other long ones, once the others are done
 	s := newSwarmHarness(t)
 	a := s.subdir("-sw")
 	s.ws("ensure", a).Assert(t, icmd.Success)
@@ -270,6 +272,7 @@ func envInt(name string, def int) int {
 // A reaper pass over many idle workspaces stops them all, in one pass, and
 // goes on while tenants kill their own init under it (issue 19).
 func TestReapPassOverMany(t *testing.T) {
+	t.Parallel() // long: beside the other long ones, once the others are done
 	requireEngine(t, "modern")
 	h := newHarness(t)
 	n := envInt("E2E_REAP_COUNT", 200)
