@@ -312,6 +312,15 @@ func TestEgressAllowlist(t *testing.T) {
 			r.probe(s, "get", "https://api.allowed.test/").Assert(t, icmd.Expected{ExitCode: 1})
 			after = r.docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", containerName(s)).Assert(t, icmd.Success).Stdout()
 			assert.Check(t, is.Equal(after, before), "the workspace was restarted or replaced")
+
+			// ensure makes it again too, with its kept rules, the workspace
+			// untouched (new-user pass 7, High: it said "running" and the
+			// workspace reached nothing).
+			r.docker("rm", "-f", "gws.egress."+strings.TrimPrefix(containerName(s), "gws-")).Assert(t, icmd.Success)
+			r.ensure(t, s, "--egress", "allowlist", "--allow", "allowed.test", "--allow", "*.allowed.test", "--allow", r.originIP)
+			r.probe(s, "get", "https://denied.test/").Assert(t, icmd.Expected{Out: "sni=denied.test"})
+			after = r.docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", containerName(s)).Assert(t, icmd.Success).Stdout()
+			assert.Check(t, is.Equal(after, before), "the workspace was restarted or replaced")
 		})
 	}
 }

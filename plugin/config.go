@@ -328,7 +328,7 @@ func (r *resolver) bool(s setting) (bool, error) {
 	case "0", "false", "no", "off", "n", "f", "":
 		return false, nil
 	}
-	return false, usageError(fmt.Errorf("%s: invalid value %q: must be true or false", r.source(s), v))
+	return false, usageError(fmt.Errorf("%s: invalid value %q: must be a boolean (true/false, 1/0, yes/no, on/off)", r.source(s), v))
 }
 
 // dataHome is where the default bind directories live.
@@ -570,6 +570,9 @@ func parseCPUs(v string) (int64, error) {
 	}
 	if r, ok := new(big.Rat).SetString(v); ok && !r.Mul(r, big.NewRat(1e9, 1)).Num().IsInt64() {
 		return 0, errors.New("out of range")
+	}
+	if n > 0 && n < 1e7 {
+		return 0, errors.New("must be at least 0.01, as an engine takes it")
 	}
 	return n, nil
 }

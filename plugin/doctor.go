@@ -135,6 +135,9 @@ func runDoctor(ctx context.Context, dockerCLI command.Cli, opts *doctorOptions) 
 		return engineErr(dockerCLI, err)
 	}
 	rep.fill(r, cfgErr == nil)
+	if on, err := enabled(dockerCLI, opts.flags); err == nil && !on {
+		rep.Warnings = append(rep.Warnings, disabledBy(dockerCLI, opts.flags)+" is false: ensure and stop do nothing, and nothing wakes a workspace")
+	}
 	return writeDoctorReport(dockerCLI, tmpl, rep)
 }
 

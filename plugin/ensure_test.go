@@ -142,6 +142,8 @@ func TestEnsureRefusesBadInput(t *testing.T) {
 		{args: []string{"ensure", "--cpus", "-1", "a"}, err: `--cpus: invalid number of CPUs "-1": must not be negative`},
 		{args: []string{"ensure", "--pids-limit", "-5", "a"}, err: `--pids-limit: invalid process limit "-5"`},
 		{args: []string{"ensure", "--memory", "1k", "a"}, err: `--memory: invalid memory limit "1k": must be at least 6MiB`},
+		{args: []string{"ensure", "--cpus", "0.001", "a"}, err: `--cpus: invalid number of CPUs "0.001": must be at least 0.01`},
+		{args: []string{"update", "--cpus", "0.001", "a"}, err: `invalid --cpus "0.001": must be at least 0.01`},
 		{args: []string{"egress", "log", "--tail", "abc", "a"}, err: `invalid --tail "abc"`},
 		{args: []string{"ensure", "--egress", "allowlist", "--allow", "http://x", "a"}, err: "not a URL"},
 		// Issue 18: update's values, checked before the engine.
@@ -210,7 +212,7 @@ func TestEnsureDisabled(t *testing.T) {
 	assert.Check(t, is.Contains(c.err.String(), "GATEWAY_WORKSPACE_DOCKER_ENABLED is false: not stopping"))
 
 	t.Setenv("GATEWAY_WORKSPACE_DOCKER_ENABLED", "maybe")
-	assert.Check(t, is.ErrorContains(c.run("ensure", "a"), `GATEWAY_WORKSPACE_DOCKER_ENABLED: invalid value "maybe": must be true or false`))
+	assert.Check(t, is.ErrorContains(c.run("ensure", "a"), `GATEWAY_WORKSPACE_DOCKER_ENABLED: invalid value "maybe": must be a boolean (true/false, 1/0, yes/no, on/off)`))
 }
 
 func TestEnsureGoesOnAfterAFailure(t *testing.T) {
@@ -360,4 +362,12 @@ func TestDisabledSaysItsSource(t *testing.T) {
 	assert.Check(t, is.Contains(c.err.String(), `"enabled" in the plugins.workspace section of `))
 	assert.Check(t, !strings.Contains(c.err.String(), "GATEWAY_WORKSPACE_DOCKER_ENABLED"), c.err.String())
 	assert.Check(t, is.Equal(f.Calls(), ""))
+}
+
+// doctor says that workspaces are switched off (new-user pass 7).
+func TestDoctorSaysSwitchedOff(t *testing.T) {
+	f := sandboxtest.NewEngine()
+	c := newTestCLI(t, f, `{"plugins":{"workspace":{"enabled":"false"}}}`)
+	_ = c.run("doctor", "--format", "{{json .Warnings}}", "--mount-mode", "volume_subpath", "--workspace-volume", "ws", "--shared-volume", "sh")
+	assert.Check(t, is.Contains(c.out.String(), `is false: ensure and stop do nothing`), c.out.String())
 }

@@ -270,5 +270,6 @@ func eventLine(r eventRow, withContext bool) string {
 	if withContext {
 		attrs = append(attrs, "context="+r.Context)
 	}
-	return fmt.Sprintf("%s %s %s (%s)", r.Time.Format(time.RFC3339Nano), r.Kind, r.Subdir, strings.Join(attrs, ", "))
+	// Nine digits always, as docker events writes them: lines align and sort.
+	return fmt.Sprintf("%s %s %s (%s)", r.Time.Format("2006-01-02T15:04:05.000000000Z07:00"), r.Kind, r.Subdir, strings.Join(attrs, ", "))
 }

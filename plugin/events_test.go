@@ -25,8 +25,8 @@ func TestEventWriterWritesAnEventOnce(t *testing.T) {
 	later.Time = at.Add(time.Second)
 	assert.NilError(t, w.write(eventRow{Event: later, Context: "modern"}))
 	assert.Check(t, is.Equal(out.String(),
-		"2026-12-03T12:00:00Z stopped a (container=gws-a, id=0123456789ab, reason=user, context=default)\n"+
-			"2026-12-03T12:00:01Z stopped a (container=gws-a, id=0123456789ab, reason=user, context=modern)\n"))
+		"2026-12-03T12:00:00.000000000Z stopped a (container=gws-a, id=0123456789ab, reason=user, context=default)\n"+
+			"2026-12-03T12:00:01.000000000Z stopped a (container=gws-a, id=0123456789ab, reason=user, context=modern)\n"))
 
 	out.Reset()
 	w = &eventWriter{out: &out}

@@ -444,8 +444,17 @@ func (c *listContext) Context() string { return c.context }
 // Subdir is shown with what could deceive the eye escaped.
 func (c *listContext) Subdir() string { return printable(c.w.Subdir) }
 func (c *listContext) Mode() string   { return string(c.w.Mode) }
-func (c *listContext) Image() string  { return c.w.Image }
-func (c *listContext) State() string  { return c.w.State }
+
+// Image is the image reference the container was made from; the image
+// ID where that is all there is (its tag moved on), short unless
+// --no-trunc, as docker ps shows it.
+func (c *listContext) Image() string {
+	if c.trunc && strings.HasPrefix(c.w.Image, "sha256:") {
+		return shortID(c.w.Image)
+	}
+	return c.w.Image
+}
+func (c *listContext) State() string { return c.w.State }
 
 // Node is the node that runs the workspace (empty on one engine).
 func (c *listContext) Node() string   { return c.w.Node }

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -171,4 +172,16 @@ func TestDriftFilterImpliesCheckConfig(t *testing.T) {
 	for v, want := range map[string]bool{"yes": false, "no": false, "image": false, "unknown": false, "limits": true, "mounts": true} {
 		assert.Check(t, is.Equal(needsConfig(filters.NewArgs(filters.Arg("drift", v))), want), v)
 	}
+}
+
+// An image that is only an ID (its tag moved on) is shown short, as
+// docker ps shows it, unless --no-trunc (new-user pass 7).
+func TestListImageIDIsShort(t *testing.T) {
+	id := "sha256:6ba0182455548fdc" + strings.Repeat("0", 48)
+	c := &listContext{w: sandbox.Workspace{Image: id}, trunc: true}
+	assert.Check(t, is.Equal(c.Image(), "6ba018245554"))
+	c.trunc = false
+	assert.Check(t, is.Equal(c.Image(), id))
+	c = &listContext{w: sandbox.Workspace{Image: "agent/workspace:latest"}, trunc: true}
+	assert.Check(t, is.Equal(c.Image(), "agent/workspace:latest"))
 }

@@ -170,7 +170,8 @@ type Result struct {
 	Mode   MountMode
 	Image  string
 	// Drift names what of the container differs from the configuration
-	// (see [Drift]); empty when it matches or was (re)created.
+	// (see [Drift]); empty when it matches or was created; for a container
+	// recreated, what differed (why it was replaced).
 	Drift []string
 	// Node is the node that runs the workspace (orchestrators of nodes).
 	Node string

@@ -66,11 +66,20 @@ func TestEnsureAllowlistMakesItsNetworkAndProxy(t *testing.T) {
 	cfg := allowlistConfig(t, "example.com", "10.0.0.0/8:5432")
 	_, err := m.Ensure(context.Background(), "alice", cfg)
 	assert.NilError(t, err)
-	// Warm: one inspect, as in every mode.
+	// Warm: one inspect, and one of its proxy (that it runs).
 	f.CallLog = nil
 	_, err = m.Ensure(context.Background(), "alice", cfg)
 	assert.NilError(t, err)
-	assert.Check(t, is.Equal(f.Calls(), "inspect:gws-alice"))
+	assert.Check(t, is.Equal(f.Calls(), "inspect:gws-alice inspect:gws.egress.alice"))
+	// A proxy removed by hand is made again by the next ensure (new-user
+	// pass 7, High: ensure said it ran, and it reached nothing).
+	proxyID := f.ByName("gws.egress.alice").ID
+	assert.NilError(t, f.ContainerRemove(context.Background(), proxyID, container.RemoveOptions{Force: true}))
+	_, err = m.Ensure(context.Background(), "alice", cfg)
+	assert.NilError(t, err)
+	remade := f.ByName("gws.egress.alice")
+	assert.Assert(t, remade != nil, "the proxy was not made again")
+	assert.Check(t, is.Equal(remade.State, container.StateRunning))
 
 	n, ok := f.Networks["gws.net.alice"]
 	assert.Assert(t, ok, "no network of its own: %v", f.Calls())

@@ -278,9 +278,28 @@ func (e *ensurer) apply(ctx context.Context, s step, o observed) (sandbox.Result
 	case stepWait:
 		return e.result(o), e.wait(ctx, errRace, "restarting")
 	case stepKeep:
-		return e.result(o), nil
+		return e.result(o), e.keepProxy(ctx, o)
 	}
 	return e.result(o), fmt.Errorf("container %s is in an unknown state %q", e.name, o.state)
+}
+
+// keepProxy makes sure a running workspace of a proxied egress mode has
+// its proxy running (one more inspect, of those only): one removed by hand
+// is made again, at its address, with its kept rules; one stopped is
+// started. Without it, the workspace would reach nothing.
+func (e *ensurer) keepProxy(ctx context.Context, o observed) error {
+	if o.ctr == nil || !recordedEgress(o.ctr.Config.Labels).Proxied() {
+		return nil
+	}
+	proxyName, _ := egressNames(e.name)
+	p, err := e.m.client.ContainerInspect(ctx, proxyName)
+	if err == nil && p.State != nil && p.State.Running {
+		return nil
+	}
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("inspect the egress proxy %s: %w", proxyName, err)
+	}
+	return e.m.proxyOf(ctx, e.shared, o.ctr.Config.Labels, e.cfg)
 }
 
 // make creates the container, or replaces the one observed.
@@ -289,7 +308,7 @@ func (e *ensurer) make(ctx context.Context, replace bool, o observed) (sandbox.R
 		r, err := e.m.create(ctx, e, o.ctr, o.img)
 		e.replaced = true
 		if err == nil {
-			r.Action = sandbox.ActionRecreated
+			r.Action, r.Drift = sandbox.ActionRecreated, o.drift // what differed: why it was replaced
 		}
 		return r, err
 	}

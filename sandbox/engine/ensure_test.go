@@ -1091,7 +1091,8 @@ func TestEnsureDrift(t *testing.T) {
 	res, err = newManager(f).Ensure(context.Background(), "a", changed)
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(res.Action, sandbox.ActionRecreated))
-	assert.Check(t, is.Len(res.Drift, 0))
+	// What differed: why it was replaced (new-user pass 7).
+	assert.Check(t, is.DeepEqual(res.Drift, []string{"network", "limits", "env"}))
 	res, err = newManager(f).Ensure(context.Background(), "a", changed)
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(res.Action, sandbox.ActionRunning), "replaced again")

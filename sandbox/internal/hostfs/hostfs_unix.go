@@ -652,7 +652,7 @@ func (r *Root) WorkspaceDir(subdir string, create bool) (d *Dir, created []strin
 		}
 		cur = r.Dir
 		if err != nil {
-			return nil, created, fmt.Errorf("workspace %q: %w", subdir, err)
+			return nil, created, sandbox.WorkspaceErr(subdir, "prepare", err) // said once, as Ensure says it
 		}
 		if made {
 			created = append(created, strings.Join(elems[:i+1], "/"))
