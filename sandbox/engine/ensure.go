@@ -44,6 +44,9 @@ type observed struct {
 	ctr      *container.InspectResponse
 	// img is the configured image, when it was looked at.
 	img *image.InspectResponse
+	// proxyRuns tells, in a proxied egress mode, whether its egress proxy
+	// runs: asked beside the container's inspect (one round trip).
+	proxyRuns func() (bool, error)
 }
 
 // step is what Ensure does next.
@@ -210,6 +213,7 @@ func (e *ensurer) run(ctx context.Context) (sandbox.Result, error) {
 // tells its drift: against the image the reference names now when that
 // can change what Ensure does (a warm ensure stays one inspect).
 func (e *ensurer) observe(ctx context.Context) (observed, error) {
+	proxyRuns := e.askProxy(ctx)
 	ctr, err := e.m.client.ContainerInspect(ctx, e.name)
 	if cerrdefs.IsNotFound(err) {
 		return observed{missing: true, replaced: e.replaced}, nil
@@ -223,7 +227,7 @@ func (e *ensurer) observe(ctx context.Context) (observed, error) {
 	if err := checkIdentity(e.subdir, e.cfg, ctr); err != nil {
 		return observed{}, err
 	}
-	obs := observed{state: ctr.State.Status, replaced: e.replaced, ctr: &ctr}
+	obs := observed{state: ctr.State.Status, replaced: e.replaced, ctr: &ctr, proxyRuns: proxyRuns}
 	if obs.state == container.StateRemoving || obs.state == container.StateDead {
 		return obs, nil
 	}
@@ -291,15 +295,46 @@ func (e *ensurer) keepProxy(ctx context.Context, o observed) error {
 	if o.ctr == nil || !recordedEgress(o.ctr.Config.Labels).Proxied() {
 		return nil
 	}
-	proxyName, _ := egressNames(e.name)
-	p, err := e.m.client.ContainerInspect(ctx, proxyName)
-	if err == nil && p.State != nil && p.State.Running {
-		return nil
+	ask := o.proxyRuns
+	if ask == nil { // configured in another mode than the one recorded
+		ask = e.inspectProxy(ctx)
 	}
-	if err != nil && !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("inspect the egress proxy %s: %w", proxyName, err)
+	runs, err := ask()
+	if err != nil || runs {
+		return err
 	}
 	return e.m.proxyOf(ctx, e.shared, o.ctr.Config.Labels, e.cfg)
+}
+
+// askProxy asks, in a proxied egress mode, whether the workspace's proxy
+// runs, beside what the caller asks meanwhile; nil in another mode.
+func (e *ensurer) askProxy(ctx context.Context) func() (bool, error) {
+	if !e.cfg.EgressMode().Proxied() {
+		return nil
+	}
+	var runs bool
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runs, err = e.inspectProxy(ctx)()
+	}()
+	return func() (bool, error) { <-done; return runs, err }
+}
+
+// inspectProxy asks whether the workspace's egress proxy runs.
+func (e *ensurer) inspectProxy(ctx context.Context) func() (bool, error) {
+	return func() (bool, error) {
+		proxyName, _ := egressNames(e.name)
+		p, err := e.m.client.ContainerInspect(ctx, proxyName)
+		switch {
+		case cerrdefs.IsNotFound(err):
+			return false, nil
+		case err != nil:
+			return false, fmt.Errorf("inspect the egress proxy %s: %w", proxyName, err)
+		}
+		return p.State != nil && p.State.Running, nil
+	}
 }
 
 // make creates the container, or replaces the one observed.
