@@ -16,13 +16,15 @@ import (
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker-workspace/docker-workspace/sandbox/egress/proxy"
+	"github.com/docker-workspace/docker-workspace/sandbox/internal/stream"
 )
 
 // egressEvents follows the logs of the egress proxies — those running now,
 // and those that start while the stream lasts — and sends what they deny.
 // A proxy that cannot be followed is left out: the workspaces' own events
 // go on.
-func (m *Manager) egressEvents(ctx context.Context, opts sandbox.EventOptions, wg *sync.WaitGroup, send func(sandbox.Event) bool) {
+func (m *Manager) egressEvents(mg *stream.Merge[sandbox.Event], opts sandbox.EventOptions) {
+	ctx := mg.Context()
 	proxies := filters.NewArgs(filters.Arg("label", sandbox.LabelEgress+"=proxy"))
 	var mu sync.Mutex
 	following := map[string]bool{}
@@ -33,12 +35,10 @@ func (m *Manager) egressEvents(ctx context.Context, opts sandbox.EventOptions, w
 			return
 		}
 		following[id] = true
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		mg.Go(func() {
 			defer func() { mu.Lock(); delete(following, id); mu.Unlock() }()
-			m.followProxy(ctx, id, subdir, since, opts.Until, send)
-		}()
+			m.followProxy(ctx, id, subdir, since, opts.Until, mg.Send)
+		})
 	}
 	starts, startErrs := m.client.Events(ctx, events.ListOptions{Until: opts.Until, Filters: filters.NewArgs(
 		filters.Arg("type", string(events.ContainerEventType)), filters.Arg("event", string(events.ActionStart)),
@@ -50,9 +50,7 @@ func (m *Manager) egressEvents(ctx context.Context, opts sandbox.EventOptions, w
 			follow(c.ID, c.Labels[sandbox.LabelEgressOf], opts.Since)
 		}
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	mg.Go(func() {
 		for {
 			select {
 			case err := <-startErrs:
@@ -64,7 +62,7 @@ func (m *Manager) egressEvents(ctx context.Context, opts sandbox.EventOptions, w
 				return
 			}
 		}
-	}()
+	})
 }
 
 // followProxy sends the denials of one proxy's log, from since.

@@ -123,7 +123,7 @@ func (m *Manager) Ensure(ctx context.Context, subdir string, cfg sandbox.Config,
 	o := sandbox.EnsureOpts(opts)
 	e := &ensurer{m: m, subdir: subdir, name: sandbox.ContainerName(subdir), cfg: cfg, shared: o.Shared}
 	res, err := e.run(ctx)
-	if err == nil && o.TellDrift && len(res.Drift) > 0 && res.ID != "" {
+	if err == nil && o.TellDrift && len(res.Drift) > 0 && res.ID != "" && res.Action != sandbox.ActionRecreated { // kept as it is
 		// Said on the engine's event stream (events); best effort.
 		_, _ = m.client.ContainerExecCreate(ctx, res.ID, sandbox.Marker(sandbox.EventDrift, strings.Join(res.Drift, ",")))
 	}

@@ -2,11 +2,8 @@ package engine
 
 import (
 	"context"
-	"errors"
-	"io"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -14,6 +11,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/internal/stream"
 )
 
 // Events streams the events of the engine's workspace containers, as the
@@ -22,51 +20,15 @@ import (
 // with an error (nil once Until is reached). The channels are as the
 // docker client's: one event channel, one error.
 func (m *Manager) Events(ctx context.Context, opts sandbox.EventOptions) (<-chan sandbox.Event, <-chan error) {
-	out, errc := make(chan sandbox.Event), make(chan error, 1)
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	send := func(ev sandbox.Event) bool {
-		select {
-		case out <- ev:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
-	msgs, errs := m.client.Events(ctx, events.ListOptions{
+	mg := stream.New[sandbox.Event](ctx, opts.Until != "")
+	msgs, errs := m.client.Events(mg.Context(), events.ListOptions{
 		Since: opts.Since, Until: opts.Until,
 		Filters: filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)), filters.Arg("label", sandbox.LabelSubdir)),
 	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if opts.Until == "" {
-			defer cancel() // the proxies' streams end with this one
-		}
-		var d eventDecoder
-		for {
-			select {
-			case msg := <-msgs:
-				if ev, ok := d.decode(msg); ok && !send(ev) {
-					errc <- ctx.Err()
-					return
-				}
-			case err := <-errs:
-				if errors.Is(err, io.EOF) {
-					err = nil // until reached
-				}
-				errc <- err
-				return
-			}
-		}
-	}()
-	m.egressEvents(ctx, opts, &wg, send)
-	go func() {
-		wg.Wait()
-		cancel()
-		close(out)
-	}()
-	return out, errc
+	var d eventDecoder
+	stream.Main(mg, msgs, errs, d.decode)
+	m.egressEvents(mg, opts)
+	return mg.Channels()
 }
 
 // markerTTL is how long a reason said by a marker waits for the stop,

@@ -14,9 +14,9 @@ import (
 	"github.com/docker-workspace/docker-workspace/sandbox/egress/proxy"
 )
 
-// stream is a sequence of engine events of containers, each
+// engineStream is a sequence of engine events of containers, each
 // "ID NAME ACTION [k=v...]", one second apart.
-func stream(lines ...string) []events.Message {
+func engineStream(lines ...string) []events.Message {
 	t0 := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 	var out []events.Message
 	for i, l := range lines {
@@ -60,7 +60,7 @@ func decoded(msgs []events.Message) []string {
 }
 
 func TestEventsOfOneLife(t *testing.T) {
-	got := decoded(stream(
+	got := decoded(engineStream(
 		"n1 gws_new_0123456789ab create",
 		"n1 gws-a rename oldName=/gws_new_0123456789ab",
 		"n1 gws-a start",
@@ -91,7 +91,7 @@ func TestEventsOfOneLife(t *testing.T) {
 }
 
 func TestEventsOfARecreateAndAStopByTheReaper(t *testing.T) {
-	got := decoded(stream(
+	got := decoded(engineStream(
 		"o1 gws-a exec_create: true docker-workspace reason=reaper",
 		"o1 gws-a kill signal=15",
 		"o1 gws-a die exitCode=143", // the death first, this time
@@ -114,7 +114,7 @@ func TestEventsOfARecreateAndAStopByTheReaper(t *testing.T) {
 }
 
 func TestEventsOfAMarkThatCameTooLongBefore(t *testing.T) {
-	msgs := stream(
+	msgs := engineStream(
 		"c1 gws-a exec_create: true docker-workspace reason=compose",
 		"c1 gws-a pause",
 		"c1 gws-a exec_create: true docker-workspace reason=reaper",
@@ -126,7 +126,7 @@ func TestEventsOfAMarkThatCameTooLongBefore(t *testing.T) {
 }
 
 func TestEventsOfSwarmTasks(t *testing.T) {
-	got := decoded(stream(
+	got := decoded(engineStream(
 		"t1 gws-a.1.x create com.docker.swarm.task.id=x",
 		"t1 gws-a.1.x start com.docker.swarm.task.id=x",
 		"t1 gws-a.1.x die exitCode=137 com.docker.swarm.task.id=x",
@@ -137,11 +137,11 @@ func TestEventsOfSwarmTasks(t *testing.T) {
 
 func TestEventsOfOtherContainersAreLeftOut(t *testing.T) {
 	var d eventDecoder
-	msg := stream("x1 web start")[0]
+	msg := engineStream("x1 web start")[0]
 	delete(msg.Actor.Attributes, sandbox.LabelSubdir)
 	_, ok := d.decode(msg)
 	assert.Check(t, !ok)
-	msg = stream("x1 gws-a create")[0]
+	msg = engineStream("x1 gws-a create")[0]
 	msg.Type = events.NetworkEventType
 	_, ok = d.decode(msg)
 	assert.Check(t, !ok)

@@ -2,8 +2,6 @@ package swarm
 
 import (
 	"context"
-	"errors"
-	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +12,7 @@ import (
 	swarmtypes "github.com/docker/docker/api/types/swarm"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/internal/stream"
 )
 
 // Events streams what happens to the workspace services, as the manager
@@ -23,58 +22,25 @@ import (
 // placed, moved, restarted; engine for a process that ended by itself).
 // A node whose engine cannot be reached is left out, not fatal.
 func (s *Swarm) Events(ctx context.Context, opts sandbox.EventOptions) (<-chan sandbox.Event, <-chan error) {
-	out, errc := make(chan sandbox.Event), make(chan error, 1)
-	ctx, cancel := context.WithCancel(ctx)
 	subdirs, err := s.subdirsByName(ctx)
 	if err != nil {
-		cancel()
-		close(out)
-		errc <- err
-		return out, errc
+		return stream.Failed[sandbox.Event](err)
 	}
-	var wg sync.WaitGroup
+	mg := stream.New[sandbox.Event](ctx, opts.Until != "")
 	var created sync.Map // service ID: when its create was told
-	send := func(ev sandbox.Event) bool {
-		select {
-		case out <- ev:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
-	msgs, errs := s.raw.Events(ctx, events.ListOptions{Since: opts.Since, Until: opts.Until,
+	msgs, errs := s.raw.Events(mg.Context(), events.ListOptions{Since: opts.Since, Until: opts.Until,
 		Filters: filters.NewArgs(filters.Arg("type", string(events.ServiceEventType)))})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case msg := <-msgs:
-				if ev, ok := s.serviceEvent(ctx, msg, subdirs, &created); ok && !send(ev) {
-					return
-				}
-			case err := <-errs:
-				if errors.Is(err, io.EOF) {
-					err = nil
-				}
-				errc <- err
-				cancel() // the nodes' streams end with the manager's
-				return
-			}
-		}
-	}()
-	s.nodeEvents(ctx, opts, &wg, send)
-	go func() {
-		wg.Wait()
-		cancel()
-		close(out)
-	}()
-	return out, errc
+	stream.Main(mg, msgs, errs, func(msg events.Message) (sandbox.Event, bool) {
+		return s.serviceEvent(mg.Context(), msg, subdirs, &created)
+	})
+	s.nodeEvents(mg, opts)
+	return mg.Channels()
 }
 
 // nodeEvents streams the events of the task containers of every node
 // whose engine can be reached.
-func (s *Swarm) nodeEvents(ctx context.Context, opts sandbox.EventOptions, wg *sync.WaitGroup, send func(sandbox.Event) bool) {
+func (s *Swarm) nodeEvents(mg *stream.Merge[sandbox.Event], opts sandbox.EventOptions) {
+	ctx := mg.Context()
 	nodes, err := s.nodes(ctx)
 	if err != nil {
 		return
@@ -85,16 +51,14 @@ func (s *Swarm) nodeEvents(ctx context.Context, opts sandbox.EventOptions, wg *s
 			continue
 		}
 		evs, _ := m.Events(ctx, opts)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		mg.Go(func() {
 			for ev := range evs {
 				ev.Node = nodeName(n)
-				if !send(ev) {
+				if !mg.Send(ev) {
 					return
 				}
 			}
-		}()
+		})
 	}
 }
 
