@@ -258,6 +258,13 @@ func TestCopyWakes(t *testing.T) {
 	h.docker("pause", containerName(s)).Assert(t, icmd.Success)
 	h.ws("cp", s+":f", "-").Assert(t, icmd.Success)
 	assert.Check(t, is.Equal(state(), "running"))
+
+	// A gws- container made by hand, mounting that workspace's directory:
+	// no workspace of ours, and cp does not copy through it (new-user
+	// pass 8).
+	hand := containerName(h.subdir("-hand"))
+	h.docker("create", "--name", hand, "-v", h.workspaceRoot()+"/"+s+":/home/agent/workspace", image, "sleep", "infinity").Assert(t, icmd.Success)
+	h.ws("cp", hand+":/home/agent/workspace/f", "-").Assert(t, icmd.Expected{ExitCode: 1, Err: "records no workspace"})
 }
 
 // envInt is a number from the environment, or def.

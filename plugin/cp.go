@@ -175,6 +175,13 @@ func copyTarget(ctx context.Context, dockerCLI command.Cli, opts *cpOptions, ref
 	if err != nil {
 		return nil, "", err
 	}
+	if w.Subdir == "" {
+		// No labels of ours: made by the original module, or by hand, with
+		// mounts nothing here checked (new-user pass 8: one mounted another
+		// workspace's directory). ensure checks and adopts the module's.
+		return nil, "", fmt.Errorf("%s %s records no workspace (made by the original module, or by hand): "+
+			"cp acts on workspaces only; `docker workspace ensure SUBDIR` adopts one of the original module's", b.Traits().Unit, w.Name)
+	}
 	var cli command.Cli
 	var loc sandbox.Location
 	wake, err := enabled(dockerCLI, opts.flags)

@@ -293,7 +293,7 @@ func (c *ensureContext) Drift() []string {
 // warnDrift says on stderr that an ensured workspace differs from the
 // configuration and was kept (ensure, and the verbs that ensure first).
 func warnDrift(w io.Writer, traits sandbox.Traits, subdir string, res sandbox.Result) {
-	if len(res.Drift) > 0 {
+	if len(res.Drift) > 0 && res.Action != sandbox.ActionRecreated { // a recreated one's Drift says why it was replaced
 		_, _ = fmt.Fprintf(w, "warning: workspace %q: %s %s differs from the configuration (%s); kept, use --recreate if-changed to replace it\n",
 			subdir, traits.Unit, res.Name, strings.Join(res.Drift, ", "))
 	}

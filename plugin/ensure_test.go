@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -370,4 +371,16 @@ func TestDoctorSaysSwitchedOff(t *testing.T) {
 	c := newTestCLI(t, f, `{"plugins":{"workspace":{"enabled":"false"}}}`)
 	_ = c.run("doctor", "--format", "{{json .Warnings}}", "--mount-mode", "volume_subpath", "--workspace-volume", "ws", "--shared-volume", "sh")
 	assert.Check(t, is.Contains(c.out.String(), `is false: ensure and stop do nothing`), c.out.String())
+}
+
+// A drift kept is warned about; a recreated workspace's Drift (why it was
+// replaced) is not said as kept (new-user pass 8).
+func TestWarnDrift(t *testing.T) {
+	var b bytes.Buffer
+	traits := sandbox.Traits{Unit: "container"}
+	warnDrift(&b, traits, "a", sandbox.Result{Name: "gws-a", Action: sandbox.ActionRunning, Drift: []string{"limits"}})
+	assert.Check(t, is.Contains(b.String(), "differs from the configuration (limits); kept"))
+	b.Reset()
+	warnDrift(&b, traits, "a", sandbox.Result{Name: "gws-a", Action: sandbox.ActionRecreated, Drift: []string{"limits"}})
+	assert.Check(t, is.Equal(b.String(), ""))
 }

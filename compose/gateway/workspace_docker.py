@@ -153,6 +153,9 @@ if __name__ == "__main__":  # python3 workspace_docker.py SUBDIR: ensure, say he
     logging.basicConfig(level=logging.INFO)
     r = WorkspaceDockerRunner.from_env()
     sub = sys.argv[1] if len(sys.argv) > 1 else "demo"
-    print("container:", r.ensure_workspace_container(workspace_subdir=sub))
+    cid = r.ensure_workspace_container(workspace_subdir=sub)
+    if cid is None:
+        sys.exit("workspace_docker.py: workspaces are switched off (GATEWAY_WORKSPACE_DOCKER_ENABLED is false)")
+    print("container:", cid)
     print(r.exec(sub, ["sh", "-c", "echo hello from $(pwd)"]).stdout, end="")
     r.stop_workspace_container(sub)
