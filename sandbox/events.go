@@ -69,6 +69,9 @@ type EventOptions struct {
 // running workspace; ensure says a drift it found.
 var markerPrefix = []string{"true", "docker-workspace"}
 
+// MarkReason is the kind of a marker that says a reason (Marker).
+const MarkReason = "reason"
+
 // Marker is the exec that says, on the engine's event stream, that the
 // next stop, pause or removal of a container is for reason (Reason…), or,
 // with kind EventDrift, what drifted (detail).

@@ -96,7 +96,7 @@ func (d *eventDecoder) marker(ev sandbox.Event, kind, detail string) (sandbox.Ev
 		ev.Kind, ev.Reason, ev.Detail = sandbox.EventDrift, sandbox.ReasonUser, detail
 		return ev, true
 	}
-	if kind == "reason" {
+	if kind == sandbox.MarkReason {
 		d.marks[ev.ID] = mark{reason: detail, at: ev.Time}
 	}
 	return ev, false
@@ -239,6 +239,6 @@ func madeFor(attrs map[string]string) string {
 // exec, and its event says "user".
 func (m *Manager) markReason(ctx context.Context, ctr container.InspectResponse, reason string) {
 	if ctr.State != nil && ctr.State.Running && !ctr.State.Paused {
-		_, _ = m.client.ContainerExecCreate(ctx, ctr.ID, sandbox.Marker("reason", reason))
+		_, _ = m.client.ContainerExecCreate(ctx, ctr.ID, sandbox.Marker(sandbox.MarkReason, reason))
 	}
 }

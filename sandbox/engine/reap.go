@@ -205,7 +205,7 @@ func (r *reaper) running(ctx context.Context) ([]sandbox.Workspace, error) {
 func (r *reaper) stop(ctx context.Context, w sandbox.Workspace, why string) (*sandbox.Decision, error) {
 	// The reason, on the engine's event stream; a container that is gone
 	// or stopped meanwhile refuses it, and the stop below says so.
-	_, _ = r.m.client.ContainerExecCreate(ctx, w.ID, sandbox.Marker("reason", sandbox.ReasonReaper))
+	_, _ = r.m.client.ContainerExecCreate(ctx, w.ID, sandbox.Marker(sandbox.MarkReason, sandbox.ReasonReaper))
 	if r.opts.Pause {
 		err := r.m.client.ContainerPause(ctx, w.ID)
 		switch {
