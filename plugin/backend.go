@@ -241,13 +241,14 @@ func apiTimeout(dockerCLI command.Cli, flags *pflag.FlagSet) (time.Duration, err
 func hints(err error, subdir string) error {
 	var ne *sandbox.NodeEngineError
 	var re *sandbox.RecordedError
+	var pe *sandbox.ProjectError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &re):
 		return fmt.Errorf("%w; if workspace %q is gone for good, `docker workspace rm --forget %s` with this command's root or volume flags forgets it (its data stays)", err, re.Subdir, re.Subdir)
-	case errors.As(err, new(*sandbox.ProjectError)) && subdir != "":
-		return fmt.Errorf("%w; to run the service in a container of its own, `docker workspace rm -f %s` (its data stays), then up again", err, subdir)
+	case errors.As(err, &pe):
+		return projectHint(err, pe, subdir)
 	case errors.Is(err, sandbox.ErrProxyGone):
 		return fmt.Errorf("%w; `docker workspace restart %s` makes it again, with its rules", err, subdir)
 	case errors.Is(err, sandbox.ErrNothingToForget):
@@ -264,6 +265,18 @@ func hints(err error, subdir string) error {
 		return fmt.Errorf("%w: add one: docker node update --label-add %s=CONTEXT-OR-ENDPOINT %s", err, sandbox.LabelNodeEngine, ne.Node)
 	case errors.Is(err, sandbox.ErrNotSupported), errors.Is(err, sandbox.ErrInvalidConfig):
 		return usageError(err)
+	}
+	return err
+}
+
+// projectHint says how to act on a container of a Compose project that
+// was refused.
+func projectHint(err error, pe *sandbox.ProjectError, subdir string) error {
+	switch {
+	case pe.Replace && pe.Project == "":
+		return fmt.Errorf("%w (`docker compose -p %s up -d --force-recreate` replaces it with its service's configuration)", err, pe.Owner)
+	case subdir != "":
+		return fmt.Errorf("%w; to run the service in a container of its own, `docker workspace rm -f %s` (its data stays), then up again", err, subdir)
 	}
 	return err
 }

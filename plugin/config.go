@@ -470,7 +470,7 @@ func (r *resolver) otherMode(cfg *sandbox.Config) error {
 			if cfg.Mode == sandbox.ModeVolumeSubpath {
 				want = sandbox.ModeBind
 			}
-			return r.bad(s, fmt.Errorf("a setting of %s mode, and the mount mode is %s (%s %s?)", want, cfg.Mode, r.source(settingMountMode), want))
+			return r.bad(s, fmt.Errorf("a setting of %s mode, and the mount mode is %s (set by %s; did you mean %s?)", want, cfg.Mode, r.source(settingMountMode), want))
 		}
 	}
 	return nil

@@ -188,9 +188,15 @@ func (e *NodeEngineError) Unwrap() []error { return []error{ErrNodeEngine, e.Err
 // the project that made it ("" for none). It matches ErrNotThisWorkspace.
 type ProjectError struct {
 	Container, Project, Owner string
+	// Replace: an ensure outside the project (Project "") would have
+	// replaced the project's container.
+	Replace bool
 }
 
 func (e *ProjectError) Error() string {
+	if e.Replace && e.Project == "" {
+		return fmt.Sprintf("%v: container %s was made for Compose project %q: an ensure outside it does not replace it; nothing was changed", ErrNotThisWorkspace, e.Container, e.Owner)
+	}
 	if e.Owner != "" {
 		return fmt.Sprintf("%v: container %s belongs to Compose project %q, not %q; nothing was changed", ErrNotThisWorkspace, e.Container, e.Owner, e.Project)
 	}

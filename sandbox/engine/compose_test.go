@@ -72,6 +72,16 @@ func TestComposeProjectIdentity(t *testing.T) {
 	assert.Check(t, is.Equal(res.Action, sandbox.ActionRunning))
 	assert.Check(t, is.Len(res.Drift, 0))
 
+	// An ensure outside the project keeps the project's container as it
+	// is, and never replaces it (new-user pass 9).
+	outside := cfg
+	outside.ComposeProject, outside.Recreate = "", sandbox.RecreateAlways
+	id := f.ByName("gws-a").ID
+	_, err = newManager(f).Ensure(context.Background(), "a", outside)
+	assert.Check(t, is.ErrorIs(err, sandbox.ErrNotThisWorkspace))
+	assert.Check(t, is.ErrorContains(err, `was made for Compose project "one": an ensure outside it does not replace it`))
+	assert.Check(t, is.Equal(f.ByName("gws-a").ID, id), "replaced")
+
 	other := cfg
 	other.ComposeProject = "two"
 	_, err = newManager(f).Ensure(context.Background(), "a", other)

@@ -340,6 +340,11 @@ func (e *ensurer) inspectProxy(ctx context.Context) func() (bool, error) {
 // make creates the container, or replaces the one observed.
 func (e *ensurer) make(ctx context.Context, replace bool, o observed) (sandbox.Result, error) {
 	if replace {
+		if p := o.ctr.Config.Labels[sandbox.LabelComposeProject]; p != "" && p != e.cfg.ComposeProject {
+			// Kept as it is by an ensure of another configuration, never
+			// replaced by one: the project's service would run in it.
+			return e.result(o), &sandbox.ProjectError{Container: e.name, Project: e.cfg.ComposeProject, Owner: p, Replace: true}
+		}
 		r, err := e.m.create(ctx, e, o.ctr, o.img)
 		e.replaced = true
 		if err == nil {
