@@ -166,20 +166,30 @@ func (rep *doctorReport) fill(r sandbox.Report, cfgOK bool) {
 // every part there so that a misspelt field is refused (125) before anything is
 // asked of the engine.
 func doctorTemplate(format string) (*template.Template, error) {
+	tmpl, err := objectTemplate(format, doctorReport{
+		Engine: &engineFacts{}, Modes: map[sandbox.MountMode]modeFacts{}, Image: &sandbox.ImageCheck{}, Plan: &sandbox.MountPlan{},
+	})
+	return tmpl, usageError(err)
+}
+
+// objectTemplate is the template of a --format that prints one object: nil
+// for the command's own text, "json" for the object as JSON, or a Go
+// template, tried on sample so that a misspelt field is refused before
+// anything is asked of an engine.
+func objectTemplate(format string, sample any) (*template.Template, error) {
+	source := format
 	switch format {
 	case "":
 		return nil, nil
 	case "json":
-		format = "{{json .}}"
+		source = "{{json .}}"
 	}
-	tmpl, err := templates.Parse(format)
+	tmpl, err := templates.Parse(source)
 	if err == nil {
-		err = tmpl.Execute(io.Discard, doctorReport{
-			Engine: &engineFacts{}, Modes: map[sandbox.MountMode]modeFacts{}, Image: &sandbox.ImageCheck{}, Plan: &sandbox.MountPlan{},
-		})
+		err = tmpl.Execute(io.Discard, sample)
 	}
 	if err != nil {
-		return nil, usageError(fmt.Errorf("invalid --format %q: %w", format, err))
+		return nil, fmt.Errorf("invalid --format %q: %w", format, err)
 	}
 	return tmpl, nil
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	"github.com/docker/cli/opts"
-	"github.com/docker/cli/templates"
 	"github.com/docker/docker/api/types/filters"
 	timetypes "github.com/docker/docker/api/types/time"
 	"github.com/spf13/cobra"
@@ -128,21 +127,7 @@ func checkEventsOptions(options *eventsOptions) (*template.Template, error) {
 	if err := checkEventFilter(options.filter.Value()); err != nil {
 		return nil, err
 	}
-	format := options.format
-	switch format {
-	case "":
-		return nil, nil
-	case "json":
-		format = "{{json .}}"
-	}
-	tmpl, err := templates.Parse(format)
-	if err == nil {
-		err = tmpl.Execute(io.Discard, eventRow{})
-	}
-	if err != nil {
-		return nil, fmt.Errorf("invalid --format %q: %w", options.format, err)
-	}
-	return tmpl, nil
+	return objectTemplate(options.format, eventRow{})
 }
 
 // checkEventFilter refuses a filter key or a value no event has.
