@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/cpsafe"
 )
 
 type execOptions struct {
@@ -414,7 +415,7 @@ func (k knownContainer) CopyToContainer(ctx context.Context, ctr, p string, cont
 		o.CopyUIDGID = false
 	} else {
 		if uid, gid, ok := k.userOf(ctx, ctr); ok && (uid != 0 || gid != 0) {
-			content, o.CopyUIDGID = ownedBy(content, uid, gid), true
+			content, o.CopyUIDGID = cpsafe.OwnedBy(content, uid, gid), true
 		}
 	}
 	return k.APIClient.CopyToContainer(ctx, ctr, p, content, o)
@@ -445,7 +446,7 @@ func (k knownContainer) userOf(ctx context.Context, ctr string) (uid, gid int, o
 	if c.Config.User == "" {
 		return 0, 0, true
 	}
-	return userIDs(c.Config.User, read("/etc/passwd"), read("/etc/group"))
+	return cpsafe.UserIDs(c.Config.User, read("/etc/passwd"), read("/etc/group"))
 }
 
 // answered runs fn, and gives up when k's engine has not answered within

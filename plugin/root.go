@@ -121,6 +121,7 @@ func subcommands(dockerCLI command.Cli, build BuildInfo) []subcommand {
 		{[]string{"prune"}, func() *cobra.Command { return newPruneCommand(dockerCLI) }},
 		{[]string{"reap"}, func() *cobra.Command { return newReapCommand(dockerCLI) }},
 		{[]string{"egress"}, func() *cobra.Command { return newEgressCommand(dockerCLI) }},
+		{[]string{"serve"}, func() *cobra.Command { return newServeCommand(dockerCLI, build) }},
 	}
 }
 

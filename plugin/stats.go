@@ -231,7 +231,7 @@ func (c *statsContext) CPUPerc() string {
 	if c.s == nil {
 		return "--"
 	}
-	return fmt.Sprintf("%.2f%%", cpuPercent(c.s))
+	return fmt.Sprintf("%.2f%%", sandbox.CPUPercent(c.s))
 }
 
 // MemUsage is the memory used, without the page cache, and the limit.
@@ -239,7 +239,7 @@ func (c *statsContext) MemUsage() string {
 	if c.s == nil {
 		return "-- / --"
 	}
-	return units.BytesSize(memUsed(c.s.MemoryStats)) + " / " + units.BytesSize(float64(c.s.MemoryStats.Limit))
+	return units.BytesSize(sandbox.MemoryUsed(c.s.MemoryStats)) + " / " + units.BytesSize(float64(c.s.MemoryStats.Limit))
 }
 
 // MemPerc is the memory used, in % of the limit.
@@ -247,7 +247,7 @@ func (c *statsContext) MemPerc() string {
 	if c.s == nil || c.s.MemoryStats.Limit == 0 {
 		return "--"
 	}
-	return fmt.Sprintf("%.2f%%", memUsed(c.s.MemoryStats)/float64(c.s.MemoryStats.Limit)*100)
+	return fmt.Sprintf("%.2f%%", sandbox.MemoryUsed(c.s.MemoryStats)/float64(c.s.MemoryStats.Limit)*100)
 }
 
 // PIDs is the number of processes (and threads) in the container.
@@ -256,31 +256,4 @@ func (c *statsContext) PIDs() string {
 		return "--"
 	}
 	return fmt.Sprint(c.s.PidsStats.Current)
-}
-
-// cpuPercent is docker stats' CPU %: the container's share of the host's
-// CPU time between two samples, times the CPUs online.
-func cpuPercent(s *container.StatsResponse) float64 {
-	cpu := float64(s.CPUStats.CPUUsage.TotalUsage) - float64(s.PreCPUStats.CPUUsage.TotalUsage)
-	system := float64(s.CPUStats.SystemUsage) - float64(s.PreCPUStats.SystemUsage)
-	online := float64(s.CPUStats.OnlineCPUs)
-	if online == 0 {
-		online = float64(len(s.CPUStats.CPUUsage.PercpuUsage))
-	}
-	if cpu <= 0 || system <= 0 {
-		return 0
-	}
-	return cpu / system * online * 100
-}
-
-// memUsed is the memory a container uses without its page cache, as
-// docker stats counts it (cgroup v1: total_inactive_file; v2:
-// inactive_file).
-func memUsed(m container.MemoryStats) float64 {
-	for _, k := range []string{"total_inactive_file", "inactive_file"} {
-		if v, ok := m.Stats[k]; ok && v < m.Usage {
-			return float64(m.Usage - v)
-		}
-	}
-	return float64(m.Usage)
 }

@@ -1229,3 +1229,11 @@ func (f *Engine) makeVolumes(mounts []mount.Mount) {
 		}
 	}
 }
+
+// ContainerExecResize records a terminal's size.
+func (f *Engine) ContainerExecResize(_ context.Context, id string, o container.ResizeOptions) error {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	f.Record("resize:%dx%d", o.Height, o.Width)
+	return nil
+}

@@ -1,9 +1,10 @@
-package plugin
+package cpsafe
 
 import (
 	"archive/tar"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"testing"
@@ -35,7 +36,7 @@ func TestCopyOutIsMadeSafe(t *testing.T) {
 	assert.NilError(t, tw.Close())
 
 	var out, warn bytes.Buffer
-	assert.NilError(t, sanitizeTar(&in, &out, &warn))
+	assert.NilError(t, Sanitize(&in, &out, Rules{UID: os.Getuid(), GID: os.Getgid(), Warn: func(name, why string) { fmt.Fprintf(&warn, "cp: %s: %s\n", name, why) }}))
 	got := map[string]*tar.Header{}
 	tr := tar.NewReader(&out)
 	for {
@@ -73,7 +74,7 @@ func TestCopyInIsTheContainerUsers(t *testing.T) {
 		"4242":        {4242, 0, 1},
 		"nobody":      {0, 0, 0},
 	} {
-		uid, gid, ok := userIDs(user, passwd, group)
+		uid, gid, ok := UserIDs(user, passwd, group)
 		assert.Check(t, is.DeepEqual([3]int{uid, gid, map[bool]int{true: 1}[ok]}, want), user)
 	}
 
@@ -83,7 +84,7 @@ func TestCopyInIsTheContainerUsers(t *testing.T) {
 	assert.NilError(t, tw.WriteHeader(&tar.Header{Name: "data/f", Typeflag: tar.TypeReg, Mode: 0o644, Size: 2}))
 	_, _ = tw.Write([]byte("hi"))
 	assert.NilError(t, tw.Close())
-	tr := tar.NewReader(ownedBy(&in, 1000, 1000))
+	tr := tar.NewReader(OwnedBy(&in, 1000, 1000))
 	n := 0
 	for {
 		h, err := tr.Next()

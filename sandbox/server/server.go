@@ -1,0 +1,349 @@
+// Package server is `docker workspace serve`: the workspaces of one
+// orchestrator behind a JSON API (/v1, see package api) that gateways call
+// with scoped tokens instead of holding the Docker socket. A token names
+// the workspaces it may touch, the verbs it may use and the configuration
+// its workspaces are made with; a caller cannot widen any of it: there is
+// no path to the engine's own API, no privileged exec, no other mount or
+// network. Every mutating call and every refusal is one line of the audit
+// log.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/api"
+)
+
+// EngineClient is what the server asks of the engine that runs a
+// workspace's container (the docker client has it all).
+type EngineClient interface {
+	ContainerExecCreate(ctx context.Context, container string, options container.ExecOptions) (container.ExecCreateResponse, error)
+	ContainerExecAttach(ctx context.Context, execID string, config container.ExecAttachOptions) (types.HijackedResponse, error)
+	ContainerExecInspect(ctx context.Context, execID string) (container.ExecInspect, error)
+	ContainerExecResize(ctx context.Context, execID string, options container.ResizeOptions) error
+	ContainerStats(ctx context.Context, container string, stream bool) (container.StatsResponseReader, error)
+}
+
+// Options configure a Server.
+type Options struct {
+	// Orchestrator is where the workspaces are.
+	Orchestrator sandbox.Orchestrator
+	// Engine is the client of the engine that runs a located container.
+	Engine func(loc sandbox.Location) (EngineClient, error)
+	// Audit receives the audit log, one JSON line (api.AuditRecord) per
+	// mutating call and per refusal; nil: none.
+	Audit io.Writer
+	// Log receives what the server says of itself (nil: nothing).
+	Log io.Writer
+	// Timeout bounds each engine call that is not a command's own run
+	// (0: sandbox.DefaultTimeout).
+	Timeout time.Duration
+	// MaxBody bounds a JSON request body (0: 1 MiB), MaxUpload a file or
+	// an archive sent in (0: 1 GiB), MaxOutput a buffered exec's output
+	// (0: 16 MiB), each.
+	MaxBody, MaxUpload, MaxOutput int64
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// Server serves the API.
+type Server struct {
+	o       Options
+	tokens  atomic.Pointer[Tokens]
+	auditMu sync.Mutex
+	mux     *http.ServeMux
+}
+
+// New returns a server that accepts tokens.
+func New(o Options, tokens *Tokens) *Server {
+	if o.Timeout == 0 {
+		o.Timeout = sandbox.DefaultTimeout
+	}
+	if o.MaxBody == 0 {
+		o.MaxBody = 1 << 20
+	}
+	if o.MaxUpload == 0 {
+		o.MaxUpload = 1 << 30
+	}
+	if o.MaxOutput == 0 {
+		o.MaxOutput = 16 << 20
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Server{o: o}
+	s.tokens.Store(tokens)
+	s.mux = http.NewServeMux()
+	for _, rt := range s.routes() {
+		s.mux.Handle(rt.pattern, s.wrap(rt))
+	}
+	s.mux.Handle("GET /"+api.Version+"/openapi.yaml", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(api.OpenAPI)
+	}))
+	return s
+}
+
+// SetTokens replaces the tokens, at once: a call that comes after it is
+// judged by them (SIGHUP).
+func (s *Server) SetTokens(t *Tokens) { s.tokens.Store(t) }
+
+// route is one call of the API.
+type route struct {
+	pattern  string
+	verb     string
+	mutating bool
+	handle   func(*call) error
+}
+
+func (s *Server) routes() []route {
+	ws := "/" + api.Version + "/workspaces/{subdir}"
+	return []route{
+		{"GET /" + api.Version + "/workspaces", api.VerbList, false, s.list},
+		{"GET " + ws, api.VerbInspect, false, s.inspect},
+		{"POST " + ws + "/ensure", api.VerbEnsure, true, s.ensure},
+		{"POST " + ws + "/stop", api.VerbStop, true, s.stop},
+		{"DELETE " + ws, api.VerbRemove, true, s.remove},
+		{"POST " + ws + "/exec", api.VerbExec, true, s.exec},
+		{"GET " + ws + "/archive", api.VerbCopy, false, s.archiveOut},
+		{"PUT " + ws + "/archive", api.VerbCopy, true, s.archiveIn},
+		{"GET " + ws + "/file", api.VerbCopy, false, s.fileOut},
+		{"PUT " + ws + "/file", api.VerbCopy, true, s.fileIn},
+		{"GET " + ws + "/stats", api.VerbStats, false, s.stats},
+		{"GET /" + api.Version + "/events", api.VerbEvents, false, s.events},
+	}
+}
+
+// ServeHTTP serves a request: a path of the API, or a refusal (a path
+// that is none, the engine's own API among them, is refused and audited).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := s.newCall(w, r, route{verb: "-"})
+	c.tok, _ = s.authenticate(r)
+	c.denied = true
+	if p := r.URL.EscapedPath(); p != path.Clean(p) {
+		c.fail(badRequest("the path %s is not in its clean form", p))
+		s.audit(c)
+		return
+	}
+	if _, pattern := s.mux.Handler(r); pattern != "" {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	c.fail(&api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Message: fmt.Sprintf("no such API path: %s %s", r.Method, r.URL.Path)})
+	s.audit(c)
+}
+
+// call is one request being served.
+type call struct {
+	s      *Server
+	w      http.ResponseWriter
+	r      *http.Request
+	rt     route
+	tok    *Token
+	subdir string
+	start  time.Time
+	status int
+	code   string
+	// denied: refused before it reached its verb.
+	denied bool
+}
+
+func (s *Server) newCall(w http.ResponseWriter, r *http.Request, rt route) *call {
+	return &call{s: s, w: w, r: r, rt: rt, start: s.o.Now()}
+}
+
+// wrap checks a call's token, verb and workspace before its handler runs,
+// and audits it after.
+func (s *Server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := s.newCall(w, r, rt)
+		if err := c.admit(); err != nil {
+			c.denied = true
+			c.fail(err)
+		} else if err := rt.handle(c); err != nil {
+			c.fail(err)
+		}
+		if rt.mutating || c.status >= 400 {
+			s.audit(c)
+		}
+	})
+}
+
+// admit refuses a call its token does not allow.
+func (c *call) admit() error {
+	tok, ok := c.s.authenticate(c.r)
+	if !ok {
+		return &api.Error{Status: http.StatusUnauthorized, Code: api.CodeUnauthorized, Message: "a valid token is needed (Authorization: Bearer TOKEN)"}
+	}
+	c.tok = tok
+	if !tok.Allows(c.rt.verb) {
+		return forbidden("token %q may not use %s", tok.Name, c.rt.verb)
+	}
+	if !strings.Contains(c.rt.pattern, "{subdir}") {
+		return nil
+	}
+	c.subdir = c.r.PathValue("subdir")
+	if err := sandbox.ValidateSubdir(c.subdir); err != nil {
+		return badRequest("%v", err)
+	}
+	if !tok.Covers(c.subdir) {
+		return forbidden("token %q may not touch workspace %q", tok.Name, c.subdir)
+	}
+	return nil
+}
+
+// authenticate is the token of a request's bearer.
+func (s *Server) authenticate(r *http.Request) (*Token, bool) {
+	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || secret == "" {
+		return nil, false
+	}
+	return s.tokens.Load().Lookup(secret, s.o.Now())
+}
+
+func forbidden(format string, a ...any) error {
+	return &api.Error{Status: http.StatusForbidden, Code: api.CodeForbidden, Message: fmt.Sprintf(format, a...)}
+}
+
+func badRequest(format string, a ...any) error {
+	return &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: fmt.Sprintf(format, a...)}
+}
+
+func notFound(format string, a ...any) error {
+	return &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Message: fmt.Sprintf(format, a...)}
+}
+
+// apiError is what err says to a caller: its status and stable code.
+func apiError(err error) *api.Error {
+	var ae *api.Error
+	var te *sandbox.TimeoutError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &mbe):
+		return &api.Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge, Message: fmt.Sprintf("the body is over the server's limit of %d bytes", mbe.Limit)}
+	case errors.Is(err, sandbox.ErrInvalidSubdir), errors.Is(err, sandbox.ErrInvalidConfig), errors.Is(err, sandbox.ErrNotSupported):
+		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: err.Error()}
+	case errors.Is(err, sandbox.ErrNoSuchWorkspace):
+		return &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Message: err.Error()}
+	case errors.Is(err, sandbox.ErrNotRunning), errors.Is(err, sandbox.ErrOverlap), errors.Is(err, sandbox.ErrNotThisWorkspace),
+		errors.As(err, new(*sandbox.RecordedError)), errors.As(err, new(*sandbox.ProjectError)):
+		return &api.Error{Status: http.StatusConflict, Code: api.CodeConflict, Message: err.Error()}
+	case errors.As(err, &te), errors.Is(err, context.DeadlineExceeded):
+		return &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable, Message: err.Error()}
+	}
+	return &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: err.Error()}
+}
+
+// fail answers with err, unless the answer has begun (a stream): then it
+// is only recorded.
+func (c *call) fail(err error) {
+	ae := apiError(err)
+	if c.status != 0 {
+		c.code = ae.Code
+		return
+	}
+	c.json(ae.Status, ae)
+	c.code = ae.Code
+}
+
+// json answers with v.
+func (c *call) json(status int, v any) {
+	c.w.Header().Set("Content-Type", "application/json")
+	c.w.WriteHeader(status)
+	c.status = status
+	_ = json.NewEncoder(c.w).Encode(v)
+}
+
+// begin starts a streamed answer.
+func (c *call) begin(contentType string) {
+	c.w.Header().Set("Content-Type", contentType)
+	c.w.WriteHeader(http.StatusOK)
+	c.status = http.StatusOK
+}
+
+// decode reads a JSON body into v, bounded; an empty body leaves v as it
+// is.
+func (c *call) decode(v any) error {
+	rc := http.NewResponseController(c.w)
+	_ = rc.SetReadDeadline(c.s.o.Now().Add(30 * time.Second)) // a body that trickles is cut
+	defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
+	body := http.MaxBytesReader(c.w, c.r.Body, c.s.o.MaxBody)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			return err
+		}
+		return badRequest("invalid JSON body: %v", err)
+	}
+	if dec.More() {
+		return badRequest("invalid JSON body: more than one value")
+	}
+	return nil
+}
+
+// bounded is ctx bounded by the server's engine timeout.
+func (c *call) bounded() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.r.Context(), c.s.o.Timeout)
+}
+
+// audit writes the audit line of a call.
+func (s *Server) audit(c *call) {
+	if s.o.Audit == nil {
+		return
+	}
+	rec := api.AuditRecord{
+		Time: c.start.UTC(), Verb: c.rt.verb, Workspace: c.subdir, Status: c.status, Code: c.code,
+		LatencyMS: float64(s.o.Now().Sub(c.start).Microseconds()) / 1000, Peer: peer(c.r), Method: c.r.Method, Path: c.r.URL.EscapedPath(),
+	}
+	if c.tok != nil {
+		rec.Token = c.tok.Name
+	}
+	switch {
+	case c.denied || c.status == http.StatusUnauthorized || c.status == http.StatusForbidden:
+		rec.Outcome = "denied"
+	case c.status >= 400 || c.code != "":
+		rec.Outcome = "error"
+	default:
+		rec.Outcome = "ok"
+	}
+	line, _ := json.Marshal(rec)
+	s.auditMu.Lock()
+	defer s.auditMu.Unlock()
+	_, _ = s.o.Audit.Write(append(line, '\n'))
+}
+
+// peer names the caller: its address, and on a unix socket its uid and
+// pid when the kernel tells them.
+func peer(r *http.Request) string {
+	if p, ok := r.Context().Value(peerKey{}).(string); ok {
+		return p
+	}
+	return r.RemoteAddr
+}
+
+// peerKey holds a connection's peer in its requests' context.
+type peerKey struct{}
+
+// ConnContext records a connection's peer for the audit log (http.Server's
+// ConnContext).
+func ConnContext(ctx context.Context, conn net.Conn) context.Context {
+	return context.WithValue(ctx, peerKey{}, connPeer(conn))
+}
