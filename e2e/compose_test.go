@@ -482,3 +482,39 @@ func TestComposeDryRunAndForceRecreate(t *testing.T) {
 	assert.Check(t, h.inspect("modern", containerName(s)).ID != id, "--force-recreate kept the container")
 	h.docker("exec", containerName(s), "ls", "/home/agent/workspace/kept").Assert(t, icmd.Success)
 }
+
+// A service whose subdir option changes gets the new workspace, and the
+// old one's container goes (its data stays), as Compose replaces a
+// service's container: never two containers answering to one service
+// (new-user pass 10). An ensure of a Compose workspace that differs names
+// the compose command that replaces it.
+func TestComposeSubdirChangeReplaces(t *testing.T) {
+	t.Parallel()
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	first, second := h.subdir("-1"), h.subdir("-2")
+	root := fs.NewDir(t, "root")
+	assert.NilError(t, os.Chmod(root.Path(), 0o755))
+	file := func(subdir string) string {
+		return fs.NewFile(t, "compose", fs.WithContent("services:\n  alice:\n    provider:\n      type: workspace\n      options:\n        subdir: "+subdir+
+			"\n        workspace-root: "+root.Path()+"\n")).Path()
+	}
+	f1, f2 := file(first), file(second)
+	project := h.composeProject("modern", f2)
+	h.compose(project, "-f", f1, "up", "-d").Assert(t, icmd.Success)
+	h.docker("exec", containerName(first), "touch", "/home/agent/workspace/kept").Assert(t, icmd.Success)
+
+	warn := h.ws("ensure", "--workspace-root", root.Path(), "--read-only", first)
+	warn.Assert(t, icmd.Success)
+	assert.Check(t, is.Contains(warn.Stderr(), "docker compose -p "+project+" up -d --force-recreate"))
+
+	res := h.compose(project, "-f", f2, "up", "-d")
+	res.Assert(t, icmd.Success)
+	assert.Check(t, is.Contains(res.Combined(), "no longer"))
+	assert.Check(t, !h.exists("modern", containerName(first)), "the old subdir's container stays beside the new one")
+	assert.Check(t, h.exists("modern", containerName(second)))
+	ps := h.compose(project, "-f", f2, "ps", "-a", "--format", "{{.Name}}")
+	assert.Check(t, is.Equal(strings.TrimSpace(ps.Stdout()), containerName(second)))
+	_, err := os.Stat(filepath.Join(root.Path(), first, "kept"))
+	assert.Check(t, err, "the old workspace's data went with its container")
+}

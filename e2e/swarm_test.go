@@ -197,6 +197,8 @@ func TestSwarmLifecycle(t *testing.T) {
 	s.ws("rm", a).Assert(t, icmd.Expected{ExitCode: 1, Err: "is running: stop it first, or remove it with force"})
 	s.ws("rm", "-f", a).Assert(t, icmd.Expected{Out: a})
 	s.docker("--context", "swarm", "service", "inspect", name).Assert(t, icmd.Expected{ExitCode: 1, Err: "no such service"})
+	// It returned once the task's container stopped (new-user pass 10).
+	assert.Check(t, is.Len(s.containersOf(node, a, "running"), 0))
 	s.ws("rm", "-f", a).Assert(t, icmd.Success) // gone already: no error with -f
 	s.ws("ensure", "--format", "{{.Action}}", a).Assert(t, icmd.Expected{Out: "created"})
 	s.ws("exec", a, "cat", "f").Assert(t, icmd.Expected{Out: "kept"})

@@ -297,24 +297,17 @@ func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, o
 	// egress mode decides (open: no other workspace, and no service of the
 	// project, reaches it).
 	cfg.ComposeService = opts.args[0]
-	if cfg.Network == composeDefaultNetwork {
-		net, err := c.ComposeDefaultNetwork(ctx, opts.project)
-		if err != nil {
-			return engineErr(b.dockerCLI, err)
-		}
-		if net == "" {
-			return fmt.Errorf("option network: Compose project %q has no default network on this engine", opts.project)
-		}
-		cfg.Network = net
-	}
-	if cfg.Network != "" {
-		cfg.NetworkAliases = []string{opts.args[0]}
+	if err := composeNetwork(ctx, c, opts, &cfg); err != nil {
+		return engineErr(b.dockerCLI, err)
 	}
 	if caller.forceRecreate {
 		cfg.Recreate = sandbox.RecreateAlways // up --force-recreate: replaced, the data kept
 	}
 	if note := remoteBindNote(b.dockerCLI, cfg); note != "" {
 		out.send("info", note)
+	}
+	if err := dropPrevious(ctx, c, opts.project, opts.args[0], subdir, out); err != nil {
+		return engineErr(b.dockerCLI, err)
 	}
 	out.send("info", fmt.Sprintf("ensuring workspace %q as %s", subdir, sandbox.ContainerName(subdir)))
 	res, err := c.Ensure(ctx, subdir, cfg)
@@ -330,6 +323,48 @@ func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, o
 		{"CONTAINER_NAME", res.Name}, {"CONTAINER_ID", res.ID}, {"SUBDIR", res.Subdir}, {"MODE", string(res.Mode)},
 	} {
 		out.send("setenv", kv[0]+"="+kv[1])
+	}
+	return nil
+}
+
+// composeNetwork puts a service's workspace on the network its option
+// names ("default": the project's default network), under the service's
+// name.
+func composeNetwork(ctx context.Context, c sandbox.Containers, opts *composeOptions, cfg *sandbox.Config) error {
+	if cfg.Network == composeDefaultNetwork {
+		net, err := c.ComposeDefaultNetwork(ctx, opts.project)
+		if err != nil {
+			return err
+		}
+		if net == "" {
+			return fmt.Errorf("option network: Compose project %q has no default network on this engine", opts.project)
+		}
+		cfg.Network = net
+	}
+	if cfg.Network != "" {
+		cfg.NetworkAliases = []string{opts.args[0]}
+	}
+	return nil
+}
+
+// dropPrevious removes the containers a service had for another subdir
+// (its subdir option changed): Compose replaces a service's container when
+// its configuration changes, and two containers under one service name
+// would both answer to it on the project's network (new-user pass 10).
+// Their data stays.
+func dropPrevious(ctx context.Context, c sandbox.Containers, project, service, subdir string, out providerOutput) error {
+	ws, err := c.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		if w.Subdir == "" || w.Subdir == subdir || w.Labels[sandbox.LabelComposeProject] != project || w.Labels[sandbox.LabelComposeService] != service {
+			continue
+		}
+		if _, err := c.RemoveForProject(ctx, project, w.Subdir); err != nil {
+			return err
+		}
+		out.send("info", fmt.Sprintf("removed %s: service %s's workspace is %q now, no longer %q (whose data is kept)", w.Name, service, subdir, w.Subdir))
 	}
 	return nil
 }

@@ -412,7 +412,7 @@ func addConfigFlags(dst *pflag.FlagSet, except ...setting) {
 	flags.StringP(settingUser.flag, "u", "", `User of new containers ("name", "uid", "uid:gid"); new workspace directories are given to it`)
 	flags.Var(newTypedString("", "decimal"), settingCPUs.flag, "Number of CPUs of new containers (e.g. 1.5)")
 	flags.VarP(newTypedString("", "bytes"), settingMemory.flag, "m", "Memory limit of new containers (e.g. 512m, 2g)")
-	flags.Int64(settingPidsLimit.flag, 0, "Process limit of new containers (default 4096; 512 under --profile hardened; 0: none)")
+	flags.Int64(settingPidsLimit.flag, 0, "Process limit of new containers (default 4096; 512 under --profile hardened; 0 or -1: none)")
 	flags.Var(newTypedString("", "bytes"), settingDisk.flag, "Cap on what a workspace's directory holds (e.g. 10g); refused where the file system cannot enforce it (see doctor)")
 	flags.Bool(settingReadOnly.flag, false, "Mount the root filesystem of new containers read-only (with a tmpfs at /tmp)")
 	flags.StringArray(settingCapAdd.flag, nil, "Add a Linux capability")
@@ -521,9 +521,10 @@ func (r *resolver) limits(cfg *sandbox.Config) (err error) {
 		}
 	}
 	if v := r.str(settingPidsLimit); v != "" {
-		if cfg.PidsLimit, err = strconv.ParseInt(v, 10, 64); err != nil || cfg.PidsLimit < 0 {
-			return r.bad(settingPidsLimit, fmt.Errorf("invalid process limit %q: must be a number, 0 or more", v))
+		if cfg.PidsLimit, err = strconv.ParseInt(v, 10, 64); err != nil || cfg.PidsLimit < -1 {
+			return r.bad(settingPidsLimit, fmt.Errorf("invalid process limit %q: must be a number, 0 or more (0 or -1: none)", v))
 		}
+		cfg.PidsLimit = max(cfg.PidsLimit, 0) // -1: docker's "unlimited"
 	}
 	if v := r.str(settingDisk); v != "" {
 		if cfg.Disk, err = parseDisk(v); err != nil {

@@ -293,8 +293,13 @@ func (c *ensureContext) Drift() []string {
 // warnDrift says on stderr that an ensured workspace differs from the
 // configuration and was kept (ensure, and the verbs that ensure first).
 func warnDrift(w io.Writer, traits sandbox.Traits, subdir string, res sandbox.Result) {
-	if len(res.Drift) > 0 && res.Action != sandbox.ActionRecreated { // a recreated one's Drift says why it was replaced
-		_, _ = fmt.Fprintf(w, "warning: workspace %q: %s %s differs from the configuration (%s); kept, use --recreate if-changed to replace it\n",
-			subdir, traits.Unit, res.Name, strings.Join(res.Drift, ", "))
+	if len(res.Drift) == 0 || res.Action == sandbox.ActionRecreated { // a recreated one's Drift says why it was replaced
+		return
 	}
+	how := "use --recreate if-changed to replace it"
+	if res.ComposeProject != "" { // only its project replaces it (new-user pass 10)
+		how = fmt.Sprintf("it is Compose project %q's: `docker compose -p %s up -d --force-recreate` replaces it", res.ComposeProject, res.ComposeProject)
+	}
+	_, _ = fmt.Fprintf(w, "warning: workspace %q: %s %s differs from the configuration (%s); kept, %s\n",
+		subdir, traits.Unit, res.Name, strings.Join(res.Drift, ", "), how)
 }

@@ -154,7 +154,7 @@ func TestEnsureRefusesBadInput(t *testing.T) {
 		{args: []string{"update", "--cpus", "0", "a"}, err: "cpus must be more than 0"},
 		{args: []string{"update", "--cpus", "-1", "a"}, err: "--cpus: invalid configuration: cpus must be more than 0"},
 		{args: []string{"update", "--cpus", "1e300", "a"}, err: "out of range"},
-		{args: []string{"update", "--pids-limit", "-1", "a"}, err: "must not be negative"},
+		{args: []string{"update", "--pids-limit", "-2", "a"}, err: "must not be negative"},
 		{args: []string{"update", "--pids-limit", "many", "a"}, err: `invalid --pids-limit "many"`},
 		{args: []string{"inspect", "-f", "{{.State.Pdi}}", "a"}, err: `can't evaluate field Pdi`},
 		// Issue 19: events' times, filters and format, checked first.

@@ -139,8 +139,8 @@ func runList(ctx context.Context, dockerCLI command.Cli, options *listOptions) e
 		for _, w := range workspaces {
 			rows = append(rows, listContext{w: w, context: dockerCLI.CurrentContext()})
 		}
-		if len(workspaces) == 0 && f.Len() == 0 {
-			hintServices(dockerCLI, b)
+		if len(workspaces) == 0 {
+			hintServices(dockerCLI, b, f.Len() > 0)
 		}
 	}
 	fctx := formatter.Context{Output: dockerCLI.Out(), Format: format, Trunc: !options.noTrunc}
@@ -514,8 +514,12 @@ func (c *listContext) Label(name string) string { return c.w.Labels[name] }
 // hintServices says, when ls of an engine found no workspace container,
 // that the engine manages a Swarm whose workspaces may be services (what
 // the docker CLI's own ping told: no call more).
-func hintServices(dockerCLI command.Cli, b *backend) {
+func hintServices(dockerCLI command.Cli, b *backend, filtered bool) {
 	if st := dockerCLI.ServerInfo().SwarmStatus; b.Traits().Name == orchestratorEngine && st != nil && st.ControlAvailable {
-		_, _ = fmt.Fprintln(dockerCLI.Err(), "no workspace containers on this engine; it manages a Swarm, whose workspaces run as services: docker workspace ls --orchestrator swarm")
+		what := "no workspace containers on this engine"
+		if filtered {
+			what = "no workspace container on this engine matches"
+		}
+		_, _ = fmt.Fprintln(dockerCLI.Err(), what+"; it manages a Swarm, whose workspaces run as services: docker workspace ls --orchestrator swarm")
 	}
 }

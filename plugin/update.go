@@ -43,7 +43,7 @@ func newUpdateCommand(dockerCLI command.Cli) *cobra.Command {
 	flags := cmd.Flags()
 	flags.Var(opts.cpus, "cpus", "Number of CPUs, e.g. 1.5")
 	flags.VarP(opts.memory, "memory", "m", "Memory limit, e.g. 512m, 2g (at least 6m)")
-	flags.Var(opts.pidLimit, "pids-limit", "Process limit (0: none)")
+	flags.Var(opts.pidLimit, "pids-limit", "Process limit (0 or -1: none)")
 	flags.Var(opts.disk, "disk", "Cap on what the workspace's directory holds, e.g. 10g; refused where the file system cannot enforce it (see doctor)")
 	return cmd
 }
@@ -75,6 +75,9 @@ func (o *updateOptions) limits() (sandbox.Limits, error) {
 		n, err := strconv.ParseInt(o.pidLimit.value, 10, 64)
 		if err != nil {
 			return l, fmt.Errorf("invalid --pids-limit %q: must be a number", o.pidLimit.value)
+		}
+		if n == -1 { // docker's "unlimited"
+			n = 0
 		}
 		if err := (sandbox.Limits{PidsLimit: &n}).Validate(); err != nil {
 			return l, fmt.Errorf("--pids-limit: %w", err)

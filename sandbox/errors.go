@@ -195,7 +195,7 @@ type ProjectError struct {
 
 func (e *ProjectError) Error() string {
 	if e.Replace && e.Project == "" {
-		return fmt.Sprintf("%v: container %s was made for Compose project %q: an ensure outside it does not replace it; nothing was changed", ErrNotThisWorkspace, e.Container, e.Owner)
+		return fmt.Sprintf("container %s was made for Compose project %q: an ensure outside it does not replace it; nothing was changed", e.Container, e.Owner)
 	}
 	if e.Owner != "" {
 		return fmt.Sprintf("%v: container %s belongs to Compose project %q, not %q; nothing was changed", ErrNotThisWorkspace, e.Container, e.Owner, e.Project)

@@ -24,6 +24,9 @@ const (
 	// made for (docker compose up with a workspace provider service, or
 	// ensure --compose-project).
 	LabelComposeProject = LabelPrefix + "compose-project"
+	// LabelComposeService is the label Compose reads a container's
+	// service from (set on a Compose workspace's container).
+	LabelComposeService = "com.docker.compose.service"
 	// LabelHelper marks the short-lived helper containers that prepare a
 	// volume; they are never started.
 	LabelHelper = LabelPrefix + "helper"

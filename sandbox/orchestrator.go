@@ -175,6 +175,9 @@ type Result struct {
 	Drift []string
 	// Node is the node that runs the workspace (orchestrators of nodes).
 	Node string
+	// ComposeProject is the Compose project the container was made for
+	// ("": none).
+	ComposeProject string
 }
 
 // Workspace is a workspace as List finds it.

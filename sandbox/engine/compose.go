@@ -211,7 +211,7 @@ func (m *Manager) ComposeDefaultNetwork(ctx context.Context, project string) (st
 // Labels that Docker Compose sets on the resources of a project.
 const (
 	composeProjectLabel = "com.docker.compose.project"
-	composeServiceLabel = "com.docker.compose.service"
+	composeServiceLabel = sandbox.LabelComposeService
 	composeNumberLabel  = "com.docker.compose.container-number"
 	composeOneoffLabel  = "com.docker.compose.oneoff"
 	composeHashLabel    = "com.docker.compose.config-hash"

@@ -433,6 +433,7 @@ func (e *ensurer) result(o observed) sandbox.Result {
 		return res
 	}
 	res.ID, res.Image = o.ctr.ID, o.ctr.Config.Image
+	res.ComposeProject = o.ctr.Config.Labels[sandbox.LabelComposeProject]
 	if mode := sandbox.MountMode(o.ctr.Config.Labels[sandbox.LabelMode]); mode != "" {
 		res.Mode = mode
 	}

@@ -12,6 +12,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
@@ -706,6 +707,12 @@ func (s *Swarm) Remove(ctx context.Context, w sandbox.Workspace, opts sandbox.Re
 	if !opts.Force && replicas(svc) > 0 {
 		return fmt.Errorf("service %s is running: stop it first, or remove it with force", svc.Spec.Name)
 	}
+	// The manager forgets a removed service's tasks at once, while their
+	// containers still stop: they are looked at where they run.
+	tasks, err := s.client.TaskList(ctx, swarmtypes.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", svc.ID))})
+	if err != nil {
+		return fmt.Errorf("list the tasks of service %s: %w", svc.Spec.Name, err)
+	}
 	if err := s.client.ServiceRemove(ctx, svc.ID); err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("%w: service %s is gone", sandbox.ErrNoSuchWorkspace, w.Name)
@@ -715,10 +722,52 @@ func (s *Swarm) Remove(ctx context.Context, w sandbox.Workspace, opts sandbox.Re
 	if err := s.waitStopped(ctx, svc.ID, svc.Spec.Name); err != nil {
 		return err
 	}
+	if err := s.waitContainersGone(ctx, tasks, svc.Spec.Name); err != nil {
+		return err
+	}
 	if subdir := svc.Spec.Labels[sandbox.LabelSubdir]; subdir != "" {
 		s.removeNetwork(ctx, subdir)
 	}
 	return nil
+}
+
+// waitContainersGone waits until the containers of a removed service's
+// tasks no longer run on their nodes' engines (new-user pass 10: rm -f
+// returned while they still ran). A node whose engine cannot be asked is
+// not waited for.
+func (s *Swarm) waitContainersGone(ctx context.Context, tasks []swarmtypes.Task, name string) error {
+	deadline := time.Now().Add(swarmWait)
+	for _, t := range tasks {
+		if t.Status.ContainerStatus == nil || t.Status.ContainerStatus.ContainerID == "" || !mayRun(t.Status.State) {
+			continue
+		}
+		nodes, err := s.client.NodeList(ctx, swarmtypes.NodeListOptions{Filters: filters.NewArgs(filters.Arg("id", t.NodeID))})
+		if err != nil || len(nodes) != 1 {
+			continue
+		}
+		c, err := s.nodeClient(ctx, nodes[0])
+		if err != nil {
+			continue
+		}
+		for running(ctx, c, t.Status.ContainerStatus.ContainerID) {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("service %s: the container of its task still runs on %s after %s", name, nodeName(nodes[0]), swarmWait)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(swarmPollStep):
+			}
+		}
+	}
+	return nil
+}
+
+// running says whether a container still runs (false when it cannot be
+// told).
+func running(ctx context.Context, c sandbox.Client, id string) bool {
+	ctr, err := c.ContainerInspect(ctx, id)
+	return err == nil && ctr.State != nil && (ctr.State.Running || ctr.State.Status == container.StateRemoving)
 }
 
 // service is the service of a workspace that Resolve found, as it is now.
