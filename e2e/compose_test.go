@@ -272,19 +272,26 @@ func TestComposeContextOption(t *testing.T) {
 // example setup, uncommented as its comment says, on an image built from
 // compose/reaper/Dockerfile. It stops an idle workspace, and `down` ends it
 // cleanly.
-func TestComposeReaperService(t *testing.T) {
-	requireEngine(t, "modern")
-	h := newHarness(t)
-	// Its image, as the comment says (make build, then docker build): the
-	// binary under test is static, as make build makes it.
+// binaryImage builds the image of the binary alone, as compose/compose.yaml
+// says (make build, then docker build): the binary under test is static, as
+// make build makes it. It is removed when the test ends.
+func binaryImage(t *testing.T, h *harness) string {
+	t.Helper()
 	buildCtx := t.TempDir()
 	bin, err := os.ReadFile(filepath.Join(env.configDir, "plugins", "docker-workspace"))
 	assert.NilError(t, err)
 	assert.NilError(t, os.Mkdir(filepath.Join(buildCtx, "bin"), 0o755))
 	assert.NilError(t, os.WriteFile(filepath.Join(buildCtx, "bin", "docker-workspace"), bin, 0o755))
-	img := "e2e-reaper-" + h.id
+	img := "e2e-binary-" + h.id
 	h.docker("build", "-q", "-f", "../compose/reaper/Dockerfile", "-t", img, buildCtx).Assert(t, icmd.Success)
 	t.Cleanup(func() { h.docker("rmi", "-f", img) })
+	return img
+}
+
+func TestComposeReaperService(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	img := binaryImage(t, h)
 
 	// The service, uncommented.
 	example, err := os.ReadFile(exampleCompose)
@@ -517,4 +524,60 @@ func TestComposeSubdirChangeReplaces(t *testing.T) {
 	assert.Check(t, is.Equal(strings.TrimSpace(ps.Stdout()), containerName(second)))
 	_, err := os.Stat(filepath.Join(root.Path(), first, "kept"))
 	assert.Check(t, err, "the old workspace's data went with its container")
+}
+
+// The example's gateway without the Docker socket (profile api): the server
+// alone holds the socket; the gateway service does not, and reaches its
+// workspaces through the server with the example's token — the Python
+// module (workspace_api.py) included.
+func TestComposeServeSetup(t *testing.T) {
+	t.Parallel()
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	img := binaryImage(t, h)
+	run := t.TempDir()
+	assert.NilError(t, os.Chmod(run, 0o755))
+	alice, bob := h.subdir("-alice"), h.subdir("-bob")
+	h = h.withEnv("SERVER_IMAGE="+img, "API_RUN="+run, "ALICE_SUBDIR="+alice, "BOB_SUBDIR="+bob)
+	project := h.composeProject("modern", exampleCompose)
+	h.compose(project, "-f", exampleCompose, "--profile", "api", "up", "-d").Assert(t, icmd.Success)
+
+	mounts := func(svc string) string {
+		id := strings.TrimSpace(h.compose(project, "-f", exampleCompose, "--profile", "api", "ps", "-q", svc).Stdout())
+		return h.docker("inspect", "--format", "{{range .Mounts}}{{.Source}} {{end}}", id).Assert(t, icmd.Success).Stdout()
+	}
+	assert.Check(t, is.Contains(mounts("workspace-api"), "/var/run/docker.sock"))
+	assert.Check(t, !strings.Contains(mounts("gateway-api"), "docker.sock"), "the gateway holds the Docker socket")
+
+	sock := filepath.Join(run, "api.sock")
+	poll.WaitOn(t, func(poll.LogT) poll.Result {
+		if _, err := os.Stat(sock); err == nil {
+			return poll.Success()
+		}
+		return poll.Continue("no socket yet")
+	}, poll.WithTimeout(30*time.Second))
+	// The Python module, as the gateway runs it (here from this machine,
+	// over the same socket).
+	carol := h.subdir("-carol")
+	py := icmd.RunCmd(icmd.Command("python3", "-c", `
+import sys
+sys.path.insert(0, "../compose/gateway")
+from workspace_api import WorkspaceApiRunner, WorkspaceBadInput
+r = WorkspaceApiRunner(server="unix://`+sock+`", token="example-token-change-me-0000")
+r.ensure_workspace_container(workspace_subdir=sys.argv[1])
+p = r.exec(sys.argv[1], ["sh", "-c", "cat > f; cat f; id -u; exit 5"], input="via-api\n")
+print(p.returncode, p.stdout.replace("\n", " "))
+try:
+    r.ensure_workspace_container(workspace_subdir="../x")
+except WorkspaceBadInput as e:
+    print("refused", e.status, e.code)
+`, carol))
+	py.Assert(t, icmd.Success)
+	assert.Check(t, is.Equal(py.Stdout(), "5 via-api 1000 \nrefused 400 bad_request\n"))
+	// Made with the token's configuration: the project's volumes, hardened.
+	c := h.inspect("modern", containerName(carol))
+	_, vol, _, _ := c.mountAt(t, "/home/agent/workspace")
+	assert.Check(t, is.Equal(vol, project+"_workspaces"))
+	h.docker("inspect", "--format", "{{.HostConfig.ReadonlyRootfs}}", containerName(carol)).Assert(t, icmd.Expected{Out: "true"})
+	h.docker("rm", "-f", containerName(carol)).Assert(t, icmd.Success)
 }

@@ -46,6 +46,7 @@ const (
 	secretB       = "team-b-secret-0123456789"
 	secretReader  = "reader-secret-0123456789"
 	secretExpired = "expired-secret-012345678"
+	secretCopier  = "copier-secret-0123456789"
 )
 
 func newServeRig(t *testing.T) *serveRig {
@@ -73,6 +74,7 @@ func (r *serveRig) writeTokens(withB bool) {
 	tokens := []map[string]any{
 		{"name": "team-a", "secret": secretA, "workspaces": []string{r.prefix + "a/*"}, "verbs": []string{"*"}, "config": cfg},
 		{"name": "reader", "secret": secretReader, "workspaces": []string{r.prefix + "a/*"}, "verbs": []string{"list", "inspect"}, "config": cfg},
+		{"name": "copier", "secret": secretCopier, "workspaces": []string{r.prefix + "a/*"}, "verbs": []string{"cp"}, "config": cfg},
 		{"name": "expired", "secret": secretExpired, "workspaces": []string{"**"}, "verbs": []string{"*"}, "expires": past, "config": cfg},
 	}
 	if withB {
@@ -257,6 +259,15 @@ func TestServeRefusesOutOfScope(t *testing.T) {
 	}
 	assert.Check(t, is.Equal(log[0].Token, "team-a"))
 	assert.Check(t, is.Equal(log[len(cases)-4].Token, ""), "an unknown caller is no token")
+
+	// A token that may copy but not ensure never wakes a workspace on its
+	// way (the attack round: it started a stopped one, unaudited).
+	zero := 0
+	assert.NilError(t, r.client(secretA).Stop(ctx, mine, &zero))
+	_, err = r.client(secretCopier).CopyFrom(ctx, mine, ".")
+	var ae *api.Error
+	assert.Check(t, errors.As(err, &ae) && ae.Status == 409, "%v", err)
+	r.h.docker("inspect", "--format", "{{.State.Status}}", containerName(mine)).Assert(t, icmd.Expected{Out: "exited"})
 }
 
 // A hostile tenant's planted links reach, through the server, nothing its
@@ -546,4 +557,45 @@ func TestServeStreamIsInteractive(t *testing.T) {
 	}
 	_ = inW.Close()
 	assert.Check(t, is.Equal(<-done, 0))
+}
+
+// The reaper through the server: `reap --server` with a token stops the
+// idle workspaces the token covers, leaves a busy one and every other
+// token's alone, and never holds the Docker socket.
+func TestServeReap(t *testing.T) {
+	t.Parallel()
+	r := newServeRig(t)
+	ctx := context.Background()
+	a, b := r.client(secretA), r.client(secretB)
+	idle, busy, theirs := r.subdir("a", "idle"), r.subdir("a", "busy"), r.subdir("b", "idle")
+	for _, s := range []string{idle, busy} {
+		_, err := a.Ensure(ctx, s)
+		assert.NilError(t, err)
+	}
+	_, err := b.Ensure(ctx, theirs)
+	assert.NilError(t, err)
+	_, err = a.Exec(ctx, busy, api.ExecRequest{Cmd: []string{"sh", "-c", "sleep 3600 >/dev/null 2>&1 &"}})
+	assert.NilError(t, err)
+
+	reaper := icmd.StartCmd(icmd.Command(filepath.Join(env.configDir, "plugins", "docker-workspace"), "reap",
+		"--server", "unix://"+r.sock, "--idle-for", "2s", "--interval", "1s"),
+		icmd.WithEnv(append(r.h.env, "DOCKER_HOST=unix:///nowhere.sock", "GATEWAY_WORKSPACE_TOKEN="+secretA)...))
+	assert.NilError(t, reaper.Error)
+	t.Cleanup(func() {
+		_ = reaper.Cmd.Process.Signal(syscall.SIGTERM)
+		_ = reaper.Cmd.Wait()
+	})
+	poll.WaitOn(t, func(poll.LogT) poll.Result {
+		if r.h.inspect("modern", containerName(idle)).State.Status == "exited" {
+			return poll.Success()
+		}
+		return poll.Continue("%s still runs", idle)
+	}, poll.WithTimeout(60*time.Second), poll.WithDelay(500*time.Millisecond))
+	assert.Check(t, is.Equal(r.h.inspect("modern", containerName(busy)).State.Status, "running"))
+	assert.Check(t, is.Equal(r.h.inspect("modern", containerName(theirs)).State.Status, "running"), "another token's workspace was reaped")
+
+	// A token without the verb is refused, in one line.
+	res := icmd.RunCmd(icmd.Command(filepath.Join(env.configDir, "plugins", "docker-workspace"), "reap",
+		"--server", "unix://"+r.sock, "--idle-for", "2s", "--once"), icmd.WithEnv(append(r.h.env, "GATEWAY_WORKSPACE_TOKEN="+secretReader)...))
+	res.Assert(t, icmd.Expected{ExitCode: 1, Err: "may not use reap"})
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/docker/cli/cli"
@@ -15,18 +17,21 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
+	"github.com/docker-workspace/docker-workspace/sandbox/api"
 )
 
 type reapOptions struct {
-	idleFor  time.Duration
-	interval time.Duration
-	cpu      float64
-	once     bool
-	quiet    bool
-	action   string
-	timeout  int
-	filter   opts.FilterOpt
-	flags    *pflag.FlagSet
+	idleFor   time.Duration
+	interval  time.Duration
+	cpu       float64
+	once      bool
+	quiet     bool
+	action    string
+	timeout   int
+	filter    opts.FilterOpt
+	server    string
+	tokenFile string
+	flags     *pflag.FlagSet
 }
 
 // signalIsNormal marks a command that runs until it is stopped: SIGINT or
@@ -67,12 +72,21 @@ func newReapCommand(dockerCLI command.Cli) *cobra.Command {
 	_ = cmd.RegisterFlagCompletionFunc("action", completion.FromList("stop", "pause"))
 	flags.IntVarP(&options.timeout, "timeout", "t", sandbox.DefaultStopTimeout, "Seconds to wait before killing a container it stops")
 	flags.VarP(&options.filter, "filter", "f", "Only the workspaces that match, as ls --filter")
+	flags.StringVar(&options.server, "server", "", "Reap through a `docker workspace serve` at this address (unix:///PATH; env GATEWAY_WORKSPACE_SERVER) "+
+		"instead of the engine: its token's workspaces (env GATEWAY_WORKSPACE_TOKEN, or --token-file)")
+	flags.StringVar(&options.tokenFile, "token-file", "", "With --server: the file that holds the token")
 	return cmd
 }
 
 func runReap(ctx context.Context, dockerCLI command.Cli, options *reapOptions) error {
 	if err := checkReapOptions(options); err != nil {
 		return err
+	}
+	if options.server == "" {
+		options.server = os.Getenv(envServer)
+	}
+	if options.server != "" {
+		return runReapRemote(ctx, dockerCLI, options)
 	}
 	f := options.filter.Value()
 	if err := checkListFilters(f); err != nil {
@@ -105,17 +119,28 @@ func runReap(ctx context.Context, dockerCLI command.Cli, options *reapOptions) e
 	if !options.quiet {
 		log.printf("reaping workspaces idle for %s, every %s, on context %q", options.idleFor, options.interval, dockerCLI.CurrentContext())
 	}
+	return reapLoop(ctx, options, log, func() ([]sandbox.Decision, error) { return r.Pass(ctx, time.Now()) }, func(err error) bool {
+		if sandbox.Unreachable(err) {
+			log.printf("%v", engineErr(dockerCLI, err)) // the engine may come back
+			return true
+		}
+		return false
+	})
+}
+
+// reapLoop makes a pass every interval until ctx ends; a pass whose error
+// passing says may pass (the engine or the server may come back) is said,
+// and the next one made.
+func reapLoop(ctx context.Context, options *reapOptions, log *reapLog, pass func() ([]sandbox.Decision, error), passing func(error) bool) error {
 	tick := time.NewTicker(options.interval)
 	defer tick.Stop()
 	for {
-		ds, err := r.Pass(ctx, time.Now())
+		ds, err := pass()
 		log.decisions(ds)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return nil
-		case sandbox.Unreachable(err):
-			log.printf("%v", engineErr(dockerCLI, err)) // the engine may come back
-		case err != nil:
+		case err != nil && !passing(err):
 			return err
 		}
 		select {
@@ -127,6 +152,62 @@ func runReap(ctx context.Context, dockerCLI command.Cli, options *reapOptions) e
 		case <-tick.C:
 		}
 	}
+}
+
+// The environment of a caller of `docker workspace serve`.
+const (
+	envServer = "GATEWAY_WORKSPACE_SERVER"
+	envToken  = "GATEWAY_WORKSPACE_TOKEN"
+)
+
+// runReapRemote reaps through a server: its reaper, over the workspaces
+// of the token, without the engine's socket.
+func runReapRemote(ctx context.Context, dockerCLI command.Cli, options *reapOptions) error {
+	if options.filter.Value().Len() > 0 {
+		return usageError(errors.New("--filter: with --server, the token's workspaces are reaped (its patterns choose them)"))
+	}
+	token := os.Getenv(envToken)
+	if options.tokenFile != "" {
+		b, err := os.ReadFile(options.tokenFile)
+		if err != nil {
+			return usageError(fmt.Errorf("--token-file: %w", err))
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	if token == "" {
+		return usageError(fmt.Errorf("--server: a token is needed (%s, or --token-file)", envToken))
+	}
+	c, err := api.NewClient(options.server, token, nil)
+	if err != nil {
+		return usageError(fmt.Errorf("--server: %w", err))
+	}
+	defer c.Close()
+	req := api.ReapRequest{IdleFor: options.idleFor.String(), Action: options.action, CPU: options.cpu, Once: options.once, Timeout: &options.timeout}
+	pass := func() ([]sandbox.Decision, error) {
+		ds, err := c.Reap(ctx, req)
+		out := make([]sandbox.Decision, 0, len(ds))
+		for _, d := range ds {
+			out = append(out, sandbox.Decision{Workspace: sandbox.Workspace{ID: d.Name, Name: d.Name, Subdir: d.Subdir}, Action: d.Action, Why: d.Why, IdleSince: d.IdleSince})
+		}
+		return out, err
+	}
+	log := &reapLog{w: dockerCLI.Err(), quiet: options.quiet}
+	if options.once {
+		ds, err := pass()
+		log.decisions(ds)
+		return err
+	}
+	if !options.quiet {
+		log.printf("reaping workspaces idle for %s, every %s, through %s", options.idleFor, options.interval, options.server)
+	}
+	return reapLoop(ctx, options, log, pass, func(err error) bool {
+		var ae *api.Error
+		if errors.As(err, &ae) && ae.Status < 500 { // refused: it will be again
+			return false
+		}
+		log.printf("%v", err) // the server may come back
+		return true
+	})
 }
 
 // checkReapOptions refuses options that make no sense.

@@ -280,6 +280,8 @@ func serveUntilSignal(ctx context.Context, dockerCLI command.Cli, h http.Handler
 	hs := &http.Server{
 		Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 		ConnContext: server.ConnContext,
+		// OPTIONS * is the API's to answer (404, audited), as any path.
+		DisableGeneralOptionsHandler: true,
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)

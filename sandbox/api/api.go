@@ -30,10 +30,11 @@ const (
 	VerbCopy    = "cp"
 	VerbStats   = "stats"
 	VerbEvents  = "events"
+	VerbReap    = "reap"
 )
 
 // Verbs are all the verbs, in the order of the documentation.
-var Verbs = []string{VerbList, VerbInspect, VerbEnsure, VerbStop, VerbRemove, VerbExec, VerbCopy, VerbStats, VerbEvents}
+var Verbs = []string{VerbList, VerbInspect, VerbEnsure, VerbStop, VerbRemove, VerbExec, VerbCopy, VerbStats, VerbEvents, VerbReap}
 
 // The stable codes of an [Error].
 const (
@@ -137,6 +138,34 @@ type Event struct {
 	Node     string    `json:"node,omitempty"`
 	ExitCode *int      `json:"exitCode,omitempty"`
 	Detail   string    `json:"detail,omitempty"`
+}
+
+// ReapRequest is one pass of the server's reaper over the workspaces the
+// token covers. The server keeps what it saw between passes (per token
+// and options), as a reaper that stays does: call it every interval.
+type ReapRequest struct {
+	// IdleFor is how long a workspace must be idle to be suspended (a Go
+	// duration: "30m").
+	IdleFor string `json:"idleFor"`
+	// Action is "stop" (the default) or "pause".
+	Action string `json:"action,omitempty"`
+	// CPU is the share of one CPU above which a workspace is busy (0: 0.01).
+	CPU float64 `json:"cpu,omitempty"`
+	// Once suspends, in this one call, those that have run for IdleFor and
+	// are idle now (for cron).
+	Once bool `json:"once,omitempty"`
+	// Timeout is how long a stop waits before it kills, in seconds (nil:
+	// the server's default).
+	Timeout *int `json:"timeout,omitempty"`
+}
+
+// ReapDecision is what a pass concluded about one workspace.
+type ReapDecision struct {
+	Subdir    string    `json:"subdir"`
+	Name      string    `json:"name"`
+	Action    string    `json:"action"` // busy, idle, stopped, paused
+	Why       string    `json:"why"`
+	IdleSince time.Time `json:"idleSince,omitzero"`
 }
 
 // The frames of a streamed exec, from the server: as the engine's

@@ -184,6 +184,18 @@ func (c *Client) Exec(ctx context.Context, subdir string, req ExecRequest) (Exec
 	return out, err
 }
 
+// Reap makes one pass of the server's reaper over the workspaces the token
+// covers.
+func (c *Client) Reap(ctx context.Context, req ReapRequest) ([]ReapDecision, error) {
+	var out []ReapDecision
+	body, n, err := jsonBody(req)
+	if err != nil {
+		return nil, err
+	}
+	err = c.do(ctx, http.MethodPost, "/"+Version+"/reap", nil, body, n, &out)
+	return out, err
+}
+
 // Stats returns one sample of a running workspace's use.
 func (c *Client) Stats(ctx context.Context, subdir string) (Stats, error) {
 	var out Stats

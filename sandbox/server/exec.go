@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
@@ -80,15 +81,21 @@ func checkExec(req api.ExecRequest, stream bool) error {
 	return nil
 }
 
-// running is the call's workspace ensured, and its container and engine.
-// A task that is not yet running (Swarm) is waited for a while.
+// running is the call's workspace and the engine of its container: with
+// a token that may ensure, ensured (woken when stopped or paused, made when
+// missing); without, found, and it must run. A task that is not yet
+// running (Swarm) is waited for a while.
 func (c *call) running() (EngineClient, string, error) {
+	if !c.tok.Allows(api.VerbEnsure) {
+		return c.located()
+	}
 	backoff := 100 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		res, err := c.ensured()
 		if err != nil {
 			return nil, "", err
 		}
+		c.changed = c.changed || res.Action != sandbox.ActionRunning // audited
 		ctx, cancel := c.bounded()
 		loc, err := c.s.o.Orchestrator.Locate(ctx, sandbox.Workspace{ID: res.ID, Name: res.Name, Subdir: c.subdir, State: string(container.StateRunning)})
 		cancel()
@@ -107,6 +114,27 @@ func (c *call) running() (EngineClient, string, error) {
 		cli, err := c.s.o.Engine(loc)
 		return cli, loc.ContainerID, err
 	}
+}
+
+// located is the running container of the call's workspace, for a token
+// that may not ensure it.
+func (c *call) located() (EngineClient, string, error) {
+	w, err := c.find()
+	if err != nil {
+		return nil, "", err
+	}
+	if w.State != string(container.StateRunning) {
+		return nil, "", &api.Error{Status: http.StatusConflict, Code: api.CodeConflict,
+			Message: fmt.Sprintf("workspace %q is %s: token %q may not ensure (wake) it", c.subdir, w.State, c.tok.Name)}
+	}
+	ctx, cancel := c.bounded()
+	defer cancel()
+	loc, err := c.s.o.Orchestrator.Locate(ctx, w)
+	if err != nil {
+		return nil, "", err
+	}
+	cli, err := c.s.o.Engine(loc)
+	return cli, loc.ContainerID, err
 }
 
 // startExec makes the exec and attaches to it (which starts it).
@@ -151,6 +179,11 @@ func (c *call) exitCode(cli EngineClient, execID string) (int, error) {
 }
 
 func (s *Server) execBuffered(c *call, cli EngineClient, id string, req api.ExecRequest) error {
+	release, err := s.slots.take(c.r.Context(), c.tok)
+	if err != nil {
+		return err
+	}
+	defer release()
 	execID, hj, err := c.startExec(cli, id, req, req.Stdin != "")
 	if err != nil {
 		return err
@@ -175,10 +208,43 @@ func (s *Server) execBuffered(c *call, cli EngineClient, id string, req api.Exec
 	if err != nil {
 		return err
 	}
-	c.json(http.StatusOK, api.ExecResult{
-		ExitCode: code, Stdout: stdout.buf.String(), Stderr: stderr.buf.String(), Truncated: stdout.cut || stderr.cut,
-	})
-	return nil
+	c.w.Header().Set("Content-Type", "application/json")
+	c.w.WriteHeader(http.StatusOK)
+	c.status = http.StatusOK
+	return writeExecResult(c.w, code, stdout, stderr)
+}
+
+// writeExecResult writes an api.ExecResult as it encodes, a piece at a
+// time: output that JSON escapes (control bytes grow sixfold) is never
+// held whole a second time.
+func writeExecResult(w io.Writer, code int, stdout, stderr *capped) error {
+	bw := bufio.NewWriterSize(w, 32<<10)
+	_, _ = fmt.Fprintf(bw, `{"exitCode":%d,"stdout":`, code)
+	writeJSONString(bw, stdout.buf.Bytes())
+	_, _ = bw.WriteString(`,"stderr":`)
+	writeJSONString(bw, stderr.buf.Bytes())
+	if stdout.cut || stderr.cut {
+		_, _ = bw.WriteString(`,"truncated":true`)
+	}
+	_, _ = bw.WriteString("}\n")
+	return bw.Flush()
+}
+
+// writeJSONString writes b as a JSON string (a bufio.Writer keeps its
+// first error, for Flush to say) (invalid UTF-8 as U+FFFD, as
+// encoding/json does), in pieces cut between runes.
+func writeJSONString(w *bufio.Writer, b []byte) {
+	_ = w.WriteByte('"')
+	for len(b) > 0 {
+		n := min(len(b), 16<<10)
+		for k := 0; k < utf8.UTFMax && n < len(b) && !utf8.RuneStart(b[n]); k++ {
+			n-- // not in the middle of a rune
+		}
+		q, _ := json.Marshal(string(b[:n]))
+		_, _ = w.Write(q[1 : len(q)-1])
+		b = b[n:]
+	}
+	_ = w.WriteByte('"')
 }
 
 // capped keeps what is written up to max bytes, and says whether more
@@ -200,6 +266,35 @@ func (b *capped) Write(p []byte) (int, error) {
 	}
 	b.buf.Write(p)
 	return len(p), nil
+}
+
+// slots bound the buffered execs of one token that run at once (others
+// wait their turn): what a token can make the server hold is bounded.
+type slots struct {
+	mu sync.Mutex
+	m  map[*Token]chan struct{}
+}
+
+// maxBufferedPerToken is how many buffered execs of one token run at once.
+const maxBufferedPerToken = 32
+
+func (s *slots) take(ctx context.Context, tok *Token) (func(), error) {
+	s.mu.Lock()
+	if s.m == nil {
+		s.m = map[*Token]chan struct{}{}
+	}
+	ch, ok := s.m[tok]
+	if !ok {
+		ch = make(chan struct{}, maxBufferedPerToken)
+		s.m[tok] = ch
+	}
+	s.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // execStream runs the command over the caller's connection, upgraded:
@@ -233,6 +328,26 @@ func (s *Server) execStream(c *call, cli EngineClient, id string, req api.ExecRe
 		}
 	}(brw.Reader)
 	fw := &frames{w: conn}
+	// A caller that is gone is found by writing to it: an empty frame now
+	// and then (a command that says nothing would else hold the server's
+	// connection to its end).
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		keep := time.NewTicker(keepalive)
+		defer keep.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-keep.C:
+				if _, err := fw.stream(api.StreamStdout).Write(nil); err != nil {
+					hj.Close()
+					return
+				}
+			}
+		}
+	}()
 	if req.TTY {
 		_, err = io.Copy(fw.stream(api.StreamStdout), hj.Reader)
 	} else {
@@ -248,6 +363,9 @@ func (s *Server) execStream(c *call, cli EngineClient, id string, req api.ExecRe
 	_, _ = fw.stream(api.StreamExit).Write(b)
 	return nil
 }
+
+// keepalive is how often a streamed exec checks that its caller is there.
+var keepalive = 15 * time.Second
 
 // resize gives a terminal the size the query asks (h, w).
 func (c *call) resize(cli EngineClient, execID string) {

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/docker/docker/pkg/stdcopy"
 
@@ -70,8 +73,11 @@ func workspacePath(p string, root bool) (string, error) {
 		p = path.Join(sandbox.WorkspaceTarget, p)
 	}
 	p = path.Clean(p)
-	if p == sandbox.WorkspaceTarget && root {
-		return p, nil
+	if p == sandbox.WorkspaceTarget {
+		if root {
+			return p, nil
+		}
+		return "", badRequest("path %q: the workspace directory itself, not a file", p)
 	}
 	if !strings.HasPrefix(p, sandbox.WorkspaceTarget+"/") {
 		return "", forbidden("path %q: outside the workspace directory %s", p, sandbox.WorkspaceTarget)
@@ -91,11 +97,20 @@ func scriptError(code int, stderr, p string) error {
 	case exitShort:
 		return badRequest("%s: the upload ended before its length: nothing was written", p)
 	}
-	return fmt.Errorf("%s: exit code %d: %s", p, code, strings.TrimSpace(stderr))
+	switch msg := strings.TrimSpace(stderr); {
+	case strings.Contains(msg, "Permission denied"):
+		return forbidden("%s: the workspace's user may not do that (%s)", p, msg)
+	case strings.Contains(msg, "tar"):
+		return badRequest("%s: the workspace's tar refused the archive: %s", p, msg)
+	default:
+		return fmt.Errorf("%s: exit code %d: %s", p, code, msg)
+	}
 }
 
 // archiveOut answers a tar archive of a path of the workspace (as docker
-// cp's archive: the path's own name at its top), made safe.
+// cp's archive: the path's own name at its top), made safe. What the
+// workspace's tar wrote is the tenant's to decide (a process of its user
+// can write into it): an entry that would land outside is refused too.
 func (s *Server) archiveOut(c *call) error {
 	p, err := workspacePath(c.r.URL.Query().Get("path"), true)
 	if err != nil {
@@ -103,8 +118,35 @@ func (s *Server) archiveOut(c *call) error {
 	}
 	dir, name := path.Split(p)
 	return s.download(c, p, "application/x-tar", []string{scriptArchiveOut, path.Clean(dir), name}, func(w io.Writer, r io.Reader) error {
-		return cpsafe.Sanitize(r, w, cpsafe.Rules{})
+		return cpsafe.Sanitize(r, w, cpsafe.Rules{Check: entryCheck(-1)})
 	})
+}
+
+// entryCheck refuses an archive entry that would land outside its
+// directory (its name, or a hard link's target), a sparse one (a few bytes
+// sent, gigabytes written), and entries over limit bytes in all (-1: no
+// limit).
+func entryCheck(limit int64) func(*tar.Header) error {
+	var total int64
+	return func(h *tar.Header) error {
+		if leaves(h.Name) || (h.Typeflag == tar.TypeLink && leaves(h.Linkname)) {
+			return badRequest("archive entry %q: leaves the directory", h.Name)
+		}
+		if h.Typeflag == tar.TypeGNUSparse || slices.ContainsFunc(slices.Collect(maps.Keys(h.PAXRecords)), func(k string) bool { return strings.HasPrefix(k, "GNU.sparse.") }) {
+			return badRequest("archive entry %q: a sparse file (refused: it would be written whole)", h.Name)
+		}
+		total += max(h.Size, 0)
+		if limit >= 0 && total > limit {
+			return &api.Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge, Message: fmt.Sprintf("the archive holds more than the server's limit of %d bytes", limit)}
+		}
+		return nil
+	}
+}
+
+// leaves says whether an archive's path lands outside its directory.
+func leaves(name string) bool {
+	n := path.Clean(name)
+	return path.IsAbs(name) || n == ".." || strings.HasPrefix(n, "../")
 }
 
 // fileOut answers one regular file of the workspace.
@@ -169,15 +211,11 @@ func (s *Server) archiveIn(c *call) error {
 	if err != nil {
 		return err
 	}
-	body := http.MaxBytesReader(c.w, c.r.Body, s.o.MaxUpload)
-	check := func(h *tar.Header) error {
-		if n := path.Clean(h.Name); path.IsAbs(h.Name) || n == ".." || strings.HasPrefix(n, "../") {
-			return badRequest("archive entry %q: leaves the directory", h.Name)
-		}
-		return nil
-	}
+	body := http.MaxBytesReader(c.w, io.NopCloser(c.idleBody()), s.o.MaxUpload)
 	pr, pw := io.Pipe()
-	go func() { _ = pw.CloseWithError(cpsafe.Sanitize(body, pw, cpsafe.Rules{Check: check})) }()
+	go func() {
+		_ = pw.CloseWithError(cpsafe.Sanitize(body, pw, cpsafe.Rules{Check: entryCheck(s.o.MaxUpload)}))
+	}()
 	return s.upload(c, p, pr, []string{scriptArchiveIn, p})
 }
 
@@ -202,8 +240,22 @@ func (s *Server) fileIn(c *call) error {
 	case n > s.o.MaxUpload:
 		return &api.Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge, Message: fmt.Sprintf("the file is over the server's limit of %d bytes", s.o.MaxUpload)}
 	}
-	return s.upload(c, p, io.LimitReader(c.r.Body, n), []string{scriptFileIn, p, strconv.FormatInt(n, 10), mode})
+	return s.upload(c, p, io.LimitReader(c.idleBody(), n), []string{scriptFileIn, p, strconv.FormatInt(n, 10), mode})
 }
+
+// idleBody is the request's body, each read of which must come within 30
+// s: an upload that trickles is cut (it holds an exec in the workspace).
+func (c *call) idleBody() io.Reader {
+	rc := http.NewResponseController(c.w)
+	return readerFunc(func(p []byte) (int, error) {
+		_ = rc.SetReadDeadline(c.s.o.Now().Add(30 * time.Second))
+		return c.r.Body.Read(p)
+	})
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
 
 // upload runs script with in as its input, and answers where it went.
 func (s *Server) upload(c *call, p string, in io.Reader, script []string) error {

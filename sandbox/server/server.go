@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,8 +55,8 @@ type Options struct {
 	// (0: sandbox.DefaultTimeout).
 	Timeout time.Duration
 	// MaxBody bounds a JSON request body (0: 1 MiB), MaxUpload a file or
-	// an archive sent in (0: 1 GiB), MaxOutput a buffered exec's output
-	// (0: 16 MiB), each.
+	// an archive sent in (0: 1 GiB), MaxOutput each stream of a buffered
+	// exec's output (0: 1 MiB; the streamed form has no limit).
 	MaxBody, MaxUpload, MaxOutput int64
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
@@ -67,6 +68,8 @@ type Server struct {
 	tokens  atomic.Pointer[Tokens]
 	auditMu sync.Mutex
 	mux     *http.ServeMux
+	reapers reapers
+	slots   slots
 }
 
 // New returns a server that accepts tokens.
@@ -81,7 +84,7 @@ func New(o Options, tokens *Tokens) *Server {
 		o.MaxUpload = 1 << 30
 	}
 	if o.MaxOutput == 0 {
-		o.MaxOutput = 16 << 20
+		o.MaxOutput = 1 << 20
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -126,6 +129,7 @@ func (s *Server) routes() []route {
 		{"PUT " + ws + "/file", api.VerbCopy, true, s.fileIn},
 		{"GET " + ws + "/stats", api.VerbStats, false, s.stats},
 		{"GET /" + api.Version + "/events", api.VerbEvents, false, s.events},
+		{"POST /" + api.Version + "/reap", api.VerbReap, true, s.reap},
 	}
 }
 
@@ -161,6 +165,8 @@ type call struct {
 	code   string
 	// denied: refused before it reached its verb.
 	denied bool
+	// changed: an ensure on the way (exec, cp) made or woke the workspace.
+	changed bool
 }
 
 func (s *Server) newCall(w http.ResponseWriter, r *http.Request, rt route) *call {
@@ -178,7 +184,7 @@ func (s *Server) wrap(rt route) http.Handler {
 		} else if err := rt.handle(c); err != nil {
 			c.fail(err)
 		}
-		if rt.mutating || c.status >= 400 {
+		if rt.mutating || c.changed || c.status >= 400 {
 			s.audit(c)
 		}
 	})
@@ -191,15 +197,22 @@ func (c *call) admit() error {
 		return &api.Error{Status: http.StatusUnauthorized, Code: api.CodeUnauthorized, Message: "a valid token is needed (Authorization: Bearer TOKEN)"}
 	}
 	c.tok = tok
+	sub := strings.Contains(c.rt.pattern, "{subdir}")
+	var bad error
+	if sub {
+		c.subdir = c.r.PathValue("subdir")
+		if bad = sandbox.ValidateSubdir(c.subdir); bad != nil {
+			c.subdir = strconv.QuoteToASCII(c.subdir) // as the audit log shows it
+		}
+	}
 	if !tok.Allows(c.rt.verb) {
 		return forbidden("token %q may not use %s", tok.Name, c.rt.verb)
 	}
-	if !strings.Contains(c.rt.pattern, "{subdir}") {
+	if !sub {
 		return nil
 	}
-	c.subdir = c.r.PathValue("subdir")
-	if err := sandbox.ValidateSubdir(c.subdir); err != nil {
-		return badRequest("%v", err)
+	if bad != nil {
+		return badRequest("%v", bad)
 	}
 	if !tok.Covers(c.subdir) {
 		return forbidden("token %q may not touch workspace %q", tok.Name, c.subdir)
@@ -228,33 +241,46 @@ func notFound(format string, a ...any) error {
 	return &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Message: fmt.Sprintf(format, a...)}
 }
 
-// apiError is what err says to a caller: its status and stable code.
-func apiError(err error) *api.Error {
-	var ae *api.Error
+// apiError is what err says to a caller: its status and stable code;
+// detail is what only the operator's log says.
+func apiError(err error) (ae *api.Error, detail string) {
 	var te *sandbox.TimeoutError
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &ae):
-		return ae
+		return ae, ""
 	case errors.As(err, &mbe):
-		return &api.Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge, Message: fmt.Sprintf("the body is over the server's limit of %d bytes", mbe.Limit)}
+		return &api.Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodeTooLarge, Message: fmt.Sprintf("the body is over the server's limit of %d bytes", mbe.Limit)}, ""
 	case errors.Is(err, sandbox.ErrInvalidSubdir), errors.Is(err, sandbox.ErrInvalidConfig), errors.Is(err, sandbox.ErrNotSupported):
-		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: err.Error()}
+		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Message: err.Error()}, ""
 	case errors.Is(err, sandbox.ErrNoSuchWorkspace):
-		return &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Message: err.Error()}
-	case errors.Is(err, sandbox.ErrNotRunning), errors.Is(err, sandbox.ErrOverlap), errors.Is(err, sandbox.ErrNotThisWorkspace),
+		return &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Message: err.Error()}, ""
+	case errors.Is(err, sandbox.ErrNotRunning):
+		return &api.Error{Status: http.StatusConflict, Code: api.CodeConflict, Message: err.Error()}, ""
+	case errors.Is(err, sandbox.ErrOverlap), errors.Is(err, sandbox.ErrNotThisWorkspace),
 		errors.As(err, new(*sandbox.RecordedError)), errors.As(err, new(*sandbox.ProjectError)):
-		return &api.Error{Status: http.StatusConflict, Code: api.CodeConflict, Message: err.Error()}
+		// What it conflicts with may be another tenant's (its subdir, a
+		// host path): the operator's log says it, the caller hears that
+		// it conflicts.
+		return &api.Error{Status: http.StatusConflict, Code: api.CodeConflict, Message: conflictMessage}, err.Error()
 	case errors.As(err, &te), errors.Is(err, context.DeadlineExceeded):
-		return &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable, Message: err.Error()}
+		return &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable, Message: err.Error()}, ""
 	}
-	return &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: err.Error()}
+	return &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: err.Error()}, ""
 }
+
+// conflictMessage is what a caller hears of a conflict with another
+// workspace.
+const conflictMessage = "the workspace conflicts with another one (its container's name, its directory, or a Compose project's container): " +
+	"nothing was changed; the server's log says which"
 
 // fail answers with err, unless the answer has begun (a stream): then it
 // is only recorded.
 func (c *call) fail(err error) {
-	ae := apiError(err)
+	ae, detail := apiError(err)
+	if detail != "" && c.s.o.Log != nil && c.tok != nil {
+		_, _ = fmt.Fprintf(c.s.o.Log, "docker workspace serve: token %q, workspace %q: %s\n", c.tok.Name, c.subdir, detail)
+	}
 	if c.status != 0 {
 		c.code = ae.Code
 		return

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"archive/tar"
 	"bytes"
 	"encoding/json"
 	"net/http/httptest"
@@ -253,4 +254,58 @@ func TestLookup(t *testing.T) {
 	assert.Check(t, !ok, "an expired token")
 	_, ok = tokens.Lookup("live-secret-012345", time.Now())
 	assert.Check(t, !ok, "a prefix of a token")
+}
+
+// A token without the verb ensure never makes or wakes a workspace on its
+// way to exec or copy: the workspace must run (409), and nothing is made.
+func TestNoEnsureVerbNoWake(t *testing.T) {
+	r := newRig(t)
+	tokens, err := NewTokens([]TokenSpec{
+		{Name: "cp", Secret: secretA, Workspaces: []string{"team-a/*"}, Verbs: []string{api.VerbCopy, api.VerbExec}},
+	}, func(map[string]any) (sandbox.Config, error) { return testConfig, nil })
+	assert.NilError(t, err)
+	r.s.SetTokens(tokens)
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/v1/workspaces/team-a%2Fx/archive?path=.", ""},
+		{"GET", "/v1/workspaces/team-a%2Fx/file?path=f", ""},
+		{"POST", "/v1/workspaces/team-a%2Fx/exec", `{"cmd":["id"]}`},
+	} {
+		w := r.call(c.method, c.path, secretA, c.body)
+		assert.Check(t, is.Equal(w.Code, 404), "%s: %s", c.path, w.Body.String())
+	}
+	assert.Check(t, !strings.Contains(r.f.Calls(), "create:"), "a workspace was made: %s", r.f.Calls())
+}
+
+// A buffered exec's output is JSON as encoding/json writes it, written a
+// piece at a time, cut between runes.
+func TestWriteExecResult(t *testing.T) {
+	out := &capped{max: 1 << 20}
+	_, _ = out.Write([]byte(strings.Repeat("é\x00\"\\", 9000) + "\xff"))
+	errb := &capped{max: 4}
+	_, _ = errb.Write([]byte("abcdef"))
+	var b bytes.Buffer
+	assert.NilError(t, writeExecResult(&b, 7, out, errb))
+	var got api.ExecResult
+	assert.NilError(t, json.Unmarshal(b.Bytes(), &got), b.String()[:200])
+	want, _ := json.Marshal(api.ExecResult{ExitCode: 7, Stdout: out.buf.String(), Stderr: "abcd", Truncated: true})
+	var wantR api.ExecResult
+	assert.NilError(t, json.Unmarshal(want, &wantR))
+	assert.Check(t, is.DeepEqual(got, wantR))
+}
+
+// An archive entry that would land outside, a sparse one, or more than the
+// limit in all is refused.
+func TestEntryCheck(t *testing.T) {
+	check := entryCheck(100)
+	assert.Check(t, check(&tar.Header{Name: "a/b", Size: 60}))
+	assert.Check(t, is.ErrorContains(check(&tar.Header{Name: "c", Size: 60}), "limit of 100"))
+	for _, h := range []*tar.Header{
+		{Name: "../x"}, {Name: "/etc/x"}, {Name: "a/../../x"},
+		{Name: "l", Typeflag: tar.TypeLink, Linkname: "../../etc/passwd"},
+		{Name: "s", Typeflag: tar.TypeGNUSparse},
+		{Name: "p", PAXRecords: map[string]string{"GNU.sparse.major": "1"}},
+	} {
+		assert.Check(t, entryCheck(-1)(h) != nil, h.Name)
+	}
+	assert.Check(t, entryCheck(-1)(&tar.Header{Name: "l", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd"}), "a symbolic link's target is data")
 }

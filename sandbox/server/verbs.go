@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/docker/docker/api/types/container"
+	timetypes "github.com/docker/docker/api/types/time"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker-workspace/docker-workspace/sandbox/api"
@@ -193,6 +194,13 @@ func (s *Server) stats(c *call) error {
 // token covers.
 func (s *Server) events(c *call) error {
 	q := c.r.URL.Query()
+	for _, k := range []string{"since", "until"} {
+		if v := q.Get(k); v != "" {
+			if _, err := timetypes.GetTimestamp(v, s.o.Now()); err != nil {
+				return badRequest("%s: %v", k, err)
+			}
+		}
+	}
 	ctx := c.r.Context()
 	evs, errs := s.o.Orchestrator.Events(ctx, sandbox.EventOptions{Since: q.Get("since"), Until: q.Get("until")})
 	flusher := http.NewResponseController(c.w)
