@@ -37,6 +37,8 @@ type serveRig struct {
 	prefix            string
 	proc              *icmd.Result
 	stderr            *syncBuffer
+	global            []string       // the binary's global options (--context)
+	cfg               map[string]any // the tokens' configuration
 }
 
 // The rig's secrets: team-a may do everything below PREFIXa/, team-b
@@ -53,7 +55,15 @@ func newServeRig(t *testing.T) *serveRig {
 	t.Helper()
 	requireEngine(t, "modern")
 	h := newHarness(t)
-	r := &serveRig{t: t, h: h, dir: t.TempDir(), prefix: "e2e-" + h.id + "-srv-"}
+	dir := t.TempDir()
+	return startServeRig(t, h, dir, nil, map[string]any{"workspace-root": filepath.Join(dir, "root"), "shared-dir": filepath.Join(dir, "shared")})
+}
+
+// startServeRig starts a server of harness h, with global options and the
+// tokens' configuration cfg.
+func startServeRig(t *testing.T, h *harness, dir string, global []string, cfg map[string]any) *serveRig {
+	t.Helper()
+	r := &serveRig{t: t, h: h, dir: dir, prefix: "e2e-" + h.id + "-srv-", global: global, cfg: cfg}
 	r.sock = filepath.Join(r.dir, "s.sock")
 	r.tokens = filepath.Join(r.dir, "tokens.json")
 	r.audit = filepath.Join(r.dir, "audit.log")
@@ -69,7 +79,7 @@ func (r *serveRig) subdir(team, name string) string {
 }
 
 func (r *serveRig) writeTokens(withB bool) {
-	cfg := map[string]any{"workspace-root": filepath.Join(r.dir, "root"), "shared-dir": filepath.Join(r.dir, "shared")}
+	cfg := r.cfg
 	past := time.Now().Add(-time.Hour)
 	tokens := []map[string]any{
 		{"name": "team-a", "secret": secretA, "workspaces": []string{r.prefix + "a/*"}, "verbs": []string{"*"}, "config": cfg},
@@ -92,8 +102,8 @@ func (r *serveRig) start() {
 	r.stderr = &syncBuffer{}
 	// The binary itself, as a service runs it (the docker CLI in front of
 	// a plugin would take the signals: SIGKILL would not reach it).
-	cmd := icmd.Command(filepath.Join(env.configDir, "plugins", "docker-workspace"), "--config", env.configDir, "serve",
-		"--listen", "unix://"+r.sock, "--tokens", r.tokens, "--audit", r.audit)
+	args := append(append([]string{"--config", env.configDir}, r.global...), "serve", "--listen", "unix://"+r.sock, "--tokens", r.tokens, "--audit", r.audit)
+	cmd := icmd.Command(filepath.Join(env.configDir, "plugins", "docker-workspace"), args...)
 	r.proc = icmd.StartCmd(cmd, icmd.WithEnv(r.h.env...), func(c *icmd.Cmd) { c.Stderr = r.stderr })
 	assert.NilError(r.t, r.proc.Error)
 	poll.WaitOn(r.t, func(poll.LogT) poll.Result {
@@ -598,4 +608,32 @@ func TestServeReap(t *testing.T) {
 	res := icmd.RunCmd(icmd.Command(filepath.Join(env.configDir, "plugins", "docker-workspace"), "reap",
 		"--server", "unix://"+r.sock, "--idle-for", "2s", "--once"), icmd.WithEnv(append(r.h.env, "GATEWAY_WORKSPACE_TOKEN="+secretReader)...))
 	res.Assert(t, icmd.Expected{ExitCode: 1, Err: "may not use reap"})
+}
+
+// On a Swarm, as every other verb: the server of a context whose engine
+// manages a Swarm, with --orchestrator swarm, makes services, and execs and
+// copies reach their tasks' containers through the nodes' engines.
+func TestServeSwarm(t *testing.T) {
+	t.Parallel()
+	s := newSwarmHarness(t)
+	r := startServeRig(t, s.harness, t.TempDir(), []string{"--context", "swarm"}, nil)
+	ctx := context.Background()
+	c := r.client(secretA)
+	sub := r.prefix + "a/sw"
+	res, err := c.Ensure(ctx, sub)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(res.Action, "created"))
+	assert.Check(t, res.Node != "", "a service's node: %+v", res)
+	assert.NilError(t, c.WriteFile(ctx, sub, "f", []byte("on-swarm\n"), 0))
+	out, err := c.Exec(ctx, sub, api.ExecRequest{Cmd: []string{"sh", "-c", "cat f; exit 3"}})
+	assert.NilError(t, err)
+	assert.Check(t, is.DeepEqual(out, api.ExecResult{ExitCode: 3, Stdout: "on-swarm\n"}))
+	s.docker("--context", "swarm", "service", "inspect", "--format", "{{.Spec.Name}}", containerName(sub)).Assert(t, icmd.Expected{Out: containerName(sub)})
+	assert.NilError(t, c.Remove(ctx, sub, true))
+	_, err = c.Inspect(ctx, sub)
+	var ae *api.Error
+	assert.Check(t, errors.As(err, &ae) && ae.Status == 404, "%v", err)
+	// reap is one engine's: refused, in one line.
+	_, err = c.Reap(ctx, api.ReapRequest{IdleFor: "1m"})
+	assert.Check(t, errors.As(err, &ae) && ae.Status == 400, "%v", err)
 }
