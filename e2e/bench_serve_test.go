@@ -41,7 +41,9 @@ func BenchmarkServe(b *testing.B) {
 	}
 	defer os.RemoveAll(base)
 	subdir := fmt.Sprintf("bench-serve-%d", os.Getpid())
-	defer func() { _ = c.ContainerRemove(ctx, sandbox.ContainerName(subdir), container.RemoveOptions{Force: true}) }()
+	defer func() {
+		_ = c.ContainerRemove(ctx, sandbox.ContainerName(subdir), container.RemoveOptions{Force: true})
+	}()
 	cfg := sandbox.Config{Image: image, Mode: sandbox.ModeBind, Init: true, CreateHostDirs: true,
 		WorkspaceRoot: filepath.Join(base, "ws"), SharedDir: filepath.Join(base, "sh")}
 	m := engine.New(c, engine.Options{Local: true})
