@@ -637,3 +637,56 @@ func TestServeSwarm(t *testing.T) {
 	_, err = c.Reap(ctx, api.ReapRequest{IdleFor: "1m"})
 	assert.Check(t, errors.As(err, &ae) && ae.Status == 400, "%v", err)
 }
+
+// On TCP, only with TLS and a client certificate of the operator's CA (and
+// a token too); plain TCP is refused before anything listens.
+func TestServeTCPNeedsClientCertificates(t *testing.T) {
+	t.Parallel()
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	dir := t.TempDir()
+	pki := newTestPKI(t, dir)
+	bin := filepath.Join(env.configDir, "plugins", "docker-workspace")
+	tokens := filepath.Join(dir, "tokens.json")
+	assert.NilError(t, os.WriteFile(tokens, []byte(`{"tokens":[{"name":"t","secret":"`+secretA+`","workspaces":["**"],"verbs":["list"]}]}`), 0o600))
+
+	icmd.RunCmd(icmd.Command(bin, "--config", env.configDir, "serve", "--listen", "tcp://127.0.0.1:0", "--tokens", tokens),
+		icmd.WithEnv(h.env...)).Assert(t, icmd.Expected{ExitCode: 125, Err: "tcp needs TLS with client certificates"})
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	assert.NilError(t, err)
+	addr := l.Addr().String()
+	l.Close()
+	proc := icmd.StartCmd(icmd.Command(bin, "--config", env.configDir, "serve", "--listen", "tcp://"+addr, "--tokens", tokens,
+		"--tlscacert", pki.ca, "--tlscert", pki.serverCert, "--tlskey", pki.serverKey), icmd.WithEnv(h.env...))
+	assert.NilError(t, proc.Error)
+	t.Cleanup(func() {
+		_ = proc.Cmd.Process.Signal(syscall.SIGTERM)
+		_ = proc.Cmd.Wait()
+	})
+	poll.WaitOn(t, func(poll.LogT) poll.Result {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return poll.Success()
+		}
+		return poll.Continue("not listening yet")
+	}, poll.WithTimeout(30*time.Second), poll.WithDelay(50*time.Millisecond))
+
+	ctx := context.Background()
+	withCert, err := api.NewClient("https://"+addr, secretA, pki.clientTLS(t, true))
+	assert.NilError(t, err)
+	defer withCert.Close()
+	_, err = withCert.List(ctx)
+	assert.NilError(t, err)
+	noCert, err := api.NewClient("https://"+addr, secretA, pki.clientTLS(t, false))
+	assert.NilError(t, err)
+	defer noCert.Close()
+	_, err = noCert.List(ctx)
+	assert.Check(t, err != nil, "a caller without a client certificate was answered")
+	badToken, err := api.NewClient("https://"+addr, "not-a-token-0123456789", pki.clientTLS(t, true))
+	assert.NilError(t, err)
+	defer badToken.Close()
+	_, err = badToken.List(ctx)
+	var ae *api.Error
+	assert.Check(t, errors.As(err, &ae) && ae.Status == 401, "%v", err)
+}

@@ -191,6 +191,16 @@ func TestEnsureRefusesBadInput(t *testing.T) {
 		{args: []string{"ensure", "--label", "com.docker.swarm.x=1", "a"}, err: `--label: invalid configuration: label "com.docker.swarm.x"`},
 		{args: []string{"prune", "-f", "--filter", "label==x"}, err: "a label filter needs a key"},
 		{args: []string{"prune", "-f", "--filter", "compose-project="}, err: "compose-project needs a project name"},
+		// serve (issue 20): its flags and its tokens file, before anything listens.
+		{args: []string{"serve", "--tokens", "/nonexistent/tokens.json", "--listen", "tcp://127.0.0.1:1"}, err: "tcp needs TLS with client certificates"},
+		{args: []string{"serve", "--tokens", "/nonexistent/tokens.json", "--listen", "http://x"}, err: "unix:///PATH or tcp://HOST:PORT is needed"},
+		{args: []string{"serve", "--tokens", "/nonexistent/tokens.json", "--socket-mode", "0666"}, err: "open to everyone"},
+		{args: []string{"serve", "--tokens", "/nonexistent/tokens.json", "--socket-mode", "rw"}, err: "not an octal mode"},
+		{args: []string{"serve", "--tokens", "/nonexistent/tokens.json", "--max-upload", "lots"}, err: `--max-upload: invalid size "lots"`},
+		{args: []string{"serve", "--tokens", "/nonexistent/tokens.json", "--tlscert", "x"}, err: "go together"},
+		{args: []string{"serve", "--tokens", "/nonexistent/tokens.json", "--listen", "unix:///tmp/x.sock"}, err: "--tokens: open /nonexistent/tokens.json"},
+		{args: []string{"reap", "--server", "unix:///tmp/x.sock", "--idle-for", "1m", "--filter", "name=a"}, err: "the token's workspaces are reaped"},
+		{args: []string{"reap", "--server", "unix:///tmp/x.sock", "--idle-for", "1m"}, err: "a token is needed"},
 	} {
 		f := sandboxtest.NewEngine()
 		c := newTestCLI(t, f, "")

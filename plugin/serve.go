@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"os/user"
@@ -144,7 +145,24 @@ func serveInput(opts *serveOptions) (server.ListenOptions, int64, error) {
 	if lo.TLS, err = serverTLS(opts); err != nil {
 		return lo, 0, usageError(err)
 	}
+	for _, a := range opts.listen {
+		if err := checkListen(a, lo.TLS != nil); err != nil {
+			return lo, 0, usageError(err)
+		}
+	}
 	return lo, maxUpload, nil
+}
+
+// checkListen refuses a --listen address Listen would refuse.
+func checkListen(a string, withTLS bool) error {
+	u, err := url.Parse(a)
+	switch {
+	case err != nil || (u.Scheme != "unix" && u.Scheme != "tcp") || (u.Scheme == "unix" && u.Path == "") || (u.Scheme == "tcp" && u.Host == ""):
+		return fmt.Errorf("--listen %q: unix:///PATH or tcp://HOST:PORT is needed", a)
+	case u.Scheme == "tcp" && !withTLS:
+		return fmt.Errorf("--listen %q: tcp needs TLS with client certificates (--tlscacert, --tlscert, --tlskey)", a)
+	}
+	return nil
 }
 
 func groupID(g string) (int, error) {
