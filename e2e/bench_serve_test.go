@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/client"
 
 	"github.com/docker-workspace/docker-workspace/sandbox"
 	"github.com/docker-workspace/docker-workspace/sandbox/api"
@@ -26,20 +25,8 @@ import (
 // at once), and a buffered exec of `true` through it against `docker exec`.
 // scripts/bench-serve.sh runs it.
 func BenchmarkServe(b *testing.B) {
-	if env.apiByCtx["modern"] == "" {
-		b.Skip("the modern engine does not answer")
-	}
-	c, err := client.NewClientWithOpts(client.WithHost(env.hostByCtx["modern"]), client.WithAPIVersionNegotiation())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	c, base := benchEngine(b)
 	ctx := context.Background()
-	base, err := os.MkdirTemp("", "bench-serve-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer os.RemoveAll(base)
 	subdir := fmt.Sprintf("bench-serve-%d", os.Getpid())
 	defer func() {
 		_ = c.ContainerRemove(ctx, sandbox.ContainerName(subdir), container.RemoveOptions{Force: true})

@@ -25,20 +25,8 @@ import (
 // beforehand, each round one of each. scripts/bench-cold.sh compares the
 // commands themselves.
 func BenchmarkCold(b *testing.B) {
-	if env.apiByCtx["modern"] == "" {
-		b.Skip("the modern engine does not answer")
-	}
-	c, err := client.NewClientWithOpts(client.WithHost(env.hostByCtx["modern"]), client.WithAPIVersionNegotiation())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	c, base := benchEngine(b)
 	ctx := context.Background()
-	base, err := os.MkdirTemp("", "bench-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer os.RemoveAll(base)
 	tag := fmt.Sprintf("bench%d", os.Getpid())
 	defer func() {
 		list, _ := c.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("name", tag))})
@@ -88,6 +76,25 @@ func BenchmarkCold(b *testing.B) {
 	b.ReportMetric(me, "ensure-ms")
 	b.ReportMetric(md, "create+start-ms")
 	b.ReportMetric(me/md, "ratio")
+}
+
+// benchEngine is a client of the modern engine and a directory of the
+// benchmark's own, both gone when it ends.
+func benchEngine(b *testing.B) (*client.Client, string) {
+	if env.apiByCtx["modern"] == "" {
+		b.Skip("the modern engine does not answer")
+	}
+	c, err := client.NewClientWithOpts(client.WithHost(env.hostByCtx["modern"]), client.WithAPIVersionNegotiation())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	base, err := os.MkdirTemp("", "bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(base) })
+	return c, base
 }
 
 func median(v []float64) float64 {
