@@ -581,3 +581,36 @@ except WorkspaceBadInput as e:
 	h.docker("inspect", "--format", "{{.HostConfig.ReadonlyRootfs}}", containerName(carol)).Assert(t, icmd.Expected{Out: "true"})
 	h.docker("rm", "-f", containerName(carol)).Assert(t, icmd.Success)
 }
+
+// `docker compose -p P down` without the file removes a proxied
+// workspace's container itself and never asks the provider: its egress
+// proxy stays, and is found by prune --filter compose-project=P, or by rm
+// of its subdir (new-user pass 11: nothing found it but an unfiltered
+// prune).
+func TestComposeDownWithoutFileLeavesAProxyFound(t *testing.T) {
+	t.Parallel()
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	bob := h.subdir("-bob")
+	root := fs.NewDir(t, "root")
+	assert.NilError(t, os.Chmod(root.Path(), 0o755))
+	file := fs.NewFile(t, "compose", fs.WithContent("services:\n  bob:\n    provider:\n      type: workspace\n      options:\n        subdir: "+bob+
+		"\n        workspace-root: "+root.Path()+"\n        egress: allowlist\n        allow: allowed.test\n")).Path()
+	project := h.composeProject("modern", file)
+	proxy := "gws.egress." + strings.TrimPrefix(containerName(bob), "gws-")
+	t.Cleanup(func() { h.docker("rm", "-f", proxy) })
+	for _, cleanup := range [][]string{
+		{"workspace", "prune", "-f", "--filter", "compose-project=" + project},
+		{"workspace", "rm", "-f", bob},
+	} {
+		h.compose(project, "-f", file, "up", "-d").Assert(t, icmd.Success)
+		assert.Check(t, h.exists("modern", proxy))
+		h.compose(project, "down").Assert(t, icmd.Success)
+		assert.Check(t, !h.exists("modern", containerName(bob)))
+		assert.Check(t, h.exists("modern", proxy), "Compose asked the provider after all: the documentation says otherwise")
+		res := h.docker(cleanup...)
+		res.Assert(t, icmd.Success)
+		assert.Check(t, !h.exists("modern", proxy), "%v left the proxy: %s", cleanup, res.Combined())
+		h.docker("network", "inspect", "gws.net."+strings.TrimPrefix(containerName(bob), "gws-")).Assert(t, icmd.Expected{ExitCode: 1})
+	}
+}

@@ -569,7 +569,7 @@ func TestEgressAttacksOfTheThirdRound(t *testing.T) {
 		r.docker("run", "-d", "--name", spy, "--network", netName, image, "sleep", "infinity").Assert(t, icmd.Success)
 		t.Cleanup(func() { r.docker("rm", "-f", spy) })
 		r.ws("ensure", "--egress", "allowlist", "--allow", "allowed.test", "--egress-network", r.net, s).
-			Assert(t, icmd.Expected{ExitCode: 125, Err: "holds container " + spy + ", which is not the workspace's or its proxy's"})
+			Assert(t, icmd.Expected{ExitCode: 1, Err: "holds container " + spy + ", which is not the workspace's or its proxy's"})
 		r.docker("inspect", containerName(s)).Assert(t, icmd.Expected{ExitCode: 1})
 	})
 
@@ -649,5 +649,21 @@ func serveSecret(ln net.Listener) {
 		}
 		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\nHOST-SECRET")
 		_ = c.Close()
+	}
+}
+
+// A workspace never joins another's egress network, the proxies' network
+// or open mode's by --network (new-user pass 11: one on another's egress
+// network reached it, and its proxy).
+func TestEgressNetworksAreNoWorkspacesToJoin(t *testing.T) {
+	t.Parallel()
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	victim, intruder := h.short("-vic"), h.short("-int")
+	h.ws("ensure", "--egress", "allowlist", "--allow", "allowed.test", victim).Assert(t, icmd.Success)
+	t.Cleanup(func() { h.ws("rm", "-f", victim) })
+	for _, n := range []string{"gws.net." + strings.TrimPrefix(containerName(victim), "gws-"), "gws.egress", "gws.open"} {
+		h.ws("ensure", "--network", n, intruder).Assert(t, icmd.Expected{ExitCode: 125, Err: "network " + n + " is one of docker workspace's own"})
+		assert.Check(t, !h.exists("modern", containerName(intruder)))
 	}
 }

@@ -690,3 +690,29 @@ func TestServeTCPNeedsClientCertificates(t *testing.T) {
 	var ae *api.Error
 	assert.Check(t, errors.As(err, &ae) && ae.Status == 401, "%v", err)
 }
+
+// A caller that sends less of its body than it said is answered and let
+// go, with or without a token: it never holds a connection of the
+// server's (the attack round: 300 such calls held 300 forever).
+func TestServeStalledBodyIsLetGo(t *testing.T) {
+	t.Parallel()
+	r := newServeRig(t)
+	for _, secret := range []string{"", secretA} {
+		conn, err := net.Dial("unix", r.sock)
+		assert.NilError(t, err)
+		defer conn.Close()
+		auth := ""
+		if secret != "" {
+			auth = "Authorization: Bearer " + secret + "\r\n"
+		}
+		_, err = fmt.Fprintf(conn, "POST /v1/workspaces/%s/ensure HTTP/1.1\r\nHost: x\r\n%sContent-Length: 1000\r\n\r\n{}", esc(r.prefix+"a/x"), auth)
+		assert.NilError(t, err)
+		assert.NilError(t, conn.SetReadDeadline(time.Now().Add(45*time.Second)))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		assert.NilError(t, err, "no answer to a stalled body (token %q)", secret)
+		resp.Body.Close()
+		assert.Check(t, resp.StatusCode == 401 || resp.StatusCode == 400, "%d", resp.StatusCode)
+		_, err = conn.Read(make([]byte, 1))
+		assert.Check(t, err != nil, "the connection stays open")
+	}
+}

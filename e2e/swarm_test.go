@@ -803,6 +803,10 @@ func TestSwarmNamesAndIDs(t *testing.T) {
 	assert.Check(t, is.Contains(res.Stdout(), containerName(a)+" "))
 	assert.Check(t, is.Contains(res.Stdout(), " / 96MiB\n"))
 	s.ws("exec", a, "cat", "/home/agent/workspace/f").Assert(t, icmd.Expected{Out: "hi"})
+	// A stopped one has its row and no error, as on one engine (new-user
+	// pass 11).
+	s.ws("stop", a).Assert(t, icmd.Success)
+	s.ws("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}", a).Assert(t, icmd.Success)
 	s.ws("rm", "-f", id).Assert(t, icmd.Success)
 	s.docker("--context", "swarm", "service", "inspect", containerName(a)).Assert(t, icmd.Expected{ExitCode: 1})
 	// A name that names no workspace is an error (with -f, said, as

@@ -231,7 +231,7 @@ func apiTimeout(dockerCLI command.Cli, flags *pflag.FlagSet) (time.Duration, err
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
-		return 0, usageError(fmt.Errorf("%s: invalid duration %q: must be positive, such as 30s or 2m", r.source(settingAPITimeout), v))
+		return 0, usageError(fmt.Errorf("%s: invalid duration %q: a positive duration with its unit is needed, such as 30s or 2m", r.source(settingAPITimeout), v))
 	}
 	return d, nil
 }

@@ -38,15 +38,26 @@ func completeWorkspaces(dockerCLI command.Cli) cobra.CompletionFunc {
 	}
 }
 
+// joinableNetworks completes the networks a workspace may be put on: not
+// the engine's host network, nor one of docker workspace's own, which are
+// refused.
+func joinableNetworks(dockerCLI command.Cli) cobra.CompletionFunc {
+	all := completion.NetworkNames(dockerCLI)
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		names, dir := all(cmd, args, toComplete)
+		return slices.DeleteFunc(names, func(n string) bool { return n == "host" || n == "none" || sandbox.ReservedNetwork(n) }), dir
+	}
+}
+
 // completeConfigFlags completes the values of the configuration flags, as
 // `docker run` completes its own.
 func completeConfigFlags(cmd *cobra.Command, dockerCLI command.Cli) {
 	for flag, fn := range map[string]cobra.CompletionFunc{
 		settingImage.flag:           completion.ImageNames(dockerCLI, -1),
-		settingNetwork.flag:         completion.NetworkNames(dockerCLI),
+		settingNetwork.flag:         joinableNetworks(dockerCLI),
 		settingEgress.flag:          completion.FromList(string(egress.ModeOpen), string(egress.ModeNone), string(egress.ModeAllowlist), string(egress.ModePublic)),
 		settingAllow.flag:           cobra.NoFileCompletions,
-		settingEgressNetwork.flag:   completion.NetworkNames(dockerCLI),
+		settingEgressNetwork.flag:   joinableNetworks(dockerCLI),
 		settingEgressDNS.flag:       cobra.NoFileCompletions,
 		settingMountMode.flag:       completion.FromList(string(sandbox.ModeBind), string(sandbox.ModeVolumeSubpath)),
 		settingPull.flag:            completion.FromList(string(sandbox.PullMissing), string(sandbox.PullAlways), string(sandbox.PullNever)),

@@ -229,8 +229,9 @@ func projectConfig(ctx context.Context, b *backend, cfg sandbox.Config, project 
 	cfg.ComposeProject = project
 	if err := c.ResolveCompose(ctx, &cfg); err != nil {
 		if errors.Is(err, sandbox.ErrNotOnEngine) {
-			return cfg, fmt.Errorf("%w — context %q (%s). Is Compose project %q on another engine? Compose does not pass its context "+
-				"to providers: set the provider option `context: NAME`, or run Compose with DOCKER_CONTEXT=NAME",
+			return cfg, fmt.Errorf("%w — context %q (%s). Compose makes a volume of the project only when a service of its own mounts it "+
+				"(mount it in one, as compose/compose.yaml's gateway does, or make it external); "+
+				"or is Compose project %q on another engine? Set the provider option `context: NAME`, or run Compose with DOCKER_CONTEXT=NAME",
 				err, b.dockerCLI.CurrentContext(), b.dockerCLI.DockerEndpoint().Host, project)
 		}
 		return cfg, engineErr(b.dockerCLI, err)

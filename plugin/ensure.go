@@ -78,6 +78,9 @@ func runEnsure(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts
 	if err != nil {
 		return err
 	}
+	if err := checkNotNames(ctx, b, opts.subdirs, "ensure"); err != nil {
+		return err
+	}
 	if format == defaultEnsureTableFormat && b.Traits().Nodes {
 		format = defaultNodesEnsureTableFormat
 	}
@@ -168,6 +171,37 @@ func commandConfig(ctx context.Context, b *backend, flags *pflag.FlagSet, projec
 		_, _ = fmt.Fprintf(b.dockerCLI.Err(), "WARNING: network %s is not isolated: workspaces on it reach every service listening there, and they theirs\n", cfg.Network)
 	}
 	return projectConfig(ctx, b, cfg, project)
+}
+
+// checkNotNames refuses a subdir that is the name of another workspace's
+// container (or service), as ls shows it: a docker user types the name,
+// and would get a new workspace of that name (new-user pass 11). Only a
+// subdir that looks like a name costs a look.
+func checkNotNames(ctx context.Context, b *backend, subdirs []string, verb string) error {
+	var named []string
+	for _, s := range subdirs {
+		if strings.HasPrefix(s, sandbox.NamePrefix) {
+			named = append(named, s)
+		}
+	}
+	if len(named) == 0 {
+		return nil
+	}
+	targets, err := b.Resolve(ctx, named)
+	if err != nil {
+		return engineErr(b.dockerCLI, err)
+	}
+	for _, t := range targets {
+		if w := t.Workspace; w != nil && w.Subdir != "" && w.Subdir != t.Ref {
+			how := fmt.Sprintf("name the workspace: docker workspace %s %s", verb, w.Subdir)
+			if verb == "exec" || verb == "shell" {
+				how += fmt.Sprintf(" …, or give --no-ensure to run in %s itself", t.Ref)
+			}
+			return usageError(fmt.Errorf("%s is the %s of workspace %q, not a workspace's subdir (it would make a new workspace %q): %s",
+				t.Ref, b.Traits().Unit, w.Subdir, t.Ref, how))
+		}
+	}
+	return nil
 }
 
 // failures are the failures of several workspaces, the same one said once

@@ -191,6 +191,9 @@ func TestEnsureRefusesBadInput(t *testing.T) {
 		{args: []string{"ensure", "--label", "com.docker.swarm.x=1", "a"}, err: `--label: invalid configuration: label "com.docker.swarm.x"`},
 		{args: []string{"prune", "-f", "--filter", "label==x"}, err: "a label filter needs a key"},
 		{args: []string{"prune", "-f", "--filter", "compose-project="}, err: "compose-project needs a project name"},
+		// new-user pass 11: docker workspace's own networks are no workspace's to join.
+		{args: []string{"ensure", "--network", "gws.net.other", "a"}, err: "network gws.net.other is one of docker workspace's own"},
+		{args: []string{"ensure", "--egress", "allowlist", "--allow", "x.org", "--egress-network", "gws.egress", "a"}, err: "network gws.egress is one of docker workspace's own"},
 		// serve (issue 20): its flags and its tokens file, before anything listens.
 		{args: []string{"serve", "--tokens", "/nonexistent/tokens.json", "--listen", "tcp://127.0.0.1:1"}, err: "tcp needs TLS with client certificates"},
 		{args: []string{"serve", "--tokens", "/nonexistent/tokens.json", "--listen", "http://x"}, err: "unix:///PATH or tcp://HOST:PORT is needed"},

@@ -154,6 +154,11 @@ func execTarget(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet
 		return fail(err)
 	}
 	ensure := !noEnsure
+	if ensure {
+		if err := checkNotNames(ctx, b, []string{ref}, verbOf(flags)); err != nil {
+			return fail(err)
+		}
+	}
 	var cfg sandbox.Config
 	if ensure {
 		if cfg, err = commandConfig(ctx, b, flags, ""); err != nil {
@@ -465,4 +470,13 @@ func answered[T any](ctx context.Context, k knownContainer, op string, fn func(c
 		cancel()
 	}
 	return v, err
+}
+
+// verbOf is the command whose flags these are: exec or shell (which
+// shares exec's code, not its --detach).
+func verbOf(flags *pflag.FlagSet) string {
+	if flags.Lookup("detach") != nil {
+		return "exec"
+	}
+	return "shell"
 }

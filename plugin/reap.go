@@ -187,7 +187,9 @@ func runReapRemote(ctx context.Context, dockerCLI command.Cli, options *reapOpti
 		ds, err := c.Reap(ctx, req)
 		out := make([]sandbox.Decision, 0, len(ds))
 		for _, d := range ds {
-			out = append(out, sandbox.Decision{Workspace: sandbox.Workspace{ID: d.Name, Name: d.Name, Subdir: d.Subdir}, Action: d.Action, Why: d.Why, IdleSince: d.IdleSince})
+			// What a server says is printed as data, never as terminal codes.
+			w := sandbox.Workspace{ID: d.Name, Name: printable(d.Name), Subdir: printable(d.Subdir)}
+			out = append(out, sandbox.Decision{Workspace: w, Action: printable(d.Action), Why: printable(d.Why), IdleSince: d.IdleSince})
 		}
 		return out, err
 	}

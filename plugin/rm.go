@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
@@ -65,6 +66,9 @@ func runRemove(ctx context.Context, dockerCLI command.Cli, opts *rmOptions) erro
 	return eachTarget(ctx, b, opts.refs, func(ctx context.Context, w sandbox.Workspace) error {
 		return b.Remove(ctx, w, sandbox.RemoveOptions{Force: opts.force})
 	}, func(t sandbox.Target) error {
+		if !t.Named && removeLeftovers(ctx, b, t.Ref) {
+			return nil
+		}
 		err := fmt.Errorf("%w: workspace %q has no %s", sandbox.ErrNoSuchWorkspace, t.Ref, b.Traits().Unit)
 		if t.Named {
 			err = fmt.Errorf("%w: %s", sandbox.ErrNoSuchWorkspace, t.Ref)
@@ -75,6 +79,24 @@ func runRemove(ctx context.Context, dockerCLI command.Cli, opts *rmOptions) erro
 		}
 		return err
 	})
+}
+
+// removeLeftovers removes what a workspace without a container left on
+// one engine (its egress proxy, with its network and state: Compose's
+// `down -p` without the file removes the container itself, and never asks
+// the provider), and says whether there was any.
+func removeLeftovers(ctx context.Context, b *backend, subdir string) bool {
+	c, ok := b.Orchestrator.(sandbox.Containers)
+	if !ok {
+		return false
+	}
+	report, err := c.Prune(ctx, sandbox.PruneOptions{Labels: []string{sandbox.LabelSubdir + "=" + subdir}})
+	if err != nil || len(report.Egress) == 0 {
+		return false
+	}
+	_, _ = fmt.Fprintf(b.dockerCLI.Err(), "workspace %q had no container; removed what it left: %s\n", subdir, strings.Join(report.Egress, ", "))
+	_, _ = fmt.Fprintln(b.dockerCLI.Out(), subdir)
+	return true
 }
 
 // runForget removes the container of each workspace (as rm does) and then

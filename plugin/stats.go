@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -191,7 +192,9 @@ func statsErr(rows []statsContext, refs []string) error {
 		return nil
 	}
 	for _, r := range rows {
-		if r.err != nil {
+		// A stopped one has its row, as docker stats of a stopped
+		// container: no error (a service scaled to none has no task).
+		if r.err != nil && !errors.Is(r.err, sandbox.ErrNotRunning) {
 			return fmt.Errorf("workspace %q: %w", r.w.Subdir, r.err)
 		}
 	}

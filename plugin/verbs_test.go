@@ -236,3 +236,19 @@ func TestStats(t *testing.T) {
 	assert.Check(t, is.ErrorContains(c.run("stats", "--no-stream", "nobody"), "no such workspace: nobody"))
 	assert.Check(t, is.ErrorContains(c.run("stats", "--no-stream", "--format", "{{.CPUPrec}}"), "can't evaluate field CPUPrec"))
 }
+
+// A workspace's container name where a subdir goes (exec, shell, ensure)
+// is refused, naming the workspace, and makes nothing (new-user pass 11:
+// it made a new workspace of that name).
+func TestContainerNameIsNoSubdir(t *testing.T) {
+	e := &execEngine{Engine: workspacesEngine(container.StateRunning)}
+	c := newTestCLI(t, e, "")
+	for _, args := range [][]string{{"exec", "gws-a", "true"}, {"shell", "gws-a"}, {"ensure", "b", "gws-a"}} {
+		e.CallLog = nil
+		err := c.run(args...)
+		assert.Check(t, is.ErrorContains(err, `gws-a is the container of workspace "a", not a workspace's subdir`), "%v", args)
+		assert.Check(t, is.Equal(exitCode(err), 125), "%v", args)
+		assert.Check(t, !strings.Contains(e.Calls(), "create:"), "%v: %s", args, e.Calls())
+	}
+	assert.NilError(t, c.run("exec", "--no-ensure", "-d", "gws-a", "true"))
+}

@@ -426,6 +426,14 @@ func (c Config) checkEgress() error {
 	if _, err := egress.ParseRules(c.Allow); err != nil {
 		return err
 	}
+	for _, n := range []string{c.Network, c.EgressNetwork} {
+		if ReservedNetwork(n) {
+			// new-user pass 11: a workspace put on another's egress network
+			// reached it, and its proxy.
+			return fmt.Errorf("network %s is one of docker workspace's own (a workspace's egress network, the proxies', or open mode's): "+
+				"no workspace joins it by name (open mode, the default, puts a workspace on %s itself)", n, OpenNetwork)
+		}
+	}
 	mode := c.EgressMode()
 	if !mode.Proxied() {
 		return c.checkUnproxied(mode)
@@ -456,6 +464,15 @@ func (c Config) checkUnproxied(mode egress.Mode) error {
 	}
 	return nil
 }
+
+// OpenNetwork is the network of the workspaces of open mode, where none
+// reaches another.
+const OpenNetwork = "gws.open"
+
+// ReservedNetwork says whether a network is one of those docker workspace
+// makes for itself (gws.open, gws.egress, gws.net.<workspace>): none is
+// for a workspace to join by name.
+func ReservedNetwork(name string) bool { return strings.HasPrefix(name, "gws.") }
 
 // UnisolatedNetwork says whether a network is the network namespace of
 // the host or of another container (not isolated).

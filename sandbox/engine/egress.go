@@ -36,7 +36,7 @@ import (
 //     also joins the egress network (shared, inter-container traffic off)
 //     to reach out. The proxy keeps its policy in a volume of its own.
 const (
-	openNetwork   = "gws.open"
+	openNetwork   = sandbox.OpenNetwork
 	egressNetwork = "gws.egress"
 	egressPrefix  = "gws."          // of the names below, never a workspace's (gws-…)
 	proxyUID      = 65534           // nobody
@@ -268,8 +268,9 @@ func (m *Manager) removeAbandonedNetwork(ctx context.Context, name, subdir strin
 }
 
 func strangerOn(netName, subdir, ctr string) error {
-	return fmt.Errorf("%w: network %s of workspace %q holds container %s, which is not the workspace's or its proxy's: remove it from the network",
-		sandbox.ErrNotSupported, netName, subdir, ctr)
+	// Not the caller's input: the engine's state (exit 1, not 125).
+	return fmt.Errorf("refused: network %s of workspace %q holds container %s, which is not the workspace's or its proxy's: remove it from the network",
+		netName, subdir, ctr)
 }
 
 // checkTempMembers refuses a container on a workspace's network that only
@@ -386,6 +387,9 @@ func (m *Manager) makeProxy(ctx context.Context, s *sandbox.Shared, name, netNam
 		return err
 	}
 	labels := map[string]string{sandbox.LabelEgress: "proxy", sandbox.LabelEgressOf: subdir, sandbox.LabelCreator: thisProcess()}
+	if cfg.ComposeProject != "" { // prune --filter compose-project= finds it once its workspace is gone
+		labels[sandbox.LabelComposeProject] = cfg.ComposeProject
+	}
 	init := false
 	hc := &container.HostConfig{
 		NetworkMode: container.NetworkMode(netName), CapDrop: []string{"ALL"}, SecurityOpt: []string{"no-new-privileges"}, ReadonlyRootfs: true,

@@ -139,7 +139,7 @@ func (m *Manager) pruneOrphanProxies(ctx context.Context, opts sandbox.PruneOpti
 	}
 	for _, p := range orphans {
 		subdir := p.Labels[sandbox.LabelEgressOf]
-		if !orphanSelected(opts, subdir) {
+		if !orphanSelected(opts, subdir, p.Labels[sandbox.LabelComposeProject]) {
 			continue
 		}
 		if err := m.removeEgress(ctx, sandbox.ContainerName(subdir), subdir); err != nil {
@@ -153,10 +153,11 @@ func (m *Manager) pruneOrphanProxies(ctx context.Context, opts sandbox.PruneOpti
 // orphanSelected says whether a prune with opts takes the leftovers (a
 // proxy, its volume, a network) of subdir, whose container is gone: an
 // unfiltered prune takes all; one filtered by subdir, those of that
-// subdir; any other filter (a label, a project, a time) cannot tell of
-// them, and takes none.
-func orphanSelected(opts sandbox.PruneOptions, subdir string) bool {
-	if !opts.Until.IsZero() || opts.ComposeProject != "" {
+// subdir; one by project, those its proxy says are the project's
+// (project); any other filter (a label, a time) cannot tell of them, and
+// takes none.
+func orphanSelected(opts sandbox.PruneOptions, subdir, project string) bool {
+	if !opts.Until.IsZero() || (opts.ComposeProject != "" && opts.ComposeProject != project) {
 		return false
 	}
 	for _, l := range opts.Labels {
@@ -191,7 +192,7 @@ func (m *Manager) pruneOrphanNetworks(ctx context.Context, opts sandbox.PruneOpt
 		used[c.Labels[sandbox.LabelEgressOf]], used[c.Labels[sandbox.LabelSubdir]] = true, true
 	}
 	for _, n := range nets {
-		if subdir := n.Labels[sandbox.LabelEgressOf]; subdir != "" && !used[subdir] && n.Driver == "bridge" && orphanSelected(opts, subdir) {
+		if subdir := n.Labels[sandbox.LabelEgressOf]; subdir != "" && !used[subdir] && n.Driver == "bridge" && orphanSelected(opts, subdir, "") {
 			if err := m.client.NetworkRemove(ctx, n.ID); err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) && !cerrdefs.IsPermissionDenied(err) {
 				return fmt.Errorf("remove network %s: %w", n.Name, err)
 			}

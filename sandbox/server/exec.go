@@ -179,11 +179,6 @@ func (c *call) exitCode(cli EngineClient, execID string) (int, error) {
 }
 
 func (s *Server) execBuffered(c *call, cli EngineClient, id string, req api.ExecRequest) error {
-	release, err := s.slots.take(c.r.Context(), c.tok)
-	if err != nil {
-		return err
-	}
-	defer release()
 	execID, hj, err := c.startExec(cli, id, req, req.Stdin != "")
 	if err != nil {
 		return err

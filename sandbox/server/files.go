@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/docker/docker/pkg/stdcopy"
 
@@ -248,7 +247,7 @@ func (s *Server) fileIn(c *call) error {
 func (c *call) idleBody() io.Reader {
 	rc := http.NewResponseController(c.w)
 	return readerFunc(func(p []byte) (int, error) {
-		_ = rc.SetReadDeadline(c.s.o.Now().Add(30 * time.Second))
+		_ = rc.SetReadDeadline(c.s.o.Now().Add(bodyTimeout))
 		return c.r.Body.Read(p)
 	})
 }

@@ -11,10 +11,11 @@ import (
 
 // reapers are the reapers the server keeps between passes: one per token
 // and options, so that a caller that asks every interval gets what a
-// reaper that stays does (what it saw lives here).
+// reaper that stays does (what it saw lives here). A reaper makes one pass
+// at a time.
 type reapers struct {
 	mu sync.Mutex
-	m  map[reapKey]sandbox.Reaper
+	m  map[reapKey]*lockedReaper
 }
 
 type reapKey struct {
@@ -25,19 +26,39 @@ type reapKey struct {
 	timeout int
 }
 
-// maxReapers bounds what callers can make the server keep.
-const maxReapers = 64
+// lockedReaper is a reaper whose passes do not overlap.
+type lockedReaper struct {
+	mu sync.Mutex
+	r  sandbox.Reaper
+}
 
-func (r *reapers) get(k reapKey, make func() sandbox.Reaper) sandbox.Reaper {
+// maxReapersPerToken bounds what a token can make the server keep; a
+// token over it starts its own again, never another's.
+const maxReapersPerToken = 8
+
+func (r *reapers) get(k reapKey, make func() sandbox.Reaper) *lockedReaper {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if rp, ok := r.m[k]; ok {
 		return rp
 	}
-	if r.m == nil || len(r.m) >= maxReapers {
-		r.m = map[reapKey]sandbox.Reaper{}
+	if r.m == nil {
+		r.m = map[reapKey]*lockedReaper{}
 	}
-	r.m[k] = make()
+	n := 0
+	for o := range r.m {
+		if o.tok == k.tok {
+			n++
+		}
+	}
+	if n >= maxReapersPerToken {
+		for o := range r.m {
+			if o.tok == k.tok {
+				delete(r.m, o)
+			}
+		}
+	}
+	r.m[k] = &lockedReaper{r: make()}
 	return r.m[k]
 }
 
@@ -64,11 +85,13 @@ func (s *Server) reap(c *call) error {
 		})
 	})
 	var ds []sandbox.Decision
+	r.mu.Lock()
 	if req.Once {
-		ds, err = r.Once(c.r.Context(), time.Second)
+		ds, err = r.r.Once(c.r.Context(), time.Second)
 	} else {
-		ds, err = r.Pass(c.r.Context(), s.o.Now())
+		ds, err = r.r.Pass(c.r.Context(), s.o.Now())
 	}
+	r.mu.Unlock()
 	if err != nil {
 		return err
 	}

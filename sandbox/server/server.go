@@ -9,6 +9,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -112,24 +113,30 @@ type route struct {
 	verb     string
 	mutating bool
 	handle   func(*call) error
+	// streams: the handler reads the body as it comes (an upload); else
+	// it is read whole (bounded) before the handler runs.
+	streams bool
+	// slotted: a buffered exec, which waits for one of its token's slots
+	// before its body is read (a waiting call holds no body).
+	slotted bool
 }
 
 func (s *Server) routes() []route {
 	ws := "/" + api.Version + "/workspaces/{subdir}"
 	return []route{
-		{"GET /" + api.Version + "/workspaces", api.VerbList, false, s.list},
-		{"GET " + ws, api.VerbInspect, false, s.inspect},
-		{"POST " + ws + "/ensure", api.VerbEnsure, true, s.ensure},
-		{"POST " + ws + "/stop", api.VerbStop, true, s.stop},
-		{"DELETE " + ws, api.VerbRemove, true, s.remove},
-		{"POST " + ws + "/exec", api.VerbExec, true, s.exec},
-		{"GET " + ws + "/archive", api.VerbCopy, false, s.archiveOut},
-		{"PUT " + ws + "/archive", api.VerbCopy, true, s.archiveIn},
-		{"GET " + ws + "/file", api.VerbCopy, false, s.fileOut},
-		{"PUT " + ws + "/file", api.VerbCopy, true, s.fileIn},
-		{"GET " + ws + "/stats", api.VerbStats, false, s.stats},
-		{"GET /" + api.Version + "/events", api.VerbEvents, false, s.events},
-		{"POST /" + api.Version + "/reap", api.VerbReap, true, s.reap},
+		{"GET /" + api.Version + "/workspaces", api.VerbList, false, s.list, false, false},
+		{"GET " + ws, api.VerbInspect, false, s.inspect, false, false},
+		{"POST " + ws + "/ensure", api.VerbEnsure, true, s.ensure, false, false},
+		{"POST " + ws + "/stop", api.VerbStop, true, s.stop, false, false},
+		{"DELETE " + ws, api.VerbRemove, true, s.remove, false, false},
+		{"POST " + ws + "/exec", api.VerbExec, true, s.exec, false, true},
+		{"GET " + ws + "/archive", api.VerbCopy, false, s.archiveOut, false, false},
+		{"PUT " + ws + "/archive", api.VerbCopy, true, s.archiveIn, true, false},
+		{"GET " + ws + "/file", api.VerbCopy, false, s.fileOut, false, false},
+		{"PUT " + ws + "/file", api.VerbCopy, true, s.fileIn, true, false},
+		{"GET " + ws + "/stats", api.VerbStats, false, s.stats, false, false},
+		{"GET /" + api.Version + "/events", api.VerbEvents, false, s.events, false, false},
+		{"POST /" + api.Version + "/reap", api.VerbReap, true, s.reap, false, false},
 	}
 }
 
@@ -167,6 +174,8 @@ type call struct {
 	denied bool
 	// changed: an ensure on the way (exec, cp) made or woke the workspace.
 	changed bool
+	// body is the request's body, read whole (routes that do not stream).
+	body []byte
 }
 
 func (s *Server) newCall(w http.ResponseWriter, r *http.Request, rt route) *call {
@@ -181,13 +190,31 @@ func (s *Server) wrap(rt route) http.Handler {
 		if err := c.admit(); err != nil {
 			c.denied = true
 			c.fail(err)
-		} else if err := rt.handle(c); err != nil {
+		} else if err := c.run(); err != nil {
 			c.fail(err)
 		}
 		if rt.mutating || c.changed || c.status >= 400 {
 			s.audit(c)
 		}
 	})
+}
+
+// run runs an admitted call: its token's slot taken (a buffered exec),
+// its body read (unless its handler streams it), its handler.
+func (c *call) run() error {
+	if c.rt.slotted && !upgrade(c.r) {
+		release, err := c.s.slots.take(c.r.Context(), c.tok)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
+	if !c.rt.streams {
+		if err := c.readBody(); err != nil {
+			return err
+		}
+	}
+	return c.rt.handle(c)
 }
 
 // admit refuses a call its token does not allow.
@@ -285,6 +312,10 @@ func (c *call) fail(err error) {
 		c.code = ae.Code
 		return
 	}
+	// What is left of the body is not waited for: the connection closes
+	// after the answer, and net/http's own read of the rest is cut short.
+	c.w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(c.w).SetReadDeadline(c.s.o.Now().Add(2 * time.Second))
 	c.json(ae.Status, ae)
 	c.code = ae.Code
 }
@@ -304,19 +335,33 @@ func (c *call) begin(contentType string) {
 	c.status = http.StatusOK
 }
 
-// decode reads a JSON body into v, bounded; an empty body leaves v as it
-// is.
-func (c *call) decode(v any) error {
+// readBody reads the body whole, bounded in size, and within 30 s (one
+// that trickles is cut): what the handler then does takes no read of the
+// connection.
+func (c *call) readBody() error {
 	rc := http.NewResponseController(c.w)
-	_ = rc.SetReadDeadline(c.s.o.Now().Add(30 * time.Second)) // a body that trickles is cut
-	defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
-	body := http.MaxBytesReader(c.w, c.r.Body, c.s.o.MaxBody)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+	_ = rc.SetReadDeadline(c.s.o.Now().Add(bodyTimeout))
+	b, err := io.ReadAll(http.MaxBytesReader(c.w, c.r.Body, c.s.o.MaxBody))
+	if err != nil {
 		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
 			return err
 		}
+		return badRequest("the body did not come whole: %v", err)
+	}
+	_ = rc.SetReadDeadline(time.Time{})
+	c.body = b
+	return nil
+}
+
+// bodyTimeout is how long a body may take to come, and an upload between
+// two reads.
+const bodyTimeout = 30 * time.Second
+
+// decode reads the JSON body into v; an empty body leaves v as it is.
+func (c *call) decode(v any) error {
+	dec := json.NewDecoder(bytes.NewReader(c.body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
 		return badRequest("invalid JSON body: %v", err)
 	}
 	if dec.More() {
@@ -338,6 +383,9 @@ func (s *Server) audit(c *call) {
 	rec := api.AuditRecord{
 		Time: c.start.UTC(), Verb: c.rt.verb, Workspace: c.subdir, Status: c.status, Code: c.code,
 		LatencyMS: float64(s.o.Now().Sub(c.start).Microseconds()) / 1000, Peer: peer(c.r), Method: c.r.Method, Path: c.r.URL.EscapedPath(),
+	}
+	if rec.Path == "" { // CONNECT host:port, OPTIONS *
+		rec.Path = strconv.QuoteToASCII(c.r.RequestURI)
 	}
 	if c.tok != nil {
 		rec.Token = c.tok.Name

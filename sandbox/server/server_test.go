@@ -309,3 +309,23 @@ func TestEntryCheck(t *testing.T) {
 	}
 	assert.Check(t, entryCheck(-1)(&tar.Header{Name: "l", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd"}), "a symbolic link's target is data")
 }
+
+// A token keeps at most maxReapersPerToken reapers; one over it starts its
+// own again, and never another token's (the attack round: one token's
+// calls reset every other's reaper).
+func TestReapersPerToken(t *testing.T) {
+	var rs reapers
+	a, b := &Token{Name: "a"}, &Token{Name: "b"}
+	mine := rs.get(reapKey{tok: a, idleFor: time.Minute}, func() sandbox.Reaper { return nil })
+	for i := range maxReapersPerToken + 3 {
+		rs.get(reapKey{tok: b, idleFor: time.Duration(i+2) * time.Minute}, func() sandbox.Reaper { return nil })
+	}
+	assert.Check(t, rs.get(reapKey{tok: a, idleFor: time.Minute}, func() sandbox.Reaper { return nil }) == mine, "another token's calls reset a's reaper")
+	n := 0
+	for k := range rs.m {
+		if k.tok == b {
+			n++
+		}
+	}
+	assert.Check(t, n <= maxReapersPerToken, "%d reapers for one token", n)
+}
