@@ -667,3 +667,30 @@ func TestEgressNetworksAreNoWorkspacesToJoin(t *testing.T) {
 		assert.Check(t, !h.exists("modern", containerName(intruder)))
 	}
 }
+
+// Concurrent ensures of one new proxied workspace all succeed, as in open
+// mode (new-user pass 12: one caller of several failed, "the egress proxy
+// was removed while it was made").
+func TestEgressConcurrentEnsures(t *testing.T) {
+	t.Parallel()
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	for round := range envInt("E2E_EGRESS_RACE_ROUNDS", 4) {
+		s := h.short(fmt.Sprintf("-race%d", round))
+		results := make([]*icmd.Result, 6)
+		var wg sync.WaitGroup
+		for i := range results {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = h.ws("ensure", "--egress", "allowlist", "--allow", "allowed.test", s)
+			}()
+		}
+		wg.Wait()
+		for i, res := range results {
+			assert.Check(t, res.ExitCode == 0, "round %d, caller %d: %s", round, i, res.Combined())
+		}
+		h.ws("egress", "ls", "--format", "{{.Mode}}", s).Assert(t, icmd.Expected{Out: "allowlist"})
+		h.ws("rm", "-f", s).Assert(t, icmd.Success)
+	}
+}

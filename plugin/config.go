@@ -470,7 +470,11 @@ func (r *resolver) otherMode(cfg *sandbox.Config) error {
 			if cfg.Mode == sandbox.ModeVolumeSubpath {
 				want = sandbox.ModeBind
 			}
-			return r.bad(s, fmt.Errorf("a setting of %s mode, and the mount mode is %s (set by %s; did you mean %s?)", want, cfg.Mode, r.source(settingMountMode), want))
+			by := "set by " + r.source(settingMountMode)
+			if _, inProfile := r.profile[settingMountMode]; !r.explicit(settingMountMode) && !inProfile {
+				by = "the default" // new-user pass 12: it named a flag not given
+			}
+			return r.bad(s, fmt.Errorf("a setting of %s mode, and the mount mode is %s (%s; did you mean --mount-mode %s?)", want, cfg.Mode, by, want))
 		}
 	}
 	return nil

@@ -107,11 +107,28 @@ func checkEnsureOptions(opts *ensureOptions) (formatter.Format, error) {
 	if err := validateSubdirs(opts.subdirs); err != nil {
 		return "", err
 	}
+	if err := checkArgsOverlap(opts.subdirs); err != nil {
+		return "", err
+	}
 	if opts.parallel < 1 {
 		return "", usageError(fmt.Errorf("invalid --parallel %d: must be at least 1", opts.parallel))
 	}
 	format := ensureFormat(opts.format)
 	return format, checkFormat(format, &ensureContext{})
+}
+
+// checkArgsOverlap refuses two subdirs of one call of which one is inside
+// the other: the arguments alone say it, so nothing is made (new-user pass
+// 12: one of the two was made, whichever the engine took first).
+func checkArgsOverlap(subdirs []string) error {
+	for _, a := range subdirs {
+		for _, b := range subdirs {
+			if strings.HasPrefix(b, a+"/") {
+				return usageError(fmt.Errorf("%w: %q is inside %q; nothing was made", sandbox.ErrOverlap, b, a))
+			}
+		}
+	}
+	return nil
 }
 
 // ensureReport tells what ensure did of each workspace, in the order

@@ -191,6 +191,11 @@ func TestEnsureRefusesBadInput(t *testing.T) {
 		{args: []string{"ensure", "--label", "com.docker.swarm.x=1", "a"}, err: `--label: invalid configuration: label "com.docker.swarm.x"`},
 		{args: []string{"prune", "-f", "--filter", "label==x"}, err: "a label filter needs a key"},
 		{args: []string{"prune", "-f", "--filter", "compose-project="}, err: "compose-project needs a project name"},
+		// new-user pass 12: a mount mode no one set is the default's.
+		{args: []string{"ensure", "--workspace-volume", "v", "a"}, err: "the mount mode is bind (the default; did you mean --mount-mode volume_subpath?)"},
+		{args: []string{"ensure", "--mount-mode", "bind", "--shared-volume", "v", "a"}, err: "(set by --mount-mode; did you mean --mount-mode volume_subpath?)"},
+		// new-user pass 12: arguments that overlap, told from the arguments.
+		{args: []string{"ensure", "a", "a/in"}, err: `workspaces must not overlap: "a/in" is inside "a"; nothing was made`},
 		// new-user pass 11: docker workspace's own networks are no workspace's to join.
 		{args: []string{"ensure", "--network", "gws.net.other", "a"}, err: "network gws.net.other is one of docker workspace's own"},
 		{args: []string{"ensure", "--egress", "allowlist", "--allow", "x.org", "--egress-network", "gws.egress", "a"}, err: "network gws.egress is one of docker workspace's own"},

@@ -369,7 +369,10 @@ func (m *Manager) runProxy(ctx context.Context, s *sandbox.Shared, name, netName
 		}
 		return nil
 	}
-	return fmt.Errorf("the egress proxy %s was removed while it was made; try again", name)
+	// A concurrent ensure of the workspace that lost its race took it back
+	// meanwhile (new-user pass 12: one caller of several failed): the
+	// ensure looks again, and finds the winner's.
+	return fmt.Errorf("the egress proxy %s was removed while it was made: %w", name, errRace)
 }
 
 // checkProxy refuses a container of the proxy's name that this tool did
