@@ -285,7 +285,7 @@ func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, o
 	caller := callingCompose()
 	if caller.dryRun {
 		out.send("info", fmt.Sprintf("dry run: would ensure workspace %q as %s", subdir, sandbox.ContainerName(subdir)))
-		return nil
+		return dryRunEnv(ctx, c, opts.project, subdir, out)
 	}
 	cfg, err := commandConfig(ctx, b, opts.flags, opts.project)
 	if err != nil {
@@ -320,12 +320,32 @@ func runComposeUp(ctx context.Context, dockerCLI command.Cli, build BuildInfo, o
 		msg += fmt.Sprintf(" (differs from the configuration: %s; kept, set recreate: if-changed to replace it)", strings.Join(res.Drift, ", "))
 	}
 	out.send("info", msg)
-	for _, kv := range [][2]string{
-		{"CONTAINER_NAME", res.Name}, {"CONTAINER_ID", res.ID}, {"SUBDIR", res.Subdir}, {"MODE", string(res.Mode)},
-	} {
+	sendEnv(out, res.Name, res.ID, res.Subdir, res.Mode)
+	return nil
+}
+
+// dryRunEnv tells Compose, in a dry run, the variables a real up would
+// give the services that depend on a workspace of the project that exists
+// (new-user pass 13: with none, Compose foresaw their recreation).
+func dryRunEnv(ctx context.Context, c sandbox.Containers, project, subdir string, out providerOutput) error {
+	targets, err := c.Resolve(ctx, []string{subdir})
+	if err != nil {
+		return err
+	}
+	w := targets[0].Workspace
+	if w == nil || w.Labels[sandbox.LabelComposeProject] != project {
+		return nil // a real up makes it: its ID is new
+	}
+	sendEnv(out, w.Name, w.ID, subdir, w.Mode)
+	return nil
+}
+
+// sendEnv gives Compose the variables of a workspace, for the services
+// that depend on it.
+func sendEnv(out providerOutput, name, id, subdir string, mode sandbox.MountMode) {
+	for _, kv := range [][2]string{{"CONTAINER_NAME", name}, {"CONTAINER_ID", id}, {"SUBDIR", subdir}, {"MODE", string(mode)}} {
 		out.send("setenv", kv[0]+"="+kv[1])
 	}
-	return nil
 }
 
 // composeNetwork puts a service's workspace on the network its option

@@ -203,13 +203,25 @@ func TestCallingCompose(t *testing.T) {
 	c = newTestCLI(t, sandboxtest.NewEngine(), "")
 	assert.Check(t, is.ErrorContains(c.run("compose", "--project-name=gw", "up", "--subdir=alice", "alice"), "Compose runs with -H tcp://h:1"))
 
-	// A dry run asks nothing of the engine.
+	// A dry run changes nothing: it only looks, to tell the services that
+	// depend on a workspace of the project that exists what a real up
+	// would (new-user pass 13: without, Compose foresaw their recreation).
 	parentCmdline = func() ([]string, error) { return []string{"docker-compose", "compose", "--dry-run", "up"}, nil }
 	f := sandboxtest.NewEngine()
 	c = newTestCLI(t, f, "")
 	assert.NilError(t, c.run("compose", "--project-name=gw", "up", "--subdir=alice", "alice"))
-	assert.Check(t, is.Equal(f.Calls(), ""))
+	assert.Check(t, is.Equal(f.Calls(), "list inspect:gws-alice"))
 	assert.Check(t, is.Contains(c.out.String(), `dry run: would ensure workspace \"alice\" as gws-alice`))
+	assert.Check(t, !strings.Contains(c.out.String(), "setenv"), "a workspace a real up would make has no ID yet")
+	f.Add("gws-alice", container.StateRunning, container.Config{Labels: map[string]string{sandbox.LabelSubdir: "alice", sandbox.LabelComposeProject: "gw"}}, container.HostConfig{})
+	c.out.Reset()
+	assert.NilError(t, c.run("compose", "--project-name=gw", "up", "--subdir=alice", "alice"))
+	assert.Check(t, is.Contains(c.out.String(), `"setenv","message":"CONTAINER_NAME=gws-alice"`))
+	assert.Check(t, !strings.Contains(f.Calls(), "create") && !strings.Contains(f.Calls(), "start"), f.Calls())
+	id := f.ByName("gws-alice").ID
+	f.Mu.Lock()
+	delete(f.Ctrs, id)
+	f.Mu.Unlock()
 	// A dry run of down tells what the real one does, by looking only: a
 	// container made outside the project is not removed (issue 22, 12).
 	f.Add("gws-alice", container.StateRunning, container.Config{Labels: map[string]string{sandbox.LabelSubdir: "alice"}}, container.HostConfig{})

@@ -139,4 +139,10 @@ func TestExecPrivilegedIsRefusedInAProxiedWorkspace(t *testing.T) {
 	err := c.run("exec", "--no-ensure", "--privileged", "alice", "true")
 	assert.Check(t, is.ErrorContains(err, "--privileged is refused: the workspace is in egress mode allowlist"))
 	assert.Check(t, !strings.Contains(f.Calls(), "exec:"), f.Calls())
+	// Without --no-ensure, refused before it is ensured (new-user pass 13).
+	f.CallLog = nil
+	err = c.run("exec", "--privileged", "alice", "true")
+	assert.Check(t, is.ErrorContains(err, "--privileged is refused: the workspace is in egress mode allowlist"))
+	assert.Check(t, is.Equal(exitCode(err), 125))
+	assert.Check(t, !strings.Contains(f.Calls(), "inspect:gws-alice"), "ensured first: %s", f.Calls())
 }

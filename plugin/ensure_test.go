@@ -225,10 +225,12 @@ func TestEnsureDisabled(t *testing.T) {
 	t.Setenv("GATEWAY_WORKSPACE_DOCKER_ENABLED", "false")
 	assert.NilError(t, c.run("ensure", "a"))
 	assert.NilError(t, c.run("stop", "a"))
+	assert.NilError(t, c.run("restart", "a"))
 	assert.Check(t, is.Equal(f.Calls(), ""))
 	assert.Check(t, is.Equal(c.out.String(), ""))
 	assert.Check(t, is.Contains(c.err.String(), "GATEWAY_WORKSPACE_DOCKER_ENABLED is false: not ensuring"))
 	assert.Check(t, is.Contains(c.err.String(), "GATEWAY_WORKSPACE_DOCKER_ENABLED is false: not stopping"))
+	assert.Check(t, is.Contains(c.err.String(), "GATEWAY_WORKSPACE_DOCKER_ENABLED is false: not restarting"))
 
 	t.Setenv("GATEWAY_WORKSPACE_DOCKER_ENABLED", "maybe")
 	assert.Check(t, is.ErrorContains(c.run("ensure", "a"), `GATEWAY_WORKSPACE_DOCKER_ENABLED: invalid value "maybe": must be a boolean (true/false, 1/0, yes/no, on/off)`))

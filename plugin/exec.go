@@ -105,11 +105,22 @@ func runExec(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts *
 }
 
 func runExecOnce(ctx context.Context, dockerCLI command.Cli, build BuildInfo, opts *execOptions) error {
-	b, cli, loc, err := execTarget(ctx, dockerCLI, opts.flags, build, opts.workspace, opts.noEnsure, func() error {
-		if opts.exec.Privileged && hardened(dockerCLI, opts.flags) {
+	b, cli, loc, err := execTarget(ctx, dockerCLI, opts.flags, build, opts.workspace, opts.noEnsure, func(b *backend) error {
+		switch {
+		case !opts.exec.Privileged:
+			return nil
+		case hardened(dockerCLI, opts.flags):
 			return usageError(fmt.Errorf("--privileged is refused with the hardened profile: it would undo what the profile takes away"))
+		case opts.noEnsure:
+			return nil // its labels are looked at where it is found
 		}
-		return nil
+		// What the workspace recorded refuses it before it is ensured
+		// (new-user pass 13: it was ensured, then refused with 125).
+		err := checkPrivileged(ctx, b, opts.workspace, nil)
+		if errors.Is(err, sandbox.ErrNoSuchWorkspace) {
+			return nil // made by this ensure: looked at once it is
+		}
+		return err
 	})
 	if err != nil {
 		return err
@@ -142,7 +153,8 @@ func checkPrivileged(ctx context.Context, b *backend, ref string, labels map[str
 // the docker CLI of its engine (a node's, on an orchestrator of nodes): the
 // reference and the configuration checked (and check, the command's own
 // input), then the workspace ensured, or with noEnsure found.
-func execTarget(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet, build BuildInfo, ref string, noEnsure bool, check func() error) (*backend, command.Cli, sandbox.Location, error) {
+func execTarget(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet, build BuildInfo, ref string, noEnsure bool,
+	check func(*backend) error) (*backend, command.Cli, sandbox.Location, error) {
 	fail := func(err error) (*backend, command.Cli, sandbox.Location, error) {
 		return nil, nil, sandbox.Location{}, err
 	}
@@ -172,7 +184,7 @@ func execTarget(ctx context.Context, dockerCLI command.Cli, flags *pflag.FlagSet
 		}
 	}
 	if check != nil {
-		if err := check(); err != nil {
+		if err := check(b); err != nil {
 			return fail(err)
 		}
 	}

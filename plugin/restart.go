@@ -47,6 +47,10 @@ func runRestart(ctx context.Context, dockerCLI command.Cli, opts *restartOptions
 	if err := checkStopOptions(opts.timeout, opts.signal); err != nil {
 		return err
 	}
+	on, err := enabled(dockerCLI, opts.flags)
+	if err != nil {
+		return err
+	}
 	b, err := newBackend(dockerCLI, opts.flags, "")
 	if err != nil {
 		return err
@@ -54,6 +58,10 @@ func runRestart(ctx context.Context, dockerCLI command.Cli, opts *restartOptions
 	c, err := b.containers("restart")
 	if err != nil {
 		return err
+	}
+	if !on { // as ensure and stop (new-user pass 13: it restarted)
+		_, _ = fmt.Fprintf(dockerCLI.Err(), "docker workspace: %s is false: not restarting any container\n", disabledBy(dockerCLI, opts.flags))
+		return nil
 	}
 	stop := sandbox.StopOptions{Timeout: &opts.timeout, Signal: opts.signal}
 	return eachTarget(ctx, b, opts.refs, func(ctx context.Context, w sandbox.Workspace) error {

@@ -37,8 +37,10 @@ func (l Limits) Validate() error {
 		return fmt.Errorf("%w: no limit to change", ErrInvalidConfig)
 	case l.NanoCPUs != nil && *l.NanoCPUs <= 0:
 		return fmt.Errorf("%w: cpus must be more than 0 (an engine takes 0 as no change: a CPU limit cannot be lifted live)", ErrInvalidConfig)
-	case l.Memory != nil && *l.Memory < MinMemory:
+	case l.Memory != nil && *l.Memory == 0:
 		return fmt.Errorf("%w: memory must be at least 6MiB (an engine takes 0 as no change: a memory limit cannot be lifted live)", ErrInvalidConfig)
+	case l.Memory != nil && *l.Memory < MinMemory:
+		return fmt.Errorf("%w: memory must be at least 6MiB, as an engine takes it", ErrInvalidConfig)
 	case l.PidsLimit != nil && *l.PidsLimit < 0:
 		return fmt.Errorf("%w: pids-limit must not be negative (0 lifts it)", ErrInvalidConfig)
 	case l.Disk != nil && *l.Disk <= 0:

@@ -45,6 +45,8 @@ const (
 	CodeConflict     = "conflict"      // 409: the workspace is not in a state for it
 	CodeTooLarge     = "too_large"     // 413: the body is over the server's limit
 	CodeLengthNeeded = "length_needed" // 411: a file upload without its length
+	CodeTooMany      = "too_many"      // 429: the token has too many calls at once
+	CodeCancelled    = "cancelled"     // 499: the caller left before the answer
 	CodeUnavailable  = "unavailable"   // 503: the engine did not answer
 	CodeInternal     = "internal"      // 500: anything else
 )
@@ -191,7 +193,7 @@ type AuditRecord struct {
 	Token     string    `json:"token"`
 	Verb      string    `json:"verb"`
 	Workspace string    `json:"workspace,omitempty"`
-	Outcome   string    `json:"outcome"` // "ok", "denied", "error"
+	Outcome   string    `json:"outcome"` // "ok", "denied", "error", "cancelled"
 	Status    int       `json:"status"`
 	Code      string    `json:"code,omitempty"`
 	LatencyMS float64   `json:"latencyMs"`

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"path"
 	"strconv"
@@ -263,33 +264,89 @@ func (b *capped) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// slots bound the buffered execs of one token that run at once (others
-// wait their turn): what a token can make the server hold is bounded.
+// slots bound what one token runs at once: its buffered execs (others
+// wait their turn, a while, their bodies not yet read) and its streams
+// (streamed execs, event streams: refused over the bound). What a token
+// can make the server hold is bounded.
 type slots struct {
 	mu sync.Mutex
-	m  map[*Token]chan struct{}
+	m  map[slotKey]*slot
 }
 
-// maxBufferedPerToken is how many buffered execs of one token run at once.
-const maxBufferedPerToken = 32
+type slotKey struct {
+	tok  *Token
+	kind string
+}
 
-func (s *slots) take(ctx context.Context, tok *Token) (func(), error) {
+type slot struct {
+	run     chan struct{}
+	waiting int
+}
+
+// The bounds of one token.
+const (
+	maxBufferedPerToken = 32  // buffered execs that run at once
+	maxWaitingPerToken  = 256 // buffered execs that wait for one of them
+	maxStreamsPerToken  = 64  // streamed execs, and event streams, at once
+	maxSlotWait         = 2 * time.Minute
+)
+
+// take takes one of the token's places of a kind, waiting for one
+// (buffered execs) or not (streams); it says 429 when there is none.
+func (s *slots) take(ctx context.Context, tok *Token, kind string) (func(), error) {
+	size, wait := maxStreamsPerToken, false
+	if kind == "buffered" {
+		size, wait = maxBufferedPerToken, true
+	}
 	s.mu.Lock()
 	if s.m == nil {
-		s.m = map[*Token]chan struct{}{}
+		s.m = map[slotKey]*slot{}
 	}
-	ch, ok := s.m[tok]
+	sl, ok := s.m[slotKey{tok, kind}]
 	if !ok {
-		ch = make(chan struct{}, maxBufferedPerToken)
-		s.m[tok] = ch
+		sl = &slot{run: make(chan struct{}, size)}
+		s.m[slotKey{tok, kind}] = sl
 	}
-	s.mu.Unlock()
 	select {
-	case ch <- struct{}{}:
-		return func() { <-ch }, nil
+	case sl.run <- struct{}{}:
+		s.mu.Unlock()
+		return func() { <-sl.run }, nil
+	default:
+	}
+	if !wait || sl.waiting >= maxWaitingPerToken {
+		s.mu.Unlock()
+		return nil, tooMany(tok, kind)
+	}
+	sl.waiting++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		sl.waiting--
+		s.mu.Unlock()
+	}()
+	timer := time.NewTimer(maxSlotWait)
+	defer timer.Stop()
+	select {
+	case sl.run <- struct{}{}:
+		return func() { <-sl.run }, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-timer.C:
+		return nil, tooMany(tok, kind)
 	}
+}
+
+// reset forgets the places of the tokens (a reload): calls in flight
+// give theirs back to what they took them from.
+func (s *slots) reset() {
+	s.mu.Lock()
+	s.m = nil
+	s.mu.Unlock()
+}
+
+func tooMany(tok *Token, kind string) error {
+	return &api.Error{Status: http.StatusTooManyRequests, Code: api.CodeTooMany,
+		Message: fmt.Sprintf("token %q has too many %s calls at once; try again later", tok.Name, kind)}
 }
 
 // execStream runs the command over the caller's connection, upgraded:
@@ -374,16 +431,18 @@ func (c *call) resize(cli EngineClient, execID string) {
 	_ = cli.ContainerExecResize(ctx, execID, container.ResizeOptions{Height: uint(h), Width: uint(w)})
 }
 
-// frames writes the multiplexed stream of a streamed exec.
+// frames writes the multiplexed stream of a streamed exec; a caller that
+// reads nothing for a minute is let go.
 type frames struct {
 	mu sync.Mutex
-	w  io.Writer
+	w  net.Conn
 }
 
 func (f *frames) stream(kind byte) io.Writer {
 	return writerFunc(func(p []byte) (int, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		_ = f.w.SetWriteDeadline(time.Now().Add(time.Minute))
 		var h [8]byte
 		h[0] = kind
 		binary.BigEndian.PutUint32(h[4:], uint32(len(p)))

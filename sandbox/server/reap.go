@@ -36,6 +36,13 @@ type lockedReaper struct {
 // token over it starts its own again, never another's.
 const maxReapersPerToken = 8
 
+// reset forgets the reapers (a reload: the tokens are new).
+func (r *reapers) reset() {
+	r.mu.Lock()
+	r.m = nil
+	r.mu.Unlock()
+}
+
 func (r *reapers) get(k reapKey, make func() sandbox.Reaper) *lockedReaper {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -96,7 +96,11 @@ func New(o Options, tokens *Tokens) *Server {
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern, s.wrap(rt))
 	}
-	s.mux.Handle("GET /"+api.Version+"/openapi.yaml", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	s.mux.Handle("GET /"+api.Version+"/openapi.yaml", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 { // a GET with a body: not waited for
+			w.Header().Set("Connection", "close")
+			_ = http.NewResponseController(w).SetReadDeadline(s.o.Now().Add(2 * time.Second))
+		}
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(api.OpenAPI)
 	}))
@@ -105,7 +109,11 @@ func New(o Options, tokens *Tokens) *Server {
 
 // SetTokens replaces the tokens, at once: a call that comes after it is
 // judged by them (SIGHUP).
-func (s *Server) SetTokens(t *Tokens) { s.tokens.Store(t) }
+func (s *Server) SetTokens(t *Tokens) {
+	s.tokens.Store(t)
+	s.slots.reset()
+	s.reapers.reset()
+}
 
 // route is one call of the API.
 type route struct {
@@ -202,8 +210,8 @@ func (s *Server) wrap(rt route) http.Handler {
 // run runs an admitted call: its token's slot taken (a buffered exec),
 // its body read (unless its handler streams it), its handler.
 func (c *call) run() error {
-	if c.rt.slotted && !upgrade(c.r) {
-		release, err := c.s.slots.take(c.r.Context(), c.tok)
+	if kind := c.slotKind(); kind != "" {
+		release, err := c.s.slots.take(c.r.Context(), c.tok, kind)
 		if err != nil {
 			return err
 		}
@@ -215,6 +223,17 @@ func (c *call) run() error {
 		}
 	}
 	return c.rt.handle(c)
+}
+
+// slotKind is which of its token's places a call takes ("": none).
+func (c *call) slotKind() string {
+	switch {
+	case c.rt.slotted && upgrade(c.r), c.rt.verb == api.VerbEvents:
+		return "stream"
+	case c.rt.slotted:
+		return "buffered"
+	}
+	return ""
 }
 
 // admit refuses a call its token does not allow.
@@ -290,6 +309,8 @@ func apiError(err error) (ae *api.Error, detail string) {
 		// host path): the operator's log says it, the caller hears that
 		// it conflicts.
 		return &api.Error{Status: http.StatusConflict, Code: api.CodeConflict, Message: conflictMessage}, err.Error()
+	case errors.Is(err, context.Canceled):
+		return &api.Error{Status: 499, Code: api.CodeCancelled, Message: "the caller left before the answer"}, ""
 	case errors.As(err, &te), errors.Is(err, context.DeadlineExceeded):
 		return &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeUnavailable, Message: err.Error()}, ""
 	}
@@ -367,6 +388,7 @@ func (c *call) decode(v any) error {
 	if dec.More() {
 		return badRequest("invalid JSON body: more than one value")
 	}
+	c.body = nil // a long call holds no body
 	return nil
 }
 
@@ -393,6 +415,8 @@ func (s *Server) audit(c *call) {
 	switch {
 	case c.denied || c.status == http.StatusUnauthorized || c.status == http.StatusForbidden:
 		rec.Outcome = "denied"
+	case c.code == api.CodeCancelled:
+		rec.Outcome = "cancelled"
 	case c.status >= 400 || c.code != "":
 		rec.Outcome = "error"
 	default:

@@ -3,7 +3,9 @@ package server
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -328,4 +330,44 @@ func TestReapersPerToken(t *testing.T) {
 		}
 	}
 	assert.Check(t, n <= maxReapersPerToken, "%d reapers for one token", n)
+}
+
+// A token's buffered execs run 32 at once, 256 more wait, and one more is
+// refused (429) at once; its streams are 64, and one more is refused (the
+// attack round: queued calls held connections until the server's files ran
+// out).
+func TestSlotsAreBounded(t *testing.T) {
+	var s slots
+	tok := &Token{Name: "t"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for range maxBufferedPerToken {
+		_, err := s.take(ctx, tok, "buffered")
+		assert.NilError(t, err)
+	}
+	started := make(chan struct{}, maxWaitingPerToken)
+	for range maxWaitingPerToken {
+		go func() {
+			started <- struct{}{}
+			_, _ = s.take(ctx, tok, "buffered")
+		}()
+	}
+	for range maxWaitingPerToken {
+		<-started
+	}
+	poll := func() int { s.mu.Lock(); defer s.mu.Unlock(); return s.m[slotKey{tok, "buffered"}].waiting }
+	for poll() < maxWaitingPerToken {
+		time.Sleep(time.Millisecond)
+	}
+	_, err := s.take(ctx, tok, "buffered")
+	var ae *api.Error
+	assert.Check(t, errors.As(err, &ae) && ae.Status == 429, "%v", err)
+	for range maxStreamsPerToken {
+		_, err := s.take(ctx, tok, "stream")
+		assert.NilError(t, err)
+	}
+	_, err = s.take(ctx, tok, "stream")
+	assert.Check(t, errors.As(err, &ae) && ae.Status == 429, "%v", err)
+	_, err = s.take(ctx, &Token{Name: "other"}, "stream")
+	assert.NilError(t, err, "another token's places are its own")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -71,6 +72,34 @@ func (s *Swarm) workspaceNetwork(ctx context.Context, subdir string) (string, er
 		}
 	}
 	return "", fmt.Errorf("network %s: made and removed meanwhile; try again", name)
+}
+
+// ownNetwork makes the workspace's network of its own, unless it is put on
+// the operator's.
+func (s *Swarm) ownNetwork(ctx context.Context, subdir string, cfg sandbox.Config) error {
+	if cfg.Network != "" {
+		return nil
+	}
+	_, err := s.workspaceNetwork(ctx, subdir)
+	return err
+}
+
+// dropNetworkOnFailure drops the network of a create that was refused (an
+// overlap) or failed (new-user pass 13: it stayed): a racer that looks
+// again (errRace) may use it.
+func (s *Swarm) dropNetworkOnFailure(ctx context.Context, subdir string, cfg sandbox.Config, err *error) {
+	if *err != nil && !errors.Is(*err, errRace) && cfg.Network == "" {
+		s.dropNetwork(context.WithoutCancel(ctx), subdir)
+	}
+}
+
+// dropNetwork removes the workspace's network, once, if nothing uses it
+// (a service that does makes the engine refuse: it stays).
+func (s *Swarm) dropNetwork(ctx context.Context, subdir string) {
+	n, err := s.client.NetworkInspect(ctx, networkName(subdir), network.InspectOptions{})
+	if err == nil && n.Labels[sandbox.LabelEgressOf] == subdir {
+		_ = s.client.NetworkRemove(ctx, n.ID)
+	}
 }
 
 // removeNetwork removes the workspace's network once its service is gone

@@ -404,16 +404,15 @@ func keptOffOldEngines(svc *swarmtypes.Service) bool {
 // create claims a new workspace (swarmclaim.go), prepares its directory on
 // a node — the node of its data, pinned; any that can take it, shared —
 // and creates its service.
-func (s *Swarm) create(ctx context.Context, subdir string, cfg sandbox.Config) (sandbox.Result, error) {
+func (s *Swarm) create(ctx context.Context, subdir string, cfg sandbox.Config) (res sandbox.Result, err error) {
 	nodes, err := s.client.NodeList(ctx, swarmtypes.NodeListOptions{})
 	if err != nil {
 		return sandbox.Result{}, fmt.Errorf("list nodes: %w", err)
 	}
-	if cfg.Network == "" {
-		if _, err := s.workspaceNetwork(ctx, subdir); err != nil {
-			return sandbox.Result{}, err
-		}
+	if err := s.ownNetwork(ctx, subdir, cfg); err != nil {
+		return sandbox.Result{}, err
 	}
+	defer s.dropNetworkOnFailure(ctx, subdir, cfg, &err)
 	defer s.placed(subdir)
 	choose := func() (string, error) {
 		n, err := s.chooseNode(ctx, subdir, nodes)
@@ -466,7 +465,7 @@ func (s *Swarm) create(ctx context.Context, subdir string, cfg sandbox.Config) (
 		}
 		return sandbox.Result{}, fmt.Errorf("create service %s: %w", spec.Name, err)
 	}
-	res := sandbox.Result{ID: created.ID, Name: spec.Name, Subdir: subdir, Mode: cfg.Mode, Image: cfg.Image, Action: sandbox.ActionCreated}
+	res = sandbox.Result{ID: created.ID, Name: spec.Name, Subdir: subdir, Mode: cfg.Mode, Image: cfg.Image, Action: sandbox.ActionCreated}
 	ran, err := s.waitRunning(ctx, created.ID, spec.Name, nil)
 	res.Node = s.nodeName(ctx, ran)
 	return res, err
@@ -480,10 +479,8 @@ func (s *Swarm) update(ctx context.Context, svc *swarmtypes.Service, subdir stri
 	if err != nil {
 		return 0, fmt.Errorf("list nodes: %w", err)
 	}
-	if cfg.Network == "" {
-		if _, err := s.workspaceNetwork(ctx, subdir); err != nil {
-			return 0, err
-		}
+	if err := s.ownNetwork(ctx, subdir, cfg); err != nil {
+		return 0, err
 	}
 	pin := pinnedNode(svc)
 	if pin == "" { // shared: checked on every node, prepared on one

@@ -444,6 +444,10 @@ func TestSwarmNestedWorkspacesAreRefused(t *testing.T) {
 	_, err = s.Ensure(context.Background(), "team/bob", swarmConfig())
 	assert.Check(t, is.ErrorIs(err, sandbox.ErrOverlap))
 	assert.Check(t, is.ErrorContains(err, `would nest with workspace "team"`))
+	_, ok := f.Networks[networkName("team/bob")]
+	assert.Check(t, !ok, "the refused one's network stays (new-user pass 13)")
+	_, ok = f.Networks[networkName("team")]
+	assert.Check(t, ok)
 	_, err = s.Ensure(context.Background(), "teamb", swarmConfig())
 	assert.NilError(t, err, "a sibling whose name starts alike nests with nothing")
 }
