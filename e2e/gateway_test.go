@@ -29,6 +29,18 @@ out["again"] = r.ensure_workspace_container(workspace_subdir=sub)
 out["paths"] = r.ensure_workspace_container(workspace_subdir=other, workspace_host_path=root / other, shared_host_path=shared)
 p = r.exec(sub, ["sh", "-c", "cat; echo $GREETING; pwd; exit 3"], input="from-stdin\n", env={"GREETING": "hi"})
 out["exec"] = [p.returncode, p.stdout]
+# Stopped between exec's ensure and its run (a reaper): ensured again, never
+# the plugin's exit 1 taken for the command's (new-user pass 14).
+class Racy(WorkspaceDockerRunner):
+    raced = False
+    def ensure_workspace_container(self, **kw):
+        ref = super().ensure_workspace_container(**kw)
+        if not self.raced:
+            self.raced = True
+            self._run(["stop", "-t", "0", kw["workspace_subdir"]])
+        return ref
+p = Racy().exec(sub, ["sh", "-c", "echo ran; exit 4"])
+out["raced"] = [p.returncode, p.stdout]
 # exec ensures it with the paths it was made with: even where drift is
 # replaced, it stays in its root (third new-user pass).
 os.environ["GATEWAY_WORKSPACE_RECREATE"] = "if-changed"
@@ -90,7 +102,7 @@ func TestGatewayPythonExample(t *testing.T) {
 	res.Assert(t, icmd.Success)
 	var out struct {
 		First, Again, Paths string
-		Exec                []any
+		Exec, Raced         []any
 		Note, Copy          string
 		Elsewhere           string
 		DisabledExec        string
@@ -105,6 +117,7 @@ func TestGatewayPythonExample(t *testing.T) {
 	assert.Check(t, is.Equal(out.Again, out.First))
 	assert.Check(t, is.Equal(out.Paths, h.inspect("modern", containerName(other)).ID))
 	assert.Check(t, is.DeepEqual(out.Exec, []any{3.0, "from-stdin\nhi\n/home/agent/workspace\n"}))
+	assert.Check(t, is.DeepEqual(out.Raced, []any{4.0, "ran\n"}))
 	assert.Check(t, is.Equal(out.Note, "made-by-exec\n"))
 	b, err := os.ReadFile(filepath.Join(root, other, "note.txt"))
 	assert.Check(t, err == nil && string(b) == "made-by-exec\n", "not in the given root")

@@ -419,7 +419,7 @@ func addConfigFlags(dst *pflag.FlagSet, except ...setting) {
 	flags.StringArray(settingCapDrop.flag, nil, `Drop a Linux capability ("ALL" drops all)`)
 	flags.StringArray(settingSecurityOpt.flag, nil, "Security option (e.g. no-new-privileges, seccomp=PROFILE)")
 	flags.StringArrayP(settingLabel.flag, "l", nil, "Set a label on new containers (KEY=VALUE)")
-	flags.StringArrayP(settingEnv.flag, "e", nil, "Set an environment variable of new containers (KEY=VALUE)")
+	flags.StringArrayP(settingEnv.flag, "e", nil, "Set an environment variable of new containers (KEY=VALUE, or KEY: this environment's value, as docker run -e)")
 }
 
 // workspaceConfig resolves the configuration of the workspace containers
@@ -592,11 +592,21 @@ func (r *resolver) lists(cfg *sandbox.Config) (err error) {
 			return err
 		}
 	}
+	env := cfg.Env[:0]
 	for _, e := range cfg.Env {
-		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
-			return r.bad(settingEnv, fmt.Errorf("invalid environment variable %q: must be KEY=VALUE", e))
+		k, _, ok := strings.Cut(e, "=")
+		switch {
+		case k == "":
+			return r.bad(settingEnv, fmt.Errorf("invalid environment variable %q: must be KEY=VALUE, or KEY", e))
+		case !ok: // as docker run -e KEY: this environment's value, or none
+			if v, set := os.LookupEnv(k); set {
+				env = append(env, k+"="+v)
+			}
+			continue
 		}
+		env = append(env, e)
 	}
+	cfg.Env = env
 	if err := r.checked(settingCapAdd, sandbox.CheckCapabilities(cfg.CapAdd)); err != nil {
 		return err
 	}

@@ -131,7 +131,7 @@ func egressDocs(ctx context.Context, b *backend, workspaces []sandbox.Workspace)
 	for _, w := range workspaces {
 		st, err := b.Egress(ctx, w, nil)
 		switch {
-		case errors.Is(err, sandbox.ErrNotRunning), errors.Is(err, sandbox.ErrProxyGone):
+		case errors.Is(err, sandbox.ErrNotRunning), errors.Is(err, sandbox.ErrProxyStopped), errors.Is(err, sandbox.ErrProxyGone):
 			// Its rules are in its stopped proxy: the mode is still said.
 			_, _ = fmt.Fprintf(b.dockerCLI.Err(), "warning: workspace %q: %v: its rules are not shown\n", w.Subdir, hints(err, w.Subdir))
 		case err != nil:

@@ -41,6 +41,11 @@ var (
 	// ErrNotRunning is wrapped by the error of a workspace that does not
 	// run where it was looked for (exec, cp).
 	ErrNotRunning = errors.New("the workspace is not running")
+
+	// ErrProxyStopped: a workspace's egress proxy does not run (its rules
+	// cannot be read or changed; the workspace may run); an ensure starts
+	// it.
+	ErrProxyStopped = errors.New("its egress proxy is stopped")
 	// ErrProxyGone is wrapped by the error of an egress verb whose
 	// workspace's egress proxy container is gone (removed by hand); a
 	// restart of the workspace makes it again, with its rules.

@@ -42,6 +42,13 @@ class WorkspaceDisabled(WorkspaceDockerError):
     """GATEWAY_WORKSPACE_DOCKER_ENABLED is false: there is no container to run in."""
 
 
+def _not_running(p: subprocess.CompletedProcess) -> bool:
+    """Whether `exec --no-ensure` refused a workspace that does not run (the
+    plugin's own last line, exit 1): the command did not run."""
+    last = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else ""
+    return p.returncode == 1 and "is not running" in last and "--no-ensure" in last
+
+
 class WorkspaceDockerRunner:
     def __init__(self, *, docker: Sequence[str] = ("docker",), context: str | None = None,
                  timeout: float = 300, env: dict[str, str] | None = None):
@@ -114,19 +121,24 @@ class WorkspaceDockerRunner:
         workspace containers are disabled, WorkspaceDisabled is raised.
         (`docker workspace exec SUBDIR ...` alone does both in one process,
         when telling them apart does not matter.)"""
-        ref = self.ensure_workspace_container(workspace_subdir=workspace_subdir)
-        if ref is None:
-            raise WorkspaceDisabled("workspace containers are disabled (GATEWAY_WORKSPACE_DOCKER_ENABLED=false): "
-                                    f"nothing to run {argv[0] if argv else ''} in", 0)
         args = ["exec", "--no-ensure"] + (["-i"] if input is not None else [])
         for k, v in (env or {}).items():
             args += ["-e", f"{k}={v}"]
         if user:
             args += ["-u", user]
-        p = self._run([*args, ref, *argv], input=input, check=False)
-        if p.returncode == 125:
-            raise WorkspaceBadInput(p.stderr.strip(), p.returncode)
-        return p
+        for attempt in range(2):
+            ref = self.ensure_workspace_container(workspace_subdir=workspace_subdir)
+            if ref is None:
+                raise WorkspaceDisabled("workspace containers are disabled (GATEWAY_WORKSPACE_DOCKER_ENABLED=false): "
+                                        f"nothing to run {argv[0] if argv else ''} in", 0)
+            p = self._run([*args, ref, *argv], input=input, check=False)
+            if p.returncode == 125:
+                raise WorkspaceBadInput(p.stderr.strip(), p.returncode)
+            if not _not_running(p):
+                return p
+            # Stopped between the ensure and the exec (a reaper): the
+            # command did not run; ensured again, once.
+        raise WorkspaceDockerError(p.stderr.strip(), p.returncode)
 
     def copy_in(self, workspace_subdir: str, src: Path, dest: str) -> None:
         """Copy a local file or directory into the workspace (dest relative to it)."""

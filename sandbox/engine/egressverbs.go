@@ -49,7 +49,7 @@ func (m *Manager) Egress(ctx context.Context, w sandbox.Workspace, change *sandb
 		args = append([]string{map[bool]string{true: "allow", false: "deny"}[change.Allow]}, egress.Strings(rules)...)
 	}
 	out, err := m.proxyCtl(ctx, proxyName, args)
-	if change != nil && (errors.Is(err, sandbox.ErrNotRunning) || errors.Is(err, sandbox.ErrProxyGone)) {
+	if change != nil && (errors.Is(err, sandbox.ErrNotRunning) || errors.Is(err, sandbox.ErrProxyStopped) || errors.Is(err, sandbox.ErrProxyGone)) {
 		// A proxy that is gone or stopped is made again, or started, first:
 		// the rules it kept are in its state.
 		if err := m.proxyOf(ctx, nil, w.Labels, sandbox.Config{}); err != nil {
@@ -78,7 +78,7 @@ func (m *Manager) proxyCtl(ctx context.Context, proxyName string, args []string)
 	case cerrdefs.IsNotFound(err):
 		return nil, fmt.Errorf("%w: container %s", sandbox.ErrProxyGone, proxyName)
 	case cerrdefs.IsConflict(err):
-		return nil, fmt.Errorf("%w: the egress proxy %s does not run; ensure the workspace", sandbox.ErrNotRunning, proxyName)
+		return nil, fmt.Errorf("%w: the egress proxy %s does not run; ensure the workspace", sandbox.ErrProxyStopped, proxyName)
 	case err != nil:
 		return nil, fmt.Errorf("ask the egress proxy %s: %w", proxyName, err)
 	}
