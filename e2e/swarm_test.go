@@ -436,15 +436,27 @@ func waitNodeState(t *testing.T, s *swarmHarness, node, state string) {
 func TestSwarmAttacksAreRefused(t *testing.T) {
 	s := newSwarmHarness(t)
 
-	// Nested workspaces ensured at once (one call, in parallel): one of
-	// each pair is made, the other refused; later, refused too.
+	// Nested workspaces ensured at once, by two processes: one of each
+	// pair is made, the other refused; later, refused too. Named in one
+	// call, they are refused before anything is made (new-user pass 12).
 	for round := range 3 {
 		outer := s.subdir(fmt.Sprintf("-n%d", round))
-		res := s.ws("ensure", "--format", "{{.Subdir}}", outer, outer+"/bob")
-		made := strings.Fields(res.Stdout())
-		assert.Check(t, is.Len(made, 1), "round %d: %s %s", round, res.Stdout(), res.Stderr())
-		assert.Check(t, is.Contains(res.Stderr(), "would nest with workspace"), "round %d", round)
+		res := make([]*icmd.Result, 2)
+		var wg sync.WaitGroup
+		for i, sub := range []string{outer, outer + "/bob"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res[i] = s.ws("ensure", "--format", "{{.Subdir}}", sub)
+			}()
+		}
+		wg.Wait()
+		made := strings.Fields(res[0].Stdout() + res[1].Stdout())
+		assert.Check(t, is.Len(made, 1), "round %d: %s %s", round, res[0].Combined(), res[1].Combined())
+		assert.Check(t, is.Contains(res[0].Stderr()+res[1].Stderr(), "would nest with workspace"), "round %d", round)
 	}
+	one := s.subdir("-one")
+	s.ws("ensure", one, one+"/bob").Assert(t, icmd.Expected{ExitCode: 125, Err: "is inside"})
 	team := s.subdir("-team")
 	s.ws("ensure", team).Assert(t, icmd.Success)
 	s.ws("ensure", team+"/bob").Assert(t, icmd.Expected{ExitCode: 1, Err: `would nest with workspace "` + team + `"`})

@@ -453,7 +453,7 @@ func TestUpdate(t *testing.T) {
 	h.ws("exec", s, "true").Assert(t, icmd.Expected{Err: "container " + containerName(s) + " differs from the configuration (limits)"})
 	h.ws("ls", "--check-config", "--memory", "128m", "--pids-limit", "200", "--cpus", "1.5", "--filter", "subdir="+s, "--format", "{{.Drift}}").Assert(t, icmd.Expected{Out: "[]"})
 
-	for _, bad := range [][]string{{"--memory", "lots"}, {"--memory", "0"}, {"--cpus", "0"}, {"--cpus", "1e300"}, {"--pids-limit", "-1"}, {}} {
+	for _, bad := range [][]string{{"--memory", "lots"}, {"--memory", "0"}, {"--cpus", "0"}, {"--cpus", "1e300"}, {"--pids-limit", "-2"}, {}} {
 		h.ws(append(append([]string{"update"}, bad...), s)...).Assert(t, icmd.Expected{ExitCode: 125})
 	}
 	assert.Check(t, is.Equal(h.inspect("modern", containerName(s)).HostConfig.Memory, int64(128<<20)), "bad input changed it")

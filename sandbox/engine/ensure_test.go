@@ -1800,3 +1800,19 @@ func TestEnsureResolvesTheUserOncePerCommand(t *testing.T) {
 	assert.NilError(t, err)
 	assert.Check(t, is.Equal(reads, 2))
 }
+
+// A creator in another pid namespace (a server in a container) is not
+// judged gone by its pid here: its temporary containers wait for
+// staleAfter (the e2e suite's prune took a containerized server's helper).
+func TestCreatorOfAnotherPidNamespace(t *testing.T) {
+	me := thisProcess()
+	assert.Check(t, !creatorGone(me))
+	f := strings.Split(me, ":")
+	assert.Assert(t, len(f) == 4)
+	gone := strings.Join([]string{f[0], "999999", "1", f[3]}, ":")
+	assert.Check(t, creatorGone(gone), "a gone process of this namespace")
+	elsewhere := strings.Join([]string{f[0], "999999", "1", "4026530000"}, ":")
+	assert.Check(t, !creatorGone(elsewhere), "a process of another namespace, judged by its pid here")
+	old := strings.Join(f[:3], ":")
+	assert.Check(t, !creatorGone(old), "a label without a namespace, of a live process")
+}

@@ -87,14 +87,27 @@ func setAsideRecently(name string, now time.Time) bool {
 	return now.Sub(at) < adoptWindow && at.Sub(now) < adoptWindow
 }
 
-// thisProcess identifies this process on this host, for sandbox.LabelCreator.
+// thisProcess identifies this process on this host, for
+// sandbox.LabelCreator: its boot, pid and start time, and its pid
+// namespace (a process in a container — a server in Compose — has pids
+// of its own: its pid means nothing to a process outside).
 var thisProcess = sync.OnceValue(func() string {
 	boot, start := bootID(), startTime(os.Getpid())
 	if boot == "" || start == "" {
 		return ""
 	}
-	return boot + ":" + strconv.Itoa(os.Getpid()) + ":" + start
+	return boot + ":" + strconv.Itoa(os.Getpid()) + ":" + start + ":" + pidNamespace()
 })
+
+// pidNamespace names this process's pid namespace ("pid:[4026531836]"'s
+// number; "" when it cannot be told).
+func pidNamespace() string {
+	l, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(l, "pid:["), "]")
+}
 
 func bootID() string {
 	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
@@ -125,19 +138,24 @@ func startTime(pid int) string {
 }
 
 // creatorGone says whether the process a sandbox.LabelCreator names is known to be
-// gone: it ran on this host, in this boot, and no process with its pid and
-// start time runs now.
+// gone: it ran on this host, in this boot, in this pid namespace, and no
+// process with its pid and start time runs now.
 func creatorGone(label string) bool {
-	boot, rest, ok := strings.Cut(label, ":")
-	if !ok || boot == "" || boot != bootID() {
+	f := strings.Split(label, ":")
+	if len(f) < 3 || f[0] == "" || f[0] != bootID() {
 		return false
 	}
-	pid, start, ok := strings.Cut(rest, ":")
-	n, err := strconv.Atoi(pid)
-	if !ok || err != nil {
+	if len(f) > 3 && f[3] != pidNamespace() {
+		// Another pid namespace (the test suite's race: a server in a
+		// container had its helper taken by a prune here): not ours to
+		// tell; staleAfter tells.
 		return false
 	}
-	return startTime(n) != start
+	n, err := strconv.Atoi(f[1])
+	if err != nil {
+		return false
+	}
+	return startTime(n) != f[2]
 }
 
 // garbage says whether a container of a container list is a temporary one
