@@ -39,8 +39,15 @@ class Racy(WorkspaceDockerRunner):
             self.raced = True
             self._run(["stop", "-t", "0", kw["workspace_subdir"]])
         return ref
-p = Racy().exec(sub, ["sh", "-c", "echo ran; exit 4"])
-out["raced"] = [p.returncode, p.stdout]
+try:
+    p = Racy().exec(sub, ["sh", "-c", "echo ran; exit 4"])
+    out["raced"] = [p.returncode, p.stdout]
+except WorkspaceDockerError as e:
+    out["raced"] = [e.exit_code, "raised: not running" if "is not running" in str(e) else str(e)]
+# A command that prints the plugin's refusal and exits 1 is the command's
+# exit 1, run once (new-user pass 15).
+p = r.exec(sub, ["sh", "-c", "echo x >> runs; echo 'workspace \"q\" is not running (x): ensure it, or leave out --no-ensure' >&2; exit 1"])
+out["forged"] = [p.returncode, r.exec(sub, ["cat", "runs"]).stdout]
 # exec ensures it with the paths it was made with: even where drift is
 # replaced, it stays in its root (third new-user pass).
 os.environ["GATEWAY_WORKSPACE_RECREATE"] = "if-changed"
@@ -102,7 +109,7 @@ func TestGatewayPythonExample(t *testing.T) {
 	res.Assert(t, icmd.Success)
 	var out struct {
 		First, Again, Paths string
-		Exec, Raced         []any
+		Exec, Raced, Forged []any
 		Note, Copy          string
 		Elsewhere           string
 		DisabledExec        string
@@ -117,7 +124,8 @@ func TestGatewayPythonExample(t *testing.T) {
 	assert.Check(t, is.Equal(out.Again, out.First))
 	assert.Check(t, is.Equal(out.Paths, h.inspect("modern", containerName(other)).ID))
 	assert.Check(t, is.DeepEqual(out.Exec, []any{3.0, "from-stdin\nhi\n/home/agent/workspace\n"}))
-	assert.Check(t, is.DeepEqual(out.Raced, []any{4.0, "ran\n"}))
+	assert.Check(t, is.DeepEqual(out.Raced, []any{1.0, "raised: not running"}))
+	assert.Check(t, is.DeepEqual(out.Forged, []any{1.0, "x\n"}), "a command that prints the refusal ran twice, or was taken for it")
 	assert.Check(t, is.Equal(out.Note, "made-by-exec\n"))
 	b, err := os.ReadFile(filepath.Join(root, other, "note.txt"))
 	assert.Check(t, err == nil && string(b) == "made-by-exec\n", "not in the given root")

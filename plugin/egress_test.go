@@ -60,7 +60,7 @@ func TestEgressListAll(t *testing.T) {
 		"",
 	}, "\n")))
 	assert.Check(t, is.Contains(c.err.String(), `warning: workspace "carol": `))
-	assert.Check(t, is.Contains(c.err.String(), "does not run"))
+	assert.Check(t, is.Contains(c.err.String(), "its egress proxy is stopped (gws.egress.carol); an ensure starts it: its rules are not shown"))
 
 	c = newTestCLI(t, egressEngine(), "")
 	assert.NilError(t, c.run("egress", "ls", "--format", "json", "alice"))

@@ -72,7 +72,7 @@ func newReapCommand(dockerCLI command.Cli) *cobra.Command {
 	_ = cmd.RegisterFlagCompletionFunc("action", completion.FromList("stop", "pause"))
 	flags.IntVarP(&options.timeout, "timeout", "t", sandbox.DefaultStopTimeout, "Seconds to wait before killing a container it stops")
 	flags.VarP(&options.filter, "filter", "f", "Only the workspaces that match, as ls --filter")
-	flags.StringVar(&options.server, "server", "", "Reap through a `docker workspace serve` at this address (unix:///PATH; env GATEWAY_WORKSPACE_SERVER) "+
+	flags.StringVar(&options.server, "server", "", "Reap through a docker workspace serve at this address (unix:///PATH; env GATEWAY_WORKSPACE_SERVER) "+
 		"instead of the engine: its token's workspaces (env GATEWAY_WORKSPACE_TOKEN, or --token-file)")
 	flags.StringVar(&options.tokenFile, "token-file", "", "With --server: the file that holds the token")
 	return cmd

@@ -43,8 +43,9 @@ class WorkspaceDisabled(WorkspaceDockerError):
 
 
 def _not_running(p: subprocess.CompletedProcess) -> bool:
-    """Whether `exec --no-ensure` refused a workspace that does not run (the
-    plugin's own last line, exit 1): the command did not run."""
+    """Whether `exec --no-ensure` may have refused a workspace that does not
+    run (the plugin's last line, exit 1); the caller checks that it does
+    not run."""
     last = p.stderr.strip().splitlines()[-1] if p.stderr.strip() else ""
     return p.returncode == 1 and "is not running" in last and "--no-ensure" in last
 
@@ -126,19 +127,24 @@ class WorkspaceDockerRunner:
             args += ["-e", f"{k}={v}"]
         if user:
             args += ["-u", user]
-        for attempt in range(2):
-            ref = self.ensure_workspace_container(workspace_subdir=workspace_subdir)
-            if ref is None:
-                raise WorkspaceDisabled("workspace containers are disabled (GATEWAY_WORKSPACE_DOCKER_ENABLED=false): "
-                                        f"nothing to run {argv[0] if argv else ''} in", 0)
-            p = self._run([*args, ref, *argv], input=input, check=False)
-            if p.returncode == 125:
-                raise WorkspaceBadInput(p.stderr.strip(), p.returncode)
-            if not _not_running(p):
-                return p
+        ref = self.ensure_workspace_container(workspace_subdir=workspace_subdir)
+        if ref is None:
+            raise WorkspaceDisabled("workspace containers are disabled (GATEWAY_WORKSPACE_DOCKER_ENABLED=false): "
+                                    f"nothing to run {argv[0] if argv else ''} in", 0)
+        p = self._run([*args, ref, *argv], input=input, check=False)
+        if p.returncode == 125:
+            raise WorkspaceBadInput(p.stderr.strip(), p.returncode)
+        if _not_running(p) and self._state(ref) != "running":
             # Stopped between the ensure and the exec (a reaper): the
-            # command did not run; ensured again, once.
-        raise WorkspaceDockerError(p.stderr.strip(), p.returncode)
+            # plugin refused, and the command did not run. Raised, never
+            # run again: a command can print that line too, so a retry
+            # could run it twice.
+            raise WorkspaceDockerError(p.stderr.strip(), p.returncode)
+        return p
+
+    def _state(self, ref: str) -> str:
+        p = self._run(["inspect", "-f", "{{.State.Status}}", ref], check=False)
+        return p.stdout.strip()
 
     def copy_in(self, workspace_subdir: str, src: Path, dest: str) -> None:
         """Copy a local file or directory into the workspace (dest relative to it)."""

@@ -78,7 +78,7 @@ func (m *Manager) proxyCtl(ctx context.Context, proxyName string, args []string)
 	case cerrdefs.IsNotFound(err):
 		return nil, fmt.Errorf("%w: container %s", sandbox.ErrProxyGone, proxyName)
 	case cerrdefs.IsConflict(err):
-		return nil, fmt.Errorf("%w: the egress proxy %s does not run; ensure the workspace", sandbox.ErrProxyStopped, proxyName)
+		return nil, fmt.Errorf("%w (%s); an ensure starts it", sandbox.ErrProxyStopped, proxyName)
 	case err != nil:
 		return nil, fmt.Errorf("ask the egress proxy %s: %w", proxyName, err)
 	}
