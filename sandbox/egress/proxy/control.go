@@ -31,10 +31,11 @@ type Reply struct {
 	Error  string        `json:"error,omitempty"`
 }
 
-func (s *Server) serveControl(ctx context.Context) error {
+func (s *Server) listenControl(ctx context.Context) (net.Listener, error) {
 	path := filepath.Join(s.cfg.State, controlSocket)
 	_ = os.Remove(path)
-	return s.serveOn(ctx, &net.ListenConfig{}, "unix", path, s.control)
+	var lc net.ListenConfig
+	return lc.Listen(ctx, "unix", path)
 }
 
 func (s *Server) control(conn net.Conn) {

@@ -17,16 +17,7 @@ import (
 // any other name does not exist. No query leaves the proxy.
 const dnsTTL = 1 // seconds: a rule change is seen at once
 
-func (s *Server) serveDNS(ctx context.Context, lc *net.ListenConfig, addr string) error {
-	pc, err := lc.ListenPacket(ctx, "udp", addr)
-	if err != nil {
-		return err
-	}
-	ln, err := lc.Listen(ctx, "tcp", addr)
-	if err != nil {
-		pc.Close()
-		return err
-	}
+func (s *Server) serveDNS(ctx context.Context, pc net.PacketConn, ln net.Listener) error {
 	go func() {
 		<-ctx.Done()
 		pc.Close()

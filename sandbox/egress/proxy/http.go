@@ -19,8 +19,8 @@ var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy
 
 // serveProxy is the HTTP proxy of the proxy variables: CONNECT, and
 // requests for http:// URLs.
-func (s *Server) serveProxy(ctx context.Context, lc *net.ListenConfig, addr string) error {
-	return s.serveHTTPServer(ctx, lc, addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serveProxy(ctx context.Context, ln net.Listener) error {
+	return s.serveHTTPServer(ctx, ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Method == http.MethodConnect:
 			s.connect(ctx, w, r)
@@ -34,8 +34,8 @@ func (s *Server) serveProxy(ctx context.Context, lc *net.ListenConfig, addr stri
 
 // serveHTTP routes plain HTTP requests by their Host: the workspace's
 // clients that ignore the proxy variables reach it through its DNS answers.
-func (s *Server) serveHTTP(ctx context.Context, lc *net.ListenConfig, addr string) error {
-	return s.serveHTTPServer(ctx, lc, addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serveHTTP(ctx context.Context, ln net.Listener) error {
+	return s.serveHTTPServer(ctx, ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, port, err := splitHostPort(r.Host, 80)
 		if err != nil || port != 80 {
 			s.log("http", r.Host, port, egress.Decision{Reason: "a Host this listener does not serve"}, "")
@@ -47,17 +47,13 @@ func (s *Server) serveHTTP(ctx context.Context, lc *net.ListenConfig, addr strin
 	}))
 }
 
-func (s *Server) serveHTTPServer(ctx context.Context, lc *net.ListenConfig, addr string, h http.Handler) error {
-	ln, err := lc.Listen(ctx, "tcp", addr)
-	if err != nil {
-		return err
-	}
+func (s *Server) serveHTTPServer(ctx context.Context, ln net.Listener, h http.Handler) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: nil}
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()
 	}()
-	err = srv.Serve(ln)
+	err := srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return ctx.Err()
 	}

@@ -59,6 +59,7 @@ type Server struct {
 	checker *egress.Checker
 	tunnels map[*tunnel]struct{} // open connections, checked again when the policy changes
 	logMu   sync.Mutex
+	sockets *sockets // bound by Listen
 }
 
 // tunnel is an open connection to a destination: the host asked for,
@@ -265,20 +266,72 @@ func (s *Server) log(kind, host string, port uint16, d egress.Decision, addr str
 	_, _ = s.cfg.Log.Write(append(b, '\n'))
 }
 
-// Serve serves until ctx ends or a listener fails.
-func (s *Server) Serve(parent context.Context) error {
-	ctx, cancel := context.WithCancel(parent)
-	defer cancel()
+// sockets are the proxy's listeners, every one bound before any is
+// served: a client that reaches one port finds them all.
+type sockets struct {
+	dnsUDP                         net.PacketConn
+	dns, proxy, tls, http, control net.Listener
+}
+
+func (l *sockets) close() {
+	if l.dnsUDP != nil {
+		_ = l.dnsUDP.Close()
+	}
+	for _, ln := range []net.Listener{l.dns, l.proxy, l.tls, l.http, l.control} {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
+}
+
+// Listen binds every socket of the proxy (Serve then serves them): once
+// it returns, the proxy answers on each of its ports. Serve calls it when
+// it was not.
+func (s *Server) Listen(ctx context.Context) error {
 	addr := func(port int) string { return net.JoinHostPort(s.cfg.Listen.String(), strconv.Itoa(port)) }
 	var lc net.ListenConfig
-	serves := []func(context.Context) error{
-		func(ctx context.Context) error { return s.serveDNS(ctx, &lc, addr(s.cfg.Ports.DNS)) },
-		func(ctx context.Context) error { return s.serveProxy(ctx, &lc, addr(s.cfg.Ports.Proxy)) },
-		func(ctx context.Context) error { return s.serveTLS(ctx, &lc, addr(s.cfg.Ports.TLS)) },
-		func(ctx context.Context) error { return s.serveHTTP(ctx, &lc, addr(s.cfg.Ports.HTTP)) },
+	l := &sockets{}
+	var err error
+	if l.dnsUDP, err = lc.ListenPacket(ctx, "udp", addr(s.cfg.Ports.DNS)); err != nil {
+		return err
+	}
+	for _, b := range []struct {
+		ln   *net.Listener
+		port int
+	}{{&l.dns, s.cfg.Ports.DNS}, {&l.proxy, s.cfg.Ports.Proxy}, {&l.tls, s.cfg.Ports.TLS}, {&l.http, s.cfg.Ports.HTTP}} {
+		if *b.ln, err = lc.Listen(ctx, "tcp", addr(b.port)); err != nil {
+			l.close()
+			return err
+		}
 	}
 	if s.cfg.State != "" {
-		serves = append(serves, s.serveControl)
+		if l.control, err = s.listenControl(ctx); err != nil {
+			l.close()
+			return err
+		}
+	}
+	s.sockets = l
+	return nil
+}
+
+// Serve serves until ctx ends or a listener fails.
+func (s *Server) Serve(parent context.Context) error {
+	if s.sockets == nil {
+		if err := s.Listen(parent); err != nil {
+			return err
+		}
+	}
+	l := s.sockets
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	serves := []func(context.Context) error{
+		func(ctx context.Context) error { return s.serveDNS(ctx, l.dnsUDP, l.dns) },
+		func(ctx context.Context) error { return s.serveProxy(ctx, l.proxy) },
+		func(ctx context.Context) error { return s.serveTLS(ctx, l.tls) },
+		func(ctx context.Context) error { return s.serveHTTP(ctx, l.http) },
+	}
+	if l.control != nil {
+		serves = append(serves, func(ctx context.Context) error { return s.serveOn(ctx, l.control, s.control) })
 	}
 	var wg sync.WaitGroup
 	var once sync.Once

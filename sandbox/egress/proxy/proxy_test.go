@@ -24,7 +24,6 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 	"gotest.tools/v3/assert"
 	is "gotest.tools/v3/assert/cmp"
-	"gotest.tools/v3/poll"
 
 	"github.com/docker-workspace/docker-workspace/sandbox/egress"
 )
@@ -123,10 +122,29 @@ func newRig(t *testing.T, p egress.Policy, state string) *rig {
 			go func() { defer c.Close(); _, _ = io.WriteString(c, "SSH-2.0-test\r\n"); _, _ = io.Copy(c, c) }()
 		}
 	}()
-	ps := freePorts(t, 4)
-	r.ports = Ports{Proxy: ps[0], TLS: ps[1], HTTP: ps[2], DNS: ps[3]}
 	upstream := map[string]string{"443": r.tls.Listener.Addr().String(), "80": r.plain.Listener.Addr().String(), "2222": r.echo.Addr().String()}
-	r.srv, err = New(Config{
+	ctx, cancel := context.WithCancel(context.Background())
+	for try := 0; ; try++ { // a port found free may be taken before it is bound: others run beside
+		ps := freePorts(t, 4)
+		r.ports = Ports{Proxy: ps[0], TLS: ps[1], HTTP: ps[2], DNS: ps[3]}
+		r.srv, err = newTestServer(r, p, state, upstream)
+		assert.NilError(t, err)
+		if err = r.srv.Listen(ctx); err == nil || try == 4 {
+			break
+		}
+	}
+	assert.NilError(t, err) // every port answers once Listen returns
+	done := make(chan error, 1)
+	go func() { done <- r.srv.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		assert.Check(t, <-done)
+	})
+	return r
+}
+
+func newTestServer(r *rig, p egress.Policy, state string, upstream map[string]string) (*Server, error) {
+	return New(Config{
 		Listen: netip.MustParseAddr("127.0.0.1"), Ports: r.ports, Workspace: "w", State: state, Policy: p, Log: r.log,
 		Resolver: fakeDNS{
 			"allowed.test": {netip.MustParseAddr("127.0.0.1")}, "other.test": {netip.MustParseAddr("127.0.0.1")},
@@ -141,23 +159,6 @@ func newRig(t *testing.T, p egress.Policy, state string) *rig {
 			return d.DialContext(ctx, network, addr)
 		},
 	})
-	assert.NilError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		assert.Check(t, <-done)
-	})
-	poll.WaitOn(t, func(poll.LogT) poll.Result {
-		c, err := net.Dial("tcp", r.addr(r.ports.Proxy))
-		if err != nil {
-			return poll.Continue("not listening: %v", err)
-		}
-		c.Close()
-		return poll.Success()
-	}, poll.WithTimeout(5*time.Second), poll.WithDelay(10*time.Millisecond))
-	return r
 }
 
 func (r *rig) addr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }

@@ -81,8 +81,8 @@ func (c readOnly) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
 // serveTLS routes TLS connections by the name in their ClientHello: the
 // workspace's clients that ignore the proxy variables reach it through its
 // DNS answers.
-func (s *Server) serveTLS(ctx context.Context, lc *net.ListenConfig, addr string) error {
-	return s.serveOn(ctx, lc, "tcp", addr, func(conn net.Conn) {
+func (s *Server) serveTLS(ctx context.Context, ln net.Listener) error {
+	return s.serveOn(ctx, ln, func(conn net.Conn) {
 		name, seen, err := clientHello(conn)
 		if err != nil {
 			s.log("tls", "", uint16(s.cfg.Ports.TLS), egress.Decision{Reason: "TLS client hello: " + err.Error()}, "")
@@ -101,13 +101,9 @@ func (s *Server) serveTLS(ctx context.Context, lc *net.ListenConfig, addr string
 	})
 }
 
-// serveOn accepts connections of network on addr until ctx ends, and
-// hands each to handle (which the connection is closed after).
-func (s *Server) serveOn(ctx context.Context, lc *net.ListenConfig, network, addr string, handle func(net.Conn)) error {
-	ln, err := lc.Listen(ctx, network, addr)
-	if err != nil {
-		return err
-	}
+// serveOn accepts connections on ln until ctx ends, and hands each to
+// handle (which the connection is closed after).
+func (s *Server) serveOn(ctx context.Context, ln net.Listener, handle func(net.Conn)) error {
 	go func() {
 		<-ctx.Done()
 		ln.Close()
