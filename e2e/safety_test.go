@@ -238,6 +238,44 @@ func TestDrift(t *testing.T) {
 	h.docker("exec", name, "cat", "/home/agent/workspace/data.txt").Assert(t, icmd.Expected{Out: "keep"})
 }
 
+// A root named through a symlink is the directory the symlink names: by its
+// real path it is no drift; the symlink turned elsewhere is a "mounts"
+// drift, and --recreate if-changed mounts where it leads now (issue 22,
+// pass 16: the text of the root was compared, and a moved symlink kept the
+// old mount unseen).
+func TestDriftFollowsASymlinkedRoot(t *testing.T) {
+	requireEngine(t, "modern")
+	h := newHarness(t)
+	r1, r2, link := filepath.Join(h.dataDir, "r1"), filepath.Join(h.dataDir, "r2"), filepath.Join(h.dataDir, "link")
+	assert.NilError(t, os.MkdirAll(r1, 0o700))
+	assert.NilError(t, os.MkdirAll(r2, 0o700))
+	assert.NilError(t, os.Symlink(r1, link))
+	s := h.subdir("")
+	name := containerName(s)
+	drift := func(root string) *icmd.Result {
+		return h.ws("ls", "--workspace-root", root, "--filter", "name="+name, "--format", "{{.Subdir}} {{.Drift}}")
+	}
+	h.ws("ensure", "--workspace-root", link, s).Assert(t, icmd.Success)
+	h.docker("exec", name, "sh", "-c", "echo one > /home/agent/workspace/f").Assert(t, icmd.Success)
+	drift(link).Assert(t, icmd.Expected{Out: s + " []"})
+	drift(r1).Assert(t, icmd.Expected{Out: s + " []"})
+	h.ws("ensure", "--workspace-root", r1, "--recreate", "if-changed", "--format", "{{.Action}}", s).Assert(t, icmd.Expected{Out: "running"})
+
+	assert.NilError(t, os.Remove(link))
+	assert.NilError(t, os.Symlink(r2, link))
+	drift(link).Assert(t, icmd.Expected{Out: s + " [mounts]"})
+	res := h.ws("ensure", "--workspace-root", link, "--format", "{{.Action}}", s)
+	res.Assert(t, icmd.Expected{Out: "running", Err: "differs from the configuration (mounts)"})
+	h.ws("ensure", "--workspace-root", link, "--recreate", "if-changed", "--format", "{{.Action}}", s).Assert(t, icmd.Expected{Out: "recreated"})
+	h.docker("inspect", "--format", `{{range .Mounts}}{{if eq .Destination "/home/agent/workspace"}}{{.Source}}{{end}}{{end}}`, name).
+		Assert(t, icmd.Expected{Out: filepath.Join(r2, s)})
+	drift(link).Assert(t, icmd.Expected{Out: s + " []"})
+	// The data stays where it was: r1's, not carried (nothing is deleted).
+	b, err := os.ReadFile(filepath.Join(r1, s, "f"))
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(string(b), "one\n"))
+}
+
 func TestSymlinkEscapeIsRefused(t *testing.T) {
 	requireEngine(t, "modern")
 	h := newHarness(t)

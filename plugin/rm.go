@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -122,11 +121,6 @@ func runForget(ctx context.Context, b *backend, opts *rmOptions) error {
 		}, func(sandbox.Target) error { return nil })
 		if err == nil {
 			err = c.Forget(ctx, ref, cfg)
-		}
-		if errors.Is(err, sandbox.ErrNothingToForget) && opts.force {
-			// As rm -f of what is gone: said, no error.
-			_, _ = fmt.Fprintln(b.dockerCLI.Err(), engineErr(b.dockerCLI, hints(err, ref)))
-			continue
 		}
 		if err != nil {
 			_, _ = fmt.Fprintln(b.dockerCLI.Err(), engineErr(b.dockerCLI, hints(err, ref)))

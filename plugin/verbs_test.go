@@ -180,6 +180,9 @@ func TestRemoveForget(t *testing.T) {
 	assert.NilError(t, c.run("rm", "--forget", "parent/child"))
 	assert.Check(t, is.Contains(c.err.String(), `workspace "parent/child" forgotten; its data stays`))
 	assert.Check(t, f.FS["ws"].Entries["parent/child"] != nil, "the data went")
+	// Forgotten already: an error, -f or not (-f is about the container).
+	assert.Check(t, is.ErrorContains(c.run("rm", "-f", "--forget", "parent/child"), ""))
+	assert.Check(t, is.Contains(c.err.String(), "nothing to forget"))
 	assert.NilError(t, c.run("ensure", "parent"))
 }
 

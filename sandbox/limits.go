@@ -75,13 +75,17 @@ type LiveLimits struct {
 // has now rather than those its labels recorded when it was made: Update
 // changes them live, and a container's labels cannot change.
 func DriftLimits(drift []string, live LiveLimits, want Spec) []string {
-	differs := live.NanoCPUs != want.NanoCPUs || live.Memory != want.Memory || max(live.PidsLimit, 0) != want.PidsLimit
-	has := slices.Contains(drift, "limits")
+	return setDrift(drift, "limits", live.NanoCPUs != want.NanoCPUs || live.Memory != want.Memory || max(live.PidsLimit, 0) != want.PidsLimit)
+}
+
+// setDrift is drift with name in it when differs, and without it when not.
+func setDrift(drift []string, name string, differs bool) []string {
+	has := slices.Contains(drift, name)
 	switch {
 	case differs && !has:
-		return append(drift, "limits")
+		return append(drift, name)
 	case !differs && has:
-		out := slices.DeleteFunc(slices.Clone(drift), func(s string) bool { return s == "limits" })
+		out := slices.DeleteFunc(slices.Clone(drift), func(s string) bool { return s == name })
 		if len(out) == 0 {
 			return nil
 		}

@@ -193,6 +193,25 @@ func DriftEnv(drift, have, want []string) []string {
 	return drift
 }
 
+// BindSources are the host directories a bind-mode container mounts now
+// at WorkspaceTarget and SharedTarget (as its inspect shows them).
+type BindSources struct{ Workspace, Shared string }
+
+// DriftBind sets the "mounts" of a drift of a bind-mode container from the
+// directories it mounts now rather than from the paths its labels recorded:
+// want names the directories as they resolve now (a root named through a
+// symlink is the directory the symlink names now, as a create would mount
+// it). A root reached by another name is then no drift, and a symlink
+// turned elsewhere is one.
+func DriftBind(drift []string, labels map[string]string, live BindSources, want Spec) []string {
+	have, ok := RecordedSpec(labels)
+	if !ok || want.Mode != ModeBind || have.Mode != ModeBind || live.Workspace == "" || slices.Contains(drift, DriftUnknown) {
+		return drift
+	}
+	have.Workspace, have.Shared = want.Workspace, want.Shared
+	return setDrift(drift, "mounts", mountsDiffer(have, want) || live.Workspace != want.Workspace || live.Shared != want.Shared)
+}
+
 // RecordedSpec is the spec a workspace container (or service) recorded in
 // its labels; ok is false when it recorded none (the original module's, or
 // one of a version that did not).

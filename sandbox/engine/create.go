@@ -289,7 +289,7 @@ func (r *rollback) run(ctx context.Context) {
 // its mounts (those of old's anonymous volumes carried over).
 func (m *Manager) containerConfig(subdir string, cfg sandbox.Config, imageID string, mounts []mount.Mount, old *container.InspectResponse,
 ) (*container.Config, *container.HostConfig, *network.NetworkingConfig) {
-	s := sandbox.SpecFor(subdir, cfg, imageID)
+	s := sandbox.SpecFor(subdir, bindResolved(cfg), imageID)
 	labels := map[string]string{
 		sandbox.LabelSubdir: subdir, sandbox.LabelMode: string(cfg.Mode),
 		sandbox.LabelConfigHash: s.Hash(), sandbox.LabelConfig: s.JSON(),

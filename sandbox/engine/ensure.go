@@ -241,7 +241,7 @@ func (e *ensurer) observe(ctx context.Context) (observed, error) {
 			imageID = obs.img.ID
 		}
 	}
-	want := sandbox.SpecFor(e.subdir, e.cfg, imageID)
+	want := sandbox.SpecFor(e.subdir, bindResolved(e.cfg), imageID)
 	obs.drift = sandbox.DriftEnv(sandbox.Drift(ctr.Config.Labels, want), ctr.Config.Env, e.cfg.Env)
 	obs.drift = liveDrift(obs.drift, ctr, want)
 	return obs, nil

@@ -78,6 +78,35 @@ func describe(mp *container.MountPoint) string {
 	return mp.Source
 }
 
+// bindResolved is cfg with its root and shared directory as they resolve
+// now on this host, when the engine runs here (bind mode): the directories
+// a create mounts (it walks the path and mounts where it leads), so the
+// spec a container records and the one wanted name the same directories
+// whatever name the root is given by. A remote engine's paths are its
+// host's: as given.
+func bindResolved(cfg sandbox.Config) sandbox.Config {
+	if cfg.Mode == sandbox.ModeBind && cfg.CreateHostDirs {
+		cfg.WorkspaceRoot, cfg.SharedDir = resolved(cfg.WorkspaceRoot), resolved(cfg.SharedDir)
+	}
+	return cfg
+}
+
+// bindSources are the directories a container mounts at the workspace and
+// shared targets.
+func bindSources(ctr container.InspectResponse) sandbox.BindSources {
+	var s sandbox.BindSources
+	for _, mp := range ctr.Mounts {
+		switch {
+		case mp.Type != mount.TypeBind:
+		case mp.Destination == sandbox.WorkspaceTarget:
+			s.Workspace = mp.Source
+		case mp.Destination == sandbox.SharedTarget:
+			s.Shared = mp.Source
+		}
+	}
+	return s
+}
+
 // resolved is p with its symlinks resolved, or p if that fails.
 func resolved(p string) string {
 	if r, err := filepath.EvalSymlinks(p); err == nil {

@@ -135,13 +135,14 @@ func (m *Manager) CheckDrift(ctx context.Context, workspaces []sandbox.Workspace
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return err
 	}
+	rcfg := bindResolved(*cfg)
 	for i := range workspaces {
 		w := &workspaces[i]
 		if w.Subdir == "" {
 			w.Drift = []string{sandbox.DriftUnknown}
 			continue
 		}
-		want := sandbox.SpecFor(w.Subdir, *cfg, imageID)
+		want := sandbox.SpecFor(w.Subdir, rcfg, imageID)
 		w.Drift = sandbox.Drift(w.Labels, want)
 		// The limits are the container's now (update changes them live;
 		// its labels keep those it was made with): one inspect each.
@@ -168,7 +169,11 @@ func liveDrift(drift []string, ctr container.InspectResponse, want sandbox.Spec)
 	if r.PidsLimit != nil {
 		live.PidsLimit = *r.PidsLimit
 	}
-	return sandbox.DriftLimits(drift, live, want)
+	drift = sandbox.DriftLimits(drift, live, want)
+	if ctr.Config != nil {
+		drift = sandbox.DriftBind(drift, ctr.Config.Labels, bindSources(ctr), want)
+	}
+	return drift
 }
 
 func (m *Manager) imageDrift(ctx context.Context, workspaces []sandbox.Workspace) error {
