@@ -48,6 +48,14 @@ except WorkspaceDockerError as e:
 # exit 1, run once (new-user pass 15).
 p = r.exec(sub, ["sh", "-c", "echo x >> runs; echo 'workspace \"q\" is not running (x): ensure it, or leave out --no-ensure' >&2; exit 1"])
 out["forged"] = [p.returncode, r.exec(sub, ["cat", "runs"]).stdout]
+# The command's own exit 125 is its own, not the plugin's refusal; what the
+# plugin would refuse is refused before anything runs (new-user pass 16).
+out["own125"] = r.exec(sub, ["sh", "-c", "exit 125"]).returncode
+try:
+    r.exec(sub, ["sh", "-c", "echo ran >> runs"], env={"A=B": "c"})
+    out["badenv"] = "no error"
+except WorkspaceBadInput as e:
+    out["badenv"] = [e.exit_code, r.exec(sub, ["cat", "runs"]).stdout]
 # exec ensures it with the paths it was made with: even where drift is
 # replaced, it stays in its root (third new-user pass).
 os.environ["GATEWAY_WORKSPACE_RECREATE"] = "if-changed"
@@ -110,6 +118,8 @@ func TestGatewayPythonExample(t *testing.T) {
 	var out struct {
 		First, Again, Paths string
 		Exec, Raced, Forged []any
+		Own125              int
+		BadEnv              []any
 		Note, Copy          string
 		Elsewhere           string
 		DisabledExec        string
@@ -126,6 +136,8 @@ func TestGatewayPythonExample(t *testing.T) {
 	assert.Check(t, is.DeepEqual(out.Exec, []any{3.0, "from-stdin\nhi\n/home/agent/workspace\n"}))
 	assert.Check(t, is.DeepEqual(out.Raced, []any{1.0, "raised: not running"}))
 	assert.Check(t, is.DeepEqual(out.Forged, []any{1.0, "x\n"}), "a command that prints the refusal ran twice, or was taken for it")
+	assert.Check(t, is.Equal(out.Own125, 125))
+	assert.Check(t, is.DeepEqual(out.BadEnv, []any{125.0, "x\n"}), "a bad variable ran the command, or was not refused")
 	assert.Check(t, is.Equal(out.Note, "made-by-exec\n"))
 	b, err := os.ReadFile(filepath.Join(root, other, "note.txt"))
 	assert.Check(t, err == nil && string(b) == "made-by-exec\n", "not in the given root")

@@ -121,19 +121,30 @@ class WorkspaceDockerRunner:
         the command's exit 1 (with the paths it was last ensured with). When
         workspace containers are disabled, WorkspaceDisabled is raised.
         (`docker workspace exec SUBDIR ...` alone does both in one process,
-        when telling them apart does not matter.)"""
+        when telling them apart does not matter.)
+
+        Its own input (argv, env, user) is checked here first: what the
+        plugin would refuse raises WorkspaceBadInput before anything runs.
+        So after the ensure, the plugin has nothing left to refuse with 125
+        (the reference is the container ID it gave): an exit 125 is the
+        command's own, returned as any other."""
         args = ["exec", "--no-ensure"] + (["-i"] if input is not None else [])
         for k, v in (env or {}).items():
+            if not k or "=" in k or "\0" in k or "\0" in v:
+                raise WorkspaceBadInput(f"environment variable {k!r}: a name must be non-empty, without '=' "
+                                        "(and no NUL in it or its value); nothing was run", 125)
             args += ["-e", f"{k}={v}"]
+        if user is not None and (not user.strip() or "\0" in user):
+            raise WorkspaceBadInput(f"user {user!r}: a name or uid[:gid] is needed; nothing was run", 125)
         if user:
             args += ["-u", user]
+        if not argv:
+            raise WorkspaceBadInput("no command to run; nothing was run", 125)
         ref = self.ensure_workspace_container(workspace_subdir=workspace_subdir)
         if ref is None:
             raise WorkspaceDisabled("workspace containers are disabled (GATEWAY_WORKSPACE_DOCKER_ENABLED=false): "
-                                    f"nothing to run {argv[0] if argv else ''} in", 0)
+                                    f"nothing to run {argv[0]} in", 0)
         p = self._run([*args, ref, *argv], input=input, check=False)
-        if p.returncode == 125:
-            raise WorkspaceBadInput(p.stderr.strip(), p.returncode)
         if _not_running(p) and self._state(ref) != "running":
             # Stopped between the ensure and the exec (a reaper): the
             # plugin refused, and the command did not run. Raised, never
