@@ -36,8 +36,8 @@ func (s *Server) dialChecked(ctx context.Context, kind, host string, port uint16
 	}
 	addrs, err := s.cfg.Resolver.LookupNetIP(ctx, "ip", host)
 	if err != nil {
-		s.log(kind, host, port, egress.Decision{Rule: d.Rule, Reason: "lookup failed: " + lookupReason(err)}, "")
-		return nil, errDenied
+		s.logFailed(kind, host, port, d.Rule, "lookup failed: "+lookupReason(err), "")
+		return nil, fmt.Errorf("lookup %s: %s", host, lookupReason(err))
 	}
 	refused := egress.Decision{Rule: d.Rule, Reason: "no address"}
 	for _, a := range addrs {
@@ -55,7 +55,7 @@ func (s *Server) dial(ctx context.Context, kind, host string, port uint16, d egr
 	addr := net.JoinHostPort(a.Unmap().String(), strconv.Itoa(int(port)))
 	conn, err := s.cfg.Dial(ctx, "tcp", addr)
 	if err != nil {
-		s.log(kind, host, port, egress.Decision{Rule: d.Rule, Reason: "connect failed: " + err.Error()}, addr)
+		s.logFailed(kind, host, port, d.Rule, "connect failed: "+err.Error(), addr)
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
 	s.log(kind, host, port, d, addr)

@@ -97,7 +97,11 @@ func (s *Server) connect(ctx context.Context, w http.ResponseWriter, r *http.Req
 	up, err := s.dialChecked(ctx, "connect", host, port)
 	if err != nil {
 		if seen == nil {
-			_, _ = io.WriteString(conn, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+			status := "403 Forbidden" // denied; else allowed, but not reached
+			if !errors.Is(err, errDenied) {
+				status = "502 Bad Gateway"
+			}
+			_, _ = io.WriteString(conn, "HTTP/1.1 "+status+"\r\nContent-Length: 0\r\n\r\n")
 		}
 		return
 	}

@@ -249,17 +249,28 @@ type Entry struct {
 	Kind      string    `json:"kind"` // dns, connect, tls, http
 	Host      string    `json:"host"`
 	Port      uint16    `json:"port,omitempty"`
-	Decision  string    `json:"decision"` // allow, deny
+	Decision  string    `json:"decision"` // allow, deny; error: allowed, but the lookup or the connection failed
 	Rule      string    `json:"rule,omitempty"`
 	Reason    string    `json:"reason,omitempty"`
 	Addr      string    `json:"addr,omitempty"` // the address dialled
 }
 
 func (s *Server) log(kind, host string, port uint16, d egress.Decision, addr string) {
-	e := Entry{Time: time.Now().UTC(), Workspace: s.cfg.Workspace, Kind: kind, Host: host, Port: port, Decision: "deny", Rule: d.Rule, Reason: d.Reason, Addr: addr}
+	decision := "deny"
 	if d.Allowed {
-		e.Decision = "allow"
+		decision = "allow"
 	}
+	s.write(Entry{Kind: kind, Host: host, Port: port, Decision: decision, Rule: d.Rule, Reason: d.Reason, Addr: addr})
+}
+
+// logFailed records a destination the policy allowed (by rule) that could
+// not be reached: an error of the network, never a denial.
+func (s *Server) logFailed(kind, host string, port uint16, rule, reason, addr string) {
+	s.write(Entry{Kind: kind, Host: host, Port: port, Decision: "error", Rule: rule, Reason: reason, Addr: addr})
+}
+
+func (s *Server) write(e Entry) {
+	e.Time, e.Workspace = time.Now().UTC(), s.cfg.Workspace
 	b, _ := json.Marshal(e)
 	s.logMu.Lock()
 	defer s.logMu.Unlock()

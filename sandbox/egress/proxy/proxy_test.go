@@ -474,3 +474,30 @@ func TestDenyCutsOpenConnections(t *testing.T) {
 		})
 	}
 }
+
+// A destination the policy allows but the network does not reach is an
+// error of the network, never a denial: its log line says "error" with the
+// rule that allowed it, an explicit CONNECT gets 502 and a forwarded request
+// 502, and nothing says "deny" (issue 22, pass 16: logged as "deny
+// rule=<the allowing rule>").
+func TestUnreachableIsNoDenial(t *testing.T) {
+	p := egress.Policy{Mode: egress.ModeAllowlist, Allow: []string{"127.0.0.1/32:9", "gone.test"}}
+	r := newRig(t, p, "")
+	c, err := net.Dial("tcp", r.addr(r.ports.Proxy))
+	assert.NilError(t, err)
+	defer c.Close()
+	_, _ = fmt.Fprintf(c, "CONNECT 127.0.0.1:9 HTTP/1.1\r\nHost: 127.0.0.1:9\r\n\r\n")
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	status, _ := bufio.NewReader(c).ReadString('\n')
+	assert.Check(t, is.Contains(status, "502"))
+
+	body, err := get(r.client(), "http://gone.test/")
+	assert.Check(t, is.ErrorContains(err, "status 502"))
+	assert.Check(t, is.Contains(body, "lookup gone.test: no such host"))
+
+	var got []string
+	for _, e := range r.log.entries() {
+		got = append(got, e.Decision+" "+e.Rule+" "+strings.SplitN(e.Reason, ":", 2)[0])
+	}
+	assert.Check(t, is.DeepEqual(got, []string{"error 127.0.0.1:9 connect failed", "error gone.test lookup failed"}))
+}
