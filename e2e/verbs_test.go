@@ -39,6 +39,9 @@ func TestExec(t *testing.T) {
 	// docker exec's own flags.
 	h.ws("exec", "-u", "0", "-w", "/tmp", "-e", "GREETING=hi", s, "sh", "-c", "pwd; id -u; echo $GREETING").
 		Assert(t, icmd.Expected{Out: "/tmp\n0\nhi"})
+	// A relative -w is below the workspace, where commands start.
+	h.ws("exec", s, "mkdir", "-p", "sub").Assert(t, icmd.Success)
+	h.ws("exec", "-w", "sub", s, "pwd").Assert(t, icmd.Expected{Out: "/home/agent/workspace/sub"})
 	// stdin with -i.
 	res := icmd.RunCmd(icmd.Command("docker", "--config", env.configDir, "workspace", "exec", "-i", s, "sh", "-c", "tr a-z A-Z"),
 		icmd.WithEnv(h.env...), icmd.WithStdin(strings.NewReader("shout\n")))

@@ -73,7 +73,7 @@ func addExecFlags(flags *pflag.FlagSet, o *clicontainer.ExecOptions, workdir str
 	flags.StringVarP(&o.User, "user", "u", "", `Username or UID (format: "<name|uid>[:<group|gid>]"; default: the container's user)`)
 	flags.VarP(&o.Env, "env", "e", "Set environment variables")
 	flags.Var(&o.EnvFile, "env-file", "Read in a file of environment variables")
-	flags.StringVarP(&o.Workdir, "workdir", "w", workdir, "Working directory inside the container")
+	flags.StringVarP(&o.Workdir, "workdir", "w", workdir, "Working directory inside the container (a relative one: below "+sandbox.WorkspaceTarget+")")
 }
 
 func firstArg(fn cobra.CompletionFunc) cobra.CompletionFunc {
@@ -130,7 +130,9 @@ func runExecOnce(ctx context.Context, dockerCLI command.Cli, build BuildInfo, op
 			return err
 		}
 	}
-	return runExecIn(ctx, cli, loc.ContainerID, b.timeout, opts.exec)
+	exec := opts.exec
+	exec.Workdir = sandbox.WorkdirIn(exec.Workdir)
+	return runExecIn(ctx, cli, loc.ContainerID, b.timeout, exec)
 }
 
 // checkPrivileged refuses --privileged where the workspace's container

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -21,6 +22,16 @@ const (
 	WorkspaceTarget = "/home/agent/workspace"
 	SharedTarget    = "/home/agent/shared"
 )
+
+// WorkdirIn is the working directory of a command run in a workspace:
+// a relative one is below WorkspaceTarget (where commands start), an
+// absolute one as given, none WorkspaceTarget.
+func WorkdirIn(dir string) string {
+	if path.IsAbs(dir) {
+		return path.Clean(dir)
+	}
+	return path.Join(WorkspaceTarget, dir)
+}
 
 // MountMode is how the workspace and the shared directory reach a container.
 type MountMode string

@@ -167,3 +167,14 @@ func isASCII(s string) bool {
 	}
 	return true
 }
+
+// A command's relative working directory is below the workspace, where
+// commands start (issue 22, pass 16: exec -w sub was the container's
+// root's sub).
+func TestWorkdirIn(t *testing.T) {
+	for in, want := range map[string]string{
+		"": WorkspaceTarget, "sub": WorkspaceTarget + "/sub", "./a/../b": WorkspaceTarget + "/b", "/tmp": "/tmp", "/tmp/": "/tmp", "..": "/home/agent",
+	} {
+		assert.Check(t, is.Equal(WorkdirIn(in), want), in)
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,9 +63,6 @@ func checkExec(req api.ExecRequest, stream bool) error {
 		if name, _, ok := strings.Cut(e, "="); !ok || name == "" {
 			return badRequest("env: %q is not NAME=VALUE", e)
 		}
-	}
-	if req.Workdir != "" && !path.IsAbs(req.Workdir) {
-		return badRequest("workdir: %q is not an absolute path", req.Workdir)
 	}
 	for _, v := range append(append(append([]string{}, req.Cmd...), req.Env...), req.Workdir) {
 		if strings.ContainsRune(v, 0) {
@@ -140,10 +136,7 @@ func (c *call) located() (EngineClient, string, error) {
 
 // startExec makes the exec and attaches to it (which starts it).
 func (c *call) startExec(cli EngineClient, id string, req api.ExecRequest, stdin bool) (string, types.HijackedResponse, error) {
-	workdir := req.Workdir
-	if workdir == "" {
-		workdir = sandbox.WorkspaceTarget
-	}
+	workdir := sandbox.WorkdirIn(req.Workdir)
 	ctx, cancel := c.bounded()
 	defer cancel()
 	ec, err := cli.ContainerExecCreate(ctx, id, container.ExecOptions{

@@ -144,7 +144,7 @@ func TestExecBuffered(t *testing.T) {
 // asked.
 func TestExecRefusesBadInput(t *testing.T) {
 	for _, body := range []string{
-		`{}`, `{"cmd":[""]}`, `{"cmd":["id"],"env":["NOEQUALS"]}`, `{"cmd":["id"],"workdir":"rel"}`,
+		`{}`, `{"cmd":[""]}`, `{"cmd":["id"],"env":["NOEQUALS"]}`, `{"cmd":["id"],"workdir":"a\u0000"}`,
 		`{"cmd":["id"],"tty":true}`, `{"cmd":["id"],"privileged":true}`, `{"cmd":["id"],"user":"root"}`, `{"cmd":["a\u0000b"]}`, `{"cmd":["id"]} {}`,
 	} {
 		r := newRig(t)
