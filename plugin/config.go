@@ -199,9 +199,10 @@ func profileNames() []string {
 
 // resolver resolves settings for one command run.
 type resolver struct {
-	dockerCLI command.Cli
-	flags     *pflag.FlagSet
-	profile   map[setting]string
+	dockerCLI   command.Cli
+	flags       *pflag.FlagSet
+	profile     map[setting]string
+	recordsOnly bool // the configuration of rm --forget (sandbox.Config.ForRecords)
 }
 
 func newResolver(dockerCLI command.Cli, flags *pflag.FlagSet) (*resolver, error) {
@@ -426,10 +427,21 @@ func addConfigFlags(dst *pflag.FlagSet, except ...setting) {
 // and checks it, without asking the engine anything. A bad value is a usage
 // error naming where it came from (flag, variable or config.json key).
 func workspaceConfig(dockerCLI command.Cli, flags *pflag.FlagSet) (sandbox.Config, error) {
+	return resolveConfig(dockerCLI, flags, false)
+}
+
+// recordsConfig is the configuration of what touches only the records of
+// a root or volume (rm --forget): no shared volume needed.
+func recordsConfig(dockerCLI command.Cli, flags *pflag.FlagSet) (sandbox.Config, error) {
+	return resolveConfig(dockerCLI, flags, true)
+}
+
+func resolveConfig(dockerCLI command.Cli, flags *pflag.FlagSet, recordsOnly bool) (sandbox.Config, error) {
 	r, err := newResolver(dockerCLI, flags)
 	if err != nil {
 		return sandbox.Config{}, err
 	}
+	r.recordsOnly = recordsOnly
 	cfg, err := r.config()
 	if errors.Is(err, sandbox.ErrUnisolatedNetwork) {
 		err = fmt.Errorf("%w (--%s allows it)", err, settingUnisolated.flag)
@@ -451,6 +463,9 @@ func (r *resolver) config() (sandbox.Config, error) {
 		if err := step(&cfg); err != nil {
 			return cfg, err
 		}
+	}
+	if r.recordsOnly {
+		cfg = cfg.ForRecords()
 	}
 	return cfg, cfg.Validate()
 }
@@ -694,7 +709,10 @@ func (r *resolver) egress(cfg *sandbox.Config) (err error) {
 // mounts resolves the volumes (volume_subpath) or the host paths (bind) of
 // the mount mode.
 func (r *resolver) mounts(cfg *sandbox.Config) (err error) {
-	if cfg.Mode == sandbox.ModeVolumeSubpath && (cfg.WorkspaceVolume == "" || cfg.SharedVolume == "") {
+	if cfg.Mode == sandbox.ModeVolumeSubpath && r.recordsOnly && cfg.WorkspaceVolume == "" {
+		return fmt.Errorf("volume_subpath mode needs the workspace volume that holds the records: set --%s (or %s)", settingWorkspaceVolume.flag, settingWorkspaceVolume.env)
+	}
+	if cfg.Mode == sandbox.ModeVolumeSubpath && !r.recordsOnly && (cfg.WorkspaceVolume == "" || cfg.SharedVolume == "") {
 		return fmt.Errorf("volume_subpath mode needs a workspace volume and a shared volume: set --%s and --%s (or %s and %s)",
 			settingWorkspaceVolume.flag, settingSharedVolume.flag, settingWorkspaceVolume.env, settingSharedVolume.env)
 	}

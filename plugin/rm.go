@@ -106,7 +106,7 @@ func runForget(ctx context.Context, b *backend, opts *rmOptions) error {
 			return usageError(fmt.Errorf("--forget takes subdirs: %w", err))
 		}
 	}
-	cfg, err := workspaceConfig(b.dockerCLI, opts.flags)
+	cfg, err := recordsConfig(b.dockerCLI, opts.flags)
 	if err != nil {
 		return err
 	}

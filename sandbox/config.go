@@ -206,6 +206,16 @@ type Config struct {
 	VolumeDriver        string
 	VolumeOptions       map[string]string
 	SharedVolumeOptions map[string]string
+
+	recordsOnly bool // see ForRecords
+}
+
+// ForRecords is c for what reads or writes only the records of its root or
+// volume (Forget): in volume_subpath mode it needs no shared volume, and
+// its plan mounts none.
+func (c Config) ForRecords() Config {
+	c.recordsOnly = true
+	return c
 }
 
 // Placement says where the data of a workspace lives on an orchestrator of
@@ -376,7 +386,7 @@ func (c Config) checkMounts() error {
 			return SharedOverlapError(c.SharedDir, c.SharedDir, c.WorkspaceRoot)
 		}
 	case ModeVolumeSubpath:
-		if c.WorkspaceVolume == "" || c.SharedVolume == "" {
+		if c.WorkspaceVolume == "" || (c.SharedVolume == "" && !c.recordsOnly) {
 			return errors.New("volume_subpath mode needs both a workspace volume and a shared volume")
 		}
 		if c.WorkspaceVolume == c.SharedVolume {

@@ -55,7 +55,7 @@ func PlanMounts(cfg Config, subdir, apiVersion string) (MountPlan, error) {
 		if shared != nil {
 			sharedOpts = &mount.VolumeOptions{DriverConfig: shared}
 		}
-		return MountPlan{
+		plan := MountPlan{
 			Mounts: []mount.Mount{
 				{
 					// NoCopy: the engine would copy the image's
@@ -72,7 +72,11 @@ func PlanMounts(cfg Config, subdir, apiVersion string) (MountPlan, error) {
 				// Looked at: it must not hold the records of workspaces.
 				{Type: mount.TypeVolume, Source: cfg.SharedVolume, Target: HelperSharedPoint, VolumeOptions: &mount.VolumeOptions{NoCopy: true, DriverConfig: shared}},
 			},
-		}, nil
+		}
+		if cfg.SharedVolume == "" { // the records only (ForRecords)
+			plan.Mounts, plan.Helper = plan.Mounts[:1], plan.Helper[:1]
+		}
+		return plan, nil
 	}
 	ws := filepath.Join(cfg.WorkspaceRoot, filepath.FromSlash(subdir))
 	shared := filepath.Clean(cfg.SharedDir)
