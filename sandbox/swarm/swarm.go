@@ -544,6 +544,7 @@ func (s *Swarm) waitRunning(ctx context.Context, id, name string, ours func(swar
 	start := time.Now()
 	deadline := start.Add(swarmWait)
 	last, said := "", ""
+	var saidOf progressMark
 	for {
 		cur, err := s.newestTask(ctx, id, name, ours)
 		if err != nil {
@@ -555,8 +556,8 @@ func (s *Swarm) waitRunning(ctx context.Context, id, name string, ours func(swar
 			}
 			say := taskState(name, cur)
 			// Quiet while it goes as usual (a task runs within a
-			// second or two); then each change is said.
-			if say != said && s.opts.Progress != nil && time.Since(start) >= swarmQuiet {
+			// second or two); then each change is said, forward only.
+			if say != said && s.opts.Progress != nil && time.Since(start) >= swarmQuiet && saidOf.forward(cur) {
 				_, _ = fmt.Fprintln(s.opts.Progress, say)
 				said = say
 			}
@@ -600,6 +601,33 @@ func (s *Swarm) newestTask(ctx context.Context, id, name string, ours func(swarm
 		}
 	}
 	return cur, nil
+}
+
+// progressMark is the task whose state was said last, and how far it was.
+type progressMark struct {
+	task string
+	rank int
+}
+
+// forward says whether t's state is news: a later state of the task said
+// last, or any state of a newer task. A listing that still shows an
+// earlier state (the manager's view lags a node's report) is not said: the
+// lines never go back.
+func (m *progressMark) forward(t *swarmtypes.Task) bool {
+	r := slices.Index(taskStates, t.Status.State)
+	if t.ID == m.task && r < m.rank {
+		return false
+	}
+	m.task, m.rank = t.ID, r
+	return true
+}
+
+// taskStates are a task's states in the order it goes through them.
+var taskStates = []swarmtypes.TaskState{
+	swarmtypes.TaskStateNew, swarmtypes.TaskStateAllocated, swarmtypes.TaskStatePending, swarmtypes.TaskStateAssigned,
+	swarmtypes.TaskStateAccepted, swarmtypes.TaskStateReady, swarmtypes.TaskStatePreparing, swarmtypes.TaskStateStarting,
+	swarmtypes.TaskStateRunning, swarmtypes.TaskStateComplete, swarmtypes.TaskStateShutdown, swarmtypes.TaskStateFailed,
+	swarmtypes.TaskStateRejected, swarmtypes.TaskStateRemove, swarmtypes.TaskStateOrphaned,
 }
 
 // taskState says the state of a task, and why when it tells.

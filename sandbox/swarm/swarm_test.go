@@ -845,3 +845,23 @@ func TestSwarmServiceEvents(t *testing.T) {
 	_, ok := s.serviceEvent(ctx, other, subdirs, &created)
 	assert.Check(t, !ok, "a service of no workspace")
 }
+
+// The progress of a task never goes back: a listing that lags shows an
+// earlier state of the task said last, which is not said again; a newer
+// task's states are (issue 22, pass 16: update's lines out of order).
+func TestProgressGoesForward(t *testing.T) {
+	task := func(id string, st swarmtypes.TaskState) *swarmtypes.Task {
+		return &swarmtypes.Task{ID: id, Status: swarmtypes.TaskStatus{State: st}}
+	}
+	var m progressMark
+	var said []string
+	for _, tk := range []*swarmtypes.Task{
+		task("a", swarmtypes.TaskStatePending), task("a", swarmtypes.TaskStatePreparing), task("a", swarmtypes.TaskStateAssigned),
+		task("a", swarmtypes.TaskStateStarting), task("b", swarmtypes.TaskStatePending), task("b", swarmtypes.TaskStateNew),
+	} {
+		if m.forward(tk) {
+			said = append(said, tk.ID+":"+string(tk.Status.State))
+		}
+	}
+	assert.Check(t, is.DeepEqual(said, []string{"a:pending", "a:preparing", "a:starting", "b:pending"}))
+}
