@@ -39,7 +39,7 @@ func (m *Manager) create(ctx context.Context, e *ensurer, old *container.Inspect
 	}
 	rb := &rollback{m: m, p: p, e: e, subdir: subdir, id: id}
 	defer rb.run(ctx)
-	ctrs, err := m.listClaimants(ctx)
+	ctrs, err := m.listAfter(ctx, e.shared)
 	if err != nil {
 		return sandbox.Result{}, rb.fail(ctx, err)
 	}
