@@ -166,6 +166,26 @@ func TestComposeDownLeavesOthersAlone(t *testing.T) {
 	assert.Check(t, is.Contains(res.Combined(), "docker workspace rm -f "+s+"` (its data stays), then up again"), res.Combined())
 	assert.Check(t, is.Equal(h.inspect("modern", containerName(s)).ID, id))
 	h.docker("inspect", "-f", "{{.HostConfig.ReadonlyRootfs}}", containerName(s)).Assert(t, icmd.Expected{Out: "false"})
+
+	// Nor one an ensure made for the project (ensure --compose-project):
+	// only the service's own provider makes its container (issue 22,
+	// pass 17).
+	h.ws("rm", "-f", s).Assert(t, icmd.Success)
+	id = strings.TrimSpace(h.ws("ensure", "--compose-project", project, s).Assert(t, icmd.Success).Stdout())
+	res = h.compose(project, "-f", hardened, "up", "-d")
+	res.Assert(t, icmd.Expected{ExitCode: 1})
+	assert.Check(t, is.Contains(res.Combined(), `outside Compose (by docker workspace ensure), not by its service "ws"`), res.Combined())
+	assert.Check(t, is.Equal(h.inspect("modern", containerName(s)).ID, id))
+	h.docker("inspect", "-f", "{{.HostConfig.ReadonlyRootfs}}", containerName(s)).Assert(t, icmd.Expected{Out: "false"})
+
+	// And the container its service made is replaced by none but it.
+	h.ws("rm", "-f", s).Assert(t, icmd.Success)
+	h.compose(project, "-f", hardened, "up", "-d").Assert(t, icmd.Success)
+	id = h.inspect("modern", containerName(s)).ID
+	res = h.ws("ensure", "--compose-project", project, "--recreate", "always", s)
+	res.Assert(t, icmd.Expected{ExitCode: 1, Err: `was made by service "ws" of Compose project "` + project + `": an ensure outside the service does not replace it`})
+	assert.Check(t, is.Equal(h.inspect("modern", containerName(s)).ID, id))
+	h.docker("inspect", "-f", "{{.HostConfig.ReadonlyRootfs}}", containerName(s)).Assert(t, icmd.Expected{Out: "true"})
 }
 
 // The provider's stop (which Compose newer than 2.40 calls on `compose

@@ -273,7 +273,7 @@ func hints(err error, subdir string) error {
 // was refused.
 func projectHint(err error, pe *sandbox.ProjectError, subdir string) error {
 	switch {
-	case pe.Replace && pe.Project == "":
+	case pe.Replace:
 		return fmt.Errorf("%w (`docker compose -p %s up -d --force-recreate` replaces it with its service's configuration)", err, pe.Owner)
 	case subdir != "":
 		return fmt.Errorf("%w; to run the service in a container of its own, `docker workspace rm -f %s` (its data stays), then up again", err, subdir)

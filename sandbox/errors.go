@@ -193,14 +193,28 @@ func (e *NodeEngineError) Unwrap() []error { return []error{ErrNodeEngine, e.Err
 // the project that made it ("" for none). It matches ErrNotThisWorkspace.
 type ProjectError struct {
 	Container, Project, Owner string
-	// Replace: an ensure outside the project (Project "") would have
-	// replaced the project's container.
+	// Service is the service that would run in it (a provider's call);
+	// OwnerService the service whose provider made it ("" for none: made
+	// by an ensure of the project).
+	Service, OwnerService string
+	// Replace: an ensure outside the project's services (Project "", or
+	// no Service) would have replaced a container its service made.
 	Replace bool
 }
 
 func (e *ProjectError) Error() string {
-	if e.Replace && e.Project == "" {
+	switch {
+	case e.Replace && e.Project == "":
 		return fmt.Sprintf("container %s was made for Compose project %q: an ensure outside it does not replace it; nothing was changed", e.Container, e.Owner)
+	case e.Replace:
+		return fmt.Sprintf("container %s was made by service %q of Compose project %q: an ensure outside the service does not replace it; nothing was changed",
+			e.Container, e.OwnerService, e.Owner)
+	case e.Service != "" && e.Owner == e.Project && e.OwnerService == "":
+		return fmt.Sprintf("%v: container %s was made for Compose project %q outside Compose (by docker workspace ensure), not by its service %q; nothing was changed",
+			ErrNotThisWorkspace, e.Container, e.Project, e.Service)
+	case e.Service != "" && e.Owner == e.Project:
+		return fmt.Sprintf("%v: container %s belongs to service %q of Compose project %q, not to %q; nothing was changed",
+			ErrNotThisWorkspace, e.Container, e.OwnerService, e.Project, e.Service)
 	}
 	if e.Owner != "" {
 		return fmt.Sprintf("%v: container %s belongs to Compose project %q, not %q; nothing was changed", ErrNotThisWorkspace, e.Container, e.Owner, e.Project)

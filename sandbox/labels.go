@@ -1,5 +1,7 @@
 package sandbox
 
+import "strings"
+
 // Labels set on every container that sandbox creates. They are how a
 // container is known as a workspace container (see [Manager.List]).
 const (
@@ -27,6 +29,10 @@ const (
 	// LabelComposeService is the label Compose reads a container's
 	// service from (set on a Compose workspace's container).
 	LabelComposeService = "com.docker.compose.service"
+	// LabelComposeMadeBy holds the Compose service whose provider made the
+	// container (Config.ComposeService): only a container that its service
+	// made runs that service (see ComposeServiceOf).
+	LabelComposeMadeBy = LabelPrefix + "compose-service"
 	// LabelHelper marks the short-lived helper containers that prepare a
 	// volume; they are never started.
 	LabelHelper = LabelPrefix + "helper"
@@ -50,3 +56,20 @@ const (
 	// state volume or a network of its own belongs to.
 	LabelEgressOf = LabelPrefix + "egress-of"
 )
+
+// ComposeServiceOf is the Compose service whose provider made the
+// container of labels: "" when none did (made by ensure, with or without
+// --compose-project, or by hand). A container made before
+// LabelComposeMadeBy was set is its service's when Compose's service
+// label names another service than the one `ensure --compose-project`
+// gives (the container's name without "gws-").
+func ComposeServiceOf(labels map[string]string) string {
+	if s, ok := labels[LabelComposeMadeBy]; ok {
+		return s
+	}
+	svc, subdir := labels[LabelComposeService], labels[LabelSubdir]
+	if labels[LabelComposeProject] == "" || subdir == "" || svc == strings.TrimPrefix(ContainerName(subdir), NamePrefix) {
+		return ""
+	}
+	return svc
+}

@@ -159,3 +159,64 @@ func TestEnsureForAComposeProjectCarriesComposeLabels(t *testing.T) {
 	_, has := f.ByName("gws-carol").Cfg.Labels[composeProjectLabel]
 	assert.Check(t, !has)
 }
+
+// A service runs only in the container its own provider made: not in one
+// an ensure made for its project (ensure --compose-project), nor in
+// another service's; an ensure outside the service never replaces the
+// container its service made (issue 22, pass 17: a hardened service was
+// given a plain container made by ensure --compose-project).
+func TestComposeServiceIdentity(t *testing.T) {
+	plain := bindConfig(t)
+	plain.ComposeProject = "gw"
+	service := plain
+	service.ComposeService, service.ReadOnly = "alice", true
+
+	f := sandboxtest.NewEngine()
+	_, err := newManager(f).Ensure(context.Background(), "alice", plain)
+	assert.NilError(t, err)
+	id := f.ByName("gws-alice").ID
+	_, err = newManager(f).Ensure(context.Background(), "alice", service)
+	assert.Check(t, is.ErrorIs(err, sandbox.ErrNotThisWorkspace))
+	assert.Check(t, is.ErrorContains(err, `container gws-alice was made for Compose project "gw" outside Compose (by docker workspace ensure), not by its service "alice"`))
+	assert.Check(t, is.Equal(f.ByName("gws-alice").ID, id))
+
+	g := sandboxtest.NewEngine()
+	_, err = newManager(g).Ensure(context.Background(), "alice", service)
+	assert.NilError(t, err)
+	id = g.ByName("gws-alice").ID
+	assert.Check(t, is.Equal(g.ByName("gws-alice").Cfg.Labels[sandbox.LabelComposeMadeBy], "alice"))
+	again := plain
+	again.Recreate = sandbox.RecreateAlways
+	_, err = newManager(g).Ensure(context.Background(), "alice", again)
+	assert.Check(t, is.ErrorIs(err, sandbox.ErrNotThisWorkspace))
+	assert.Check(t, is.ErrorContains(err, `was made by service "alice" of Compose project "gw": an ensure outside the service does not replace it`))
+	assert.Check(t, is.Equal(g.ByName("gws-alice").ID, id), "replaced")
+	bob := service
+	bob.ComposeService = "bob"
+	_, err = newManager(g).Ensure(context.Background(), "alice", bob)
+	assert.Check(t, is.ErrorContains(err, `container gws-alice belongs to service "alice" of Compose project "gw", not to "bob"`))
+	// Its own service replaces it (up --force-recreate).
+	forced := service
+	forced.Recreate = sandbox.RecreateAlways
+	res, err := newManager(g).Ensure(context.Background(), "alice", forced)
+	assert.NilError(t, err)
+	assert.Check(t, is.Equal(res.Action, sandbox.ActionRecreated))
+}
+
+// A container made before the label that names its service's provider is
+// its service's when Compose's service label is not the one an ensure
+// gives.
+func TestComposeServiceOf(t *testing.T) {
+	for _, tc := range []struct {
+		labels map[string]string
+		want   string
+	}{
+		{map[string]string{sandbox.LabelComposeMadeBy: "alice"}, "alice"},
+		{map[string]string{sandbox.LabelComposeProject: "gw", sandbox.LabelSubdir: "team/a", sandbox.LabelComposeService: "alice"}, "alice"},
+		{map[string]string{sandbox.LabelComposeProject: "gw", sandbox.LabelSubdir: "team/a", sandbox.LabelComposeService: "team-a"}, ""},
+		{map[string]string{sandbox.LabelSubdir: "team/a", sandbox.LabelComposeService: "alice"}, ""},
+		{map[string]string{}, ""},
+	} {
+		assert.Check(t, is.Equal(sandbox.ComposeServiceOf(tc.labels), tc.want), "%v", tc.labels)
+	}
+}

@@ -302,6 +302,9 @@ func (m *Manager) containerConfig(subdir string, cfg sandbox.Config, imageID str
 		for k, v := range composeLabels(cfg, subdir, s.Hash()) {
 			labels[k] = v
 		}
+		if cfg.ComposeService != "" {
+			labels[sandbox.LabelComposeMadeBy] = cfg.ComposeService
+		}
 	}
 	for k, v := range cfg.Labels {
 		labels[k] = v

@@ -345,6 +345,10 @@ func (e *ensurer) make(ctx context.Context, replace bool, o observed) (sandbox.R
 			// replaced by one: the project's service would run in it.
 			return e.result(o), &sandbox.ProjectError{Container: e.name, Project: e.cfg.ComposeProject, Owner: p, Replace: true}
 		}
+		if s := sandbox.ComposeServiceOf(o.ctr.Config.Labels); s != "" && e.cfg.ComposeService == "" {
+			// Its service's, replaced only by it (up --force-recreate).
+			return e.result(o), &sandbox.ProjectError{Container: e.name, Project: e.cfg.ComposeProject, Owner: e.cfg.ComposeProject, OwnerService: s, Replace: true}
+		}
 		r, err := e.m.create(ctx, e, o.ctr, o.img)
 		e.replaced = true
 		if err == nil {

@@ -26,6 +26,13 @@ func checkIdentity(subdir string, cfg sandbox.Config, ctr container.InspectRespo
 		// nor adopt it unseen.
 		return &sandbox.ProjectError{Container: name, Project: cfg.ComposeProject, Owner: p}
 	}
+	if cfg.ComposeService != "" {
+		// Of the project, but made by an ensure, or by another service: a
+		// service runs only in the container its configuration made.
+		if s := sandbox.ComposeServiceOf(ctr.Config.Labels); s != cfg.ComposeService {
+			return &sandbox.ProjectError{Container: name, Project: cfg.ComposeProject, Owner: cfg.ComposeProject, Service: cfg.ComposeService, OwnerService: s}
+		}
+	}
 	if _, ok := ctr.Config.Labels[sandbox.LabelSubdir]; ok {
 		return checkOwner(subdir, ctr)
 	}
