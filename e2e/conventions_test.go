@@ -83,6 +83,12 @@ func TestWorkspacesByNameAndID(t *testing.T) {
 	// A short prefix of an ID is not guessed, and not "nothing to stop"
 	// either (issue 22, 6).
 	h.ws("stop", ids[1][:8]).Assert(t, icmd.Expected{ExitCode: 1, Err: "is the start of the ID of gws-"})
+	// An ID where a subdir goes (exec, ensure) is refused, naming the
+	// workspace: it would make a new workspace of that name (new-user
+	// pass 17).
+	h.ws("exec", ids[0], "true").Assert(t, icmd.Expected{ExitCode: 125, Err: ids[0] + " is the container of workspace"})
+	h.ws("ensure", ids[0]).Assert(t, icmd.Expected{ExitCode: 125, Err: ids[0] + " is the container of workspace"})
+	assert.Check(t, !h.exists("modern", containerName(ids[0])))
 	h.ws(append([]string{"rm", "-f"}, ids...)...).Assert(t, icmd.Expected{Out: strings.Join(ids, "\n")})
 	assert.Check(t, !h.exists("modern", containerName(a)))
 	assert.Check(t, !h.exists("modern", containerName(b)))

@@ -190,14 +190,15 @@ func commandConfig(ctx context.Context, b *backend, flags *pflag.FlagSet, projec
 	return projectConfig(ctx, b, cfg, project)
 }
 
-// checkNotNames refuses a subdir that is the name of another workspace's
-// container (or service), as ls shows it: a docker user types the name,
-// and would get a new workspace of that name (new-user pass 11). Only a
-// subdir that looks like a name costs a look.
+// checkNotNames refuses a subdir that is the name or the ID of another
+// workspace's container (or service), as ls shows them: a docker user
+// types the name or the ID, and would get a new workspace of that name
+// (new-user passes 11 and 17). Only a subdir that looks like a name or an
+// ID costs a look.
 func checkNotNames(ctx context.Context, b *backend, subdirs []string, verb string) error {
 	var named []string
 	for _, s := range subdirs {
-		if strings.HasPrefix(s, sandbox.NamePrefix) {
+		if sandbox.LooksLikeContainer(s) {
 			named = append(named, s)
 		}
 	}

@@ -256,4 +256,13 @@ func TestContainerNameIsNoSubdir(t *testing.T) {
 		assert.Check(t, !strings.Contains(e.Calls(), "create:"), "%v: %s", args, e.Calls())
 	}
 	assert.NilError(t, c.run("exec", "--no-ensure", "-d", "gws-a", "true"))
+	// Its ID, as ls -q prints it, the same (new-user pass 17).
+	id := e.ByName("gws-a").ID[:12]
+	for _, args := range [][]string{{"exec", id, "true"}, {"ensure", id}} {
+		e.CallLog = nil
+		err := c.run(args...)
+		assert.Check(t, is.ErrorContains(err, id+` is the container of workspace "a", not a workspace's subdir`), "%v", args)
+		assert.Check(t, is.Equal(exitCode(err), 125), "%v", args)
+		assert.Check(t, !strings.Contains(e.Calls(), "create:"), "%v: %s", args, e.Calls())
+	}
 }

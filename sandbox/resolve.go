@@ -106,8 +106,11 @@ func ValidateRef(ref string) error {
 	return ValidateSubdir(ref)
 }
 
-// looksLikeContainer says whether a reference looks like a container name
-// of ours or an ID rather than a subdir.
+// LooksLikeContainer says whether a reference looks like a container name
+// of ours or an ID (or an ID prefix as ls -q prints it) rather than a
+// subdir.
+func LooksLikeContainer(ref string) bool { return looksLikeContainer(ref) }
+
 func looksLikeContainer(ref string) bool {
 	return strings.HasPrefix(trimSlash(ref), NamePrefix) || len(ref) >= minIDPrefix && isHex(ref)
 }
